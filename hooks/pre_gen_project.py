@@ -1,0 +1,122 @@
+"""Refuse answers that would bake a broken project, before anything is written.
+
+Runs with the Python that runs cookiecutter; standard library only. Each check
+prints one line that names the answer and how to fix it.
+"""
+
+import json
+import keyword
+import re
+import sys
+from pathlib import PurePosixPath
+
+# Rendered by cookiecutter: valid Python before and after (JSON inside a raw string).
+ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
+
+SLUG = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+PACKAGE = re.compile(r"^[a-z][a-z0-9_]*$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Names the baked package would shadow: the standard library and what it imports.
+TAKEN = set(sys.stdlib_module_names) | {
+    "dvc", "dvclive", "hydra", "omegaconf", "numpy", "pandas", "pandera", "pyarrow",
+    "pydantic", "yaml", "sklearn", "skops", "pytest", "ruff", "tests", "src",
+}  # fmt: skip
+CHOICES = {
+    "python_version": ("3.11", "3.12", "3.13"),
+    "task": ("classification", "regression"),
+    "license": ("MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary"),
+    "ci": ("github", "gitlab", "none"),
+}
+# scikit-learn scorer names per task (sklearn.metrics.get_scorer_names(), clustering
+# scorers left out); tests/test_hooks.py checks this list against scikit-learn.
+METRICS = {
+    "classification": (
+        "accuracy", "balanced_accuracy", "average_precision", "d2_brier_score",
+        "d2_log_loss_score", "f1", "f1_macro", "f1_micro", "f1_samples", "f1_weighted",
+        "jaccard", "jaccard_macro", "jaccard_micro", "jaccard_samples", "jaccard_weighted",
+        "matthews_corrcoef", "neg_brier_score", "neg_log_loss", "precision",
+        "precision_macro", "precision_micro", "precision_samples", "precision_weighted",
+        "recall", "recall_macro", "recall_micro", "recall_samples", "recall_weighted",
+        "roc_auc", "roc_auc_ovo", "roc_auc_ovo_weighted", "roc_auc_ovr",
+        "roc_auc_ovr_weighted", "top_k_accuracy",
+    ),
+    "regression": (
+        "d2_absolute_error_score", "explained_variance", "neg_max_error",
+        "neg_mean_absolute_error", "neg_mean_absolute_percentage_error",
+        "neg_mean_gamma_deviance", "neg_mean_poisson_deviance", "neg_mean_squared_error",
+        "neg_mean_squared_log_error", "neg_median_absolute_error",
+        "neg_root_mean_squared_error", "neg_root_mean_squared_log_error", "r2",
+    ),
+}  # fmt: skip
+REMOTE_SCHEMES = ("s3", "gs", "azure", "ssh", "http", "https", "webdav", "webdavs", "hdfs", "oss")
+
+
+def problems(answers: dict) -> list[str]:
+    found = []
+    if not answers["project_name"].strip():
+        found.append("project_name is empty: give the project a name")
+    slug = answers["project_slug"]
+    if not SLUG.match(slug):
+        found.append(
+            f"project_slug {slug!r} is not a valid slug: use lowercase letters, digits and "
+            "single dashes, starting with a letter (e.g. churn-model)"
+        )
+    package = answers["package_name"]
+    if not PACKAGE.match(package) or not package.isidentifier():
+        found.append(
+            f"package_name {package!r} is not an importable name: use lowercase letters, "
+            "digits and underscores, starting with a letter (e.g. churn_model)"
+        )
+    elif keyword.iskeyword(package) or keyword.issoftkeyword(package):
+        found.append(f"package_name {package!r} is a Python keyword: pick another name")
+    elif package in TAKEN:
+        found.append(
+            f"package_name {package!r} would shadow the module of the same name: pick another"
+        )
+    for key, allowed in CHOICES.items():
+        if answers[key] not in allowed:
+            found.append(f"{key} {answers[key]!r} is not one of: {', '.join(allowed)}")
+    if not EMAIL.match(answers["author_email"]):
+        found.append(f"author_email {answers['author_email']!r} is not an email address")
+    if not answers["author_name"].strip():
+        found.append("author_name is empty: it is used as the git identity and in the license")
+    metric, task = answers["metric"], answers["task"]
+    if metric != "default" and task in METRICS and metric not in METRICS[task]:
+        other = "regression" if task == "classification" else "classification"
+        hint = f" (it is a {other} metric)" if metric in METRICS[other] else ""
+        found.append(
+            f"metric {metric!r} is not a {task} scorer{hint}: use 'default' or one of "
+            f"{', '.join(METRICS[task])}"
+        )
+    found.extend(remote_problems(answers["dvc_remote_url"]))
+    if str(answers["use_pre_commit"]).lower() not in {"true", "false", "yes", "no", "1", "0", "y", "n"}:
+        found.append(f"use_pre_commit {answers['use_pre_commit']!r} is not yes or no")
+    return found
+
+
+def remote_problems(url: str) -> list[str]:
+    if not url.strip():
+        return ["dvc_remote_url is empty: give a folder outside the project or a cloud URL"]
+    scheme = url.split("://", 1)[0] if "://" in url else None
+    if scheme is not None:
+        if scheme not in REMOTE_SCHEMES:
+            return [f"dvc_remote_url scheme {scheme!r} is unknown: use {', '.join(REMOTE_SCHEMES)}"]
+        return []
+    path = PurePosixPath(url)
+    if not path.is_absolute() and (not path.parts or path.parts[0] != ".."):
+        return [
+            f"dvc_remote_url {url!r} is inside the project: DVC storage must live outside it "
+            "(e.g. ../storage or an absolute path)"
+        ]
+    return []
+
+
+def main() -> int:
+    found = problems(ANSWERS)
+    for message in found:
+        print(f"ERROR: {message}", file=sys.stderr)
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""Command line: `python -m {{ cookiecutter.package_name }} <stage>` runs one pipeline stage (dvc.yaml does this),
+`... params` composes conf/ into params.yaml, `... run` runs every stage in order in-process."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from .errors import UserError
+
+STAGES = ("ingest", "clean", "annotate", "preprocess", "select", "train", "evaluate", "export")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m {{ cookiecutter.package_name }}", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for stage in STAGES:
+        commands.add_parser(stage, help=f"run the {stage} stage")
+    commands.add_parser("run", help="run all stages in order, in this process (dvc repro is the usual way)")
+    sync = commands.add_parser("params", help="compose conf/ into params.yaml")
+    sync.add_argument("--check", action="store_true", help="fail if params.yaml differs from conf/")
+    sync.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=random_forest")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "params":
+            from . import config_sync
+
+            return config_sync.main((["--check"] if args.check else []) + args.overrides)
+        for stage in STAGES if args.command == "run" else (args.command,):
+            importlib.import_module(f".stages.{stage}", __package__).main()
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,13 @@
+"""Errors that mean "your input is wrong": the CLI prints them as one line, no traceback."""
+
+
+class UserError(Exception):
+    """Base class: the message names the problem and the fix."""
+
+
+class ConfigError(UserError):
+    """params.yaml / conf/ holds a value the pipeline cannot use."""
+
+
+class DataError(UserError):
+    """The data does not fit what the pipeline (or its config) expects."""

@@ -1,0 +1,114 @@
+"""The one list of models: config name -> scikit-learn estimator, per task.
+
+A conf/model/<name>.yaml holds `name` plus keyword arguments of the estimator.
+Seeds come from the top-level `seed`, never from the model file.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from sklearn.base import BaseEstimator
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.metrics import get_scorer_names
+from sklearn.utils._param_validation import InvalidParameterError
+
+from .errors import ConfigError
+from .params import Params, Task
+
+REGISTRY: dict[Task, dict[str, type[BaseEstimator]]] = {
+    "classification": {
+        "logistic_regression": LogisticRegression,
+        "random_forest": RandomForestClassifier,
+        "hist_gradient_boosting": HistGradientBoostingClassifier,
+    },
+    "regression": {
+        "ridge": Ridge,
+        "random_forest": RandomForestRegressor,
+        "hist_gradient_boosting": HistGradientBoostingRegressor,
+    },
+}
+
+# Scorers that make sense per task (scikit-learn also has clustering scorers).
+CLASSIFICATION_METRICS = frozenset(
+    n
+    for n in get_scorer_names()
+    if n.split("_")[0] in {"accuracy", "balanced", "f1", "precision", "recall", "jaccard"}
+    or n.startswith(("roc_auc", "average_precision", "top_k", "matthews", "d2_log_loss"))
+    or n in {"neg_log_loss", "neg_brier_score", "d2_brier_score"}
+)
+REGRESSION_METRICS = frozenset(
+    n
+    for n in get_scorer_names()
+    if (n.startswith("neg_") and ("error" in n or "deviance" in n))
+    or n in {"r2", "explained_variance", "d2_absolute_error_score"}
+)
+# Scorers defined for two classes only; multiclass targets need an averaged variant.
+BINARY_ONLY_METRICS = frozenset(
+    {"f1", "precision", "recall", "jaccard", "roc_auc", "average_precision", "neg_brier_score"}
+)
+
+
+def check_metric(task: Task, metric: str, n_classes: int | None = None) -> str:
+    valid = CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
+    if metric not in valid:
+        raise ConfigError(
+            f"metric {metric!r} is not a scikit-learn scorer for {task}: "
+            f"use one of {', '.join(sorted(valid))}"
+        )
+    if n_classes is not None and n_classes > 2 and metric in BINARY_ONLY_METRICS:
+        raise ConfigError(
+            f"metric {metric!r} needs a binary target but the target has {n_classes} classes: "
+            f"use {metric}_macro or {metric}_weighted"
+            if metric in {"f1", "precision", "recall", "jaccard"}
+            else f"metric {metric!r} needs a binary target but the target has {n_classes} "
+            "classes: use roc_auc_ovr or balanced_accuracy"
+        )
+    return metric
+
+
+def build(task: Task, config: dict[str, Any], seed: int) -> BaseEstimator:
+    """An unfitted estimator from a conf/model/*.yaml mapping."""
+    config = dict(config)
+    name = config.pop("name", None)
+    options = REGISTRY[task]
+    if name not in options:
+        raise ConfigError(
+            f"model {name!r} is not a {task} model here: choose one of {', '.join(options)} "
+            "(files in conf/model/)"
+        )
+    estimator_class = options[name]
+    accepted = set(inspect.signature(estimator_class).parameters)
+    unknown = sorted(set(config) - accepted)
+    if unknown:
+        raise ConfigError(
+            f"model {name}: unknown hyperparameter(s) {', '.join(unknown)}; "
+            f"{estimator_class.__name__} accepts {', '.join(sorted(accepted))}"
+        )
+    if "random_state" in accepted:
+        config["random_state"] = seed
+    estimator = estimator_class(**config)
+    try:
+        estimator._validate_params()
+    except InvalidParameterError as exc:
+        raise ConfigError(f"model {name}: {exc}") from None
+    return estimator
+
+
+def chosen_config(params: Params, selection: dict | None) -> dict[str, Any]:
+    """The model `train` fits: `model`, or select's winner when train.use_selected is set."""
+    if not params.train.use_selected:
+        return dict(params.model)
+    if not selection:
+        raise ConfigError("train.use_selected is true but reports/select.json is missing: run select")
+    winner = selection["winner"]
+    if winner not in params.select.candidates:
+        raise ConfigError(f"select's winner {winner!r} is no longer a candidate: rerun select")
+    return dict(params.select.candidates[winner])

@@ -1,0 +1,26 @@
+"""Every file the pipeline reads or writes, named once. dvc.yaml lists the same paths."""
+
+from pathlib import Path
+
+PARAMS = Path("params.yaml")
+
+INGESTED = Path("data/interim/ingested.parquet")
+CLEANED = Path("data/interim/cleaned.parquet")
+ANNOTATED = Path("data/interim/annotated.parquet")
+
+TRAIN = Path("data/processed/train.parquet")
+TEST = Path("data/processed/test.parquet")
+PREPROCESSOR = Path("data/processed/preprocessor.skops")
+FEATURES = Path("data/processed/features.json")
+
+TRAINED_MODEL = Path("models/trained.skops")
+MODEL = Path("models/model.skops")
+MODEL_METADATA = Path("models/model.json")
+
+REPORTS = Path("reports")
+CLEAN_REPORT = REPORTS / "clean.json"
+ANNOTATE_REPORT = REPORTS / "annotate.json"
+PREPROCESS_REPORT = REPORTS / "preprocess.json"
+SELECT_REPORT = REPORTS / "select.json"
+SELECT_RANKING = REPORTS / "select_ranking.csv"
+EVALUATE_DIR = REPORTS / "evaluate"

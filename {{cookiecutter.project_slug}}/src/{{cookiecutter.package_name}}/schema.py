@@ -1,0 +1,169 @@
+"""Column roles and the data schema: inferred from the data, overridable in config.
+
+Bookkeeping columns added by ingest (`id`, `batch`) are never features; the
+target, the event-time column and `data.drop` are not either. The rest is
+numeric when its dtype is numeric (booleans excepted) and categorical otherwise.
+Dtypes are asked with pandas' type predicates, not `dtype == object`, because
+pandas 3 gives strings a dtype of their own.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+import pandera.pandas as pa
+
+from .errors import DataError
+from .params import DataParams, Task
+
+log = logging.getLogger(__name__)
+
+ID = "id"
+BATCH = "batch"
+BOOKKEEPING = (ID, BATCH)
+
+
+@dataclass(frozen=True)
+class Roles:
+    target: str
+    numeric: list[str]
+    categorical: list[str]
+    time: str | None
+    groups: list[str]
+
+    @property
+    def features(self) -> list[str]:
+        return self.numeric + self.categorical
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _present(df: pd.DataFrame, columns: list[str], what: str) -> list[str]:
+    """Configured columns that exist; the missing ones are skipped with a warning."""
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        log.warning("skipping %s not in the data: %s", what, ", ".join(missing))
+    return [c for c in columns if c in df.columns]
+
+
+def require_target(df: pd.DataFrame, target: str) -> None:
+    if target not in df.columns:
+        available = ", ".join(c for c in df.columns if c not in BOOKKEEPING)
+        raise DataError(
+            f"target column {target!r} is not in the data (columns: {available}): "
+            "set data.target to one of them"
+        )
+
+
+def infer_roles(df: pd.DataFrame, data: DataParams, task: Task) -> Roles:
+    require_target(df, data.target)
+    if task == "regression" and not pd.api.types.is_numeric_dtype(df[data.target]):
+        raise DataError(
+            f"target {data.target!r} has dtype {df[data.target].dtype}, but regression needs "
+            "numbers: pick a numeric target or bake a classification project"
+        )
+    time = data.time if data.time in df.columns else None
+    if data.time and time is None:
+        log.warning("skipping time column not in the data: %s", data.time)
+    reserved = {*BOOKKEEPING, data.target, *(data.drop or [])}
+    if data.id_column:
+        reserved.add(data.id_column)
+    if time:
+        reserved.add(time)
+
+    for listed in (data.numeric or [], data.categorical or []):
+        unknown = [c for c in listed if c not in df.columns]
+        if unknown:
+            raise DataError(
+                f"data.numeric/data.categorical name columns not in the data: {', '.join(unknown)}"
+            )
+    candidates = [c for c in df.columns if c not in reserved]
+    if data.numeric is not None:
+        numeric = list(data.numeric)
+    else:
+        numeric = [
+            c
+            for c in candidates
+            if c not in (data.categorical or [])
+            and pd.api.types.is_numeric_dtype(df[c])
+            and not pd.api.types.is_bool_dtype(df[c])
+        ]
+    if data.categorical is not None:
+        categorical = list(data.categorical)
+    else:
+        categorical = [
+            c
+            for c in candidates
+            if c not in numeric and not pd.api.types.is_datetime64_any_dtype(df[c])
+        ]
+    bad = [c for c in numeric if not pd.api.types.is_numeric_dtype(df[c])]
+    if bad:
+        raise DataError(
+            f"columns set as numeric hold non-numbers: {', '.join(bad)}: "
+            "fix the values or list them in data.categorical"
+        )
+    if not numeric and not categorical:
+        raise DataError("no feature columns left after removing target, id, time and data.drop")
+    return Roles(
+        target=data.target,
+        numeric=numeric,
+        categorical=categorical,
+        time=time,
+        groups=_present(df, list(data.groups), "group columns"),
+    )
+
+
+def snapshot_schema() -> pa.DataFrameSchema:
+    """What ingest guarantees: a unique, non-null string id and a batch name per row."""
+    return pa.DataFrameSchema(
+        {
+            ID: pa.Column(str, nullable=False, unique=True),
+            BATCH: pa.Column(str, nullable=False),
+        },
+        strict=False,
+    )
+
+
+def model_input_schema(roles: Roles) -> pa.DataFrameSchema:
+    """What preprocess hands to the model stages: a labelled row with numeric features."""
+    columns = {roles.target: pa.Column(nullable=False)}
+    columns.update({c: pa.Column(float, nullable=True, coerce=True) for c in roles.numeric})
+    columns.update({c: pa.Column(nullable=True) for c in roles.categorical})
+    return pa.DataFrameSchema(columns, strict=False)
+
+
+def validate(df: pd.DataFrame, schema: pa.DataFrameSchema, what: str) -> pd.DataFrame:
+    try:
+        return schema.validate(df, lazy=False)
+    except pa.errors.SchemaError as exc:
+        first = str(exc).splitlines()[0]
+        raise DataError(f"{what} failed its schema check: {first}") from None
+
+
+def model_frame(df: pd.DataFrame, roles: Roles) -> pd.DataFrame:
+    """The feature columns typed as the model expects: floats, and text with NaN for missing.
+
+    Training, evaluation and serving all pass rows through here, so a category
+    written as 1 in one file and "1" in another is the same category.
+    """
+    missing = [c for c in roles.features if c not in df.columns]
+    if missing:
+        raise DataError(f"rows lack feature column(s) {', '.join(missing)}")
+    out = pd.DataFrame(index=df.index)
+    for column in roles.numeric:
+        out[column] = pd.to_numeric(df[column], errors="raise").astype("float64")
+    for column in roles.categorical:
+        out[column] = df[column].astype(str)
+    return out
+
+
+def roles_from_dict(raw: dict) -> Roles:
+    return Roles(**raw)
+
+
+def base_ids(ids: pd.Series) -> pd.Series:
+    """The original row of each (possibly augmented) row: augmentation appends -augN."""
+    return ids.astype(str).str.replace(r"-aug\d+$", "", regex=True)

@@ -1,0 +1,1 @@
+"""One module per pipeline phase: a pure function that does the work, and main() for I/O."""

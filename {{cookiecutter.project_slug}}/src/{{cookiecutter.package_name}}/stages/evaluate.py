@@ -1,0 +1,129 @@
+"""Evaluate: test-split metrics and plot data, logged with dvclive.
+
+Metrics go to reports/evaluate/metrics.json, plot data under reports/evaluate/plots/;
+dvc.yaml declares both, so `dvc exp show`, `dvc metrics diff` and `dvc plots` see them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from dvclive import Live
+from sklearn import metrics as skm
+from sklearn.pipeline import Pipeline
+
+from .. import io, models, paths, schema
+from ..params import Task, load
+
+log = logging.getLogger(__name__)
+
+
+def _safe(label: object) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(label)) or "_"
+
+
+def classification_metrics(
+    y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None, classes: np.ndarray
+) -> dict[str, float]:
+    result = {
+        "accuracy": skm.accuracy_score(y_true, y_pred),
+        "balanced_accuracy": skm.balanced_accuracy_score(y_true, y_pred),
+        "f1_macro": skm.f1_score(y_true, y_pred, average="macro", zero_division=0),
+    }
+    present = np.unique(y_true)
+    if proba is not None and len(present) > 1 and set(present) <= set(classes):
+        if len(classes) == 2:
+            result["roc_auc_ovr"] = skm.roc_auc_score(y_true == classes[1], proba[:, 1])
+        else:
+            result["roc_auc_ovr"] = skm.roc_auc_score(
+                y_true, proba, multi_class="ovr", labels=classes
+            )
+    return result
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    return {
+        "rmse": skm.root_mean_squared_error(y_true, y_pred),
+        "mae": skm.mean_absolute_error(y_true, y_pred),
+        "r2": skm.r2_score(y_true, y_pred),
+    }
+
+
+def curves(y_true: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> dict[str, dict]:
+    """One-vs-rest ROC and precision-recall points per class (the positive class if binary)."""
+    shown = classes[1:] if len(classes) == 2 else classes
+    out: dict[str, dict] = {"roc": {}, "precision_recall": {}}
+    for label in shown:
+        column = list(classes).index(label)
+        positive = y_true == label
+        if positive.all() or not positive.any():
+            continue
+        fpr, tpr, _ = skm.roc_curve(positive, proba[:, column])
+        precision, recall, _ = skm.precision_recall_curve(positive, proba[:, column])
+        out["roc"][_safe(label)] = [
+            {"fpr": round(float(a), 6), "tpr": round(float(b), 6)} for a, b in zip(fpr, tpr)
+        ]
+        out["precision_recall"][_safe(label)] = [
+            {"recall": round(float(r), 6), "precision": round(float(p), 6)}
+            for r, p in zip(recall, precision)
+        ]
+    return out
+
+
+def evaluate(
+    model: Pipeline, test: pd.DataFrame, roles: schema.Roles, task: Task, metric: str
+) -> tuple[dict[str, float], dict]:
+    """Metrics (always including the headline `metric`) and plot data."""
+    X = schema.model_frame(test, roles)
+    y_true = test[roles.target].to_numpy()
+    y_pred = model.predict(X)
+    plots: dict = {}
+    if task == "classification":
+        classes = model.classes_
+        proba = model.predict_proba(X) if hasattr(model, "predict_proba") else None
+        values = classification_metrics(y_true, y_pred, proba, classes)
+        plots["confusion"] = (y_true.astype(str), y_pred.astype(str))
+        if proba is not None:
+            plots.update(curves(y_true, proba, classes))
+        n_classes = len(classes)
+    else:
+        values = regression_metrics(y_true, y_pred)
+        plots["predictions"] = [
+            {"actual": round(float(a), 6), "predicted": round(float(p), 6)}
+            for a, p in zip(y_true, y_pred)
+        ]
+        n_classes = None
+    models.check_metric(task, metric, n_classes)
+    if metric not in values:
+        values[metric] = skm.get_scorer(metric)(model, X, y_true)
+    return {k: round(float(v), 6) for k, v in sorted(values.items())}, plots
+
+
+def write(directory: Path, values: dict[str, float], plots: dict) -> None:
+    if directory.exists():
+        shutil.rmtree(directory)
+    with Live(str(directory), dvcyaml=False, save_dvc_exp=False, report=None) as live:
+        for name, value in values.items():
+            live.summary[name] = value
+        if "confusion" in plots:
+            y_true, y_pred = plots["confusion"]
+            live.log_sklearn_plot("confusion_matrix", y_true, y_pred)
+    for kind in ("roc", "precision_recall"):
+        for label, points in plots.get(kind, {}).items():
+            io.write_json(directory / "plots" / kind / f"{label}.json", points)
+    if "predictions" in plots:
+        io.write_json(directory / "plots" / "predictions.json", plots["predictions"])
+
+
+def main() -> None:
+    params = load()
+    roles = schema.roles_from_dict(io.read_json(paths.FEATURES)["roles"])
+    model = io.load_model(paths.TRAINED_MODEL)
+    values, plots = evaluate(model, io.read_parquet(paths.TEST), roles, params.task, params.metric)
+    write(paths.EVALUATE_DIR, values, plots)
+    log.info("test metrics: %s", values)

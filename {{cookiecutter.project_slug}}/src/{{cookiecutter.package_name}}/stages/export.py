@@ -1,0 +1,67 @@
+"""Export: the trained pipeline as a skops file that provably round-trips, plus metadata."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sklearn
+from sklearn.pipeline import Pipeline
+
+from .. import __version__, io, models, paths, schema
+from ..errors import DataError
+from ..params import Params, load
+
+log = logging.getLogger(__name__)
+
+
+def check_round_trip(model: Pipeline, path: Path, rows: pd.DataFrame) -> None:
+    """The saved file must load with the reviewed types and predict exactly as the model does."""
+    loaded = io.load_model(path)
+    if not np.array_equal(loaded.predict(rows), model.predict(rows)):
+        raise DataError(f"{path} predicts differently after a save/load round trip")
+
+
+def metadata(
+    params: Params, config: dict[str, Any], metrics: dict, features: dict, hashes: dict
+) -> dict:
+    """What a reader of the model file needs: what it is, what it scored, on which data."""
+    return {
+        "model": config["name"],
+        "hyperparameters": {k: v for k, v in config.items() if k != "name"},
+        "task": params.task,
+        "metric": params.metric,
+        "seed": params.seed,
+        "metrics": metrics,
+        "data": hashes,
+        "features": features,
+        "package_version": __version__,
+        "scikit_learn_version": sklearn.__version__,
+        "format": "skops",
+    }
+
+
+def main() -> None:
+    params = load()
+    features = io.read_json(paths.FEATURES)
+    roles = schema.roles_from_dict(features["roles"])
+    model = io.load_model(paths.TRAINED_MODEL)
+    rows = schema.model_frame(io.read_parquet(paths.TEST), roles)
+    paths.MODEL.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=paths.MODEL.parent) as tmp:
+        candidate = Path(tmp) / paths.MODEL.name
+        io.save_model(candidate, model)
+        check_round_trip(model, candidate, rows)
+        io.write_bytes(paths.MODEL, candidate.read_bytes())
+    selection = io.read_json(paths.SELECT_REPORT) if params.train.use_selected else None
+    config = models.chosen_config(params, selection)
+    hashes = {name: io.file_md5(p) for name, p in (("ingested_md5", paths.INGESTED), ("train_md5", paths.TRAIN), ("test_md5", paths.TEST))}
+    io.write_json(
+        paths.MODEL_METADATA,
+        metadata(params, config, io.read_json(paths.EVALUATE_DIR / "metrics.json"), features, hashes),
+    )
+    log.info("exported %s to %s (round trip checked on %d rows)", config["name"], paths.MODEL, len(rows))

@@ -1,0 +1,152 @@
+"""Preprocess: feature engineering, the seeded train/test split, augmentation, and the
+feature transformation (imputation, encoding, scaling) fitted on the training split only.
+
+The fitted transformer is saved on its own and becomes the first step of the
+model pipeline, so the exported model takes raw rows. `select` clones it
+(unfitted) inside each cross-validation fold, so no fold sees another's data.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, RobustScaler, StandardScaler
+
+from .. import io, paths, schema
+from ..errors import DataError
+from ..params import AugmentParams, PreprocessParams, Task, load
+
+log = logging.getLogger(__name__)
+
+SCALERS = {"standard": StandardScaler, "robust": RobustScaler}
+AUGMENTED_BATCH = "augmented"
+
+
+def engineer(df: pd.DataFrame, ratios: list[tuple[str, str]]) -> pd.DataFrame:
+    """Add numerator_per_denominator columns; a zero denominator gives a missing value."""
+    out = df.copy()
+    for numerator, denominator in ratios:
+        missing = [c for c in (numerator, denominator) if c not in df.columns]
+        if missing:
+            log.warning("preprocess.ratios: skipping %s/%s, not in the data", numerator, denominator)
+            continue
+        bottom = pd.to_numeric(df[denominator], errors="coerce").astype("float64")
+        top = pd.to_numeric(df[numerator], errors="coerce").astype("float64")
+        out[f"{numerator}_per_{denominator}"] = top / bottom.where(bottom != 0)
+    return out
+
+
+def split(
+    df: pd.DataFrame, target: str, test_size: float, seed: int, task: Task
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    stratify = None
+    if task == "classification":
+        counts = df[target].value_counts()
+        rare = counts[counts < 2]
+        if len(rare):
+            raise DataError(
+                f"class(es) {', '.join(map(str, rare.index))} have fewer than 2 rows, too few for "
+                "a stratified split: collect more rows or drop them with clean.exclude"
+            )
+        stratify = df[target]
+    try:
+        train, test = train_test_split(
+            df, test_size=test_size, random_state=seed, stratify=stratify, shuffle=True
+        )
+    except ValueError as exc:
+        raise DataError(f"cannot split {len(df)} rows with test_size={test_size}: {exc}") from None
+    return train.sort_index().reset_index(drop=True), test.sort_index().reset_index(drop=True)
+
+
+def augment(train: pd.DataFrame, numeric: list[str], rules: AugmentParams, seed: int) -> pd.DataFrame:
+    """Append noisy copies of the training rows (numeric features jittered by scale * std)."""
+    if not rules.enabled or not numeric:
+        return train
+    rng = np.random.default_rng(seed)
+    spread = train[numeric].std(ddof=0).fillna(0.0).to_numpy()
+    copies = []
+    for k in range(1, rules.copies + 1):
+        copy = train.copy()
+        noise = rng.normal(0.0, 1.0, size=(len(copy), len(numeric))) * spread * rules.noise_scale
+        copy[numeric] = copy[numeric].to_numpy() + noise
+        copy[schema.ID] = copy[schema.ID] + f"-aug{k}"
+        copy[schema.BATCH] = AUGMENTED_BATCH
+        copies.append(copy)
+    return pd.concat([train, *copies], ignore_index=True)
+
+
+def build_transformer(roles: schema.Roles, rules: PreprocessParams) -> ColumnTransformer:
+    numeric_steps = [("impute", SimpleImputer(strategy=rules.impute_numeric))]
+    if rules.scale != "none":
+        numeric_steps.append(("scale", SCALERS[rules.scale]()))
+    categorical_steps = [
+        ("impute", SimpleImputer(strategy=rules.impute_categorical, fill_value="missing")),
+        # Unseen categories at prediction time encode as all zeros (documented in README).
+        ("encode", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+    ]
+    transformers = []
+    if roles.numeric:
+        transformers.append(("numeric", Pipeline(numeric_steps), roles.numeric))
+    if roles.categorical:
+        transformers.append(("categorical", Pipeline(categorical_steps), roles.categorical))
+    return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=True)
+
+
+def describe_features(train: pd.DataFrame, roles: schema.Roles, task: Task) -> dict:
+    """The schema a request to the model must follow: names, types, known categories."""
+    features = {
+        "task": task,
+        "roles": roles.to_dict(),
+        "numeric": {
+            c: {"min": _finite(train[c].min()), "max": _finite(train[c].max())}
+            for c in roles.numeric
+        },
+        "categorical": {
+            c: sorted(str(v) for v in train[c].dropna().unique()) for c in roles.categorical
+        },
+    }
+    if task == "classification":
+        features["classes"] = sorted(str(v) for v in train[roles.target].unique())
+    return features
+
+
+def _finite(value: float) -> float | None:
+    return None if pd.isna(value) else float(value)
+
+
+def preprocess(
+    df: pd.DataFrame, roles: schema.Roles, rules: PreprocessParams, seed: int, task: Task
+) -> tuple[pd.DataFrame, pd.DataFrame, ColumnTransformer, dict]:
+    df = df.assign(**schema.model_frame(df, roles))
+    train, test = split(df, roles.target, rules.test_size, seed, task)
+    transformer = build_transformer(roles, rules).fit(train[roles.features])
+    train = augment(train, roles.numeric, rules.augment, seed)
+    report = {
+        "train_rows": len(train),
+        "test_rows": len(test),
+        "features_in": len(roles.features),
+        "features_out": len(transformer.get_feature_names_out()),
+    }
+    return train, test, transformer, report
+
+
+def main() -> None:
+    params = load()
+    df = engineer(io.read_parquet(paths.ANNOTATED), params.preprocess.ratios)
+    roles = schema.infer_roles(df, params.data, params.task)
+    df = schema.validate(df, schema.model_input_schema(roles), "the annotated data")
+    train, test, transformer, report = preprocess(
+        df, roles, params.preprocess, params.seed, params.task
+    )
+    io.write_parquet(paths.TRAIN, train)
+    io.write_parquet(paths.TEST, test)
+    io.save_model(paths.PREPROCESSOR, transformer)
+    io.write_json(paths.FEATURES, describe_features(train, roles, params.task))
+    io.write_json(paths.PREPROCESS_REPORT, report)
+    log.info("split %d train / %d test rows, %d features", report["train_rows"], report["test_rows"], report["features_in"])

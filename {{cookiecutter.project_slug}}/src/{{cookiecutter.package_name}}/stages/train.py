@@ -1,0 +1,41 @@
+"""Train: fit the configured model (or the winner of `select`) on the training split."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.pipeline import Pipeline
+
+from .. import io, models, paths, schema
+from ..params import Params, load
+
+log = logging.getLogger(__name__)
+
+
+def train(
+    train_rows: pd.DataFrame,
+    roles: schema.Roles,
+    transformer: ColumnTransformer,
+    config: dict[str, Any],
+    params: Params,
+) -> Pipeline:
+    """The fitted transformer from preprocess, then the model fitted on its output."""
+    estimator = models.build(params.task, config, params.seed)
+    X = transformer.transform(schema.model_frame(train_rows, roles))
+    estimator.fit(X, train_rows[roles.target].to_numpy())
+    return Pipeline([("preprocess", transformer), ("model", estimator)])
+
+
+def main() -> None:
+    params = load()
+    roles = schema.roles_from_dict(io.read_json(paths.FEATURES)["roles"])
+    selection = io.read_json(paths.SELECT_REPORT) if paths.SELECT_REPORT.exists() else None
+    config = models.chosen_config(params, selection)
+    pipeline = train(
+        io.read_parquet(paths.TRAIN), roles, io.load_model(paths.PREPROCESSOR), config, params
+    )
+    io.save_model(paths.TRAINED_MODEL, pipeline)
+    log.info("trained %s on %d rows", config["name"], len(io.read_parquet(paths.TRAIN)))
