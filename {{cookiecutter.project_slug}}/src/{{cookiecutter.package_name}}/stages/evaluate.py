@@ -36,6 +36,8 @@ def classification_metrics(
         "f1_macro": skm.f1_score(y_true, y_pred, average="macro", zero_division=0),
     }
     present = np.unique(y_true)
+    if proba is not None and set(present) <= set(classes):
+        result["log_loss"] = skm.log_loss(y_true, proba, labels=classes)
     if proba is not None and len(present) > 1 and set(present) <= set(classes):
         if len(classes) == 2:
             result["roc_auc_ovr"] = skm.roc_auc_score(y_true == classes[1], proba[:, 1])
