@@ -1,5 +1,8 @@
-"""Command line: `python -m {{ cookiecutter.package_name }} <stage>` runs one pipeline stage (dvc.yaml does this),
-`... params` composes conf/ into params.yaml, `... run` runs every stage in order in-process."""
+"""Command line of the project.
+
+`python -m {{ cookiecutter.package_name }} <stage>` runs one pipeline stage (dvc.yaml does this);
+`... params` composes conf/ into params.yaml; `... run` runs every stage in order, in-process.
+"""
 
 from __future__ import annotations
 
@@ -14,11 +17,15 @@ STAGES = ("ingest", "clean", "annotate", "preprocess", "select", "train", "evalu
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m {{ cookiecutter.package_name }}", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m {{ cookiecutter.package_name }}", description=__doc__
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     for stage in STAGES:
         commands.add_parser(stage, help=f"run the {stage} stage")
-    commands.add_parser("run", help="run all stages in order, in this process (dvc repro is the usual way)")
+    commands.add_parser(
+        "run", help="run all stages in order, in this process (dvc repro is the usual way)"
+    )
     sync = commands.add_parser("params", help="compose conf/ into params.yaml")
     sync.add_argument("--check", action="store_true", help="fail if params.yaml differs from conf/")
     sync.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=random_forest")

@@ -107,7 +107,9 @@ def chosen_config(params: Params, selection: dict | None) -> dict[str, Any]:
     if not params.train.use_selected:
         return dict(params.model)
     if not selection:
-        raise ConfigError("train.use_selected is true but reports/select.json is missing: run select")
+        raise ConfigError(
+            "train.use_selected is true but reports/select.json is missing: run select"
+        )
     winner = selection["winner"]
     if winner not in params.select.candidates:
         raise ConfigError(f"select's winner {winner!r} is no longer a candidate: rerun select")

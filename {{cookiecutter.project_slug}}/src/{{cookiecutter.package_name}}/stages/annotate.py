@@ -22,7 +22,9 @@ def read_corrections(path: Path) -> pd.DataFrame:
     corrections = pd.read_csv(path, dtype="string", keep_default_na=False)
     missing = [c for c in RELABEL_COLUMNS if c not in corrections.columns]
     if missing:
-        raise DataError(f"{path} lacks column(s) {', '.join(missing)}: the header is `id,label,note`")
+        raise DataError(
+            f"{path} lacks column(s) {', '.join(missing)}: the header is `id,label,note`"
+        )
     return corrections
 
 
@@ -76,4 +78,6 @@ def main() -> None:
     out, report = annotate(df, corrections, params.data.target, params.task)
     io.write_parquet(paths.ANNOTATED, out)
     io.write_json(paths.ANNOTATE_REPORT, report)
-    log.info("applied %d corrections, %d labels changed", report["corrections"], report["labels_changed"])
+    log.info(
+        "applied %d corrections, %d labels changed", report["corrections"], report["labels_changed"]
+    )

@@ -64,4 +64,6 @@ def main() -> None:
     df, report = clean(io.read_parquet(paths.INGESTED), params.data.target, params.clean)
     io.write_parquet(paths.CLEANED, df)
     io.write_json(paths.CLEAN_REPORT, report)
-    log.info("kept %d of %d rows; dropped %s", report["rows_out"], report["rows_in"], report["dropped"])
+    log.info(
+        "kept %d of %d rows; dropped %s", report["rows_out"], report["rows_in"], report["dropped"]
+    )

@@ -68,11 +68,12 @@ def curves(y_true: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> dict[s
         fpr, tpr, _ = skm.roc_curve(positive, proba[:, column])
         precision, recall, _ = skm.precision_recall_curve(positive, proba[:, column])
         out["roc"][_safe(label)] = [
-            {"fpr": round(float(a), 6), "tpr": round(float(b), 6)} for a, b in zip(fpr, tpr)
+            {"fpr": round(float(a), 6), "tpr": round(float(b), 6)}
+            for a, b in zip(fpr, tpr, strict=True)
         ]
         out["precision_recall"][_safe(label)] = [
             {"recall": round(float(r), 6), "precision": round(float(p), 6)}
-            for r, p in zip(recall, precision)
+            for r, p in zip(recall, precision, strict=True)
         ]
     return out
 
@@ -97,7 +98,7 @@ def evaluate(
         values = regression_metrics(y_true, y_pred)
         plots["predictions"] = [
             {"actual": round(float(a), 6), "predicted": round(float(p), 6)}
-            for a, p in zip(y_true, y_pred)
+            for a, p in zip(y_true, y_pred, strict=True)
         ]
         n_classes = None
     models.check_metric(task, metric, n_classes)

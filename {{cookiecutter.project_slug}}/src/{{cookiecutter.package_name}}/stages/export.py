@@ -59,9 +59,20 @@ def main() -> None:
         io.write_bytes(paths.MODEL, candidate.read_bytes())
     selection = io.read_json(paths.SELECT_REPORT) if params.train.use_selected else None
     config = models.chosen_config(params, selection)
-    hashes = {name: io.file_md5(p) for name, p in (("ingested_md5", paths.INGESTED), ("train_md5", paths.TRAIN), ("test_md5", paths.TEST))}
+    hashes = {
+        name: io.file_md5(p)
+        for name, p in (
+            ("ingested_md5", paths.INGESTED),
+            ("train_md5", paths.TRAIN),
+            ("test_md5", paths.TEST),
+        )
+    }
     io.write_json(
         paths.MODEL_METADATA,
-        metadata(params, config, io.read_json(paths.EVALUATE_DIR / "metrics.json"), features, hashes),
+        metadata(
+            params, config, io.read_json(paths.EVALUATE_DIR / "metrics.json"), features, hashes
+        ),
     )
-    log.info("exported %s to %s (round trip checked on %d rows)", config["name"], paths.MODEL, len(rows))
+    log.info(
+        "exported %s to %s (round trip checked on %d rows)", config["name"], paths.MODEL, len(rows)
+    )

@@ -98,7 +98,9 @@ def snapshot(batches: list[tuple[str, pd.DataFrame]], data: DataParams) -> pd.Da
             )
         ids = df[data.id_column]
         if ids.isna().any():
-            raise DataError(f"id column {data.id_column!r} has {int(ids.isna().sum())} empty values")
+            raise DataError(
+                f"id column {data.id_column!r} has {int(ids.isna().sum())} empty values"
+            )
         ids = ids.astype("string")
         repeated = ids[ids.duplicated()].unique().tolist()
         if repeated:

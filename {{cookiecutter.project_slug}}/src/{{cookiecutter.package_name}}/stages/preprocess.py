@@ -34,7 +34,9 @@ def engineer(df: pd.DataFrame, ratios: list[tuple[str, str]]) -> pd.DataFrame:
     for numerator, denominator in ratios:
         missing = [c for c in (numerator, denominator) if c not in df.columns]
         if missing:
-            log.warning("preprocess.ratios: skipping %s/%s, not in the data", numerator, denominator)
+            log.warning(
+                "preprocess.ratios: skipping %s/%s, not in the data", numerator, denominator
+            )
             continue
         bottom = pd.to_numeric(df[denominator], errors="coerce").astype("float64")
         top = pd.to_numeric(df[numerator], errors="coerce").astype("float64")
@@ -64,7 +66,9 @@ def split(
     return train.sort_index().reset_index(drop=True), test.sort_index().reset_index(drop=True)
 
 
-def augment(train: pd.DataFrame, numeric: list[str], rules: AugmentParams, seed: int) -> pd.DataFrame:
+def augment(
+    train: pd.DataFrame, numeric: list[str], rules: AugmentParams, seed: int
+) -> pd.DataFrame:
     """Append noisy copies of the training rows (numeric features jittered by scale * std)."""
     if not rules.enabled or not numeric:
         return train
@@ -149,4 +153,9 @@ def main() -> None:
     io.save_model(paths.PREPROCESSOR, transformer)
     io.write_json(paths.FEATURES, describe_features(train, roles, params.task))
     io.write_json(paths.PREPROCESS_REPORT, report)
-    log.info("split %d train / %d test rows, %d features", report["train_rows"], report["test_rows"], report["features_in"])
+    log.info(
+        "split %d train / %d test rows, %d features",
+        report["train_rows"],
+        report["test_rows"],
+        report["features_in"],
+    )

@@ -35,7 +35,10 @@ def rank(
     rows = []
     for name, config in params.select.candidates.items():
         pipeline = Pipeline(
-            [("preprocess", clone(transformer)), ("model", models.build(params.task, config, params.seed))]
+            [
+                ("preprocess", clone(transformer)),
+                ("model", models.build(params.task, config, params.seed)),
+            ]
         )
         scores = cross_val_score(pipeline, X, y, groups=groups, cv=splitter, scoring=params.metric)
         rows.append({"model": name, "mean": float(np.mean(scores)), "std": float(np.std(scores))})

@@ -1,0 +1,44 @@
+# realityloop: `make demo` bakes a project and runs its pipeline; `make test` tests the template.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_DIR := demo
+DEMO_SLUG := reality-loop-project
+DEMO_PACKAGE := reality_loop_project
+LOCK := {{cookiecutter.project_slug}}/requirements.lock
+export DVC_NO_ANALYTICS := 1
+
+.PHONY: demo test test-fast lint venv clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt $(LOCK)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+demo: venv
+	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
+	$(BIN)/cookiecutter --no-input . -o $(DEMO_DIR)
+	cd $(DEMO_DIR)/$(DEMO_SLUG) && ../../$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	cd $(DEMO_DIR)/$(DEMO_SLUG) && PATH="$(CURDIR)/$(BIN):$$PATH" dvc repro
+	@echo
+	@echo "Project: $(CURDIR)/$(DEMO_DIR)/$(DEMO_SLUG)"
+	@cd $(DEMO_DIR)/$(DEMO_SLUG) && PATH="$(CURDIR)/$(BIN):$$PATH" dvc metrics show reports/evaluate/metrics.json reports/select.json
+	@echo "Next: cd $(DEMO_DIR)/$(DEMO_SLUG) && source $(CURDIR)/$(BIN)/activate && dvc exp run -S model=random_forest && dvc exp show"
+
+# The full suite: every test, slow ones included.
+test: venv
+	$(BIN)/python -m pytest -n 2 tests
+
+# Only the fast tier (no pipeline runs in baked projects).
+test-fast: venv
+	$(BIN)/python -m pytest -n 2 -m "not slow" tests
+
+lint: venv
+	$(BIN)/ruff check hooks tests
+	$(BIN)/ruff format --check hooks tests
+
+clean:
+	rm -rf $(DEMO_DIR) .pytest_cache

@@ -1,0 +1,64 @@
+"""Baking helpers shared by the template's tests.
+
+Every test runs with a throwaway HOME (no git identity, no cookiecutter replay
+files in the real home) and with the venv's tools first on PATH, as a user who
+followed the README would.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cookiecutter.main import cookiecutter
+
+TEMPLATE = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_env(tmp_path_factory: pytest.TempPathFactory) -> None:
+    home = tmp_path_factory.mktemp("home")
+    (home / ".cookiecutterrc").write_text(
+        f"replay_dir: {home / 'replay'}\ncookiecutters_dir: {home / 'cookiecutters'}\n"
+    )
+    os.environ.update(
+        HOME=str(home),
+        GIT_CONFIG_NOSYSTEM="1",
+        DVC_NO_ANALYTICS="1",
+        PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}",
+    )
+    os.environ.pop("GIT_CONFIG_GLOBAL", None)
+    os.environ.pop("PYTHONPATH", None)
+
+
+def bake(output_dir: Path, **answers: str) -> Path:
+    """Bake the template with default answers except `answers`; return the project folder."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    project = cookiecutter(
+        str(TEMPLATE),
+        no_input=True,
+        extra_context=answers,
+        output_dir=str(output_dir),
+        config_file=str(Path(os.environ["HOME"]) / ".cookiecutterrc"),
+    )
+    return Path(project)
+
+
+def run(cwd: Path, *command: str, check: bool = True, **env: str) -> subprocess.CompletedProcess:
+    """Run a command in a baked project, its src/ importable as after `pip install -e .`."""
+    environment = {**os.environ, "PYTHONPATH": str(cwd / "src"), **env}
+    done = subprocess.run(command, cwd=cwd, env=environment, capture_output=True, text=True)
+    if check and done.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(command)} exited {done.returncode}\n"
+            f"--- stdout\n{done.stdout[-4000:]}\n--- stderr\n{done.stderr[-4000:]}"
+        )
+    return done
+
+
+def git(cwd: Path, *args: str) -> str:
+    return run(cwd, "git", *args).stdout.strip()

@@ -1,0 +1,77 @@
+"""Bad answers are refused with one clear line, and nothing is left on disk."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import TEMPLATE
+from sklearn.metrics import get_scorer_names
+
+BAD_ANSWERS = [
+    ({"project_slug": "Bad_Slug"}, "project_slug 'Bad_Slug' is not a valid slug"),
+    ({"project_slug": "trailing-"}, "project_slug 'trailing-' is not a valid slug"),
+    ({"package_name": "class"}, "package_name 'class' is a Python keyword"),
+    ({"package_name": "9lives"}, "package_name '9lives' is not an importable name"),
+    ({"package_name": "my-pkg"}, "package_name 'my-pkg' is not an importable name"),
+    ({"package_name": "pandas"}, "package_name 'pandas' would shadow"),
+    ({"package_name": "json"}, "package_name 'json' would shadow"),
+    ({"author_email": "nobody"}, "author_email 'nobody' is not an email address"),
+    (
+        {"task": "regression", "metric": "balanced_accuracy"},
+        "metric 'balanced_accuracy' is not a regression scorer (it is a classification metric)",
+    ),
+    ({"metric": "accuracy_typo"}, "metric 'accuracy_typo' is not a classification scorer"),
+    ({"dvc_remote_url": "storage"}, "dvc_remote_url 'storage' is inside the project"),
+    ({"dvc_remote_url": "ftp://host/x"}, "dvc_remote_url scheme 'ftp' is unknown"),
+    ({"project_name": " "}, "project_name is empty"),
+]
+
+
+def cli_bake(output: Path, answers: dict[str, str]) -> subprocess.CompletedProcess:
+    pairs = [f"{key}={value}" for key, value in answers.items()]
+    command = [sys.executable, "-m", "cookiecutter", "--no-input", str(TEMPLATE), "-o"]
+    return subprocess.run(
+        [*command, str(output), *pairs], capture_output=True, text=True, env=os.environ
+    )
+
+
+@pytest.mark.parametrize(("answers", "message"), BAD_ANSWERS, ids=lambda v: str(v)[:40])
+def test_bad_answer_is_refused_and_leaves_nothing(tmp_path, answers, message):
+    done = cli_bake(tmp_path, answers)
+    assert done.returncode != 0
+    errors = [line for line in done.stderr.splitlines() if line.startswith("ERROR: ")]
+    assert any(message in line for line in errors), done.stderr[-2000:]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_choice_outside_the_list_is_refused(tmp_path):
+    done = cli_bake(tmp_path, {"task": "clustering"})
+    assert done.returncode != 0
+    assert "clustering" in done.stderr and "classification" in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def _hook_metrics() -> dict[str, tuple[str, ...]]:
+    source = (TEMPLATE / "hooks" / "pre_gen_project.py").read_text()
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "METRICS":
+            return ast.literal_eval(node.value)
+    raise AssertionError("METRICS not found in pre_gen_project.py")
+
+
+def test_hook_metric_lists_match_scikit_learn():
+    """The hook cannot import scikit-learn; its copy of the scorer names must stay true."""
+    metrics = _hook_metrics()
+    assert set(metrics["classification"]) | set(metrics["regression"]) <= set(get_scorer_names())
+    assert not set(metrics["classification"]) & set(metrics["regression"])
+
+
+@pytest.mark.parametrize("hook", ["pre_gen_project.py", "post_gen_project.py"])
+def test_hooks_are_valid_python_before_rendering(hook):
+    """Jinja sits inside strings, so the hook files stay lintable Python."""
+    compile((TEMPLATE / "hooks" / hook).read_text(), hook, "exec")

@@ -1,0 +1,133 @@
+"""Shared fixtures: the project, its params and task, small models and tiny data sets.
+
+Tests run against src/ of this checkout, installed or not (`pytest` from the project root).
+Unit tests build their data in memory; only tests/test_pipeline.py reads data/raw/.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+PROJECT = Path(__file__).resolve().parents[1]
+if str(PROJECT / "src") not in sys.path:
+    sys.path.insert(0, str(PROJECT / "src"))
+
+# Hyperparameters that keep tree ensembles fast in tests.
+SMALL = {"random_forest": {"n_estimators": 10}, "hist_gradient_boosting": {"max_iter": 20}}
+
+
+@pytest.fixture(scope="session")
+def project() -> Path:
+    return PROJECT
+
+
+@pytest.fixture(scope="session")
+def params_raw() -> dict:
+    with open(PROJECT / "params.yaml", encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+@pytest.fixture(scope="session")
+def task(params_raw: dict) -> str:
+    """The task this project was baked for, as params.yaml says."""
+    return params_raw["task"]
+
+
+@pytest.fixture
+def make_params(params_raw: dict):
+    """params.yaml parsed, after setting dotted keys: make_params({"select.cv_folds": 3})."""
+    from {{ cookiecutter.package_name }}.params import parse
+
+    def make(changes: dict | None = None):
+        raw = copy.deepcopy(params_raw)
+        for dotted, value in (changes or {}).items():
+            *parents, leaf = dotted.split(".")
+            node = raw
+            for key in parents:
+                node = node[key]
+            node[leaf] = value
+        return parse(raw)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def task_models(task: str) -> dict[str, dict]:
+    """Every conf/model/ option of this project's task, made small enough to fit quickly."""
+    found = {}
+    for path in sorted((PROJECT / "conf" / "model").glob("*.yaml")):
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+        found[config["name"]] = {**config, **SMALL.get(config["name"], {})}
+    return found
+
+
+@pytest.fixture(scope="session")
+def simple_model() -> dict[str, dict]:
+    """A quick linear model per task (both exist in models.REGISTRY whatever the bake)."""
+    return {
+        "classification": {"name": "logistic_regression", "C": 1.0, "max_iter": 1000},
+        "regression": {"name": "ridge", "alpha": 1.0},
+    }
+
+
+def _toy(task: str, n: int = 60, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x1 = rng.normal(size=n)
+    x2 = rng.normal(size=n)
+    if task == "classification":
+        target = np.where(x1 < -0.4, "low", np.where(x1 > 0.4, "high", "mid"))
+    else:
+        target = 3.0 * x1 - x2 + rng.normal(scale=0.1, size=n)
+    df = pd.DataFrame(
+        {
+            "id": [f"r{i:03d}" for i in range(n)],
+            "batch": ["b1"] * n,
+            "x1": x1,
+            "x2": x2,
+            "color": rng.choice(["red", "green", "blue"], size=n),
+            "target": target,
+        }
+    )
+    df.loc[3, "x2"] = np.nan
+    df.loc[5, "color"] = None
+    return df
+
+
+@pytest.fixture
+def toy():
+    """toy(task): 60 labelled rows with id, batch, two numeric and one text feature."""
+    return _toy
+
+
+@pytest.fixture(scope="session")
+def toy_roles():
+    from {{ cookiecutter.package_name }}.schema import Roles
+
+    return Roles(target="target", numeric=["x1", "x2"], categorical=["color"], time=None, groups=[])
+
+
+@pytest.fixture
+def fitted(toy, toy_roles, simple_model, make_params):
+    """fitted(task): (pipeline, train rows, test rows) from train.train on toy data."""
+    from {{ cookiecutter.package_name }}.params import PreprocessParams
+    from {{ cookiecutter.package_name }}.stages import preprocess, train
+
+    def fit(task: str, config: dict | None = None):
+        rows = toy(task)
+        train_rows, test_rows, transformer, _ = preprocess.preprocess(
+            rows, toy_roles, PreprocessParams(), 0, task
+        )
+        params = make_params({"task": task})
+        pipeline = train.train(
+            train_rows, toy_roles, transformer, config or simple_model[task], params
+        )
+        return pipeline, train_rows, test_rows
+
+    return fit

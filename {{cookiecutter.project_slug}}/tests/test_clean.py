@@ -1,0 +1,97 @@
+"""clean: every dropped row is counted once, under the first reason that applies."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from {{ cookiecutter.package_name }}.errors import DataError
+from {{ cookiecutter.package_name }}.params import CleanParams
+from {{ cookiecutter.package_name }}.stages import clean
+
+RULES = CleanParams(
+    max_missing_fraction=0.5,
+    valid_ranges={"mass": (0.0, 100.0)},
+    exclude={"site": ["lab"]},
+)
+
+
+def rows() -> pd.DataFrame:
+    """One row per drop reason, plus two keepers."""
+    return pd.DataFrame(
+        {
+            "id": ["keep1", "notarget", "dup", "sparse", "range", "excl", "keep2"],
+            "batch": ["b"] * 7,
+            "mass": [10.0, 20.0, 10.0, np.nan, 250.0, 30.0, 40.0],
+            "length": [1.0, 2.0, 1.0, np.nan, 3.0, 4.0, np.nan],
+            "site": ["field", "field", "field", "field", "field", "lab", "field"],
+            "y": ["a", None, "a", "b", "a", "b", "b"],
+        }
+    )
+
+
+def test_each_reason_is_counted():
+    out, report = clean.clean(rows(), "y", RULES)
+    assert report == {
+        "rows_in": 7,
+        "rows_out": 2,
+        "dropped": {
+            "missing_target": 1,
+            "duplicate": 1,
+            "too_many_missing": 1,
+            "out_of_range": 1,
+            "excluded": 1,
+        },
+    }
+    assert out["id"].tolist() == ["keep1", "keep2"]
+    assert list(out.index) == [0, 1]
+
+
+def test_duplicates_ignore_id_and_batch():
+    df = rows()
+    df.loc[2, "batch"] = "another batch"
+    _, report = clean.clean(df, "y", RULES)
+    assert report["dropped"]["duplicate"] == 1
+
+
+def test_duplicates_can_be_kept():
+    rules = RULES.model_copy(update={"drop_duplicates": False})
+    out, report = clean.clean(rows(), "y", rules)
+    assert report["dropped"]["duplicate"] == 0
+    assert "dup" in out["id"].tolist()
+
+
+def test_a_row_is_counted_under_its_first_reason_only():
+    df = rows()
+    df.loc[1, "mass"] = 999.0  # no target and out of range
+    _, report = clean.clean(df, "y", RULES)
+    assert report["dropped"]["missing_target"] == 1
+    assert report["dropped"]["out_of_range"] == 1
+    assert sum(report["dropped"].values()) == report["rows_in"] - report["rows_out"]
+
+
+@pytest.mark.parametrize(("low", "high", "dropped"), [(None, 25.0, 3), (35.0, None, 2), (None, None, 0)])
+def test_open_ended_ranges(low, high, dropped):
+    rules = CleanParams(valid_ranges={"mass": (low, high)})
+    _, report = clean.clean(rows(), "y", rules)
+    assert report["dropped"]["out_of_range"] == dropped
+
+
+def test_the_missing_fraction_is_a_threshold():
+    strict = CleanParams(max_missing_fraction=0.0, drop_duplicates=False)
+    _, report = clean.clean(rows(), "y", strict)
+    # "sparse" misses 2 of 3 features, "keep2" 1 of 3: both go, with any missing value.
+    assert report["dropped"]["too_many_missing"] == 2
+
+
+def test_rules_on_absent_columns_are_skipped():
+    rules = CleanParams(valid_ranges={"nope": (0.0, 1.0)}, exclude={"nada": ["x"]})
+    _, report = clean.clean(rows(), "y", rules)
+    assert report["dropped"]["out_of_range"] == 0
+    assert report["dropped"]["excluded"] == 0
+
+
+def test_a_missing_target_column_is_named():
+    with pytest.raises(DataError, match="target column 'species' is not in the data"):
+        clean.clean(rows(), "species", RULES)

@@ -1,0 +1,182 @@
+"""ingest: batch discovery, content-hash row ids, and the snapshot's bookkeeping columns."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from {{ cookiecutter.package_name }}.errors import DataError, UserError
+from {{ cookiecutter.package_name }}.params import DataParams
+from {{ cookiecutter.package_name }}.stages import ingest
+
+
+def data(**changes) -> DataParams:
+    return DataParams(**{"source": "data/raw", "target": "y", **changes})
+
+
+def frame(**columns) -> pd.DataFrame:
+    return pd.DataFrame(columns or {"a": [1.0, 2.0], "b": ["x", "y"], "y": [0, 1]})
+
+
+# batch_files
+
+
+def test_batch_files_lists_a_folder_sorted_and_skips_other_files(tmp_path):
+    frame().to_csv(tmp_path / "b.csv", index=False)
+    frame().to_parquet(tmp_path / "a.parquet")
+    (tmp_path / "notes.txt").write_text("not data")
+    assert ingest.batch_files(tmp_path) == [tmp_path / "a.parquet", tmp_path / "b.csv"]
+
+
+def test_batch_files_accepts_a_single_file(tmp_path):
+    path = tmp_path / "only.csv"
+    frame().to_csv(path, index=False)
+    assert ingest.batch_files(path) == [path]
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("missing", "does not exist"),
+        ("empty", "holds no .csv or .parquet file"),
+        ("data.json", "cannot read data.json"),
+    ],
+)
+def test_batch_files_errors(tmp_path, name, message):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "data.json").write_text("{}")
+    with pytest.raises(DataError, match=message):
+        ingest.batch_files(tmp_path / name)
+
+
+def test_batch_files_refuses_a_url():
+    with pytest.raises(DataError, match="is a URL"):
+        ingest.batch_files("s3://bucket/data.csv")
+
+
+def test_read_batch_wraps_reader_errors(tmp_path):
+    path = tmp_path / "broken.parquet"
+    path.write_bytes(b"not parquet")
+    with pytest.raises(DataError, match="cannot read .*broken.parquet"):
+        ingest.read_batch(path)
+
+
+# content_ids
+
+
+def test_content_ids_are_stable_and_ignore_column_order_and_number_type():
+    df = frame()
+    ids = ingest.content_ids(df)
+    assert ids.tolist() == ingest.content_ids(df.copy()).tolist()
+    assert ids.tolist() == ingest.content_ids(df[["y", "b", "a"]]).tolist()
+    as_floats = df.assign(y=df["y"].astype("float64"))
+    assert ids.tolist() == ingest.content_ids(as_floats).tolist()
+    assert ids.str.fullmatch(r"[0-9a-f]{16}").all()
+    assert ids.nunique() == 2
+
+
+def test_content_ids_change_with_any_value():
+    df = frame()
+    changed = df.assign(a=[1.0, 2.5])
+    before, after = ingest.content_ids(df), ingest.content_ids(changed)
+    assert before[0] == after[0]
+    assert before[1] != after[1]
+
+
+def test_content_ids_number_repeated_rows_in_order():
+    df = pd.DataFrame({"a": [1, 2, 1, 1, np.nan, np.nan], "b": ["x", "y", "x", "x", None, None]})
+    ids = ingest.content_ids(df).tolist()
+    assert ids[2] == f"{ids[0]}-2"
+    assert ids[3] == f"{ids[0]}-3"
+    assert ids[5] == f"{ids[4]}-2"
+    assert len(set(ids)) == len(ids)
+
+
+# snapshot
+
+
+def test_snapshot_puts_id_and_batch_first_and_names_batches():
+    out = ingest.snapshot([("2024-01", frame()), ("2024-02", frame(a=[3.0], b=["z"], y=[1]))], data())
+    assert list(out.columns) == ["id", "batch", "a", "b", "y"]
+    assert out["batch"].tolist() == ["2024-01", "2024-01", "2024-02"]
+    assert out["id"].is_unique
+    assert pd.api.types.is_string_dtype(out["id"])
+    assert pd.api.types.is_string_dtype(out["batch"])
+
+
+def test_snapshot_ids_do_not_depend_on_the_batch():
+    alone = ingest.snapshot([("a", frame())], data())
+    again = ingest.snapshot([("other-name", frame())], data())
+    assert alone["id"].tolist() == again["id"].tolist()
+
+
+def test_snapshot_gives_a_row_repeated_across_batches_a_suffix():
+    out = ingest.snapshot([("a", frame()), ("b", frame())], data())
+    ids = out["id"].tolist()
+    assert ids[2:] == [f"{ids[0]}-2", f"{ids[1]}-2"]
+
+
+def test_snapshot_aligns_batch_columns_by_name():
+    first = frame()
+    second = frame()[["y", "b", "a"]]
+    out = ingest.snapshot([("a", first), ("b", second)], data())
+    assert out["a"].tolist() == [1.0, 2.0, 1.0, 2.0]
+
+
+def test_snapshot_refuses_batches_with_different_columns():
+    other = frame().rename(columns={"b": "colour"})
+    with pytest.raises(DataError, match=r"batch 'late' has different columns from 'early' \(b, colour\)"):
+        ingest.snapshot([("early", frame()), ("late", other)], data())
+
+
+@pytest.mark.parametrize("reserved", ["id", "batch"])
+def test_snapshot_refuses_reserved_columns(reserved):
+    df = frame().assign(**{reserved: ["p", "q"]})
+    with pytest.raises(DataError, match=f"batch 'b1' has reserved column.*{reserved}.*data.id_column"):
+        ingest.snapshot([("b1", df)], data())
+
+
+def test_snapshot_uses_the_id_column_and_drops_it():
+    df = frame().assign(key=[10, 20])
+    out = ingest.snapshot([("b1", df)], data(id_column="key"))
+    assert out["id"].tolist() == ["10", "20"]
+    assert "key" not in out.columns
+    assert list(out.columns) == ["id", "batch", "a", "b", "y"]
+
+
+def test_snapshot_accepts_a_column_named_id_as_the_id_column():
+    df = frame().assign(id=["p", "q"])
+    out = ingest.snapshot([("b1", df)], data(id_column="id"))
+    assert out["id"].tolist() == ["p", "q"]
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        (["p", "p"], "repeats ids \\(p\\)"),
+        (["p", None], "has 1 empty values"),
+    ],
+)
+def test_snapshot_refuses_bad_id_columns(key, message):
+    df = frame().assign(key=key)
+    with pytest.raises(DataError, match=message):
+        ingest.snapshot([("b1", df)], data(id_column="key"))
+
+
+def test_snapshot_refuses_ids_repeated_across_batches():
+    with pytest.raises(DataError, match="unique across batches"):
+        ingest.snapshot(
+            [("a", frame().assign(key=[1, 2])), ("b", frame().assign(key=[2, 3]))],
+            data(id_column="key"),
+        )
+
+
+def test_snapshot_names_a_missing_id_column():
+    with pytest.raises(DataError, match="data.id_column 'key' is not in the data"):
+        ingest.snapshot([("b1", frame())], data(id_column="key"))
+
+
+def test_snapshot_needs_a_batch():
+    with pytest.raises(UserError, match="no batches"):
+        ingest.snapshot([], data())
