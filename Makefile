@@ -30,11 +30,11 @@ demo: venv
 
 # The full suite: every test, slow ones included.
 test: venv
-	$(BIN)/python -m pytest -n 2 tests
+	$(BIN)/python -m pytest -n 2 --dist loadscope tests
 
 # Only the fast tier (no pipeline runs in baked projects).
 test-fast: venv
-	$(BIN)/python -m pytest -n 2 -m "not slow" tests
+	$(BIN)/python -m pytest -n 2 --dist loadscope -m "not slow" tests
 
 lint: venv
 	$(BIN)/ruff check hooks tests

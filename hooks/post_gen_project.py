@@ -96,6 +96,9 @@ def init_dvc() -> None:
     dvc("dvc init", "init", "--quiet")
     dvc("dvc config", "config", "core.autostage", "true")
     dvc("dvc config", "config", "hydra.enabled", "true")
+    # Vega inlined: `dvc plots show` renders offline (the default page loads it from a CDN).
+    # DVC resolves this path from .dvc/.
+    dvc("dvc config", "config", "plots.html_template", "../plots/offline_template.html")
     # A relative folder is stored relative to .dvc/, so project and storage can move together.
     dvc("dvc remote", "remote", "add", "--default", "storage", ANSWERS["dvc_remote_url"])
     dvc("dvc add", "add", "--quiet", "data/raw")

@@ -48,6 +48,7 @@ METRICS = {
         "neg_root_mean_squared_error", "neg_root_mean_squared_log_error", "r2",
     ),
 }  # fmt: skip
+YES_NO = {"true", "false", "yes", "no", "y", "n", "1", "0"}
 REMOTE_SCHEMES = ("s3", "gs", "azure", "ssh", "http", "https", "webdav", "webdavs", "hdfs", "oss")
 
 
@@ -89,7 +90,7 @@ def problems(answers: dict) -> list[str]:
             f"{', '.join(METRICS[task])}"
         )
     found.extend(remote_problems(answers["dvc_remote_url"]))
-    if str(answers["use_pre_commit"]).lower() not in {"true", "false", "yes", "no", "1", "0", "y", "n"}:
+    if str(answers["use_pre_commit"]).lower() not in YES_NO:
         found.append(f"use_pre_commit {answers['use_pre_commit']!r} is not yes or no")
     return found
 

@@ -69,7 +69,11 @@ def expected_files(answers: dict, package: str) -> set[str]:
         for p in root.rglob("*")
         if p.is_file() and "__pycache__" not in p.parts
     }
-    pruned = {"conf/model/ridge.yaml" if answers["task"] == "classification" else "conf/model/logistic_regression.yaml"}
+    pruned = {
+        "conf/model/ridge.yaml"
+        if answers["task"] == "classification"
+        else "conf/model/logistic_regression.yaml"
+    }
     pruned |= {f for f in files if f.startswith(".github/")} if answers["ci"] != "github" else set()
     pruned |= {".gitlab-ci.yml"} if answers["ci"] != "gitlab" else set()
     pruned |= {".pre-commit-config.yaml"} if answers["use_pre_commit"] is False else set()
@@ -101,7 +105,9 @@ def test_no_template_syntax_left(baked):
     for path in project.rglob("*"):
         if path.is_file() and not {".git", "cache", "tmp"} & set(path.relative_to(project).parts):
             text = path.read_text(encoding="utf-8", errors="replace")
-            offenders += [f"{path.relative_to(project)}: {m.group()}" for m in LEFTOVER.finditer(text)]
+            offenders += [
+                f"{path.relative_to(project)}: {m.group()}" for m in LEFTOVER.finditer(text)
+            ]
     assert offenders == []
 
 
@@ -160,8 +166,8 @@ def test_hook_metric_lists_agree_with_the_package(baked):
     project, answers = baked
     package = package_of(project)
     code = (
-        f"from {package} import models; import json; "
-        "print(json.dumps([sorted(models.CLASSIFICATION_METRICS), sorted(models.REGRESSION_METRICS)]))"
+        f"from {package} import models; import json; print(json.dumps("
+        "[sorted(models.CLASSIFICATION_METRICS), sorted(models.REGRESSION_METRICS)]))"
     )
     classification, regression = json.loads(run(project, "python", "-c", code).stdout)
     from test_hooks import _hook_metrics

@@ -20,7 +20,7 @@ if str(PROJECT / "src") not in sys.path:
     sys.path.insert(0, str(PROJECT / "src"))
 
 # Hyperparameters that keep tree ensembles fast in tests.
-SMALL = {"random_forest": {"n_estimators": 10}, "hist_gradient_boosting": {"max_iter": 20}}
+SMALL = {"random_forest": {"n_estimators": 5}, "hist_gradient_boosting": {"max_iter": 10}}
 
 
 @pytest.fixture(scope="session")
@@ -43,6 +43,7 @@ def task(params_raw: dict) -> str:
 @pytest.fixture
 def make_params(params_raw: dict):
     """params.yaml parsed, after setting dotted keys: make_params({"select.cv_folds": 3})."""
+    # Package imports live in fixtures: src/ joins sys.path only when this module runs.
     from {{ cookiecutter.package_name }}.params import parse
 
     def make(changes: dict | None = None):

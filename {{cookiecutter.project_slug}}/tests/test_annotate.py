@@ -16,7 +16,9 @@ def species() -> pd.DataFrame:
 
 
 def masses() -> pd.DataFrame:
-    return pd.DataFrame({"id": ["a", "b", "c"], "batch": ["x"] * 3, "mass": [3750.0, 4200.0, 3100.0]})
+    return pd.DataFrame(
+        {"id": ["a", "b", "c"], "batch": ["x"] * 3, "mass": [3750.0, 4200.0, 3100.0]}
+    )
 
 
 def corrections(*pairs: tuple[str, str]) -> pd.DataFrame:
@@ -27,7 +29,9 @@ def corrections(*pairs: tuple[str, str]) -> pd.DataFrame:
 
 def test_applies_class_labels_by_id():
     df = species()
-    out, report = annotate.annotate(df, corrections(("c", "Gentoo"), ("b", "Gentoo")), "species", "classification")
+    out, report = annotate.annotate(
+        df, corrections(("c", "Gentoo"), ("b", "Gentoo")), "species", "classification"
+    )
     assert out["species"].tolist() == ["Adelie", "Gentoo", "Gentoo"]
     assert report == {"corrections": 2, "labels_changed": 1}
     assert out["species"].dtype == df["species"].dtype
@@ -50,11 +54,15 @@ def test_no_corrections_change_nothing():
 
 def test_an_unknown_id_is_named():
     with pytest.raises(DataError, match="ids not in the cleaned data: zz9"):
-        annotate.annotate(species(), corrections(("a", "Gentoo"), ("zz9", "Adelie")), "species", "classification")
+        annotate.annotate(
+            species(), corrections(("a", "Gentoo"), ("zz9", "Adelie")), "species", "classification"
+        )
 
 
 def test_an_unknown_label_is_named_with_the_known_ones():
-    with pytest.raises(DataError, match=r"labels not in 'species': Emperor \(known: Adelie, Gentoo\)"):
+    with pytest.raises(
+        DataError, match=r"labels not in 'species': Emperor \(known: Adelie, Gentoo\)"
+    ):
         annotate.annotate(species(), corrections(("a", "Emperor")), "species", "classification")
 
 
@@ -65,7 +73,9 @@ def test_a_non_numeric_label_for_regression_is_named():
 
 def test_an_id_corrected_twice_is_refused():
     with pytest.raises(DataError, match="ids more than once: a"):
-        annotate.annotate(species(), corrections(("a", "Gentoo"), ("a", "Adelie")), "species", "classification")
+        annotate.annotate(
+            species(), corrections(("a", "Gentoo"), ("a", "Adelie")), "species", "classification"
+        )
 
 
 def test_read_corrections(tmp_path):

@@ -71,8 +71,12 @@ def test_a_row_is_counted_under_its_first_reason_only():
     assert sum(report["dropped"].values()) == report["rows_in"] - report["rows_out"]
 
 
-@pytest.mark.parametrize(("low", "high", "dropped"), [(None, 25.0, 3), (35.0, None, 2), (None, None, 0)])
-def test_open_ended_ranges(low, high, dropped):
+@pytest.mark.parametrize(
+    ("low", "high", "dropped"),
+    [(None, 25.0, 3), (35.0, None, 2), (None, None, 0), (10.0, 40.0, 1)],
+    ids=["max", "min", "unbounded", "inclusive"],
+)
+def test_valid_ranges(low, high, dropped):
     rules = CleanParams(valid_ranges={"mass": (low, high)})
     _, report = clean.clean(rows(), "y", rules)
     assert report["dropped"]["out_of_range"] == dropped

@@ -97,7 +97,9 @@ def test_content_ids_number_repeated_rows_in_order():
 
 
 def test_snapshot_puts_id_and_batch_first_and_names_batches():
-    out = ingest.snapshot([("2024-01", frame()), ("2024-02", frame(a=[3.0], b=["z"], y=[1]))], data())
+    out = ingest.snapshot(
+        [("2024-01", frame()), ("2024-02", frame(a=[3.0], b=["z"], y=[1]))], data()
+    )
     assert list(out.columns) == ["id", "batch", "a", "b", "y"]
     assert out["batch"].tolist() == ["2024-01", "2024-01", "2024-02"]
     assert out["id"].is_unique
@@ -126,14 +128,18 @@ def test_snapshot_aligns_batch_columns_by_name():
 
 def test_snapshot_refuses_batches_with_different_columns():
     other = frame().rename(columns={"b": "colour"})
-    with pytest.raises(DataError, match=r"batch 'late' has different columns from 'early' \(b, colour\)"):
+    with pytest.raises(
+        DataError, match=r"batch 'late' has different columns from 'early' \(b, colour\)"
+    ):
         ingest.snapshot([("early", frame()), ("late", other)], data())
 
 
 @pytest.mark.parametrize("reserved", ["id", "batch"])
 def test_snapshot_refuses_reserved_columns(reserved):
     df = frame().assign(**{reserved: ["p", "q"]})
-    with pytest.raises(DataError, match=f"batch 'b1' has reserved column.*{reserved}.*data.id_column"):
+    with pytest.raises(
+        DataError, match=f"batch 'b1' has reserved column.*{reserved}.*data.id_column"
+    ):
         ingest.snapshot([("b1", df)], data())
 
 

@@ -104,7 +104,11 @@ def test_build_transformer_imputes_scales_and_encodes(toy, toy_roles):
     transformer = preprocess.build_transformer(toy_roles, PreprocessParams()).fit(df)
     names = list(transformer.get_feature_names_out())
     assert names[:2] == ["numeric__x1", "numeric__x2"]
-    assert set(names[2:]) == {"categorical__color_blue", "categorical__color_green", "categorical__color_red"}
+    assert set(names[2:]) == {
+        "categorical__color_blue",
+        "categorical__color_green",
+        "categorical__color_red",
+    }
     out = transformer.transform(df)
     assert not np.isnan(out).any()
     assert np.allclose(out[:, 0].mean(), 0.0) and np.allclose(out[:, 0].std(), 1.0)
@@ -114,7 +118,9 @@ def test_build_transformer_imputes_scales_and_encodes(toy, toy_roles):
 
 def test_build_transformer_options(toy, toy_roles):
     df = schema.model_frame(toy("regression"), toy_roles)
-    raw = preprocess.build_transformer(toy_roles, PreprocessParams(scale="none", impute_numeric="mean"))
+    raw = preprocess.build_transformer(
+        toy_roles, PreprocessParams(scale="none", impute_numeric="mean")
+    )
     out = raw.fit(df).transform(df)
     assert np.allclose(out[:, 0], df["x1"])
     assert np.isclose(out[3, 1], df["x2"].mean())
@@ -135,7 +141,9 @@ def test_preprocess_splits_fits_on_train_and_reports(toy, toy_roles, task):
     assert len(train) == 90 and len(test) == 15
     assert not set(schema.base_ids(train["id"])) & set(test["id"])
     real_train = train[~train["id"].str.contains("-aug")]
-    assert np.isclose(transformer.named_transformers_["numeric"]["scale"].mean_[0], real_train["x1"].mean())
+    assert np.isclose(
+        transformer.named_transformers_["numeric"]["scale"].mean_[0], real_train["x1"].mean()
+    )
 
 
 def test_describe_features_lists_roles_ranges_and_classes(toy, toy_roles):

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import skops.io as sio
 
 from .errors import DataError
 
@@ -142,6 +141,8 @@ def _canonical_skops(raw: bytes) -> bytes:
 
 def save_model(path: Path, model: Any) -> None:
     """Save with skops (no pickle), byte-identical for an identical model."""
+    import skops.io as sio  # here, not at the top: data stages need no scikit-learn
+
     write_bytes(path, _canonical_skops(sio.dumps(model)))
 
 
@@ -149,6 +150,8 @@ def load_model(path: Path) -> Any:
     """Load a skops file, trusting only the reviewed TRUSTED_TYPES."""
     if not Path(path).exists():
         raise DataError(f"{path} does not exist: run `dvc repro` to build it")
+    import skops.io as sio
+
     untrusted = sio.get_untrusted_types(file=path)
     refused = sorted(set(untrusted) - TRUSTED_TYPES)
     if refused:

@@ -1,0 +1,194 @@
+"""Run a baked project as its README says, for each task: install, `dvc repro`, one
+experiment per model, a hyperparameter override, a queued sweep, metrics, plots, its
+own pytest, and going back to an earlier version."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import BIN, bake, git, run
+
+pytestmark = pytest.mark.slow
+
+STAGES = ["ingest", "clean", "annotate", "preprocess", "select", "train", "evaluate", "export"]
+DATA_STAGES = ["ingest", "clean", "annotate", "preprocess"]
+MODELS = {
+    "classification": ["logistic_regression", "random_forest", "hist_gradient_boosting"],
+    "regression": ["ridge", "random_forest", "hist_gradient_boosting"],
+}
+HEADLINE = {"classification": "neg_log_loss", "regression": "neg_root_mean_squared_error"}
+
+
+def ran(log: str) -> list[str]:
+    return [s for s in STAGES if f"Running stage '{s}'" in log]
+
+
+@pytest.fixture(scope="class")
+def project(request, tmp_path_factory) -> tuple[Path, str]:
+    """A baked project after its first `dvc repro`, committed and tagged v1."""
+    task = request.cls.task
+    root = bake(tmp_path_factory.mktemp(task), project_name=f"Loop {task}", task=task)
+    log = run(root, "dvc", "repro").stdout
+    assert ran(log) == STAGES, log
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "First pipeline run")
+    git(root, "tag", "v1")
+    return root, task
+
+
+def exp_show(root: Path) -> list[dict]:
+    """Experiments of the workspace baseline, flattened to {name, params, metrics}."""
+    rows = []
+    for baseline in json.loads(run(root, "dvc", "exp", "show", "--json").stdout):
+        for exp in [baseline] + [e for e in baseline.get("experiments") or []]:
+            for revision in exp.get("revs") or [exp]:
+                data = revision.get("data") or {}
+                metrics = data.get("metrics", {}).get("reports/evaluate/metrics.json", {})
+                params = data.get("params", {}).get("params.yaml", {})
+                rows.append(
+                    {
+                        "name": revision.get("name") or revision.get("rev"),
+                        "model": params.get("data", {}).get("model", {}).get("name"),
+                        "metrics": metrics.get("data", {}),
+                    }
+                )
+    return rows
+
+
+class PipelineChecks:
+    """Run in order on one baked project; each task's class runs on one xdist worker."""
+
+    task: str
+
+    def test_install_resolves_to_the_pinned_environment(self, project):
+        """`pip install -e '.[dev]'` needs nothing beyond the pinned set already installed."""
+        root, _ = project
+        done = run(root, str(BIN / "python"), "-m", "pip", "install", "--dry-run", "--no-deps",
+                   "--no-build-isolation", "-e", ".[dev]")  # fmt: skip
+        assert "Would install" in done.stdout
+        check = run(root, str(BIN / "python"), "-m", "pip", "check")
+        assert "No broken requirements" in check.stdout
+
+    def test_baked_project_own_tests_pass(self, project):
+        """Before any experiment: the workspace is the committed baseline."""
+        root, _ = project
+        done = run(root, str(BIN / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider")
+        assert " passed" in done.stdout and "failed" not in done.stdout
+
+    def test_noop_repro_runs_nothing(self, project):
+        root, _ = project
+        started = time.perf_counter()
+        log = run(root, "dvc", "repro").stdout
+        assert ran(log) == []
+        assert "up to date" in log
+        assert time.perf_counter() - started < 30
+
+    def test_outputs_and_metrics(self, project):
+        root, task = project
+        metrics = json.loads((root / "reports/evaluate/metrics.json").read_text())
+        expected = {"accuracy", "balanced_accuracy", "f1_macro", "roc_auc_ovr", "log_loss"}
+        if task == "regression":
+            expected = {"rmse", "mae", "r2"}
+        assert expected | {HEADLINE[task]} <= set(metrics)
+        if task == "classification":
+            assert metrics["balanced_accuracy"] > 0.9
+        else:
+            assert metrics["r2"] > 0.6
+        meta = json.loads((root / "models/model.json").read_text())
+        assert meta["metrics"] == metrics
+        assert meta["format"] == "skops"
+        shown = run(root, "dvc", "metrics", "show", "--json").stdout
+        assert HEADLINE[task] in shown
+        run(root, "dvc", "plots", "show", "-o", "plots_html")
+        html = (root / "plots_html/index.html").read_text()
+        title = "Confusion matrix (test)" if task == "classification" else "Predicted vs actual"
+        assert title in html
+        assert 'src="https://' not in html  # Vega is inlined: the page renders offline
+
+    def test_one_experiment_per_model_reruns_only_model_stages(self, project):
+        root, task = project
+        for model in MODELS[task]:
+            log = run(
+                root, "dvc", "exp", "run", "-n", f"exp-{model}", "-S", f"model={model}"
+            ).stdout
+            assert not set(ran(log)) & set(DATA_STAGES), log
+        rows = {r["name"]: r for r in exp_show(root)}
+        values = [rows[f"exp-{m}"]["metrics"][HEADLINE[task]] for m in MODELS[task]]
+        assert len(set(values)) == len(values), values
+        csv = run(root, "dvc", "exp", "show", "--csv").stdout.splitlines()
+        header = csv[0].split(",")
+        assert HEADLINE[task] in header and "model.name" in header
+
+    def test_hyperparameter_override_needs_the_group_in_the_same_command(self, project):
+        root, _ = project
+        log = run(root, "dvc", "exp", "run", "-S", "model=random_forest",
+                  "-S", "model.n_estimators=25").stdout  # fmt: skip
+        assert ran(log) == ["train", "evaluate", "export"], log
+        assert yaml.safe_load((root / "params.yaml").read_text())["model"]["n_estimators"] == 25
+        alone = run(root, "dvc", "exp", "run", "-S", "model.n_estimators=30", check=False)
+        assert alone.returncode != 0
+        assert "n_estimators" in alone.stderr + alone.stdout
+
+    def test_unknown_model_is_refused_and_workspace_untouched(self, project):
+        root, _ = project
+        before = (root / "params.yaml").read_text()
+        done = run(root, "dvc", "exp", "run", "-S", "model=no_such_model", check=False)
+        assert done.returncode != 0
+        assert "no_such_model" in done.stderr + done.stdout
+        assert (root / "params.yaml").read_text() == before
+
+    def test_queued_sweep(self, project):
+        root, task = project
+        first, second = MODELS[task][:2]
+        run(root, "dvc", "exp", "run", "--queue", "-S", f"model={first},{second}")
+        run(root, "dvc", "queue", "start", "-j", "1")
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            status = run(root, "dvc", "queue", "status").stdout
+            if "Queued" not in status and "Running" not in status:
+                break
+            time.sleep(2)
+        assert "Failed" not in status, status
+        assert status.count("Success") >= 2, status
+
+    def test_params_follow_conf_after_an_exp_run(self, project):
+        root, _ = project
+        run(root, "dvc", "exp", "run")
+        run(root, "python", "-m", json.loads((root / ".cookiecutter.json").read_text())["answers"]
+            ["package_name"], "params", "--check")  # fmt: skip
+
+    def test_checkout_restores_the_tagged_model_byte_for_byte(self, project):
+        root, task = project
+
+        def locked_md5(lock_text: str) -> str:
+            outs = yaml.safe_load(lock_text)["stages"]["export"]["outs"]
+            return next(o["md5"] for o in outs if o["path"] == "models/model.skops")
+
+        tagged_md5 = locked_md5(git(root, "show", "v1:dvc.lock"))
+        # A new baseline changes conf/ (params.yaml follows it), not just an override.
+        config = root / "conf/config.yaml"
+        default = f"  - model: {MODELS[task][0]}\n"
+        assert default in config.read_text()
+        config.write_text(config.read_text().replace(default, f"  - model: {MODELS[task][1]}\n"))
+        run(root, "dvc", "exp", "run")
+        git(root, "add", "-A")
+        git(root, "commit", "-qm", "Switch model")
+        assert hashlib.md5((root / "models/model.skops").read_bytes()).hexdigest() != tagged_md5
+        git(root, "checkout", "-q", "v1")
+        run(root, "dvc", "checkout")
+        assert hashlib.md5((root / "models/model.skops").read_bytes()).hexdigest() == tagged_md5
+        git(root, "checkout", "-q", "main")
+        run(root, "dvc", "checkout")
+
+
+class TestClassification(PipelineChecks):
+    task = "classification"
+
+
+class TestRegression(PipelineChecks):
+    task = "regression"

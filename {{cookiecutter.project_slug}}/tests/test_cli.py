@@ -1,0 +1,56 @@
+"""The command line: `params` writes and checks params.yaml; user errors are one line, exit 1."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import yaml
+
+from {{ cookiecutter.package_name }}.__main__ import main
+
+
+@pytest.fixture
+def conf_copy(project, tmp_path, monkeypatch):
+    shutil.copytree(project / "conf", tmp_path / "conf")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_params_writes_then_checks_params_yaml(project, conf_copy, capsys):
+    assert main(["params", "--check"]) == 1, "no params.yaml yet"
+    assert main(["params"]) == 0
+    written = (conf_copy / "params.yaml").read_text(encoding="utf-8")
+    assert written == (project / "params.yaml").read_text(encoding="utf-8")
+    assert main(["params", "--check"]) == 0
+
+    config = conf_copy / "conf" / "config.yaml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace("seed: 42", "seed: 43"), encoding="utf-8"
+    )
+    assert main(["params", "--check"]) == 1
+    assert "params.yaml is out of sync with conf/" in capsys.readouterr().err
+    assert main(["params"]) == 0
+    assert yaml.safe_load((conf_copy / "params.yaml").read_text(encoding="utf-8"))["seed"] == 43
+
+
+def test_params_takes_overrides(conf_copy):
+    assert main(["params", "model=random_forest", "seed=5"]) == 0
+    written = yaml.safe_load((conf_copy / "params.yaml").read_text(encoding="utf-8"))
+    assert written["model"]["name"] == "random_forest"
+    assert written["seed"] == 5
+
+
+def test_a_user_error_is_one_line_and_exit_status_1(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["ingest"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: params.yaml not found: run `python -m")
+    assert "Traceback" not in err
+
+
+def test_an_unknown_command_is_refused(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["teach"])
+    assert exit_.value.code == 2
+    assert "invalid choice: 'teach'" in capsys.readouterr().err

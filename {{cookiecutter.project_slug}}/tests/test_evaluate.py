@@ -1,0 +1,90 @@
+"""evaluate: test metrics per task (always with the headline metric) and the plot files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from {{ cookiecutter.package_name }} import schema
+from {{ cookiecutter.package_name }}.errors import ConfigError
+from {{ cookiecutter.package_name }}.stages import evaluate
+
+CLASSIFICATION_KEYS = {"accuracy", "balanced_accuracy", "f1_macro", "log_loss", "roc_auc_ovr"}
+REGRESSION_KEYS = {"rmse", "mae", "r2"}
+
+
+def test_classification_metrics_and_plots(fitted, toy_roles):
+    model, _, test = fitted("classification")
+    values, plots = evaluate.evaluate(model, test, toy_roles, "classification", "neg_log_loss")
+    assert set(values) == CLASSIFICATION_KEYS | {"neg_log_loss"}
+    assert list(values) == sorted(values)
+    assert values["neg_log_loss"] == pytest.approx(-values["log_loss"], abs=2e-6)
+    assert all(0.0 <= values[k] <= 1.0 for k in CLASSIFICATION_KEYS - {"log_loss"})
+    assert all(round(v, 6) == v for v in values.values())
+    actual, predicted = plots["confusion"]
+    assert len(actual) == len(predicted) == len(test)
+    assert set(plots["roc"]) == set(plots["precision_recall"]) == {"high", "low", "mid"}
+    assert set(plots["roc"]["low"][0]) == {"fpr", "tpr"}
+
+
+def test_binary_classification_plots_the_positive_class(fitted, toy_roles):
+    model, train, test = fitted("classification")
+    train, test = (rows[rows["target"] != "mid"] for rows in (train, test))
+    model.fit(schema.model_frame(train, toy_roles), train["target"])  # refit on two classes
+    values, plots = evaluate.evaluate(model, test, toy_roles, "classification", "roc_auc")
+    assert set(values) == CLASSIFICATION_KEYS | {"roc_auc"}
+    assert values["roc_auc"] == pytest.approx(values["roc_auc_ovr"], abs=2e-6)
+    assert list(plots["roc"]) == ["low"], "classes are [high, low]: low is the positive one"
+
+
+def test_regression_metrics_and_plots(fitted, toy_roles):
+    model, _, test = fitted("regression")
+    values, plots = evaluate.evaluate(
+        model, test, toy_roles, "regression", "neg_mean_absolute_error"
+    )
+    assert set(values) == REGRESSION_KEYS | {"neg_mean_absolute_error"}
+    assert values["neg_mean_absolute_error"] == pytest.approx(-values["mae"], abs=2e-6)
+    assert values["rmse"] >= values["mae"] > 0
+    assert [p["actual"] for p in plots["predictions"]] == [round(v, 6) for v in test["target"]]
+    same, _ = evaluate.evaluate(model, test, toy_roles, "regression", "r2")
+    assert set(same) == REGRESSION_KEYS
+
+
+@pytest.mark.parametrize(
+    ("task", "metric", "message"),
+    [
+        ("regression", "accuracy", "not a scikit-learn scorer for regression"),
+        (
+            "classification",
+            "neg_mean_squared_error",
+            "not a scikit-learn scorer for classification",
+        ),
+        ("classification", "f1", "use f1_macro or f1_weighted"),
+    ],
+)
+def test_evaluate_refuses_a_metric_that_does_not_fit(fitted, toy_roles, task, metric, message):
+    model, _, test = fitted(task)
+    with pytest.raises(ConfigError, match=message):
+        evaluate.evaluate(model, test, toy_roles, task, metric)
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_write_replaces_the_folder(fitted, toy_roles, tmp_path, task):
+    model, _, test = fitted(task)
+    metric = "neg_log_loss" if task == "classification" else "r2"
+    values, plots = evaluate.evaluate(model, test, toy_roles, task, metric)
+    out = tmp_path / "evaluate"
+    (out / "plots" / "roc").mkdir(parents=True)
+    (out / "plots" / "roc" / "stale.json").write_text("[]")
+    evaluate.write(out, values, plots)
+    assert json.loads((out / "metrics.json").read_text()) == values
+    assert not (out / "plots" / "roc" / "stale.json").exists()
+    if task == "classification":
+        assert (out / "plots" / "sklearn" / "confusion_matrix.json").exists()
+        for kind in ("roc", "precision_recall"):
+            names = sorted(p.name for p in (out / "plots" / kind).iterdir())
+            assert names == ["high.json", "low.json", "mid.json"]
+    else:
+        saved = json.loads((out / "plots" / "predictions.json").read_text())
+        assert saved == plots["predictions"]

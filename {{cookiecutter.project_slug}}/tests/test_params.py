@@ -1,0 +1,140 @@
+"""params: params.yaml is conf/ composed; every conf option parses; bad config fails by name."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from {{ cookiecutter.package_name }} import config_sync, models, params, paths
+from {{ cookiecutter.package_name }}.__main__ import STAGES
+from {{ cookiecutter.package_name }}.errors import ConfigError
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+PACKAGE = params.__package__
+
+
+def options(group: str) -> list[Path]:
+    return sorted((CONF / group).glob("*.yaml"))
+
+
+def composed(overrides: list[str] | None = None) -> params.Params:
+    return params.parse(yaml.safe_load(config_sync.compose(CONF, overrides)))
+
+
+def test_params_yaml_is_conf_composed(project):
+    expected = config_sync.compose(project / "conf")
+    assert (project / "params.yaml").read_text(encoding="utf-8") == expected, (
+        f"params.yaml is stale: run `python -m {PACKAGE} params`"
+    )
+
+
+def test_params_yaml_is_usable(project):
+    loaded = params.load(project / "params.yaml")
+    models.check_metric(loaded.task, loaded.metric)
+    models.build(loaded.task, loaded.model, loaded.seed)
+    for config in loaded.select.candidates.values():
+        models.build(loaded.task, config, loaded.seed)
+
+
+@pytest.mark.parametrize("path", options("model"), ids=lambda p: p.stem)
+def test_every_model_option_composes(task, path):
+    loaded = composed([f"model={path.stem}"])
+    assert loaded.model["name"] == path.stem
+    assert path.stem in loaded.select.candidates, "every model is also a select candidate"
+    models.build(task, loaded.model, loaded.seed)
+
+
+@pytest.mark.parametrize("path", options("data"), ids=lambda p: p.stem)
+def test_every_data_option_composes_or_names_what_to_fill_in(path):
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    unset = [f"data.{key}" for key, value in raw.items() if value == "???"]
+    if not unset:
+        assert composed([f"data={path.stem}"]).data.source == raw["source"]
+        return
+    with pytest.raises(ConfigError, match="still '\\?\\?\\?'") as failure:
+        composed([f"data={path.stem}"])
+    for key in unset:
+        assert key in str(failure.value)
+
+
+@pytest.mark.parametrize("path", options("experiment"), ids=lambda p: p.stem)
+def test_every_experiment_composes(task, path):
+    loaded = composed([f"+experiment={path.stem}"])
+    assert loaded != composed(), "an experiment changes something"
+    models.build(task, loaded.model, loaded.seed)
+
+
+@pytest.mark.parametrize("where", [(), ("clean",), ("preprocess", "augment")])
+def test_an_unknown_key_is_named(params_raw, where):
+    raw = copy.deepcopy(params_raw)
+    node = raw
+    for key in where:
+        node = node[key]
+    node["surprise"] = 1
+    name = ".".join([*where, "surprise"])
+    with pytest.raises(ConfigError, match=f"params.yaml: {name}: Extra inputs are not permitted"):
+        params.parse(raw)
+
+
+def test_unset_values_are_named(params_raw):
+    raw = copy.deepcopy(params_raw)
+    raw["metric"] = "???"
+    raw["data"]["target"] = "???"
+    with pytest.raises(
+        ConfigError, match="data.target, metric must be set \\(still '\\?\\?\\?'\\)"
+    ):
+        params.parse(raw, "conf")
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        (("preprocess", "test_size"), 1.5),
+        (("preprocess", "scale"), "minmax"),
+        (("select", "cv_folds"), 1),
+        (("select", "candidates"), {}),
+        (("task",), "clustering"),
+    ],
+)
+def test_a_bad_value_is_named(params_raw, key, value):
+    raw = copy.deepcopy(params_raw)
+    node = raw
+    for part in key[:-1]:
+        node = node[part]
+    node[key[-1]] = value
+    with pytest.raises(ConfigError, match=f"params.yaml: {'.'.join(key)}: .*got"):
+        params.parse(raw)
+
+
+def test_load_says_how_to_make_params_yaml(tmp_path):
+    with pytest.raises(ConfigError, match=f"not found: run `python -m {PACKAGE} params`"):
+        params.load(tmp_path / "params.yaml")
+
+
+def test_dvc_yaml_matches_the_code(project, params_raw):
+    stages = yaml.safe_load((project / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+    assert tuple(stages) == STAGES
+    declared = set()
+    for name, stage in stages.items():
+        assert stage["cmd"] == f"python -m {PACKAGE} {name}"
+        assert f"src/{PACKAGE}/stages/{name}.py" in stage["deps"]
+        for key in stage.get("params", []):
+            node = params_raw
+            for part in key.split("."):
+                assert part in node, (
+                    f"dvc.yaml stage {name} names params key {key}, not in params.yaml"
+                )
+                node = node[part]
+        for group in ("deps", "outs", "metrics"):
+            for entry in stage.get(group, []):
+                declared.add(next(iter(entry)) if isinstance(entry, dict) else entry)
+    written = [
+        value
+        for name, value in vars(paths).items()
+        if name.isupper() and name not in {"PARAMS", "REPORTS", "EVALUATE_DIR"}
+    ]
+    assert {str(p) for p in written} <= declared
+    assert f"{paths.EVALUATE_DIR}/metrics.json" in declared

@@ -1,0 +1,78 @@
+"""schema: column roles inferred from dtypes, config overrides, and the typed model frame."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from {{ cookiecutter.package_name }} import schema
+from {{ cookiecutter.package_name }}.errors import DataError
+from {{ cookiecutter.package_name }}.params import DataParams
+
+
+def data(**changes) -> DataParams:
+    return DataParams(**{"source": "data/raw", "target": "target", **changes})
+
+
+def test_roles_are_inferred_from_dtypes(toy):
+    df = toy("regression").assign(flag=True, year=2007, note="x")
+    roles = schema.infer_roles(
+        df, data(time="year", drop=["note"], groups=["color", "gone"]), "regression"
+    )
+    assert roles.numeric == ["x1", "x2"]
+    assert roles.categorical == ["color", "flag"], "booleans are categories"
+    assert roles.time == "year"
+    assert roles.groups == ["color"], "absent group columns are skipped"
+    assert roles.features == ["x1", "x2", "color", "flag"]
+    assert schema.roles_from_dict(roles.to_dict()) == roles
+
+
+def test_configured_roles_win(toy):
+    df = toy("classification").assign(code=1)
+    roles = schema.infer_roles(df, data(categorical=["code", "color"]), "classification")
+    assert roles.numeric == ["x1", "x2"]
+    assert roles.categorical == ["code", "color"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"numeric": ["x1", "height"]}, "name columns not in the data: height"),
+        ({"numeric": ["x1", "color"]}, "numeric hold non-numbers: color"),
+        ({"target": "species"}, "target column 'species' is not in the data"),
+        ({"drop": ["x1", "x2", "color"]}, "no feature columns left"),
+    ],
+)
+def test_role_errors(toy, changes, message):
+    with pytest.raises(DataError, match=message):
+        schema.infer_roles(toy("regression"), data(**changes), "regression")
+
+
+def test_regression_needs_a_numeric_target(toy):
+    with pytest.raises(DataError, match="regression needs numbers"):
+        schema.infer_roles(toy("classification"), data(), "regression")
+
+
+def test_model_frame_types_features(toy, toy_roles):
+    df = toy("classification").assign(
+        x1=lambda d: d["x1"].astype(str), color=lambda d: d["x2"].round()
+    )
+    out = schema.model_frame(df, toy_roles)
+    assert list(out.columns) == ["x1", "x2", "color"]
+    assert out["x1"].dtype == "float64"
+    assert pd.api.types.is_string_dtype(out["color"])
+    assert out["x2"].isna().sum() == 1 and out["color"].isna().sum() == 1, "missing stays missing"
+    with pytest.raises(DataError, match="lack feature column.*color"):
+        schema.model_frame(df.drop(columns=["color"]), toy_roles)
+
+
+def test_snapshot_schema_rejects_repeated_ids(toy):
+    df = toy("regression")
+    df.loc[1, "id"] = df.loc[0, "id"]
+    with pytest.raises(DataError, match="the snapshot failed its schema check"):
+        schema.validate(df, schema.snapshot_schema(), "the snapshot")
+
+
+def test_base_ids_strip_augmentation_suffixes():
+    ids = pd.Series(["a1", "a1-aug1", "a1-aug12", "b-2-aug3", "aug1"])
+    assert schema.base_ids(ids).tolist() == ["a1", "a1", "a1", "b-2", "aug1"]
