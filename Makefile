@@ -9,7 +9,7 @@ DEMO_PACKAGE := reality_loop_project
 LOCK := {{cookiecutter.project_slug}}/requirements.lock
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: demo test test-fast lint venv clean
+.PHONY: demo test test-fast lint bench venv clean
 
 venv: $(VENV)/.installed
 
@@ -37,8 +37,13 @@ test-fast: venv
 	$(BIN)/python -m pytest -n 2 --dist loadscope -m "not slow" tests
 
 lint: venv
-	$(BIN)/ruff check hooks tests
-	$(BIN)/ruff format --check hooks tests
+	$(BIN)/ruff check hooks tests benchmarks
+	$(BIN)/ruff format --check hooks tests benchmarks
 
 clean:
 	rm -rf $(DEMO_DIR) .pytest_cache
+
+# Wall times of the everyday commands in a baked project (prints figures; not a test).
+bench: venv
+	$(BIN)/python benchmarks/pipeline.py --task classification
+	$(BIN)/python benchmarks/pipeline.py --task regression

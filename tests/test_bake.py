@@ -189,3 +189,17 @@ def test_existing_git_identity_is_left_alone(tmp_path):
         del os.environ["GIT_CONFIG_GLOBAL"]
     assert run(project, "git", "config", "--local", "--get", "user.name", check=False).stdout == ""
     assert git(project, "log", "-1", "--format=%an") == "Existing Person"
+
+
+@pytest.mark.slow
+def test_pre_commit_hooks_pass_then_catch_stale_params(tmp_path):
+    """The hooks install from PyPI alone and guard params.yaml against conf/ edits."""
+    project = bake(tmp_path)
+    run(project, "pre-commit", "run", "--all-files")
+    config = project / "conf/config.yaml"
+    config.write_text(config.read_text().replace("seed: 42", "seed: 7"))
+    done = run(project, "pre-commit", "run", "--all-files", check=False)
+    assert done.returncode != 0
+    assert "params.yaml is out of sync with conf/" in done.stdout + done.stderr
+    run(project, "python", "-m", package_of(project), "params")
+    run(project, "pre-commit", "run", "--all-files")

@@ -9,6 +9,7 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from conftest import BIN, bake, git, run
@@ -22,6 +23,20 @@ MODELS = {
     "regression": ["ridge", "random_forest", "hist_gradient_boosting"],
 }
 HEADLINE = {"classification": "neg_log_loss", "regression": "neg_root_mean_squared_error"}
+
+
+def write_own_data(path: Path, task: str) -> None:
+    """A data set unlike the penguins, from scikit-learn's bundled copies (offline)."""
+    from sklearn.datasets import load_diabetes, load_wine
+
+    loader = load_wine if task == "classification" else load_diabetes
+    frame = loader(as_frame=True).frame.rename(columns={"target": "label"})
+    rng = np.random.default_rng(7)
+    frame.insert(0, "row_id", [f"r{i:04d}" for i in range(len(frame))])
+    frame["site"] = rng.choice(["north", "south", "east"], len(frame))
+    frame.loc[rng.choice(len(frame), 12, replace=False), frame.columns[1]] = np.nan
+    frame.loc[rng.choice(len(frame), 9, replace=False), "site"] = None
+    frame.to_csv(path, index=False)
 
 
 def ran(log: str) -> list[str]:
@@ -155,6 +170,31 @@ class PipelineChecks:
             time.sleep(2)
         assert "Failed" not in status, status
         assert status.count("Success") >= 2, status
+
+    def test_bring_your_own_data_with_overrides_only(self, project):
+        """Another CSV (integer or numeric target, an id column, a text column, gaps) runs
+        the whole pipeline with no code change; penguin-only columns are skipped, loudly."""
+        root, task = project
+        write_own_data(root / "own.csv", task)
+        done = run(root, "dvc", "exp", "run", "-S", "data.source=own.csv",
+                   "-S", "data.target=label", "-S", "data.id_column=row_id")  # fmt: skip
+        assert ran(done.stdout) == STAGES
+        assert "skipping group columns not in the data: sex, island" in done.stdout + done.stderr
+        roles = json.loads((root / "data/processed/features.json").read_text())["roles"]
+        assert roles["categorical"] == ["site"] and "row_id" not in roles["numeric"]
+        metrics = json.loads((root / "reports/evaluate/metrics.json").read_text())
+        assert HEADLINE[task] in metrics
+
+    def test_bad_target_fails_with_one_clear_line(self, project):
+        root, _ = project
+        done = run(root, "dvc", "exp", "run", "-S", "data.target=no_such_column", check=False)
+        assert done.returncode != 0
+        errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+        assert errors == [
+            "error: target column 'no_such_column' is not in the data (columns: species, island, "
+            "bill_length_mm, bill_depth_mm, flipper_length_mm, body_mass_g, sex, year): set "
+            "data.target to one of them"
+        ], done.stderr[-2000:]
 
     def test_params_follow_conf_after_an_exp_run(self, project):
         root, _ = project

@@ -89,11 +89,6 @@ def test_save_model_is_byte_identical_and_round_trips(
         assert np.array_equal(loaded.predict_proba(rows), first.predict_proba(rows))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: io._canonical_skops keeps the padding bytes of structured arrays "
-    "(sklearn tree nodes), which hold uninitialised memory",
-)
 def test_save_model_ignores_padding_bytes(fitted, task, tmp_path):
     forest, _, _ = fitted(task, {"name": "random_forest", "n_estimators": 2})
     twin = copy.deepcopy(forest)

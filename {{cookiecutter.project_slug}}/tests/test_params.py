@@ -119,7 +119,7 @@ def test_dvc_yaml_matches_the_code(project, params_raw):
     assert tuple(stages) == STAGES
     declared = set()
     for name, stage in stages.items():
-        assert stage["cmd"] == f"python -m {PACKAGE} {name}"
+        assert stage["cmd"] == f"PYTHONPATH=src python -m {PACKAGE} {name}"
         assert f"src/{PACKAGE}/stages/{name}.py" in stage["deps"]
         for key in stage.get("params", []):
             node = params_raw

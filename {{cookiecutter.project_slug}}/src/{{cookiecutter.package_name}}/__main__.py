@@ -27,7 +27,8 @@ STAGES = ("ingest", "clean", "annotate", "preprocess", "select", "train", "evalu
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m {{ cookiecutter.package_name }}", description=__doc__
+        prog="python -m {{ cookiecutter.package_name }}",
+        description=__doc__,
     )
     commands = parser.add_subparsers(dest="command", required=True)
     for stage in STAGES:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .errors import DataError
@@ -124,7 +125,7 @@ def _canonical_skops(raw: bytes) -> bytes:
 
     entries = {"schema.json": json.dumps(renumber(schema), indent=2).encode("utf-8")}
     for old, new in files.items():
-        entries[new] = source.read(old)
+        entries[new] = _zero_padding(source.read(old)) if old.endswith(".npy") else source.read(old)
     if set(source.namelist()) - set(files) - {"schema.json"}:
         raise RuntimeError("unexpected members in a skops archive; update _canonical_skops")
 
@@ -136,6 +137,23 @@ def _canonical_skops(raw: bytes) -> bytes:
             info.create_system = 3
             info.external_attr = 0o644 << 16
             target.writestr(info, entries[name], compresslevel=6)
+    return buffer.getvalue()
+
+
+def _zero_padding(npy: bytes) -> bytes:
+    """Rewrite a structured array with zeroed padding bytes.
+
+    scikit-learn's tree node arrays are structs with alignment padding that holds
+    whatever was in memory; copying field by field into zeros makes it deterministic.
+    """
+    array = np.load(io.BytesIO(npy), allow_pickle=False)
+    if array.dtype.names is None:
+        return npy
+    clean = np.zeros(array.shape, dtype=array.dtype)
+    for field in array.dtype.names:
+        clean[field] = array[field]
+    buffer = io.BytesIO()
+    np.save(buffer, clean, allow_pickle=False)
     return buffer.getvalue()
 
 

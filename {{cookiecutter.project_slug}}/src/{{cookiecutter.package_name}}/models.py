@@ -51,9 +51,7 @@ REGRESSION_METRICS = frozenset(
     or n in {"r2", "explained_variance", "d2_absolute_error_score"}
 )
 # Scorers defined for two classes only; multiclass targets need an averaged variant.
-BINARY_ONLY_METRICS = frozenset(
-    {"f1", "precision", "recall", "jaccard", "roc_auc", "average_precision", "neg_brier_score"}
-)
+BINARY_ONLY_METRICS = frozenset({"f1", "precision", "recall", "jaccard", "roc_auc"})
 
 
 def check_metric(task: Task, metric: str, n_classes: int | None = None) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
@@ -156,8 +157,17 @@ def model_frame(df: pd.DataFrame, roles: Roles) -> pd.DataFrame:
     for column in roles.numeric:
         out[column] = pd.to_numeric(df[column], errors="raise").astype("float64")
     for column in roles.categorical:
-        out[column] = df[column].astype(str)
+        out[column] = category_text(df[column])
     return out
+
+
+def category_text(column: pd.Series) -> pd.Series:
+    """Categories as text, missing kept missing; 1, 1.0 and "1" are the same category."""
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        return column.map(
+            lambda v: np.nan if pd.isna(v) else str(int(v)) if float(v).is_integer() else str(v)
+        ).astype(str)
+    return column.astype(str)
 
 
 def roles_from_dict(raw: dict) -> Roles:

@@ -26,7 +26,7 @@ def clean(df: pd.DataFrame, target: str, rules: CleanParams) -> tuple[pd.DataFra
         if rules.drop_duplicates
         else pd.Series(False, index=df.index)
     )
-    missing_share = df[features].isna().mean(axis=1) if features else 0.0
+    missing_share = df[features].isna().mean(axis=1) if features else pd.Series(0.0, index=df.index)
     masks["too_many_missing"] = missing_share > rules.max_missing_fraction
 
     out_of_range = pd.Series(False, index=df.index)

@@ -79,6 +79,11 @@ def snapshot(batches: list[tuple[str, pd.DataFrame]], data: DataParams) -> pd.Da
                 f"batch {name!r} has different columns from {first_name!r} ({', '.join(diff)}): "
                 "every batch needs the same columns"
             )
+    if data.id_column == schema.BATCH:
+        raise DataError(
+            f"data.id_column cannot be {schema.BATCH!r}: ingest writes each row's batch file "
+            "name there; rename your column"
+        )
     for name, frame in batches:
         clash = [c for c in schema.BOOKKEEPING if c in frame.columns and c != data.id_column]
         if clash:
