@@ -173,11 +173,12 @@ def parse(raw: dict[str, Any], source: str = "params.yaml") -> Params:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        # A whole section as the input says nothing the message does not.
-        got = "" if isinstance(first.get("input"), dict) else f" (got {first.get('input')!r})"
+        value = first.get("input")
+        # Not a whole section: the message names what is wrong, and the section could hold
+        # a URL with credentials.
+        got = "" if isinstance(value, dict) and value else f" (got {value!r})"
         raise ConfigError(
-            f"{source}: {where}: {first['msg']}{got}; "
-            "fix it in conf/ and rerun with `dvc exp run`"
+            f"{source}: {where}: {first['msg']}{got}; fix it in conf/ and rerun with `dvc exp run`"
         ) from None
 
 

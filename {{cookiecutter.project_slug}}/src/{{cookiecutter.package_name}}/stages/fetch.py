@@ -83,7 +83,9 @@ def read_file_url(url: str) -> pd.DataFrame:
 
     suffix = PurePosixPath(urlsplit(url).path).suffix.lower()
     if suffix not in READERS:
-        raise ConfigError(f"cannot tell the format of {shown(url)}: the path must end in .csv or .parquet")
+        raise ConfigError(
+            f"cannot tell the format of {shown(url)}: the path must end in .csv or .parquet"
+        )
     protocol = url.split("://", 1)[0]
     try:
         with fsspec.open(url, "rb") as handle:
@@ -96,7 +98,7 @@ def read_file_url(url: str) -> pd.DataFrame:
         ) from None
     except ValueError as exc:  # fsspec: "Protocol not known"
         raise ConfigError(f"cannot read {shown(url)}: {exc}: use a URL fsspec knows") from None
-    except Exception as exc:  # network and storage errors differ by protocol; all mean "can't get it"
+    except Exception as exc:  # errors differ by protocol; all mean "could not get it"
         raise DataError(
             f"cannot fetch {shown(url)}: {failure(exc, url)}: check the URL, the network and "
             "any credentials"
@@ -140,17 +142,19 @@ def read_database(url: str, table: str | None, query: str | None) -> pd.DataFram
                 frame = pd.read_sql_table(table, connection)
             else:
                 frame = pd.read_sql_query(sa.text(query), connection)
-    except sa.exc.OperationalError as exc:
-        reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc).splitlines()[0]
-        if exc.statement is None:
+    except (sa.exc.SQLAlchemyError, pd.errors.DatabaseError) as exc:
+        # pandas wraps the driver's error; its cause says what the database said.
+        error = exc.__cause__ if isinstance(exc.__cause__, sa.exc.SQLAlchemyError) else exc
+        orig = getattr(error, "orig", None)
+        reason = str(orig or error).strip().splitlines()[0]
+        if isinstance(error, sa.exc.OperationalError) and error.statement is None:
             raise DataError(
                 f"cannot connect to {shown(url)}: {reason}: check the host, that the server runs, "
                 "and the credentials (a password comes from an environment variable)"
             ) from None
-        raise DataError(f"query on {shown(url)} failed: {reason}: fix the data.fetch query") from None
-    except sa.exc.SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        raise DataError(f"query on {shown(url)} failed: {reason}: fix the data.fetch query") from None
+        raise DataError(
+            f"query on {shown(url)} failed: {reason}: fix the data.fetch query"
+        ) from None
     finally:
         engine.dispose()
     return in_content_order(frame)

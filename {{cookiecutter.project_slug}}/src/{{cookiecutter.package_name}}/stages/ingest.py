@@ -86,7 +86,7 @@ def event_time(column: pd.Series) -> pd.Series:
         if not years.all():
             raise DataError(
                 f"time column {name!r} holds numbers that are not years (e.g. "
-                f"{values[~years].iloc[0]!r}): store dates as text such as 2024-05-31, "
+                f"{values[~years].iloc[0]}): store dates as text such as 2024-05-31, "
                 "or set data.time to null"
             )
         text = column.map(lambda v: None if pd.isna(v) else f"{int(v):04d}-01-01")
