@@ -118,8 +118,9 @@ def test_dvc_yaml_matches_the_code(project, params_raw):
     stages = yaml.safe_load((project / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
     fetch = stages.pop("fetch")
     assert fetch["foreach"] == "${data.fetch}"
-    assert fetch["do"]["cmd"] == f"PYTHONPATH=src python -m {PACKAGE} fetch ${{key}}"
-    assert fetch["do"]["outs"] == [f"{paths.FETCHED}/${{key}}.parquet"]
+    key = "${key}"  # DVC's foreach variable
+    assert fetch["do"]["cmd"] == f"PYTHONPATH=src python -m {PACKAGE} fetch {key}"
+    assert fetch["do"]["outs"] == [f"{paths.FETCHED}/{key}.parquet"]
     assert tuple(stages) == STAGES
     declared = set()
     for name, stage in stages.items():
