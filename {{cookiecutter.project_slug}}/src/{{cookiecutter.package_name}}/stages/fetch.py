@@ -10,10 +10,10 @@ an unchanged source gives an unchanged file, so ingest and what follows are skip
 from __future__ import annotations
 
 import hashlib
-import io as _bytes
 import logging
 import os
 import re
+from io import BytesIO
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit, urlunsplit
 
@@ -104,7 +104,7 @@ def read_file_url(url: str) -> pd.DataFrame:
             "any credentials"
         ) from None
     try:
-        return READERS[suffix](_bytes.BytesIO(raw))
+        return READERS[suffix](BytesIO(raw))
     except Exception as exc:
         raise DataError(f"{shown(url)} is not a readable {suffix[1:]} file: {exc}") from None
 
