@@ -20,6 +20,7 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 TAKEN = set(sys.stdlib_module_names) | {
     "dvc", "dvclive", "hydra", "omegaconf", "numpy", "pandas", "pandera", "pyarrow",
     "pydantic", "yaml", "sklearn", "skops", "pytest", "ruff", "tests", "src",
+    "sqlalchemy", "fsspec", "gto",
 }  # fmt: skip
 CHOICES = {
     "python_version": ("3.11", "3.12", "3.13"),

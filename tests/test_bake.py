@@ -77,8 +77,9 @@ def expected_files(answers: dict, package: str) -> set[str]:
     pruned |= {f for f in files if f.startswith(".github/")} if answers["ci"] != "github" else set()
     pruned |= {".gitlab-ci.yml"} if answers["ci"] != "gitlab" else set()
     pruned |= {".pre-commit-config.yaml"} if answers["use_pre_commit"] is False else set()
-    # The raw data is tracked by DVC (data/raw.dvc), not by git.
-    return (files - pruned - {"data/raw/penguins.csv"}) | DVC_FILES | {"params.yaml"}
+    # The raw batches are tracked by DVC (data/raw.dvc), not by git.
+    raw = {f for f in files if f.startswith("data/raw/")}
+    return (files - pruned - raw) | DVC_FILES | {"params.yaml"}
 
 
 @pytest.fixture(scope="module", params=range(len(MATRIX)), ids=lambda i: f"bake{i}")
@@ -96,7 +97,9 @@ def test_exact_file_set(baked):
     project, answers = baked
     tracked = set(git(project, "ls-files").splitlines())
     assert tracked == expected_files(answers, package_of(project))
-    assert (project / "data/raw/penguins.csv").stat().st_size > 10_000
+    batches = sorted(p.name for p in (project / "data/raw").iterdir())
+    assert batches == ["penguins_2007.csv", "penguins_2008.csv"]
+    assert (project / "data/extra/penguins_2009.csv").stat().st_size > 4_000
 
 
 def test_no_template_syntax_left(baked):

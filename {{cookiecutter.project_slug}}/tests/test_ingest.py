@@ -186,3 +186,61 @@ def test_snapshot_names_a_missing_id_column():
 def test_snapshot_needs_a_batch():
     with pytest.raises(UserError, match="no batches"):
         ingest.snapshot([], data())
+
+
+# event time
+
+
+def test_event_time_reads_years_as_january_first_utc():
+    out = ingest.event_time(pd.Series([2009, 2007, None], name="year"))
+    assert out.dt.tz is not None and str(out.dt.tz) == "UTC"
+    assert out.iloc[0] == pd.Timestamp("2009-01-01", tz="UTC")
+    assert out.iloc[1] < out.iloc[0]
+    assert pd.isna(out.iloc[2])
+
+
+def test_event_time_reads_iso_text_with_or_without_a_zone():
+    out = ingest.event_time(pd.Series(["2024-05-31", "2024-05-31T12:00:00+02:00", None], name="at"))
+    assert out.tolist()[:2] == [
+        pd.Timestamp("2024-05-31T00:00:00Z"),
+        pd.Timestamp("2024-05-31T10:00:00Z"),
+    ]
+    assert pd.isna(out.iloc[2])
+
+
+def test_event_time_keeps_datetimes_in_utc():
+    naive = pd.Series(pd.to_datetime(["2024-01-02 03:04"]), name="at")
+    assert ingest.event_time(naive).iloc[0] == pd.Timestamp("2024-01-02T03:04Z")
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ([2007, 17.5], "time column 'at' holds numbers that are not years \\(e.g. 17.5\\)"),
+        (["2024-05-31", "last tuesday"], "not dates or times \\(e.g. 'last tuesday'\\)"),
+    ],
+)
+def test_event_time_refuses_what_it_cannot_read(values, message):
+    with pytest.raises(DataError, match=message):
+        ingest.event_time(pd.Series(values, name="at"))
+
+
+def test_snapshot_parses_the_time_column_and_keeps_ids_from_the_raw_values():
+    df = frame().assign(year=[2007, 2008])
+    out = ingest.snapshot([("b1", df)], data(time="year"))
+    assert pd.api.types.is_datetime64_any_dtype(out["year"])
+    assert out["year"].dt.year.tolist() == [2007, 2008]
+    assert out["id"].tolist() == ingest.content_ids(df).tolist()
+
+
+def test_snapshot_skips_a_time_column_that_is_not_there(caplog):
+    out = ingest.snapshot([("b1", frame())], data(time="when"))
+    assert list(out.columns) == ["id", "batch", "a", "b", "y"]
+    assert "skipping time column not in the data: when" in caplog.text
+
+
+def test_read_batch_drops_a_snapshots_own_metadata(tmp_path):
+    df = frame()
+    df.attrs = {"content_sha256": "abc"}
+    df.to_parquet(tmp_path / "s.parquet")
+    assert ingest.read_batch(tmp_path / "s.parquet").attrs == {}

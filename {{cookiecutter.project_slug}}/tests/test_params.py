@@ -116,6 +116,11 @@ def test_load_says_how_to_make_params_yaml(tmp_path):
 
 def test_dvc_yaml_matches_the_code(project, params_raw):
     stages = yaml.safe_load((project / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+    fetch = stages.pop("fetch")
+    assert fetch["foreach"] == "${data.fetch}"
+    key = "${key}"  # DVC's foreach variable
+    assert fetch["do"]["cmd"] == f"PYTHONPATH=src python -m {PACKAGE} fetch {key}"
+    assert fetch["do"]["outs"] == [f"{paths.FETCHED}/{key}.parquet"]
     assert tuple(stages) == STAGES
     declared = set()
     for name, stage in stages.items():
@@ -134,7 +139,49 @@ def test_dvc_yaml_matches_the_code(project, params_raw):
     written = [
         value
         for name, value in vars(paths).items()
-        if name.isupper() and name not in {"PARAMS", "REPORTS", "EVALUATE_DIR"}
+        if name.isupper() and name not in {"PARAMS", "REPORTS", "EVALUATE_DIR", "RAW", "FETCHED"}
     ]
     assert {str(p) for p in written} <= declared
     assert f"{paths.EVALUATE_DIR}/metrics.json" in declared
+
+
+def fetching(params_raw: dict, source: str, **entries: dict) -> dict:
+    raw = copy.deepcopy(params_raw)
+    raw["data"].update(source=source, fetch=entries)
+    return raw
+
+
+def test_fetch_entries_parse(params_raw):
+    raw = fetching(
+        params_raw,
+        "data/fetched",
+        web={"url": "https://example.com/a.csv"},
+        shop={"url": "sqlite:///data/shop.db", "query": "SELECT * FROM orders"},
+        pg={"url": "postgresql+psycopg://me:$PGPW@db/shop", "table": "orders"},
+    )
+    parsed = params.parse(raw).data.fetch
+    assert parsed["shop"].query == "SELECT * FROM orders" and parsed["pg"].table == "orders"
+    one = fetching(params_raw, "data/fetched/web.parquet", web={"url": "s3://b/a.parquet"})
+    assert params.parse(one).data.source == "data/fetched/web.parquet"
+
+
+@pytest.mark.parametrize(
+    ("source", "entry", "message"),
+    [
+        ("data/raw", {"url": "https://e.com/a.csv"}, "does not read what data.fetch snapshots"),
+        ("data/fetched", {"url": "data/a.csv"}, "is not a URL: a local file"),
+        ("data/fetched", {"url": "sqlite:///x.db"}, "needs exactly one of table or query"),
+        ("data/fetched", {"url": "sqlite:///x.db", "table": "t", "query": "q"}, "exactly one"),
+        ("data/fetched", {"url": "https://e.com/a.csv", "table": "t"}, "table and query are for"),
+        ("data/fetched", {"url": "postgresql://me:hunter2@db/x", "table": "t"}, "holds a password"),
+    ],
+)
+def test_bad_fetch_entries_are_named(params_raw, source, entry, message):
+    with pytest.raises(ConfigError, match=f"params.yaml: data.*{message}") as err:
+        params.parse(fetching(params_raw, source, web=entry))
+    assert "hunter2" not in str(err.value)
+
+
+def test_a_fetch_name_must_be_a_file_name(params_raw):
+    with pytest.raises(ConfigError, match="fetch name 'a/b' is not a file name"):
+        params.parse(fetching(params_raw, "data/fetched", **{"a/b": {"url": "https://e/a.csv"}}))

@@ -45,13 +45,13 @@ METRIC_KEYS = {
 @pytest.fixture(scope="module")
 def run(project, tmp_path_factory):
     """A copy of the project on every 3rd raw row, with one label correction, run twice."""
-    raw = project / "data" / "raw" / "penguins.csv"
-    if not raw.exists():
-        pytest.skip("data/raw/penguins.csv is not in the workspace: run `dvc pull`")
+    raw = sorted((project / "data" / "raw").glob("*.csv"))
+    if not raw:
+        pytest.skip("data/raw/ has no batch in the workspace: run `dvc pull`")
     work = tmp_path_factory.mktemp("project")
     shutil.copytree(project / "conf", work / "conf")
     (work / "data" / "raw").mkdir(parents=True)
-    sample = pd.read_csv(raw).iloc[::3]
+    sample = pd.concat([pd.read_csv(path) for path in raw], ignore_index=True).iloc[::3]
     sample.to_csv(work / "data" / "raw" / "penguins.csv", index=False)
 
     (work / "params.yaml").write_text(config_sync.compose(work / "conf", FAST), encoding="utf-8")

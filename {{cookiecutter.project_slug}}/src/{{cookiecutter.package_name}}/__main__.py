@@ -1,7 +1,9 @@
 """Command line of the project.
 
 `python -m {{ cookiecutter.package_name }} <stage>` runs one pipeline stage (dvc.yaml does this);
-`... params` composes conf/ into params.yaml; `... run` runs every stage in order, in-process.
+`... params` composes conf/ into params.yaml; `... run` runs every stage in order, in-process;
+`... fetch [NAME ...]` snapshots the remote sources of data.fetch; `... add-batch PATH` adds a
+batch file to the data.source folder and tracks it with DVC.
 """
 
 from __future__ import annotations
@@ -33,6 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     for stage in STAGES:
         commands.add_parser(stage, help=f"run the {stage} stage")
+    fetch = commands.add_parser("fetch", help="snapshot data.fetch sources to data/fetched/")
+    fetch.add_argument("names", nargs="*", help="data.fetch entries (default: all)")
+    add = commands.add_parser("add-batch", help="add a batch file to data.source, then dvc add")
+    add.add_argument("path", help="the new .csv or .parquet batch file")
+    add.add_argument("--name", help="batch name (default: the file's name without suffix)")
+    add.add_argument("--no-dvc", action="store_true", help="copy only; run `dvc add` yourself")
     commands.add_parser(
         "run", help="run all stages in order, in this process (dvc repro is the usual way)"
     )
@@ -47,6 +55,17 @@ def main(argv: list[str] | None = None) -> int:
             from . import config_sync
 
             return config_sync.main((["--check"] if args.check else []) + args.overrides)
+        if args.command == "add-batch":
+            from . import add_batch
+
+            add_batch.main(args.path, args.name, track=not args.no_dvc)
+            return 0
+        if args.command in ("fetch", "run"):
+            from .stages import fetch as fetch_stage
+
+            fetch_stage.main(args.names if args.command == "fetch" else None)
+            if args.command == "fetch":
+                return 0
         for stage in STAGES if args.command == "run" else (args.command,):
             importlib.import_module(f".stages.{stage}", __package__).main()
     except UserError as exc:

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import re
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from . import paths
 from .errors import ConfigError
@@ -18,6 +27,48 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# SQLAlchemy dialects a fetch URL may name (`dialect+driver://`); any other scheme is a file
+# URL read through fsspec (http, https, s3, gs, azure, file, memory, ...).
+DATABASE_DIALECTS = frozenset(
+    {"sqlite", "postgresql", "postgres", "mysql", "mariadb", "mssql", "oracle", "duckdb"}
+)
+FETCH_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def is_database_url(url: str) -> bool:
+    return url.split("://", 1)[0].split("+", 1)[0].lower() in DATABASE_DIALECTS
+
+
+class FetchParams(_Strict):
+    """One remote source: a file URL, or a database URL with a table or a query."""
+
+    url: str
+    table: str | None = None
+    query: str | None = None
+
+    @model_validator(mode="after")
+    def _coherent(self) -> FetchParams:
+        if "://" not in self.url:
+            raise ValueError(
+                f"url {self.url!r} is not a URL: a local file or folder goes in data.source"
+            )
+        try:
+            password = urlsplit(self.url).password
+        except ValueError:
+            password = None
+        if password and not password.startswith("$"):
+            # params.yaml is committed: a secret written here would end up in git.
+            raise ValueError(
+                "url holds a password: write `$ENV_VAR` in its place and export ENV_VAR"
+            )
+        if is_database_url(self.url):
+            if (self.table is None) == (self.query is None):
+                raise ValueError(f"database url {self.url!r} needs exactly one of table or query")
+        elif self.table is not None or self.query is not None:
+            raise ValueError(f"url {self.url!r} is a file: table and query are for databases")
+        return self
+
+
 class DataParams(_Strict):
     source: str
     target: str
@@ -27,6 +78,25 @@ class DataParams(_Strict):
     numeric: list[str] | None = None
     categorical: list[str] | None = None
     drop: list[str] = []
+    # name -> remote source; the `fetch` stage snapshots each to paths.FETCHED/<name>.parquet.
+    fetch: dict[str, FetchParams] = {}
+
+    @model_validator(mode="after")
+    def _source_reads_the_snapshots(self) -> DataParams:
+        bad = [name for name in self.fetch if not FETCH_NAME.match(name)]
+        if bad:
+            raise ValueError(
+                f"fetch name {bad[0]!r} is not a file name: use letters, digits, '.', '_', '-'"
+            )
+        if self.fetch:
+            folder = PurePosixPath(paths.FETCHED.as_posix())
+            allowed = {folder} | {folder / f"{name}.parquet" for name in self.fetch}
+            if PurePosixPath(self.source) not in allowed:
+                raise ValueError(
+                    f"source {self.source!r} does not read what data.fetch snapshots: set it to "
+                    f"{folder} (every snapshot) or {folder}/<name>.parquet"
+                )
+        return self
 
 
 class CleanParams(_Strict):
@@ -103,9 +173,12 @@ def parse(raw: dict[str, Any], source: str = "params.yaml") -> Params:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
+        value = first.get("input")
+        # Not a whole section: the message names what is wrong, and the section could hold
+        # a URL with credentials.
+        got = "" if isinstance(value, dict) and value else f" (got {value!r})"
         raise ConfigError(
-            f"{source}: {where}: {first['msg']} (got {first.get('input')!r}); "
-            "fix it in conf/ and rerun with `dvc exp run`"
+            f"{source}: {where}: {first['msg']}{got}; fix it in conf/ and rerun with `dvc exp run`"
         ) from None
 
 

@@ -4,6 +4,10 @@ from pathlib import Path
 
 PARAMS = Path("params.yaml")
 
+# Default folder of batch files (data.source), and where `fetch` snapshots remote sources.
+RAW = Path("data/raw")
+FETCHED = Path("data/fetched")
+
 INGESTED = Path("data/interim/ingested.parquet")
 CLEANED = Path("data/interim/cleaned.parquet")
 ANNOTATED = Path("data/interim/annotated.parquet")

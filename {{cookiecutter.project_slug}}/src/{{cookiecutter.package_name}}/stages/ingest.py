@@ -1,4 +1,5 @@
-"""Ingest: read every batch file under data.source into one snapshot with a stable row id."""
+"""Ingest: read every batch file under data.source into one snapshot with a stable row id,
+the batch it came from, and its event time parsed when data.time names a column."""
 
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ def batch_files(source: Path) -> list[Path]:
     """The batch files of a source: the file itself, or a folder's files sorted by name."""
     if "://" in str(source):
         raise DataError(
-            f"data.source {str(source)!r} is a URL; this ingest reads local files and folders: "
-            "download it into data/raw/ or point data.source at a local path"
+            f"data.source {str(source)!r} is a URL; ingest reads local files and folders: "
+            "list the URL under data.fetch and set data.source to data/fetched (README: Data "
+            "sources)"
         )
     if source.is_file():
         files = [source]
@@ -42,9 +44,11 @@ def batch_files(source: Path) -> list[Path]:
 
 def read_batch(path: Path) -> pd.DataFrame:
     try:
-        return READERS[path.suffix.lower()](path)
+        frame = READERS[path.suffix.lower()](path)
     except Exception as exc:  # the reader's own message says what is wrong with the file
         raise DataError(f"cannot read {path}: {exc}") from None
+    frame.attrs = {}  # a snapshot's content hash describes that file, not the ingested data
+    return frame
 
 
 def _canonical(column: pd.Series) -> pd.Series:
@@ -65,6 +69,38 @@ def content_ids(df: pd.DataFrame) -> pd.Series:
     occurrence = digests.groupby(digests).cumcount()
     suffix = occurrence.map(lambda n: "" if n == 0 else f"-{n + 1}")
     return (digests + suffix).astype("string")
+
+
+def event_time(column: pd.Series) -> pd.Series:
+    """Years (integers) or timestamps as UTC datetimes; an unparseable value is an error.
+
+    A year becomes January 1st of that year. Text without a time zone is read as UTC.
+    """
+    name = column.name
+    if pd.api.types.is_datetime64_any_dtype(column):
+        parsed = column if column.dt.tz is not None else column.dt.tz_localize("UTC")
+        return parsed.dt.tz_convert("UTC")
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        values = column.dropna()
+        years = values.between(1000, 9999) & (values % 1 == 0)
+        if not years.all():
+            raise DataError(
+                f"time column {name!r} holds numbers that are not years (e.g. "
+                f"{values[~years].iloc[0]}): store dates as text such as 2024-05-31, "
+                "or set data.time to null"
+            )
+        text = column.map(lambda v: None if pd.isna(v) else f"{int(v):04d}-01-01")
+        return pd.to_datetime(text, format="%Y-%m-%d", utc=True)
+    text = column.astype("string")
+    parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+    bad = text.notna() & parsed.isna()
+    if bad.any():
+        raise DataError(
+            f"time column {name!r} has values that are not dates or times (e.g. "
+            f"{text[bad].iloc[0]!r}): use ISO 8601 text (2024-05-31 or 2024-05-31T12:00:00Z) "
+            "or years, or set data.time to null"
+        )
+    return parsed
 
 
 def snapshot(batches: list[tuple[str, pd.DataFrame]], data: DataParams) -> pd.DataFrame:
@@ -118,6 +154,12 @@ def snapshot(batches: list[tuple[str, pd.DataFrame]], data: DataParams) -> pd.Da
         df[schema.ID] = ids.to_numpy()
     else:
         df[schema.ID] = content_ids(df.drop(columns=[schema.BATCH]))
+    # After the ids: they hash the values as the batch files hold them.
+    # A missing time column is skipped, loudly, as schema.infer_roles does.
+    if data.time and data.time in df.columns:
+        df[data.time] = event_time(df[data.time])
+    elif data.time:
+        log.warning("skipping time column not in the data: %s", data.time)
     ordered = [schema.ID, schema.BATCH] + [c for c in df.columns if c not in schema.BOOKKEEPING]
     return schema.validate(df[ordered], schema.snapshot_schema(), "the ingested snapshot")
 

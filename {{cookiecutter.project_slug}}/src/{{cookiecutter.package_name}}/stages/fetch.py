@@ -1,0 +1,189 @@
+"""Fetch: snapshot each remote source of data.fetch to data/fetched/<name>.parquet.
+
+A source is a file URL read through fsspec (https://, s3://, gs://, azure://,
+file://, memory://) or a database URL read through SQLAlchemy (sqlite:///...,
+postgresql+psycopg://...) with a table or a query. DVC runs this stage on every
+`dvc repro` (`always_changed`), and the snapshot's bytes depend only on the data:
+an unchanged source gives an unchanged file, so ingest and what follows are skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from io import BytesIO
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit, urlunsplit
+
+import pandas as pd
+
+from .. import io, paths
+from ..errors import ConfigError, DataError
+from ..params import FetchParams, is_database_url, load
+
+log = logging.getLogger(__name__)
+
+READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet}
+# Where each fsspec protocol's package comes from, for the "install it" hint.
+FILESYSTEM_PACKAGES = {"s3": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "azure": "adlfs"}
+_ENV_VARIABLE = re.compile(r"\$(\w+)")
+
+
+def expand_secrets(url: str) -> str:
+    """Put the values of `$ENV_VAR`s into the URL; params.yaml keeps only their names."""
+    unset = [name for name in _ENV_VARIABLE.findall(url) if name not in os.environ]
+    if unset:
+        raise ConfigError(
+            f"environment variable {unset[0]} (named in a data.fetch url) is not set: "
+            f"export {unset[0]}=... before running"
+        )
+    return _ENV_VARIABLE.sub(lambda match: os.environ[match.group(1)], url)
+
+
+def shown(url: str) -> str:
+    """The URL for messages: a password replaced by ***."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def content_sha256(df: pd.DataFrame) -> str:
+    """A hash of the columns, their dtypes and every value, in row order."""
+    digest = hashlib.sha256()
+    for name, dtype in df.dtypes.items():
+        digest.update(f"{name}\x1f{dtype}\x1e".encode())
+    digest.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def in_content_order(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows sorted by a hash of their values: a database returns rows in any order it likes."""
+    keys = pd.util.hash_pandas_object(df, index=False).to_numpy()
+    return df.iloc[keys.argsort(kind="stable")].reset_index(drop=True)
+
+
+def failure(exc: BaseException, url: str) -> str:
+    """What went wrong, in one line: fsspec often raises FileNotFoundError(url) from the cause."""
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(exc, FileNotFoundError) and str(exc).strip() in ("", url, repr(url)):
+        if cause is None or isinstance(cause, FileNotFoundError):
+            return "not found"
+        exc = cause
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def read_file_url(url: str) -> pd.DataFrame:
+    """A CSV or Parquet file at a URL that fsspec understands."""
+    import fsspec
+
+    suffix = PurePosixPath(urlsplit(url).path).suffix.lower()
+    if suffix not in READERS:
+        raise ConfigError(
+            f"cannot tell the format of {shown(url)}: the path must end in .csv or .parquet"
+        )
+    protocol = url.split("://", 1)[0]
+    try:
+        with fsspec.open(url, "rb") as handle:
+            raw = handle.read()
+    except ImportError as exc:
+        package = FILESYSTEM_PACKAGES.get(protocol, f"the fsspec package for {protocol}://")
+        raise DataError(
+            f"cannot read {shown(url)}: {exc}: `pip install {package}` "
+            f"(or the matching dvc extra, e.g. dvc[s3])"
+        ) from None
+    except ValueError as exc:  # fsspec: "Protocol not known"
+        raise ConfigError(f"cannot read {shown(url)}: {exc}: use a URL fsspec knows") from None
+    except Exception as exc:  # errors differ by protocol; all mean "could not get it"
+        raise DataError(
+            f"cannot fetch {shown(url)}: {failure(exc, url)}: check the URL, the network and "
+            "any credentials"
+        ) from None
+    try:
+        return READERS[suffix](BytesIO(raw))
+    except Exception as exc:
+        raise DataError(f"{shown(url)} is not a readable {suffix[1:]} file: {exc}") from None
+
+
+def read_database(url: str, table: str | None, query: str | None) -> pd.DataFrame:
+    """A table or a query's result, through SQLAlchemy."""
+    import sqlalchemy as sa
+
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        # SQLite would quietly create an empty database at a wrong path.
+        file = Path(url.removeprefix("sqlite:///").split("?", 1)[0])
+        if not file.is_file():
+            raise DataError(
+                f"database file {file} does not exist: fix the path in the data.fetch url "
+                "(sqlite:///relative/path.db or sqlite:////absolute/path.db)"
+            )
+    try:
+        engine = sa.create_engine(url)
+    except sa.exc.NoSuchModuleError as exc:
+        raise ConfigError(f"{shown(url)}: {exc}: use a dialect SQLAlchemy knows") from None
+    except ImportError as exc:
+        raise DataError(
+            f"{shown(url)} needs a database driver: {exc}: install it "
+            "(PostgreSQL: `pip install 'psycopg[binary]'`)"
+        ) from None
+    try:
+        with engine.connect() as connection:
+            if table is not None:
+                tables = sa.inspect(connection).get_table_names()
+                if table not in tables:
+                    raise DataError(
+                        f"table {table!r} is not in {shown(url)} (tables: {', '.join(tables)}): "
+                        "set the data.fetch table to one of them"
+                    )
+                frame = pd.read_sql_table(table, connection)
+            else:
+                frame = pd.read_sql_query(sa.text(query), connection)
+    except (sa.exc.SQLAlchemyError, pd.errors.DatabaseError) as exc:
+        # pandas wraps the driver's error; its cause says what the database said.
+        error = exc.__cause__ if isinstance(exc.__cause__, sa.exc.SQLAlchemyError) else exc
+        orig = getattr(error, "orig", None)
+        reason = str(orig or error).strip().splitlines()[0]
+        if isinstance(error, sa.exc.OperationalError) and error.statement is None:
+            raise DataError(
+                f"cannot connect to {shown(url)}: {reason}: check the host, that the server runs, "
+                "and the credentials (a password comes from an environment variable)"
+            ) from None
+        raise DataError(
+            f"query on {shown(url)} failed: {reason}: fix the data.fetch query"
+        ) from None
+    finally:
+        engine.dispose()
+    return in_content_order(frame)
+
+
+def fetch(source: FetchParams) -> pd.DataFrame:
+    url = expand_secrets(source.url)
+    if is_database_url(url):
+        return read_database(url, source.table, source.query)
+    return read_file_url(url)
+
+
+def snapshot_path(name: str) -> Path:
+    return paths.FETCHED / f"{name}.parquet"
+
+
+def main(names: list[str] | None = None) -> None:
+    sources = load().data.fetch
+    unknown = sorted(set(names or []) - set(sources))
+    if unknown:
+        raise ConfigError(
+            f"no data.fetch entry named {unknown[0]!r} (entries: {', '.join(sources) or 'none'}): "
+            "add it to the data config"
+        )
+    for name in names or sources:
+        df = fetch(sources[name])
+        if df.empty:
+            raise DataError(f"{shown(sources[name].url)} returned no rows: check the source")
+        digest = content_sha256(df)
+        df.attrs = {"content_sha256": digest}  # stored in the Parquet file's metadata
+        io.write_parquet(snapshot_path(name), df)
+        log.info("fetched %s: %d rows, content sha256 %s", name, len(df), digest[:16])
