@@ -6,6 +6,7 @@ PARAMS = Path("params.yaml")
 
 INGESTED = Path("data/interim/ingested.parquet")
 CLEANED = Path("data/interim/cleaned.parquet")
+UNLABELLED = Path("data/interim/unlabelled.parquet")
 ANNOTATED = Path("data/interim/annotated.parquet")
 
 TRAIN = Path("data/processed/train.parquet")
@@ -20,6 +21,7 @@ MODEL_METADATA = Path("models/model.json")
 REPORTS = Path("reports")
 CLEAN_REPORT = REPORTS / "clean.json"
 ANNOTATE_REPORT = REPORTS / "annotate.json"
+LABEL_ISSUES = REPORTS / "label_issues.csv"
 PREPROCESS_REPORT = REPORTS / "preprocess.json"
 SELECT_REPORT = REPORTS / "select.json"
 SELECT_RANKING = REPORTS / "select_ranking.csv"
