@@ -87,7 +87,7 @@ def test_a_row_is_counted_under_its_first_reason_only():
 
 @pytest.mark.parametrize(
     ("low", "high", "dropped"),
-    [(None, 25.0, 3), (35.0, None, 2), (None, None, 0), (10.0, 40.0, 1)],
+    [(None, 25.0, 3), (35.0, None, 3), (None, None, 0), (10.0, 40.0, 1)],
     ids=["max", "min", "unbounded", "inclusive"],
 )
 def test_valid_ranges(low, high, dropped):

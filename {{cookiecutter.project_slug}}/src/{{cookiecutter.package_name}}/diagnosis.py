@@ -201,9 +201,7 @@ def diagnose(
                 ", ".join(short),
             )
     columns = present(test, groups, "group columns")
-    result["groups"] = per_group(
-        y_true, y_pred, test[columns], task, rules.min_group_size
-    )
+    result["groups"] = per_group(y_true, y_pred, test[columns], task, rules.min_group_size)
     result["gate"] = gate(result["groups"], rules)
     if time and present(test, [time], "time column"):
         mask, cutoff = recent_mask(test[time], rules.recent_fraction)

@@ -102,8 +102,6 @@ def pseudo_label(
     suggested = model.classes_[proba[sure].argmax(axis=1)]
     # Back to the target's own values: the model saw them as text.
     by_text = {str(v): v for v in y.unique()}
-    out[roles.target] = pd.Series([by_text[s] for s in suggested], index=out.index).astype(
-        y.dtype
-    )
+    out[roles.target] = pd.Series([by_text[s] for s in suggested], index=out.index).astype(y.dtype)
     out[schema.BATCH] = schema.PSEUDO_LABELLED
     return out
