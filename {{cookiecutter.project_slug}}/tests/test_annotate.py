@@ -189,6 +189,6 @@ def test_review_for_regression(toy, make_params):
     )
     assert issues.empty and list(issues.columns)[:4] == ["id", "label", "suggested_label",
                                                           "confidence"]  # fmt: skip
-    assert kept is rows and report == {"label_issues": 0}
+    assert kept is rows and report == {"label_issues": 0, "pseudo_labelled": 0}
     with pytest.raises(ConfigError, match="pseudo_label needs class probabilities"):
         annotate.review(rows, rows.iloc[0:0], review_params(make_params, "regression", True))

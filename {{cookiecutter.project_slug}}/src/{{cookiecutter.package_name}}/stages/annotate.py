@@ -91,7 +91,8 @@ def review(
                 "annotate.pseudo_label needs class probabilities, so classification only: "
                 "set annotate.pseudo_label.enabled=false"
             )
-        return pd.DataFrame(columns=label_quality.ISSUE_COLUMNS), labelled, {"label_issues": 0}
+        issues = pd.DataFrame(columns=label_quality.ISSUE_COLUMNS)
+        return issues, labelled, {"label_issues": 0, "pseudo_labelled": 0}
     roles = schema.infer_roles(labelled, params.data, params.task)
     issues = label_quality.find_issues(
         labelled, roles, rules.issue_threshold, rules.cv_folds, params.seed
