@@ -24,7 +24,9 @@ FAST = [
 STABLE = [
     paths.INGESTED,
     paths.CLEANED,
+    paths.UNLABELLED,
     paths.ANNOTATED,
+    paths.LABEL_ISSUES,
     paths.TRAIN,
     paths.TEST,
     paths.PREPROCESSOR,

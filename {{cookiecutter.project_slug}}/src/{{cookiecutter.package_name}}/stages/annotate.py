@@ -93,7 +93,15 @@ def review(
             )
         issues = pd.DataFrame(columns=label_quality.ISSUE_COLUMNS)
         return issues, labelled, {"label_issues": 0, "pseudo_labelled": 0}
-    roles = schema.infer_roles(labelled, params.data, params.task)
+    # data.numeric/categorical may name preprocess's ratio features, not made yet here.
+    data = params.data.model_copy(
+        update={
+            kind: [c for c in listed if c in labelled.columns]
+            for kind in ("numeric", "categorical")
+            if (listed := getattr(params.data, kind)) is not None
+        }
+    )
+    roles = schema.infer_roles(labelled, data, params.task)
     issues = label_quality.find_issues(
         labelled, roles, rules.issue_threshold, rules.cv_folds, params.seed
     )
