@@ -29,10 +29,11 @@ CHOICES = {
     "ci": ("github", "gitlab", "none"),
 }
 # scikit-learn scorer names per task (sklearn.metrics.get_scorer_names(), clustering
-# scorers left out); tests/test_hooks.py checks this list against scikit-learn.
+# scorers left out), plus the project's own business_value scorer (both tasks);
+# tests/test_hooks.py checks this list against scikit-learn.
 METRICS = {
     "classification": (
-        "accuracy", "balanced_accuracy", "average_precision", "d2_brier_score",
+        "business_value", "accuracy", "balanced_accuracy", "average_precision", "d2_brier_score",
         "d2_log_loss_score", "f1", "f1_macro", "f1_micro", "f1_samples", "f1_weighted",
         "jaccard", "jaccard_macro", "jaccard_micro", "jaccard_samples", "jaccard_weighted",
         "matthews_corrcoef", "neg_brier_score", "neg_log_loss", "precision",
@@ -42,7 +43,7 @@ METRICS = {
         "roc_auc_ovr_weighted", "top_k_accuracy",
     ),
     "regression": (
-        "d2_absolute_error_score", "explained_variance", "neg_max_error",
+        "business_value", "d2_absolute_error_score", "explained_variance", "neg_max_error",
         "neg_mean_absolute_error", "neg_mean_absolute_percentage_error",
         "neg_mean_gamma_deviance", "neg_mean_poisson_deviance", "neg_mean_squared_error",
         "neg_mean_squared_log_error", "neg_median_absolute_error",

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from conftest import BIN, bake, git, run
@@ -149,6 +150,23 @@ class PipelineChecks:
         assert alone.returncode != 0
         assert "n_estimators" in alone.stderr + alone.stdout
 
+    def test_metric_switch_reruns_select_onwards_and_shows_the_diagnosis(self, project):
+        """`-S metric=...` reruns select and what follows; the diagnosis keys (per class,
+        per group with the gap, the recent slice) show in `dvc exp show`."""
+        root, task = project
+        metric = "balanced_accuracy" if task == "classification" else "business_value"
+        log = run(root, "dvc", "exp", "run", "-n", "exp-metric", "-S", f"metric={metric}").stdout
+        assert ran(log) == ["select", "train", "evaluate", "export"], log
+        assert json.loads((root / "reports/select.json").read_text())["metric"] == metric
+        shown = {r["name"]: r for r in exp_show(root)}["exp-metric"]["metrics"]
+        assert {metric, "business_value"} <= set(shown)
+        assert set(shown["groups"]) == {"sex", "island"}
+        assert {"female", "male", "gap"} <= set(shown["groups"]["sex"])
+        assert shown["recent"]["rows"] > 0 and shown["gate"]["group_gap_exceeded"] is False
+        if task == "classification":
+            assert set(shown["per_class"]) == {"Adelie", "Chinstrap", "Gentoo"}
+            assert {"precision", "recall", "f1", "support"} == set(shown["per_class"]["Adelie"])
+
     def test_unknown_model_is_refused_and_workspace_untouched(self, project):
         root, _ = project
         before = (root / "params.yaml").read_text()
@@ -226,6 +244,37 @@ class PipelineChecks:
         assert hashlib.md5((root / "models/model.skops").read_bytes()).hexdigest() == tagged_md5
         git(root, "checkout", "-q", "main")
         run(root, "dvc", "checkout")
+
+    def test_relabelling_a_listed_issue_reruns_annotate_onwards(self, project):
+        """Copy a row of reports/label_issues.csv into relabel.csv, `dvc repro`: annotate
+        and what follows rerun, never ingest or clean."""
+        root, task = project
+        relabel = root / "data/annotations/relabel.csv"
+        cleaned = pd.read_parquet(root / "data/interim/cleaned.parquet").dropna()
+        if task == "classification":
+            # A careless annotator gives two plain rows the wrong species ...
+            wrong = {"Gentoo": "Adelie", "Chinstrap": "Gentoo"}
+            noisy = [cleaned[cleaned["species"] == s].iloc[0] for s in wrong]
+            relabel.write_text(
+                "id,label\n" + "".join(f"{r.id},{wrong[r.species]}\n" for r in noisy)
+            )
+            assert ran(run(root, "dvc", "repro", "annotate").stdout) == ["annotate"]
+            issues = pd.read_csv(root / "reports/label_issues.csv")
+            assert set(issues["id"].head(2)) == {r.id for r in noisy}, issues.head()
+            # ... and the user copies the first listed fix over it, as the README says.
+            fix = issues.iloc[0]
+            kept = [line for line in relabel.read_text().splitlines() if fix["id"] not in line]
+            relabel.write_text("\n".join([*kept, f"{fix['id']},{fix['suggested_label']}"]) + "\n")
+            row_id, label = fix["id"], fix["suggested_label"]
+        else:
+            row = cleaned.iloc[0]
+            row_id, label = row["id"], float(row["body_mass_g"]) + 100.0
+            relabel.write_text(f"id,label\n{row_id},{label}\n")
+        log = run(root, "dvc", "repro").stdout
+        assert ran(log) == STAGES[2:], log
+        target = "species" if task == "classification" else "body_mass_g"
+        annotated = pd.read_parquet(root / "data/interim/annotated.parquet").set_index("id")
+        assert annotated.loc[row_id, target] == label
 
 
 class TestClassification(PipelineChecks):

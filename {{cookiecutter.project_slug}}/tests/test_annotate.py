@@ -93,3 +93,102 @@ def test_read_corrections_errors(tmp_path):
     bad.write_text("row,label\n1,x\n")
     with pytest.raises(DataError, match="lacks column.*id"):
         annotate.read_corrections(bad)
+
+
+def test_a_label_given_to_an_unlabelled_row_counts_as_a_change():
+    df = species()
+    df.loc[1, "species"] = None
+    out, report = annotate.annotate(df, corrections(("b", "Adelie")), "species", "classification")
+    assert out["species"].tolist() == ["Adelie", "Adelie", "Adelie"]
+    assert report["labels_changed"] == 1
+
+
+def noisy(toy, flips: int = 6):
+    """200 toy rows with `flips` plainly wrong labels (clear lows called high and back)."""
+    rows = toy("classification", n=200, seed=3)
+    clear = rows.index[rows["x1"].abs() > 1.3][:flips]
+    rows.loc[clear, "target"] = rows.loc[clear, "target"].map({"low": "high", "high": "low"})
+    return rows, rows.loc[clear, "id"].tolist()
+
+
+def test_label_issues_rank_the_injected_noise_first(toy, toy_roles):
+    from {{ cookiecutter.package_name }} import label_quality
+
+    rows, flipped = noisy(toy)
+    issues = label_quality.find_issues(rows, toy_roles, threshold=0.6, folds=5, seed=0)
+    assert list(issues.columns) == label_quality.ISSUE_COLUMNS
+    assert set(issues["id"].head(len(flipped))) == set(flipped)
+    assert issues["confidence"].is_monotonic_decreasing
+    assert (issues["label"] != issues["suggested_label"]).all()
+    assert (issues["confidence"] >= 0.6).all()
+    pd.testing.assert_frame_equal(
+        label_quality.find_issues(rows, toy_roles, 0.6, 5, 0), issues
+    )  # same seed, same file
+
+
+def test_clean_labels_give_few_issues(toy, toy_roles):
+    from {{ cookiecutter.package_name }} import label_quality
+
+    rows = toy("classification", n=200, seed=3)
+    issues = label_quality.find_issues(rows, toy_roles, threshold=0.8, folds=5, seed=0)
+    assert len(issues) <= 2, "only rows at a class boundary may look wrong"
+
+
+def test_too_few_rows_per_class_give_an_empty_issue_list(toy, toy_roles):
+    from {{ cookiecutter.package_name }} import label_quality
+
+    rows = toy("classification").head(3).assign(target=["a", "b", "c"])
+    issues = label_quality.find_issues(rows, toy_roles, 0.5, 5, 0)
+    assert issues.empty and list(issues.columns) == label_quality.ISSUE_COLUMNS
+
+
+def test_pseudo_labels_only_where_the_model_is_sure(toy, toy_roles):
+    from {{ cookiecutter.package_name }} import label_quality, schema
+
+    rows = toy("classification", n=200, seed=3)
+    truth = rows["target"].copy()
+    unlabelled = rows.iloc[150:].assign(target=None)
+    unlabelled["target"] = unlabelled["target"].astype(rows["target"].dtype)
+    out = label_quality.pseudo_label(rows.iloc[:150], unlabelled, toy_roles, 0.9)
+    assert 0 < len(out) < len(unlabelled), "clear rows labelled, boundary rows left out"
+    assert (out["target"] == truth.loc[out.index]).mean() >= 0.95
+    assert (out["batch"] == schema.PSEUDO_LABELLED).all()
+    assert out["target"].dtype == rows["target"].dtype
+    assert label_quality.pseudo_label(rows, unlabelled.iloc[0:0], toy_roles, 0.9).empty
+
+
+def review_params(make_params, task: str, enabled: bool):
+    return make_params(
+        {
+            "task": task,
+            "data.target": "target",
+            "data.groups": [],
+            "data.time": None,
+            "annotate.pseudo_label.enabled": enabled,
+        }
+    )
+
+
+def test_review_adds_pseudo_labelled_rows_when_enabled(toy, make_params):
+    rows = toy("classification", n=200, seed=3)
+    labelled, unlabelled = rows.iloc[:150], rows.iloc[150:].assign(target=pd.NA)
+    off = review_params(make_params, "classification", False)
+    _, kept, report = annotate.review(labelled, unlabelled, off)
+    assert len(kept) == 150 and report["pseudo_labelled"] == 0
+    on = review_params(make_params, "classification", True)
+    _, grown, report = annotate.review(labelled, unlabelled, on)
+    assert report["pseudo_labelled"] == len(grown) - 150 > 0
+
+
+def test_review_for_regression(toy, make_params):
+    from {{ cookiecutter.package_name }}.errors import ConfigError
+
+    rows = toy("regression")
+    issues, kept, report = annotate.review(
+        rows, rows.iloc[0:0], review_params(make_params, "regression", False)
+    )
+    assert issues.empty and list(issues.columns)[:4] == ["id", "label", "suggested_label",
+                                                          "confidence"]  # fmt: skip
+    assert kept is rows and report == {"label_issues": 0, "pseudo_labelled": 0}
+    with pytest.raises(ConfigError, match="pseudo_label needs class probabilities"):
+        annotate.review(rows, rows.iloc[0:0], review_params(make_params, "regression", True))

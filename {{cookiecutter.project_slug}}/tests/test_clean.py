@@ -1,4 +1,5 @@
-"""clean: every dropped row is counted once, under the first reason that applies."""
+"""clean: every dropped row is counted once, under the first reason that applies; rows
+without a target are kept aside, not dropped."""
 
 from __future__ import annotations
 
@@ -32,12 +33,12 @@ def rows() -> pd.DataFrame:
 
 
 def test_each_reason_is_counted():
-    out, report = clean.clean(rows(), "y", RULES)
+    out, unlabelled, report = clean.clean(rows(), "y", RULES)
     assert report == {
         "rows_in": 7,
         "rows_out": 2,
+        "unlabelled": 1,
         "dropped": {
-            "missing_target": 1,
             "duplicate": 1,
             "too_many_missing": 1,
             "out_of_range": 1,
@@ -46,52 +47,65 @@ def test_each_reason_is_counted():
     }
     assert out["id"].tolist() == ["keep1", "keep2"]
     assert list(out.index) == [0, 1]
+    assert unlabelled["id"].tolist() == ["notarget"]
+    assert unlabelled["y"].isna().all()
+
+
+def test_an_unlabelled_row_that_is_noise_is_dropped_not_kept_aside():
+    df = rows()
+    df.loc[1, "mass"] = 999.0  # no target and out of range
+    _, unlabelled, report = clean.clean(df, "y", RULES)
+    assert unlabelled.empty
+    assert report["unlabelled"] == 0
+    assert report["dropped"]["out_of_range"] == 2
+    assert report["rows_out"] + report["unlabelled"] + sum(report["dropped"].values()) == 7
 
 
 def test_duplicates_ignore_id_and_batch():
     df = rows()
     df.loc[2, "batch"] = "another batch"
-    _, report = clean.clean(df, "y", RULES)
+    _, _, report = clean.clean(df, "y", RULES)
     assert report["dropped"]["duplicate"] == 1
 
 
 def test_duplicates_can_be_kept():
     rules = RULES.model_copy(update={"drop_duplicates": False})
-    out, report = clean.clean(rows(), "y", rules)
+    out, _, report = clean.clean(rows(), "y", rules)
     assert report["dropped"]["duplicate"] == 0
     assert "dup" in out["id"].tolist()
 
 
 def test_a_row_is_counted_under_its_first_reason_only():
     df = rows()
-    df.loc[1, "mass"] = 999.0  # no target and out of range
-    _, report = clean.clean(df, "y", RULES)
-    assert report["dropped"]["missing_target"] == 1
-    assert report["dropped"]["out_of_range"] == 1
-    assert sum(report["dropped"].values()) == report["rows_in"] - report["rows_out"]
+    df.loc[3, "site"] = "lab"  # too many missing values, and excluded
+    _, _, report = clean.clean(df, "y", RULES)
+    assert report["dropped"]["too_many_missing"] == 1
+    assert report["dropped"]["excluded"] == 1
+    dropped = sum(report["dropped"].values())
+    assert dropped == report["rows_in"] - report["rows_out"] - report["unlabelled"]
 
 
 @pytest.mark.parametrize(
     ("low", "high", "dropped"),
-    [(None, 25.0, 3), (35.0, None, 2), (None, None, 0), (10.0, 40.0, 1)],
+    [(None, 25.0, 3), (35.0, None, 3), (None, None, 0), (10.0, 40.0, 1)],
     ids=["max", "min", "unbounded", "inclusive"],
 )
 def test_valid_ranges(low, high, dropped):
     rules = CleanParams(valid_ranges={"mass": (low, high)})
-    _, report = clean.clean(rows(), "y", rules)
+    _, _, report = clean.clean(rows(), "y", rules)
     assert report["dropped"]["out_of_range"] == dropped
 
 
 def test_the_missing_fraction_is_a_threshold():
     strict = CleanParams(max_missing_fraction=0.0, drop_duplicates=False)
-    _, report = clean.clean(rows(), "y", strict)
+    _, _, report = clean.clean(rows(), "y", strict)
     # "sparse" misses 2 of 3 features, "keep2" 1 of 3: both go, with any missing value.
     assert report["dropped"]["too_many_missing"] == 2
 
 
 def test_rules_on_absent_columns_are_skipped():
     rules = CleanParams(valid_ranges={"nope": (0.0, 1.0)}, exclude={"nada": ["x"]})
-    _, report = clean.clean(rows(), "y", rules)
+    _, _, report = clean.clean(rows(), "y", rules)
     assert report["dropped"]["out_of_range"] == 0
     assert report["dropped"]["excluded"] == 0
 

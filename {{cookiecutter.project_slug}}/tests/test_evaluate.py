@@ -10,8 +10,10 @@ from {{ cookiecutter.package_name }} import schema
 from {{ cookiecutter.package_name }}.errors import ConfigError
 from {{ cookiecutter.package_name }}.stages import evaluate
 
-CLASSIFICATION_KEYS = {"accuracy", "balanced_accuracy", "f1_macro", "log_loss", "roc_auc_ovr"}
-REGRESSION_KEYS = {"rmse", "mae", "r2"}
+CLASSIFICATION_KEYS = {
+    "accuracy", "balanced_accuracy", "f1_macro", "log_loss", "roc_auc_ovr", "business_value"
+}  # fmt: skip
+REGRESSION_KEYS = {"rmse", "mae", "r2", "business_value"}
 
 
 def test_classification_metrics_and_plots(fitted, toy_roles):
@@ -21,6 +23,7 @@ def test_classification_metrics_and_plots(fitted, toy_roles):
     assert list(values) == sorted(values)
     assert values["neg_log_loss"] == pytest.approx(-values["log_loss"], abs=2e-6)
     assert all(0.0 <= values[k] <= 1.0 for k in CLASSIFICATION_KEYS - {"log_loss"})
+    assert values["business_value"] == values["accuracy"], "empty value matrix = accuracy"
     assert all(round(v, 6) == v for v in values.values())
     actual, predicted = plots["confusion"]
     assert len(actual) == len(predicted) == len(test)
@@ -46,6 +49,7 @@ def test_regression_metrics_and_plots(fitted, toy_roles):
     assert set(values) == REGRESSION_KEYS | {"neg_mean_absolute_error"}
     assert values["neg_mean_absolute_error"] == pytest.approx(-values["mae"], abs=2e-6)
     assert values["rmse"] >= values["mae"] > 0
+    assert values["business_value"] == pytest.approx(-values["mae"], abs=2e-6)
     assert [p["actual"] for p in plots["predictions"]] == [round(v, 6) for v in test["target"]]
     same, _ = evaluate.evaluate(model, test, toy_roles, "regression", "r2")
     assert set(same) == REGRESSION_KEYS
@@ -88,3 +92,37 @@ def test_write_replaces_the_folder(fitted, toy_roles, tmp_path, task):
     else:
         saved = json.loads((out / "plots" / "predictions.json").read_text())
         assert saved == plots["predictions"]
+
+
+@pytest.mark.parametrize("mode", ["warn", "fail"])
+def test_the_gap_gate_warns_or_fails(make_params, mode, caplog):
+    from {{ cookiecutter.package_name }}.errors import GateError
+
+    params = make_params({"evaluate.max_group_gap": 0.1, "evaluate.on_gap_exceeded": mode})
+    values = {
+        "gate": {"group_gap_exceeded": True, "largest_group_gap": 0.3, "worst_group_column": "sex"}
+    }
+    if mode == "fail":
+        with pytest.raises(GateError, match="gap between sex groups is 0.3, above .*=0.1"):
+            evaluate.check_gate(values, params)
+    else:
+        evaluate.check_gate(values, params)
+        assert "gap between sex groups is 0.3" in caplog.text
+    values["gate"]["group_gap_exceeded"] = False
+    evaluate.check_gate(values, params)  # under the limit: neither
+
+
+def test_diagnose_on_a_fitted_model(fitted, toy_roles, make_params, task):
+    model, _, test = fitted(task)
+    test = test.assign(site=["north", "south"] * (len(test) // 2) + ["north"] * (len(test) % 2))
+    test["day"] = range(len(test))
+    params = make_params(
+        {"task": task, "data.groups": ["site", "absent"], "data.time": "day",
+         "evaluate.min_group_size": 1}
+    )  # fmt: skip
+    values = evaluate.diagnose(model, test, toy_roles, params)
+    assert set(values["groups"]["site"]) == {"north", "south", "gap"}
+    assert values["recent"]["rows"] == -(-len(test) // 4)
+    if task == "classification":
+        assert set(values["per_class"]) == {"high", "low", "mid"}
+        assert sum(c["support"] for c in values["per_class"].values()) == len(test)

@@ -24,7 +24,9 @@ FAST = [
 STABLE = [
     paths.INGESTED,
     paths.CLEANED,
+    paths.UNLABELLED,
     paths.ANNOTATED,
+    paths.LABEL_ISSUES,
     paths.TRAIN,
     paths.TEST,
     paths.PREPROCESSOR,
@@ -37,9 +39,11 @@ STABLE = [
     paths.MODEL_METADATA,
 ]
 METRIC_KEYS = {
-    "classification": {"accuracy", "balanced_accuracy", "f1_macro", "log_loss", "roc_auc_ovr"},
-    "regression": {"rmse", "mae", "r2"},
+    "classification": {"accuracy", "balanced_accuracy", "f1_macro", "log_loss", "roc_auc_ovr"}
+    | {"business_value", "per_class", "classes_short_of_data"},
+    "regression": {"rmse", "mae", "r2", "business_value"},
 }
+DIAGNOSIS_KEYS = {"groups", "gate", "recent"}
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +101,9 @@ def test_every_declared_output_exists(project, run):
 def test_metrics_cover_the_task_and_the_headline_metric(run):
     work, settings = run["work"], run["settings"]
     values = json.loads((work / paths.EVALUATE_DIR / "metrics.json").read_text())
-    assert set(values) == METRIC_KEYS[settings["task"]] | {settings["metric"]}
+    assert set(values) == METRIC_KEYS[settings["task"]] | DIAGNOSIS_KEYS | {settings["metric"]}
+    assert set(values["groups"]) == set(settings["data"]["groups"])
+    assert values["recent"]["rows"] > 0
     if settings["task"] == "classification":
         assert values["accuracy"] > 0.8
     else:
@@ -111,9 +117,17 @@ def test_reports_add_up(run):
     assert (ingested["batch"] == "penguins").all()
     clean = json.loads((work / paths.CLEAN_REPORT).read_text())
     assert clean["rows_in"] == len(ingested) == run["rows"]
-    assert clean["rows_out"] == clean["rows_in"] - sum(clean["dropped"].values())
+    dropped = sum(clean["dropped"].values())
+    assert clean["rows_out"] == clean["rows_in"] - clean["unlabelled"] - dropped
     annotate = json.loads((work / paths.ANNOTATE_REPORT).read_text())
-    assert annotate == {"corrections": 1, "labels_changed": 1}
+    assert annotate["corrections"] == annotate["labels_changed"] == 1
+    assert annotate["unlabelled"] == clean["unlabelled"]
+    issues = pd.read_csv(work / paths.LABEL_ISSUES)
+    assert list(issues.columns[:4]) == ["id", "label", "suggested_label", "confidence"]
+    assert annotate["label_issues"] == len(issues)
+    if run["settings"]["task"] == "classification":
+        # The test's correction gave a row another species: the judge should disagree.
+        assert run["corrected"][0] in set(issues["id"])
     prep = json.loads((work / paths.PREPROCESS_REPORT).read_text())
     assert prep["train_rows"] + prep["test_rows"] == clean["rows_out"]
 

@@ -154,3 +154,13 @@ def test_describe_features_lists_roles_ranges_and_classes(toy, toy_roles):
     assert described["categorical"]["color"] == ["blue", "green", "red"]
     assert described["classes"] == ["high", "low", "mid"]
     assert "classes" not in preprocess.describe_features(toy("regression"), toy_roles, "regression")
+
+
+def test_pseudo_labelled_rows_train_but_never_grade(toy, toy_roles, task):
+    rows = toy(task)
+    rows.loc[rows.index[-10:], "batch"] = schema.PSEUDO_LABELLED
+    pseudo_ids = set(rows["id"].tail(10))
+    train, test, _, report = preprocess.preprocess(rows, toy_roles, PreprocessParams(), 0, task)
+    assert pseudo_ids <= set(train["id"])
+    assert not pseudo_ids & set(test["id"])
+    assert report["train_rows"] + report["test_rows"] == len(rows)

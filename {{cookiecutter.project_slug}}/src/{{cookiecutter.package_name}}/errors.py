@@ -11,3 +11,7 @@ class ConfigError(UserError):
 
 class DataError(UserError):
     """The data does not fit what the pipeline (or its config) expects."""
+
+
+class GateError(UserError):
+    """The model trained, but fails a quality gate set in config."""

@@ -17,11 +17,12 @@ from sklearn.ensemble import (
     RandomForestRegressor,
 )
 from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.metrics import get_scorer_names
+from sklearn.metrics import get_scorer, get_scorer_names
 from sklearn.utils._param_validation import InvalidParameterError
 
+from . import business
 from .errors import ConfigError
-from .params import Params, Task
+from .params import BusinessParams, Params, Task
 
 REGISTRY: dict[Task, dict[str, type[BaseEstimator]]] = {
     "classification": {
@@ -36,20 +37,21 @@ REGISTRY: dict[Task, dict[str, type[BaseEstimator]]] = {
     },
 }
 
-# Scorers that make sense per task (scikit-learn also has clustering scorers).
+# Scorers that make sense per task (scikit-learn also has clustering scorers), plus
+# this project's business_value (business.py), which is valid for both tasks.
 CLASSIFICATION_METRICS = frozenset(
     n
     for n in get_scorer_names()
     if n.split("_")[0] in {"accuracy", "balanced", "f1", "precision", "recall", "jaccard"}
     or n.startswith(("roc_auc", "average_precision", "top_k", "matthews", "d2_log_loss"))
     or n in {"neg_log_loss", "neg_brier_score", "d2_brier_score"}
-)
+) | {business.NAME}
 REGRESSION_METRICS = frozenset(
     n
     for n in get_scorer_names()
     if (n.startswith("neg_") and ("error" in n or "deviance" in n))
     or n in {"r2", "explained_variance", "d2_absolute_error_score"}
-)
+) | {business.NAME}
 # Scorers defined for two classes only; multiclass targets need an averaged variant.
 BINARY_ONLY_METRICS = frozenset({"f1", "precision", "recall", "jaccard", "roc_auc"})
 
@@ -70,6 +72,13 @@ def check_metric(task: Task, metric: str, n_classes: int | None = None) -> str:
             "classes: use roc_auc_ovr or balanced_accuracy"
         )
     return metric
+
+
+def scorer(task: Task, metric: str, business_params: BusinessParams, classes=None):
+    """The scorer for `metric`: scikit-learn's by name, or the configured business_value."""
+    if metric == business.NAME:
+        return business.scorer(task, business_params, classes)
+    return get_scorer(metric)
 
 
 def build(task: Task, config: dict[str, Any], seed: int) -> BaseEstimator:

@@ -106,8 +106,16 @@ class CleanParams(_Strict):
     exclude: dict[str, list[Any]] = {}
 
 
+class PseudoLabelParams(_Strict):
+    enabled: bool = False
+    min_confidence: float = Field(0.95, gt=0.0, le=1.0)
+
+
 class AnnotateParams(_Strict):
     relabel_file: str
+    issue_threshold: float = Field(0.8, gt=0.0, le=1.0)
+    cv_folds: int = Field(5, ge=2, le=20)
+    pseudo_label: PseudoLabelParams = PseudoLabelParams()
 
 
 class AugmentParams(_Strict):
@@ -141,6 +149,22 @@ class TrainParams(_Strict):
     use_selected: bool = False
 
 
+class EvaluateParams(_Strict):
+    recent_fraction: float = Field(0.25, gt=0.0, le=1.0)
+    min_group_size: int = Field(10, ge=1)
+    min_class_support: int = Field(10, ge=1)
+    max_group_gap: float | None = Field(None, ge=0.0)
+    on_gap_exceeded: Literal["warn", "fail"] = "warn"
+
+
+class BusinessParams(_Strict):
+    # YAML reads a class named 0 as a number: keys are matched as text (see business.py).
+    value_matrix: dict[str | int, dict[str | int, float]] = {}
+    correct_value: float = 1.0
+    wrong_value: float = 0.0
+    cost_per_unit_error: float = Field(1.0, ge=0.0)
+
+
 class Params(_Strict):
     task: Task
     metric: str
@@ -152,6 +176,8 @@ class Params(_Strict):
     preprocess: PreprocessParams
     select: SelectParams
     train: TrainParams
+    evaluate: EvaluateParams = EvaluateParams()
+    business: BusinessParams = BusinessParams()
 
 
 def _missing_keys(node: Any, prefix: str = "") -> list[str]:

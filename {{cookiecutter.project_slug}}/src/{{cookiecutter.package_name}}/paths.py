@@ -10,6 +10,7 @@ FETCHED = Path("data/fetched")
 
 INGESTED = Path("data/interim/ingested.parquet")
 CLEANED = Path("data/interim/cleaned.parquet")
+UNLABELLED = Path("data/interim/unlabelled.parquet")
 ANNOTATED = Path("data/interim/annotated.parquet")
 
 TRAIN = Path("data/processed/train.parquet")
@@ -24,6 +25,7 @@ MODEL_METADATA = Path("models/model.json")
 REPORTS = Path("reports")
 CLEAN_REPORT = REPORTS / "clean.json"
 ANNOTATE_REPORT = REPORTS / "annotate.json"
+LABEL_ISSUES = REPORTS / "label_issues.csv"
 PREPROCESS_REPORT = REPORTS / "preprocess.json"
 SELECT_REPORT = REPORTS / "select.json"
 SELECT_RANKING = REPORTS / "select_ranking.csv"

@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 ID = "id"
 BATCH = "batch"
 BOOKKEEPING = (ID, BATCH)
+# The batch of rows that annotate labelled from a model's prediction; never test rows.
+PSEUDO_LABELLED = "pseudo-labelled"
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,10 @@
-"""Annotate: apply versioned label corrections (data/annotations/relabel.csv) by row id."""
+"""Annotate: apply versioned label corrections (data/annotations/relabel.csv) by row id,
+list the labels that look wrong (reports/label_issues.csv) and, if configured,
+pseudo-label the unlabelled rows that clean set aside.
+
+The corrections may also name unlabelled rows: labelling them by hand moves them in.
+Issues are found after the corrections, so a fixed row leaves the list.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import io, paths, schema
-from ..errors import DataError
-from ..params import Task, load
+from .. import io, label_quality, paths, schema
+from ..errors import ConfigError, DataError
+from ..params import Params, Task, load
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +56,8 @@ def annotate(
     if unknown_ids:
         raise DataError(
             f"relabel file names ids not in the cleaned data: {', '.join(unknown_ids[:5])}"
-            " (see data/interim/cleaned.parquet for valid ids)"
+            " (valid ids: data/interim/cleaned.parquet, unlabelled.parquet, "
+            "reports/label_issues.csv)"
         )
     labels = _as_target_type(corrections["label"], df[target], task)
     if task == "classification":
@@ -67,17 +74,66 @@ def annotate(
     before = out.loc[rows, target]
     after = out.loc[rows, schema.ID].map(new).astype(out[target].dtype)
     out.loc[rows, target] = after
-    changed = int((before.astype("string") != after.astype("string")).sum())
+    # A label given to an unlabelled row is a change too (NaN never equals it).
+    same = before.astype("string").eq(after.astype("string")).fillna(False).astype(bool)
+    changed = int((~same).sum())
     return out, {"corrections": len(corrections), "labels_changed": changed}
+
+
+def review(
+    labelled: pd.DataFrame, unlabelled: pd.DataFrame, params: Params
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """(label issues, labelled rows plus any pseudo-labelled ones, report)."""
+    rules = params.annotate
+    if params.task != "classification":
+        if rules.pseudo_label.enabled:
+            raise ConfigError(
+                "annotate.pseudo_label needs class probabilities, so classification only: "
+                "set annotate.pseudo_label.enabled=false"
+            )
+        issues = pd.DataFrame(columns=label_quality.ISSUE_COLUMNS)
+        return issues, labelled, {"label_issues": 0, "pseudo_labelled": 0}
+    # data.numeric/categorical may name preprocess's ratio features, not made yet here.
+    data = params.data.model_copy(
+        update={
+            kind: [c for c in listed if c in labelled.columns]
+            for kind in ("numeric", "categorical")
+            if (listed := getattr(params.data, kind)) is not None
+        }
+    )
+    roles = schema.infer_roles(labelled, data, params.task)
+    issues = label_quality.find_issues(
+        labelled, roles, rules.issue_threshold, rules.cv_folds, params.seed
+    )
+    report = {"label_issues": len(issues), "pseudo_labelled": 0}
+    if rules.pseudo_label.enabled:
+        pseudo = label_quality.pseudo_label(
+            labelled, unlabelled, roles, rules.pseudo_label.min_confidence
+        )
+        report["pseudo_labelled"] = len(pseudo)
+        labelled = pd.concat([labelled, pseudo], ignore_index=True)
+    return issues, labelled, report
 
 
 def main() -> None:
     params = load()
-    df = io.read_parquet(paths.CLEANED)
+    target = params.data.target
+    rows = pd.concat(
+        [io.read_parquet(paths.CLEANED), io.read_parquet(paths.UNLABELLED)], ignore_index=True
+    )
     corrections = read_corrections(Path(params.annotate.relabel_file))
-    out, report = annotate(df, corrections, params.data.target, params.task)
-    io.write_parquet(paths.ANNOTATED, out)
+    out, report = annotate(rows, corrections, target, params.task)
+    labelled = out[out[target].notna()].reset_index(drop=True)
+    unlabelled = out[out[target].isna()].reset_index(drop=True)
+    issues, labelled, found = review(labelled, unlabelled, params)
+    report.update(found, unlabelled=len(unlabelled))
+    io.write_parquet(paths.ANNOTATED, labelled)
+    io.write_csv(paths.LABEL_ISSUES, issues)
     io.write_json(paths.ANNOTATE_REPORT, report)
     log.info(
-        "applied %d corrections, %d labels changed", report["corrections"], report["labels_changed"]
+        "applied %d corrections, %d labels changed; %d label issues in %s",
+        report["corrections"],
+        report["labels_changed"],
+        report["label_issues"],
+        paths.LABEL_ISSUES,
     )

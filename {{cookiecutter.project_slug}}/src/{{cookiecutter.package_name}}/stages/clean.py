@@ -1,7 +1,9 @@
-"""Clean: drop rows without a target, repeated rows, noise and rows unrelated to the goal.
+"""Clean: drop repeated rows, noise and rows unrelated to the goal; keep unlabelled rows aside.
 
 Every dropped row is counted under the reason it was dropped for, in order:
-missing_target, duplicate, too_many_missing, out_of_range, excluded.
+duplicate, too_many_missing, out_of_range, excluded. Rows that pass but have no
+target are not dropped: they go to data/interim/unlabelled.parquet (counted as
+`unlabelled`), where annotate can label them (relabel file or pseudo-labelling).
 """
 
 from __future__ import annotations
@@ -16,11 +18,14 @@ from ..params import CleanParams, load
 log = logging.getLogger(__name__)
 
 
-def clean(df: pd.DataFrame, target: str, rules: CleanParams) -> tuple[pd.DataFrame, dict]:
+def clean(
+    df: pd.DataFrame, target: str, rules: CleanParams
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """(labelled rows, unlabelled rows, report); rows_in = rows_out + unlabelled + dropped."""
     schema.require_target(df, target)
     content = [c for c in df.columns if c not in schema.BOOKKEEPING]
     features = [c for c in content if c != target]
-    masks: dict[str, pd.Series] = {"missing_target": df[target].isna()}
+    masks: dict[str, pd.Series] = {}
     masks["duplicate"] = (
         df.duplicated(subset=content, keep="first")
         if rules.drop_duplicates
@@ -55,15 +60,29 @@ def clean(df: pd.DataFrame, target: str, rules: CleanParams) -> tuple[pd.DataFra
         hit = keep & mask.fillna(False).astype(bool)
         dropped[reason] = int(hit.sum())
         keep &= ~hit
-    report = {"rows_in": len(df), "rows_out": int(keep.sum()), "dropped": dropped}
-    return df[keep].reset_index(drop=True), report
+    unlabelled = keep & df[target].isna()
+    keep &= ~unlabelled
+    report = {
+        "rows_in": len(df),
+        "rows_out": int(keep.sum()),
+        "unlabelled": int(unlabelled.sum()),
+        "dropped": dropped,
+    }
+    return df[keep].reset_index(drop=True), df[unlabelled].reset_index(drop=True), report
 
 
 def main() -> None:
     params = load()
-    df, report = clean(io.read_parquet(paths.INGESTED), params.data.target, params.clean)
+    df, unlabelled, report = clean(
+        io.read_parquet(paths.INGESTED), params.data.target, params.clean
+    )
     io.write_parquet(paths.CLEANED, df)
+    io.write_parquet(paths.UNLABELLED, unlabelled)
     io.write_json(paths.CLEAN_REPORT, report)
     log.info(
-        "kept %d of %d rows; dropped %s", report["rows_out"], report["rows_in"], report["dropped"]
+        "kept %d of %d rows, %d unlabelled set aside; dropped %s",
+        report["rows_out"],
+        report["rows_in"],
+        report["unlabelled"],
+        report["dropped"],
     )

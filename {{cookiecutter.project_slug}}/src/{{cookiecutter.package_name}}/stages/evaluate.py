@@ -1,4 +1,5 @@
-"""Evaluate: test-split metrics and plot data, logged with dvclive.
+"""Evaluate: test-split metrics, the diagnosis (per class, per group, recent rows, the
+group-gap gate; see diagnosis.py) and plot data, logged with dvclive.
 
 Metrics go to reports/evaluate/metrics.json, plot data under reports/evaluate/plots/;
 dvc.yaml declares both, so `dvc exp show`, `dvc metrics diff` and `dvc plots` see them.
@@ -17,8 +18,9 @@ from dvclive import Live
 from sklearn import metrics as skm
 from sklearn.pipeline import Pipeline
 
-from .. import io, models, paths, schema
-from ..params import Task, load
+from .. import business, diagnosis, io, models, paths, schema
+from ..errors import GateError
+from ..params import BusinessParams, Params, Task, load
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +81,15 @@ def curves(y_true: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> dict[s
 
 
 def evaluate(
-    model: Pipeline, test: pd.DataFrame, roles: schema.Roles, task: Task, metric: str
+    model: Pipeline,
+    test: pd.DataFrame,
+    roles: schema.Roles,
+    task: Task,
+    metric: str,
+    business_params: BusinessParams | None = None,
 ) -> tuple[dict[str, float], dict]:
-    """Metrics (always including the headline `metric`) and plot data."""
+    """Metrics (always the headline `metric` and business_value) and plot data."""
+    business_params = business_params or BusinessParams()
     X = schema.model_frame(test, roles)
     y_true = test[roles.target].to_numpy()
     y_pred = model.predict(X)
@@ -102,8 +110,10 @@ def evaluate(
         ]
         n_classes = None
     models.check_metric(task, metric, n_classes)
+    classes = model.classes_ if task == "classification" else None
+    values[business.NAME] = business.scorer(task, business_params, classes)(model, X, y_true)
     if metric not in values:
-        values[metric] = skm.get_scorer(metric)(model, X, y_true)
+        values[metric] = models.scorer(task, metric, business_params)(model, X, y_true)
     return {k: round(float(v), 6) for k, v in sorted(values.items())}, plots
 
 
@@ -123,10 +133,46 @@ def write(directory: Path, values: dict[str, float], plots: dict) -> None:
         io.write_json(directory / "plots" / "predictions.json", plots["predictions"])
 
 
+def diagnose(model: Pipeline, test: pd.DataFrame, roles: schema.Roles, params: Params) -> dict:
+    """The diagnosis of diagnosis.py for this model on the test rows."""
+    y_pred = model.predict(schema.model_frame(test, roles))
+    classes = list(model.classes_) if params.task == "classification" else None
+    return diagnosis.diagnose(
+        test,
+        test[roles.target].to_numpy(),
+        y_pred,
+        params.task,
+        classes,
+        list(params.data.groups),
+        params.data.time,
+        params.evaluate,
+    )
+
+
+def check_gate(values: dict, params: Params) -> None:
+    """Warn, or fail the stage, when the largest group gap exceeds evaluate.max_group_gap."""
+    gate = values["gate"]
+    if not gate["group_gap_exceeded"]:
+        return
+    message = (
+        f"the {diagnosis.GAP_METRIC[params.task]} gap between {gate['worst_group_column']} "
+        f"groups is {gate['largest_group_gap']}, above evaluate.max_group_gap="
+        f"{params.evaluate.max_group_gap}: see groups.{gate['worst_group_column']} in "
+        "reports/evaluate/metrics.json and collect data for the worst group"
+    )
+    if params.evaluate.on_gap_exceeded == "fail":
+        raise GateError(f"{message} (or set evaluate.on_gap_exceeded=warn)")
+    log.warning(message)
+
+
 def main() -> None:
     params = load()
     roles = schema.roles_from_dict(io.read_json(paths.FEATURES)["roles"])
     model = io.load_model(paths.TRAINED_MODEL)
-    values, plots = evaluate(model, io.read_parquet(paths.TEST), roles, params.task, params.metric)
+    test = io.read_parquet(paths.TEST)
+    values, plots = evaluate(model, test, roles, params.task, params.metric, params.business)
+    values.update(diagnose(model, test, roles, params))
+    # Written before the gate: a failing stage still leaves the numbers to look at.
     write(paths.EVALUATE_DIR, values, plots)
-    log.info("test metrics: %s", values)
+    log.info("test metrics: %s", {k: v for k, v in values.items() if not isinstance(v, dict)})
+    check_gate(values, params)

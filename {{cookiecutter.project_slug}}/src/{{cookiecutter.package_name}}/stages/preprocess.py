@@ -128,7 +128,11 @@ def preprocess(
     df: pd.DataFrame, roles: schema.Roles, rules: PreprocessParams, seed: int, task: Task
 ) -> tuple[pd.DataFrame, pd.DataFrame, ColumnTransformer, dict]:
     df = df.assign(**schema.model_frame(df, roles))
-    train, test = split(df, roles.target, rules.test_size, seed, task)
+    # Pseudo-labels are a model's guesses: they may teach, never grade, so train only.
+    pseudo = df[schema.BATCH] == schema.PSEUDO_LABELLED
+    train, test = split(df[~pseudo], roles.target, rules.test_size, seed, task)
+    if pseudo.any():
+        train = pd.concat([train, df[pseudo]], ignore_index=True)
     transformer = build_transformer(roles, rules).fit(train[roles.features])
     train = augment(train, roles.numeric, rules.augment, seed)
     report = {

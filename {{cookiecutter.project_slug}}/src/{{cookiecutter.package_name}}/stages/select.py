@@ -24,6 +24,8 @@ def rank(
     y = train[roles.target]
     n_classes = y.nunique() if params.task == "classification" else None
     models.check_metric(params.task, params.metric, n_classes)
+    classes = y.unique() if params.task == "classification" else None
+    scoring = models.scorer(params.task, params.metric, params.business, classes)
     X = schema.model_frame(train, roles)
     groups = schema.base_ids(train[schema.ID])
     folds = params.select.cv_folds
@@ -40,7 +42,7 @@ def rank(
                 ("model", models.build(params.task, config, params.seed)),
             ]
         )
-        scores = cross_val_score(pipeline, X, y, groups=groups, cv=splitter, scoring=params.metric)
+        scores = cross_val_score(pipeline, X, y, groups=groups, cv=splitter, scoring=scoring)
         rows.append({"model": name, "mean": float(np.mean(scores)), "std": float(np.std(scores))})
     ranking = pd.DataFrame(rows).sort_values(["mean", "model"], ascending=[False, True])
     ranking.insert(0, "rank", range(1, len(ranking) + 1))
