@@ -145,7 +145,7 @@ def render(meta: dict, classes: dict[str, dict] | None, groups: dict[str, dict])
         "## Intended use",
         "",
         f"Predicting `{roles['target']}` for rows like the training data, one row per "
-        "record, with the feature columns below. A decision aid to be checked by people "
+        "record, with the same feature columns. A decision aid to be checked by people "
         "who know the domain, not an automatic decision-maker.",
         "",
         "## Limits",

@@ -56,18 +56,19 @@ def _git(root: Path, *args: str) -> str:
 
 
 def assigned_version(root: Path, artifact: str, stage: str) -> tuple[str, str] | None:
-    """(version, commit) GTO assigns to `stage`, or None when nothing is assigned."""
-    from gto import api
-    from gto.exceptions import GTOException
+    """(version, commit) that `gto show` lists in `stage`, or None when nothing is assigned.
 
-    try:
-        found = api.find_versions_in_stage(str(root), artifact, stage)
-    except GTOException:  # no such artifact yet: nothing was ever registered
+    After a rollback (`gto assign --version OLD --stage prod --force`) a stage holds the
+    most recently assigned version, as `gto show` says.
+    """
+    from gto import api
+
+    state = api.show(str(root)).get(artifact)
+    version = (state or {}).get("stage", {}).get(stage)
+    if not version:
         return None
-    if not found:
-        return None
-    latest = found[0] if isinstance(found, list) else found
-    return latest.version, latest.commit_hexsha
+    commit = _git(root, "rev-parse", f"{artifact}@{version}^" + "{commit}").strip()
+    return version, commit
 
 
 def locked_md5(lock_text: str, path: Path = paths.MODEL) -> str:

@@ -10,10 +10,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, create_model
 
-Number = Annotated[StrictFloat | StrictInt, Field(allow_inf_nan=False)]
-Category = StrictStr | StrictInt
+
+def _category(value: Any) -> Any:
+    """An integer names the same category as its text (schema.category_text)."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+# Strict: "3.5" is not a number and true is neither; ints are numbers.
+Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+Category = Annotated[str, Strict(), BeforeValidator(_category)]
 
 
 def row_model(features: dict) -> type[BaseModel]:
