@@ -99,8 +99,10 @@ def render(meta: dict, classes: dict[str, dict] | None, groups: dict[str, dict])
         "",
         "## Metrics (test split)",
         "",
-        *_table([{"metric": k, "value": v} for k, v in sorted(meta["metrics"].items())],
-                ["metric", "value"]),  # fmt: skip
+        *_table(
+            [{"metric": k, "value": v} for k, v in sorted(meta["metrics"].items())],
+            ["metric", "value"],
+        ),
         "",
     ]
     if classes:
@@ -137,9 +139,7 @@ def render(meta: dict, classes: dict[str, dict] | None, groups: dict[str, dict])
     ranges = ", ".join(
         f"`{c}` {v['min']}..{v['max']}" for c, v in sorted(features["numeric"].items())
     )
-    known = "; ".join(
-        f"`{c}`: {', '.join(v)}" for c, v in sorted(features["categorical"].items())
-    )
+    known = "; ".join(f"`{c}`: {', '.join(v)}" for c, v in sorted(features["categorical"].items()))
     lines += [
         "",
         "## Intended use",
@@ -152,8 +152,7 @@ def render(meta: dict, classes: dict[str, dict] | None, groups: dict[str, dict])
         "",
         "- Trained on the training split of one tabular data set: metrics on other "
         "populations will differ; check the per-group table before relying on it for a group.",
-        f"- Numeric ranges seen in training: {ranges or 'none'}. Values outside are "
-        "extrapolation.",
+        f"- Numeric ranges seen in training: {ranges or 'none'}. Values outside are extrapolation.",
         f"- Known categories: {known or 'none'}. An unseen category is encoded as all zeros "
         "(treated as none of the known ones); the server reports it as a warning.",
         "- Missing values are imputed as in training; many missing values make predictions "

@@ -54,7 +54,7 @@ def _numeric_imputer_converter(scope, operator, container) -> None:
     """SimpleImputer on numbers as IsNaN + Where, which onnxruntime runs in double too
     (its Imputer operator is float-only); text columns keep skl2onnx's own converter."""
     from onnx import numpy_helper
-    from skl2onnx.common.data_types import StringTensorType
+    from skl2onnx.common.data_types import DoubleTensorType, StringTensorType
     from skl2onnx.operator_converters.imputer_op import convert_sklearn_imputer
 
     if isinstance(operator.inputs[0].type, StringTensorType):
@@ -65,9 +65,8 @@ def _numeric_imputer_converter(scope, operator, container) -> None:
         raise ConverterMissing(f"SimpleImputer(missing_values={imputer.missing_values!r})")
     if len(operator.inputs) != 1:
         raise ConverterMissing("SimpleImputer with several numeric inputs")
-    dtype = np.float64 if operator.inputs[0].type.__class__.__name__.startswith("Double") else (
-        np.float32
-    )
+    double = isinstance(operator.inputs[0].type, DoubleTensorType)
+    dtype = np.float64 if double else np.float32
     fill = scope.get_unique_variable_name("fill")
     container.add_initializer(
         fill, *_tensor_args(numpy_helper.from_array(imputer.statistics_.astype(dtype)))
@@ -110,7 +109,7 @@ def _onnx_ready_preprocessor(model: Pipeline):
     from sklearn.impute import SimpleImputer
 
     transformer = copy.deepcopy(model.steps[0][1])
-    for _, step, columns in transformer.transformers_:
+    for _, step, _ in transformer.transformers_:
         steps = getattr(step, "named_steps", {}).values()
         for part in steps:
             if isinstance(part, SimpleImputer) and part.statistics_.dtype.kind in "OUS":
@@ -193,9 +192,7 @@ def convert(model: Pipeline, roles: schema.Roles) -> bytes:
 
 def feeds(rows: pd.DataFrame, roles: schema.Roles) -> dict[str, np.ndarray]:
     """Model-frame rows (schema.model_frame) as the graph's inputs."""
-    out: dict[str, np.ndarray] = {
-        c: rows[[c]].to_numpy(dtype=np.float64) for c in roles.numeric
-    }
+    out: dict[str, np.ndarray] = {c: rows[[c]].to_numpy(dtype=np.float64) for c in roles.numeric}
     for column in roles.categorical:
         out[column] = rows[[column]].astype(object).fillna("").to_numpy(dtype=object)
     return out

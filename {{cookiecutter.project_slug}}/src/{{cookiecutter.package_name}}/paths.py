@@ -17,11 +17,8 @@ TRAINED_MODEL = Path("models/trained.skops")
 MODEL = Path("models/model.skops")
 MODEL_METADATA = Path("models/model.json")
 MODEL_CARD = Path("models/model_card.md")
+# model.onnx, or SKIPPED.md when the model has no ONNX converter.
 ONNX_DIR = Path("models/onnx")
-ONNX_MODEL = ONNX_DIR / "model.onnx"
-
-DRIFT_REPORT = Path("reports/drift.json")
-DRIFT_SUMMARY = Path("reports/drift.md")
 
 REPORTS = Path("reports")
 CLEAN_REPORT = REPORTS / "clean.json"

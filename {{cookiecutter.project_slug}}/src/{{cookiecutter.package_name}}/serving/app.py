@@ -76,7 +76,10 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = jsonable_encoder(exc.errors())
+        # Without the offending input: it may be huge (1001 rows) or not JSON (NaN).
+        errors = jsonable_encoder(
+            [{k: v for k, v in e.items() if k not in ("input", "url")} for e in exc.errors()]
+        )
         return JSONResponse({"error": _message(errors), "detail": errors}, status_code=422)
 
     @app.get("/health")

@@ -32,9 +32,7 @@ def row_model(features: dict) -> type[BaseModel]:
     for column in roles["categorical"]:
         known = ", ".join(features["categorical"].get(column, []))
         fields[column] = (Category | None, Field(..., description=f"one of: {known}"))
-    return create_model(
-        "Instance", __config__=ConfigDict(extra="forbid", frozen=True), **fields
-    )
+    return create_model("Instance", __config__=ConfigDict(extra="forbid", frozen=True), **fields)
 
 
 def _numeric_help(features: dict, column: str) -> str:

@@ -41,7 +41,7 @@ def export_onnx(model: Pipeline, rows: pd.DataFrame, roles: schema.Roles) -> dic
         io.write_text(paths.ONNX_DIR / "SKIPPED.md", f"# No ONNX model\n\n{reason}.\n")
         return {"status": "skipped", "reason": reason}
     parity = onnx_convert.parity(model, onnx_bytes, rows, roles)
-    io.write_bytes(paths.ONNX_MODEL, onnx_bytes)
+    io.write_bytes(paths.ONNX_DIR / "model.onnx", onnx_bytes)
     return {"status": "exported", "opset": onnx_convert.OPSET, "parity": parity}
 
 
