@@ -43,7 +43,8 @@ lint: venv
 clean:
 	rm -rf $(DEMO_DIR) .pytest_cache
 
-# Wall times of the everyday commands in a baked project (prints figures; not a test).
+# Wall times of the everyday commands, server latency and throughput (prints figures; not a test).
 bench: venv
 	$(BIN)/python benchmarks/pipeline.py --task classification
 	$(BIN)/python benchmarks/pipeline.py --task regression
+	$(BIN)/python benchmarks/serving.py --task classification

@@ -4,6 +4,7 @@
 `... params` composes conf/ into params.yaml; `... run` runs every stage in order, in-process;
 `... fetch [NAME ...]` snapshots the remote sources of data.fetch; `... add-batch PATH` adds a
 batch file to the data.source folder and tracks it with DVC.
+`... serve` serves the model over HTTP; `... monitor` checks logged inputs for drift.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import argparse  # noqa: E402
 import importlib  # noqa: E402
 import logging  # noqa: E402
 import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 from .errors import UserError  # noqa: E402
 
@@ -47,6 +49,18 @@ def main(argv: list[str] | None = None) -> int:
     sync = commands.add_parser("params", help="compose conf/ into params.yaml")
     sync.add_argument("--check", action="store_true", help="fail if params.yaml differs from conf/")
     sync.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=random_forest")
+    serve = commands.add_parser("serve", help="serve the model over HTTP (conf/: serve)")
+    serve.add_argument("--host", help="address to bind (default serve.host, loopback)")
+    serve.add_argument("--port", type=int, help="port (default serve.port)")
+    which = serve.add_mutually_exclusive_group()
+    which.add_argument("--stage", help="GTO stage whose model to serve (default serve.stage)")
+    which.add_argument("--workspace", action="store_true", help="serve models/model.skops")
+    monitor = commands.add_parser("monitor", help="drift of logged inputs (conf/: monitor)")
+    monitor.add_argument("--log", type=Path, help="prediction log (default serve.prediction_log)")
+    monitor.add_argument("--fail-on-drift", action="store_true", help="exit 3 on drift")
+    monitor.add_argument(
+        "--to-batch", type=Path, metavar="CSV", help="write the logged rows as a raw data batch"
+    )
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -66,11 +80,35 @@ def main(argv: list[str] | None = None) -> int:
             fetch_stage.main(args.names if args.command == "fetch" else None)
             if args.command == "fetch":
                 return 0
+        if args.command in ("serve", "monitor"):
+            return _operate(args)
         for stage in STAGES if args.command == "run" else (args.command,):
             importlib.import_module(f".stages.{stage}", __package__).main()
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _operate(args: argparse.Namespace) -> int:
+    """serve and monitor: imported here, so that pipeline stages never load FastAPI."""
+    from .params import load
+
+    params = load()
+    if args.command == "monitor":
+        from . import monitor
+
+        return monitor.main(params, args.log, args.to_batch, args.fail_on_drift)
+    from .serving.app import serve
+
+    stage = None if args.workspace else (args.stage or params.serve.stage)
+    serve(
+        Path.cwd(),
+        params.serve,
+        stage,
+        args.host or params.serve.host,
+        args.port or params.serve.port,
+    )
     return 0
 
 

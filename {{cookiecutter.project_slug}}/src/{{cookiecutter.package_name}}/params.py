@@ -165,6 +165,24 @@ class BusinessParams(_Strict):
     cost_per_unit_error: float = Field(1.0, ge=0.0)
 
 
+class ServeParams(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    stage: str = "prod"
+    max_rows: int = Field(1000, ge=1)
+    api_key_env: str = "MODEL_API_KEY"
+    prediction_log: str = "logs/predictions.jsonl"
+    log_max_bytes: int = Field(10_000_000, ge=1024)
+    log_backups: int = Field(5, ge=0)
+
+
+class MonitorParams(_Strict):
+    psi_threshold: float = Field(0.2, gt=0.0)
+    ks_alpha: float = Field(0.01, ge=0.0, le=1.0)
+    bins: int = Field(10, ge=2, le=100)
+    min_rows: int = Field(30, ge=1)
+
+
 class Params(_Strict):
     task: Task
     metric: str
@@ -178,6 +196,8 @@ class Params(_Strict):
     train: TrainParams
     evaluate: EvaluateParams = EvaluateParams()
     business: BusinessParams = BusinessParams()
+    serve: ServeParams = ServeParams()
+    monitor: MonitorParams = MonitorParams()
 
 
 def _missing_keys(node: Any, prefix: str = "") -> list[str]:

@@ -21,6 +21,9 @@ FEATURES = Path("data/processed/features.json")
 TRAINED_MODEL = Path("models/trained.skops")
 MODEL = Path("models/model.skops")
 MODEL_METADATA = Path("models/model.json")
+MODEL_CARD = Path("models/model_card.md")
+# model.onnx, or SKIPPED.md when the model has no ONNX converter.
+ONNX_DIR = Path("models/onnx")
 
 REPORTS = Path("reports")
 CLEAN_REPORT = REPORTS / "clean.json"

@@ -1,8 +1,10 @@
-"""Export: the trained pipeline as a skops file that provably round-trips, plus metadata."""
+"""Export: the trained pipeline as a skops file that provably round-trips, as ONNX that
+provably agrees with it (onnx_convert.parity), plus metadata and a model card."""
 
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,7 @@ import pandas as pd
 import sklearn
 from sklearn.pipeline import Pipeline
 
-from .. import __version__, io, models, paths, schema
+from .. import __version__, io, model_card, models, onnx_convert, paths, schema
 from ..errors import DataError
 from ..params import Params, load
 
@@ -24,6 +26,33 @@ def check_round_trip(model: Pipeline, path: Path, rows: pd.DataFrame) -> None:
     loaded = io.load_model(path)
     if not np.array_equal(loaded.predict(rows), model.predict(rows)):
         raise DataError(f"{path} predicts differently after a save/load round trip")
+
+
+def export_onnx(model: Pipeline, rows: pd.DataFrame, roles: schema.Roles) -> dict:
+    """models/onnx/model.onnx when skl2onnx can convert the model (checked against it on
+    `rows`), else models/onnx/SKIPPED.md saying why; returns what model.json records."""
+    if paths.ONNX_DIR.exists():
+        shutil.rmtree(paths.ONNX_DIR)
+    try:
+        onnx_bytes = onnx_convert.convert(model, roles)
+    except onnx_convert.ConverterMissing as exc:
+        reason = f"skl2onnx cannot convert this model ({exc})"
+        log.warning("ONNX skipped: %s", reason)
+        io.write_text(paths.ONNX_DIR / "SKIPPED.md", f"# No ONNX model\n\n{reason}.\n")
+        return {"status": "skipped", "reason": reason}
+    parity = onnx_convert.parity(model, onnx_bytes, rows, roles)
+    io.write_bytes(paths.ONNX_DIR / "model.onnx", onnx_bytes)
+    return {"status": "exported", "opset": onnx_convert.OPSET, "parity": parity}
+
+
+def card(model: Pipeline, test: pd.DataFrame, roles: schema.Roles, meta: dict) -> str:
+    """The model card, from the test split's per-class and per-group metrics."""
+    y_pred = model.predict(schema.model_frame(test, roles))
+    classes = None
+    if meta["task"] == "classification":
+        classes = model_card.per_class(test[roles.target].to_numpy(), y_pred, list(model.classes_))
+    groups = model_card.per_group(test, y_pred, roles, meta["task"])
+    return model_card.render(meta, classes, groups)
 
 
 def metadata(
@@ -50,7 +79,8 @@ def main() -> None:
     features = io.read_json(paths.FEATURES)
     roles = schema.roles_from_dict(features["roles"])
     model = io.load_model(paths.TRAINED_MODEL)
-    rows = schema.model_frame(io.read_parquet(paths.TEST), roles)
+    test = io.read_parquet(paths.TEST)
+    rows = schema.model_frame(test, roles)
     paths.MODEL.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=paths.MODEL.parent) as tmp:
         candidate = Path(tmp) / paths.MODEL.name
@@ -67,12 +97,16 @@ def main() -> None:
             ("test_md5", paths.TEST),
         )
     }
-    io.write_json(
-        paths.MODEL_METADATA,
-        metadata(
-            params, config, io.read_json(paths.EVALUATE_DIR / "metrics.json"), features, hashes
-        ),
+    meta = metadata(
+        params, config, io.read_json(paths.EVALUATE_DIR / "metrics.json"), features, hashes
     )
+    meta["onnx"] = export_onnx(model, rows, roles)
+    io.write_json(paths.MODEL_METADATA, meta)
+    io.write_text(paths.MODEL_CARD, card(model, test, roles, meta))
     log.info(
-        "exported %s to %s (round trip checked on %d rows)", config["name"], paths.MODEL, len(rows)
+        "exported %s to %s (round trip checked on %d rows), ONNX %s",
+        config["name"],
+        paths.MODEL,
+        len(rows),
+        meta["onnx"]["status"],
     )

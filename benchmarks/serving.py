@@ -1,0 +1,141 @@
+"""Latency and throughput of a baked project's model server on loopback: p50/p99 of 1-row and
+100-row POST /predict, then requests per second under a bounded load (a few concurrent
+clients for a fixed time). Also prints the ONNX parity of each model family. Not a test.
+
+    .venv/bin/python benchmarks/serving.py [--task classification] [--seconds 20] [--clients 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pandas as pd
+
+TEMPLATE = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+ENV = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+MODELS = {
+    "classification": ["logistic_regression", "random_forest", "hist_gradient_boosting"],
+    "regression": ["ridge", "random_forest", "hist_gradient_boosting"],
+}
+
+
+def sh(cwd: Path, *command: str) -> str:
+    env = {**ENV, "PYTHONPATH": str(cwd / "src")}
+    done = subprocess.run(command, cwd=cwd, env=env, check=True, capture_output=True, text=True)
+    return done.stdout
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def latencies(client: httpx.Client, body: dict, n: int) -> list[float]:
+    times = []
+    for _ in range(n):
+        started = time.perf_counter()
+        answer = client.post("/predict", json=body)
+        times.append(time.perf_counter() - started)
+        answer.raise_for_status()
+    return times
+
+
+def load(url: str, body: dict, seconds: float, clients: int) -> tuple[int, int]:
+    """(requests answered 200, errors) by `clients` threads posting for `seconds`."""
+    done, errors, lock = [0], [0], threading.Lock()
+    stop = time.perf_counter() + seconds
+
+    def worker() -> None:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            while time.perf_counter() < stop:
+                ok = client.post("/predict", json=body).status_code == 200
+                with lock:
+                    done[0] += ok
+                    errors[0] += not ok
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return done[0], errors[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", default="classification", choices=sorted(MODELS))
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--requests", type=int, default=200, help="per latency figure")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        sh(Path(tmp), str(BIN / "cookiecutter"), "--no-input", str(TEMPLATE), "-o", ".",
+           f"task={args.task}", "project_name=Bench")  # fmt: skip
+        project = Path(tmp) / "bench"
+        sh(project, "dvc", "repro")
+        parity = {}
+        for model in MODELS[args.task]:
+            sh(project, "dvc", "exp", "run", "-S", f"model={model}")
+            onnx = json.loads((project / "models/model.json").read_text())["onnx"]
+            parity[model] = onnx.get("parity", {}).get("max_abs_diff", onnx["status"])
+        print(f"ONNX parity, max |onnxruntime - scikit-learn| on the test split ({args.task}):")
+        for model, diff in parity.items():
+            print(f"  {model:24s} {diff:.3g}" if isinstance(diff, float) else f"  {model}: {diff}")
+
+        sh(project, sys.executable, "-m", "bench", "params")
+        sh(project, "dvc", "repro")
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        url = f"http://127.0.0.1:{port}"
+        server = subprocess.Popen(
+            [sys.executable, "-m", "bench", "serve", "--workspace", "--port", str(port)],
+            cwd=project, env={**ENV, "PYTHONPATH": str(project / "src")},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            with httpx.Client(base_url=url, timeout=30) as client:
+                for _ in range(300):
+                    try:
+                        client.get("/health")
+                        break
+                    except httpx.TransportError:
+                        time.sleep(0.1)
+                features = client.get("/metadata").json()["features"]
+                columns = features["numeric"] + list(features["categorical"])
+                rows = pd.read_parquet(project / "data/processed/test.parquet")[columns]
+                rows = rows.astype(object).where(rows.notna(), None).to_dict(orient="records")
+                one, hundred = {"instances": rows[:1]}, {"instances": (rows * 2)[:100]}
+                latencies(client, one, 20)  # warm-up
+                print(f"\nlatency over {args.requests} sequential requests (ms):")
+                for name, body in (("1 row", one), ("100 rows", hundred)):
+                    times = [t * 1000 for t in latencies(client, body, args.requests)]
+                    print(
+                        f"  {name:9s} p50 {statistics.median(times):6.2f}  "
+                        f"p99 {percentile(times, 99):6.2f}"
+                    )
+            for name, body in (("1 row", one), ("100 rows", hundred)):
+                ok, errors = load(url, body, args.seconds, args.clients)
+                print(
+                    f"throughput, {name}, {args.clients} clients, {args.seconds:.0f} s: "
+                    f"{ok / args.seconds:.1f} requests/s ({errors} errors)"
+                )
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()

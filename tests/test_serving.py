@@ -1,0 +1,208 @@
+"""Serve a baked classification project for real: the pipeline, then the server in a
+subprocess on a free loopback port. The API must predict as the model does in-process,
+refuse bad requests with a 4xx naming the field, follow GTO stage assignments (deploy and
+roll back), and its prediction log must show drift for a shifted batch and not otherwise."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import bake, git, run
+
+pytestmark = pytest.mark.slow
+
+API_KEY = "test-key-123"
+FEATURES = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "island", "sex"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """`python -m PKG serve` in a subprocess, stopped by the context manager."""
+
+    def __init__(self, root: Path, package: str, *args: str) -> None:
+        self.root, self.package, self.args = root, package, args
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> httpx.Client:
+        env = {**os.environ, "PYTHONPATH": str(self.root / "src"), "MODEL_API_KEY": API_KEY}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", self.package, "serve", "--port", str(self.port), *self.args],
+            cwd=self.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        client = httpx.Client(base_url=self.url, headers={"X-API-Key": API_KEY}, timeout=30)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"server exited: {self.process.stdout.read()}")
+            try:
+                if client.get("/health").status_code == 200:
+                    return client
+            except httpx.TransportError:
+                time.sleep(0.2)
+        raise AssertionError("server did not start in 60 s")
+
+    def __exit__(self, *exc) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def instances(frame: pd.DataFrame) -> list[dict]:
+    rows = frame[FEATURES].astype(object).where(frame[FEATURES].notna(), None)
+    return rows.to_dict(orient="records")
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> tuple[Path, str, str]:
+    """A baked classification project after `dvc repro`, registered and assigned to prod."""
+    root = bake(tmp_path_factory.mktemp("serve"), project_name="Serve Me")
+    run(root, "dvc", "repro")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "First pipeline run")
+    package = json.loads((root / ".cookiecutter.json").read_text())["answers"]["package_name"]
+    artifact = "serve-me-model"
+    run(root, "gto", "register", artifact)
+    run(root, "gto", "assign", artifact, "--stage", "prod")
+    return root, package, artifact
+
+
+def test_onnx_is_exported_and_byte_identical_on_rerun(project):
+    root, _, _ = project
+    onnx = root / "models/onnx/model.onnx"
+    before = hashlib.md5(onnx.read_bytes()).hexdigest()
+    meta = json.loads((root / "models/model.json").read_text())
+    assert meta["onnx"]["status"] == "exported"
+    assert meta["onnx"]["parity"]["max_abs_diff"] <= meta["onnx"]["parity"]["allowed_abs_diff"]
+    lock = (root / "dvc.lock").read_text()
+    run(root, "dvc", "repro", "--force", "--single-item", "export")
+    assert hashlib.md5(onnx.read_bytes()).hexdigest() == before
+    assert (root / "dvc.lock").read_text() == lock
+    card = (root / "models/model_card.md").read_text()
+    assert "### Per class" in card and "By `island`:" in card and "## Limits" in card
+
+
+def test_api_predicts_as_the_model_in_process(project):
+    root, package, _ = project
+    sys.path.insert(0, str(root / "src"))
+    try:
+        io = __import__(f"{package}.io", fromlist=["io"])
+        schema = __import__(f"{package}.schema", fromlist=["schema"])
+        model = io.load_model(root / "models/model.skops")
+        roles = schema.roles_from_dict(json.loads((root / "models/model.json").read_text())
+                                       ["features"]["roles"])  # fmt: skip
+        test = pd.read_parquet(root / "data/processed/test.parquet")
+        frame = schema.model_frame(test, roles)
+        expected, proba = model.predict(frame), model.predict_proba(frame)
+    finally:
+        sys.path.remove(str(root / "src"))
+        for name in [m for m in sys.modules if m.startswith(package)]:
+            del sys.modules[name]
+    with Server(root, package) as client:
+        answer = client.post("/predict", json={"instances": instances(test)})
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["predictions"] == expected.tolist()
+        got = np.array([[p[str(c)] for c in model.classes_] for p in body["probabilities"]])
+        np.testing.assert_allclose(got, proba, rtol=0, atol=1e-12)
+        meta = client.get("/metadata").json()
+        assert (meta["version"], meta["stage"]) == ("v0.0.1", "prod")
+        assert meta["git_revision"] == git(root, "rev-parse", "HEAD")
+
+
+def test_bad_requests_get_a_4xx_naming_the_field(project):
+    root, package, _ = project
+    good = {"bill_length_mm": 39.1, "bill_depth_mm": 18.7, "flipper_length_mm": 181,
+            "body_mass_g": 3750, "island": "Dream", "sex": "male"}  # fmt: skip
+    missing = {k: v for k, v in good.items() if k != "sex"}
+    cases = [
+        ({"instances": [missing]}, "instances[0].sex: Field required"),
+        ({"instances": [{**good, "beak": 1}]}, "instances[0].beak: Extra inputs"),
+        ({"instances": [{**good, "body_mass_g": "heavy"}]}, "instances[0].body_mass_g: Input"),
+        ({"instances": [{**good, "island": 3.5}]}, "instances[0].island: Input should be"),
+        ({"instances": []}, "instances: List should have at least 1 item"),
+        ({"instances": [good] * 1001}, "instances: List should have at most 1000 items"),
+        ({"rows": [good]}, "instances: Field required"),
+    ]
+    with Server(root, package) as client:
+        for body, message in cases:
+            answer = client.post("/predict", json=body)
+            assert answer.status_code == 422, (body, answer.text)
+            assert answer.json()["error"].startswith(message), answer.json()["error"]
+        broken = client.post("/predict", content=b'{"instances": [', headers={
+            "Content-Type": "application/json"})  # fmt: skip
+        assert broken.status_code == 422 and "malformed JSON" in broken.json()["error"]
+        unseen = client.post("/predict", json={"instances": [{**good, "island": "Atlantis"}]})
+        assert unseen.status_code == 200
+        assert "'Atlantis' was not seen in training" in unseen.json()["warnings"][0]
+        server_url = str(client.base_url).rstrip("/")
+        anonymous = httpx.post(f"{server_url}/predict", json={"instances": [good]})
+        assert anonymous.status_code == 401
+        assert httpx.get(f"{server_url}/health").status_code == 200
+
+
+def test_served_model_follows_the_stage_assignment(project):
+    """Deploy v0.0.2 (another model) to prod, then roll back by reassigning v0.0.1."""
+    root, package, artifact = project
+    config = root / "conf/config.yaml"
+    config.write_text(config.read_text().replace("  - model: logistic_regression\n",
+                                                  "  - model: random_forest\n"))  # fmt: skip
+    run(root, sys.executable, "-m", package, "params")
+    run(root, "dvc", "repro")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "Random forest")
+    run(root, "gto", "register", artifact)
+    run(root, "gto", "assign", artifact, "--version", "v0.0.2", "--stage", "prod")
+    with Server(root, package) as client:
+        meta = client.get("/metadata").json()
+        assert (meta["version"], meta["model"]) == ("v0.0.2", "random_forest")
+    run(root, "gto", "assign", artifact, "--version", "v0.0.1", "--stage", "prod", "--force")
+    with Server(root, package) as client:
+        meta = client.get("/metadata").json()
+        assert (meta["version"], meta["model"]) == ("v0.0.1", "logistic_regression")
+    with Server(root, package, "--workspace") as client:
+        assert client.get("/metadata").json()["model"] == "random_forest"
+
+
+def test_monitor_flags_a_shifted_batch_only(project):
+    root, package, _ = project
+    raw = pd.read_csv(root / "data/raw/penguins.csv").dropna(subset=["bill_length_mm"])
+    shifted = raw.assign(bill_length_mm=raw["bill_length_mm"] + 12,
+                         flipper_length_mm=raw["flipper_length_mm"] * 1.15)  # fmt: skip
+    verdicts = {}
+    for name, batch in (("unshifted", raw), ("shifted", shifted)):
+        for old in (root / "logs").glob("predictions.jsonl*"):
+            old.unlink()
+        with Server(root, package) as client:
+            assert client.post("/predict", json={"instances": instances(batch)}).status_code == 200
+        done = run(root, sys.executable, "-m", package, "monitor", "--fail-on-drift", check=False)
+        report = json.loads((root / "reports/drift.json").read_text())
+        verdicts[name] = (done.returncode, report["drift"], report["drifted_features"])
+    assert verdicts["unshifted"] == (0, False, [])
+    code, drift, drifted = verdicts["shifted"]
+    assert (code, drift) == (3, True) and {"bill_length_mm", "flipper_length_mm"} <= set(drifted)
+    assert (root / "reports/drift.md").exists()
+
+    run(root, sys.executable, "-m", package, "monitor", "--to-batch", "data/raw/logged.csv")
+    batch = pd.read_csv(root / "data/raw/logged.csv")
+    assert list(batch.columns) == list(raw.columns)
+    assert len(batch) == len(shifted) and batch["species"].isna().all()
+    np.testing.assert_allclose(batch["bill_length_mm"], shifted["bill_length_mm"])
+    again = run(root, sys.executable, "-m", package, "monitor", "--to-batch",
+                "data/raw/logged.csv", check=False)  # fmt: skip
+    assert again.returncode == 1 and "exists" in again.stderr

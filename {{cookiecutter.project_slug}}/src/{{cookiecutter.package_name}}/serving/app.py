@@ -1,0 +1,176 @@
+"""The HTTP API (FastAPI): GET /health, GET /metadata, POST /predict (V1 inference protocol).
+
+No `from __future__ import annotations` here: FastAPI reads the request model from the
+endpoint's annotation at runtime, and that model is built at startup from the features.
+"""
+
+import datetime as dt
+import os
+import secrets
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from .. import io, schema
+from ..params import ServeParams
+from . import request as request_schema
+from .prediction_log import PredictionLog
+from .registry import ModelSource
+
+API_KEY_HEADER = "X-API-Key"
+
+
+def load(source: ModelSource):
+    """The skops model from its bytes, through io.load_model (reviewed types only)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.skops"
+        path.write_bytes(source.model_bytes)
+        return io.load_model(path)
+
+
+def _where(loc: tuple | list) -> str:
+    """A pydantic error location as a path: body.instances.0.x -> instances[0].x"""
+    text = ""
+    for part in loc[1:] if loc and loc[0] == "body" else loc:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return text.lstrip(".") or "body"
+
+
+def _message(errors: list[dict]) -> str:
+    first = errors[0]
+    if first.get("type") == "json_invalid":
+        return f"malformed JSON: {first.get('ctx', {}).get('error', first['msg'])}"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{_where(first['loc'])}: {first['msg']}{more}"
+
+
+def create_app(
+    source: ModelSource,
+    settings: ServeParams,
+    api_key: str | None = None,
+    prediction_log: PredictionLog | None = None,
+) -> FastAPI:
+    """An app serving `source`; with `api_key`, /metadata and /predict need it."""
+    model = load(source)
+    features = source.metadata["features"]
+    roles = schema.roles_from_dict(features["roles"])
+    task = source.metadata["task"]
+    classes = [c.item() if hasattr(c, "item") else c for c in getattr(model, "classes_", [])]
+    PredictRequest = request_schema.request_model(features, settings.max_rows)  # noqa: N806
+
+    app = FastAPI(
+        title=f"{source.artifact} {source.version}",
+        description=f"{task} model `{source.metadata['model']}`; see GET /metadata",
+    )
+
+    def check_key(x_api_key: str | None = Header(default=None)) -> None:
+        if api_key and not (x_api_key and secrets.compare_digest(x_api_key, api_key)):
+            raise HTTPException(401, f"missing or wrong {API_KEY_HEADER} header")
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # Without the offending input: it may be huge (1001 rows) or not JSON (NaN).
+        errors = jsonable_encoder(
+            [{k: v for k, v in e.items() if k not in ("input", "url")} for e in exc.errors()]
+        )
+        return JSONResponse({"error": _message(errors), "detail": errors}, status_code=422)
+
+    @app.get("/health")
+    def health() -> dict:
+        return {"status": "ok", "version": source.version}
+
+    @app.get("/metadata", dependencies=[Depends(check_key)])
+    def metadata() -> dict:
+        meta = source.metadata
+        return {
+            "artifact": source.artifact,
+            "model": meta["model"],
+            "version": source.version,
+            "stage": source.stage,
+            "git_revision": source.git_revision,
+            "model_md5": source.md5,
+            "task": task,
+            "data": meta["data"],
+            "metrics": meta["metrics"],
+            "hyperparameters": meta["hyperparameters"],
+            "features": {"numeric": roles.numeric, "categorical": features["categorical"]},
+            "classes": classes or None,
+            "max_rows": settings.max_rows,
+            "unseen_category_rule": "encoded as all zeros (OneHotEncoder "
+            "handle_unknown='ignore'); reported in the response's warnings",
+        }
+
+    @app.post("/predict", dependencies=[Depends(check_key)])
+    def predict(body: PredictRequest) -> dict:
+        rows = [instance.model_dump() for instance in body.instances]
+        frame = schema.model_frame(pd.DataFrame(rows, columns=roles.features), roles)
+        predictions = model.predict(frame).tolist()
+        answer: dict[str, Any] = {"predictions": predictions}
+        probabilities = None
+        if task == "classification" and hasattr(model, "predict_proba"):
+            probabilities = [
+                dict(zip(map(str, classes), map(float, p), strict=True))
+                for p in model.predict_proba(frame)
+            ]
+            answer["probabilities"] = probabilities
+        warnings = request_schema.unseen_categories(rows, features)
+        answer["warnings"] = warnings
+        answer["model"] = {"artifact": source.artifact, "version": source.version}
+        if prediction_log is not None:
+            request_id = uuid.uuid4().hex
+            when = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+            prediction_log.write(
+                [
+                    {
+                        "time": when,
+                        "request_id": request_id,
+                        "row": i,
+                        "model_version": source.version,
+                        "model_md5": source.md5,
+                        "inputs": row,
+                        "prediction": predictions[i],
+                        "probabilities": probabilities[i] if probabilities else None,
+                        "warnings": [w for w in warnings if w.startswith(f"instances[{i}].")],
+                    }
+                    for i, row in enumerate(rows)
+                ]
+            )
+        return answer
+
+    return app
+
+
+def serve(root: Path, settings: ServeParams, stage: str | None, host: str, port: int) -> None:
+    """Resolve the model for `stage` and run the app with uvicorn until interrupted."""
+    import logging
+
+    import uvicorn
+
+    from .registry import resolve
+
+    source = resolve(root, stage)
+    api_key = os.environ.get(settings.api_key_env) or None
+    log = PredictionLog(
+        root / settings.prediction_log, settings.log_max_bytes, settings.log_backups
+    )
+    logging.getLogger(__name__).info(
+        "serving %s %s (stage %s, md5 %s) on http://%s:%d%s",
+        source.artifact,
+        source.version,
+        source.stage or "none: workspace model",
+        source.md5,
+        host,
+        port,
+        f", {API_KEY_HEADER} required" if api_key else "",
+    )
+    try:
+        uvicorn.run(create_app(source, settings, api_key, log), host=host, port=port)
+    finally:
+        log.close()

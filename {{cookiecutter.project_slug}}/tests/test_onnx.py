@@ -1,0 +1,51 @@
+"""ONNX export: every model family of both tasks converts, agrees with scikit-learn within
+onnx_convert.TOLERANCE, converts to the same bytes twice, and a disagreement fails."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from {{ cookiecutter.package_name }} import onnx_convert, schema
+from {{ cookiecutter.package_name }}.errors import DataError
+
+FAMILIES = [
+    ("classification", {"name": "logistic_regression", "C": 1.0, "max_iter": 1000}),
+    ("classification", {"name": "random_forest", "n_estimators": 5}),
+    ("classification", {"name": "hist_gradient_boosting", "max_iter": 10}),
+    ("regression", {"name": "ridge", "alpha": 1.0}),
+    ("regression", {"name": "random_forest", "n_estimators": 5}),
+    ("regression", {"name": "hist_gradient_boosting", "max_iter": 10}),
+]
+
+
+@pytest.mark.parametrize(
+    ("task", "config"), FAMILIES, ids=[f"{t}-{c['name']}" for t, c in FAMILIES]
+)
+def test_every_model_family_converts_with_parity(fitted, toy_roles, task, config):
+    model, _, test = fitted(task, config)
+    rows = schema.model_frame(test, toy_roles)
+    onnx_bytes = onnx_convert.convert(model, toy_roles)
+    result = onnx_convert.parity(model, onnx_bytes, rows, toy_roles)
+    assert result["max_abs_diff"] <= result["allowed_abs_diff"]
+    assert result["labels_differ"] == 0
+    assert onnx_convert.convert(model, toy_roles) == onnx_bytes
+
+
+def test_missing_and_unseen_values_match_scikit_learn(fitted, toy_roles):
+    model, _, test = fitted("classification")
+    rows = schema.model_frame(test, toy_roles).head(4).copy()
+    rows.loc[rows.index[0], "x2"] = np.nan
+    rows.loc[rows.index[1], "color"] = np.nan
+    rows.loc[rows.index[2], "color"] = "ultraviolet"
+    onnx_bytes = onnx_convert.convert(model, toy_roles)
+    outputs = onnx_convert.run(onnx_bytes, rows, toy_roles)
+    np.testing.assert_allclose(outputs["probabilities"], model.predict_proba(rows), atol=1e-9)
+
+
+def test_parity_fails_for_a_different_model(fitted, toy_roles):
+    model, _, test = fitted("regression")
+    other, _, _ = fitted("regression", {"name": "ridge", "alpha": 1e4})
+    rows = schema.model_frame(test, toy_roles)
+    with pytest.raises(DataError, match="ONNX model disagrees with scikit-learn"):
+        onnx_convert.parity(model, onnx_convert.convert(other, toy_roles), rows, toy_roles)
