@@ -48,3 +48,4 @@ bench: venv
 	$(BIN)/python benchmarks/pipeline.py --task classification
 	$(BIN)/python benchmarks/pipeline.py --task regression
 	$(BIN)/python benchmarks/serving.py --task classification
+	$(BIN)/python benchmarks/walkthrough.py --task classification

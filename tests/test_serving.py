@@ -181,7 +181,8 @@ def test_served_model_follows_the_stage_assignment(project):
 
 def test_monitor_flags_a_shifted_batch_only(project):
     root, package, _ = project
-    raw = pd.read_csv(root / "data/raw/penguins.csv").dropna(subset=["bill_length_mm"])
+    batches = sorted((root / "data/raw").glob("*.csv"))
+    raw = pd.concat([pd.read_csv(p) for p in batches]).dropna(subset=["bill_length_mm"])
     shifted = raw.assign(bill_length_mm=raw["bill_length_mm"] + 12,
                          flipper_length_mm=raw["flipper_length_mm"] * 1.15)  # fmt: skip
     verdicts = {}
