@@ -6,62 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-import pandas as pd
-from sklearn import metrics as skm
-
-from . import schema
-
-MISSING = "(missing)"
 # Groups smaller than this are listed, but their metrics are too noisy to compare.
 SMALL_GROUP = 10
-
-
-def per_class(y_true: np.ndarray, y_pred: np.ndarray, classes: list) -> dict[str, dict]:
-    precision, recall, f1, support = skm.precision_recall_fscore_support(
-        y_true, y_pred, labels=classes, zero_division=0
-    )
-    return {
-        str(label): {
-            "precision": round(float(p), 6),
-            "recall": round(float(r), 6),
-            "f1": round(float(f), 6),
-            "support": int(s),
-        }
-        for label, p, r, f, s in zip(classes, precision, recall, f1, support, strict=True)
-    }
-
-
-def _scores(task: str, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    if task == "classification":
-        values = {
-            "accuracy": skm.accuracy_score(y_true, y_pred),
-            "f1_macro": skm.f1_score(y_true, y_pred, average="macro", zero_division=0),
-        }
-    else:
-        values = {
-            "rmse": skm.root_mean_squared_error(y_true, y_pred),
-            "mae": skm.mean_absolute_error(y_true, y_pred),
-        }
-    return {k: round(float(v), 6) for k, v in values.items()}
-
-
-def per_group(
-    test: pd.DataFrame, y_pred: np.ndarray, roles: schema.Roles, task: str
-) -> dict[str, dict[str, dict]]:
-    """Metrics of the test rows of each value of each group column (missing as its own group)."""
-    y_true = test[roles.target].to_numpy()
-    out: dict[str, dict[str, dict]] = {}
-    for column in roles.groups:
-        if column not in test.columns:
-            continue
-        values = schema.category_text(test[column]).fillna(MISSING).astype(str).to_numpy()
-        out[column] = {
-            str(value): {"rows": int(mask.sum()), **_scores(task, y_true[mask], y_pred[mask])}
-            for value in sorted(set(values))
-            for mask in [values == value]
-        }
-    return out
 
 
 def _table(rows: list[dict[str, Any]], columns: list[str]) -> list[str]:
@@ -70,8 +16,21 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> list[str]:
     return lines
 
 
-def render(meta: dict, classes: dict[str, dict] | None, groups: dict[str, dict]) -> str:
-    """Markdown of the card; `meta` is models/model.json's content."""
+def render(meta: dict) -> str:
+    """Markdown of the card; `meta` is models/model.json's content, whose `metrics` are
+    evaluate's (overall, per_class, groups): the card shows the numbers evaluate logged."""
+    metrics = meta["metrics"]
+    overall = {k: v for k, v in metrics.items() if not isinstance(v, dict)}
+    classes = metrics.get("per_class")
+    groups = {
+        column: {value: stats for value, stats in entry.items() if isinstance(stats, dict)}
+        for column, entry in metrics.get("groups", {}).items()
+    }
+    gaps = {
+        column: entry["gap"]
+        for column, entry in metrics.get("groups", {}).items()
+        if "gap" in entry
+    }
     features = meta["features"]
     roles = features["roles"]
     lines = [
@@ -100,7 +59,7 @@ def render(meta: dict, classes: dict[str, dict] | None, groups: dict[str, dict])
         "## Metrics (test split)",
         "",
         *_table(
-            [{"metric": k, "value": v} for k, v in sorted(meta["metrics"].items())],
+            [{"metric": k, "value": v} for k, v in sorted(overall.items())],
             ["metric", "value"],
         ),
         "",
@@ -119,6 +78,8 @@ def render(meta: dict, classes: dict[str, dict] | None, groups: dict[str, dict])
         names = [k for k in next(iter(values.values())) if k != "rows"]
         lines += [f"By `{column}`:", ""]
         lines += _table([{column: k, **v} for k, v in values.items()], [column, "rows", *names])
+        if column in gaps:
+            lines.append(f"\nLargest gap between `{column}` values: {gaps[column]}.")
         small = [k for k, v in values.items() if v["rows"] < SMALL_GROUP]
         if small:
             lines.append(

@@ -56,16 +56,6 @@ def export_onnx(model: Pipeline, rows: pd.DataFrame, roles: schema.Roles) -> dic
     return {"status": "exported", "opset": onnx_convert.OPSET, "parity": parity}
 
 
-def card(model: Pipeline, test: pd.DataFrame, roles: schema.Roles, meta: dict) -> str:
-    """The model card, from the test split's per-class and per-group metrics."""
-    y_pred = model.predict(schema.model_frame(test, roles))
-    classes = None
-    if meta["task"] == "classification":
-        classes = model_card.per_class(test[roles.target].to_numpy(), y_pred, list(model.classes_))
-    groups = model_card.per_group(test, y_pred, roles, meta["task"])
-    return model_card.render(meta, classes, groups)
-
-
 def metadata(
     params: Params, config: dict[str, Any], metrics: dict, features: dict, hashes: dict
 ) -> dict:
@@ -113,7 +103,7 @@ def main() -> None:
     )
     meta["onnx"] = export_onnx(model, rows, roles)
     io.write_json(paths.MODEL_METADATA, meta)
-    io.write_text(paths.MODEL_CARD, card(model, test, roles, meta))
+    io.write_text(paths.MODEL_CARD, model_card.render(meta))
     log.info(
         "exported %s to %s (round trip checked on %d rows), ONNX %s",
         config["name"],
