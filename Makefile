@@ -5,7 +5,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DIR := demo
 DEMO_SLUG := reality-loop-project
-DEMO_PACKAGE := reality_loop_project
 LOCK := {{cookiecutter.project_slug}}/requirements.lock
 export DVC_NO_ANALYTICS := 1
 
@@ -25,7 +24,8 @@ demo: venv
 	cd $(DEMO_DIR)/$(DEMO_SLUG) && PATH="$(CURDIR)/$(BIN):$$PATH" dvc repro
 	@echo
 	@echo "Project: $(CURDIR)/$(DEMO_DIR)/$(DEMO_SLUG)"
-	@cd $(DEMO_DIR)/$(DEMO_SLUG) && PATH="$(CURDIR)/$(BIN):$$PATH" dvc metrics show reports/evaluate/metrics.json reports/select.json
+	@$(BIN)/python scripts/headline.py $(DEMO_DIR)/$(DEMO_SLUG)
+	@echo "All metrics (per class, per group, recent): cd $(DEMO_DIR)/$(DEMO_SLUG) && dvc metrics show"
 	@echo "Next: cd $(DEMO_DIR)/$(DEMO_SLUG) && source $(CURDIR)/$(BIN)/activate && dvc exp run -S model=random_forest && dvc exp show"
 
 # The full suite: every test, slow ones included.
@@ -37,8 +37,8 @@ test-fast: venv
 	$(BIN)/python -m pytest -n 2 --dist loadscope -m "not slow" tests
 
 lint: venv
-	$(BIN)/ruff check hooks tests benchmarks
-	$(BIN)/ruff format --check hooks tests benchmarks
+	$(BIN)/ruff check hooks tests benchmarks scripts
+	$(BIN)/ruff format --check hooks tests benchmarks scripts
 
 clean:
 	rm -rf $(DEMO_DIR) .pytest_cache
