@@ -7,16 +7,19 @@ followed the README would.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from cookiecutter.main import cookiecutter
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+STAGES = ["ingest", "clean", "annotate", "preprocess", "select", "train", "evaluate", "export"]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -62,3 +65,18 @@ def run(cwd: Path, *command: str, check: bool = True, **env: str) -> subprocess.
 
 def git(cwd: Path, *args: str) -> str:
     return run(cwd, "git", *args).stdout.strip()
+
+
+def ran(log: str, stages: list[str] = STAGES) -> list[str]:
+    """The stages a `dvc repro` / `dvc exp run` log says it ran, in pipeline order."""
+    return [s for s in stages if f"Running stage '{s}'" in log]
+
+
+def md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def locked_model_md5(lock_text: str) -> str:
+    """The md5 that a dvc.lock records for the exported model."""
+    outs = yaml.safe_load(lock_text)["stages"]["export"]["outs"]
+    return next(o["md5"] for o in outs if o["path"] == "models/model.skops")

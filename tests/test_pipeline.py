@@ -4,7 +4,6 @@ own pytest, and going back to an earlier version."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -13,11 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import BIN, bake, git, run
+from conftest import BIN, STAGES, bake, git, locked_model_md5, md5, ran, run
 
 pytestmark = pytest.mark.slow
 
-STAGES = ["ingest", "clean", "annotate", "preprocess", "select", "train", "evaluate", "export"]
 DATA_STAGES = ["ingest", "clean", "annotate", "preprocess"]
 MODELS = {
     "classification": ["logistic_regression", "random_forest", "hist_gradient_boosting"],
@@ -38,10 +36,6 @@ def write_own_data(path: Path, task: str) -> None:
     frame.loc[rng.choice(len(frame), 12, replace=False), frame.columns[1]] = np.nan
     frame.loc[rng.choice(len(frame), 9, replace=False), "site"] = None
     frame.to_csv(path, index=False)
-
-
-def ran(log: str) -> list[str]:
-    return [s for s in STAGES if f"Running stage '{s}'" in log]
 
 
 @pytest.fixture(scope="class")
@@ -229,7 +223,7 @@ class PipelineChecks:
             outs = yaml.safe_load(lock_text)["stages"]["export"]["outs"]
             return next(o["md5"] for o in outs if o["path"] == "models/model.skops")
 
-        tagged_md5 = locked_md5(git(root, "show", "v1:dvc.lock"))
+        tagged_md5 = locked_model_md5(git(root, "show", "v1:dvc.lock"))
         # A new baseline changes conf/ (params.yaml follows it), not just an override.
         config = root / "conf/config.yaml"
         default = f"  - model: {MODELS[task][0]}\n"
@@ -238,10 +232,10 @@ class PipelineChecks:
         run(root, "dvc", "exp", "run")
         git(root, "add", "-A")
         git(root, "commit", "-qm", "Switch model")
-        assert hashlib.md5((root / "models/model.skops").read_bytes()).hexdigest() != tagged_md5
+        assert md5(root / "models/model.skops") != tagged_md5
         git(root, "checkout", "-q", "v1")
         run(root, "dvc", "checkout")
-        assert hashlib.md5((root / "models/model.skops").read_bytes()).hexdigest() == tagged_md5
+        assert md5(root / "models/model.skops") == tagged_md5
         git(root, "checkout", "-q", "main")
         run(root, "dvc", "checkout")
 

@@ -4,17 +4,14 @@ losing the DVC cache, `dvc pull` from the default remote restores them."""
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from pathlib import Path
 
 import pytest
-import yaml
-from conftest import bake, git, run
+from conftest import STAGES, bake, git, locked_model_md5, md5, ran, run
 
 pytestmark = pytest.mark.slow
 
-STAGES = ["ingest", "clean", "annotate", "preprocess", "select", "train", "evaluate", "export"]
 # Files whose bytes a version must bring back: the data and the model.
 TRACKED = [
     "data/raw/penguins_2007.csv",
@@ -24,21 +21,8 @@ TRACKED = [
 ]
 
 
-def md5(path: Path) -> str:
-    return hashlib.md5(path.read_bytes()).hexdigest()
-
-
 def snapshot(root: Path) -> dict[str, str]:
     return {name: md5(root / name) for name in TRACKED}
-
-
-def ran(log: str) -> list[str]:
-    return [s for s in STAGES if f"Running stage '{s}'" in log]
-
-
-def locked_model_md5(lock_text: str) -> str:
-    outs = yaml.safe_load(lock_text)["stages"]["export"]["outs"]
-    return next(o["md5"] for o in outs if o["path"] == "models/model.skops")
 
 
 def test_new_batch_tags_registry_rollback_and_pull(tmp_path):

@@ -4,18 +4,14 @@ way, and that reverting gives back the tagged model byte for byte."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from pathlib import Path
 
 import pytest
-import yaml
-from conftest import bake, git, run
+from conftest import STAGES, bake, git, locked_model_md5, md5, ran, run
 
 pytestmark = pytest.mark.slow
-
-STAGES = ["ingest", "clean", "annotate", "preprocess", "select", "train", "evaluate", "export"]
 
 
 def turns(doc: str) -> list[tuple[str, list[str]]]:
@@ -27,21 +23,8 @@ def turns(doc: str) -> list[tuple[str, list[str]]]:
     ]
 
 
-def ran(log: str) -> list[str]:
-    return [s for s in STAGES if f"Running stage '{s}'" in log]
-
-
 def metrics(root: Path) -> dict:
     return json.loads((root / "reports/evaluate/metrics.json").read_text())
-
-
-def locked_model_md5(root: Path, rev: str) -> str:
-    outs = yaml.safe_load(git(root, "show", f"{rev}:dvc.lock"))["stages"]["export"]["outs"]
-    return next(o["md5"] for o in outs if o["path"] == "models/model.skops")
-
-
-def md5(path: Path) -> str:
-    return hashlib.md5(path.read_bytes()).hexdigest()
 
 
 class Walkthrough:
@@ -85,11 +68,12 @@ class Walkthrough:
             tags = set(git(root, "tag").splitlines())
             assert {f"{artifact}@v1.0.0", f"{artifact}@v2.0.0", f"{artifact}#prod#1"} <= tags
         elif "revert" in title:
-            tagged = locked_model_md5(root, "iter-1")
-            assert locked_model_md5(root, "HEAD") != tagged
+            tagged = locked_model_md5(git(root, "show", "iter-1:dvc.lock"))
+            current = locked_model_md5(git(root, "show", "HEAD:dvc.lock"))
+            assert current != tagged
             assert md5(root / "deployed/model.skops") == tagged
             assert f"{tagged}  models/model.skops" in log  # printed while at iter-1
-            assert md5(root / "models/model.skops") == locked_model_md5(root, "HEAD")
+            assert md5(root / "models/model.skops") == current
         elif "More data" in title:
             assert ran(log) == ["train", "evaluate", "export"]
         elif "change the metric" in title:

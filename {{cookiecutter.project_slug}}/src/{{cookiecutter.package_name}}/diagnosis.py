@@ -48,14 +48,6 @@ def _round(value: float) -> float:
     return round(float(value), 6)
 
 
-def present(df: pd.DataFrame, columns: list[str], what: str) -> list[str]:
-    """The configured columns the data has; the others are named in a warning and skipped."""
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        log.warning("evaluate: skipping %s not in the test data: %s", what, ", ".join(missing))
-    return [c for c in columns if c in df.columns]
-
-
 def per_class(
     y_true: np.ndarray, y_pred: np.ndarray, classes: list, min_support: int
 ) -> tuple[dict, list[str]]:
@@ -200,10 +192,10 @@ def diagnose(
                 rules.min_class_support,
                 ", ".join(short),
             )
-    columns = present(test, groups, "group columns")
+    columns = schema.present(test, groups, "group columns", "the test data")
     result["groups"] = per_group(y_true, y_pred, test[columns], task, rules.min_group_size)
     result["gate"] = gate(result["groups"], rules)
-    if time and present(test, [time], "time column"):
+    if time and schema.present(test, [time], "time column", "the test data"):
         mask, cutoff = recent_mask(test[time], rules.recent_fraction)
         if mask.any():
             recent = slice_metrics(y_true[mask], y_pred[mask], task)

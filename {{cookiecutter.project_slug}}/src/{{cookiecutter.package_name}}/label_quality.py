@@ -14,14 +14,13 @@ import logging
 
 import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from . import schema
+from .features import build_transformer
+from .params import PreprocessParams
 
 log = logging.getLogger(__name__)
 
@@ -29,17 +28,10 @@ ISSUE_COLUMNS = ["id", "label", "suggested_label", "confidence", "label_probabil
 
 
 def judge(roles: schema.Roles) -> Pipeline:
-    transformers = []
-    if roles.numeric:
-        numeric = make_pipeline(SimpleImputer(strategy="median"), StandardScaler())
-        transformers.append(("numeric", numeric, roles.numeric))
-    if roles.categorical:
-        categorical = make_pipeline(
-            SimpleImputer(strategy="most_frequent"),
-            OneHotEncoder(handle_unknown="ignore", sparse_output=False),
-        )
-        transformers.append(("categorical", categorical, roles.categorical))
-    return make_pipeline(ColumnTransformer(transformers), LogisticRegression(max_iter=2000))
+    """The project's default feature transformation, then a logistic regression."""
+    return make_pipeline(
+        build_transformer(roles, PreprocessParams()), LogisticRegression(max_iter=2000)
+    )
 
 
 def out_of_fold_proba(

@@ -49,12 +49,12 @@ FEATURES = "features"
 # scikit-learn's histogram gradient boosting compares float64 feature values with float64
 # thresholds; onnxruntime's tree operators compare float32. A value between the two
 # roundings takes the other branch, so parity can fail on real data (seen: 79 g on one of
-# 69 penguins). For these, a failed parity check skips ONNX instead of failing export.
+# 69 penguins). For these, convert_checked treats a failed parity check as no converter.
 FLOAT64_TREES = (HistGradientBoostingClassifier, HistGradientBoostingRegressor)
 
 
 class ConverterMissing(Exception):
-    """skl2onnx has no converter for this estimator: ONNX is skipped, the stage goes on."""
+    """No faithful ONNX converter for this estimator: ONNX is skipped, the stage goes on."""
 
 
 def _numeric_imputer_converter(scope, operator, container) -> None:
@@ -252,3 +252,18 @@ def parity(
             "the skl2onnx version, or remove the model from the candidates"
         )
     return result
+
+
+def convert_checked(model: Pipeline, rows: pd.DataFrame, roles: schema.Roles) -> tuple[bytes, dict]:
+    """convert() and its parity() on `rows`. ConverterMissing when skl2onnx has no converter,
+    or when a FLOAT64_TREES model's float32 ONNX twin disagrees; DataError for any other
+    disagreement."""
+    onnx_bytes = convert(model, roles)
+    try:
+        return onnx_bytes, parity(model, onnx_bytes, rows, roles)
+    except DataError as exc:
+        if not isinstance(model.steps[-1][1], FLOAT64_TREES):
+            raise
+        raise ConverterMissing(
+            f"the ONNX tree operators compare float32, scikit-learn float64: {exc}"
+        ) from exc

@@ -44,11 +44,11 @@ class Roles:
         return asdict(self)
 
 
-def _present(df: pd.DataFrame, columns: list[str], what: str) -> list[str]:
+def present(df: pd.DataFrame, columns: list[str], what: str, where: str = "the data") -> list[str]:
     """Configured columns that exist; the missing ones are skipped with a warning."""
     missing = [c for c in columns if c not in df.columns]
     if missing:
-        log.warning("skipping %s not in the data: %s", what, ", ".join(missing))
+        log.warning("skipping %s not in %s: %s", what, where, ", ".join(missing))
     return [c for c in columns if c in df.columns]
 
 
@@ -115,7 +115,7 @@ def infer_roles(df: pd.DataFrame, data: DataParams, task: Task) -> Roles:
         numeric=numeric,
         categorical=categorical,
         time=time,
-        groups=_present(df, list(data.groups), "group columns"),
+        groups=present(df, list(data.groups), "group columns"),
     )
 
 

@@ -8,7 +8,6 @@ dvc.yaml declares both, so `dvc exp show`, `dvc metrics diff` and `dvc plots` se
 from __future__ import annotations
 
 import logging
-import re
 import shutil
 from pathlib import Path
 
@@ -23,10 +22,6 @@ from ..errors import GateError
 from ..params import BusinessParams, Params, Task, load
 
 log = logging.getLogger(__name__)
-
-
-def _safe(label: object) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(label)) or "_"
 
 
 def classification_metrics(
@@ -69,11 +64,11 @@ def curves(y_true: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> dict[s
             continue
         fpr, tpr, _ = skm.roc_curve(positive, proba[:, column])
         precision, recall, _ = skm.precision_recall_curve(positive, proba[:, column])
-        out["roc"][_safe(label)] = [
+        out["roc"][diagnosis.key(label)] = [
             {"fpr": round(float(a), 6), "tpr": round(float(b), 6)}
             for a, b in zip(fpr, tpr, strict=True)
         ]
-        out["precision_recall"][_safe(label)] = [
+        out["precision_recall"][diagnosis.key(label)] = [
             {"recall": round(float(r), 6), "precision": round(float(p), 6)}
             for r, p in zip(recall, precision, strict=True)
         ]
@@ -110,7 +105,7 @@ def evaluate(
         ]
         n_classes = None
     models.check_metric(task, metric, n_classes)
-    classes = model.classes_ if task == "classification" else None
+    classes = model.classes_ if n_classes else None
     values[business.NAME] = business.scorer(task, business_params, classes)(model, X, y_true)
     if metric not in values:
         values[metric] = models.scorer(task, metric, business_params)(model, X, y_true)

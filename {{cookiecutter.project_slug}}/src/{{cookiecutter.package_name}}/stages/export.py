@@ -34,21 +34,9 @@ def export_onnx(model: Pipeline, rows: pd.DataFrame, roles: schema.Roles) -> dic
     if paths.ONNX_DIR.exists():
         shutil.rmtree(paths.ONNX_DIR)
     try:
-        onnx_bytes = onnx_convert.convert(model, roles)
+        onnx_bytes, parity = onnx_convert.convert_checked(model, rows, roles)
     except onnx_convert.ConverterMissing as exc:
-        reason = f"skl2onnx cannot convert this model ({exc})"
-        log.warning("ONNX skipped: %s", reason)
-        io.write_text(paths.ONNX_DIR / "SKIPPED.md", f"# No ONNX model\n\n{reason}.\n")
-        return {"status": "skipped", "reason": reason}
-    try:
-        parity = onnx_convert.parity(model, onnx_bytes, rows, roles)
-    except DataError as exc:
-        if not isinstance(model.steps[-1][1], onnx_convert.FLOAT64_TREES):
-            raise
-        reason = (
-            f"the ONNX tree operators compare float32, scikit-learn float64, and the "
-            f"predictions differ past the tolerance ({exc})"
-        )
+        reason = f"no faithful ONNX converter for this model ({exc})"
         log.warning("ONNX skipped: %s", reason)
         io.write_text(paths.ONNX_DIR / "SKIPPED.md", f"# No ONNX model\n\n{reason}.\n")
         return {"status": "skipped", "reason": reason}

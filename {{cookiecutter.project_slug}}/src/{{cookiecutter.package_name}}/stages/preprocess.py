@@ -13,18 +13,15 @@ import logging
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
 from sklearn.model_selection import train_test_split
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, RobustScaler, StandardScaler
 
 from .. import io, paths, schema
 from ..errors import DataError
+from ..features import build_transformer
 from ..params import AugmentParams, PreprocessParams, Task, load
 
 log = logging.getLogger(__name__)
 
-SCALERS = {"standard": StandardScaler, "robust": RobustScaler}
 AUGMENTED_BATCH = "augmented"
 
 
@@ -83,23 +80,6 @@ def augment(
         copy[schema.BATCH] = AUGMENTED_BATCH
         copies.append(copy)
     return pd.concat([train, *copies], ignore_index=True)
-
-
-def build_transformer(roles: schema.Roles, rules: PreprocessParams) -> ColumnTransformer:
-    numeric_steps = [("impute", SimpleImputer(strategy=rules.impute_numeric))]
-    if rules.scale != "none":
-        numeric_steps.append(("scale", SCALERS[rules.scale]()))
-    categorical_steps = [
-        ("impute", SimpleImputer(strategy=rules.impute_categorical, fill_value="missing")),
-        # Unseen categories at prediction time encode as all zeros (documented in README).
-        ("encode", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
-    ]
-    transformers = []
-    if roles.numeric:
-        transformers.append(("numeric", Pipeline(numeric_steps), roles.numeric))
-    if roles.categorical:
-        transformers.append(("categorical", Pipeline(categorical_steps), roles.categorical))
-    return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=True)
 
 
 def describe_features(train: pd.DataFrame, roles: schema.Roles, task: Task) -> dict:

@@ -34,8 +34,7 @@ def main() -> None:
     roles = schema.roles_from_dict(io.read_json(paths.FEATURES)["roles"])
     selection = io.read_json(paths.SELECT_REPORT) if paths.SELECT_REPORT.exists() else None
     config = models.chosen_config(params, selection)
-    pipeline = train(
-        io.read_parquet(paths.TRAIN), roles, io.load_model(paths.PREPROCESSOR), config, params
-    )
+    rows = io.read_parquet(paths.TRAIN)
+    pipeline = train(rows, roles, io.load_model(paths.PREPROCESSOR), config, params)
     io.save_model(paths.TRAINED_MODEL, pipeline)
-    log.info("trained %s on %d rows", config["name"], len(io.read_parquet(paths.TRAIN)))
+    log.info("trained %s on %d rows", config["name"], len(rows))
