@@ -21,7 +21,9 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import importlib  # noqa: E402
 import logging  # noqa: E402
+import resource  # noqa: E402
 import sys  # noqa: E402
+import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from .errors import UserError  # noqa: E402
@@ -83,11 +85,22 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("serve", "monitor"):
             return _operate(args)
         for stage in STAGES if args.command == "run" else (args.command,):
+            started = time.perf_counter()
             importlib.import_module(f".stages.{stage}", __package__).main()
+            _report_cost(stage, time.perf_counter() - started)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _report_cost(stage: str, seconds: float) -> None:
+    """One line per stage with its wall time and the process's peak memory: at real sizes,
+    the first thing to read when a stage is slow or near the machine's memory."""
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    logging.getLogger(__package__).info(
+        "stage %s: %.2f s, peak RSS %.0f MB", stage, seconds, peak_mb
+    )
 
 
 def _operate(args: argparse.Namespace) -> int:
