@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -140,6 +141,32 @@ def test_too_few_rows_per_class_give_an_empty_issue_list(toy, toy_roles):
     rows = toy("classification").head(3).assign(target=["a", "b", "c"])
     issues = label_quality.find_issues(rows, toy_roles, 0.5, 5, 0)
     assert issues.empty and list(issues.columns) == label_quality.ISSUE_COLUMNS
+
+
+def test_the_judge_fits_on_its_budget_and_still_judges_every_row(toy, toy_roles, monkeypatch):
+    """Each fold's model sees at most judge_max_rows rows; every row gets a probability."""
+    from sklearn.linear_model import LogisticRegression
+
+    from {{ cookiecutter.package_name }} import label_quality
+
+    seen = []
+    real_fit = LogisticRegression.fit
+
+    def spy(self, X, y, *args, **kwargs):
+        seen.append(len(X))
+        return real_fit(self, X, y, *args, **kwargs)
+
+    monkeypatch.setattr(LogisticRegression, "fit", spy)
+    rows, flipped = noisy(toy)
+    proba, classes = label_quality.out_of_fold_proba(rows, toy_roles, 4, 0, 60, 2)
+    assert sorted(seen) == [60] * 4, "four folds, each fitted on a 60-row sample"
+    assert proba.shape == (len(rows), len(classes))
+    assert np.allclose(proba.sum(axis=1), 1.0), "every row judged"
+    seen.clear()
+    again, _ = label_quality.out_of_fold_proba(rows, toy_roles, 4, 0, 60, 1)
+    assert np.array_equal(again, proba), "folds in parallel or not, the same probabilities"
+    issues = label_quality.find_issues(rows, toy_roles, 0.6, 4, 0, max_rows=60, n_jobs=2)
+    assert set(flipped) & set(issues["id"]), "a sampled judge still finds planted noise"
 
 
 def test_pseudo_labels_only_where_the_model_is_sure(toy, toy_roles):

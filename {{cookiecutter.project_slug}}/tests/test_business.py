@@ -67,7 +67,7 @@ def test_select_ranks_by_business_value(toy, toy_roles, task, simple_model, make
     from {{ cookiecutter.package_name }}.params import PreprocessParams
     from {{ cookiecutter.package_name }}.stages import preprocess, select
 
-    transformer = preprocess.build_transformer(toy_roles, PreprocessParams())
+    transformer = preprocess.build_transformer(toy_roles, PreprocessParams(), task)
     twin = "accuracy" if task == "classification" else "neg_mean_absolute_error"
     means = []
     for metric in ("business_value", twin):

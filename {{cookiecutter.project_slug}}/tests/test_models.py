@@ -32,6 +32,14 @@ def test_build_every_model_of_the_task(task, path):
         assert set_values["random_state"] == 11
 
 
+def test_a_whole_number_max_samples_caps_rows_per_tree(task):
+    config = {"name": "random_forest", "n_estimators": 5, "max_samples": 1000}
+    assert models.build(task, config, 0, n_rows=4000).max_samples == 0.25
+    assert models.build(task, config, 0, n_rows=1000).max_samples is None
+    assert models.build(task, config, 0, n_rows=50).max_samples is None
+    assert models.build(task, {**config, "max_samples": 0.5}, 0, n_rows=50).max_samples == 0.5
+
+
 def test_build_does_not_change_the_config(task):
     config = {"name": "random_forest", "n_estimators": 5}
     models.build(task, config, seed=0)

@@ -101,7 +101,8 @@ def test_augment_disabled_or_without_numbers_is_a_no_op(toy):
 
 def test_build_transformer_imputes_scales_and_encodes(toy, toy_roles):
     df = schema.model_frame(toy("classification"), toy_roles)
-    transformer = preprocess.build_transformer(toy_roles, PreprocessParams()).fit(df)
+    transformer = preprocess.build_transformer(toy_roles, PreprocessParams(), "classification")
+    transformer.fit(df)
     names = list(transformer.get_feature_names_out())
     assert names[:2] == ["numeric__x1", "numeric__x2"]
     assert set(names[2:]) == {
@@ -119,14 +120,64 @@ def test_build_transformer_imputes_scales_and_encodes(toy, toy_roles):
 def test_build_transformer_options(toy, toy_roles):
     df = schema.model_frame(toy("regression"), toy_roles)
     raw = preprocess.build_transformer(
-        toy_roles, PreprocessParams(scale="none", impute_numeric="mean")
+        toy_roles, PreprocessParams(scale="none", impute_numeric="mean"), "regression"
     )
     out = raw.fit(df).transform(df)
     assert np.allclose(out[:, 0], df["x1"])
     assert np.isclose(out[3, 1], df["x2"].mean())
     numeric_only = schema.Roles("target", ["x1"], [], None, [])
-    only = preprocess.build_transformer(numeric_only, PreprocessParams()).fit(df)
+    only = preprocess.build_transformer(numeric_only, PreprocessParams(), "regression").fit(df)
     assert list(only.get_feature_names_out()) == ["numeric__x1"]
+
+
+def many_shops(task: str, n: int = 400) -> pd.DataFrame:
+    """Toy rows plus `shop`, a column of 40 values that carries the signal."""
+    rows = _toy_rows(task, n)
+    rng = np.random.default_rng(1)
+    rows["shop"] = [f"s{v:02d}" for v in rng.integers(0, 40, n)]
+    return rows
+
+
+def _toy_rows(task: str, n: int) -> pd.DataFrame:
+    from conftest import _toy
+
+    return _toy(task, n=n, seed=4)
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_high_cardinality_columns_are_target_encoded(toy_roles, task):
+    roles = schema.Roles("target", ["x1", "x2"], ["color", "shop"], None, [])
+    rows = many_shops(task)
+    rules = PreprocessParams()
+    train, _, transformer, report = preprocess.preprocess(rows, roles, rules, 0, task)
+    assert report["encodings"] == {
+        "color": {"encoding": "onehot", "distinct": 3},
+        "shop": {"encoding": "target", "distinct": 40},
+    }
+    assert report["target_encoded"] == 1
+    width = 2 + 3 + (3 if task == "classification" else 1)  # numeric, one-hot, per class
+    assert report["features_out"] == width, "40 shops never become 40 columns"
+    out = transformer.transform(schema.model_frame(train, roles))
+    assert out.shape == (len(train), width) and isinstance(out, np.ndarray)
+    wider = PreprocessParams(encoding={"onehot_max_categories": 50})
+    report = preprocess.preprocess(rows, roles, wider, 0, task)[3]
+    assert report["encodings"]["shop"]["encoding"] == "onehot"
+    assert report["features_out"] == 2 + 3 + 40
+
+
+def test_target_encoding_cross_fits_the_training_rows(toy_roles):
+    """Fitting encodes each training row from other folds (no label leaks into its own
+    feature); transforming later rows uses every training row."""
+    roles = schema.Roles("target", ["x1", "x2"], ["color", "shop"], None, [])
+    rows = schema.model_frame(many_shops("regression"), roles)
+    y = many_shops("regression")["target"]
+    encodings = {"shop": {"encoding": "target", "distinct": 40}}
+    transformer = preprocess.build_transformer(roles, PreprocessParams(), "regression", encodings)
+    crossed = transformer.fit_transform(rows, y)[:, -1]
+    direct = transformer.transform(rows)[:, -1]
+    assert not np.allclose(crossed, direct)
+    again = preprocess.build_transformer(roles, PreprocessParams(), "regression", encodings)
+    assert np.array_equal(again.fit_transform(rows, y)[:, -1], crossed), "seeded folds"
 
 
 # preprocess
@@ -137,7 +188,14 @@ def test_preprocess_splits_fits_on_train_and_reports(toy, toy_roles, task):
     df = toy(task)
     rules = PreprocessParams(test_size=0.25, augment=AugmentParams(enabled=True, copies=1))
     train, test, transformer, report = preprocess.preprocess(df, toy_roles, rules, 3, task)
-    assert report == {"train_rows": 90, "test_rows": 15, "features_in": 3, "features_out": 5}
+    assert report == {
+        "train_rows": 90,
+        "test_rows": 15,
+        "features_in": 3,
+        "features_out": 5,
+        "target_encoded": 0,
+        "encodings": {"color": {"encoding": "onehot", "distinct": 3}},
+    }
     assert len(train) == 90 and len(test) == 15
     assert not set(schema.base_ids(train["id"])) & set(test["id"])
     real_train = train[~train["id"].str.contains("-aug")]
@@ -148,12 +206,15 @@ def test_preprocess_splits_fits_on_train_and_reports(toy, toy_roles, task):
 
 def test_describe_features_lists_roles_ranges_and_classes(toy, toy_roles):
     df = toy("classification")
-    described = preprocess.describe_features(df, toy_roles, "classification")
+    encodings = {"color": {"encoding": "onehot", "distinct": 3}}
+    described = preprocess.describe_features(df, toy_roles, "classification", encodings)
+    assert described["encodings"] == encodings
     assert described["roles"]["numeric"] == ["x1", "x2"]
     assert described["numeric"]["x1"] == {"min": df["x1"].min(), "max": df["x1"].max()}
     assert described["categorical"]["color"] == ["blue", "green", "red"]
     assert described["classes"] == ["high", "low", "mid"]
-    assert "classes" not in preprocess.describe_features(toy("regression"), toy_roles, "regression")
+    regression = preprocess.describe_features(toy("regression"), toy_roles, "regression", {})
+    assert "classes" not in regression
 
 
 def test_pseudo_labelled_rows_train_but_never_grade(toy, toy_roles, task):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -18,7 +19,7 @@ def setup(toy, toy_roles, task, task_models, make_params):
         params = make_params(
             {"select.candidates": task_models, "select.cv_folds": 3, **(changes or {})}
         )
-        transformer = preprocess.build_transformer(toy_roles, PreprocessParams())
+        transformer = preprocess.build_transformer(toy_roles, PreprocessParams(), task)
         return (toy(task) if rows is None else rows), toy_roles, transformer, params
 
     return make
@@ -26,7 +27,8 @@ def setup(toy, toy_roles, task, task_models, make_params):
 
 def test_rank_lists_every_candidate_best_first_reproducibly(setup, task_models):
     ranking = select.rank(*setup())
-    assert list(ranking.columns) == ["rank", "model", "mean", "std"]
+    assert list(ranking.columns) == ["rank", "model", "mean", "std", "rows"]
+    assert (ranking["rows"] == len(setup()[0])).all(), "small data: every candidate, every row"
     assert ranking["rank"].tolist() == list(range(1, len(task_models) + 1))
     assert sorted(ranking["model"]) == sorted(task_models)
     assert ranking["mean"].is_monotonic_decreasing
@@ -64,6 +66,7 @@ def test_summary_names_the_winner():
             "model": ["ridge", "forest"],
             "mean": [-1.23456789, -2.0],
             "std": [0.1, 0.2],
+            "rows": [400, 200],
         }
     )
     assert select.summary(ranking, "neg_mean_absolute_error") == {
@@ -71,7 +74,57 @@ def test_summary_names_the_winner():
         "metric": "neg_mean_absolute_error",
         "cv_score": -1.234568,
         "candidates": {
-            "ridge": {"mean": -1.234568, "std": 0.1},
-            "forest": {"mean": -2.0, "std": 0.2},
+            "ridge": {"mean": -1.234568, "std": 0.1, "rows": 400},
+            "forest": {"mean": -2.0, "std": 0.2, "rows": 200},
         },
     }
+
+
+def test_successive_halving_gives_the_best_more_rows(setup, simple_model, toy, task, monkeypatch):
+    """Every candidate on min_rows, the better half on factor x as many, up to max_rows."""
+    fitted_on = []
+    real_score = select.cross_val_score
+
+    def spy(pipeline, X, *args, **kwargs):
+        fitted_on.append(len(X))
+        return real_score(pipeline, X, *args, **kwargs)
+
+    monkeypatch.setattr(select, "cross_val_score", spy)
+    weak = (
+        {"name": "logistic_regression", "C": 0.0001}
+        if task == "classification"
+        else {"name": "ridge", "alpha": 1e6}
+    )
+    candidates = {"strong": simple_model[task], "weak": weak, "weaker": {**weak, **_weaker(task)}}
+    rows = toy(task, n=400, seed=1)
+    budget = {"select.min_rows": 100, "select.max_rows": 300, "select.factor": 2}
+    ranking = select.rank(*setup({"select.candidates": candidates, **budget}, rows=rows))
+    assert fitted_on == [100, 100, 100, 200, 200], "3 on 100 rows, the best 2 on 200, then stop"
+    assert ranking["model"].iloc[0] == "strong"
+    assert ranking.set_index("model")["rows"].to_dict()["weaker"] == 100
+    assert ranking["rows"].is_monotonic_decreasing, "survivors rank above the dropped"
+    pd.testing.assert_frame_equal(
+        select.rank(*setup({"select.candidates": candidates, **budget}, rows=rows)), ranking
+    )
+
+
+def _weaker(task: str) -> dict:
+    return {"C": 0.00001} if task == "classification" else {"alpha": 1e8}
+
+
+def test_halving_samples_keep_class_shares(toy):
+    from {{ cookiecutter.package_name }} import compute
+
+    y = np.array(["a"] * 900 + ["b"] * 100)
+    rows = compute.sample(np.arange(1000), y, 200, seed=0)
+    assert len(rows) == 200 and (np.diff(rows) > 0).all()
+    assert (y[rows] == "b").sum() == 20
+    assert np.array_equal(compute.sample(np.arange(1000), y, 200, seed=0), rows)
+    assert np.array_equal(compute.sample(np.arange(50), y, 200, seed=0), np.arange(50))
+
+
+def test_min_rows_above_max_rows_is_refused(make_params):
+    from {{ cookiecutter.package_name }}.errors import ConfigError as Refused
+
+    with pytest.raises(Refused, match="max_rows .* is below min_rows"):
+        make_params({"select.min_rows": 500, "select.max_rows": 100})

@@ -34,6 +34,9 @@ TRUSTED_TYPES = frozenset(
         "sklearn._loss.loss.HalfBinomialLoss",
         "sklearn._loss.loss.HalfMultinomialLoss",
         "sklearn._loss.loss.HalfSquaredError",
+        # The seeded folds a target encoder cross-fits with (features.build_transformer).
+        "sklearn.model_selection._split.KFold",
+        "sklearn.model_selection._split.StratifiedKFold",
     }
 )
 

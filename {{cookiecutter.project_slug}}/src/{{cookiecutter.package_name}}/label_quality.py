@@ -1,8 +1,10 @@
 """Label quality: rows whose label a model trained without them disagrees with, and
 pseudo-labels for unlabelled rows.
 
-The model is deliberately simple and fast (imputation, scaling, one-hot encoding and a
-logistic regression): it only has to be confident where a label is plainly wrong.
+The model is deliberately simple and fast (imputation, scaling, categorical encoding and a
+logistic regression): it only has to be confident where a label is plainly wrong. Its
+cost is bounded by `annotate.judge_max_rows`: on data larger than that, each model is
+fitted on a stratified sample and still predicts every row.
 Out-of-fold means each row's probabilities come from a model that never saw that row,
 so a wrong label cannot vouch for itself. Classification only: a regression target has
 no class probabilities, so regression projects get an empty issues file (header only).
@@ -14,52 +16,93 @@ import logging
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
+from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 
-from . import schema
-from .features import build_transformer
+from . import compute, schema
+from .features import build_transformer, choose_encodings
 from .params import PreprocessParams
 
 log = logging.getLogger(__name__)
 
 ISSUE_COLUMNS = ["id", "label", "suggested_label", "confidence", "label_probability"]
+# Rows per predict_proba call: bounds the transformed matrix held at once.
+PREDICT_CHUNK = 200_000
 
 
-def judge(roles: schema.Roles) -> Pipeline:
-    """The project's default feature transformation, then a logistic regression."""
+def judge(df: pd.DataFrame, roles: schema.Roles, seed: int) -> Pipeline:
+    """The project's default feature transformation (encodings chosen from `df`), then a
+    logistic regression."""
+    rules = PreprocessParams()
+    encodings = choose_encodings(df, roles.categorical, rules.encoding)
     return make_pipeline(
-        build_transformer(roles, PreprocessParams()), LogisticRegression(max_iter=2000)
+        build_transformer(roles, rules, "classification", encodings, seed), LogisticRegression(max_iter=2000)
     )
 
 
+def predict_proba(model: Pipeline, X: pd.DataFrame, classes: np.ndarray) -> np.ndarray:
+    """Probabilities in the columns of `classes` (a sample may lack a rare class), in chunks."""
+    out = np.zeros((len(X), len(classes)))
+    columns = np.searchsorted(classes, model.classes_)
+    for start in range(0, len(X), PREDICT_CHUNK):
+        out[start : start + PREDICT_CHUNK, columns] = model.predict_proba(
+            X.iloc[start : start + PREDICT_CHUNK]
+        )
+    return out
+
+
 def out_of_fold_proba(
-    df: pd.DataFrame, roles: schema.Roles, folds: int, seed: int
+    df: pd.DataFrame, roles: schema.Roles, folds: int, seed: int, max_rows: int, n_jobs: int
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """(probabilities, classes) per row from models that did not see it; None if too few rows."""
-    y = df[roles.target].astype(str).to_numpy()
+    """(probabilities, classes) per row from models that did not see it; None if too few rows.
+
+    Each fold's model is fitted on at most `max_rows` rows of the other folds and predicts
+    all of its own, so the cost grows linearly with the rows; folds run in parallel.
+    """
+    y = schema.target_array(df[roles.target].astype(str))
     classes, counts = np.unique(y, return_counts=True)
     folds = min(folds, int(counts.min())) if len(classes) else 0
     if len(classes) < 2 or folds < 2:
         log.warning("annotate: too few rows per class for out-of-fold predictions; no issues")
         return None
-    splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
     X = schema.model_frame(df, roles)
-    proba = cross_val_predict(judge(roles), X, y, cv=splitter, method="predict_proba")
+    model = judge(X, roles, seed)
+
+    def one_fold(fit_rows: np.ndarray, held_out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        fit_rows = compute.sample(fit_rows, y, max_rows, seed)
+        fitted = clone(model).fit(X.iloc[fit_rows], y[fit_rows])
+        return held_out, predict_proba(fitted, X.iloc[held_out], classes)
+
+    splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    with compute.folds(n_jobs):
+        parts = Parallel(n_jobs=n_jobs)(
+            delayed(one_fold)(fit, held) for fit, held in splitter.split(np.zeros(len(y)), y)
+        )
+    proba = np.empty((len(y), len(classes)))
+    for held_out, part in parts:
+        proba[held_out] = part
     return proba, classes
 
 
 def find_issues(
-    df: pd.DataFrame, roles: schema.Roles, threshold: float, folds: int, seed: int
+    df: pd.DataFrame,
+    roles: schema.Roles,
+    threshold: float,
+    folds: int,
+    seed: int,
+    max_rows: int = 100_000,
+    n_jobs: int = 1,
 ) -> pd.DataFrame:
     """Rows whose label disagrees with an out-of-fold prediction of at least `threshold`
     probability, most confident first (ties by id, so the file is stable)."""
-    found = out_of_fold_proba(df, roles, folds, seed)
+    found = out_of_fold_proba(df, roles, folds, seed, max_rows, n_jobs)
     if found is None:
         return pd.DataFrame(columns=ISSUE_COLUMNS)
     proba, classes = found
-    labels = df[roles.target].astype(str).to_numpy()
+    labels = schema.target_array(df[roles.target].astype(str))
     best = proba.argmax(axis=1)
     given = np.searchsorted(classes, labels)
     issues = pd.DataFrame(
@@ -81,14 +124,21 @@ def pseudo_label(
     unlabelled: pd.DataFrame,
     roles: schema.Roles,
     min_confidence: float,
+    seed: int = 0,
+    max_rows: int = 100_000,
 ) -> pd.DataFrame:
-    """Unlabelled rows the model (fitted on every labelled row) is at least `min_confidence`
-    sure of, with that label and the batch schema.PSEUDO_LABELLED (kept out of the test split)."""
+    """Unlabelled rows the model (fitted on at most `max_rows` labelled rows) is at least
+    `min_confidence` sure of, with that label and the batch schema.PSEUDO_LABELLED (kept
+    out of the test split)."""
     if unlabelled.empty:
         return unlabelled.iloc[0:0]
     y = labelled[roles.target]
-    model = judge(roles).fit(schema.model_frame(labelled, roles), y.astype(str))
-    proba = model.predict_proba(schema.model_frame(unlabelled, roles))
+    text = schema.target_array(y.astype(str))
+    X = schema.model_frame(labelled, roles)
+    rows = compute.sample(np.arange(len(X)), text, max_rows, seed)
+    model = judge(X, roles, seed)
+    model.fit(X.iloc[rows], text[rows])
+    proba = predict_proba(model, schema.model_frame(unlabelled, roles), model.classes_)
     sure = proba.max(axis=1) >= min_confidence
     out = unlabelled[sure].copy()
     suggested = model.classes_[proba[sure].argmax(axis=1)]

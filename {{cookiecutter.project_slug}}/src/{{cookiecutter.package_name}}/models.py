@@ -81,8 +81,14 @@ def scorer(task: Task, metric: str, business_params: BusinessParams, classes=Non
     return get_scorer(metric)
 
 
-def build(task: Task, config: dict[str, Any], seed: int) -> BaseEstimator:
-    """An unfitted estimator from a conf/model/*.yaml mapping."""
+def build(
+    task: Task, config: dict[str, Any], seed: int, n_rows: int | None = None
+) -> BaseEstimator:
+    """An unfitted estimator from a conf/model/*.yaml mapping, to be fitted on about `n_rows`.
+
+    A whole-number `max_samples` (rows per tree of a random forest) is a cap: it becomes
+    the matching share of `n_rows`, or every row when the data is smaller.
+    """
     config = dict(config)
     name = config.pop("name", None)
     options = REGISTRY[task]
@@ -101,6 +107,9 @@ def build(task: Task, config: dict[str, Any], seed: int) -> BaseEstimator:
         )
     if "random_state" in accepted:
         config["random_state"] = seed
+    cap = config.get("max_samples")
+    if n_rows and isinstance(cap, int) and not isinstance(cap, bool):
+        config["max_samples"] = None if cap >= n_rows else cap / n_rows
     estimator = estimator_class(**config)
     try:
         estimator._validate_params()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -115,6 +116,7 @@ class AnnotateParams(_Strict):
     relabel_file: str
     issue_threshold: float = Field(0.8, gt=0.0, le=1.0)
     cv_folds: int = Field(5, ge=2, le=20)
+    judge_max_rows: int = Field(100_000, ge=100)
     pseudo_label: PseudoLabelParams = PseudoLabelParams()
 
 
@@ -124,18 +126,36 @@ class AugmentParams(_Strict):
     noise_scale: float = Field(0.05, ge=0.0)
 
 
+class EncodingParams(_Strict):
+    onehot_max_categories: int = Field(20, ge=1)
+    target_cv: int = Field(5, ge=2, le=20)
+
+
 class PreprocessParams(_Strict):
     test_size: float = Field(0.2, gt=0.0, lt=1.0)
     impute_numeric: Literal["mean", "median"] = "median"
     impute_categorical: Literal["most_frequent", "constant"] = "most_frequent"
     scale: Literal["standard", "robust", "none"] = "standard"
+    encoding: EncodingParams = EncodingParams()
     ratios: list[tuple[str, str]] = []
     augment: AugmentParams = AugmentParams()
 
 
 class SelectParams(_Strict):
     cv_folds: int = Field(5, ge=2, le=20)
+    min_rows: int = Field(20_000, ge=100)
+    max_rows: int = Field(200_000, ge=100)
+    factor: int = Field(2, ge=2)
     candidates: dict[str, dict[str, Any]]
+
+    @model_validator(mode="after")
+    def _rungs_grow(self) -> SelectParams:
+        if self.max_rows < self.min_rows:
+            raise ValueError(
+                f"max_rows ({self.max_rows}) is below min_rows ({self.min_rows}): "
+                "the largest rung cannot be smaller than the first"
+            )
+        return self
 
     @field_validator("candidates")
     @classmethod
@@ -183,10 +203,29 @@ class MonitorParams(_Strict):
     min_rows: int = Field(30, ge=1)
 
 
+class ComputeParams(_Strict):
+    # -1: every core; n > 0: n cores. Reruns at one setting are byte-identical; histogram
+    # gradient boosting's sums follow the thread count, so set a number, not -1, when
+    # machines with different core counts must give the same model file.
+    n_jobs: int = -1
+
+    @field_validator("n_jobs")
+    @classmethod
+    def _not_zero(cls, value: int) -> int:
+        if value == 0 or value < -1:
+            raise ValueError("n_jobs is -1 (every core) or a number of cores >= 1")
+        return value
+
+    @property
+    def cores(self) -> int:
+        return (os.cpu_count() or 1) if self.n_jobs == -1 else self.n_jobs
+
+
 class Params(_Strict):
     task: Task
     metric: str
     seed: int
+    compute: ComputeParams = ComputeParams()
     data: DataParams
     model: dict[str, Any]
     clean: CleanParams

@@ -172,6 +172,15 @@ def category_text(column: pd.Series) -> pd.Series:
     return column.astype(str)
 
 
+def target_array(column: pd.Series) -> np.ndarray:
+    """The target as a numpy array, text as fixed-width unicode: every classifier fit and
+    metric finds the classes with np.unique, which sorts these ~10x faster than Python
+    strings (seconds per call at a million rows)."""
+    if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+        return column.to_numpy()
+    return column.to_numpy(dtype=str)
+
+
 def roles_from_dict(raw: dict) -> Roles:
     return Roles(**raw)
 

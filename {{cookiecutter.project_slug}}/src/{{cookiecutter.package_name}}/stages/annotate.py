@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import io, label_quality, paths, schema
+from .. import compute, io, label_quality, paths, schema
 from ..errors import ConfigError, DataError
 from ..params import Params, Task, load
 
@@ -103,13 +103,25 @@ def review(
     )
     roles = schema.infer_roles(labelled, data, params.task)
     issues = label_quality.find_issues(
-        labelled, roles, rules.issue_threshold, rules.cv_folds, params.seed
+        labelled,
+        roles,
+        rules.issue_threshold,
+        rules.cv_folds,
+        params.seed,
+        rules.judge_max_rows,
+        params.compute.cores,
     )
     report = {"label_issues": len(issues), "pseudo_labelled": 0}
     if rules.pseudo_label.enabled:
-        pseudo = label_quality.pseudo_label(
-            labelled, unlabelled, roles, rules.pseudo_label.min_confidence
-        )
+        with compute.cores(params.compute.cores):
+            pseudo = label_quality.pseudo_label(
+                labelled,
+                unlabelled,
+                roles,
+                rules.pseudo_label.min_confidence,
+                params.seed,
+                rules.judge_max_rows,
+            )
         report["pseudo_labelled"] = len(pseudo)
         labelled = pd.concat([labelled, pseudo], ignore_index=True)
     return issues, labelled, report

@@ -17,7 +17,7 @@ from dvclive import Live
 from sklearn import metrics as skm
 from sklearn.pipeline import Pipeline
 
-from .. import business, diagnosis, io, models, paths, schema
+from .. import business, compute, diagnosis, io, models, paths, schema
 from ..errors import GateError
 from ..params import BusinessParams, Params, Task, load
 
@@ -86,7 +86,7 @@ def evaluate(
     """Metrics (always the headline `metric` and business_value) and plot data."""
     business_params = business_params or BusinessParams()
     X = schema.model_frame(test, roles)
-    y_true = test[roles.target].to_numpy()
+    y_true = schema.target_array(test[roles.target])
     y_pred = model.predict(X)
     plots: dict = {}
     if task == "classification":
@@ -134,7 +134,7 @@ def diagnose(model: Pipeline, test: pd.DataFrame, roles: schema.Roles, params: P
     classes = list(model.classes_) if params.task == "classification" else None
     return diagnosis.diagnose(
         test,
-        test[roles.target].to_numpy(),
+        schema.target_array(test[roles.target]),
         y_pred,
         params.task,
         classes,
@@ -165,8 +165,9 @@ def main() -> None:
     roles = schema.roles_from_dict(io.read_json(paths.FEATURES)["roles"])
     model = io.load_model(paths.TRAINED_MODEL)
     test = io.read_parquet(paths.TEST)
-    values, plots = evaluate(model, test, roles, params.task, params.metric, params.business)
-    values.update(diagnose(model, test, roles, params))
+    with compute.cores(params.compute.cores):
+        values, plots = evaluate(model, test, roles, params.task, params.metric, params.business)
+        values.update(diagnose(model, test, roles, params))
     # Written before the gate: a failing stage still leaves the numbers to look at.
     write(paths.EVALUATE_DIR, values, plots)
     log.info("test metrics: %s", {k: v for k, v in values.items() if not isinstance(v, dict)})

@@ -17,7 +17,7 @@ from sklearn.model_selection import train_test_split
 
 from .. import io, paths, schema
 from ..errors import DataError
-from ..features import build_transformer
+from ..features import TARGET, build_transformer, choose_encodings
 from ..params import AugmentParams, PreprocessParams, Task, load
 
 log = logging.getLogger(__name__)
@@ -82,11 +82,15 @@ def augment(
     return pd.concat([train, *copies], ignore_index=True)
 
 
-def describe_features(train: pd.DataFrame, roles: schema.Roles, task: Task) -> dict:
-    """The schema a request to the model must follow: names, types, known categories."""
+def describe_features(
+    train: pd.DataFrame, roles: schema.Roles, task: Task, encodings: dict | None = None
+) -> dict:
+    """The schema a request to the model must follow (names, types, known categories), and
+    the encoding each categorical column got."""
     features = {
         "task": task,
         "roles": roles.to_dict(),
+        "encodings": encodings or {},
         "numeric": {
             c: {"min": _finite(train[c].min()), "max": _finite(train[c].max())}
             for c in roles.numeric
@@ -107,19 +111,25 @@ def _finite(value: float) -> float | None:
 def preprocess(
     df: pd.DataFrame, roles: schema.Roles, rules: PreprocessParams, seed: int, task: Task
 ) -> tuple[pd.DataFrame, pd.DataFrame, ColumnTransformer, dict]:
+    """(train, test, the transformer fitted on train, report); report["encodings"] is
+    choose_encodings' decision per categorical column, for features.json."""
     df = df.assign(**schema.model_frame(df, roles))
     # Pseudo-labels are a model's guesses: they may teach, never grade, so train only.
     pseudo = df[schema.BATCH] == schema.PSEUDO_LABELLED
     train, test = split(df[~pseudo], roles.target, rules.test_size, seed, task)
     if pseudo.any():
         train = pd.concat([train, df[pseudo]], ignore_index=True)
-    transformer = build_transformer(roles, rules).fit(train[roles.features])
+    encodings = choose_encodings(train, roles.categorical, rules.encoding)
+    transformer = build_transformer(roles, rules, task, encodings, seed)
+    transformer.fit(train[roles.features], schema.target_array(train[roles.target]))
     train = augment(train, roles.numeric, rules.augment, seed)
     report = {
         "train_rows": len(train),
         "test_rows": len(test),
         "features_in": len(roles.features),
         "features_out": len(transformer.get_feature_names_out()),
+        "target_encoded": sum(e["encoding"] == TARGET for e in encodings.values()),
+        "encodings": encodings,
     }
     return train, test, transformer, report
 
@@ -135,7 +145,8 @@ def main() -> None:
     io.write_parquet(paths.TRAIN, train)
     io.write_parquet(paths.TEST, test)
     io.save_model(paths.PREPROCESSOR, transformer)
-    io.write_json(paths.FEATURES, describe_features(train, roles, params.task))
+    encodings = report.pop("encodings")
+    io.write_json(paths.FEATURES, describe_features(train, roles, params.task, encodings))
     io.write_json(paths.PREPROCESS_REPORT, report)
     log.info(
         "split %d train / %d test rows, %d features",

@@ -1,50 +1,98 @@
-"""Select: cross-validate the candidate models on the training split, rank them by `metric`."""
+"""Select: rank the candidate models by cross-validated `metric` on the training split.
+
+Successive halving keeps the cost bounded at any size: every candidate is
+cross-validated on a stratified sample of `select.min_rows` training rows, the best
+1/`factor` (rounded up) on `factor` times as many rows, and so on while more than one
+candidate is left, never on more than `select.max_rows`. Candidates that reached a
+larger sample rank above those dropped earlier. With at most `min_rows` training rows,
+this is plain cross-validation of every candidate on every row.
+"""
 
 from __future__ import annotations
 
 import logging
+import math
 
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
-from sklearn.model_selection import GroupKFold, StratifiedGroupKFold, cross_val_score
+from sklearn.model_selection import (
+    GroupKFold,
+    KFold,
+    StratifiedGroupKFold,
+    StratifiedKFold,
+    cross_val_score,
+)
 from sklearn.pipeline import Pipeline
 
-from .. import io, models, paths, schema
+from .. import compute, io, models, paths, schema
 from ..params import Params, load
 
 log = logging.getLogger(__name__)
 
 
+def splitter(groups: pd.Series, folds: int, seed: int, task: str):
+    """(folds, groups) that keep a row and its augmented copies together. Group-aware
+    splitters cost a Python loop per group: used only when some group has several rows."""
+    grouped = bool(groups.duplicated().any())
+    if task == "classification":
+        kind = StratifiedGroupKFold if grouped else StratifiedKFold
+    else:
+        kind = GroupKFold if grouped else KFold
+    return kind(folds, shuffle=True, random_state=seed), (groups if grouped else None)
+
+
 def rank(
     train: pd.DataFrame, roles: schema.Roles, transformer: ColumnTransformer, params: Params
 ) -> pd.DataFrame:
-    """One row per candidate, best first. Folds group a row with its augmented copies."""
-    y = train[roles.target]
-    n_classes = y.nunique() if params.task == "classification" else None
-    models.check_metric(params.task, params.metric, n_classes)
-    classes = y.unique() if params.task == "classification" else None
+    """One row per candidate (rank, model, mean, std, rows it was last scored on), best first."""
+    y = schema.target_array(train[roles.target])
+    classification = params.task == "classification"
+    classes = np.unique(y) if classification else None
+    models.check_metric(params.task, params.metric, len(classes) if classification else None)
     scoring = models.scorer(params.task, params.metric, params.business, classes)
     X = schema.model_frame(train, roles)
     groups = schema.base_ids(train[schema.ID])
-    folds = params.select.cv_folds
-    splitter = (
-        StratifiedGroupKFold(folds, shuffle=True, random_state=params.seed)
-        if params.task == "classification"
-        else GroupKFold(folds, shuffle=True, random_state=params.seed)
-    )
-    rows = []
-    for name, config in params.select.candidates.items():
+    rules, seed, cores = params.select, params.seed, params.compute.cores
+
+    def score(name: str, rows: np.ndarray) -> dict:
+        fit_rows = len(rows) * (rules.cv_folds - 1) // rules.cv_folds
+        config = params.select.candidates[name]
         pipeline = Pipeline(
             [
                 ("preprocess", clone(transformer)),
-                ("model", models.build(params.task, config, params.seed)),
+                ("model", models.build(params.task, config, seed, fit_rows)),
             ]
         )
-        scores = cross_val_score(pipeline, X, y, groups=groups, cv=splitter, scoring=scoring)
-        rows.append({"model": name, "mean": float(np.mean(scores)), "std": float(np.std(scores))})
-    ranking = pd.DataFrame(rows).sort_values(["mean", "model"], ascending=[False, True])
+        folds, part = splitter(groups.iloc[rows], rules.cv_folds, seed, params.task)
+        with compute.folds(cores):
+            scores = cross_val_score(
+                pipeline,
+                X.iloc[rows],
+                y[rows],
+                groups=part,
+                cv=folds,
+                scoring=scoring,
+                n_jobs=cores,
+            )
+        return {"model": name, "mean": float(np.mean(scores)), "std": float(np.std(scores))}
+
+    size = min(len(X), rules.min_rows)
+    alive, results = list(rules.candidates), {}
+    while True:
+        rows = compute.sample(np.arange(len(X)), y if classification else None, size, seed)
+        for name in alive:
+            results[name] = {**score(name, rows), "rows": len(rows)}
+        keep = math.ceil(len(alive) / rules.factor)
+        if keep < 2 or size >= min(len(X), rules.max_rows):
+            break
+        alive = sorted(alive, key=lambda n: (-results[n]["mean"], n))[:keep]
+        size = min(size * rules.factor, len(X), rules.max_rows)
+        log.info("halving: %s go on to %d rows", ", ".join(alive), size)
+    ranking = pd.DataFrame(list(results.values())).sort_values(
+        ["rows", "mean", "model"], ascending=[False, False, True]
+    )
     ranking.insert(0, "rank", range(1, len(ranking) + 1))
     return ranking.reset_index(drop=True)
 
@@ -56,7 +104,7 @@ def summary(ranking: pd.DataFrame, metric: str) -> dict:
         "metric": metric,
         "cv_score": round(float(best["mean"]), 6),
         "candidates": {
-            str(r.model): {"mean": round(r.mean, 6), "std": round(r.std, 6)}
+            str(r.model): {"mean": round(r.mean, 6), "std": round(r.std, 6), "rows": int(r.rows)}
             for r in ranking.itertuples()
         },
     }

@@ -6,10 +6,11 @@ import logging
 from typing import Any
 
 import pandas as pd
+from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
-from .. import io, models, paths, schema
+from .. import compute, io, models, paths, schema
 from ..params import Params, load
 
 log = logging.getLogger(__name__)
@@ -22,11 +23,17 @@ def train(
     config: dict[str, Any],
     params: Params,
 ) -> Pipeline:
-    """The fitted transformer from preprocess, then the model fitted on its output."""
-    estimator = models.build(params.task, config, params.seed)
-    X = transformer.transform(schema.model_frame(train_rows, roles))
-    estimator.fit(X, train_rows[roles.target].to_numpy())
-    return Pipeline([("preprocess", transformer), ("model", estimator)])
+    """Preprocess's transformer and the model, fitted together on every training row.
+
+    Fitted, not reused: a target encoder's fit_transform cross-fits the training rows (no
+    row is encoded with its own label); the fitted encoder then equals preprocess's.
+    """
+    estimator = models.build(params.task, config, params.seed, len(train_rows))
+    pipeline = Pipeline([("preprocess", clone(transformer)), ("model", estimator)])
+    with compute.cores(params.compute.cores):
+        X = schema.model_frame(train_rows, roles)
+        pipeline.fit(X, schema.target_array(train_rows[roles.target]))
+    return pipeline
 
 
 def main() -> None:
