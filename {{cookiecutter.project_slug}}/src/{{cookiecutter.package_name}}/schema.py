@@ -12,12 +12,16 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
 
 from .errors import DataError
 from .params import DataParams, Task
+
+if TYPE_CHECKING:  # pandera costs 0.3-0.8 s to import: loaded where a schema is checked
+    import pandera.pandas as pa
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +125,8 @@ def infer_roles(df: pd.DataFrame, data: DataParams, task: Task) -> Roles:
 
 def snapshot_schema() -> pa.DataFrameSchema:
     """What ingest guarantees: a unique, non-null string id and a batch name per row."""
+    import pandera.pandas as pa
+
     return pa.DataFrameSchema(
         {
             ID: pa.Column(str, nullable=False, unique=True),
@@ -132,6 +138,8 @@ def snapshot_schema() -> pa.DataFrameSchema:
 
 def model_input_schema(roles: Roles) -> pa.DataFrameSchema:
     """What preprocess hands to the model stages: a labelled row with numeric features."""
+    import pandera.pandas as pa
+
     columns = {roles.target: pa.Column(nullable=False)}
     columns.update({c: pa.Column(float, nullable=True, coerce=True) for c in roles.numeric})
     columns.update({c: pa.Column(nullable=True) for c in roles.categorical})
@@ -139,6 +147,8 @@ def model_input_schema(roles: Roles) -> pa.DataFrameSchema:
 
 
 def validate(df: pd.DataFrame, schema: pa.DataFrameSchema, what: str) -> pd.DataFrame:
+    import pandera.pandas as pa
+
     try:
         return schema.validate(df, lazy=False)
     except pa.errors.SchemaError as exc:
