@@ -116,7 +116,7 @@ class PipelineChecks:
         assert HEADLINE[task] in shown
         run(root, "dvc", "plots", "show", "-o", "plots_html")
         html = (root / "plots_html/index.html").read_text()
-        title = "Confusion matrix (test)" if task == "classification" else "Predicted vs actual"
+        title = "Confusion matrix (test" if task == "classification" else "Predicted vs actual"
         assert title in html
         assert 'src="https://' not in html  # Vega is inlined: the page renders offline
 

@@ -126,3 +126,18 @@ def test_diagnose_on_a_fitted_model(fitted, toy_roles, make_params, task):
     if task == "classification":
         assert set(values["per_class"]) == {"high", "low", "mid"}
         assert sum(c["support"] for c in values["per_class"].values()) == len(test)
+
+
+def test_plot_data_stays_bounded_at_any_size():
+    """Metrics use every test row; plot files stay small enough to draw."""
+    import numpy as np
+
+    assert evaluate.plot_rows(50).tolist() == list(range(50))
+    shown = evaluate.plot_rows(1_000_000)
+    assert len(shown) == evaluate.PLOT_ROWS and (np.diff(shown) > 0).all()
+    assert np.array_equal(evaluate.plot_rows(1_000_000), shown), "seeded"
+    curve = [{"fpr": i / 99_999, "tpr": i / 99_999} for i in range(100_000)]
+    thinned = evaluate.thin(curve)
+    assert len(thinned) == evaluate.CURVE_POINTS
+    assert thinned[0] == curve[0] and thinned[-1] == curve[-1]
+    assert evaluate.thin(curve[:10]) == curve[:10]

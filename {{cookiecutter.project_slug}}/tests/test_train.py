@@ -73,7 +73,9 @@ def test_reruns_at_one_n_jobs_setting_give_identical_model_files(
         "linear": simple_model[task],
     }[config]
     rows = toy(task, n=400, seed=5)
-    train_rows, _, transformer, _ = preprocess.preprocess(rows, toy_roles, PreprocessParams(), 0, task)
+    train_rows, _, transformer, _ = preprocess.preprocess(
+        rows, toy_roles, PreprocessParams(), 0, task
+    )
     digests = {}
     for n_jobs, attempt in [(1, "a"), (2, "a"), (2, "b")]:
         params = make_params({"task": task, "compute.n_jobs": n_jobs})
@@ -88,13 +90,16 @@ def test_reruns_at_one_n_jobs_setting_give_identical_model_files(
 def test_train_fits_every_row_whatever_the_budgets(toy, toy_roles, make_params, task):
     """Budgets are for choosing and judging: select.max_rows never shrinks training."""
     rows = toy(task, n=300, seed=2)
-    train_rows, _, transformer, _ = preprocess.preprocess(rows, toy_roles, PreprocessParams(), 0, task)
+    train_rows, _, transformer, _ = preprocess.preprocess(
+        rows, toy_roles, PreprocessParams(), 0, task
+    )
     params = make_params({"task": task, "select.min_rows": 100, "select.max_rows": 100})
     config = {"name": "random_forest", "n_estimators": 3, "max_samples": 1000}
     pipeline = train.train(train_rows, toy_roles, transformer, config, params)
     forest = pipeline.named_steps["model"]
     assert forest.max_samples is None, "a cap above the row count means every row"
-    assert forest.n_features_in_ == transformer.transform(
-        schema.model_frame(train_rows.head(2), toy_roles)
-    ).shape[1]
+    assert (
+        forest.n_features_in_
+        == transformer.transform(schema.model_frame(train_rows.head(2), toy_roles)).shape[1]
+    )
     assert forest.estimators_[0].tree_.weighted_n_node_samples[0] == len(train_rows)

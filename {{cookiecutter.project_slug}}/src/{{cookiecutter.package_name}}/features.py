@@ -50,7 +50,9 @@ def build_transformer(
     impute = ("impute", SimpleImputer(strategy=rules.impute_categorical, fill_value="missing"))
     # Unseen categories at prediction time: all zeros (one-hot) or the overall target
     # mean (target encoding); the README says so.
-    onehot = Pipeline([impute, ("encode", OneHotEncoder(handle_unknown="ignore", sparse_output=False))])
+    onehot = Pipeline(
+        [impute, ("encode", OneHotEncoder(handle_unknown="ignore", sparse_output=False))]
+    )
     # fit_transform cross-fits (each row encoded by the other folds), so a model trained on
     # its output never sees a row's own label; transform uses every training row.
     folds = StratifiedKFold if task == "classification" else KFold

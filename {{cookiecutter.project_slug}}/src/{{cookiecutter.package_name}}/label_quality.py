@@ -39,7 +39,8 @@ def judge(df: pd.DataFrame, roles: schema.Roles, seed: int) -> Pipeline:
     rules = PreprocessParams()
     encodings = choose_encodings(df, roles.categorical, rules.encoding)
     return make_pipeline(
-        build_transformer(roles, rules, "classification", encodings, seed), LogisticRegression(max_iter=2000)
+        build_transformer(roles, rules, "classification", encodings, seed),
+        LogisticRegression(max_iter=2000),
     )
 
 

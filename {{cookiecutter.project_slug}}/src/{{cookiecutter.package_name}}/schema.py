@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
-
 from typing import TYPE_CHECKING
 
 import numpy as np

@@ -3,6 +3,9 @@ group-gap gate; see diagnosis.py) and plot data, logged with dvclive.
 
 Metrics go to reports/evaluate/metrics.json, plot data under reports/evaluate/plots/;
 dvc.yaml declares both, so `dvc exp show`, `dvc metrics diff` and `dvc plots` see them.
+Metrics use every test row. Plot data is bounded, so that it stays a file a browser can
+draw at a million rows: per-row plots (confusion matrix, predicted vs actual) take a
+seeded sample of PLOT_ROWS test rows, and curves keep CURVE_POINTS evenly spread points.
 """
 
 from __future__ import annotations
@@ -22,6 +25,24 @@ from ..errors import GateError
 from ..params import BusinessParams, Params, Task, load
 
 log = logging.getLogger(__name__)
+
+PLOT_ROWS = 10_000
+CURVE_POINTS = 1_000
+
+
+def plot_rows(n: int, seed: int = 0) -> np.ndarray:
+    """Positions of the test rows that per-row plots show: all, or a seeded sample."""
+    if n <= PLOT_ROWS:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, PLOT_ROWS, replace=False))
+
+
+def thin(points: list[dict]) -> list[dict]:
+    """At most CURVE_POINTS of a curve's points, evenly spread, first and last kept."""
+    if len(points) <= CURVE_POINTS:
+        return points
+    keep = np.unique(np.linspace(0, len(points) - 1, CURVE_POINTS).round().astype(int))
+    return [points[i] for i in keep]
 
 
 def classification_metrics(
@@ -64,14 +85,18 @@ def curves(y_true: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> dict[s
             continue
         fpr, tpr, _ = skm.roc_curve(positive, proba[:, column])
         precision, recall, _ = skm.precision_recall_curve(positive, proba[:, column])
-        out["roc"][diagnosis.key(label)] = [
-            {"fpr": round(float(a), 6), "tpr": round(float(b), 6)}
-            for a, b in zip(fpr, tpr, strict=True)
-        ]
-        out["precision_recall"][diagnosis.key(label)] = [
-            {"recall": round(float(r), 6), "precision": round(float(p), 6)}
-            for r, p in zip(recall, precision, strict=True)
-        ]
+        out["roc"][diagnosis.key(label)] = thin(
+            [
+                {"fpr": round(float(a), 6), "tpr": round(float(b), 6)}
+                for a, b in zip(fpr, tpr, strict=True)
+            ]
+        )
+        out["precision_recall"][diagnosis.key(label)] = thin(
+            [
+                {"recall": round(float(r), 6), "precision": round(float(p), 6)}
+                for r, p in zip(recall, precision, strict=True)
+            ]
+        )
     return out
 
 
@@ -93,15 +118,17 @@ def evaluate(
         classes = model.classes_
         proba = model.predict_proba(X) if hasattr(model, "predict_proba") else None
         values = classification_metrics(y_true, y_pred, proba, classes)
-        plots["confusion"] = (y_true.astype(str), y_pred.astype(str))
+        shown = plot_rows(len(y_true))
+        plots["confusion"] = (y_true[shown].astype(str), y_pred[shown].astype(str))
         if proba is not None:
             plots.update(curves(y_true, proba, classes))
         n_classes = len(classes)
     else:
         values = regression_metrics(y_true, y_pred)
+        shown = plot_rows(len(y_true))
         plots["predictions"] = [
             {"actual": round(float(a), 6), "predicted": round(float(p), 6)}
-            for a, p in zip(y_true, y_pred, strict=True)
+            for a, p in zip(y_true[shown], y_pred[shown], strict=True)
         ]
         n_classes = None
     models.check_metric(task, metric, n_classes)
