@@ -44,7 +44,9 @@ clean:
 	rm -rf $(DEMO_DIR) .pytest_cache
 
 # Wall times of the everyday commands, server latency and throughput (prints figures; not a test).
+# scale.py first: one table of bake, built-in DVC vs one-process floor, and synthetic sizes.
 bench: venv
+	$(BIN)/python benchmarks/scale.py
 	$(BIN)/python benchmarks/pipeline.py --task classification
 	$(BIN)/python benchmarks/pipeline.py --task regression
 	$(BIN)/python benchmarks/serving.py --task classification

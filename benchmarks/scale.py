@@ -1,0 +1,214 @@
+"""How the pipeline scales: bake, the built-in data under DVC and in one process (the floor),
+then `dvc exp run` end to end on synthetic tables of growing size (benchmarks/synthetic.py),
+with each stage's wall time and peak RSS as its `_report_cost` log line gives them.
+Prints one table; progress goes to stderr. A failed or timed-out size is a row, not a crash.
+
+    .venv/bin/python benchmarks/scale.py [--sizes 1e5,1e6,1e7] [--data-dir DIR]
+        [--timeout 3600] [--skip-builtin]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from synthetic import write as write_synthetic
+
+TEMPLATE = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+ENV = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+COST = re.compile(r"stage (\w+): ([\d.]+) s, peak RSS (\d+) MB")
+RUNNING = re.compile(r"Running stage '([^']+)'")
+ERROR = re.compile(r"^(error: |[\w.]*(Error|Exception)\b)")
+HEADER = ("what", "wall", "peak RSS", "note")
+STAGES = ("ingest", "clean", "annotate", "preprocess", "select", "train", "evaluate", "export")
+
+
+@dataclass
+class Run:
+    status: str  # ok | failed | timeout
+    seconds: float
+    log: str
+
+    def costs(self) -> dict[str, tuple[float, int]]:
+        return {m[1]: (float(m[2]), int(m[3])) for m in COST.finditer(self.log)}
+
+    def failure(self) -> tuple[str, str]:
+        """(the first stage that did not finish, its last error line)."""
+        stage = next((s for s in STAGES if s not in self.costs()), "-")
+        if self.status == "timeout":
+            return stage, "still running when killed at --timeout"
+        lines = [line.strip() for line in self.log.splitlines() if line.strip()] or ["no output"]
+        errors = [line for line in lines if ERROR.match(line)] or [
+            line for line in lines if "ERROR" in line
+        ]
+        return stage, (errors or lines)[-1][:100]
+
+
+def progress(message: str) -> None:
+    print(f"[scale {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def run(cwd: Path, *command: str, timeout: float = 3600, env: dict | None = None) -> Run:
+    """Run `command` in its own process group, echo stage lines as progress, kill it all on
+    timeout. Output goes to a file (read with pread, so the child's offset is untouched)."""
+    started = time.perf_counter()
+    with tempfile.TemporaryFile() as out:
+        proc = subprocess.Popen(command, cwd=cwd, env=env or ENV, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        seen, status = 0, None
+        try:
+            while status is None:
+                time.sleep(0.5)
+                if proc.poll() is not None:
+                    status = "ok" if proc.returncode == 0 else "failed"
+                elif time.perf_counter() - started > timeout:
+                    status = "timeout"
+                new = os.pread(out.fileno(), 1 << 24, seen)
+                new = new[: new.rfind(b"\n") + 1]
+                seen += len(new)
+                for line in new.decode(errors="replace").splitlines():
+                    if COST.search(line) or RUNNING.search(line):
+                        progress(f"  {line.strip()}")
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        log = os.pread(out.fileno(), os.fstat(out.fileno()).st_size, 0).decode(errors="replace")
+    return Run(status, time.perf_counter() - started, log)
+
+
+def bake(out: Path) -> tuple[Run, Path, str]:
+    """Bake with the default answers into `out`: (the run, project dir, package name)."""
+    baked = run(out, str(BIN / "cookiecutter"), "--no-input", str(TEMPLATE), "-o", ".")
+    if baked.status != "ok":
+        raise RuntimeError(f"bake failed: {baked.failure()[1]}")
+    project = next(out.glob("*/dvc.yaml")).parent
+    return baked, project, next((project / "src").iterdir()).name
+
+
+def row(what: str, result: Run, note: str | None = None) -> tuple[str, ...]:
+    """(what, wall, the largest stage peak RSS seen, note: a failure's stage and error)."""
+    peaks = [mb for _, mb in result.costs().values()]
+    wall = f"{result.seconds:.1f} s"
+    if result.status != "ok":
+        wall, note = f"{result.status} at {wall}", note or ": ".join(result.failure())
+    return (what, wall, f"{max(peaks)} MB" if peaks else "-", note or "")
+
+
+def builtin(rows: list[tuple[str, ...]], timeout: float) -> None:
+    """Append the bake and built-in-data rows (each as soon as it is measured)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        progress("bake (default answers)")
+        baked, project, _ = bake(Path(tmp))
+        rows.append(row("bake", baked))
+        progress("built-in: first dvc repro")
+        first = run(project, "dvc", "repro", timeout=timeout)
+        rows.append(row("built-in: first dvc repro", first))
+        progress("built-in: no-op dvc repro")
+        rows.append(row("built-in: no-op dvc repro", run(project, "dvc", "repro")))
+        run(project, "git", "add", "-A")
+        run(project, "git", "commit", "-qm", "first repro")
+        progress("built-in: dvc exp run (hyperparameter)")
+        exp = run(project, "dvc", "exp", "run", "-S", "model=logistic_regression",
+                  "-S", "model.C=0.5", timeout=timeout)  # fmt: skip
+        rows.append(row("built-in: dvc exp run (hyperparameter)", exp))
+    with tempfile.TemporaryDirectory() as tmp:
+        _, project, package = bake(Path(tmp))
+        what = f"built-in: one-process floor (python -m {package} run)"
+        progress(what)
+        env = {**ENV, "PYTHONPATH": str(project / "src")}
+        floor = run(project, sys.executable, "-m", package, "run", timeout=timeout, env=env)
+        rows.append(row(what, floor))
+    if first.status == floor.status == "ok":
+        rows.append(("ratio first repro / floor", f"{first.seconds / floor.seconds:.2f}x", "", ""))
+
+
+def synthetic_data(rows: int, folder: Path) -> Path:
+    """The synthetic table as a folder of batches; an existing complete folder is reused."""
+    target = folder / f"synthetic-{rows}"
+    if not target.is_dir():
+        batches = max(1, min(10, rows // 250_000))
+        progress(f"generating {rows:,} rows in {batches} batch(es) under {target}")
+        partial = folder / f"synthetic-{rows}.partial"
+        write_synthetic(rows, partial, batches=batches)
+        partial.rename(target)
+    return target
+
+
+def scale(rows: list[tuple[str, ...]], label: str, data_dir: Path | None, timeout: float) -> None:
+    """Append one size's rows: end to end, then each stage that reported its cost."""
+    size = int(float(label))
+    with tempfile.TemporaryDirectory() as tmp:
+        data = synthetic_data(size, data_dir or Path(tmp))
+        (Path(tmp) / "bake").mkdir()
+        _, project, _ = bake(Path(tmp) / "bake")
+        progress(f"{label}: dvc exp run end to end ({size:,} rows, timeout {timeout:.0f} s)")
+        result = run(project, "dvc", "exp", "run", "-S", f"data.source={data}",
+                     "-S", "data.target=label", "-S", "data.time=event_time",
+                     "-S", "data.groups=[gender]", timeout=timeout)  # fmt: skip
+    stage, error = result.failure()
+    failed = f"{stage} {result.status}" if result.status != "ok" else None
+    rows.append(row(f"{label}: end to end", result, failed))
+    for name, (seconds, mb) in result.costs().items():
+        rows.append((f"{label}: {name}", f"{seconds:.1f} s", f"{mb} MB", ""))
+    if result.status != "ok":
+        rows.append((f"{label}: {stage}", result.status, "-", error))
+
+
+def machine() -> str:
+    kib = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text())[1])
+    cpu = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text())
+    cpu_name = f", {cpu[1].strip()}" if cpu else ""
+    memory = f"{kib / 2**20:.1f} GiB RAM{cpu_name}, Python {platform.python_version()}"
+    return f"machine: {os.cpu_count()} cores, {memory}"
+
+
+def table(rows: list[tuple[str, ...]]) -> str:
+    """Markdown rows, aligned; wall and peak RSS right-aligned."""
+    widths = [max(len(r[i]) for r in [HEADER, *rows]) for i in range(len(HEADER))]
+    columns = list(zip(widths, (False, True, True, False), strict=True))
+
+    def line(cells: tuple[str, ...]) -> str:
+        padded = [c.rjust(w) if r else c.ljust(w) for c, (w, r) in zip(cells, columns, strict=True)]
+        return "| " + " | ".join(padded) + " |"
+
+    rule = "| " + " | ".join("-" * (w - r) + ":" * r for w, r in columns) + " |"
+    return "\n".join([line(HEADER), rule, *map(line, rows)])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1e5,1e6,1e7", help="rows per synthetic run")
+    parser.add_argument("--data-dir", type=Path, help="keep generated tables here for reruns")
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds per run")
+    parser.add_argument("--skip-builtin", action="store_true", help="only the synthetic sizes")
+    args = parser.parse_args()
+    progress(machine())
+    if args.data_dir:
+        args.data_dir = args.data_dir.resolve()
+        args.data_dir.mkdir(parents=True, exist_ok=True)
+    sections = [] if args.skip_builtin else [("built-in", builtin, ())]
+    sections += [(s.strip(), scale, (s.strip(), args.data_dir)) for s in args.sizes.split(",")]
+    rows: list[tuple[str, ...]] = []
+    for name, section, section_args in sections:
+        try:
+            section(rows, *section_args, args.timeout)
+        except Exception as exc:  # a broken bake or generator is a row too, not a crash
+            progress(f"{name}: {exc!r}")
+            rows.append((name, "failed", "-", repr(exc)[:120]))
+    print(machine())
+    print(table(rows), flush=True)
+
+
+if __name__ == "__main__":
+    main()
