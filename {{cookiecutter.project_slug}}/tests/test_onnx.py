@@ -49,3 +49,27 @@ def test_parity_fails_for_a_different_model(fitted, toy_roles):
     rows = schema.model_frame(test, toy_roles)
     with pytest.raises(DataError, match="ONNX model disagrees with scikit-learn"):
         onnx_convert.parity(model, onnx_convert.convert(other, toy_roles), rows, toy_roles)
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_target_encoded_columns_convert_for_every_target_type(toy, make_params, task):
+    """skl2onnx alone refuses a multiclass target encoder; onnx_target_encoder covers it,
+    unseen and missing values included."""
+    from {{ cookiecutter.package_name }}.params import PreprocessParams
+    from {{ cookiecutter.package_name }}.stages import preprocess, train
+
+    roles = schema.Roles("target", ["x1", "x2"], ["color", "shop"], None, [])
+    rows = toy(task, n=300, seed=2)
+    rows["shop"] = [f"s{v:02d}" for v in np.random.default_rng(0).integers(0, 40, len(rows))]
+    train_rows, test, transformer, report = preprocess.preprocess(
+        rows, roles, PreprocessParams(), 0, task
+    )
+    assert report["target_encoded"] == 1
+    config = FAMILIES[0][1] if task == "classification" else FAMILIES[3][1]
+    model = train.train(train_rows, roles, transformer, config, make_params({"task": task}))
+    X = schema.model_frame(test, roles)
+    X.loc[X.index[0], "shop"] = "never-seen"
+    X.loc[X.index[1], "shop"] = np.nan
+    result = onnx_convert.parity(model, onnx_convert.convert(model, roles), X, roles)
+    assert result["max_abs_diff"] <= result["allowed_abs_diff"]
+    assert result["labels_differ"] == 0

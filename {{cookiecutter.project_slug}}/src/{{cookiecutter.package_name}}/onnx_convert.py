@@ -30,7 +30,7 @@ from sklearn.ensemble import (
 )
 from sklearn.pipeline import Pipeline
 
-from . import schema
+from . import onnx_target_encoder, schema
 from .errors import DataError
 
 # Float32 trees sum leaf values in float32 and the preprocessing constants are rounded in
@@ -136,12 +136,19 @@ def convert(model: Pipeline, roles: schema.Roles) -> bytes:
     from skl2onnx.common.exceptions import MissingShapeCalculator
     from skl2onnx.shape_calculators.imputer import calculate_sklearn_imputer_output_shapes
     from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import TargetEncoder
 
     update_registered_converter(
         SimpleImputer,
         "SklearnSimpleImputer",
         calculate_sklearn_imputer_output_shapes,
         _numeric_imputer_converter,
+    )
+    update_registered_converter(
+        TargetEncoder,
+        "SklearnTargetEncoder",
+        onnx_target_encoder.output_shapes,
+        onnx_target_encoder.convert,
     )
     estimator = model.steps[-1][1]
     inputs = [(c, DoubleTensorType([None, 1])) for c in roles.numeric]
