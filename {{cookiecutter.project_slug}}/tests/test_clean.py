@@ -113,3 +113,41 @@ def test_rules_on_absent_columns_are_skipped():
 def test_a_missing_target_column_is_named():
     with pytest.raises(DataError, match="target column 'species' is not in the data"):
         clean.clean(rows(), "species", RULES)
+
+
+def tricky() -> pd.DataFrame:
+    """Repeats that pandas calls equal although their values differ in form or type."""
+    return pd.DataFrame(
+        {
+            "x": [0.0, -0.0, np.nan, np.nan, 1.5, 1.5, 2.0],
+            "o": [1, 1.0, None, np.nan, "a", "a", True],
+            "s": pd.array(["p", "p", None, None, "q", "r", "p"], dtype="string"),
+            "c": pd.Categorical(["u", "u", None, None, "v", "v", "u"]),
+            "t": pd.to_datetime(["2024-01-01", "2024-01-01", None, None, "2024-01-02", None, None]),
+        }
+    )
+
+
+def test_duplicated_matches_pandas():
+    df = tricky()
+    expected = df.duplicated(keep="first")
+    pd.testing.assert_series_equal(clean.duplicated(df, list(df.columns)), expected)
+    assert expected.tolist() == [False, True, False, True, False, False, False]
+
+
+def test_duplicated_lets_pandas_decide_between_rows_whose_hashes_collide(monkeypatch):
+    df = tricky()
+    expected = df.duplicated(keep="first")
+
+    def colliding(column: pd.Series, index: bool) -> pd.Series:
+        return pd.Series(np.zeros(len(column), dtype=np.uint64))
+
+    monkeypatch.setattr(clean.pd.util, "hash_pandas_object", colliding)
+    pd.testing.assert_series_equal(clean.duplicated(df, list(df.columns)), expected)
+
+
+def test_missing_share_matches_the_row_mean():
+    df = rows()
+    features = ["mass", "length", "site"]
+    expected = df[features].isna().mean(axis=1)
+    pd.testing.assert_series_equal(clean.missing_share(df, features), expected)

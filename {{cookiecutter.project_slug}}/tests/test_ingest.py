@@ -93,6 +93,75 @@ def test_content_ids_number_repeated_rows_in_order():
     assert len(set(ids)) == len(ids)
 
 
+def test_content_ids_are_pinned():
+    """Ids name rows in relabel files and reports: any change to them must be deliberate."""
+    df = pd.DataFrame({"a": [1.0, 2.0, np.nan, 1.0], "b": ["x", "y", None, "x"], "y": [0, 1, 1, 0]})
+    assert ingest.content_ids(df).tolist() == [
+        "e12fbed4aa1caeb3",
+        "c3bf1d84f9f0e900",
+        "bea7ac1ce04386ed",
+        "e12fbed4aa1caeb3-2",
+    ]
+    assert pd.api.types.is_string_dtype(ingest.content_ids(df))
+
+
+def test_content_ids_depend_on_column_names_not_their_order():
+    df = frame()
+    ids = ingest.content_ids(df).tolist()
+    assert ingest.content_ids(df[["b", "y", "a"]]).tolist() == ids
+    renamed = ingest.content_ids(df.rename(columns={"a": "c"})).tolist()
+    swapped = ingest.content_ids(df.rename(columns={"a": "y", "y": "a"})).tolist()
+    assert not set(renamed) & set(ids)
+    assert not set(swapped) & set(ids)
+
+
+@pytest.mark.parametrize(
+    "empty",
+    [
+        pd.Series([np.nan], dtype="float64"),
+        pd.Series([None], dtype=object),
+        pd.Series([None], dtype="string"),
+        pd.Series([None], dtype="Int64"),
+        pd.Series([None], dtype="boolean"),
+        pd.Series([pd.NaT], dtype="datetime64[ms]"),
+        pd.Series([""], dtype="string"),  # a CSV cannot tell it from a missing value
+    ],
+    ids=["float", "object", "string", "Int64", "boolean", "datetime", "empty-text"],
+)
+def test_a_missing_value_hashes_alike_whatever_the_dtype(empty):
+    expected = ingest.content_ids(pd.DataFrame({"a": [1.0], "b": [np.nan]}))
+    assert ingest.content_ids(pd.DataFrame({"a": [1.0], "b": empty})).tolist() == expected.tolist()
+
+
+def test_booleans_hash_as_text_and_times_as_instants():
+    assert ingest.value_hashes(pd.Series([True, False])).tolist() == (
+        ingest.value_hashes(pd.Series(["True", "False"])).tolist()
+    )
+    at = pd.Series(pd.to_datetime(["2024-05-31 12:00:00.25", None]))
+    expected = ingest.value_hashes(at).tolist()
+    assert ingest.value_hashes(at.dt.as_unit("ns")).tolist() == expected
+    assert ingest.value_hashes(at.dt.tz_localize("UTC")).tolist() == expected
+    in_paris = at.dt.tz_localize("UTC").dt.tz_convert("Europe/Paris")
+    assert ingest.value_hashes(in_paris).tolist() == expected
+    assert len(set(ingest.value_hashes(pd.Series([0.0, -0.0, 0])).tolist())) == 1
+
+
+def test_a_row_read_from_csv_or_parquet_gets_the_same_id(tmp_path):
+    df = pd.DataFrame(
+        {
+            "n": [1, 2, None],
+            "x": [0.5, np.nan, 2.0],
+            "s": ["a", None, "c"],
+            "flag": [True, None, False],
+        }
+    )
+    df.to_csv(tmp_path / "b.csv", index=False)
+    df.to_parquet(tmp_path / "b.parquet")
+    from_csv = ingest.content_ids(ingest.read_batch(tmp_path / "b.csv"))
+    from_parquet = ingest.content_ids(ingest.read_batch(tmp_path / "b.parquet"))
+    assert from_csv.tolist() == from_parquet.tolist()
+
+
 # snapshot
 
 
@@ -188,6 +257,28 @@ def test_snapshot_needs_a_batch():
         ingest.snapshot([], data())
 
 
+def test_snapshot_reads_batches_one_at_a_time():
+    """A generator of batches is consumed as it goes: a bad first batch stops the reading."""
+    read = []
+
+    def batches():
+        for name in ("first", "second"):
+            read.append(name)
+            yield name, frame().assign(batch=["p", "q"])
+
+    with pytest.raises(DataError, match="batch 'first' has reserved column"):
+        ingest.snapshot(batches(), data())
+    assert read == ["first"]
+
+
+def test_snapshot_from_a_generator_matches_a_list():
+    listed = [("a", frame()), ("b", frame(a=[3.0], b=["z"], y=[1])), ("c", frame())]
+    streamed = ingest.snapshot(iter(listed), data())
+    pd.testing.assert_frame_equal(streamed, ingest.snapshot(listed, data()))
+    assert streamed["id"].is_unique
+    assert streamed["batch"].tolist() == ["a", "a", "b", "c", "c"]
+
+
 # event time
 
 
@@ -197,6 +288,15 @@ def test_event_time_reads_years_as_january_first_utc():
     assert out.iloc[0] == pd.Timestamp("2009-01-01", tz="UTC")
     assert out.iloc[1] < out.iloc[0]
     assert pd.isna(out.iloc[2])
+
+
+@pytest.mark.parametrize("dtype", ["int64", "float64", "Int64"])
+def test_event_time_years_keep_the_index_name_and_unit(dtype):
+    years = pd.Series([1000, 2024, 9999], index=[7, 8, 9], name="year", dtype=dtype)
+    out = ingest.event_time(years)
+    assert str(out.dtype) == "datetime64[us, UTC]"
+    assert out.name == "year" and out.index.tolist() == [7, 8, 9]
+    assert out.tolist() == [pd.Timestamp(f"{y}-01-01", tz="UTC") for y in (1000, 2024, 9999)]
 
 
 def test_event_time_reads_iso_text_with_or_without_a_zone():

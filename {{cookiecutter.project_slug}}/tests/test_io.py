@@ -56,6 +56,13 @@ def test_csv_and_parquet_round_trip(tmp_path):
     assert (tmp_path / "t.csv").read_bytes() == b"a,b\n1.5,x\n,\n"
 
 
+def test_read_parquet_reads_only_the_columns_asked_for(tmp_path):
+    df = pd.DataFrame({"a": [1.5, None], "b": ["x", None], "c": [1, 2]})
+    io.write_parquet(tmp_path / "t.parquet", df)
+    read = io.read_parquet(tmp_path / "t.parquet", ["c", "a"])
+    pd.testing.assert_frame_equal(read, df[["c", "a"]])
+
+
 @pytest.mark.parametrize("read", [io.read_parquet, io.read_json, io.load_model])
 def test_reading_a_missing_file_says_how_to_build_it(tmp_path, read):
     with pytest.raises(DataError, match="absent does not exist: run `dvc repro`"):

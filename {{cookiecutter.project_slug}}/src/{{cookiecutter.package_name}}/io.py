@@ -40,6 +40,11 @@ TRUSTED_TYPES = frozenset(
     }
 )
 
+# pyarrow, without pre_buffer: buffering coalesces reads for object stores, but on a local
+# disk it holds whole row groups of every column at once (a 1e7-row table read 1.2 GB
+# larger and slower with it).
+PARQUET_READ = {"engine": "pyarrow", "pre_buffer": False}
+
 # Zip entries carry this timestamp instead of "now", so equal models give equal bytes.
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
@@ -79,10 +84,12 @@ def write_csv(path: Path, df: pd.DataFrame) -> None:
     write_text(path, df.to_csv(index=False, lineterminator="\n"))
 
 
-def read_parquet(path: Path) -> pd.DataFrame:
+def read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """The table at path, or only `columns` of it: Parquet stores each column apart, so
+    the others are never read or decoded."""
     if not Path(path).exists():
         raise DataError(f"{path} does not exist: run `dvc repro` to build it")
-    return pd.read_parquet(path, engine="pyarrow")
+    return pd.read_parquet(path, columns=columns, **PARQUET_READ)
 
 
 def read_json(path: Path) -> Any:
