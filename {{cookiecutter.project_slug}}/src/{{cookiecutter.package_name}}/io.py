@@ -92,6 +92,15 @@ def read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
     return pd.read_parquet(path, columns=columns, **PARQUET_READ)
 
 
+def parquet_columns(path: Path, wanted: set) -> list[str]:
+    """The columns of the Parquet file at path that are in `wanted`, in file order."""
+    import pyarrow.parquet as pq
+
+    if not Path(path).exists():
+        raise DataError(f"{path} does not exist: run `dvc repro` to build it")
+    return [name for name in pq.read_schema(path).names if name in wanted]
+
+
 def read_json(path: Path) -> Any:
     if not Path(path).exists():
         raise DataError(f"{path} does not exist: run `dvc repro` to build it")

@@ -191,7 +191,9 @@ def main() -> None:
     params = load()
     roles = schema.roles_from_dict(io.read_json(paths.FEATURES)["roles"])
     model = io.load_model(paths.TRAINED_MODEL)
-    test = io.read_parquet(paths.TEST)
+    wanted = {roles.target, *roles.features, *params.data.groups, params.data.time}
+    # Missing group or time columns are left to the diagnosis, which warns about them.
+    test = io.read_parquet(paths.TEST, columns=io.parquet_columns(paths.TEST, wanted))
     with compute.cores(params.compute.cores):
         values, plots = evaluate(model, test, roles, params.task, params.metric, params.business)
         values.update(diagnose(model, test, roles, params))

@@ -68,8 +68,7 @@ def main() -> None:
     features = io.read_json(paths.FEATURES)
     roles = schema.roles_from_dict(features["roles"])
     model = io.load_model(paths.TRAINED_MODEL)
-    test = io.read_parquet(paths.TEST)
-    rows = schema.model_frame(test, roles)
+    rows = schema.model_frame(io.read_parquet(paths.TEST, columns=roles.features), roles)
     paths.MODEL.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=paths.MODEL.parent) as tmp:
         candidate = Path(tmp) / paths.MODEL.name

@@ -41,7 +41,7 @@ def main() -> None:
     roles = schema.roles_from_dict(io.read_json(paths.FEATURES)["roles"])
     selection = io.read_json(paths.SELECT_REPORT) if paths.SELECT_REPORT.exists() else None
     config = models.chosen_config(params, selection)
-    rows = io.read_parquet(paths.TRAIN)
+    rows = io.read_parquet(paths.TRAIN, columns=[roles.target, *roles.features])
     pipeline = train(rows, roles, io.load_model(paths.PREPROCESSOR), config, params)
     io.save_model(paths.TRAINED_MODEL, pipeline)
     log.info("trained %s on %d rows", config["name"], len(rows))
