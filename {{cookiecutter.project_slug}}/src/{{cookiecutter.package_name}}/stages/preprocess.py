@@ -26,7 +26,10 @@ AUGMENTED_BATCH = "augmented"
 
 
 def engineer(df: pd.DataFrame, ratios: list[tuple[str, str]]) -> pd.DataFrame:
-    """Add numerator_per_denominator columns; a zero denominator gives a missing value."""
+    """Add numerator_per_denominator columns; a zero denominator gives a missing value.
+    Without ratios, `df` itself: no copy of a table that may be gigabytes."""
+    if not ratios:
+        return df
     out = df.copy()
     for numerator, denominator in ratios:
         missing = [c for c in (numerator, denominator) if c not in df.columns]
@@ -138,7 +141,8 @@ def main() -> None:
     params = load()
     df = engineer(io.read_parquet(paths.ANNOTATED), params.preprocess.ratios)
     roles = schema.infer_roles(df, params.data, params.task)
-    df = schema.validate(df, schema.model_input_schema(roles), "the annotated data")
+    # In place: this stage owns df, and pandera's copy would be one more copy of the table.
+    df = schema.validate(df, schema.model_input_schema(roles), "the annotated data", inplace=True)
     train, test, transformer, report = preprocess(
         df, roles, params.preprocess, params.seed, params.task
     )
