@@ -136,8 +136,9 @@ def test_plot_data_stays_bounded_at_any_size():
     shown = evaluate.plot_rows(1_000_000)
     assert len(shown) == evaluate.PLOT_ROWS and (np.diff(shown) > 0).all()
     assert np.array_equal(evaluate.plot_rows(1_000_000), shown), "seeded"
-    curve = [{"fpr": i / 99_999, "tpr": i / 99_999} for i in range(100_000)]
-    thinned = evaluate.thin(curve)
+    line = np.linspace(0.0, 1.0, 100_000)
+    curve = [{"fpr": round(float(v), 6), "tpr": round(float(v), 6)} for v in line]
+    thinned = evaluate.curve_points(fpr=line, tpr=line)
     assert len(thinned) == evaluate.CURVE_POINTS
     assert thinned[0] == curve[0] and thinned[-1] == curve[-1]
-    assert evaluate.thin(curve[:10]) == curve[:10]
+    assert evaluate.curve_points(fpr=line[:10], tpr=line[:10]) == curve[:10]

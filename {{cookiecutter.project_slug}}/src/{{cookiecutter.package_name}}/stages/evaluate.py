@@ -37,12 +37,14 @@ def plot_rows(n: int, seed: int = 0) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, PLOT_ROWS, replace=False))
 
 
-def thin(points: list[dict]) -> list[dict]:
-    """At most CURVE_POINTS of a curve's points, evenly spread, first and last kept."""
-    if len(points) <= CURVE_POINTS:
-        return points
-    keep = np.unique(np.linspace(0, len(points) - 1, CURVE_POINTS).round().astype(int))
-    return [points[i] for i in keep]
+def curve_points(**columns: np.ndarray) -> list[dict]:
+    """At most CURVE_POINTS points of a curve, evenly spread, first and last kept; only the
+    kept points are built."""
+    n = len(next(iter(columns.values())))
+    keep = range(n)
+    if n > CURVE_POINTS:
+        keep = np.unique(np.linspace(0, n - 1, CURVE_POINTS).round().astype(int))
+    return [{name: round(float(v[i]), 6) for name, v in columns.items()} for i in keep]
 
 
 def classification_metrics(
@@ -85,17 +87,9 @@ def curves(y_true: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> dict[s
             continue
         fpr, tpr, _ = skm.roc_curve(positive, proba[:, column])
         precision, recall, _ = skm.precision_recall_curve(positive, proba[:, column])
-        out["roc"][diagnosis.key(label)] = thin(
-            [
-                {"fpr": round(float(a), 6), "tpr": round(float(b), 6)}
-                for a, b in zip(fpr, tpr, strict=True)
-            ]
-        )
-        out["precision_recall"][diagnosis.key(label)] = thin(
-            [
-                {"recall": round(float(r), 6), "precision": round(float(p), 6)}
-                for r, p in zip(recall, precision, strict=True)
-            ]
+        out["roc"][diagnosis.key(label)] = curve_points(fpr=fpr, tpr=tpr)
+        out["precision_recall"][diagnosis.key(label)] = curve_points(
+            recall=recall, precision=precision
         )
     return out
 

@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .. import io, paths, schema
+from .. import io, paths, row_hash, schema
 from ..errors import DataError
 from ..params import DataParams, load
 
@@ -58,56 +58,6 @@ def read_batch(path: Path) -> pd.DataFrame:
         raise DataError(f"cannot read {path}: {exc}") from None
     frame.attrs = {}  # a snapshot's content hash describes that file, not the ingested data
     return frame
-
-
-# Row ids: one 64-bit hash per row, pandas' deterministic hashes (SipHash with a fixed key
-# for text, a fixed bit mixer for numbers), computed a column at a time, never a row at a time.
-
-
-def _hash_text(values: np.ndarray) -> np.ndarray:
-    return pd.util.hash_array(np.asarray(values, dtype=object), categorize=False)
-
-
-# Missing values hash as the empty text whatever the column's dtype: a CSV cannot tell an
-# empty string from a missing value, and an empty column may be read as floats, text or
-# nulls, so the same row keeps its id whichever file and reader it came through.
-_MISSING = _hash_text(np.array([""]))[0]
-
-
-def value_hashes(column: pd.Series) -> np.ndarray:
-    """One uint64 per value, of a form that does not depend on the dtype a reader inferred.
-
-    Numbers (not booleans) hash as float64, so 3 and 3.0 agree; date-times as their UTC
-    instant to the microsecond (a naive time is read as UTC, as for data.time); booleans
-    and everything else as text, each distinct value hashed once.
-    """
-    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
-        # + 0.0 turns -0.0 into 0.0: equal numbers, equal hashes.
-        values = column.to_numpy(dtype="float64", na_value=np.nan) + 0.0
-        hashed, missing = pd.util.hash_array(values), np.isnan(values)
-    elif pd.api.types.is_datetime64_any_dtype(column):
-        if column.dt.tz is not None:
-            column = column.dt.tz_convert(None)  # to UTC, then naive
-        # Microseconds: any unit converts without overflow (nanoseconds end in 2262).
-        values = column.dt.as_unit("us").to_numpy()
-        hashed, missing = pd.util.hash_array(values.view("int64")), np.isnat(values)
-    else:
-        codes, uniques = pd.factorize(column)
-        text = pd.Series(uniques, dtype=object).astype("string").to_numpy(dtype=object)
-        hashed = _hash_text(text).take(codes) if len(text) else np.zeros(len(codes), np.uint64)
-        missing = codes < 0
-    hashed[missing] = _MISSING
-    return hashed
-
-
-def row_hashes(df: pd.DataFrame) -> np.ndarray:
-    """One uint64 per row from its columns' names and values; column order does not matter."""
-    hashes = np.zeros(len(df), dtype=np.uint64)
-    for name in sorted(df.columns):
-        hashes ^= value_hashes(df[name]) ^ _hash_text(np.array([str(name)]))[0]
-        # Mixed after every column, so that each value stays tied to its column's name.
-        hashes = pd.util.hash_array(hashes)
-    return hashes
 
 
 # The four hex digits of every 16-bit number, as four ASCII bytes in one uint32: a hash is
@@ -154,7 +104,7 @@ def ids_from_hashes(hashes: np.ndarray, index: pd.Index | None = None) -> pd.Ser
 
 def content_ids(df: pd.DataFrame) -> pd.Series:
     """A hash of each row's values; repeated rows get -2, -3, ... in order of appearance."""
-    return ids_from_hashes(row_hashes(df), df.index)
+    return ids_from_hashes(row_hash.row_hashes(df), df.index)
 
 
 def january_first(years: pd.Series) -> pd.Series:
@@ -260,7 +210,8 @@ def prepare(
         check_batch(name, frame, names[0] if names else name, columns, data)
         frame = frame[columns]
         if not data.id_column:
-            hashes.append(row_hashes(frame))  # before parsing times: ids hash the file's values
+            # Before parsing times: ids hash the values as the file holds them.
+            hashes.append(row_hash.row_hashes(frame))
         if data.time in columns:
             frame[data.time] = event_time(frame[data.time])
         prepared.append(frame)
