@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 
-# One thread per stage, set before numpy/scikit-learn load their thread pools: tabular
-# data of this size trains several times faster single-threaded on a small machine (no
-# oversubscription), and single-threaded sums make reruns byte-identical. Export a
-# different OMP_NUM_THREADS yourself for large data.
+# Native thread pools start at one thread, set before numpy/scikit-learn load them: code
+# outside compute.py's contexts stays single-threaded (no oversubscription next to joblib,
+# sums in a fixed order). Fitting, cross-validation and prediction raise the pools to
+# compute.n_jobs inside those contexts.
 for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 

@@ -56,34 +56,26 @@ def rank(
     groups = schema.base_ids(train[schema.ID])
     rules, seed, cores = params.select, params.seed, params.compute.cores
 
-    def score(name: str, rows: np.ndarray) -> dict:
+    def score(name: str, rows: np.ndarray, X_rung: pd.DataFrame, folds, part) -> dict:
+        """`name` cross-validated on the training rows at positions `rows` (X_rung)."""
         fit_rows = len(rows) * (rules.cv_folds - 1) // rules.cv_folds
-        config = params.select.candidates[name]
-        pipeline = Pipeline(
-            [
-                ("preprocess", clone(transformer)),
-                ("model", models.build(params.task, config, seed, fit_rows)),
-            ]
-        )
-        folds, part = splitter(groups.iloc[rows], rules.cv_folds, seed, params.task)
+        model = models.build(params.task, rules.candidates[name], seed, fit_rows)
+        pipeline = Pipeline([("preprocess", clone(transformer)), ("model", model)])
         with compute.folds(cores):
             scores = cross_val_score(
-                pipeline,
-                X.iloc[rows],
-                y[rows],
-                groups=part,
-                cv=folds,
-                scoring=scoring,
-                n_jobs=cores,
+                pipeline, X_rung, y[rows], groups=part, cv=folds, scoring=scoring, n_jobs=cores
             )
         return {"model": name, "mean": float(np.mean(scores)), "std": float(np.std(scores))}
 
     size = min(len(X), rules.min_rows)
     alive, results = list(rules.candidates), {}
     while True:
+        # One sample, one copy of its rows and one set of folds per rung, for every candidate.
         rows = compute.sample(np.arange(len(X)), y if classification else None, size, seed)
+        X_rung = X.iloc[rows]
+        folds, part = splitter(groups.iloc[rows], rules.cv_folds, seed, params.task)
         for name in alive:
-            results[name] = {**score(name, rows), "rows": len(rows)}
+            results[name] = {**score(name, rows, X_rung, folds, part), "rows": len(rows)}
         keep = math.ceil(len(alive) / rules.factor)
         if keep < 2 or size >= min(len(X), rules.max_rows):
             break
