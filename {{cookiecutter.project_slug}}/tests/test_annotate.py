@@ -219,3 +219,14 @@ def test_review_for_regression(toy, make_params):
     assert kept is rows and report == {"label_issues": 0, "pseudo_labelled": 0}
     with pytest.raises(ConfigError, match="pseudo_label needs class probabilities"):
         annotate.review(rows, rows.iloc[0:0], review_params(make_params, "regression", True))
+
+
+def test_a_class_smaller_than_the_judges_folds_is_refused_before_it_judges(toy, make_params):
+    from {{ cookiecutter.package_name }}.errors import DataError
+
+    rows = toy("classification", n=100)
+    rows.loc[:2, "target"] = "rare"
+    params = review_params(make_params, "classification", False)
+    message = "class 'rare' of 'target' has 3 row.*annotate.cv_folds=5 .*cv_folds to 3 or less"
+    with pytest.raises(DataError, match=message):
+        annotate.review(rows, rows.iloc[0:0], params)

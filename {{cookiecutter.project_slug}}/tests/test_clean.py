@@ -44,6 +44,7 @@ def test_each_reason_is_counted():
             "out_of_range": 1,
             "excluded": 1,
         },
+        "coerced_to_missing": {},
     }
     assert out["id"].tolist() == ["keep1", "keep2"]
     assert list(out.index) == [0, 1]
@@ -92,8 +93,39 @@ def test_a_row_is_counted_under_its_first_reason_only():
 )
 def test_valid_ranges(low, high, dropped):
     rules = CleanParams(valid_ranges={"mass": (low, high)})
-    _, _, report = clean.clean(rows(), "y", rules)
+    # A second class that no range drops (no mass), so every case has something to learn.
+    df = pd.concat(
+        [rows(), pd.DataFrame([{"id": "b", "batch": "b", "length": 5, "site": "field", "y": "b"}])]
+    )
+    _, _, report = clean.clean(df.reset_index(drop=True), "y", rules)
     assert report["dropped"]["out_of_range"] == dropped
+
+
+def test_declared_numeric_text_becomes_missing_and_is_counted(caplog):
+    df = rows().astype({"mass": object})
+    df.loc[[0, 1], "mass"] = ["n/a?", "-"]  # keep1, and the row without a target
+    out, unlabelled, report = clean.clean(df, "y", RULES, numeric=["mass", "length"])
+    assert report["coerced_to_missing"] == {"mass": 2}
+    assert out["mass"].dtype == "float64" and unlabelled["mass"].isna().all()
+    assert out.set_index("id")["mass"].isna().to_dict() == {
+        "keep1": True,
+        "dup": False,
+        "keep2": False,
+    }
+    assert "mass: 2 value(s) that are not numbers read as missing (e.g. 'n/a?', '-')" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        ([None] * 7, "target 'y' is missing in every row that clean keeps \\(7 rows in\\)"),
+        (["a"] * 7, "target 'y' has one value \\('a'\\) in all 3 labelled rows"),
+    ],
+    ids=["all-missing", "one-value"],
+)
+def test_a_target_with_nothing_to_learn_is_refused(labels, message):
+    with pytest.raises(DataError, match=message):
+        clean.clean(rows().assign(y=labels), "y", RULES)
 
 
 def test_the_missing_fraction_is_a_threshold():

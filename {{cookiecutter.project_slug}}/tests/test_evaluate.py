@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
 from {{ cookiecutter.package_name }} import schema
@@ -142,3 +143,10 @@ def test_plot_data_stays_bounded_at_any_size():
     assert len(thinned) == evaluate.CURVE_POINTS
     assert thinned[0] == curve[0] and thinned[-1] == curve[-1]
     assert evaluate.curve_points(fpr=line[:10], tpr=line[:10]) == curve[:10]
+
+
+def test_unseen_categories_are_counted_per_column_and_missing_ones_are_not(caplog):
+    test = pd.DataFrame({"color": ["red", "teal", None, "teal"], "size": [1.0, 2.0, 3.0, None]})
+    known = {"color": ["blue", "red"], "size": ["1.0", "2.0", "3.0"]}
+    assert evaluate.unseen_categories(test, known) == {"color": 2, "size": 0}
+    assert "color: 2 test row(s) with categories unseen in training (e.g. 'teal')" in caplog.text

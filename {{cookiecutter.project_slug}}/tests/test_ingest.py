@@ -230,8 +230,8 @@ def test_snapshot_accepts_a_column_named_id_as_the_id_column():
 @pytest.mark.parametrize(
     ("key", "message"),
     [
-        (["p", "p"], "repeats ids \\(p\\)"),
-        (["p", None], "has 1 empty values"),
+        (["p", "p"], "repeats 1 id\\(s\\) \\(e.g. p\\)"),
+        (["p", None], "has 1 empty value\\(s\\)"),
     ],
 )
 def test_snapshot_refuses_bad_id_columns(key, message):
@@ -318,7 +318,10 @@ def test_event_time_keeps_datetimes_in_utc():
     ("values", "message"),
     [
         ([2007, 17.5], "time column 'at' holds numbers that are not years \\(e.g. 17.5\\)"),
-        (["2024-05-31", "last tuesday"], "not dates or times \\(e.g. 'last tuesday'\\)"),
+        (
+            ["2024-05-31", "last tuesday"],
+            "1 value\\(s\\) that are not dates or times \\(e.g. 'last tuesday'\\)",
+        ),
     ],
 )
 def test_event_time_refuses_what_it_cannot_read(values, message):

@@ -75,7 +75,8 @@ def test_an_unknown_key_is_named(params_raw, where):
         node = node[key]
     node["surprise"] = 1
     name = ".".join([*where, "surprise"])
-    with pytest.raises(ConfigError, match=f"params.yaml: {name}: Extra inputs are not permitted"):
+    section = ".".join(where) or "the top level"
+    with pytest.raises(ConfigError, match=f"params.yaml: {name} is not a setting: {section} has "):
         params.parse(raw)
 
 

@@ -43,7 +43,7 @@ METRIC_KEYS = {
     | {"business_value", "per_class", "classes_short_of_data"},
     "regression": {"rmse", "mae", "r2", "business_value"},
 }
-DIAGNOSIS_KEYS = {"groups", "gate", "recent"}
+DIAGNOSIS_KEYS = {"groups", "gate", "recent", "unseen_categories"}
 
 
 @pytest.fixture(scope="module")

@@ -76,3 +76,23 @@ def test_snapshot_schema_rejects_repeated_ids(toy):
 def test_base_ids_strip_augmentation_suffixes():
     ids = pd.Series(["a1", "a1-aug1", "a1-aug12", "b-2-aug3", "aug1"])
     assert schema.base_ids(ids).tolist() == ["a1", "a1", "a1", "b-2", "aug1"]
+
+
+def test_a_text_column_of_mostly_numbers_is_refused_naming_count_and_examples(toy):
+    rows = toy("regression").astype({"x2": object})
+    rows.loc[:9, "x2"] = "n/a?"
+    message = "column 'x2' looks numeric but 10 of 60 values are text \\(e.g. 'n/a\\?'\\): list it "
+    with pytest.raises(DataError, match=message + "in data.numeric .* or in data.categorical"):
+        schema.infer_roles(rows, data(), "regression")
+    # Deciding the role either way is the fix.
+    roles = schema.infer_roles(rows, data(categorical=["color", "x2"]), "regression")
+    assert "x2" in roles.categorical
+
+
+@pytest.mark.parametrize(
+    "values",
+    [["red", "1", "blue", "green"], ["1", "2", "x", "y"], ["1", "2", "3", None]],
+    ids=["mostly-text", "half-numbers", "text-of-numbers-only"],
+)
+def test_a_text_column_is_refused_only_when_mostly_but_not_only_numbers(values):
+    schema.numbers_in_text(pd.Series(values, name="c", dtype=object))

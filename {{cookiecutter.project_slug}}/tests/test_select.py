@@ -123,6 +123,29 @@ def test_halving_samples_keep_class_shares(toy):
     assert np.array_equal(compute.sample(np.arange(50), y, 200, seed=0), np.arange(50))
 
 
+def test_halving_samples_keep_enough_rows_of_a_rare_class_for_the_folds():
+    from {{ cookiecutter.package_name }} import compute
+
+    y = np.array(["a"] * 990 + ["rare"] * 10)
+    plain = compute.sample(np.arange(1000), y, 100, seed=0)
+    assert (y[plain] == "rare").sum() == 1
+    rows = compute.sample(np.arange(1000), y, 100, seed=0, per_class=5)
+    assert (y[rows] == "rare").sum() == 5 and len(rows) == 104
+    assert set(plain) <= set(rows) and len(set(rows)) == len(rows)
+
+
+def test_a_class_smaller_than_the_folds_is_refused_naming_it(setup, task, toy):
+    from {{ cookiecutter.package_name }}.errors import DataError
+
+    if task != "classification":
+        pytest.skip("classes are a classification matter")
+    rows = toy(task)
+    rows.loc[:1, "target"] = "tiny"
+    message = "class 'tiny' of 'target' has 2 row.*select.cv_folds=5 .*cv_folds to 2 or less"
+    with pytest.raises(DataError, match=message):
+        select.rank(*setup({"select.cv_folds": 5}, rows=rows))
+
+
 def test_min_rows_above_max_rows_is_refused(make_params):
     from {{ cookiecutter.package_name }}.errors import ConfigError as Refused
 

@@ -39,9 +39,13 @@ def folds(n: int) -> Iterator[None]:
         yield
 
 
-def sample(rows: np.ndarray, y: np.ndarray | None, size: int, seed: int) -> np.ndarray:
+def sample(
+    rows: np.ndarray, y: np.ndarray | None, size: int, seed: int, per_class: int = 0
+) -> np.ndarray:
     """At most `size` of the positions `rows`, sorted, stratified by `y` when given (every
-    class keeps its share); all of them when they fit."""
+    class keeps its share); all of them when they fit. With `per_class`, a class whose
+    share is smaller keeps that many rows (all it has, if fewer), so that stratified folds
+    of the sample still see every class: the sample grows by those few rows."""
     if len(rows) <= size:
         return rows
     stratify = None
@@ -50,4 +54,21 @@ def sample(rows: np.ndarray, y: np.ndarray | None, size: int, seed: int) -> np.n
         # A class of one row cannot be split in proportion: fall back to a plain sample.
         stratify = y[rows] if counts.min() >= 2 else None
     kept, _ = train_test_split(rows, train_size=size, stratify=stratify, random_state=seed)
+    if y is not None and per_class:
+        kept = np.concatenate([kept, _topped_up(rows, kept, y, per_class, seed)])
     return np.sort(kept)
+
+
+def _topped_up(
+    rows: np.ndarray, kept: np.ndarray, y: np.ndarray, per_class: int, seed: int
+) -> np.ndarray:
+    """Rows of `rows` not in `kept` that bring each class up to per_class rows in kept."""
+    have = dict(zip(*np.unique(y[kept], return_counts=True), strict=True))
+    short = [c for c in np.unique(y[rows]) if have.get(c, 0) < per_class]
+    if not short:
+        return np.empty(0, dtype=rows.dtype)
+    rng = np.random.default_rng(seed)
+    spare = np.setdiff1d(rows, kept)
+    return np.concatenate(
+        [rng.permutation(spare[y[spare] == c])[: per_class - have.get(c, 0)] for c in short]
+    )

@@ -1,27 +1,77 @@
-"""Compose conf/ into params.yaml exactly as `dvc exp run` does.
+"""Compose conf/ into params.yaml exactly as `dvc exp run` does, checked on the way.
 
 `dvc repro` reads params.yaml and never looks at conf/ (by DVC's design), so
 params.yaml is committed and must always equal the composition of conf/. This
-module writes or checks it. It imports only Hydra so that the pre-commit hook
-can run it in a small environment: `python src/<package>/config_sync.py --check`.
+module writes or checks it. It runs as a script too, for the pre-commit hook:
+`python src/<package>/config_sync.py --check` (Hydra, pydantic and PyYAML suffice).
+
+conf/config.yaml's `validated: ${validate:}` calls the resolver registered here while
+the composed config is resolved, before anything is written: it checks the whole config
+with params.py, so a bad value or an unknown key is refused then. `dvc exp run` loads it
+through hydra_plugins/ (DVC scans the project root for Hydra plugins), so a bad `-S`
+override fails in one line before DVC writes params.yaml or runs a stage.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
+
+RESOLVER = "validate"
+KEY = "validated"
+
+
+def project_module(name: str):
+    """A module of this package, also when this file runs as a script (pre-commit)."""
+    import importlib
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    try:
+        return importlib.import_module(f"{{ cookiecutter.package_name }}.{name}")
+    finally:
+        sys.path.pop(0)
+
+
+def register_validation(refuse: Callable[[Exception], None]) -> None:
+    """Register ${validate:}: the composed config, checked by params.parse; a ConfigError
+    goes to `refuse` (raised inside a resolver, OmegaConf would wrap it)."""
+    from omegaconf import OmegaConf
+
+    def validate(*, _root_) -> bool:
+        try:
+            params = project_module("params")
+        except ImportError:
+            # An environment without the project's packages (pydantic): every stage
+            # checks params.yaml again when it loads it.
+            return True
+        raw = OmegaConf.to_container(_root_, resolve=False)
+        raw.pop(KEY, None)  # this key's own value is being resolved
+        try:
+            params.parse(raw, "the composed config")
+        except params.ConfigError as exc:
+            refuse(exc)
+        return True
+
+    OmegaConf.register_new_resolver(RESOLVER, validate, replace=True)
 
 
 def compose(conf_dir: Path, overrides: list[str] | None = None) -> str:
-    """The YAML text DVC would write to params.yaml (same calls as dvc.utils.hydra)."""
+    """The YAML text DVC would write to params.yaml (same calls as dvc.utils.hydra); a
+    config that params.py refuses raises its ConfigError."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from omegaconf import OmegaConf
 
     with initialize_config_dir(str(Path(conf_dir).resolve()), version_base=None):
         cfg = hydra_compose(config_name="config", overrides=overrides or [])
+    refused: list[Exception] = []
+    # After Hydra's plugin scan, which may have registered hydra_plugins/'s variant.
+    register_validation(refused.append)
     OmegaConf.resolve(cfg)
+    if refused:
+        raise refused[0]
     return OmegaConf.to_yaml(cfg)
 
 
@@ -32,7 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=ridge")
     args = parser.parse_args(argv)
     params = args.root / "params.yaml"
-    expected = compose(args.root / "conf", args.overrides)
+    try:
+        expected = compose(args.root / "conf", args.overrides)
+    except project_module("errors").ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     current = params.read_text(encoding="utf-8") if params.exists() else ""
     if args.check:
         if current != expected:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from pathlib import Path, PurePosixPath
@@ -222,6 +223,8 @@ class ComputeParams(_Strict):
 
 
 class Params(_Strict):
+    # conf/config.yaml's check at composition (config_sync.py); no stage reads it.
+    validated: bool = True
     task: Task
     metric: str
     seed: int
@@ -246,6 +249,19 @@ def _missing_keys(node: Any, prefix: str = "") -> list[str]:
     return [prefix.rstrip(".")] if node == "???" else []
 
 
+def _settings(loc: tuple) -> list[str]:
+    """The keys the section at `loc` accepts; none when it is free-form (model, fetch)."""
+    model: type[BaseModel] = Params
+    for key in loc:
+        field = model.model_fields.get(str(key))
+        if field is None or not (
+            isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+        ):
+            return []
+        model = field.annotation
+    return sorted(model.model_fields)
+
+
 def parse(raw: dict[str, Any], source: str = "params.yaml") -> Params:
     missing = _missing_keys(raw)
     if missing:
@@ -258,6 +274,15 @@ def parse(raw: dict[str, Any], source: str = "params.yaml") -> Params:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
+        allowed = _settings(first["loc"][:-1])
+        if first["type"] == "extra_forbidden" and allowed:
+            section = ".".join(map(str, first["loc"][:-1])) or "the top level"
+            close = difflib.get_close_matches(str(first["loc"][-1]), allowed, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise ConfigError(
+                f"{source}: {where} is not a setting: {hint}{section} has "
+                f"{', '.join(allowed)}; fix it in conf/ or the -S override"
+            ) from None
         value = first.get("input")
         # Not a whole section: the message names what is wrong, and the section could hold
         # a URL with credentials.

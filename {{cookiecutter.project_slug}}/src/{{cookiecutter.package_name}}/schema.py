@@ -2,7 +2,10 @@
 
 Bookkeeping columns added by ingest (`id`, `batch`) are never features; the
 target, the event-time column and `data.drop` are not either. The rest is
-numeric when its dtype is numeric (booleans excepted) and categorical otherwise.
+numeric when its dtype is numeric (booleans excepted) and categorical otherwise,
+except a text column whose values are mostly numbers: it is refused (numbers_in_text),
+because reading it either way silently would be a guess, and the wrong guess costs
+accuracy without a word. Listing it in data.numeric or data.categorical decides.
 Dtypes are asked with pandas' type predicates, not `dtype == object`, because
 pandas 3 gives strings a dtype of their own.
 """
@@ -97,6 +100,9 @@ def infer_roles(df: pd.DataFrame, data: DataParams, task: Task) -> Roles:
             and pd.api.types.is_numeric_dtype(df[c])
             and not pd.api.types.is_bool_dtype(df[c])
         ]
+    for column in candidates:
+        if column not in numeric and column not in (data.categorical or []):
+            numbers_in_text(df[column])
     if data.categorical is not None:
         categorical = list(data.categorical)
     else:
@@ -119,6 +125,44 @@ def infer_roles(df: pd.DataFrame, data: DataParams, task: Task) -> Roles:
         categorical=categorical,
         time=time,
         groups=present(df, list(data.groups), "group columns"),
+    )
+
+
+def numbers_in_text(column: pd.Series) -> None:
+    """Refuse a text column whose values are mostly, but not all, numbers: a numeric
+    column with a few markers for missing ("n/a?", "-") in it, most likely."""
+    if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_datetime64_any_dtype(column):
+        return
+    # Distinct values, weighted by their counts: linear in rows, one parse per value.
+    counts = column.value_counts(dropna=True)
+    if counts.empty:
+        return
+    is_number = pd.to_numeric(counts.index.astype(str), errors="coerce").notna()
+    numbers, total = int(counts[is_number].sum()), int(counts.sum())
+    if total > numbers > total / 2:
+        text = counts[~is_number]
+        examples = ", ".join(repr(v) for v in text.index[:3])
+        raise DataError(
+            f"column {column.name!r} looks numeric but {int(text.sum())} of {total} values are "
+            f"text (e.g. {examples}): list it in data.numeric to read those as missing, or in "
+            "data.categorical to keep it as text"
+        )
+
+
+def require_rows_per_class(target: pd.Series, folds: int, setting: str) -> None:
+    """Refuse a class with fewer rows than `folds` stratified folds need (one per fold):
+    scikit-learn would only warn, and score folds that never saw the class."""
+    counts = target.value_counts()
+    small = counts[counts < folds]
+    if small.empty:
+        return
+    name, rows = small.index[0], int(small.iloc[0])
+    lower = f", set {setting} to {rows} or less" if rows >= 2 else ""
+    others = f" ({len(small) - 1} other class(es) too)" if len(small) > 1 else ""
+    raise DataError(
+        f"class {name!r} of {target.name!r} has {rows} row(s), fewer than {setting}={folds} "
+        f"needs{others}: collect more rows of it{lower}, or leave it out by listing it "
+        f"under clean.exclude.{target.name}"
     )
 
 

@@ -102,6 +102,7 @@ def review(
         }
     )
     roles = schema.infer_roles(labelled, data, params.task)
+    schema.require_rows_per_class(labelled[roles.target], rules.cv_folds, "annotate.cv_folds")
     issues = label_quality.find_issues(
         labelled,
         roles,

@@ -4,6 +4,11 @@ Every dropped row is counted under the reason it was dropped for, in order:
 duplicate, too_many_missing, out_of_range, excluded. Rows that pass but have no
 target are not dropped: they go to data/interim/unlabelled.parquet (counted as
 `unlabelled`), where annotate can label them (relabel file or pseudo-labelling).
+
+Columns that data.numeric declares numeric are read as numbers first: a value that is
+not one ("n/a?", "-") becomes missing, and the report counts them per column under
+`coerced_to_missing`. Data with nothing to learn from is refused here, the first stage
+that knows the target: no labelled row left, or one target value in every labelled row.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .. import io, paths, row_hash, schema
+from ..errors import DataError
 from ..params import CleanParams, load
 
 log = logging.getLogger(__name__)
@@ -50,11 +56,50 @@ def missing_share(df: pd.DataFrame, columns: list[str]) -> pd.Series:
     return pd.Series(missing / len(columns), index=df.index)
 
 
+def as_numbers(df: pd.DataFrame, numeric: list[str]) -> dict[str, int]:
+    """Declared numeric columns as float64, in place; {column: values made missing}."""
+    coerced = {}
+    for column in numeric:
+        if column not in df.columns or pd.api.types.is_numeric_dtype(df[column]):
+            continue
+        values = pd.to_numeric(df[column], errors="coerce")
+        bad = df[column].notna() & values.isna()
+        if bad.any():
+            examples = df.loc[bad, column].astype(str).unique()[:3].tolist()
+            log.warning(
+                "data.numeric column %s: %d value(s) that are not numbers read as missing "
+                "(e.g. %s)",
+                column,
+                int(bad.sum()),
+                ", ".join(map(repr, examples)),
+            )
+        coerced[column] = int(bad.sum())
+        df[column] = values.astype("float64")
+    return coerced
+
+
+def require_something_to_learn(labelled: pd.Series, rows_in: int) -> None:
+    """Refuse a target with no labelled row, or one value in every labelled row."""
+    name = labelled.name
+    if labelled.empty:
+        raise DataError(
+            f"target {name!r} is missing in every row that clean keeps ({rows_in} rows in): "
+            "set data.target to the column you predict, or label rows in annotate.relabel_file"
+        )
+    values = labelled.unique()
+    if len(values) == 1:
+        raise DataError(
+            f"target {name!r} has one value ({values[0]!r}) in all {len(labelled)} labelled "
+            "rows, so there is nothing to learn: add rows with other values, or set data.target"
+        )
+
+
 def clean(
-    df: pd.DataFrame, target: str, rules: CleanParams
+    df: pd.DataFrame, target: str, rules: CleanParams, numeric: list[str] | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """(labelled rows, unlabelled rows, report); rows_in = rows_out + unlabelled + dropped."""
     schema.require_target(df, target)
+    coerced = as_numbers(df, [c for c in numeric or [] if c != target])
     content = [c for c in df.columns if c not in schema.BOOKKEEPING]
     features = [c for c in content if c != target]
     masks: dict[str, pd.Series] = {}
@@ -91,11 +136,13 @@ def clean(
         keep &= ~hit
     unlabelled = keep & df[target].isna()
     keep &= ~unlabelled
+    require_something_to_learn(df.loc[keep, target], len(df))
     report = {
         "rows_in": len(df),
         "rows_out": int(keep.sum()),
         "unlabelled": int(unlabelled.sum()),
         "dropped": dropped,
+        "coerced_to_missing": coerced,
     }
     return df[keep].reset_index(drop=True), df[unlabelled].reset_index(drop=True), report
 
@@ -103,7 +150,7 @@ def clean(
 def main() -> None:
     params = load()
     df, unlabelled, report = clean(
-        io.read_parquet(paths.INGESTED), params.data.target, params.clean
+        io.read_parquet(paths.INGESTED), params.data.target, params.clean, params.data.numeric
     )
     io.write_parquet(paths.CLEANED, df)
     io.write_parquet(paths.UNLABELLED, unlabelled)

@@ -149,6 +149,29 @@ def write(directory: Path, values: dict[str, float], plots: dict) -> None:
         io.write_json(directory / "plots" / "predictions.json", plots["predictions"])
 
 
+def unseen_categories(test: pd.DataFrame, known: dict[str, list[str]]) -> dict[str, int]:
+    """Test rows per categorical column whose value training never saw (missing ones
+    aside). The model still predicts them, by the documented rule: one-hot gives them no
+    column, target encoding the training mean; this counts how often that happened."""
+    unseen = {}
+    for column, categories in known.items():
+        if column not in test.columns:
+            continue
+        # As features.json lists them (preprocess.describe_features): str() of each value.
+        text = test[column].astype(str).where(test[column].notna())
+        new = text.notna() & ~text.isin(categories)
+        if new.any():
+            examples = ", ".join(map(repr, text[new].unique()[:3]))
+            log.warning(
+                "%s: %d test row(s) with categories unseen in training (e.g. %s)",
+                column,
+                int(new.sum()),
+                examples,
+            )
+        unseen[column] = int(new.sum())
+    return unseen
+
+
 def diagnose(model: Pipeline, test: pd.DataFrame, roles: schema.Roles, params: Params) -> dict:
     """The diagnosis of diagnosis.py for this model on the test rows."""
     y_pred = model.predict(schema.model_frame(test, roles))
@@ -183,7 +206,8 @@ def check_gate(values: dict, params: Params) -> None:
 
 def main() -> None:
     params = load()
-    roles = schema.roles_from_dict(io.read_json(paths.FEATURES)["roles"])
+    features = io.read_json(paths.FEATURES)
+    roles = schema.roles_from_dict(features["roles"])
     model = io.load_model(paths.TRAINED_MODEL)
     wanted = {roles.target, *roles.features, *params.data.groups, params.data.time}
     # Missing group or time columns are left to the diagnosis, which warns about them.
@@ -191,6 +215,7 @@ def main() -> None:
     with compute.cores(params.compute.cores):
         values, plots = evaluate(model, test, roles, params.task, params.metric, params.business)
         values.update(diagnose(model, test, roles, params))
+    values["unseen_categories"] = unseen_categories(test, features["categorical"])
     # Written before the gate: a failing stage still leaves the numbers to look at.
     write(paths.EVALUATE_DIR, values, plots)
     log.info("test metrics: %s", {k: v for k, v in values.items() if not isinstance(v, dict)})

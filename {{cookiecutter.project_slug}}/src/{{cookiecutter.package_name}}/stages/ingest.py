@@ -52,10 +52,26 @@ def batch_files(source: Path) -> list[Path]:
 
 
 def read_batch(path: Path) -> pd.DataFrame:
+    """One batch file as a table; a file that is empty, cut short, not UTF-8 or without
+    rows is refused naming the file, before any row is hashed or written."""
+    if path.stat().st_size == 0:
+        raise DataError(f"{path} is empty (0 bytes): export it again, or move it out of the folder")
     try:
         frame = READERS[path.suffix.lower()](path)
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} near byte {exc.start}): "
+            f"save it as UTF-8, e.g. `iconv -f latin1 -t utf-8 {path.name} > fixed.csv`"
+        ) from None
     except Exception as exc:  # the reader's own message says what is wrong with the file
-        raise DataError(f"cannot read {path}: {exc}") from None
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(
+            f"cannot read {path}: {reason}: write the file again, or `dvc pull` it if DVC tracks it"
+        ) from None
+    if frame.empty:
+        raise DataError(
+            f"{path} has a header but no rows: export its rows again, or move it out of the folder"
+        )
     frame.attrs = {}  # a snapshot's content hash describes that file, not the ingested data
     return frame
 
@@ -141,8 +157,8 @@ def event_time(column: pd.Series) -> pd.Series:
     bad = text.notna() & parsed.isna()
     if bad.any():
         raise DataError(
-            f"time column {name!r} has values that are not dates or times (e.g. "
-            f"{text[bad].iloc[0]!r}): use ISO 8601 text (2024-05-31 or 2024-05-31T12:00:00Z) "
+            f"time column {name!r} has {int(bad.sum())} value(s) that are not dates or times "
+            f"(e.g. {text[bad].iloc[0]!r}): use ISO 8601 text (2024-05-31 or 2024-05-31T12:00:00Z) "
             "or years, or set data.time to null"
         )
     return parsed
@@ -173,13 +189,17 @@ def check_batch(
 def given_ids(ids: pd.Series, column: str) -> pd.Series:
     """data.id_column's values as text, refused when one is empty or repeated."""
     if ids.isna().any():
-        raise DataError(f"id column {column!r} has {int(ids.isna().sum())} empty values")
+        raise DataError(
+            f"id column {column!r} has {int(ids.isna().sum())} empty value(s): give every row "
+            "an id, or set data.id_column to null to identify rows by their content"
+        )
     ids = ids.astype("string")
     repeated = ids[ids.duplicated()].unique().tolist()
     if repeated:
         raise DataError(
-            f"id column {column!r} repeats ids ({', '.join(map(str, repeated[:5]))}): "
-            "ids must be unique across batches"
+            f"id column {column!r} repeats {len(repeated)} id(s) (e.g. "
+            f"{', '.join(map(str, repeated[:5]))}): make ids unique across batches, or set "
+            "data.id_column to null to identify rows by their content"
         )
     return ids
 

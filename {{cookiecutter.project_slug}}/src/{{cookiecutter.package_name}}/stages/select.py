@@ -47,14 +47,16 @@ def rank(
     train: pd.DataFrame, roles: schema.Roles, transformer: ColumnTransformer, params: Params
 ) -> pd.DataFrame:
     """One row per candidate (rank, model, mean, std, rows it was last scored on), best first."""
+    rules, seed, cores = params.select, params.seed, params.compute.cores
     y = schema.target_array(train[roles.target])
     classification = params.task == "classification"
     classes = np.unique(y) if classification else None
+    if classification:
+        schema.require_rows_per_class(train[roles.target], rules.cv_folds, "select.cv_folds")
     models.check_metric(params.task, params.metric, len(classes) if classification else None)
     scoring = models.scorer(params.task, params.metric, params.business, classes)
     X = schema.model_frame(train, roles)
     groups = schema.base_ids(train[schema.ID])
-    rules, seed, cores = params.select, params.seed, params.compute.cores
 
     def score(name: str, rows: np.ndarray, X_rung: pd.DataFrame, folds, part) -> dict:
         """`name` cross-validated on the training rows at positions `rows` (X_rung)."""
@@ -71,7 +73,9 @@ def rank(
     alive, results = list(rules.candidates), {}
     while True:
         # One sample, one copy of its rows and one set of folds per rung, for every candidate.
-        rows = compute.sample(np.arange(len(X)), y if classification else None, size, seed)
+        rows = compute.sample(
+            np.arange(len(X)), y if classification else None, size, seed, rules.cv_folds
+        )
         X_rung = X.iloc[rows]
         folds, part = splitter(groups.iloc[rows], rules.cv_folds, seed, params.task)
         for name in alive:

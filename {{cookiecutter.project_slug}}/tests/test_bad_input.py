@@ -1,0 +1,429 @@
+"""Bad input as a user meets it: every case runs the pipeline, in-process, on a damaged copy
+of the shipped penguins or with a bad setting, and checks what the user sees.
+
+A refused case must fail in the first stage that sees the problem, with one line (`error:
+...`, no traceback) that names the file, column or rows and the fix, and leave that
+stage's outputs unwritten. A handled case follows a documented rule: the pipeline runs to
+the end, a warning says what happened, and a report counts it.
+
+docs/bad-input.md is generated from these cases and the lines they really print, so the
+table cannot drift from the code: a test fails when it is stale, and
+`UPDATE_DOCS=1 pytest tests/test_bad_input.py` rewrites it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io as text_io
+import json
+import logging
+import os
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from {{ cookiecutter.package_name }} import config_sync
+from {{ cookiecutter.package_name }}.__main__ import STAGES, main
+from {{ cookiecutter.package_name }}.errors import ConfigError
+
+PROJECT = Path(__file__).resolve().parents[1]
+DOC = PROJECT / "docs" / "bad-input.md"
+# Small candidates and 3 folds: the cases that reach select stay quick.
+FAST = [
+    "select.cv_folds=3",
+    "select.candidates.random_forest.n_estimators=10",
+    "select.candidates.hist_gradient_boosting.max_iter=20",
+]
+# The one bad file of every data case; data.source points at its folder.
+SOURCE = Path("data", "bad")
+COMPOSE = "composing conf/"  # refused before any stage: `dvc exp run` writes nothing
+# A row the seeded split puts in the test set, per task (the unseen-category case fails
+# loudly if the split ever changes).
+TEST_ROW = {"classification": 15, "regression": 16}
+
+
+def numeric_features(task: str) -> list[str]:
+    """data.numeric listing every numeric feature (body mass is the regression target)."""
+    listed = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm"]
+    return [f"data.numeric=[{','.join(listed + ['body_mass_g'] * (task == 'classification'))}]"]
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    what: str  # what the user did, as the table says it
+    stage: str | Callable[[str], str]  # where it is caught (per task when a callable)
+    expect: str  # a regex the line must match
+    write: Callable[[pd.DataFrame, str, str], None] | None = None  # (rows, target, task)
+    overrides: list[str] | Callable[[str], list[str]] = field(default_factory=list)
+    handled: bool = False  # True: a documented rule, not a refusal
+    report: tuple[str, str, object] | None = None  # (report, dotted key, value) if handled
+    task: str | None = None  # only for this task
+
+
+def csv(rows: pd.DataFrame, encoding: str = "utf-8") -> None:
+    (SOURCE / "penguins.csv").write_bytes(rows.to_csv(index=False).encode(encoding))
+
+
+def as_is(rows: pd.DataFrame, target: str, task: str) -> None:
+    csv(rows)
+
+
+def text_in(column: str, count: int) -> Callable[[pd.DataFrame, str, str], None]:
+    def write(rows: pd.DataFrame, target: str, task: str) -> None:
+        rows[column] = rows[column].astype(object)
+        rows.loc[: count - 1, column] = "n/a?"
+        csv(rows)
+
+    return write
+
+
+def small_class(size: int) -> Callable[[pd.DataFrame, str, str], None]:
+    def write(rows: pd.DataFrame, target: str, task: str) -> None:
+        rows.loc[: size - 1, target] = "Rare"
+        csv(rows)
+
+    return write
+
+
+def truncated_parquet(rows: pd.DataFrame, target: str, task: str) -> None:
+    whole = SOURCE / "whole.parquet"
+    rows.to_parquet(whole)
+    (SOURCE / "penguins.parquet").write_bytes(whole.read_bytes()[:1000])
+    whole.unlink()
+
+
+def repeated_ids(rows: pd.DataFrame, target: str, task: str) -> None:
+    rows.insert(0, "penguin_id", range(len(rows)))
+    rows.loc[5, "penguin_id"] = 4
+    csv(rows)
+
+
+def unparseable_times(rows: pd.DataFrame, target: str, task: str) -> None:
+    rows["year"] = rows["year"].astype(object)
+    rows.loc[:9, "year"] = "someday"
+    csv(rows)
+
+
+def unseen_island(rows: pd.DataFrame, target: str, task: str) -> None:
+    rows.loc[TEST_ROW[task], "island"] = "Atlantis"
+    csv(rows)
+
+
+CASES = [
+    Case(
+        "empty-file",
+        "a batch file of 0 bytes",
+        "ingest",
+        r"data/bad/penguins.csv is empty \(0 bytes\): export it again",
+        lambda rows, target, task: (SOURCE / "penguins.csv").write_bytes(b""),
+    ),
+    Case(
+        "header-only",
+        "a CSV with a header and no rows",
+        "ingest",
+        r"data/bad/penguins.csv has a header but no rows: export its rows again",
+        lambda rows, target, task: csv(rows.head(0)),
+    ),
+    Case(
+        "zero-byte-parquet",
+        "a Parquet file of 0 bytes",
+        "ingest",
+        r"data/bad/penguins.parquet is empty \(0 bytes\)",
+        lambda rows, target, task: (SOURCE / "penguins.parquet").write_bytes(b""),
+    ),
+    Case(
+        "truncated-parquet",
+        "a Parquet file cut short",
+        "ingest",
+        r"cannot read data/bad/penguins.parquet: .*magic bytes.*: write the file again",
+        truncated_parquet,
+    ),
+    Case(
+        "non-utf8",
+        "a CSV saved as Latin-1",
+        "ingest",
+        r"data/bad/penguins.csv is not UTF-8 text \(byte 0xe9 .*\): save it as UTF-8",
+        lambda rows, target, task: csv(rows.replace({"island": {"Dream": "Dréam"}}), "latin-1"),
+    ),
+    Case(
+        "repeated-ids",
+        "data.id_column names a column with a repeated id",
+        "ingest",
+        r"id column 'penguin_id' repeats 1 id\(s\) \(e.g. 4\): make ids unique .* or set "
+        r"data.id_column to null",
+        repeated_ids,
+        ["data.id_column=penguin_id"],
+    ),
+    Case(
+        "unparseable-time",
+        "data.time names a column with values that are not dates",
+        "ingest",
+        r"time column 'year' has 10 value\(s\) that are not dates or times \(e.g. 'someday'\)",
+        unparseable_times,
+    ),
+    Case(
+        "missing-target",
+        "the target column is not in the data",
+        "clean",
+        r"target column '(species|body_mass_g)' is not in the data \(columns: .*\): set "
+        r"data.target to one of them",
+        lambda rows, target, task: csv(rows.drop(columns=[target])),
+    ),
+    Case(
+        "all-null-target",
+        "the target is empty in every row",
+        "clean",
+        r"target '\w+' is missing in every row that clean keeps \(224 rows in\): set "
+        r"data.target .* or label rows in annotate.relabel_file",
+        lambda rows, target, task: csv(rows.assign(**{target: None})),
+    ),
+    Case(
+        "single-class",
+        "the target has one value in every row (a single class)",
+        "clean",
+        r"target '\w+' has one value \(.*\) in all \d+ labelled rows, so there is nothing to "
+        r"learn",
+        lambda rows, target, task: csv(rows.assign(**{target: rows[target].iloc[0]})),
+    ),
+    Case(
+        "class-smaller-than-annotate-folds",
+        "a class with fewer rows than annotate.cv_folds",
+        "annotate",
+        r"class 'Rare' of 'species' has 3 row\(s\), fewer than annotate.cv_folds=5 needs: "
+        r"collect more rows of it, set annotate.cv_folds to 3 or less, or leave it out",
+        small_class(3),
+        task="classification",
+    ),
+    Case(
+        "class-smaller-than-select-folds",
+        "select.cv_folds larger than the smallest class",
+        "select",
+        r"class 'Rare' of 'species' has 6 row\(s\), fewer than select.cv_folds=10 needs",
+        small_class(8),
+        ["select.cv_folds=10"],
+        task="classification",
+    ),
+    Case(
+        "text-in-inferred-numeric",
+        "40 values 'n/a?' in a numeric column, roles inferred",
+        # The first stage that infers feature roles: annotate's judge, or preprocess.
+        lambda task: "annotate" if task == "classification" else "preprocess",
+        r"column 'bill_length_mm' looks numeric but \d+ of \d+ values are text \(e.g. 'n/a\?'\)"
+        r": list it in data.numeric to read those as missing, or in data.categorical",
+        text_in("bill_length_mm", 40),
+    ),
+    Case(
+        "text-in-declared-numeric",
+        "the same, with the column listed in data.numeric",
+        "clean",
+        r"data.numeric column bill_length_mm: 40 value\(s\) that are not numbers read as "
+        r"missing \(e.g. 'n/a\?'\)",
+        text_in("bill_length_mm", 40),
+        numeric_features,
+        handled=True,
+        report=("reports/clean.json", "coerced_to_missing.bill_length_mm", 40),
+    ),
+    Case(
+        "unseen-category",
+        "a test row with a category training never saw",
+        "evaluate",
+        r"island: 1 test row\(s\) with categories unseen in training \(e.g. 'Atlantis'\)",
+        unseen_island,
+        handled=True,
+        report=("reports/evaluate/metrics.json", "unseen_categories.island", 1),
+    ),
+    Case(
+        "unset-data-config",
+        "`-S data=custom` with its `???` left unset",
+        COMPOSE,
+        r"data.target must be set \(still '\?\?\?'\): e.g. `dvc exp run -S data.target=...`",
+        overrides=["data=custom"],
+    ),
+    Case(
+        "zero-test-size",
+        "`-S preprocess.test_size=0`",
+        COMPOSE,
+        r"preprocess.test_size: Input should be greater than 0 \(got 0\)",
+        overrides=["preprocess.test_size=0"],
+    ),
+    Case(
+        "negative-test-size",
+        "`-S preprocess.test_size=-0.2`",
+        COMPOSE,
+        r"preprocess.test_size: Input should be greater than 0 \(got -0.2\)",
+        overrides=["preprocess.test_size=-0.2"],
+    ),
+    Case(
+        "unknown-key",
+        "`-S +train.use_selectd=true` (a typo)",
+        COMPOSE,
+        r"train.use_selectd is not a setting: did you mean use_selected\? train has "
+        r"use_selected",
+        overrides=["+train.use_selectd=true"],
+    ),
+    Case(
+        "unknown-section",
+        "`-S +trian.use_selected=true` (a typo)",
+        COMPOSE,
+        r"trian is not a setting: did you mean train\? the top level has ",
+        overrides=["+trian.use_selected=true"],
+    ),
+]
+
+
+def stage_of(case: Case, task: str) -> str:
+    return case.stage(task) if callable(case.stage) else case.stage
+
+
+@dataclass
+class Seen:
+    code: int
+    line: str  # the error line, or the matching warning for a handled case
+    stage: str  # where it stopped (COMPOSE, a stage name, or "end" when it ran through)
+    stderr: str
+    reports: dict = field(default_factory=dict)
+
+
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def run_case(case: Case, work: Path, raw: pd.DataFrame, target: str, task: str) -> Seen:
+    shutil.copytree(PROJECT / "conf", work / "conf")
+    shutil.copytree(PROJECT / "data" / "annotations", work / "data" / "annotations")
+    (work / SOURCE).mkdir(parents=True)
+    with contextlib.chdir(work):
+        (case.write or as_is)(raw.copy(), target, task)
+        overrides = case.overrides(task) if callable(case.overrides) else case.overrides
+        try:
+            text = config_sync.compose(Path("conf"), [f"data.source={SOURCE}", *FAST, *overrides])
+        except ConfigError as exc:
+            return Seen(1, f"error: {exc}", COMPOSE, "")
+        Path("params.yaml").write_text(text, encoding="utf-8")
+        handler, root = Records(), logging.getLogger()
+        level = root.level
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+        stderr = text_io.StringIO()
+        try:
+            with contextlib.redirect_stderr(stderr):
+                code = main(["run"])
+        finally:
+            root.removeHandler(handler)
+            root.setLevel(level)
+        done = [
+            m.group(1) for r in handler.records if (m := re.match(r"stage (\w+): ", r.getMessage()))
+        ]
+        stopped = "end" if len(done) == len(STAGES) else STAGES[len(done)]
+        warnings = [r.getMessage() for r in handler.records if r.levelno == logging.WARNING]
+        errors = [line for line in stderr.getvalue().splitlines() if line.startswith("error: ")]
+        line = (
+            next((w for w in warnings if re.search(case.expect, w)), "")
+            if case.handled
+            else (errors[0] if errors else "")
+        )
+        reports = {}
+        if case.report and Path(case.report[0]).exists():
+            reports = json.loads(Path(case.report[0]).read_text(encoding="utf-8"))
+        leftovers = (
+            stopped != "end"
+            and stopped in STAGES
+            and any(Path(p).exists() for p in outputs_of(stopped))
+        )
+        if leftovers:
+            line += " [outputs of the failed stage were written]"
+        return Seen(code, line, stopped, stderr.getvalue(), reports)
+
+
+def outputs_of(stage: str) -> list[str]:
+    import yaml
+
+    spec = yaml.safe_load((PROJECT / "dvc.yaml").read_text(encoding="utf-8"))["stages"][stage]
+    found = []
+    for entry in spec.get("outs", []) + spec.get("metrics", []):
+        found.append(next(iter(entry)) if isinstance(entry, dict) else entry)
+    return found
+
+
+@pytest.fixture(scope="module")
+def seen(task, params_raw, tmp_path_factory) -> dict[str, Seen]:
+    """Every case of this project's task, run once (the table needs them all)."""
+    raw_files = sorted((PROJECT / "data" / "raw").glob("*.csv"))
+    if not raw_files:
+        pytest.skip("data/raw/ has no batch in the workspace: run `dvc pull`")
+    raw = pd.concat([pd.read_csv(p) for p in raw_files], ignore_index=True)
+    target = params_raw["data"]["target"]
+    results = {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DVC_NO_ANALYTICS", "1")
+        for case in CASES:
+            if case.task in (None, task):
+                work = tmp_path_factory.mktemp(case.id)
+                results[case.id] = run_case(case, work, raw, target, task)
+    return results
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_each_case_is_refused_in_one_line_or_handled_by_its_rule(case, seen, task):
+    if case.id not in seen:
+        pytest.skip(f"a {case.task} case")
+    got = seen[case.id]
+    assert re.search(case.expect, got.line), f"expected /{case.expect}/, saw: {got.line!r}"
+    if case.handled:
+        assert got.code == 0 and got.stage == "end", got.stderr
+        path, key, value = case.report
+        found = got.reports
+        for part in key.split("."):
+            found = found.get(part, {})
+        assert found == value, f"{path}: {key} is {found!r}, not {value!r}"
+        return
+    assert got.code == 1
+    assert got.stage == stage_of(case, task), f"stopped in {got.stage}, not {stage_of(case, task)}"
+    assert "Traceback" not in got.stderr and got.stderr.count("error: ") <= 1
+    assert "outputs of the failed stage were written" not in got.line
+
+
+def table(seen: dict[str, Seen], task: str) -> str:
+    rows = [
+        "# Bad input: what you see",
+        "",
+        "Generated by `UPDATE_DOCS=1 pytest tests/test_bad_input.py` from the cases that test",
+        f"runs on the shipped penguins ({task}); the test fails when this file is stale.",
+        "**Refused**: the stage stops with this one line and writes none of its outputs;",
+        "fix what it names and rerun. **Handled**: a documented rule applies, the pipeline",
+        "runs on, and a report counts it. A bad `dvc exp run -S` value is refused while",
+        "conf/ is composed, before DVC writes params.yaml or runs anything.",
+        "",
+        "| Case | Caught in | Outcome | What you see |",
+        "|---|---|---|---|",
+    ]
+    for case in CASES:
+        if case.id not in seen:
+            continue
+        got = seen[case.id]
+        outcome = f"handled: `{case.report[0]}` → `{case.report[1]}`" if case.handled else "refused"
+        line = got.line.replace("|", "\\|")
+        # Double backticks: a message may quote a command in single ones.
+        rows.append(f"| {case.what} | {stage_of(case, task)} | {outcome} | `` {line} `` |")
+    return "\n".join(rows) + "\n"
+
+
+def test_the_bad_input_table_in_docs_is_current(seen, task):
+    expected = table(seen, task)
+    if os.environ.get("UPDATE_DOCS"):
+        DOC.write_text(expected, encoding="utf-8")
+    current = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
+    assert current == expected, (
+        "docs/bad-input.md is stale: UPDATE_DOCS=1 pytest tests/test_bad_input.py"
+    )
