@@ -161,13 +161,33 @@ class PipelineChecks:
             assert set(shown["per_class"]) == {"Adelie", "Chinstrap", "Gentoo"}
             assert {"precision", "recall", "f1", "support"} == set(shown["per_class"]["Adelie"])
 
-    def test_unknown_model_is_refused_and_workspace_untouched(self, project):
+    @pytest.mark.parametrize(
+        ("override", "says"),
+        [
+            # Refused by Hydra while composing (its own multi-line message).
+            ("model=no_such_model", "Could not find 'model/no_such_model'"),
+            ("train.use_selectd=true", "Key 'use_selectd' is not in struct"),
+            # Refused by the project's check of the composed config: one line.
+            ("+train.use_selectd=true", "error: the composed config: train.use_selectd is not "
+             "a setting: did you mean use_selected?"),
+            ("data=custom", "error: the composed config: data.source, data.target must be set"),
+            ("preprocess.test_size=0", "error: the composed config: preprocess.test_size: Input "
+             "should be greater than 0 (got 0)"),
+        ],
+    )  # fmt: skip
+    def test_a_bad_override_is_refused_before_anything_is_written(self, project, override, says):
         root, _ = project
-        before = (root / "params.yaml").read_text()
-        done = run(root, "dvc", "exp", "run", "-S", "model=no_such_model", check=False)
+        kept = ["params.yaml", "dvc.lock", "models/model.skops", "reports/evaluate/metrics.json"]
+        before = {name: (root / name).read_bytes() for name in kept}
+        status = git(root, "status", "--porcelain")
+        done = run(root, "dvc", "exp", "run", "-S", override, check=False)
         assert done.returncode != 0
-        assert "no_such_model" in done.stderr + done.stdout
-        assert (root / "params.yaml").read_text() == before
+        assert says in done.stderr, done.stderr[-2000:]
+        if says.startswith("error: "):
+            assert done.stderr.strip() == done.stderr.strip().splitlines()[0], "one line"
+        assert "Running stage" not in done.stdout
+        assert {name: (root / name).read_bytes() for name in kept} == before
+        assert git(root, "status", "--porcelain") == status
 
     def test_queued_sweep(self, project):
         root, task = project
