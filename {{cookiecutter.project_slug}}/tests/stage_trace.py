@@ -1,13 +1,13 @@
 """Run stages and record what each used; tests/test_dvc_deps.py drives it.
 
-`python tests/stage_trace.py` reads lines `OUT<tab>COMMAND[<tab>ARG]` on stdin and, for each, runs
-`python -m {{ cookiecutter.package_name }} COMMAND [ARG]` in a forked child, which writes OUT
-(JSON: "modules", the files under src/{{ cookiecutter.package_name }}/ that were loaded;
-"params", the dotted params keys read) and OUT with suffix .log (its output), then prints
-the child's exit code. This process has loaded the third-party libraries the package
-imports but no project module, so each stage starts from the same state, as in its own
-`dvc repro` process, without paying for those imports again. Keys are recorded through
-a view of what `params.load()` returns: stage code runs unchanged.
+`python tests/stage_trace.py` reads lines `OUT<tab>COMMAND[<tab>ARG]` on stdin. For each,
+a forked child runs `python -m {{ cookiecutter.package_name }} COMMAND [ARG]` and writes OUT,
+JSON with "modules" (the files under src/{{ cookiecutter.package_name }}/ that were loaded) and
+"params" (the dotted params keys read), and OUT.log (its output); this process then
+prints the child's exit code. It has loaded the third-party libraries the package imports
+but no project module, so each stage starts from the same state, as in its own `dvc
+repro` process, without paying for those imports again. Keys are recorded through a view
+of what `params.load()` returns: stage code runs unchanged.
 """
 
 from __future__ import annotations

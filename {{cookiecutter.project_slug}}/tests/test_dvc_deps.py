@@ -104,8 +104,8 @@ FAST = [
 # other side of the branches on train.use_selected and on metric (business_value).
 SECOND = ["+experiment=select_winner", "metric=business_value"]
 RUNS = [(FAST, STAGES), (FAST + SECOND, ("select", "train", "export"))]
-# (stage, listed key) -> (the task whose bakes never read it here, or None for both; why
-# it stays listed).
+# Listed keys that no run here reads: (stage, key) -> (the task of the bakes where that
+# holds, None for both; why the key stays listed).
 JUDGE = "the label-issue judge reads it, for classification only"
 UNREAD = {
     **{
@@ -202,8 +202,10 @@ def parts(entry: str, values: dict) -> list[str]:
 
 
 def test_each_stage_loads_and_reads_only_what_dvc_yaml_declares(used, task, params_raw):
+    """Every module a stage loaded is in its deps; every key it read is in its params;
+    every key its params list was read (unless UNREAD says why not)."""
     stages = yaml.safe_load((PROJECT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
-    unread = {key for key, (where, _) in UNREAD.items() if where in (None, task)}
+    unread = {key: why for key, (where, why) in UNREAD.items() if where in (None, task)}
     found = []
     for stage, spec in PIPELINE.items():
         if stage not in used:
@@ -211,9 +213,9 @@ def test_each_stage_loads_and_reads_only_what_dvc_yaml_declares(used, task, para
             continue
         modules, keys = used[stage]["modules"], used[stage]["params"]
         listed = set(spec.get("params", []))
-        # The tracer loads params.py before the stage does: fair only if the stage does.
+        # stage_trace.py loads params.py before the stage does: fair only if the stage does.
         if not keys:
-            found.append(f"stage {stage} read no params key: drop it from stage_trace.py")
+            found.append(f"stage {stage} read no params key: stage_trace.py hides its imports")
         found += [
             f"stage {stage} loads {m}, which its deps do not list: add it to dvc.yaml"
             for m in sorted(modules - dvc_deps.declared(spec))
@@ -230,11 +232,11 @@ def test_each_stage_loads_and_reads_only_what_dvc_yaml_declares(used, task, para
             "in dvc.yaml"
             for entry in sorted(listed)
             for k in parts(entry, params_raw)
-            if not read(k, keys) and not {(stage, entry), (stage, k)} & unread
+            if not read(k, keys) and not {(stage, entry), (stage, k)} & unread.keys()
         ]
         found += [
-            f"UNREAD says stage {stage} does not read {k}, but it did here: remove it from UNREAD"
-            for (name, k) in sorted(unread)
+            f"stage {stage} read {k}, which UNREAD says it does not ({why}): remove it there"
+            for (name, k), why in sorted(unread.items())
             if name == stage and read(k, keys)
         ]
     assert not found, "\n".join(found)

@@ -60,12 +60,8 @@ def project_imports(path: Path, package: Path, module_level_only: bool = False) 
 
 def _with_packages(path: Path, package: Path) -> set[Path]:
     """`path` and the __init__.py of each package that holds it, up to `package`."""
-    found = {path}
-    for parent in path.parents:
-        if not parent.is_relative_to(package):
-            break
-        found.add(parent / "__init__.py")
-    return found
+    inits = (parent / "__init__.py" for parent in path.parents if parent.is_relative_to(package))
+    return {path} | {init for init in inits if init.is_file()}
 
 
 def closure(start: set[Path], package: Path) -> set[Path]:
