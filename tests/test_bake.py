@@ -198,7 +198,8 @@ def test_existing_git_identity_is_left_alone(tmp_path):
 def test_pre_commit_hooks_pass_then_catch_stale_params(tmp_path):
     """The hooks install from PyPI alone and guard params.yaml against conf/ edits."""
     project = bake(tmp_path)
-    run(project, "pre-commit", "run", "--all-files")
+    done = run(project, "pre-commit", "run", "--all-files")
+    assert re.search(r"dvc\.yaml deps list the modules each stage imports\.+Passed", done.stdout)
     config = project / "conf/config.yaml"
     config.write_text(config.read_text().replace("seed: 42", "seed: 7"))
     done = run(project, "pre-commit", "run", "--all-files", check=False)
@@ -206,3 +207,31 @@ def test_pre_commit_hooks_pass_then_catch_stale_params(tmp_path):
     assert "params.yaml is out of sync with conf/" in done.stdout + done.stderr
     run(project, "python", "-m", package_of(project), "params")
     run(project, "pre-commit", "run", "--all-files")
+
+
+@pytest.mark.slow
+def test_pre_commit_refuses_an_import_whose_module_is_not_in_the_deps(tmp_path):
+    """A stage that starts to import a module cannot be committed until dvc.yaml lists it."""
+    project = bake(tmp_path)
+    package = package_of(project)
+    run(project, "pre-commit", "install")
+    stage = project / "src" / package / "stages" / "clean.py"
+    stage.write_text(
+        stage.read_text() + "\n\ndef gap_metric(task: str) -> str:\n"
+        "    from ..diagnosis import GAP_METRIC\n\n    return GAP_METRIC[task]\n"
+    )
+    git(project, "add", "-A")
+    done = run(project, "git", "commit", "-m", "clean imports diagnosis", check=False)
+    assert done.returncode != 0
+    assert (
+        f"dvc.yaml: stage clean imports src/{package}/diagnosis.py, which its deps do not "
+        "list: add it"
+    ) in done.stdout + done.stderr
+    assert git(project, "rev-list", "--count", "HEAD") == "1"
+    dvc_yaml = project / "dvc.yaml"
+    listed = f"      - src/{package}/stages/clean.py\n"
+    dvc_yaml.write_text(
+        dvc_yaml.read_text().replace(listed, f"{listed}      - src/{package}/diagnosis.py\n")
+    )
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "clean imports diagnosis, listed in its deps")

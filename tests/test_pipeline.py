@@ -4,6 +4,7 @@ own pytest, and going back to an earlier version."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import time
 from pathlib import Path
@@ -97,6 +98,28 @@ class PipelineChecks:
         assert ran(log) == []
         assert "up to date" in log
         assert time.perf_counter() - started < 30
+
+    def test_editing_a_module_changes_exactly_the_stages_that_import_it(self, project):
+        """After a comment is appended to a module, `dvc status` names exactly the stages
+        whose imports (followed from the source by the project's dvc_deps.py) reach it."""
+        root, _ = project
+        package = json.loads((root / ".cookiecutter.json").read_text())["answers"]["package_name"]
+        source = root / "src" / package
+        spec = importlib.util.spec_from_file_location("dvc_deps", source / "dvc_deps.py")
+        dvc_deps = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(dvc_deps)
+        runs = {stage: dvc_deps.runs(stage, source) for stage in STAGES}
+        for module in ("io.py", "params.py", "schema.py", "features.py", "stages/select.py"):
+            path = source / module
+            original = path.read_bytes()
+            path.write_bytes(original + b"# an edit\n")
+            try:
+                changed = set(json.loads(run(root, "dvc", "status", "--json").stdout))
+            finally:
+                path.write_bytes(original)
+            users = {stage for stage in STAGES if f"src/{package}/{module}" in runs[stage]}
+            assert users and changed == users, f"{module}: {sorted(changed)} != {sorted(users)}"
+        assert json.loads(run(root, "dvc", "status", "--json").stdout) == {}
 
     def test_outputs_and_metrics(self, project):
         root, task = project
