@@ -84,7 +84,7 @@ def _size(n: float) -> str:
     return f"{n:.1f} MB" if n < 1024 else f"{n / 1024:.1f} GB"
 
 
-def storage_error(
+def _storage_error(
     exc: OSError, path: Path, needs: int | None = None, written: int = 0
 ) -> StorageError | None:
     """The one-line StorageError for `exc`, met writing `path`; None if `exc` is another
@@ -104,13 +104,13 @@ def storage_error(
 
 
 @contextlib.contextmanager
-def storage_errors(path: Path) -> Iterator[None]:
+def _storage_errors(path: Path) -> Iterator[None]:
     """For writes that cannot go through _atomic_write (a library writing files itself):
     a full disk, quota, read-only or locked folder becomes one line naming `path`."""
     try:
         yield
     except OSError as exc:
-        error = storage_error(exc, path)
+        error = _storage_error(exc, path)
         if error is None:
             raise
         raise error from exc
@@ -137,7 +137,7 @@ def _atomic_write(path: Path, write: Callable[[Path], None], needs: int | None =
         written = tmp.stat().st_size if tmp is not None and tmp.exists() else 0
         if tmp is not None:
             tmp.unlink(missing_ok=True)
-        error = storage_error(exc, path, needs, written) if isinstance(exc, OSError) else None
+        error = _storage_error(exc, path, needs, written) if isinstance(exc, OSError) else None
         if error is None:
             raise
         raise error from exc
@@ -149,7 +149,7 @@ def atomic_dir(path: Path) -> Iterator[Path]:
     writes its files itself (dvclive). The old folder stays until the new one is complete;
     between the two renames `path` is briefly absent, never partial."""
     path = Path(path)
-    with storage_errors(path):
+    with _storage_errors(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
         try:
