@@ -85,6 +85,7 @@ def test_write_replaces_the_folder(fitted, toy_roles, tmp_path, task):
     evaluate.write(out, values, plots)
     assert json.loads((out / "metrics.json").read_text()) == values
     assert not (out / "plots" / "roc" / "stale.json").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["evaluate"], "a temporary folder is left"
     if task == "classification":
         assert (out / "plots" / "sklearn" / "confusion_matrix.json").exists()
         for kind in ("roc", "precision_recall"):

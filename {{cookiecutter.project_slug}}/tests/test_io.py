@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import copy
+import errno
+import fcntl
 import json
+import os
 import zipfile
 from pathlib import Path
 
@@ -13,7 +16,7 @@ import pytest
 import skops.io as sio
 
 from {{ cookiecutter.package_name }} import io, schema
-from {{ cookiecutter.package_name }}.errors import DataError
+from {{ cookiecutter.package_name }}.errors import DataError, StorageError
 
 MODEL_NAMES = sorted(
     p.stem for p in (Path(__file__).resolve().parents[1] / "conf" / "model").glob("*.yaml")
@@ -46,6 +49,100 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
         io.write_parquet(path, pd.DataFrame({"a": [object()]}))
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["table.parquet"]
+
+
+def fill_then_fail(code: int):
+    """A to_parquet that writes part of the file, then meets `code` as a full disk would."""
+
+    def to_parquet(self, path, **kwargs):
+        Path(path).write_bytes(b"PAR1" + bytes(5000))
+        raise OSError(code, os.strerror(code))
+
+    return to_parquet
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        (errno.ENOSPC, "no space left on device writing {path} (needs more than 5 KB, "),
+        (errno.EDQUOT, "disk quota exceeded writing {path} (needs more than 5 KB, "),
+        (errno.EFBIG, "file too large writing {path} (needs more than 5 KB, "),
+        (errno.EROFS, "read-only file system writing {path}: remount it read-write"),
+        (errno.EACCES, "permission denied writing {path}: make {folder} writable by this user"),
+    ],
+)
+def test_a_write_that_runs_out_of_space_keeps_the_old_file_and_names_the_path(
+    tmp_path, monkeypatch, code, message
+):
+    path = tmp_path / "processed" / "train.parquet"
+    io.write_parquet(path, pd.DataFrame({"a": [1, 2]}))
+    before = path.read_bytes()
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", fill_then_fail(code))
+    with pytest.raises(StorageError) as raised:
+        io.write_parquet(path, pd.DataFrame({"a": [3]}))
+    text = str(raised.value)
+    assert text.startswith(message.format(path=path, folder=path.parent)), text
+    assert "\n" not in text
+    if code == errno.ENOSPC:
+        assert (
+            f"free in {path.parent}): free space on that disk, or move the project or its "
+            "DVC cache (`dvc cache dir PATH`) to a disk with room" in text
+        )
+    assert isinstance(raised.value.__cause__, OSError)
+    assert path.read_bytes() == before
+    assert [p.name for p in path.parent.iterdir()] == ["train.parquet"]
+
+
+def test_a_full_disk_with_a_known_size_says_how_much_is_needed(tmp_path, monkeypatch):
+    def full(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    with pytest.raises(StorageError, match=r"writing .*model.onnx \(needs 1.5 MB, .* free in "):
+        io.write_bytes(tmp_path / "model.onnx", bytes(3 << 19))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_other_os_errors_are_not_reworded(tmp_path, monkeypatch):
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", fill_then_fail(errno.EIO))
+    with pytest.raises(OSError) as raised:
+        io.write_parquet(tmp_path / "t.parquet", pd.DataFrame({"a": [1]}))
+    assert raised.value.errno == errno.EIO and not isinstance(raised.value, StorageError)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_write_removes_temporaries_of_killed_writes_of_that_file_only(tmp_path):
+    """A SIGKILLed writer leaves its temporary file behind (and its lock goes with it);
+    the next write of the same file removes it, a live writer's and other files' stay."""
+    path = tmp_path / "train.parquet"
+    killed = tmp_path / ".train.parquet.k1ll3d.tmp"
+    killed.write_bytes(b"PAR1 half a table")
+    live = tmp_path / ".train.parquet.l1v3.tmp"
+    other = tmp_path / ".test.parquet.k1ll3d.tmp"
+    for stale in (live, other):
+        stale.write_bytes(b"")
+    with open(live, "rb") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        io.write_parquet(path, pd.DataFrame({"a": [1]}))
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == [".test.parquet.k1ll3d.tmp", ".train.parquet.l1v3.tmp", "train.parquet"]
+
+
+def test_atomic_dir_swaps_a_complete_folder_or_keeps_the_old_one(tmp_path):
+    out = tmp_path / "evaluate"
+    (out / "plots").mkdir(parents=True)
+    (out / "metrics.json").write_text("old")
+    full = f"^no space left on device writing {out} \\("
+    with pytest.raises(StorageError, match=full), io.atomic_dir(out) as tmp:
+        (tmp / "metrics.json").write_text("half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evaluate"]
+    assert (out / "metrics.json").read_text() == "old" and (out / "plots").is_dir()
+    with io.atomic_dir(out) as tmp:
+        (tmp / "metrics.json").write_text("new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evaluate"]
+    assert [p.name for p in out.iterdir()] == ["metrics.json"]
+    assert (out / "metrics.json").read_text() == "new"
 
 
 def test_csv_and_parquet_round_trip(tmp_path):

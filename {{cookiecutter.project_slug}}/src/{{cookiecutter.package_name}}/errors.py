@@ -15,3 +15,9 @@ class DataError(UserError):
 
 class GateError(UserError):
     """The model trained, but fails a quality gate set in config."""
+
+
+class StorageError(UserError):
+    """A write failed for want of space, quota or permission where it writes: not the data's
+    fault, so not a DataError (code that treats a DataError as "no such data" must not
+    swallow a full disk)."""

@@ -1,25 +1,32 @@
 """Reading and writing at the edges of the pipeline.
 
 Every write goes to a temporary file in the target folder and is renamed into
-place, so an interrupted stage never leaves a half-written output behind.
+place, so an interrupted stage never leaves a half-written output behind, and a
+write that fails (full disk, quota, read-only or locked folder) leaves the
+previous file as it was and says so in one line naming the file.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
+import glob
 import hashlib
 import io
 import json
 import os
+import shutil
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
+from .errors import DataError, StorageError
 
 # Types that skops does not trust by default and that this project's models are
 # made of. Reviewed by hand: a model file asking for anything else is refused.
@@ -49,22 +56,135 @@ PARQUET_READ = {"engine": "pyarrow", "pre_buffer": False}
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+# Errors about where a file goes, not what is in it: what each means, and the fix.
+_MOVE = "or move the project or its DVC cache (`dvc cache dir PATH`) to a disk with room"
+_WRITABLE = "make {folder} writable by this user (chown or chmod)"
+_STORAGE_ERRORS = {
+    errno.ENOSPC: ("no space left on device", f"free space on that disk, {_MOVE}"),
+    errno.EDQUOT: ("disk quota exceeded", f"free space within your quota, {_MOVE}"),
+    errno.EFBIG: (
+        "file too large",
+        "raise the file size limit (`ulimit -f`), or move the project to a file system "
+        "without a per-file limit (FAT32 stops at 4 GB)",
+    ),
+    errno.EROFS: ("read-only file system", "remount it read-write, or work in a writable copy"),
+    errno.EACCES: ("permission denied", _WRITABLE),
+    errno.EPERM: ("operation not permitted", _WRITABLE),
+}
+# The errors above for which the size needed and the space free help the reader.
+_SPACE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def _size(n: float) -> str:
+    """512 B, 64 KB, 3.2 MB, 1.5 GB."""
+    for unit in ("B", "KB"):
+        if n < 1024:
+            return f"{n:.0f} {unit}"
+        n /= 1024
+    return f"{n:.1f} MB" if n < 1024 else f"{n / 1024:.1f} GB"
+
+
+def _storage_error(
+    exc: OSError, path: Path, needs: int | None = None, written: int = 0
+) -> StorageError | None:
+    """The one-line StorageError for `exc`, met writing `path`; None if `exc` is another
+    kind of OSError. `needs` is the file's size when known, `written` how much of it was
+    written before the failure."""
+    if exc.errno not in _STORAGE_ERRORS:
+        return None
+    what, fix = _STORAGE_ERRORS[exc.errno]
+    folder = Path(path).parent
+    detail = ""
+    if exc.errno in _SPACE_ERRORS:
+        existing = next(p for p in (folder, *folder.parents) if p.exists())
+        need = _size(needs) if needs is not None else f"more than {_size(written)}"
+        free = f"{_size(shutil.disk_usage(existing).free)} free in {existing}"
+        detail = f" (needs {need}, {free})" if needs is not None or written else f" ({free})"
+    return StorageError(f"{what} writing {path}{detail}: {fix.format(folder=folder)}")
+
+
+@contextlib.contextmanager
+def _storage_errors(path: Path) -> Iterator[None]:
+    """For writes that cannot go through _atomic_write (a library writing files itself):
+    a full disk, quota, read-only or locked folder becomes one line naming `path`."""
     try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        yield
+    except OSError as exc:
+        error = _storage_error(exc, path)
+        if error is None:
+            raise
+        raise error from exc
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None], needs: int | None = None) -> None:
+    path = Path(path)
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temps(path)
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        tmp = Path(name)
+        try:
+            # Held until the rename: tells _remove_stale_temps this writer is alive.
+            with contextlib.suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            write(tmp)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        finally:
+            os.close(fd)
+    except BaseException as exc:
+        written = tmp.stat().st_size if tmp is not None and tmp.exists() else 0
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        error = _storage_error(exc, path, needs, written) if isinstance(exc, OSError) else None
+        if error is None:
+            raise
+        raise error from exc
+
+
+@contextlib.contextmanager
+def atomic_dir(path: Path) -> Iterator[Path]:
+    """A folder filled in a temporary sibling and swapped in whole, for a library that
+    writes its files itself (dvclive). The old folder stays until the new one is complete;
+    between the two renames `path` is briefly absent, never partial."""
+    path = Path(path)
+    with _storage_errors(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+        try:
+            os.chmod(tmp, 0o755)  # mkdtemp's 0o700 would hide the reports from other users
+            yield tmp
+            old = tmp.with_name(f"{tmp.name[: -len('.tmp')]}.old.tmp")
+            if path.exists():
+                os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Delete the temporary files of earlier writes of `path` that were killed before their
+    rename (SIGKILL, the OOM killer, a power cut): each can be as large as the file was to
+    be. A live writer holds a lock on its temporary file and the kernel drops it when the
+    writer dies, so only abandoned ones are taken."""
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        try:
+            fd = os.open(stale, os.O_RDONLY)
+        except OSError:  # removed meanwhile
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            stale.unlink()
+        except OSError:  # a live writer's, or a folder, or no locks on this file system
+            pass
+        finally:
+            os.close(fd)
 
 
 def write_bytes(path: Path, data: bytes) -> None:
-    _atomic_write(path, lambda tmp: tmp.write_bytes(data))
+    _atomic_write(path, lambda tmp: tmp.write_bytes(data), needs=len(data))
 
 
 def write_text(path: Path, text: str) -> None:

@@ -11,7 +11,6 @@ seeded sample of PLOT_ROWS test rows, and curves keep CURVE_POINTS evenly spread
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -134,19 +133,19 @@ def evaluate(
 
 
 def write(directory: Path, values: dict[str, float], plots: dict) -> None:
-    if directory.exists():
-        shutil.rmtree(directory)
-    with Live(str(directory), dvcyaml=False, save_dvc_exp=False, report=None) as live:
-        for name, value in values.items():
-            live.summary[name] = value
-        if "confusion" in plots:
-            y_true, y_pred = plots["confusion"]
-            live.log_sklearn_plot("confusion_matrix", y_true, y_pred)
-    for kind in ("roc", "precision_recall"):
-        for label, points in plots.get(kind, {}).items():
-            io.write_json(directory / "plots" / kind / f"{label}.json", points)
-    if "predictions" in plots:
-        io.write_json(directory / "plots" / "predictions.json", plots["predictions"])
+    """Replace `directory` whole: dvclive writes in place, so it fills a temporary folder."""
+    with io.atomic_dir(directory) as tmp:
+        with Live(str(tmp), dvcyaml=False, save_dvc_exp=False, report=None) as live:
+            for name, value in values.items():
+                live.summary[name] = value
+            if "confusion" in plots:
+                y_true, y_pred = plots["confusion"]
+                live.log_sklearn_plot("confusion_matrix", y_true, y_pred)
+        for kind in ("roc", "precision_recall"):
+            for label, points in plots.get(kind, {}).items():
+                io.write_json(tmp / "plots" / kind / f"{label}.json", points)
+        if "predictions" in plots:
+            io.write_json(tmp / "plots" / "predictions.json", plots["predictions"])
 
 
 def unseen_categories(test: pd.DataFrame, known: dict[str, list[str]]) -> dict[str, int]:

@@ -70,7 +70,10 @@ def main() -> None:
     model = io.load_model(paths.TRAINED_MODEL)
     rows = schema.model_frame(io.read_parquet(paths.TEST, columns=roles.features), roles)
     paths.MODEL.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=paths.MODEL.parent) as tmp:
+    # Named like io's temporary files, so that git and DVC ignore it if a kill leaves it.
+    with tempfile.TemporaryDirectory(
+        dir=paths.MODEL.parent, prefix=".export.", suffix=".tmp"
+    ) as tmp:
         candidate = Path(tmp) / paths.MODEL.name
         io.save_model(candidate, model)
         check_round_trip(model, candidate, rows)
