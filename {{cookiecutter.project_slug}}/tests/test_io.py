@@ -166,6 +166,15 @@ def test_reading_a_missing_file_says_how_to_build_it(tmp_path, read):
         read(tmp_path / "absent")
 
 
+@pytest.mark.parametrize("size", [0, 100], ids=["empty", "cut-short"])
+def test_a_damaged_pipeline_file_is_named_with_how_to_restore_it(tmp_path, size):
+    path = tmp_path / "t.parquet"
+    io.write_parquet(path, pd.DataFrame({"a": range(1000)}))
+    path.write_bytes(path.read_bytes()[:size])
+    with pytest.raises(DataError, match=f"{path} is damaged .*`dvc checkout {path}`"):
+        io.read_parquet(path)
+
+
 def test_file_md5(tmp_path):
     path = tmp_path / "f"
     path.write_bytes(b"abc")

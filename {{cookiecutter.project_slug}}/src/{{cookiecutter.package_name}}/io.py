@@ -209,7 +209,21 @@ def read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
     the others are never read or decoded."""
     if not Path(path).exists():
         raise DataError(f"{path} does not exist: run `dvc repro` to build it")
-    return pd.read_parquet(path, columns=columns, **PARQUET_READ)
+    import pyarrow as pa
+
+    try:
+        return pd.read_parquet(path, columns=columns, **PARQUET_READ)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(damaged(path, exc)) from None
+
+
+def damaged(path: Path, exc: Exception) -> str:
+    """A pipeline file that exists but cannot be read: cut short, or not what it claims."""
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return (
+        f"{path} is damaged ({reason}): restore it with `dvc checkout {path}`, or rebuild it "
+        "with `dvc repro --force` on the stage that writes it"
+    )
 
 
 def parquet_columns(path: Path, wanted: set) -> list[str]:
