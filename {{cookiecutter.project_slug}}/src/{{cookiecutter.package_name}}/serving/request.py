@@ -1,16 +1,27 @@
 """The request schema, built at startup from the served model's features (features.json,
 recorded in models/model.json): one field per feature, each required, null = missing.
 
-Numbers must be JSON numbers (finite; not strings, not booleans); categories are strings
-(or integers, which name the same category as their text, as in training). Extra fields
-are refused, as are an empty `instances` list and more than `max_rows` rows.
+Numbers must be JSON numbers (at most MAX_ABS in size; not strings, not booleans);
+categories are strings (or integers, which name the same category as their text, as in
+training) of valid Unicode. Extra fields are refused, as are an empty `instances` list
+and more than `max_rows` rows; `body_limit` sizes the largest body such a request needs.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    WithJsonSchema,
+    create_model,
+)
 
 
 def _category(value: Any) -> Any:
@@ -18,9 +29,47 @@ def _category(value: Any) -> Any:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
+def _unicode(text: str) -> str:
+    # JSON's \ud800 escapes decode to lone surrogates, which no UTF-8 file or response
+    # can hold: the prediction log, Parquet and the answer would fail on them.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"not valid Unicode text ({exc.reason}): send UTF-8 text") from None
+    return text
+
+
+# No measurement comes near it, and it is far enough below float64's 1.8e308 that scaling
+# and a linear model's sums stay finite: every schema-valid row gets an answer.
+MAX_ABS = 1e100
+
+
+def _bounded(value: float) -> float:
+    if abs(value) > MAX_ABS:
+        raise ValueError(f"{value:g} is beyond ±{MAX_ABS:g}: check the number's units")
+    return value
+
+
 # Strict: "3.5" is not a number and true is neither; ints are numbers.
-Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
-Category = Annotated[str, Strict(), BeforeValidator(_category)]
+Number = Annotated[
+    float,
+    Strict(),
+    Field(allow_inf_nan=False),
+    AfterValidator(_bounded),
+    WithJsonSchema({"type": "number", "minimum": -MAX_ABS, "maximum": MAX_ABS}),
+]
+# The schema says what the validators accept: a string, or an integer (not a boolean).
+Category = Annotated[
+    str,
+    Strict(),
+    BeforeValidator(_category),
+    AfterValidator(_unicode),
+    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "integer"}]}),
+]
+# body_limit's budget per value beyond its text: a number's longest repr is 24 characters,
+# the rest is room for a client's indentation and spacing.
+VALUE_BYTES = 64
+ENVELOPE_BYTES = 1024
 
 
 def row_model(features: dict) -> type[BaseModel]:
@@ -48,6 +97,24 @@ def request_model(features: dict, max_rows: int) -> type[BaseModel]:
         __config__=ConfigDict(extra="forbid"),
         instances=(list[instance], Field(..., min_length=1, max_length=max_rows)),
     )
+
+
+def body_limit(features: dict, max_rows: int) -> int:
+    """Bytes that a request of `max_rows` rows may take: per value its name and the longest
+    known category as JSON text (escaped, as Python's json.dumps writes them) and
+    VALUE_BYTES more. A compact request of typical values takes a fifth to a third of it."""
+    roles = features["roles"]
+    row = 2  # the row's braces
+    for column in roles["numeric"]:
+        row += _json_bytes(column) + 2 + VALUE_BYTES
+    for column in roles["categorical"]:
+        known = features["categorical"].get(column, [])
+        row += _json_bytes(column) + 2 + VALUE_BYTES + max(map(_json_bytes, known), default=0)
+    return ENVELOPE_BYTES + max_rows * (row + 2)
+
+
+def _json_bytes(text: str) -> int:
+    return len(json.dumps(text))
 
 
 def unseen_categories(rows: list[dict], features: dict) -> list[str]:
