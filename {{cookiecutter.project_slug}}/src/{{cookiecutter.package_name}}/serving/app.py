@@ -69,7 +69,8 @@ def create_app(
     task = source.metadata["task"]
     classes = [c.item() if hasattr(c, "item") else c for c in getattr(model, "classes_", [])]
     PredictRequest = request_schema.request_model(features, settings.max_rows)  # noqa: N806
-    Prediction = responses.prediction_model(task, classes)  # noqa: N806
+    with_probabilities = task == "classification" and hasattr(model, "predict_proba")
+    Prediction = responses.prediction_model(task, classes, with_probabilities)  # noqa: N806
     max_body_bytes = settings.max_body_bytes or request_schema.body_limit(
         features, settings.max_rows
     )
@@ -139,9 +140,7 @@ def create_app(
         # Numbers far outside the training range can overflow inside the model.
         with np.errstate(all="ignore"):
             predicted = model.predict(frame)
-            probabilities = None
-            if task == "classification" and hasattr(model, "predict_proba"):
-                probabilities = model.predict_proba(frame)
+            probabilities = model.predict_proba(frame) if with_probabilities else None
         _refuse_non_finite(predicted if task == "regression" else probabilities)
         predictions = predicted.tolist()
         answer: dict[str, Any] = {"predictions": predictions}

@@ -58,14 +58,11 @@ class Invalid(BaseModel):
     detail: list[dict[str, Any]]
 
 
-def prediction_model(task: str, classes: list) -> type[BaseModel]:
-    """The answer to POST /predict: a label of `classes` (or a finite number) per row,
-    for classification each class's probability, the warnings and the served model."""
-    if task == "classification":
-        fields: dict[str, Any] = {
-            "predictions": (list[Literal[tuple(classes)]], ...),
-            "probabilities": (list[dict[str, Probability]], ...),
-        }
-    else:
-        fields = {"predictions": (list[Finite], ...)}
+def prediction_model(task: str, classes: list, with_probabilities: bool) -> type[BaseModel]:
+    """The answer to POST /predict: a label of `classes` (or a finite number) per row, each
+    class's probability when the model gives them, the warnings and the served model."""
+    label = Literal[tuple(classes)] if task == "classification" else Finite
+    fields: dict[str, Any] = {"predictions": (list[label], ...)}
+    if with_probabilities:
+        fields["probabilities"] = (list[dict[str, Probability]], ...)
     return create_model("Prediction", **fields, warnings=(list[str], ...), model=(ServedModel, ...))
