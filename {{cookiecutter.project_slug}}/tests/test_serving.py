@@ -88,6 +88,7 @@ def test_predictions_equal_the_model_and_are_logged(served, toy_roles, task):
         ({"instances": [{**GOOD, "color": 2.5}]}, "instances[0].color: Input should be a valid"),
         ({"instances": [{**GOOD, "color": True}]}, "instances[0].color: Input should be a valid"),
         ({"instances": [{**GOOD, "x2": -1e101}]}, "instances[0].x2: Value error, -1e+101 is"),
+        ({"instances": [{**GOOD, "x1": 1e300}]}, "instances[0].x1: Value error, 1e+300 is be"),
         ({"instances": []}, "instances: List should have at least 1 item"),
         ({"instances": [GOOD] * 4}, "instances: List should have at most 3 items"),
         ({"instances": GOOD}, "instances: Input should be a valid list"),
@@ -154,11 +155,27 @@ def test_the_openapi_schema_declares_every_answer(served):
     color = schemas["Instance"]["properties"]["color"]["anyOf"]
     assert color == [{"type": "string"}, {"type": "integer"}, {"type": "null"}]
     x1 = schemas["Instance"]["properties"]["x1"]["anyOf"][0]
-    assert (x1["minimum"], x1["maximum"]) == (-request_schema.MAX_ABS, request_schema.MAX_ABS)
+    assert x1["type"] == "number" and x1["maximum"] == -x1["minimum"] >= request_schema.REACH
     assert "security" in paths["/predict"]["post"] and "security" not in paths["/health"]["get"]
     open_paths = served()[0].get("/openapi.json").json()["paths"]
     assert "401" not in open_paths["/predict"]["post"]["responses"]
     assert "security" not in open_paths["/predict"]["post"]
+
+
+def test_numbers_at_the_bound_get_answers_from_every_model(
+    served, fitted, toy_roles, task_models, task, monkeypatch
+):
+    """The largest numbers the schema accepts overflow none of this task's models (trees
+    compute in float32, linear models sum in float64)."""
+    for name, config in task_models.items():
+        model, train, _ = fitted(task, config)
+        monkeypatch.setattr(app_module, "load", lambda source, model=model: model)
+        client, _, _ = served(task)
+        seen = preprocess.describe_features(train, toy_roles, task)["numeric"]
+        x1, x2 = (request_schema.number_bound(seen[c]) for c in ("x1", "x2"))
+        extremes = [{"x1": a * x1, "x2": b * x2, "color": "red"} for a in (-1, 1) for b in (-1, 1)]
+        answer = client.post("/predict", json={"instances": extremes})
+        assert answer.status_code == 200, (name, answer.text)
 
 
 def test_a_non_finite_model_output_is_a_422_naming_the_row(served, monkeypatch):
@@ -171,11 +188,11 @@ def test_a_non_finite_model_output_is_a_422_naming_the_row(served, monkeypatch):
             self.model = model
 
         def predict(self, frame):
-            return np.where(frame["x1"] > 1e50, np.inf, self.model.predict(frame))
+            return np.where(frame["x1"] > 1e9, np.inf, self.model.predict(frame))
 
     monkeypatch.setattr(app_module, "load", lambda source: Overflowing(load(source)))
     client, _, log_path = served("regression")
-    answer = client.post("/predict", json={"instances": [GOOD, {**GOOD, "x1": 1e60}]})
+    answer = client.post("/predict", json={"instances": [GOOD, {**GOOD, "x1": 1e10}]})
     assert answer.status_code == 422
     assert answer.json()["error"].startswith(
         "instances[1]: the model's output for this row is not a finite number"
@@ -292,7 +309,7 @@ def test_the_default_limit_fits_max_rows_indented_rows(served, fitted, toy_roles
     features = preprocess.describe_features(train, toy_roles, "classification")
     limit = client.get("/metadata").json()["max_body_bytes"]
     assert limit == request_schema.body_limit(features, 1000)
-    rows = [{"x1": -1.2345678901234567e-100, "x2": 9.999999999999999e99, "color": "green"}]
+    rows = [{"x1": -1.2345678901234567e-100, "x2": 123456789.12345678, "color": "green"}]
     body = json.dumps({"instances": rows * 1000}, indent=8).encode()
     assert len(body) < limit < 8 * len(json.dumps({"instances": rows * 1000}))
     answer = client.post("/predict", content=body, headers=JSON)

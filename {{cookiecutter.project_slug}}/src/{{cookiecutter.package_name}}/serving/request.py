@@ -1,7 +1,7 @@
 """The request schema, built at startup from the served model's features (features.json,
 recorded in models/model.json): one field per feature, each required, null = missing.
 
-Numbers must be JSON numbers (at most MAX_ABS in size; not strings, not booleans);
+Numbers must be JSON numbers (not strings, not booleans) within `number_bound`;
 categories are strings (or integers, which name the same category as their text, as in
 training) of valid Unicode. Extra fields are refused, as are an empty `instances` list
 and more than `max_rows` rows; `body_limit` sizes the largest body such a request needs.
@@ -39,25 +39,39 @@ def _unicode(text: str) -> str:
     return text
 
 
-# No measurement comes near it, and it is far enough below float64's 1.8e308 that scaling
-# and a linear model's sums stay finite: every schema-valid row gets an answer.
-MAX_ABS = 1e100
+# How far a number may be from zero, as a multiple of the feature's largest training
+# magnitude (at least 1). Past it, a value is a units or encoding mistake, and a standard-
+# scaled value could overflow float32 (scikit-learn's trees) or a linear model's float64
+# sums; within it, every schema-valid row gets a finite answer.
+REACH = 1e12
 
 
-def _bounded(value: float) -> float:
-    if abs(value) > MAX_ABS:
-        raise ValueError(f"{value:g} is beyond ±{MAX_ABS:g}: check the number's units")
-    return value
+def number_bound(seen: dict) -> float:
+    """The largest |value| a numeric feature accepts, from its training min and max."""
+    return REACH * max(abs(seen.get("min") or 0.0), abs(seen.get("max") or 0.0), 1.0)
 
 
-# Strict: "3.5" is not a number and true is neither; ints are numbers.
-Number = Annotated[
-    float,
-    Strict(),
-    Field(allow_inf_nan=False),
-    AfterValidator(_bounded),
-    WithJsonSchema({"type": "number", "minimum": -MAX_ABS, "maximum": MAX_ABS}),
-]
+def _number(bound: float) -> Any:
+    """A JSON number (strict: "3.5" is not one and true is neither; ints are) within
+    ±bound, with that range in the schema."""
+
+    def within(value: float) -> float:
+        if abs(value) > bound:
+            raise ValueError(
+                f"{value:g} is beyond ±{bound:g} ({REACH:g} times the largest training "
+                "value): check the number's units"
+            )
+        return value
+
+    return Annotated[
+        float,
+        Strict(),
+        Field(allow_inf_nan=False),
+        AfterValidator(within),
+        WithJsonSchema({"type": "number", "minimum": -bound, "maximum": bound}),
+    ]
+
+
 # The schema says what the validators accept: a string, or an integer (not a boolean).
 Category = Annotated[
     str,
@@ -77,16 +91,14 @@ def row_model(features: dict) -> type[BaseModel]:
     roles = features["roles"]
     fields: dict[str, Any] = {}
     for column in roles["numeric"]:
-        fields[column] = (Number | None, Field(..., description=_numeric_help(features, column)))
+        seen = features["numeric"].get(column, {})
+        number = _number(number_bound(seen))
+        described = f"number; training range {seen.get('min')}..{seen.get('max')}"
+        fields[column] = (number | None, Field(..., description=described))
     for column in roles["categorical"]:
         known = ", ".join(features["categorical"].get(column, []))
         fields[column] = (Category | None, Field(..., description=f"one of: {known}"))
     return create_model("Instance", __config__=ConfigDict(extra="forbid", frozen=True), **fields)
-
-
-def _numeric_help(features: dict, column: str) -> str:
-    seen = features["numeric"].get(column, {})
-    return f"number; training range {seen.get('min')}..{seen.get('max')}"
 
 
 def request_model(features: dict, max_rows: int) -> type[BaseModel]:
