@@ -1,7 +1,10 @@
 """Serve a baked classification project for real: the pipeline, then the server in a
 subprocess on a free loopback port. The API must predict as the model does in-process,
-refuse bad requests with a 4xx naming the field, follow GTO stage assignments (deploy and
-roll back), and its prediction log must show drift for a shifted batch and not otherwise."""
+refuse bad requests with a 4xx naming the field and oversized bodies with a 413, follow
+GTO stage assignments (deploy and roll back), and its prediction log must show drift for
+a shifted batch and not otherwise. Schemathesis fuzzes the server of each task from its
+own OpenAPI schema: no 5xx, every answer as the schema declares, /health answering
+throughout."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -18,12 +22,17 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import bake, git, run
+from conftest import BIN, bake, git, run
 
 pytestmark = pytest.mark.slow
 
 API_KEY = "test-key-123"
 FEATURES = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "island", "sex"]
+# Schemathesis' budget: test cases per operation (a run takes 10-20 s here), a fixed seed
+# so that a failure reproduces, and a hard stop if the server hangs.
+FUZZ_EXAMPLES = 150
+FUZZ_SEED = 20261130
+FUZZ_TIMEOUT_S = 240
 
 
 def free_port() -> int:
@@ -156,6 +165,28 @@ def test_bad_requests_get_a_4xx_naming_the_field(project):
         assert httpx.get(f"{server_url}/health").status_code == 200
 
 
+def test_a_body_over_the_limit_is_413_and_the_server_keeps_answering(project):
+    root, package, _ = project
+    with Server(root, package) as client:
+        limit = client.get("/metadata").json()["max_body_bytes"]
+        row = {"bill_length_mm": 39.1, "bill_depth_mm": 18.7, "flipper_length_mm": 181,
+               "body_mass_g": 3750, "island": "Dream", "sex": "male"}  # fmt: skip
+        fits = json.dumps({"instances": [row] * 1000}, indent=8).encode()
+        over = json.dumps({"instances": [row] * 20_000}).encode()
+        assert len(fits) < limit < len(over)
+        json_type = {"Content-Type": "application/json"}
+        assert client.post("/predict", content=fits, headers=json_type).status_code == 200
+        declared = client.post("/predict", content=over, headers=json_type)
+        # A generator body goes out chunked, without Content-Length: uvicorn streams it in.
+        pieces = (over[i : i + 65536] for i in range(0, len(over), 65536))
+        streamed = client.post("/predict", content=pieces, headers=json_type)
+        assert "content-length" not in streamed.request.headers
+        for answer in (declared, streamed):
+            assert answer.status_code == 413
+            assert answer.json()["detail"].startswith(f"request body over {limit} bytes")
+        assert client.get("/health").status_code == 200
+
+
 def test_served_model_follows_the_stage_assignment(project):
     """Deploy v0.0.2 (another model) to prod, then roll back by reassigning v0.0.1."""
     root, package, artifact = project
@@ -207,3 +238,69 @@ def test_monitor_flags_a_shifted_batch_only(project):
     again = run(root, sys.executable, "-m", package, "monitor", "--to-batch",
                 "data/raw/logged.csv", check=False)  # fmt: skip
     assert again.returncode == 1 and "exists" in again.stderr
+
+
+@pytest.fixture(scope="module")
+def regression_project(tmp_path_factory) -> tuple[Path, str]:
+    """A baked regression project whose model `... run` made (the stages in one process:
+    a quarter of `dvc repro`'s time), served from its workspace."""
+    root = bake(tmp_path_factory.mktemp("serve-regression"), project_name="Serve Amounts",
+                task="regression")  # fmt: skip
+    run(root, sys.executable, "-m", "serve_amounts", "run")
+    return root, "serve_amounts"
+
+
+class HealthPoller(threading.Thread):
+    """GET /health every 0.1 s until stopped; `answers` holds each status code (or the
+    error, when no answer came within 5 s)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url, self.answers, self.halt = url, [], threading.Event()
+
+    def run(self) -> None:
+        with httpx.Client(timeout=5) as client:
+            while not self.halt.is_set():
+                try:
+                    self.answers.append(client.get(f"{self.url}/health").status_code)
+                except httpx.HTTPError as exc:
+                    self.answers.append(repr(exc))
+                self.halt.wait(0.1)
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_schemathesis_finds_no_error_and_health_answers_throughout(task, request, tmp_path):
+    if task == "classification":
+        root, package, _ = request.getfixturevalue("project")
+        server = Server(root, package)
+    else:
+        root, package = request.getfixturevalue("regression_project")
+        server = Server(root, package, "--workspace")
+    report = tmp_path / "schemathesis.json"
+    with server as client:
+        poller = HealthPoller(server.url)
+        poller.start()
+        # Every check: no 5xx, status codes, content types, headers and bodies as the
+        # schema declares, invalid data refused, valid data accepted, the key enforced.
+        done = subprocess.run(
+            [str(BIN / "st"), "run", f"{server.url}/openapi.json", "--checks", "all",
+             "--header", f"X-API-Key: {API_KEY}", "--max-examples", str(FUZZ_EXAMPLES),
+             "--seed", str(FUZZ_SEED), "--generation-database", "none",
+             "--request-timeout", "10", "--report", "json", "--report-json-path", str(report),
+             "--no-color"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=FUZZ_TIMEOUT_S,
+        )  # fmt: skip
+        poller.halt.set()
+        poller.join()
+        after = client.get("/health")
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    summary = json.loads(report.read_text())
+    cases = summary["test_cases"]
+    print(f"schemathesis {task}: {summary['operations']['tested']} operations, "
+          f"{cases['generated']} test cases, {summary['running_time']:.1f} s, "
+          f"{len(poller.answers)} health polls")  # fmt: skip
+    assert (summary["failures"], summary["errors"]) == ([], [])
+    assert summary["operations"]["tested"] == 3
+    assert cases["generated"] >= FUZZ_EXAMPLES
+    assert len(poller.answers) >= 10 and set(poller.answers) == {200}, poller.answers
+    assert after.status_code == 200

@@ -1,9 +1,13 @@
-"""The HTTP API in-process (FastAPI's TestClient): the request schema built from the
-features, 422s that name the field, the API key, unseen categories, the prediction log,
-and where the served model comes from (dvc.yaml's artifact, dvc.lock's md5)."""
+"""The HTTP API in-process (FastAPI's TestClient, or the ASGI app called directly): the
+request schema built from the features, 422s that name the field, 413s for bodies over
+the limit (before they are read whole), the API key, unseen categories, the prediction
+log, the OpenAPI schema's declared answers, and where the served model comes from
+(dvc.yaml's artifact, dvc.lock's md5)."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 
 import numpy as np
@@ -14,16 +18,20 @@ from fastapi.testclient import TestClient
 from {{ cookiecutter.package_name }} import io, schema
 from {{ cookiecutter.package_name }}.errors import DataError
 from {{ cookiecutter.package_name }}.params import ServeParams
+from {{ cookiecutter.package_name }}.serving import app as app_module
 from {{ cookiecutter.package_name }}.serving import prediction_log, registry
+from {{ cookiecutter.package_name }}.serving import request as request_schema
 from {{ cookiecutter.package_name }}.serving.app import create_app
 from {{ cookiecutter.package_name }}.stages import preprocess
 
 GOOD = {"x1": 0.5, "x2": -1.0, "color": "red"}
+JSON = {"Content-Type": "application/json"}
 
 
 @pytest.fixture
 def served(fitted, toy_roles, tmp_path):
-    """serve(task, **settings): (TestClient, the fitted pipeline, the prediction log path)."""
+    """served(task, **settings): (TestClient, the fitted pipeline, the prediction log path);
+    the client's `.app` is the ASGI app."""
 
     def make(task: str = "classification", api_key: str | None = None, **settings):
         model, train, _ = fitted(task)
@@ -78,6 +86,9 @@ def test_predictions_equal_the_model_and_are_logged(served, toy_roles, task):
         ({"instances": [{**GOOD, "x1": "1.5"}]}, "instances[0].x1: Input should be a valid num"),
         ({"instances": [{**GOOD, "x1": True}]}, "instances[0].x1: Input should be a valid num"),
         ({"instances": [{**GOOD, "color": 2.5}]}, "instances[0].color: Input should be a valid"),
+        ({"instances": [{**GOOD, "color": True}]}, "instances[0].color: Input should be a valid"),
+        ({"instances": [{**GOOD, "x2": -1e101}]}, "instances[0].x2: Value error, -1e+101 is"),
+        ({"instances": [{**GOOD, "x1": 1e300}]}, "instances[0].x1: Value error, 1e+300 is be"),
         ({"instances": []}, "instances: List should have at least 1 item"),
         ({"instances": [GOOD] * 4}, "instances: List should have at most 3 items"),
         ({"instances": GOOD}, "instances: Input should be a valid list"),
@@ -94,15 +105,23 @@ def test_bad_requests_are_422_naming_the_field(served, body, message):
 
 def test_malformed_json_and_non_finite_numbers_are_422(served):
     client, _, _ = served()
-    json_type = {"Content-Type": "application/json"}
-    answer = client.post("/predict", content=b'{"instances": [{"x1": 1,', headers=json_type)
+    answer = client.post("/predict", content=b'{"instances": [{"x1": 1,', headers=JSON)
     assert answer.status_code == 422 and answer.json()["error"].startswith("malformed JSON")
     nan = client.post(
         "/predict",
         content=b'{"instances": [{"x1": NaN, "x2": 1, "color": "red"}]}',
-        headers=json_type,
+        headers=JSON,
     )
     assert nan.status_code == 422 and "instances[0].x1" in nan.json()["error"]
+    # A lone surrogate is valid JSON but no UTF-8 text: the log and the answer could not
+    # hold it.
+    surrogate = client.post(
+        "/predict",
+        content=b'{"instances": [{"x1": 1, "x2": 1, "color": "\\ud800"}]}',
+        headers=JSON,
+    )
+    assert surrogate.status_code == 422
+    assert surrogate.json()["error"].startswith("instances[0].color: Value error, not valid")
 
 
 def test_an_unseen_category_predicts_and_warns(served):
@@ -120,6 +139,65 @@ def test_an_integer_names_the_same_category_as_its_text(served):
     answer = client.post("/predict", json={"instances": [{**GOOD, "color": 7}]})
     assert answer.status_code == 200
     assert "'7' was not seen in training" in answer.json()["warnings"][0]
+
+
+def test_the_openapi_schema_declares_every_answer(served):
+    client, _, _ = served(api_key="s3cret")
+    paths = client.get("/openapi.json").json()["paths"]
+    assert set(paths["/predict"]["post"]["responses"]) == {"200", "400", "401", "413", "422"}
+    assert set(paths["/metadata"]["get"]["responses"]) == {"200", "401", "413"}
+    assert set(paths["/health"]["get"]["responses"]) == {"200", "413"}
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    required = schemas["Prediction"]["required"]
+    assert required == ["predictions", "probabilities", "warnings", "model"]
+    labels = schemas["Prediction"]["properties"]["predictions"]["items"]["enum"]
+    assert labels == ["high", "low", "mid"]
+    color = schemas["Instance"]["properties"]["color"]["anyOf"]
+    assert color == [{"type": "string"}, {"type": "integer"}, {"type": "null"}]
+    x1 = schemas["Instance"]["properties"]["x1"]["anyOf"][0]
+    assert x1["type"] == "number" and x1["maximum"] == -x1["minimum"] >= request_schema.REACH
+    assert "security" in paths["/predict"]["post"] and "security" not in paths["/health"]["get"]
+    open_paths = served()[0].get("/openapi.json").json()["paths"]
+    assert "401" not in open_paths["/predict"]["post"]["responses"]
+    assert "security" not in open_paths["/predict"]["post"]
+
+
+def test_numbers_at_the_bound_get_answers_from_every_model(
+    served, fitted, toy_roles, task_models, task, monkeypatch
+):
+    """The largest numbers the schema accepts overflow none of this task's models (trees
+    compute in float32, linear models sum in float64)."""
+    for name, config in task_models.items():
+        model, train, _ = fitted(task, config)
+        monkeypatch.setattr(app_module, "load", lambda source, model=model: model)
+        client, _, _ = served(task)
+        seen = preprocess.describe_features(train, toy_roles, task)["numeric"]
+        x1, x2 = (request_schema.number_bound(seen[c]) for c in ("x1", "x2"))
+        extremes = [{"x1": a * x1, "x2": b * x2, "color": "red"} for a in (-1, 1) for b in (-1, 1)]
+        answer = client.post("/predict", json={"instances": extremes})
+        assert answer.status_code == 200, (name, answer.text)
+
+
+def test_a_non_finite_model_output_is_a_422_naming_the_row(served, monkeypatch):
+    load = app_module.load
+
+    class Overflowing:
+        """The served model, except that it overflows where x1 is huge."""
+
+        def __init__(self, model):
+            self.model = model
+
+        def predict(self, frame):
+            return np.where(frame["x1"] > 1e9, np.inf, self.model.predict(frame))
+
+    monkeypatch.setattr(app_module, "load", lambda source: Overflowing(load(source)))
+    client, _, log_path = served("regression")
+    answer = client.post("/predict", json={"instances": [GOOD, {**GOOD, "x1": 1e10}]})
+    assert answer.status_code == 422
+    assert answer.json()["error"].startswith(
+        "instances[1]: the model's output for this row is not a finite number"
+    )
+    assert not prediction_log.read(log_path)
 
 
 def test_api_key_guards_predict_and_metadata_not_health(served):
@@ -154,3 +232,86 @@ def test_the_model_artifact_and_its_locked_md5(project):
     assert registry.locked_md5(json.dumps(lock)) == "ab12"
     with pytest.raises(DataError, match="dvc.lock has no entry for models/model.skops"):
         registry.locked_md5(json.dumps({"stages": {}}))
+
+
+def post_asgi(app, headers: list[tuple[bytes, bytes]], chunks) -> tuple[int, dict, int]:
+    """POST /predict straight to the ASGI app, the body as `chunks` (an iterator of bytes;
+    more_body until it ends): (status, JSON answer, how many chunks the app read)."""
+    read = 0
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        nonlocal read
+        read += 1
+        chunk = next(chunks, None)
+        return {"type": "http.request", "body": chunk or b"", "more_body": chunk is not None}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/predict",
+        "raw_path": b"/predict",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"content-type", b"application/json"), *headers],
+        "client": ("127.0.0.1", 1234),
+        "server": ("127.0.0.1", 8000),
+    }
+    asyncio.run(app(scope, receive, send))
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return status, json.loads(body), read
+
+
+def test_a_body_over_the_limit_is_413_naming_the_limit_and_the_fix(served):
+    client, _, log_path = served(max_body_bytes=2048)
+    over = json.dumps({"instances": [GOOD] * 60}).encode()
+    assert len(over) > 2048
+    declared = client.post("/predict", content=over, headers=JSON)
+    # A generator body goes out chunked, without Content-Length: the limit counts it.
+    streamed = client.post("/predict", content=iter([over[:1000], over[1000:]]), headers=JSON)
+    for answer in (declared, streamed):
+        assert answer.status_code == 413
+        assert answer.json() == {
+            "detail": "request body over 2048 bytes (serve.max_body_bytes): send fewer rows "
+            "per request, or raise serve.max_body_bytes in conf/config.yaml"
+        }
+    assert "transfer-encoding" in streamed.request.headers
+    assert "content-length" not in streamed.request.headers
+    pieces = [b'{"instances": ', json.dumps([GOOD]).encode(), b"}"]
+    fits = client.post("/predict", content=iter(pieces), headers=JSON)
+    assert fits.status_code == 200, fits.text
+    assert client.get("/health").status_code == 200
+    assert len(prediction_log.read(log_path)) == 1
+
+
+def test_an_over_limit_body_is_refused_without_reading_it_whole(served):
+    client, _, _ = served(max_body_bytes=4096)
+    # A declared length over the limit: refused before a byte of the body is read.
+    status, answer, read = post_asgi(
+        client.app, [(b"content-length", b"10000000000")], itertools.repeat(b" " * 1000)
+    )
+    assert (status, read) == (413, 0) and "4096 bytes" in answer["detail"]
+    # No length and a body without end: refused once 4096 bytes have come in.
+    status, answer, read = post_asgi(client.app, [], itertools.repeat(b" " * 1000))
+    assert (status, read) == (413, 5) and "4096 bytes" in answer["detail"]
+
+
+def test_the_default_limit_fits_max_rows_indented_rows(served, fitted, toy_roles):
+    client, _, _ = served()
+    train = fitted("classification")[1]
+    features = preprocess.describe_features(train, toy_roles, "classification")
+    limit = client.get("/metadata").json()["max_body_bytes"]
+    assert limit == request_schema.body_limit(features, 1000)
+    rows = [{"x1": -1.2345678901234567e-100, "x2": 123456789.12345678, "color": "green"}]
+    body = json.dumps({"instances": rows * 1000}, indent=8).encode()
+    assert len(body) < limit < 8 * len(json.dumps({"instances": rows * 1000}))
+    answer = client.post("/predict", content=body, headers=JSON)
+    assert answer.status_code == 200, answer.text[:300]
+    assert len(answer.json()["predictions"]) == 1000

@@ -191,6 +191,8 @@ class ServeParams(_Strict):
     port: int = Field(8000, ge=1, le=65535)
     stage: str = "prod"
     max_rows: int = Field(1000, ge=1)
+    # None: serving.request.body_limit sizes it from max_rows and the model's features.
+    max_body_bytes: int | None = Field(None, ge=1024)
     api_key_env: str = "MODEL_API_KEY"
     prediction_log: str = "logs/predictions.jsonl"
     log_max_bytes: int = Field(10_000_000, ge=1024)

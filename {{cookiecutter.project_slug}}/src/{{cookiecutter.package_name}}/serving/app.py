@@ -1,7 +1,8 @@
 """The HTTP API (FastAPI): GET /health, GET /metadata, POST /predict (V1 inference protocol).
 
-No `from __future__ import annotations` here: FastAPI reads the request model from the
-endpoint's annotation at runtime, and that model is built at startup from the features.
+No `from __future__ import annotations` here: FastAPI reads the request and answer models
+from the endpoint's annotations at runtime, and both are built at startup from the
+features. GET /openapi.json declares every answer, errors included.
 """
 
 import datetime as dt
@@ -12,15 +13,19 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
-from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request, Security
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader
 
 from .. import io, schema
 from ..params import ServeParams
 from . import request as request_schema
+from . import responses
+from .body_limit import BodyLimit
 from .prediction_log import PredictionLog
 from .registry import ModelSource
 
@@ -64,15 +69,35 @@ def create_app(
     task = source.metadata["task"]
     classes = [c.item() if hasattr(c, "item") else c for c in getattr(model, "classes_", [])]
     PredictRequest = request_schema.request_model(features, settings.max_rows)  # noqa: N806
+    with_probabilities = task == "classification" and hasattr(model, "predict_proba")
+    Prediction = responses.prediction_model(task, classes, with_probabilities)  # noqa: N806
+    max_body_bytes = settings.max_body_bytes or request_schema.body_limit(
+        features, settings.max_rows
+    )
 
     app = FastAPI(
         title=f"{source.artifact} {source.version}",
         description=f"{task} model `{source.metadata['model']}`; see GET /metadata",
+        responses={413: {"model": responses.Problem, "description": "Request body too large"}},
     )
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
 
-    def check_key(x_api_key: str | None = Header(default=None)) -> None:
-        if api_key and not (x_api_key and secrets.compare_digest(x_api_key, api_key)):
-            raise HTTPException(401, f"missing or wrong {API_KEY_HEADER} header")
+    # Declared only when a key is set, so that the schema says what the server enforces.
+    guard: list = []
+    key_answers: dict = {}
+    if api_key:
+        header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False)
+
+        def check_key(given: str | None = Security(header)) -> None:
+            if not (given and secrets.compare_digest(given, api_key)):
+                raise HTTPException(401, f"missing or wrong {API_KEY_HEADER} header")
+
+        guard = [Depends(check_key)]
+        key_answers = {401: {"model": responses.Problem, "description": "No or wrong key"}}
+    body_answers = {
+        400: {"model": responses.Problem, "description": "Body is not JSON text"},
+        422: {"model": responses.Invalid, "description": "Invalid request"},
+    }
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -83,41 +108,45 @@ def create_app(
         return JSONResponse({"error": _message(errors), "detail": errors}, status_code=422)
 
     @app.get("/health")
-    def health() -> dict:
-        return {"status": "ok", "version": source.version}
+    def health() -> responses.Health:
+        return responses.Health(status="ok", version=source.version)
 
-    @app.get("/metadata", dependencies=[Depends(check_key)])
-    def metadata() -> dict:
+    @app.get("/metadata", dependencies=guard, responses=key_answers)
+    def metadata() -> responses.Metadata:
         meta = source.metadata
-        return {
-            "artifact": source.artifact,
-            "model": meta["model"],
-            "version": source.version,
-            "stage": source.stage,
-            "git_revision": source.git_revision,
-            "model_md5": source.md5,
-            "task": task,
-            "data": meta["data"],
-            "metrics": meta["metrics"],
-            "hyperparameters": meta["hyperparameters"],
-            "features": {"numeric": roles.numeric, "categorical": features["categorical"]},
-            "classes": classes or None,
-            "max_rows": settings.max_rows,
-            "unseen_category_rule": "encoded as all zeros (OneHotEncoder "
+        return responses.Metadata(
+            artifact=source.artifact,
+            model=meta["model"],
+            version=source.version,
+            stage=source.stage,
+            git_revision=source.git_revision,
+            model_md5=source.md5,
+            task=task,
+            data=meta["data"],
+            metrics=meta["metrics"],
+            hyperparameters=meta["hyperparameters"],
+            features={"numeric": roles.numeric, "categorical": features["categorical"]},
+            classes=classes or None,
+            max_rows=settings.max_rows,
+            max_body_bytes=max_body_bytes,
+            unseen_category_rule="encoded as all zeros (OneHotEncoder "
             "handle_unknown='ignore'); reported in the response's warnings",
-        }
+        )
 
-    @app.post("/predict", dependencies=[Depends(check_key)])
-    def predict(body: PredictRequest) -> dict:
+    @app.post("/predict", dependencies=guard, responses={**key_answers, **body_answers})
+    def predict(body: PredictRequest) -> Prediction:
         rows = [instance.model_dump() for instance in body.instances]
         frame = schema.model_frame(pd.DataFrame(rows, columns=roles.features), roles)
-        predictions = model.predict(frame).tolist()
+        # Numbers far outside the training range can overflow inside the model.
+        with np.errstate(all="ignore"):
+            predicted = model.predict(frame)
+            probabilities = model.predict_proba(frame) if with_probabilities else None
+        _refuse_non_finite(predicted if task == "regression" else probabilities)
+        predictions = predicted.tolist()
         answer: dict[str, Any] = {"predictions": predictions}
-        probabilities = None
-        if task == "classification" and hasattr(model, "predict_proba"):
+        if probabilities is not None:
             probabilities = [
-                dict(zip(map(str, classes), map(float, p), strict=True))
-                for p in model.predict_proba(frame)
+                dict(zip(map(str, classes), map(float, p), strict=True)) for p in probabilities
             ]
             answer["probabilities"] = probabilities
         warnings = request_schema.unseen_categories(rows, features)
@@ -145,6 +174,25 @@ def create_app(
         return answer
 
     return app
+
+
+def _refuse_non_finite(outputs: np.ndarray | None) -> None:
+    """A 422 naming the rows whose model output is not a finite number."""
+    if outputs is None:
+        return
+    bad = np.flatnonzero(~np.isfinite(outputs.reshape(len(outputs), -1)).all(axis=1))
+    if len(bad):
+        raise RequestValidationError(
+            [
+                {
+                    "type": "value_error",
+                    "loc": ("body", "instances", int(i)),
+                    "msg": "the model's output for this row is not a finite number: its "
+                    "numbers are too far outside the training range (GET /metadata)",
+                }
+                for i in bad
+            ]
+        )
 
 
 def serve(root: Path, settings: ServeParams, stage: str | None, host: str, port: int) -> None:

@@ -1,16 +1,27 @@
 """The request schema, built at startup from the served model's features (features.json,
 recorded in models/model.json): one field per feature, each required, null = missing.
 
-Numbers must be JSON numbers (finite; not strings, not booleans); categories are strings
-(or integers, which name the same category as their text, as in training). Extra fields
-are refused, as are an empty `instances` list and more than `max_rows` rows.
+Numbers must be JSON numbers (not strings, not booleans) within `number_bound`;
+categories are strings (or integers, which name the same category as their text, as in
+training) of valid Unicode. Extra fields are refused, as are an empty `instances` list
+and more than `max_rows` rows; `body_limit` sizes the largest body such a request needs.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    WithJsonSchema,
+    create_model,
+)
 
 
 def _category(value: Any) -> Any:
@@ -18,9 +29,61 @@ def _category(value: Any) -> Any:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
-# Strict: "3.5" is not a number and true is neither; ints are numbers.
-Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
-Category = Annotated[str, Strict(), BeforeValidator(_category)]
+def _unicode(text: str) -> str:
+    # JSON's \ud800 escapes decode to lone surrogates, which no UTF-8 file or response
+    # can hold: the prediction log, Parquet and the answer would fail on them.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"not valid Unicode text ({exc.reason}): send UTF-8 text") from None
+    return text
+
+
+# How far a number may be from zero, as a multiple of the feature's largest training
+# magnitude (at least 1). Past it, a value is a units or encoding mistake, and a standard-
+# scaled value could overflow float32 (scikit-learn's trees) or a linear model's float64
+# sums; within it, every schema-valid row gets a finite answer.
+REACH = 1e12
+
+
+def number_bound(seen: dict) -> float:
+    """The largest |value| a numeric feature accepts, from its training min and max."""
+    return REACH * max(abs(seen.get("min") or 0.0), abs(seen.get("max") or 0.0), 1.0)
+
+
+def _number(bound: float) -> Any:
+    """A JSON number (strict: "3.5" is not one and true is neither; ints are) within
+    ±bound, with that range in the schema."""
+
+    def within(value: float) -> float:
+        if abs(value) > bound:
+            raise ValueError(
+                f"{value:g} is beyond ±{bound:g} ({REACH:g} times the largest training "
+                "value): check the number's units"
+            )
+        return value
+
+    return Annotated[
+        float,
+        Strict(),
+        Field(allow_inf_nan=False),
+        AfterValidator(within),
+        WithJsonSchema({"type": "number", "minimum": -bound, "maximum": bound}),
+    ]
+
+
+# The schema says what the validators accept: a string, or an integer (not a boolean).
+Category = Annotated[
+    str,
+    Strict(),
+    BeforeValidator(_category),
+    AfterValidator(_unicode),
+    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "integer"}]}),
+]
+# body_limit's budget per value beyond its text: a number's longest repr is 24 characters,
+# the rest is room for a client's indentation and spacing.
+VALUE_BYTES = 64
+ENVELOPE_BYTES = 1024
 
 
 def row_model(features: dict) -> type[BaseModel]:
@@ -28,16 +91,14 @@ def row_model(features: dict) -> type[BaseModel]:
     roles = features["roles"]
     fields: dict[str, Any] = {}
     for column in roles["numeric"]:
-        fields[column] = (Number | None, Field(..., description=_numeric_help(features, column)))
+        seen = features["numeric"].get(column, {})
+        number = _number(number_bound(seen))
+        described = f"number; training range {seen.get('min')}..{seen.get('max')}"
+        fields[column] = (number | None, Field(..., description=described))
     for column in roles["categorical"]:
         known = ", ".join(features["categorical"].get(column, []))
         fields[column] = (Category | None, Field(..., description=f"one of: {known}"))
     return create_model("Instance", __config__=ConfigDict(extra="forbid", frozen=True), **fields)
-
-
-def _numeric_help(features: dict, column: str) -> str:
-    seen = features["numeric"].get(column, {})
-    return f"number; training range {seen.get('min')}..{seen.get('max')}"
 
 
 def request_model(features: dict, max_rows: int) -> type[BaseModel]:
@@ -48,6 +109,24 @@ def request_model(features: dict, max_rows: int) -> type[BaseModel]:
         __config__=ConfigDict(extra="forbid"),
         instances=(list[instance], Field(..., min_length=1, max_length=max_rows)),
     )
+
+
+def body_limit(features: dict, max_rows: int) -> int:
+    """Bytes that a request of `max_rows` rows may take: per value its name and the longest
+    known category as JSON text (escaped, as Python's json.dumps writes them) and
+    VALUE_BYTES more. A compact request of typical values takes a fifth to a third of it."""
+    roles = features["roles"]
+    row = 2  # the row's braces
+    for column in roles["numeric"]:
+        row += _json_bytes(column) + 2 + VALUE_BYTES
+    for column in roles["categorical"]:
+        known = features["categorical"].get(column, [])
+        row += _json_bytes(column) + 2 + VALUE_BYTES + max(map(_json_bytes, known), default=0)
+    return ENVELOPE_BYTES + max_rows * (row + 2)
+
+
+def _json_bytes(text: str) -> int:
+    return len(json.dumps(text))
 
 
 def unseen_categories(rows: list[dict], features: dict) -> list[str]:
