@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from {{ cookiecutter.package_name }} import io, schema
+from {{ cookiecutter.package_name }} import io, onnx_convert, schema
 from {{ cookiecutter.package_name }}.errors import DataError
 from {{ cookiecutter.package_name }}.params import ServeParams
 from {{ cookiecutter.package_name }}.serving import app as app_module
@@ -33,20 +33,37 @@ def served(fitted, toy_roles, tmp_path):
     """served(task, **settings): (TestClient, the fitted pipeline, the prediction log path);
     the client's `.app` is the ASGI app."""
 
-    def make(task: str = "classification", api_key: str | None = None, **settings):
-        model, train, _ = fitted(task)
+    def make(
+        task: str = "classification",
+        api_key: str | None = None,
+        config: dict | None = None,
+        onnx: bool = False,
+        **settings,
+    ):
+        model, train, test = fitted(task, config)
         path = tmp_path / "model.skops"
         io.save_model(path, model)
         metadata = {
-            "model": "logistic_regression" if task == "classification" else "ridge",
+            "model": (config or {}).get("name")
+            or ("logistic_regression" if task == "classification" else "ridge"),
             "task": task,
             "metrics": {"accuracy": 1.0},
             "hyperparameters": {},
             "data": {"train_md5": "abc"},
             "features": preprocess.describe_features(train, toy_roles, task),
+            "onnx": {"status": "missing"},
         }
+        onnx_bytes = None
+        if onnx:  # as export does: converted and checked on the test split, or skipped
+            try:
+                onnx_bytes, parity = onnx_convert.convert_checked(
+                    model, schema.model_frame(test, toy_roles), toy_roles
+                )
+                metadata["onnx"] = {"status": "exported", "parity": parity}
+            except onnx_convert.ConverterMissing:
+                metadata["onnx"] = {"status": "skipped"}
         source = registry.ModelSource(
-            "toy-model", "v0.0.1", "prod", "f00d", path.read_bytes(), metadata
+            "toy-model", "v0.0.1", "prod", "f00d", path.read_bytes(), metadata, onnx_bytes
         )
         log_path = tmp_path / "logs" / "predictions.jsonl"
         log = prediction_log.PredictionLog(log_path, 1_000_000, 2)
@@ -54,6 +71,56 @@ def served(fitted, toy_roles, tmp_path):
         return TestClient(app), model, log_path
 
     return make
+
+
+FAMILIES = [
+    ("classification", {"name": "logistic_regression", "C": 1.0, "max_iter": 1000}),
+    ("classification", {"name": "random_forest", "n_estimators": 5}),
+    ("classification", {"name": "hist_gradient_boosting", "max_iter": 10}),
+    ("regression", {"name": "ridge", "alpha": 1.0}),
+    ("regression", {"name": "random_forest", "n_estimators": 5}),
+    ("regression", {"name": "hist_gradient_boosting", "max_iter": 10}),
+]
+
+
+@pytest.mark.parametrize(
+    ("task", "config"), FAMILIES, ids=[f"{t}-{c['name']}" for t, c in FAMILIES]
+)
+def test_both_runtimes_answer_as_scikit_learn_within_the_recorded_parity(
+    served, fitted, toy_roles, task, config
+):
+    """Every test-split row, with a missing number, a missing and an unseen category added,
+    through the ONNX runtime when export would write a graph and through skops always."""
+    fast, model, _ = served(task, config=config, onnx=True)
+    slow, _, _ = served(task, config=config, runtime="skops")
+    _, _, test = fitted(task, config)
+    rows = json.loads(schema.model_frame(test, toy_roles).to_json(orient="records"))
+    rows[0]["x2"], rows[1]["color"], rows[2]["color"] = None, None, "ultraviolet"
+    frame = schema.model_frame(pd.DataFrame(rows), toy_roles)
+    try:
+        _, parity = onnx_convert.convert_checked(model, frame, toy_roles)
+        expected, allowed = "onnx", parity["allowed_abs_diff"]
+    except onnx_convert.ConverterMissing:
+        expected, allowed = "skops", 1e-12
+    assert fast.get("/metadata").json()["runtime"] == expected
+    assert slow.get("/metadata").json()["runtime"] == "skops"
+    for client, tolerance in ((fast, allowed), (slow, 1e-12)):
+        body = client.post("/predict", json={"instances": rows}).json()
+        if task == "classification":
+            assert body["predictions"] == model.predict(frame).tolist()
+            got = [[p[str(c)] for c in model.classes_] for p in body["probabilities"]]
+            np.testing.assert_allclose(got, model.predict_proba(frame), rtol=0, atol=tolerance)
+        else:
+            np.testing.assert_allclose(
+                body["predictions"], model.predict(frame), rtol=0, atol=tolerance
+            )
+
+
+def test_insisting_on_onnx_without_a_graph_is_refused_naming_the_fix(served):
+    from {{ cookiecutter.package_name }}.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="no parity-checked ONNX file .*set serve.runtime"):
+        served("classification", runtime="onnx")
 
 
 @pytest.mark.parametrize("task", ["classification", "regression"])

@@ -57,6 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     which = serve.add_mutually_exclusive_group()
     which.add_argument("--stage", help="GTO stage whose model to serve (default serve.stage)")
     which.add_argument("--workspace", action="store_true", help="serve models/model.skops")
+    serve.add_argument(
+        "--runtime",
+        choices=["auto", "onnx", "skops"],
+        help="what computes predictions (default serve.runtime; auto = ONNX when exported)",
+    )
     monitor = commands.add_parser("monitor", help="drift of logged inputs (conf/: monitor)")
     monitor.add_argument("--log", type=Path, help="prediction log (default serve.prediction_log)")
     monitor.add_argument("--fail-on-drift", action="store_true", help="exit 3 on drift")
@@ -115,9 +120,12 @@ def _operate(args: argparse.Namespace) -> int:
     from .serving.app import serve
 
     stage = None if args.workspace else (args.stage or params.serve.stage)
+    settings = params.serve
+    if args.runtime:
+        settings = settings.model_copy(update={"runtime": args.runtime})
     serve(
         Path.cwd(),
-        params.serve,
+        settings,
         stage,
         args.host or params.serve.host,
         args.port or params.serve.port,

@@ -190,6 +190,7 @@ class ServeParams(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     stage: str = "prod"
+    runtime: Literal["auto", "onnx", "skops"] = "auto"
     max_rows: int = Field(1000, ge=1)
     # None: serving.request.body_limit sizes it from max_rows and the model's features.
     max_body_bytes: int | None = Field(None, ge=1024)

@@ -25,7 +25,8 @@ WORKSPACE = "workspace"
 
 @dataclass(frozen=True)
 class ModelSource:
-    """A model to serve: its skops bytes, its model.json, and where they came from."""
+    """A model to serve: its skops bytes, its model.json, its ONNX graph when export wrote
+    one, and where they came from."""
 
     artifact: str
     version: str
@@ -33,6 +34,7 @@ class ModelSource:
     git_revision: str | None
     model_bytes: bytes = field(repr=False)
     metadata: dict = field(repr=False)
+    onnx_bytes: bytes | None = field(default=None, repr=False)
 
     @property
     def md5(self) -> str:
@@ -94,11 +96,25 @@ def cached_file(root: Path, md5: str) -> bytes:
     return path.read_bytes()
 
 
+def cached_onnx(root: Path, lock_text: str) -> bytes | None:
+    """model.onnx of the version whose dvc.lock is `lock_text`: models/onnx is a folder
+    output, cached as a listing (<md5>.dir: relpath and md5 of each file)."""
+    try:
+        listing = json.loads(cached_file(root, locked_md5(lock_text, paths.ONNX_DIR)))
+    except DataError:
+        return None
+    for entry in listing:
+        if entry.get("relpath") == "model.onnx":
+            return cached_file(root, entry["md5"])
+    return None  # SKIPPED.md: no converter for this model
+
+
 def from_version(root: Path, artifact: str, version: str, stage: str | None, commit: str):
     lock = _git(root, "show", f"{commit}:dvc.lock")
     model_bytes = cached_file(root, locked_md5(lock))
     metadata = json.loads(_git(root, "show", f"{commit}:{paths.MODEL_METADATA}"))
-    return ModelSource(artifact, version, stage, commit, model_bytes, metadata)
+    onnx_bytes = cached_onnx(root, lock)
+    return ModelSource(artifact, version, stage, commit, model_bytes, metadata, onnx_bytes)
 
 
 def from_workspace(root: Path, artifact: str) -> ModelSource:
@@ -111,7 +127,11 @@ def from_workspace(root: Path, artifact: str) -> ModelSource:
     except DataError:  # not a git repository, or no commit yet
         revision = None
     metadata = json.loads(meta.read_text(encoding="utf-8"))
-    return ModelSource(artifact, WORKSPACE, None, revision, model.read_bytes(), metadata)
+    onnx = root / paths.ONNX_DIR / "model.onnx"
+    onnx_bytes = onnx.read_bytes() if onnx.exists() else None
+    return ModelSource(
+        artifact, WORKSPACE, None, revision, model.read_bytes(), metadata, onnx_bytes
+    )
 
 
 def resolve(root: Path, stage: str | None) -> ModelSource:

@@ -129,15 +129,16 @@ def _json_bytes(text: str) -> int:
     return len(json.dumps(text))
 
 
-def unseen_categories(rows: list[dict], features: dict) -> list[str]:
-    """Warnings for categories never seen in training (they encode as all zeros)."""
-    warnings = []
-    for index, row in enumerate(rows):
-        for column, known in features["categorical"].items():
-            value = row.get(column)
-            if value is not None and str(value) not in known:
-                warnings.append(
-                    f"instances[{index}].{column}: {value!r} was not seen in training; "
-                    "encoded as all zeros (none of the known categories)"
-                )
-    return warnings
+def unseen_categories(columns: dict[str, list], known: dict[str, frozenset]) -> list[str]:
+    """Warnings for categories never seen in training (they encode as all zeros), in row
+    order; `known` holds each categorical column's training categories, as a set."""
+    found = []
+    for column, categories in known.items():
+        for index, value in enumerate(columns.get(column, ())):
+            if value is not None and value not in categories:
+                found.append((index, column, value))
+    return [
+        f"instances[{index}].{column}: {value!r} was not seen in training; "
+        "encoded as all zeros (none of the known categories)"
+        for index, column, value in sorted(found, key=lambda f: f[0])
+    ]

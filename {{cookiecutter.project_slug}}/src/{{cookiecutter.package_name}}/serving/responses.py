@@ -29,6 +29,8 @@ class Metadata(BaseModel):
     stage: str | None
     git_revision: str | None
     model_md5: str
+    # What computes the predictions: onnx (onnxruntime, parity-checked) or skops.
+    runtime: Literal["onnx", "skops"]
     task: Literal["classification", "regression"]
     data: dict[str, Any]
     metrics: dict[str, Any]
