@@ -50,7 +50,8 @@ class OnnxRuntime:
             feed[name] = np.array(values, dtype=object).reshape(rows, 1)
         outputs = self._session.run(None, feed)
         if self._classification:
-            return outputs[0], outputs[1].astype(np.float64)
+            # Trees sum float32 votes: 1 may come out a rounding above (the schema says <= 1).
+            return outputs[0], np.clip(outputs[1].astype(np.float64), 0.0, 1.0)
         return outputs[0].reshape(rows).astype(np.float64), None
 
 
