@@ -48,12 +48,28 @@ def _where(loc: tuple | list) -> str:
     return text.lstrip(".") or "body"
 
 
+def _one_per_field(exc: RequestValidationError) -> list[dict]:
+    """The errors, with a category's two (neither a string nor an integer: pydantic tries
+    each member of the union) told as one."""
+    out, seen = [], set()
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        if loc and loc[-1] in ("str", "int"):
+            if loc[:-1] in seen:
+                continue
+            seen.add(loc[:-1])
+            error = {**error, "loc": loc[:-1], "msg": "Input should be a string or an integer"}
+        out.append(error)
+    return out
+
+
 def _message(errors: list[dict]) -> str:
     first = errors[0]
     if first.get("type") == "json_invalid":
         return f"malformed JSON: {first.get('ctx', {}).get('error', first['msg'])}"
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"{_where(first['loc'])}: {first['msg']}{more}"
+    what = request_schema.out_of_range(first) or first["msg"]
+    return f"{_where(first['loc'])}: {what}{more}"
 
 
 def create_app(
@@ -108,7 +124,7 @@ def create_app(
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         # Without the offending input: it may be huge (1001 rows) or not JSON (NaN).
         errors = jsonable_encoder(
-            [{k: v for k, v in e.items() if k not in ("input", "url")} for e in exc.errors()]
+            [{k: v for k, v in e.items() if k not in ("input", "url")} for e in _one_per_field(exc)]
         )
         return JSONResponse({"error": _message(errors), "detail": errors}, status_code=422)
 
@@ -149,8 +165,8 @@ def create_app(
     def predict(body: PredictRequest) -> JSONResponse:
         instances = body.instances
         n = len(instances)
-        # Column by column from the validated rows: what both runtimes take, in one pass.
-        columns = {c: [getattr(row, c) for row in instances] for c in roles.features}
+        # Column by column from the validated rows: what both runtimes take.
+        columns = request_schema.columns(instances, features["roles"])
         predicted, probabilities = runtime.predict(columns, n)
         _refuse_non_finite(predicted if task == "regression" else probabilities)
         predictions = predicted.tolist()

@@ -12,32 +12,8 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    Strict,
-    WithJsonSchema,
-    create_model,
-)
-
-
-def _category(value: Any) -> Any:
-    """An integer names the same category as its text (schema.category_text)."""
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
-
-def _unicode(text: str) -> str:
-    # JSON's \ud800 escapes decode to lone surrogates, which no UTF-8 file or response
-    # can hold: the prediction log, Parquet and the answer would fail on them.
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValueError(f"not valid Unicode text ({exc.reason}): send UTF-8 text") from None
-    return text
-
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, Strict, StrictInt, StrictStr, create_model
 
 # How far a number may be from zero, as a multiple of the feature's largest training
 # magnitude (at least 1). Past it, a value is a units or encoding mistake, and a standard-
@@ -53,33 +29,25 @@ def number_bound(seen: dict) -> float:
 
 def _number(bound: float) -> Any:
     """A JSON number (strict: "3.5" is not one and true is neither; ints are) within
-    ±bound, with that range in the schema."""
-
-    def within(value: float) -> float:
-        if abs(value) > bound:
-            raise ValueError(
-                f"{value:g} is beyond ±{bound:g} ({REACH:g} times the largest training "
-                "value): check the number's units"
-            )
-        return value
-
-    return Annotated[
-        float,
-        Strict(),
-        Field(allow_inf_nan=False),
-        AfterValidator(within),
-        WithJsonSchema({"type": "number", "minimum": -bound, "maximum": bound}),
-    ]
+    ±bound, checked by pydantic-core itself: no Python call per value."""
+    return Annotated[float, Strict(), Field(allow_inf_nan=False, ge=-bound, le=bound)]
 
 
-# The schema says what the validators accept: a string, or an integer (not a boolean).
-Category = Annotated[
-    str,
-    Strict(),
-    BeforeValidator(_category),
-    AfterValidator(_unicode),
-    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "integer"}]}),
-]
+# A string or an integer (not a boolean), checked by pydantic-core; `columns` turns the
+# integers into text and refuses text that is not valid Unicode, a column at a time.
+Category = StrictStr | StrictInt
+
+
+def out_of_range(error: dict) -> str | None:
+    """The one-line message for a number past its bound (pydantic's le/ge error)."""
+    if error.get("type") not in ("less_than_equal", "greater_than_equal"):
+        return None
+    bound = abs(float(next(iter(error.get("ctx", {}).values()), 0.0)))
+    return (
+        f"beyond ±{bound:g} ({REACH:g} times the largest training value): check the number's units"
+    )
+
+
 # body_limit's budget per value beyond its text: a number's longest repr is 24 characters,
 # the rest is room for a client's indentation and spacing.
 VALUE_BYTES = 64
@@ -99,6 +67,43 @@ def row_model(features: dict) -> type[BaseModel]:
         known = ", ".join(features["categorical"].get(column, []))
         fields[column] = (Category | None, Field(..., description=f"one of: {known}"))
     return create_model("Instance", __config__=ConfigDict(extra="forbid", frozen=True), **fields)
+
+
+def columns(instances: list[BaseModel], roles: dict) -> dict[str, list]:
+    """Validated rows as columns (feature -> one value per row, None = missing); an integer
+    category becomes its text, the category it names in training (schema.category_text)."""
+    out = {c: [getattr(row, c) for row in instances] for c in roles["numeric"]}
+    for column in roles["categorical"]:
+        values = [str(v) if type(v) is int else v for v in (getattr(r, column) for r in instances)]
+        _require_unicode(values, column)
+        out[column] = values
+    return out
+
+
+def _require_unicode(values: list, column: str) -> None:
+    """JSON's \\ud800 escapes decode to lone surrogates, which no UTF-8 file or answer can
+    hold (the prediction log, Parquet): one encode per column finds them."""
+    try:
+        "".join(v for v in values if v is not None).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        row = next(i for i, v in enumerate(values) if v is not None and _invalid(v))
+        raise RequestValidationError(
+            [
+                {
+                    "type": "value_error",
+                    "loc": ("body", "instances", row, column),
+                    "msg": f"Value error, not valid Unicode text ({exc.reason}): send UTF-8 text",
+                }
+            ]
+        ) from None
+
+
+def _invalid(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def request_model(features: dict, max_rows: int) -> type[BaseModel]:
