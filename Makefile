@@ -45,9 +45,13 @@ clean:
 
 # Wall times of the everyday commands, server latency and throughput (prints figures; not a test).
 # scale.py first: one table of bake, built-in DVC vs one-process floor, and synthetic sizes.
+# serving_load.py last: it loads the server with wrk (Debian's package, installed here when root).
 bench: venv
 	$(BIN)/python benchmarks/scale.py
 	$(BIN)/python benchmarks/pipeline.py --task classification
 	$(BIN)/python benchmarks/pipeline.py --task regression
 	$(BIN)/python benchmarks/serving.py --task classification
 	$(BIN)/python benchmarks/walkthrough.py --task classification
+	@command -v wrk >/dev/null || { if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y wrk; \
+		else echo "wrk is missing: sudo apt-get install wrk, then make bench again" >&2; fi; }
+	$(BIN)/python benchmarks/serving_load.py --task classification
