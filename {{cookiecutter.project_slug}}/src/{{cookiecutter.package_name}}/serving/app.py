@@ -5,7 +5,9 @@ from the endpoint's annotations at runtime, and both are built at startup from t
 features. GET /openapi.json declares every answer, errors included.
 """
 
+import contextlib
 import datetime as dt
+import json
 import os
 import secrets
 import tempfile
@@ -62,7 +64,8 @@ def create_app(
     api_key: str | None = None,
     prediction_log: PredictionLog | None = None,
 ) -> FastAPI:
-    """An app serving `source`; with `api_key`, /metadata and /predict need it."""
+    """An app serving `source`; with `api_key`, /metadata and /predict need it. The app
+    closes `prediction_log` at shutdown (its lifespan), writing the rows still queued."""
     model = load(source)
     features = source.metadata["features"]
     roles = schema.roles_from_dict(features["roles"])
@@ -75,7 +78,14 @@ def create_app(
         features, settings.max_rows
     )
 
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI):
+        yield
+        if prediction_log is not None:
+            prediction_log.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title=f"{source.artifact} {source.version}",
         description=f"{task} model `{source.metadata['model']}`; see GET /metadata",
         responses={413: {"model": responses.Problem, "description": "Request body too large"}},
@@ -109,7 +119,7 @@ def create_app(
 
     @app.get("/health")
     def health() -> responses.Health:
-        return responses.Health(status="ok", version=source.version)
+        return responses.Health(status="ok", version=source.version, worker=os.getpid())
 
     @app.get("/metadata", dependencies=guard, responses=key_answers)
     def metadata() -> responses.Metadata:
@@ -195,8 +205,57 @@ def _refuse_non_finite(outputs: np.ndarray | None) -> None:
         )
 
 
-def serve(root: Path, settings: ServeParams, stage: str | None, host: str, port: int) -> None:
-    """Resolve the model for `stage` and run the app with uvicorn until interrupted."""
+# `serve --workers N`: where each worker finds what `serve` resolved (a JSON file).
+HANDOVER_ENV = "MODEL_SERVE_HANDOVER"
+
+
+def served_app(root: Path, source: ModelSource, settings: ServeParams) -> FastAPI:
+    """The app with its API key (from the environment) and its prediction log."""
+    api_key = os.environ.get(settings.api_key_env) or None
+    log = PredictionLog(
+        root / settings.prediction_log,
+        settings.log_max_bytes,
+        settings.log_backups,
+        settings.log_flush_seconds,
+    )
+    return create_app(source, settings, api_key, log)
+
+
+def hand_over(root: Path, source: ModelSource, settings: ServeParams, folder: Path) -> Path:
+    """Write what a worker needs into `folder`: the model bytes once, the rest as JSON.
+    Workers load the model `serve` resolved, not the stage again (it may move meanwhile)."""
+    model = folder / "model.skops"
+    model.write_bytes(source.model_bytes)
+    spec = {
+        "root": str(root.resolve()),
+        "settings": settings.model_dump(),
+        "source": {
+            "artifact": source.artifact,
+            "version": source.version,
+            "stage": source.stage,
+            "git_revision": source.git_revision,
+            "metadata": source.metadata,
+        },
+        "model": str(model),
+    }
+    path = folder / "handover.json"
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    return path
+
+
+def worker_app() -> FastAPI:
+    """The app of one uvicorn worker (`factory=True`), from the handover file `serve` wrote."""
+    spec = json.loads(Path(os.environ[HANDOVER_ENV]).read_text(encoding="utf-8"))
+    model_bytes = Path(spec["model"]).read_bytes()
+    source = ModelSource(**spec["source"], model_bytes=model_bytes)
+    return served_app(Path(spec["root"]), source, ServeParams(**spec["settings"]))
+
+
+def serve(
+    root: Path, settings: ServeParams, stage: str | None, host: str, port: int, workers: int = 1
+) -> None:
+    """Resolve the model for `stage` and run the app with uvicorn until interrupted: in
+    this process, or in `workers` uvicorn worker processes sharing the port and the log."""
     import logging
 
     import uvicorn
@@ -204,21 +263,26 @@ def serve(root: Path, settings: ServeParams, stage: str | None, host: str, port:
     from .registry import resolve
 
     source = resolve(root, stage)
-    api_key = os.environ.get(settings.api_key_env) or None
-    log = PredictionLog(
-        root / settings.prediction_log, settings.log_max_bytes, settings.log_backups
-    )
     logging.getLogger(__name__).info(
-        "serving %s %s (stage %s, md5 %s) on http://%s:%d%s",
+        "serving %s %s (stage %s, md5 %s) on http://%s:%d with %d worker%s%s",
         source.artifact,
         source.version,
         source.stage or "none: workspace model",
         source.md5,
         host,
         port,
-        f", {API_KEY_HEADER} required" if api_key else "",
+        workers,
+        "s" if workers > 1 else "",
+        f", {API_KEY_HEADER} required" if os.environ.get(settings.api_key_env) else "",
     )
-    try:
-        uvicorn.run(create_app(source, settings, api_key, log), host=host, port=port)
-    finally:
-        log.close()
+    if workers == 1:
+        uvicorn.run(served_app(root, source, settings), host=host, port=port)
+        return
+    with tempfile.TemporaryDirectory(prefix="serve-") as folder:
+        os.environ[HANDOVER_ENV] = str(hand_over(root, source, settings, Path(folder)))
+        try:
+            uvicorn.run(
+                f"{__name__}:worker_app", factory=True, workers=workers, host=host, port=port
+            )
+        finally:
+            del os.environ[HANDOVER_ENV]
