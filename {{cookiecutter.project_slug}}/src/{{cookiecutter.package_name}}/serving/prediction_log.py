@@ -21,6 +21,8 @@ import threading
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+# One encoder for every line: json.dumps with options builds a new one per call.
+_ENCODE = json.JSONEncoder(sort_keys=True, allow_nan=False).encode
 
 
 class PredictionLog:
@@ -76,7 +78,7 @@ class PredictionLog:
         lines = []
         for record in records:
             try:
-                text = json.dumps(record, sort_keys=True, allow_nan=False)
+                text = _ENCODE(record)
             except (TypeError, ValueError) as exc:
                 where = f"row {record.get('row')} of request {record.get('request_id')}"
                 log.error("prediction log: %s not logged: %s", where, exc)
