@@ -2,9 +2,10 @@
 subprocess on a free loopback port. The API must predict as the model does in-process,
 refuse bad requests with a 4xx naming the field and oversized bodies with a 413, follow
 GTO stage assignments (deploy and roll back), and its prediction log must show drift for
-a shifted batch and not otherwise. Schemathesis fuzzes the server of each task from its
-own OpenAPI schema: no 5xx, every answer as the schema declares, /health answering
-throughout."""
+a shifted batch and not otherwise, with every answered row logged once when SIGTERM
+stops the server (one process, or `--workers 2` sharing the log). Schemathesis fuzzes
+the server of each task from its own OpenAPI schema: no 5xx, every answer as the schema
+declares, /health answering throughout."""
 
 from __future__ import annotations
 
@@ -238,6 +239,74 @@ def test_monitor_flags_a_shifted_batch_only(project):
     again = run(root, sys.executable, "-m", package, "monitor", "--to-batch",
                 "data/raw/logged.csv", check=False)  # fmt: skip
     assert again.returncode == 1 and "exists" in again.stderr
+
+
+def logged_rows(root: Path) -> list[tuple[str, int]]:
+    """(request_id, row) of every line of the prediction log and its backups."""
+    files = sorted((root / "logs").glob("predictions.jsonl*"))
+    lines = [
+        line for f in files if not f.name.endswith(".lock") for line in f.read_text().splitlines()
+    ]
+    return [(r["request_id"], r["row"]) for r in map(json.loads, lines)]
+
+
+def test_sigterm_right_after_the_answers_loses_no_logged_row(project):
+    """The log's timer is set beyond the test's length: only the shutdown SIGTERM starts
+    (uvicorn's graceful stop, then the app's lifespan) can have written the rows."""
+    root, package, _ = project
+    for old in (root / "logs").glob("predictions.jsonl*"):
+        old.unlink()
+    params = root / "params.yaml"
+    before = params.read_text()
+    assert "  log_flush_seconds: 1.0\n" in before
+    params.write_text(before.replace("  log_flush_seconds: 1.0\n", "  log_flush_seconds: 600\n"))
+    test = pd.read_parquet(root / "data/processed/test.parquet")
+    sizes = [1, 7, 3, 25, 1]
+    try:
+        server = Server(root, package)
+        with server as client:
+            for n in sizes:
+                answer = client.post("/predict", json={"instances": instances(test.head(n))})
+                assert answer.status_code == 200, answer.text
+            assert logged_rows(root) == []  # still queued in the server
+    finally:
+        params.write_text(before)
+    rows = logged_rows(root)
+    assert len(rows) == sum(sizes) and len(set(rows)) == len(rows)
+
+
+def test_two_workers_answer_and_log_every_row_once(project):
+    root, package, _ = project
+    for old in (root / "logs").glob("predictions.jsonl*"):
+        old.unlink()
+    test = pd.read_parquet(root / "data/processed/test.parquet")
+    server = Server(root, package, "--workers", "2")
+    sent, workers, lock = [0], set(), threading.Lock()
+
+    def send(seed: int) -> None:
+        # A new connection per request, so that the kernel hands them to either worker.
+        for i in range(20):
+            rows = instances(test.sample(1 + (seed + i) % 5, random_state=seed * 100 + i))
+            answer = httpx.post(f"{server.url}/predict", json={"instances": rows},
+                                headers={"X-API-Key": API_KEY}, timeout=30)  # fmt: skip
+            assert answer.status_code == 200, answer.text
+            worker = httpx.get(f"{server.url}/health", timeout=30).json()["worker"]
+            with lock:
+                sent[0] += len(rows)
+                workers.add(worker)
+
+    with server:
+        threads = [threading.Thread(target=send, args=(seed,)) for seed in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert len(workers) == 2 and server.process.pid not in workers, workers
+    rows = logged_rows(root)
+    assert sent[0] == 4 * sum(1 + i % 5 for i in range(20)) and len(rows) == sent[0]
+    assert len(set(rows)) == len(rows)
+    run(root, sys.executable, "-m", package, "monitor")
+    assert json.loads((root / "reports/drift.json").read_text())["live_rows"] == sent[0]
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -29,17 +30,10 @@ JSON = {"Content-Type": "application/json"}
 
 
 @pytest.fixture
-def served(fitted, toy_roles, tmp_path):
-    """served(task, **settings): (TestClient, the fitted pipeline, the prediction log path);
-    the client's `.app` is the ASGI app."""
+def model_source(fitted, toy_roles, tmp_path):
+    """model_source(task): (a ModelSource of a fitted toy pipeline, that pipeline)."""
 
-    def make(
-        task: str = "classification",
-        api_key: str | None = None,
-        config: dict | None = None,
-        onnx: bool = False,
-        **settings,
-    ):
+    def make(task: str = "classification", config: dict | None = None, onnx: bool = False):
         model, train, test = fitted(task, config)
         path = tmp_path / "model.skops"
         io.save_model(path, model)
@@ -65,12 +59,40 @@ def served(fitted, toy_roles, tmp_path):
         source = registry.ModelSource(
             "toy-model", "v0.0.1", "prod", "f00d", path.read_bytes(), metadata, onnx_bytes
         )
-        log_path = tmp_path / "logs" / "predictions.jsonl"
-        log = prediction_log.PredictionLog(log_path, 1_000_000, 2)
-        app = create_app(source, ServeParams(**settings), api_key, log)
-        return TestClient(app), model, log_path
+        return source, model
 
     return make
+
+
+@pytest.fixture
+def served(model_source, tmp_path):
+    """served(task, **settings): (TestClient, the fitted pipeline, logged); logged() writes
+    the queued log rows and returns the log's records. The client's `.app` is the ASGI app;
+    the log's timer is off the test's clock (60 s), so only logged() or shutdown write."""
+    logs = []
+
+    def make(
+        task: str = "classification",
+        api_key: str | None = None,
+        config: dict | None = None,
+        onnx: bool = False,
+        **settings,
+    ):
+        source, model = model_source(task, config, onnx)
+        log_path = tmp_path / "logs" / "predictions.jsonl"
+        log = prediction_log.PredictionLog(log_path, 1_000_000, 2, flush_seconds=60)
+        logs.append(log)
+        app = create_app(source, ServeParams(**settings), api_key, log)
+
+        def logged() -> list[dict]:
+            log.flush()
+            return prediction_log.read(log_path)
+
+        return TestClient(app), model, logged
+
+    yield make
+    for log in logs:
+        log.close()
 
 
 FAMILIES = [
@@ -125,7 +147,7 @@ def test_insisting_on_onnx_without_a_graph_is_refused_naming_the_fix(served):
 
 @pytest.mark.parametrize("task", ["classification", "regression"])
 def test_predictions_equal_the_model_and_are_logged(served, toy_roles, task):
-    client, model, log_path = served(task)
+    client, model, logged = served(task)
     rows = [GOOD, {"x1": -2.0, "x2": None, "color": None}]
     answer = client.post("/predict", json={"instances": rows})
     assert answer.status_code == 200, answer.text
@@ -139,7 +161,7 @@ def test_predictions_equal_the_model_and_are_logged(served, toy_roles, task):
     else:
         assert "probabilities" not in body
     assert body["warnings"] == []
-    records = prediction_log.read(log_path)
+    records = logged()
     assert [r["inputs"] for r in records] == rows
     assert [r["prediction"] for r in records] == body["predictions"]
     assert {r["model_version"] for r in records} == {"v0.0.1"}
@@ -163,11 +185,11 @@ def test_predictions_equal_the_model_and_are_logged(served, toy_roles, task):
     ],
 )
 def test_bad_requests_are_422_naming_the_field(served, body, message):
-    client, _, log_path = served(max_rows=3)
+    client, _, logged = served(max_rows=3)
     answer = client.post("/predict", json=body)
     assert answer.status_code == 422
     assert answer.json()["error"].startswith(message), answer.json()["error"]
-    assert not prediction_log.read(log_path)
+    assert not logged()
 
 
 def test_malformed_json_and_non_finite_numbers_are_422(served):
@@ -258,13 +280,13 @@ def test_a_non_finite_model_output_is_a_422_naming_the_row(served, monkeypatch):
             return np.where(frame["x1"] > 1e9, np.inf, self.model.predict(frame))
 
     monkeypatch.setattr(app_module, "load", lambda source: Overflowing(load(source)))
-    client, _, log_path = served("regression")
+    client, _, logged = served("regression")
     answer = client.post("/predict", json={"instances": [GOOD, {**GOOD, "x1": 1e10}]})
     assert answer.status_code == 422
     assert answer.json()["error"].startswith(
         "instances[1]: the model's output for this row is not a finite number"
     )
-    assert not prediction_log.read(log_path)
+    assert not logged()
 
 
 def test_api_key_guards_predict_and_metadata_not_health(served):
@@ -291,6 +313,33 @@ def test_the_prediction_log_rotates_and_stays_bounded(tmp_path):
     assert all(f.stat().st_size <= 2000 for f in files)
     rows = [r["row"] for r in prediction_log.read(path)]
     assert rows == sorted(rows) and rows[-1] == 199 and len(rows) < 200
+
+
+def test_shutdown_writes_the_queued_rows_and_health_names_the_worker(served, tmp_path):
+    client, _, _ = served()
+    path = tmp_path / "logs" / "predictions.jsonl"
+    with client:  # runs the app's lifespan: startup here, shutdown on leaving
+        health = client.get("/health").json()
+        assert health == {"status": "ok", "version": "v0.0.1", "worker": os.getpid()}
+        for _ in range(3):
+            assert client.post("/predict", json={"instances": [GOOD, GOOD]}).status_code == 200
+        assert prediction_log.read(path) == []  # queued: the 60 s timer has not fired
+    records = prediction_log.read(path)
+    assert len(records) == 6 and len({(r["request_id"], r["row"]) for r in records}) == 6
+
+
+def test_a_worker_builds_the_app_from_what_serve_hands_over(model_source, tmp_path, monkeypatch):
+    source, model = model_source("classification")
+    settings = ServeParams(max_rows=5, prediction_log="logs/p.jsonl")
+    (tmp_path / "handover").mkdir()
+    handover = app_module.hand_over(tmp_path, source, settings, tmp_path / "handover")
+    monkeypatch.setenv(app_module.HANDOVER_ENV, str(handover))
+    roles = schema.roles_from_dict(source.metadata["features"]["roles"])
+    expected = model.predict(schema.model_frame(pd.DataFrame([GOOD]), roles)).tolist()
+    with TestClient(app_module.worker_app()) as client:
+        assert client.get("/metadata").json()["max_rows"] == 5
+        assert client.post("/predict", json={"instances": [GOOD]}).json()["predictions"] == expected
+    assert [r["inputs"] for r in prediction_log.read(tmp_path / "logs/p.jsonl")] == [GOOD]
 
 
 def test_the_model_artifact_and_its_locked_md5(project):
@@ -337,7 +386,7 @@ def post_asgi(app, headers: list[tuple[bytes, bytes]], chunks) -> tuple[int, dic
 
 
 def test_a_body_over_the_limit_is_413_naming_the_limit_and_the_fix(served):
-    client, _, log_path = served(max_body_bytes=2048)
+    client, _, logged = served(max_body_bytes=2048)
     over = json.dumps({"instances": [GOOD] * 60}).encode()
     assert len(over) > 2048
     declared = client.post("/predict", content=over, headers=JSON)
@@ -355,7 +404,7 @@ def test_a_body_over_the_limit_is_413_naming_the_limit_and_the_fix(served):
     fits = client.post("/predict", content=iter(pieces), headers=JSON)
     assert fits.status_code == 200, fits.text
     assert client.get("/health").status_code == 200
-    assert len(prediction_log.read(log_path)) == 1
+    assert len(logged()) == 1
 
 
 def test_an_over_limit_body_is_refused_without_reading_it_whole(served):

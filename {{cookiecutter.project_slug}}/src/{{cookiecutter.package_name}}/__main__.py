@@ -54,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="serve the model over HTTP (conf/: serve)")
     serve.add_argument("--host", help="address to bind (default serve.host, loopback)")
     serve.add_argument("--port", type=int, help="port (default serve.port)")
+    serve.add_argument(
+        "--workers", type=_positive, help="server processes (default serve.workers, 1)"
+    )
     which = serve.add_mutually_exclusive_group()
     which.add_argument("--stage", help="GTO stage whose model to serve (default serve.stage)")
     which.add_argument("--workspace", action="store_true", help="serve models/model.skops")
@@ -99,6 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
+
+
 def _report_cost(stage: str, seconds: float) -> None:
     """One line per stage with its wall time and the process's peak memory: at real sizes,
     the first thing to read when a stage is slow or near the machine's memory."""
@@ -129,6 +138,7 @@ def _operate(args: argparse.Namespace) -> int:
         stage,
         args.host or params.serve.host,
         args.port or params.serve.port,
+        args.workers or params.serve.workers,
     )
     return 0
 

@@ -191,6 +191,7 @@ class ServeParams(_Strict):
     port: int = Field(8000, ge=1, le=65535)
     stage: str = "prod"
     runtime: Literal["auto", "onnx", "skops"] = "auto"
+    workers: int = Field(1, ge=1)
     max_rows: int = Field(1000, ge=1)
     # None: serving.request.body_limit sizes it from max_rows and the model's features.
     max_body_bytes: int | None = Field(None, ge=1024)
@@ -198,6 +199,7 @@ class ServeParams(_Strict):
     prediction_log: str = "logs/predictions.jsonl"
     log_max_bytes: int = Field(10_000_000, ge=1024)
     log_backups: int = Field(5, ge=0)
+    log_flush_seconds: float = Field(1.0, gt=0.0)
 
 
 class MonitorParams(_Strict):

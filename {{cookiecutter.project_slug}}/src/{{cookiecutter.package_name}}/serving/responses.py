@@ -15,6 +15,8 @@ Probability = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 class Health(BaseModel):
     status: Literal["ok"]
     version: str
+    # The answering process's id: with `serve --workers N`, which worker this was.
+    worker: int
 
 
 class Features(BaseModel):
