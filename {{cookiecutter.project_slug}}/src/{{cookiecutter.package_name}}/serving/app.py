@@ -96,6 +96,7 @@ def create_app(
     runtime = choose(settings.runtime, model, source.onnx_bytes, onnx_status, roles, task)
     known = {c: frozenset(values) for c, values in features["categorical"].items()}
     served = {"artifact": source.artifact, "version": source.version}
+    model_md5 = source.md5  # a hash of the whole model file: once, not per logged row
     Prediction = responses.prediction_model(task, classes, with_probabilities)  # noqa: N806
     max_body_bytes = settings.max_body_bytes or request_schema.body_limit(
         features, settings.max_rows
@@ -153,7 +154,7 @@ def create_app(
             version=source.version,
             stage=source.stage,
             git_revision=source.git_revision,
-            model_md5=source.md5,
+            model_md5=model_md5,
             runtime=runtime.name,
             task=task,
             data=meta["data"],
@@ -202,7 +203,7 @@ def create_app(
                         "request_id": request_id,
                         "row": i,
                         "model_version": source.version,
-                        "model_md5": source.md5,
+                        "model_md5": model_md5,
                         "inputs": row,
                         "prediction": predictions[i],
                         "probabilities": per_row[i] if per_row else None,
