@@ -7,6 +7,7 @@ features. GET /openapi.json declares every answer, errors included.
 
 import contextlib
 import datetime as dt
+import gc
 import json
 import os
 import secrets
@@ -104,6 +105,10 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI):
+        # The millions of objects loaded so far (scikit-learn, pandas, the model) live as
+        # long as the server: out of the collector's sight, a full collection no longer
+        # walks them, which had stalled answers by tens of milliseconds (p99).
+        gc.freeze()
         yield
         if prediction_log is not None:
             prediction_log.close()
