@@ -21,6 +21,15 @@ if str(PROJECT / "src") not in sys.path:
 
 # Hyperparameters that keep tree ensembles fast in tests.
 SMALL = {"random_forest": {"n_estimators": 5}, "hist_gradient_boosting": {"max_iter": 10}}
+# One small model of every family and task: what ONNX export and serving are tested on.
+FAMILIES = [
+    ("classification", {"name": "logistic_regression", "C": 1.0, "max_iter": 1000}),
+    ("classification", {"name": "random_forest", "n_estimators": 5}),
+    ("classification", {"name": "hist_gradient_boosting", "max_iter": 10}),
+    ("regression", {"name": "ridge", "alpha": 1.0}),
+    ("regression", {"name": "random_forest", "n_estimators": 5}),
+    ("regression", {"name": "hist_gradient_boosting", "max_iter": 10}),
+]
 
 
 @pytest.fixture(scope="session")

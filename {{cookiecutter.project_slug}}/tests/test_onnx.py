@@ -6,17 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import FAMILIES
 from {{ cookiecutter.package_name }} import onnx_convert, schema
 from {{ cookiecutter.package_name }}.errors import DataError
-
-FAMILIES = [
-    ("classification", {"name": "logistic_regression", "C": 1.0, "max_iter": 1000}),
-    ("classification", {"name": "random_forest", "n_estimators": 5}),
-    ("classification", {"name": "hist_gradient_boosting", "max_iter": 10}),
-    ("regression", {"name": "ridge", "alpha": 1.0}),
-    ("regression", {"name": "random_forest", "n_estimators": 5}),
-    ("regression", {"name": "hist_gradient_boosting", "max_iter": 10}),
-]
 
 
 @pytest.mark.parametrize(

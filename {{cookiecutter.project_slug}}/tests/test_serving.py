@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from conftest import FAMILIES
 from {{ cookiecutter.package_name }} import io, onnx_convert, schema
 from {{ cookiecutter.package_name }}.errors import DataError
 from {{ cookiecutter.package_name }}.params import ServeParams
@@ -93,16 +94,6 @@ def served(model_source, tmp_path):
     yield make
     for log in logs:
         log.close()
-
-
-FAMILIES = [
-    ("classification", {"name": "logistic_regression", "C": 1.0, "max_iter": 1000}),
-    ("classification", {"name": "random_forest", "n_estimators": 5}),
-    ("classification", {"name": "hist_gradient_boosting", "max_iter": 10}),
-    ("regression", {"name": "ridge", "alpha": 1.0}),
-    ("regression", {"name": "random_forest", "n_estimators": 5}),
-    ("regression", {"name": "hist_gradient_boosting", "max_iter": 10}),
-]
 
 
 @pytest.mark.parametrize(
@@ -343,7 +334,7 @@ def test_a_worker_builds_the_app_from_what_serve_hands_over(model_source, tmp_pa
 
 
 def test_the_model_artifact_and_its_locked_md5(project):
-    assert registry.artifact_name(project) == "{{ cookiecutter.project_slug }}-model"
+    assert registry.artifact_name(project) == "reality-loop-project-model"
     lock = {"stages": {"export": {"outs": [{"path": "models/model.skops", "md5": "ab12"}]}}}
     assert registry.locked_md5(json.dumps(lock)) == "ab12"
     with pytest.raises(DataError, match="dvc.lock has no entry for models/model.skops"):
