@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import FAMILIES
 from {{ cookiecutter.package_name }} import onnx_convert, schema
 from {{ cookiecutter.package_name }}.errors import DataError
+
+from conftest import FAMILIES
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,6 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import FAMILIES
 from {{ cookiecutter.package_name }} import io, onnx_convert, schema
 from {{ cookiecutter.package_name }}.errors import DataError
 from {{ cookiecutter.package_name }}.params import ServeParams
@@ -25,6 +24,8 @@ from {{ cookiecutter.package_name }}.serving import prediction_log, registry
 from {{ cookiecutter.package_name }}.serving import request as request_schema
 from {{ cookiecutter.package_name }}.serving.app import create_app
 from {{ cookiecutter.package_name }}.stages import preprocess
+
+from conftest import FAMILIES
 
 GOOD = {"x1": 0.5, "x2": -1.0, "color": "red"}
 JSON = {"Content-Type": "application/json"}
@@ -334,7 +335,7 @@ def test_a_worker_builds_the_app_from_what_serve_hands_over(model_source, tmp_pa
 
 
 def test_the_model_artifact_and_its_locked_md5(project):
-    assert registry.artifact_name(project) == "reality-loop-project-model"
+    assert registry.artifact_name(project) == "{{ cookiecutter.project_slug }}-model"
     lock = {"stages": {"export": {"outs": [{"path": "models/model.skops", "md5": "ab12"}]}}}
     assert registry.locked_md5(json.dumps(lock)) == "ab12"
     with pytest.raises(DataError, match="dvc.lock has no entry for models/model.skops"):
