@@ -27,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.package_name }} import config_sync
+from {{ cookiecutter.package_name }} import config_sync, dvc_deps
 from {{ cookiecutter.package_name }}.__main__ import STAGES, main
 from {{ cookiecutter.package_name }}.errors import ConfigError
 
@@ -288,6 +288,7 @@ class Seen:
     stage: str  # where it stopped (COMPOSE, a stage name, or "end" when it ran through)
     stderr: str
     reports: dict = field(default_factory=dict)
+    written: list[str] = field(default_factory=list)  # outputs of the stage that stopped
 
 
 class Records(logging.Handler):
@@ -336,24 +337,18 @@ def run_case(case: Case, work: Path, raw: pd.DataFrame, target: str, task: str) 
         reports = {}
         if case.report and Path(case.report[0]).exists():
             reports = json.loads(Path(case.report[0]).read_text(encoding="utf-8"))
-        leftovers = (
-            stopped != "end"
-            and stopped in STAGES
-            and any(Path(p).exists() for p in outputs_of(stopped))
-        )
-        if leftovers:
-            line += " [outputs of the failed stage were written]"
-        return Seen(code, line, stopped, stderr.getvalue(), reports)
+        written = []
+        if stopped in STAGES:
+            written = [out for out in outputs_of(stopped) if Path(out).exists()]
+        return Seen(code, line, stopped, stderr.getvalue(), reports, written)
 
 
 def outputs_of(stage: str) -> list[str]:
-    import yaml
-
-    spec = yaml.safe_load((PROJECT / "dvc.yaml").read_text(encoding="utf-8"))["stages"][stage]
-    found = []
-    for entry in spec.get("outs", []) + spec.get("metrics", []):
-        found.append(next(iter(entry)) if isinstance(entry, dict) else entry)
-    return found
+    spec = dvc_deps.stages(PROJECT)[stage]
+    return [
+        next(iter(e)) if isinstance(e, dict) else e
+        for e in spec.get("outs", []) + spec.get("metrics", [])
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -391,7 +386,7 @@ def test_each_case_is_refused_in_one_line_or_handled_by_its_rule(case, seen, tas
     assert got.code == 1
     assert got.stage == stage_of(case, task), f"stopped in {got.stage}, not {stage_of(case, task)}"
     assert "Traceback" not in got.stderr and got.stderr.count("error: ") <= 1
-    assert "outputs of the failed stage were written" not in got.line
+    assert not got.written, f"the failed stage wrote {got.written}"
 
 
 def table(seen: dict[str, Seen], task: str) -> str:

@@ -21,3 +21,10 @@ class StorageError(UserError):
     """A write failed for want of space, quota or permission where it writes: not the data's
     fault, so not a DataError (code that treats a DataError as "no such data" must not
     swallow a full disk)."""
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's message cut to its first line (library messages run on), or its type
+    when it has none: what a one-line error quotes."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, StorageError
+from .errors import DataError, StorageError, first_line
 
 # Types that skops does not trust by default and that this project's models are
 # made of. Reviewed by hand: a model file asking for anything else is refused.
@@ -219,10 +219,9 @@ def read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
 
 def damaged(path: Path, exc: Exception) -> str:
     """A pipeline file that exists but cannot be read: cut short, or not what it claims."""
-    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return (
-        f"{path} is damaged ({reason}): restore it with `dvc checkout {path}`, or rebuild it "
-        "with `dvc repro --force` on the stage that writes it"
+        f"{path} is damaged ({first_line(exc)}): restore it with `dvc checkout {path}`, or "
+        "rebuild it with `dvc repro --force` on the stage that writes it"
     )
 
 

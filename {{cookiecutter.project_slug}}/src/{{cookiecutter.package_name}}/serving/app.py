@@ -97,7 +97,6 @@ def create_app(
     runtime = choose(settings.runtime, model, source.onnx_bytes, onnx_status, roles, task)
     known = {c: frozenset(values) for c, values in features["categorical"].items()}
     served = {"artifact": source.artifact, "version": source.version}
-    model_md5 = source.md5  # a hash of the whole model file: once, not per logged row
     Prediction = responses.prediction_model(task, classes, with_probabilities)  # noqa: N806
     max_body_bytes = settings.max_body_bytes or request_schema.body_limit(
         features, settings.max_rows
@@ -159,7 +158,7 @@ def create_app(
             version=source.version,
             stage=source.stage,
             git_revision=source.git_revision,
-            model_md5=model_md5,
+            model_md5=source.md5,
             runtime=runtime.name,
             task=task,
             data=meta["data"],
@@ -193,14 +192,17 @@ def create_app(
         if with_probabilities:
             per_row = [dict(zip(class_names, p, strict=True)) for p in probabilities.tolist()]
             answer["probabilities"] = per_row
-        warnings = request_schema.unseen_categories(columns, known)
-        answer["warnings"] = warnings
+        unseen = request_schema.unseen_categories(columns, known)
+        answer["warnings"] = [message for _, message in unseen]
         answer["model"] = served
         if prediction_log is not None:
             request_id = uuid.uuid4().hex
             when = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
             values = zip(*columns.values(), strict=True)
             rows = [dict(zip(roles.features, row, strict=True)) for row in values]
+            row_warnings: dict[int, list[str]] = {}
+            for i, message in unseen:
+                row_warnings.setdefault(i, []).append(message)
             prediction_log.write(
                 [
                     {
@@ -208,11 +210,11 @@ def create_app(
                         "request_id": request_id,
                         "row": i,
                         "model_version": source.version,
-                        "model_md5": model_md5,
+                        "model_md5": source.md5,
                         "inputs": row,
                         "prediction": predictions[i],
                         "probabilities": per_row[i] if per_row else None,
-                        "warnings": [w for w in warnings if w.startswith(f"instances[{i}].")],
+                        "warnings": row_warnings.get(i, []),
                     }
                     for i, row in enumerate(rows)
                 ]

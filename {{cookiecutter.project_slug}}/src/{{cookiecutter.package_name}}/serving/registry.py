@@ -9,6 +9,7 @@ models/model.json is committed to git (cache: false), so it is read from the com
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import subprocess
@@ -36,8 +37,9 @@ class ModelSource:
     metadata: dict = field(repr=False)
     onnx_bytes: bytes | None = field(default=None, repr=False)
 
-    @property
+    @functools.cached_property
     def md5(self) -> str:
+        """Hashed once: the answer logs it with every predicted row."""
         return hashlib.md5(self.model_bytes).hexdigest()
 
 
@@ -82,12 +84,18 @@ def locked_md5(lock_text: str, path: Path = paths.MODEL) -> str:
     raise DataError(f"dvc.lock has no entry for {path}: that commit has no exported model")
 
 
-def cached_file(root: Path, md5: str) -> bytes:
-    """A file from DVC's local cache by its md5 (.dvc/cache/files/md5/xx/yyyy...)."""
+@functools.cache
+def _local_cache(root: str):
+    """The project's DVC cache, opened once: a served version reads up to three files."""
     from dvc.repo import Repo
 
-    with Repo(str(root)) as repo:
-        path = Path(repo.cache.local.oid_to_path(md5))
+    with Repo(root) as repo:
+        return repo.cache.local
+
+
+def cached_file(root: Path, md5: str) -> bytes:
+    """A file from DVC's local cache by its md5 (.dvc/cache/files/md5/xx/yyyy...)."""
+    path = Path(_local_cache(str(Path(root).resolve())).oid_to_path(md5))
     if not path.exists():
         raise DataError(
             f"model file {md5} is not in the DVC cache: run `dvc fetch --all-tags` "

@@ -134,16 +134,22 @@ def _json_bytes(text: str) -> int:
     return len(json.dumps(text))
 
 
-def unseen_categories(columns: dict[str, list], known: dict[str, frozenset]) -> list[str]:
-    """Warnings for categories never seen in training (they encode as all zeros), in row
-    order; `known` holds each categorical column's training categories, as a set."""
+def unseen_categories(
+    columns: dict[str, list], known: dict[str, frozenset]
+) -> list[tuple[int, str]]:
+    """(row, warning) for each category never seen in training, in row order; `known`
+    holds each categorical column's training categories, as a set."""
     found = []
     for column, categories in known.items():
         for index, value in enumerate(columns.get(column, ())):
             if value is not None and value not in categories:
                 found.append((index, column, value))
+    found.sort(key=lambda f: f[0])
     return [
-        f"instances[{index}].{column}: {value!r} was not seen in training; "
-        "encoded as all zeros (none of the known categories)"
-        for index, column, value in sorted(found, key=lambda f: f[0])
+        (
+            index,
+            f"instances[{index}].{column}: {value!r} was not seen in training; "
+            "encoded as all zeros (none of the known categories)",
+        )
+        for index, column, value in found
     ]

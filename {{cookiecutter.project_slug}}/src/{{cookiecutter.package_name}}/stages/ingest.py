@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import io, paths, row_hash, schema
-from ..errors import DataError
+from ..errors import DataError, first_line
 from ..params import DataParams, load
 
 log = logging.getLogger(__name__)
@@ -64,9 +64,9 @@ def read_batch(path: Path) -> pd.DataFrame:
             f"save it as UTF-8, e.g. `iconv -f latin1 -t utf-8 {path.name} > fixed.csv`"
         ) from None
     except Exception as exc:  # the reader's own message says what is wrong with the file
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(
-            f"cannot read {path}: {reason}: write the file again, or `dvc pull` it if DVC tracks it"
+            f"cannot read {path}: {first_line(exc)}: write the file again, or `dvc pull` it if "
+            "DVC tracks it"
         ) from None
     if frame.empty:
         raise DataError(
