@@ -15,7 +15,7 @@ venv: $(VENV)/.installed
 # uv (from PyPI, pinned) installs the pinned set in seconds where pip takes about two
 # minutes; `make INSTALLER=pip ...` installs with pip instead.
 INSTALLER ?= uv
-UV_VERSION := 0.13.9
+UV_VERSION := $(shell sed -n 's/^uv==//p' requirements.txt)
 
 $(VENV)/.installed: requirements.txt $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

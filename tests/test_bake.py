@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import tomllib
 from pathlib import Path
 
@@ -50,6 +51,8 @@ DEFAULT_METRIC = {"classification": "neg_log_loss", "regression": "neg_root_mean
 # Written by `dvc init` / `dvc add data/raw` in the post-gen hook.
 DVC_FILES = {".dvc/.gitignore", ".dvc/config", ".dvcignore", "data/.gitignore", "data/raw.dvc"}
 LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|%\}")
+# An action pinned to a commit, its release named in a comment (zizmor checks the pin).
+PINNED = re.compile(r"[\w.-]+/[\w.-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+")
 
 
 def answers_of(extra: dict) -> dict:
@@ -159,10 +162,76 @@ def test_package_imports_and_lints(baked):
     assert run(project, "python", "-c", imports).stdout.strip() == "0.1.0"
     run(project, "ruff", "check", "src", "tests")
     pyproject = tomllib.loads((project / "pyproject.toml").read_text())
-    assert pyproject["project"]["requires-python"] == f">={answers['python_version']}"
+    # One floor for every answer (so one uv.lock); the answer is the Python uv installs.
+    assert pyproject["project"]["requires-python"] == ">=3.11"
+    assert (project / ".python-version").read_text() == f"{answers['python_version']}\n"
     assert pyproject["tool"]["realityloop"]["template_version"]
     for name in ("dvc.yaml", "params.yaml", ".cookiecutter.json"):
         assert (project / name).read_text().strip()
+
+
+def test_ci_files_pass_their_audit(baked):
+    """The CI file of the answer, and no other: the GitHub workflow with no zizmor finding
+    at any severity and valid against GitHub's schema, the GitLab file against GitLab's."""
+    project, answers = baked
+    workflow, gitlab = project / ".github/workflows/ci.yml", project / ".gitlab-ci.yml"
+    assert workflow.exists() == (answers["ci"] == "github")
+    assert gitlab.exists() == (answers["ci"] == "gitlab")
+    assert not (project / ".github").exists() or answers["ci"] == "github"
+    if workflow.exists():
+        audit = run(project, "zizmor", "--offline", "--persona", "pedantic", str(workflow))
+        assert "No findings" in audit.stdout + audit.stderr, audit.stdout
+        run(
+            project,
+            "check-jsonschema",
+            "--builtin-schema",
+            "vendor.github-workflows",
+            str(workflow),
+        )
+        uses = re.findall(r"uses: (.+)", workflow.read_text())
+        assert uses and [u for u in uses if not PINNED.fullmatch(u)] == []
+        steps = yaml.safe_load(workflow.read_text())["jobs"]["test"]["steps"]
+        script = "\n".join(s.get("run", "") for s in steps)
+        assert "uv sync --locked" in script
+        assert "dvc metrics diff --md origin/main" in script
+        assert '>> "$GITHUB_STEP_SUMMARY"' in script
+    if gitlab.exists():
+        run(project, "check-jsonschema", "--builtin-schema", "vendor.gitlab-ci", str(gitlab))
+        assert "uv sync --locked" in "\n".join(
+            yaml.safe_load(gitlab.read_text())["check"]["script"]
+        )
+
+
+def test_locks_agree_with_pyproject(baked, tmp_path):
+    """uv.lock matches pyproject.toml, requirements.lock is its export (`make lock` writes
+    both), and `uv sync --locked` (the README's install) gives a working environment."""
+    project, _ = baked
+    # This Python satisfies the floor whatever .python-version asks for: nothing to download.
+    python = ("--python", sys.executable)
+    run(project, "uv", "lock", "--check", *python, UV_PYTHON_DOWNLOADS="never")
+    exported = tmp_path / "requirements.lock"
+    command = (project / "requirements.lock").read_text().splitlines()[1].split()[1:]
+    assert command[:2] == ["uv", "export"] and command[-2:] == [
+        "--output-file",
+        "requirements.lock",
+    ]
+    run(project, *command[:-1], str(exported))
+    assert (
+        exported.read_text().splitlines()[2:]
+        == ((project / "requirements.lock").read_text().splitlines()[2:])
+    )
+    venv = tmp_path / "venv"
+    run(
+        project,
+        "uv",
+        "sync",
+        "--locked",
+        "--extra",
+        "dev",
+        *python,
+        UV_PROJECT_ENVIRONMENT=str(venv),
+    )
+    run(project, str(venv / "bin/python"), "-m", package_of(project), "params", "--check")
 
 
 def test_hook_metric_lists_agree_with_the_package(baked):
