@@ -195,17 +195,33 @@ def test_existing_git_identity_is_left_alone(tmp_path):
 
 
 @pytest.mark.slow
-def test_pre_commit_hooks_pass_then_catch_stale_params(tmp_path):
-    """The hooks install from PyPI alone and guard params.yaml against conf/ edits."""
+def test_pre_commit_hooks_pass_then_catch_what_they_guard(tmp_path):
+    """The hooks install from PyPI alone, pass on a fresh bake, and refuse stale params,
+    a large file, a secret and broken YAML, all in one run."""
     project = bake(tmp_path)
     done = run(project, "pre-commit", "run", "--all-files")
     assert re.search(r"dvc\.yaml deps list the modules each stage imports\.+Passed", done.stdout)
+    assert re.search(r"zizmor audits the GitHub Actions workflow\.+Passed", done.stdout)
+    assert re.search(r"DVC status\.+Passed", done.stdout)
     config = project / "conf/config.yaml"
     config.write_text(config.read_text().replace("seed: 42", "seed: 7"))
+    big = project / "data/extra/big.parquet"
+    big.write_bytes(bytes(600 * 1024))
+    (project / "storage.yaml").write_text("aws_access_key_id: AKIAIOSFODNN7EXAMPLE\n")
+    (project / "broken.yaml").write_text("stages: [train\n")
+    git(project, "add", "-A")
     done = run(project, "pre-commit", "run", "--all-files", check=False)
+    out = done.stdout + done.stderr
     assert done.returncode != 0
-    assert "params.yaml is out of sync with conf/" in done.stdout + done.stderr
+    assert "params.yaml is out of sync with conf/" in out
+    assert re.search(r"data goes in DVC: `dvc add <file>`\)\.+Failed", out)
+    assert "data/extra/big.parquet (600 KB) exceeds 500 KB" in out
+    assert re.search(r"Secret Type: AWS Access Key\s+Location:\s+storage\.yaml:1", out)
+    assert re.search(r"YAML files parse\.+Failed", out) and "broken.yaml" in out
     run(project, "python", "-m", package_of(project), "params")
+    git(project, "rm", "-q", "--cached", "data/extra/big.parquet", "storage.yaml", "broken.yaml")
+    for path in (big, project / "storage.yaml", project / "broken.yaml"):
+        path.unlink()
     run(project, "pre-commit", "run", "--all-files")
 
 
@@ -215,6 +231,9 @@ def test_pre_commit_refuses_an_import_whose_module_is_not_in_the_deps(tmp_path):
     project = bake(tmp_path)
     package = package_of(project)
     run(project, "pre-commit", "install")
+    # DVC's hooks too: `dvc push` before a push, `dvc checkout` after a branch checkout.
+    for hook in ("pre-push", "post-checkout"):
+        assert f"--hook-type={hook}" in (project / ".git/hooks" / hook).read_text()
     stage = project / "src" / package / "stages" / "clean.py"
     stage.write_text(
         stage.read_text() + "\n\ndef gap_metric(task: str) -> str:\n"
