@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import TEMPLATE, bake, git, run
+from conftest import TEMPLATE, bake, git, package_of, run
 
 MATRIX = [
     {},
@@ -79,7 +79,7 @@ def expected_files(answers: dict, package: str) -> set[str]:
     pruned |= {".pre-commit-config.yaml"} if answers["use_pre_commit"] is False else set()
     # The raw batches are tracked by DVC (data/raw.dvc), not by git.
     raw = {f for f in files if f.startswith("data/raw/")}
-    return (files - pruned - raw) | DVC_FILES | {"params.yaml"}
+    return (files - pruned - raw) | DVC_FILES | {"params.yaml", ".cruft.json"}
 
 
 @pytest.fixture(scope="module", params=range(len(MATRIX)), ids=lambda i: f"bake{i}")
@@ -89,10 +89,6 @@ def baked(request, tmp_path_factory) -> tuple[Path, dict]:
     return project, answers_of(extra)
 
 
-def package_of(project: Path) -> str:
-    return json.loads((project / ".cookiecutter.json").read_text())["answers"]["package_name"]
-
-
 def test_exact_file_set(baked):
     project, answers = baked
     tracked = set(git(project, "ls-files").splitlines())
@@ -100,6 +96,18 @@ def test_exact_file_set(baked):
     batches = sorted(p.name for p in (project / "data/raw").iterdir())
     assert batches == ["penguins_2007.csv", "penguins_2008.csv"]
     assert (project / "data/extra/penguins_2009.csv").stat().st_size > 4_000
+
+
+def test_cruft_json_records_the_template_commit_and_answers(baked):
+    project, answers = baked
+    state = json.loads((project / ".cruft.json").read_text())
+    assert state["template"] == git(TEMPLATE, "rev-parse", "--show-toplevel")
+    assert state["commit"] == git(TEMPLATE, "rev-parse", "HEAD")
+    recorded = state["context"]["cookiecutter"]
+    given = {k: v for k, v in answers.items() if "{{" not in str(v)}  # not derived ones
+    assert {k: recorded[k] for k in given} == given
+    assert recorded["project_slug"] == project.name
+    assert (recorded["_template"], recorded["_commit"]) == (state["template"], state["commit"])
 
 
 def test_no_template_syntax_left(baked):
@@ -161,7 +169,7 @@ def test_package_imports_and_lints(baked):
     pyproject = tomllib.loads((project / "pyproject.toml").read_text())
     assert pyproject["project"]["requires-python"] == f">={answers['python_version']}"
     assert pyproject["tool"]["realityloop"]["template_version"]
-    for name in ("dvc.yaml", "params.yaml", ".cookiecutter.json"):
+    for name in ("dvc.yaml", "params.yaml"):
         assert (project / name).read_text().strip()
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import bake, git, md5, run
+from conftest import bake, git, md5, package_of, run
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +55,7 @@ def project(tmp_path_factory) -> Path:
 
 
 def package(root: Path) -> str:
-    return json.loads((root / ".cookiecutter.json").read_text())["answers"]["package_name"]
+    return package_of(root)
 
 
 def locked_md5s(root: Path) -> dict[str, str]:
