@@ -24,15 +24,20 @@ def commit_all(repo: Path, message: str) -> str:
     return git(repo, "rev-parse", "HEAD")
 
 
-@pytest.fixture(scope="module")
-def template_repo(tmp_path_factory) -> tuple[Path, str]:
-    """The template's files (as checked out, edits included) in a repository of their own."""
-    repo = tmp_path_factory.mktemp("template") / "realityloop"
+def copy_template(folder: Path) -> Path:
+    """The template's files as checked out, edits included, without its git history."""
     listed = git(TEMPLATE, "ls-files", "--cached", "--others", "--exclude-standard", "-z")
     for name in filter(None, listed.split("\0")):
         if (TEMPLATE / name).is_file():
-            (repo / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(TEMPLATE / name, repo / name)
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(TEMPLATE / name, folder / name)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def template_repo(tmp_path_factory) -> tuple[Path, str]:
+    """The template in a repository of its own, as a user's clone would be."""
+    repo = copy_template(tmp_path_factory.mktemp("template") / "realityloop")
     git(repo, "init", "-q", "--initial-branch=main")
     return repo, commit_all(repo, "The template")
 
@@ -116,3 +121,12 @@ def test_cruft_create_bakes_the_same_record_and_a_clean_first_commit(template_re
     record = (by_cookiecutter / ".cruft.json").read_text()
     assert (by_cruft / ".cruft.json").read_text() == record
     assert json.loads(record)["commit"] == commit
+
+
+def test_a_template_that_is_not_a_git_checkout_gets_no_record_and_says_so(tmp_path, capfd):
+    """No commit to update from: no .cruft.json (none invented), a note, a clean bake."""
+    template = copy_template(tmp_path / "unpacked")
+    project = bake(tmp_path / "out", template)
+    assert "NOTE: no .cruft.json: the template" in capfd.readouterr().err
+    assert not (project / ".cruft.json").exists()
+    assert git(project, "status", "--porcelain") == ""
