@@ -29,7 +29,7 @@ endif
 
 demo: venv
 	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
-	$(BIN)/cookiecutter --no-input . -o $(DEMO_DIR)
+	$(BIN)/cookiecutter --no-input $(CURDIR) -o $(DEMO_DIR)
 	cd $(DEMO_DIR)/$(DEMO_SLUG) && ../../$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	cd $(DEMO_DIR)/$(DEMO_SLUG) && PATH="$(CURDIR)/$(BIN):$$PATH" dvc repro
 	@echo

@@ -15,6 +15,10 @@ from pathlib import Path
 
 # Rendered by cookiecutter: valid Python before and after (JSON inside a raw string).
 ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
+# tojson sorts a mapping's keys; a list keeps the context's order (cookiecutter.json's).
+ORDER = json.loads(r"""{{ cookiecutter.keys() | list | tojson }}""")
+# Context entries that describe one machine's run, not the project.
+MACHINE_LOCAL = {"_output_dir", "_repo_dir", "_checkout", "_template", "_commit"}
 
 TASK_ONLY_MODELS = {
     "classification": ["conf/model/ridge.yaml"],
@@ -104,6 +108,78 @@ def init_dvc() -> None:
     dvc("dvc add", "add", "--quiet", "data/raw")
 
 
+def git_in(folder: Path, *args: str) -> str | None:
+    """git's answer in `folder`, or None where git says no (not a repository)."""
+    done = subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True, env=ENV)
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def located(template: str) -> Path | None:
+    """The template's folder. Cookiecutter passes it as it was given, and this hook runs in
+    the new project: a relative path is resolved from the shell's folder ($PWD)."""
+    path = Path(template).expanduser()
+    if not path.is_absolute():
+        path = Path(os.environ.get("PWD", "/nonexistent"), path)
+    return path.resolve() if (path / "cookiecutter.json").is_file() else None
+
+
+def template_source(top: Path) -> str:
+    """Where the template came from, in a form `git clone` (and so cruft) accepts: the
+    repository's folder for a local template, else the URL cookiecutter was given."""
+    from cookiecutter.config import BUILTIN_ABBREVIATIONS
+    from cookiecutter.repository import expand_abbreviations
+
+    given = ANSWERS["_template"]
+    if located(given):
+        return str(top)
+    return expand_abbreviations(given, BUILTIN_ABBREVIATIONS).removeprefix("git+")
+
+
+def record_template() -> None:
+    """.cruft.json: the template, its commit and the answers, so `cruft check`, `cruft diff`
+    and `cruft update` work on this project. It is the file `cruft create` writes, byte for
+    byte, so a bake by `cruft create` (its context has `_commit`) is clean after cruft
+    writes it again. Not written when the template is not a git checkout: there is no
+    commit to update from, and inventing one would make `cruft check` lie.
+    """
+    directory = None
+    if "_commit" in ANSWERS:
+        source, commit = ANSWERS["_template"], ANSWERS["_commit"]
+    else:
+        template_dir = located(ANSWERS["_repo_dir"])
+        top = git_in(template_dir, "rev-parse", "--show-toplevel") if template_dir else None
+        commit = git_in(template_dir, "rev-parse", "HEAD") if top else None
+        if not top or not commit:
+            print(
+                f"NOTE: no .cruft.json: the template ({ANSWERS['_repo_dir']}) is not a git "
+                "checkout, so this project cannot be updated from it (bake from a git clone "
+                "or URL, or run `cruft link <template-git-url>` in the project).",
+                file=sys.stderr,
+            )
+            return
+        if git_in(template_dir, "status", "--porcelain", "--", "."):
+            print(
+                f"WARNING: the template at {template_dir} has uncommitted changes; "
+                f".cruft.json records its last commit {commit[:12]}, which does not have them.",
+                file=sys.stderr,
+            )
+        top_dir = Path(top).resolve()
+        source = template_source(top_dir)
+        if top_dir != template_dir:  # a template in a subfolder of its repository
+            directory = str(template_dir.relative_to(top_dir))
+    answers = {k: ANSWERS[k] for k in ORDER if k not in MACHINE_LOCAL and not k.startswith("__")}
+    state = {
+        "template": source,
+        "commit": commit,
+        "checkout": ANSWERS.get("_checkout"),
+        "context": {"cookiecutter": answers | {"_template": source, "_commit": commit}},
+        "directory": directory,
+    }
+    # cruft's own layout (its json_dumps), so its rewrites change only what changed.
+    text = json.dumps(state, ensure_ascii=False, indent=2, separators=(",", ": ")) + "\n"
+    Path(".cruft.json").write_text(text, encoding="utf-8")
+
+
 def first_commit() -> None:
     run("git add", "git", "add", "--all")
     message = f"Bake {ANSWERS['project_name']} from realityloop {ANSWERS['_template_version']}"
@@ -116,6 +192,7 @@ def main() -> int:
         compose_params()
         init_git()
         init_dvc()
+        record_template()
         first_commit()
     except StepFailed as exc:
         print(f"ERROR: {exc}", file=sys.stderr)

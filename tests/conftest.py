@@ -8,6 +8,7 @@ followed the README would.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -38,17 +39,23 @@ def isolated_env(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ.pop("PYTHONPATH", None)
 
 
-def bake(output_dir: Path, **answers: str) -> Path:
+def bake(output_dir: Path, template: Path = TEMPLATE, **answers: str) -> Path:
     """Bake the template with default answers except `answers`; return the project folder."""
     output_dir.mkdir(parents=True, exist_ok=True)
     project = cookiecutter(
-        str(TEMPLATE),
+        str(template),
         no_input=True,
         extra_context=answers,
         output_dir=str(output_dir),
         config_file=str(Path(os.environ["HOME"]) / ".cookiecutterrc"),
     )
     return Path(project)
+
+
+def package_of(project: Path) -> str:
+    """The bake's package name, from its record of the answers (.cruft.json)."""
+    answers = json.loads((project / ".cruft.json").read_text())["context"]["cookiecutter"]
+    return answers["package_name"]
 
 
 def run(cwd: Path, *command: str, check: bool = True, **env: str) -> subprocess.CompletedProcess:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import TEMPLATE, bake, git, run
+from conftest import TEMPLATE, bake, git, package_of, run
 
 MATRIX = [
     {},
@@ -82,7 +82,7 @@ def expected_files(answers: dict, package: str) -> set[str]:
     pruned |= {".pre-commit-config.yaml"} if answers["use_pre_commit"] is False else set()
     # The raw batches are tracked by DVC (data/raw.dvc), not by git.
     raw = {f for f in files if f.startswith("data/raw/")}
-    return (files - pruned - raw) | DVC_FILES | {"params.yaml"}
+    return (files - pruned - raw) | DVC_FILES | {"params.yaml", ".cruft.json"}
 
 
 @pytest.fixture(scope="module", params=range(len(MATRIX)), ids=lambda i: f"bake{i}")
@@ -92,10 +92,6 @@ def baked(request, tmp_path_factory) -> tuple[Path, dict]:
     return project, answers_of(extra)
 
 
-def package_of(project: Path) -> str:
-    return json.loads((project / ".cookiecutter.json").read_text())["answers"]["package_name"]
-
-
 def test_exact_file_set(baked):
     project, answers = baked
     tracked = set(git(project, "ls-files").splitlines())
@@ -103,6 +99,18 @@ def test_exact_file_set(baked):
     batches = sorted(p.name for p in (project / "data/raw").iterdir())
     assert batches == ["penguins_2007.csv", "penguins_2008.csv"]
     assert (project / "data/extra/penguins_2009.csv").stat().st_size > 4_000
+
+
+def test_cruft_json_records_the_template_commit_and_answers(baked):
+    project, answers = baked
+    state = json.loads((project / ".cruft.json").read_text())
+    assert state["template"] == git(TEMPLATE, "rev-parse", "--show-toplevel")
+    assert state["commit"] == git(TEMPLATE, "rev-parse", "HEAD")
+    recorded = state["context"]["cookiecutter"]
+    given = {k: v for k, v in answers.items() if "{{" not in str(v)}  # not derived ones
+    assert {k: recorded[k] for k in given} == given
+    assert recorded["project_slug"] == project.name
+    assert (recorded["_template"], recorded["_commit"]) == (state["template"], state["commit"])
 
 
 def test_no_template_syntax_left(baked):
@@ -166,7 +174,7 @@ def test_package_imports_and_lints(baked):
     assert pyproject["project"]["requires-python"] == ">=3.11"
     assert (project / ".python-version").read_text() == f"{answers['python_version']}\n"
     assert pyproject["tool"]["realityloop"]["template_version"]
-    for name in ("dvc.yaml", "params.yaml", ".cookiecutter.json"):
+    for name in ("dvc.yaml", "params.yaml"):
         assert (project / name).read_text().strip()
 
 
@@ -264,17 +272,33 @@ def test_existing_git_identity_is_left_alone(tmp_path):
 
 
 @pytest.mark.slow
-def test_pre_commit_hooks_pass_then_catch_stale_params(tmp_path):
-    """The hooks install from PyPI alone and guard params.yaml against conf/ edits."""
+def test_pre_commit_hooks_pass_then_catch_what_they_guard(tmp_path):
+    """The hooks install from PyPI alone, pass on a fresh bake, and refuse stale params,
+    a large file, a secret and broken YAML, all in one run."""
     project = bake(tmp_path)
     done = run(project, "pre-commit", "run", "--all-files")
     assert re.search(r"dvc\.yaml deps list the modules each stage imports\.+Passed", done.stdout)
+    assert re.search(r"zizmor audits the GitHub Actions workflow\.+Passed", done.stdout)
+    assert re.search(r"DVC status\.+Passed", done.stdout)
     config = project / "conf/config.yaml"
     config.write_text(config.read_text().replace("seed: 42", "seed: 7"))
+    big = project / "data/extra/big.parquet"
+    big.write_bytes(bytes(600 * 1024))
+    (project / "storage.yaml").write_text("aws_access_key_id: AKIAIOSFODNN7EXAMPLE\n")
+    (project / "broken.yaml").write_text("stages: [train\n")
+    git(project, "add", "-A")
     done = run(project, "pre-commit", "run", "--all-files", check=False)
+    out = done.stdout + done.stderr
     assert done.returncode != 0
-    assert "params.yaml is out of sync with conf/" in done.stdout + done.stderr
+    assert "params.yaml is out of sync with conf/" in out
+    assert re.search(r"data goes in DVC: `dvc add <file>`\)\.+Failed", out)
+    assert "data/extra/big.parquet (600 KB) exceeds 500 KB" in out
+    assert re.search(r"Secret Type: AWS Access Key\s+Location:\s+storage\.yaml:1", out)
+    assert re.search(r"YAML files parse\.+Failed", out) and "broken.yaml" in out
     run(project, "python", "-m", package_of(project), "params")
+    git(project, "rm", "-q", "--cached", "data/extra/big.parquet", "storage.yaml", "broken.yaml")
+    for path in (big, project / "storage.yaml", project / "broken.yaml"):
+        path.unlink()
     run(project, "pre-commit", "run", "--all-files")
 
 
@@ -284,6 +308,9 @@ def test_pre_commit_refuses_an_import_whose_module_is_not_in_the_deps(tmp_path):
     project = bake(tmp_path)
     package = package_of(project)
     run(project, "pre-commit", "install")
+    # DVC's hooks too: `dvc push` before a push, `dvc checkout` after a branch checkout.
+    for hook in ("pre-push", "post-checkout"):
+        assert f"--hook-type={hook}" in (project / ".git/hooks" / hook).read_text()
     stage = project / "src" / package / "stages" / "clean.py"
     stage.write_text(
         stage.read_text() + "\n\ndef gap_metric(task: str) -> str:\n"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import bake, git, md5, run
+from conftest import bake, git, md5, package_of, run
 
 pytestmark = pytest.mark.slow
 
@@ -52,10 +52,6 @@ def project(tmp_path_factory) -> Path:
     git(root, "add", "-A")
     git(root, "commit", "-qm", "First pipeline run")
     return root
-
-
-def package(root: Path) -> str:
-    return json.loads((root / ".cookiecutter.json").read_text())["answers"]["package_name"]
 
 
 def locked_md5s(root: Path) -> dict[str, str]:
@@ -106,14 +102,14 @@ def test_a_stage_killed_mid_write_keeps_the_old_output(project):
     the old train.parquet stays, the half-written temporary file is ignored by git and DVC,
     and the next run of the stage removes it."""
     root = project
-    process, pid = start_paused(root, "python", "-m", package(root), "preprocess")
+    process, pid = start_paused(root, "python", "-m", package_of(root), "preprocess")
     os.kill(pid, signal.SIGKILL)
     process.wait(timeout=30)
     assert process.returncode == -signal.SIGKILL
     [stale] = stale_temps(root)
     assert 0 < stale.stat().st_size < (root / PROCESSED / "train.parquet").stat().st_size
     assert_recovered(root)
-    run(root, "python", "-m", package(root), "preprocess")
+    run(root, "python", "-m", package_of(root), "preprocess")
     assert stale_temps(root) == []
     assert_recovered(root)
 
@@ -186,7 +182,7 @@ def test_a_full_disk_keeps_the_old_output_and_says_which_file(project, fault):
     try:
         # An earlier kill's temporary file may be here: the stage may remove it, nothing else.
         before = {p.name: p.read_bytes() for p in folder.iterdir() if p.suffix != ".tmp"}
-        command = ["python", "-m", package(root), "preprocess"]
+        command = ["python", "-m", package_of(root), "preprocess"]
         env = {**os.environ, "PYTHONPATH": str(root / "src")}
         done = subprocess.run(
             command, cwd=root, env=env, capture_output=True, text=True,

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import BIN, STAGES, bake, git, locked_model_md5, md5, ran, run
+from conftest import BIN, STAGES, bake, git, locked_model_md5, md5, package_of, ran, run
 
 pytestmark = pytest.mark.slow
 
@@ -103,7 +103,7 @@ class PipelineChecks:
         """After a comment is appended to a module, `dvc status` names exactly the stages
         whose imports (followed from the source by the project's dvc_deps.py) reach it."""
         root, _ = project
-        package = json.loads((root / ".cookiecutter.json").read_text())["answers"]["package_name"]
+        package = package_of(root)
         source = root / "src" / package
         spec = importlib.util.spec_from_file_location("dvc_deps", source / "dvc_deps.py")
         dvc_deps = importlib.util.module_from_spec(spec)
@@ -256,8 +256,7 @@ class PipelineChecks:
     def test_params_follow_conf_after_an_exp_run(self, project):
         root, _ = project
         run(root, "dvc", "exp", "run")
-        run(root, "python", "-m", json.loads((root / ".cookiecutter.json").read_text())["answers"]
-            ["package_name"], "params", "--check")  # fmt: skip
+        run(root, "python", "-m", package_of(root), "params", "--check")
 
     def test_checkout_restores_the_tagged_model_byte_for_byte(self, project):
         root, task = project

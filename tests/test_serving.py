@@ -23,7 +23,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import BIN, bake, git, run
+from conftest import BIN, bake, git, package_of, run
 
 pytestmark = pytest.mark.slow
 
@@ -85,7 +85,7 @@ def project(tmp_path_factory) -> tuple[Path, str, str]:
     run(root, "dvc", "repro")
     git(root, "add", "-A")
     git(root, "commit", "-qm", "First pipeline run")
-    package = json.loads((root / ".cookiecutter.json").read_text())["answers"]["package_name"]
+    package = package_of(root)
     artifact = "serve-me-model"
     run(root, "gto", "register", artifact)
     run(root, "gto", "assign", artifact, "--stage", "prod")
