@@ -164,6 +164,7 @@ class PipelineChecks:
         root, _ = project
         charts = list(yaml.safe_load((root / "dvc.yaml").read_text())["plots"])
         titles = sorted(next(iter(chart)) for chart in charts)
+        (root / "plots_html").mkdir(exist_ok=True)  # dvc makes the last folder only
         for command in (["show"], ["diff", "v1"]):
             page = root / "plots_html" / command[0]
             run(root, "dvc", "plots", *command, "-o", str(page))
