@@ -86,7 +86,7 @@ def test_write_replaces_the_folder(fitted, toy_roles, tmp_path, task):
     model, _, test = fitted(task)
     metric = "neg_log_loss" if task == "classification" else "r2"
     values, plots = evaluate.evaluate(model, test, toy_roles, task, metric)
-    plots["groups"] = []  # no data.groups: nothing to draw, no file
+    plots["groups"] = []  # no data.groups: an empty table, still a file for DVC
     out = tmp_path / "evaluate"
     (out / "plots").mkdir(parents=True)
     (out / "plots" / "stale.json").write_text("[]")
@@ -97,9 +97,9 @@ def test_write_replaces_the_folder(fitted, toy_roles, tmp_path, task):
     written = sorted(p.name for p in (out / "plots").glob("*.json"))
     if task == "classification":
         assert (out / "plots" / "sklearn" / "confusion_matrix.json").exists()
-        assert written == ["precision_recall.json", "roc.json"]
+        assert written == ["groups.json", "precision_recall.json", "roc.json"]
     else:
-        assert written == ["predictions.json"]
+        assert written == ["groups.json", "predictions.json"]
     for name in written:
         assert json.loads((out / "plots" / name).read_text()) == plots[name.removesuffix(".json")]
 

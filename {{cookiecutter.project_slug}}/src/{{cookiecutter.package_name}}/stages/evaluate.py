@@ -190,8 +190,9 @@ def write(directory: Path, values: dict[str, float], plots: dict) -> None:
                 y_true, y_pred = plots["confusion"]
                 live.log_sklearn_plot("confusion_matrix", y_true, y_pred)
         for name, rows in plots.items():
-            # Nothing to draw (no data.groups, say): no file, and DVC shows no chart.
-            if name != "confusion" and rows:
+            # Written even empty (no data.groups, say): DVC draws nothing for an empty
+            # table, but reports a missing file as a failure to load the plots.
+            if name != "confusion":
                 io.write_json(tmp / "plots" / f"{name}.json", rows)
 
 
