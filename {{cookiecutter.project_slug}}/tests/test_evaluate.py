@@ -160,10 +160,10 @@ def test_unseen_categories_are_counted_per_column_and_missing_ones_are_not(caplo
 
 
 def test_per_class_and_group_bars_come_from_the_diagnosis():
-    per_class = {"low": {"precision": 0.5, "recall": 1.0, "f1": 0.666667, "support": 4}}
-    bars = evaluate.per_class_bars(per_class)
+    per_class = {"very_low": {"precision": 0.5, "recall": 1.0, "f1": 0.666667, "support": 4}}
+    bars = evaluate.per_class_bars(per_class, ["very low", "high"])
     assert [(b["class"], b["metric"], b["value"]) for b in bars] == [
-        ("low", "precision", 0.5), ("low", "recall", 1.0), ("low", "f1", 0.666667)
+        ("very low", "precision", 0.5), ("very low", "recall", 1.0), ("very low", "f1", 0.666667)
     ]  # fmt: skip
     groups = {
         "site": {

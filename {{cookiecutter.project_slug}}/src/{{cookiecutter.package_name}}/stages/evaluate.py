@@ -101,10 +101,12 @@ def curves(y_true: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> dict[s
     return out
 
 
-def per_class_bars(per_class: dict) -> list[dict]:
-    """Precision, recall and F1 of each class (diagnosis.per_class), one bar each."""
+def per_class_bars(per_class: dict, classes: list) -> list[dict]:
+    """Precision, recall and F1 of each class (diagnosis.per_class), one bar each, named
+    as the ROC curves name it (metrics keys replace spaces and dots)."""
+    names = {diagnosis.key(label): str(label) for label in classes}
     return [
-        {"class": label, "metric": metric, "value": scores[metric]}
+        {"class": names.get(label, label), "metric": metric, "value": scores[metric]}
         for label, scores in per_class.items()
         for metric in ("precision", "recall", "f1")
     ]
@@ -280,7 +282,7 @@ def main() -> None:
         values.update(diagnose(model, test, roles, params))
         plots["importance"] = feature_importance(model, test, roles, params)
     if params.task == "classification":
-        plots["per_class"] = per_class_bars(values["per_class"])
+        plots["per_class"] = per_class_bars(values["per_class"], list(model.classes_))
     plots["groups"] = group_bars(values["groups"], params.task, params.evaluate.min_group_size)
     values["unseen_categories"] = unseen_categories(test, features["categorical"])
     # Written before the gate: a failing stage still leaves the numbers to look at.
