@@ -187,20 +187,25 @@ def test_per_class_and_group_bars_come_from_the_diagnosis():
     assert all(set(b) == set(bars[0]) for b in bars), "one table: DVC needs the same keys"
 
 
-def test_feature_importance_ranks_the_informative_column_first(fitted, toy_roles, make_params):
-    model, _, test = fitted("classification")
-    params = make_params({"task": "classification", "evaluate.importance_repeats": 2})
+def test_feature_importance_ranks_the_informative_column_first(
+    fitted, toy_roles, make_params, task
+):
+    model, _, test = fitted(task)  # the target follows x1 (and -x2 for regression)
+    params = make_params({"evaluate.importance_repeats": 2})
     found = evaluate.feature_importance(model, test, toy_roles, params)
     assert [row["feature"] for row in found][0] == "x1", found
     assert {row["feature"] for row in found} == {"x1", "x2", "color"}
     assert found == evaluate.feature_importance(model, test, toy_roles, params), "seeded"
 
 
-def test_importance_scores_a_seeded_sample_of_at_most_importance_rows():
+def test_importance_scores_a_seeded_sample_that_keeps_every_class():
     from {{ cookiecutter.package_name }} import importance
 
-    assert importance.sample(50, 10_000, seed=1).tolist() == list(range(50))
-    kept = importance.sample(1_000_000, 10_000, seed=1)
-    assert len(kept) == 10_000 and (np.diff(kept) > 0).all()
-    assert np.array_equal(kept, importance.sample(1_000_000, 10_000, seed=1))
-    assert not np.array_equal(kept, importance.sample(1_000_000, 10_000, seed=2))
+    y = np.array(["common"] * 999_997 + ["rare"] * 3)
+    assert importance.sample(y[:50], 10_000, seed=1, stratify=True).tolist() == list(range(50))
+    kept = importance.sample(y, 10_000, seed=1, stratify=True)
+    assert 10_000 <= len(kept) <= 10_001 and (np.diff(kept) > 0).all()
+    assert "rare" in set(y[kept]), "log loss on the sample needs every class"
+    assert np.array_equal(kept, importance.sample(y, 10_000, seed=1, stratify=True))
+    plain = importance.sample(y, 10_000, seed=1, stratify=False)
+    assert len(plain) == 10_000 and not np.array_equal(plain, kept)

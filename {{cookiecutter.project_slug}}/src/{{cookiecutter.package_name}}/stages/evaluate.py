@@ -250,6 +250,7 @@ def feature_importance(
         params.evaluate.importance_rows,
         params.evaluate.importance_repeats,
         params.seed,
+        stratify=params.task == "classification",
     )
 
 
