@@ -20,9 +20,18 @@ ORDER = json.loads(r"""{{ cookiecutter.keys() | list | tojson }}""")
 # Context entries that describe one machine's run, not the project.
 MACHINE_LOCAL = {"_output_dir", "_repo_dir", "_checkout", "_template", "_commit"}
 
-TASK_ONLY_MODELS = {
-    "classification": ["conf/model/ridge.yaml"],
-    "regression": ["conf/model/logistic_regression.yaml"],
+# Files that only the other task uses: its model, and the plot templates of its charts.
+OTHER_TASK_FILES = {
+    "classification": [
+        "conf/model/ridge.yaml",
+        "plots/scatter_with_diagonal.json",
+        "plots/scatter_with_zero.json",
+    ],
+    "regression": [
+        "conf/model/logistic_regression.yaml",
+        "plots/lines_by_class.json",
+        "plots/bars_by_class.json",
+    ],
 }
 CI_FILES = {"github": [".github"], "gitlab": [".gitlab-ci.yml"], "none": []}
 ENV = {**os.environ, "DVC_NO_ANALYTICS": "1", "PYTHONUTF8": "1"}
@@ -53,7 +62,7 @@ def is_yes(value: object) -> bool:
 
 def prune_options() -> None:
     """Delete what the answers did not ask for; Jinja alone cannot skip whole files."""
-    doomed = list(TASK_ONLY_MODELS[ANSWERS["task"]])
+    doomed = list(OTHER_TASK_FILES[ANSWERS["task"]])
     for ci, files in CI_FILES.items():
         if ci != ANSWERS["ci"]:
             doomed += files

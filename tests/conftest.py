@@ -8,8 +8,11 @@ followed the README would.
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -87,3 +90,53 @@ def locked_model_md5(lock_text: str) -> str:
     """The md5 that a dvc.lock records for the exported model."""
     outs = yaml.safe_load(lock_text)["stages"]["export"]["outs"]
     return next(o["md5"] for o in outs if o["path"] == "models/model.skops")
+
+
+# Appended to a `dvc plots show` page before Chromium renders it: once Vega has drawn,
+# it lists each chart (a div of the page) with its title and the marks it drew, counting
+# only data marks (the children of Vega's role-mark groups: a bar, a line, a point, a
+# rule, a label), never axes, legends or titles, which a chart without data still has.
+# Five seconds of virtual time: Chromium fast-forwards it once the page is idle.
+COUNT_MARKS = """
+<script>
+setTimeout(function () {
+    var charts = Array.from(document.querySelectorAll("body > div")).map(function (div) {
+        // The chart's own title, not a facet's header (which Vega draws as a title too).
+        var title = Array.from(div.querySelectorAll(".role-title-text text")).find(function (t) {
+            return !t.closest("[class*=-header], [class*=-footer], [class*=column-title]");
+        });
+        var marks = Array.from(div.querySelectorAll("g.role-mark:not(.mark-group) > *"));
+        var drawn = marks.filter(function (m) {
+            return m.tagName === "line" || (m.getAttribute("d") || m.textContent || "").trim();
+        });
+        return {title: title ? title.textContent : null, marks: drawn.length};
+    });
+    var out = document.createElement("pre");
+    out.id = "chart-marks";
+    out.textContent = JSON.stringify(charts);
+    document.body.appendChild(out);
+}, 5000);
+</script>
+"""
+
+
+def chart_marks(page: Path) -> list[dict]:
+    """[{title, marks}] per chart of a `dvc plots show` page, rendered by headless Chromium
+    (Debian's `chromium`; .ci/run installs it); the page's marks must be SVG (the offline
+    template makes vega-embed draw SVG)."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("chromium is not installed (.ci/run installs Debian's chromium)")
+    probe = page.with_name("marks.html")
+    text = page.read_text()
+    end = text.rindex("</body>")  # the last one: the vendored scripts hold the string too
+    probe.write_text(text[:end] + COUNT_MARKS + text[end:])
+    done = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu",
+         f"--user-data-dir={page.parent / 'chromium-profile'}",
+         "--virtual-time-budget=30000", "--dump-dom", probe.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    found = re.search(r'<pre id="chart-marks">(.*?)</pre>', done.stdout, re.S)
+    assert found, f"chromium drew no page: {done.stderr[-2000:]}"
+    return json.loads(html.unescape(found[1]))

@@ -72,11 +72,17 @@ def expected_files(answers: dict, package: str) -> set[str]:
         for p in root.rglob("*")
         if p.is_file() and "__pycache__" not in p.parts
     }
-    pruned = {
-        "conf/model/ridge.yaml"
-        if answers["task"] == "classification"
-        else "conf/model/logistic_regression.yaml"
+    classification_only = {
+        "conf/model/logistic_regression.yaml",
+        "plots/lines_by_class.json",
+        "plots/bars_by_class.json",
     }
+    regression_only = {
+        "conf/model/ridge.yaml",
+        "plots/scatter_with_diagonal.json",
+        "plots/scatter_with_zero.json",
+    }
+    pruned = regression_only if answers["task"] == "classification" else classification_only
     pruned |= {f for f in files if f.startswith(".github/")} if answers["ci"] != "github" else set()
     pruned |= {".gitlab-ci.yml"} if answers["ci"] != "gitlab" else set()
     pruned |= {".pre-commit-config.yaml"} if answers["use_pre_commit"] is False else set()

@@ -13,7 +13,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import BIN, STAGES, bake, git, locked_model_md5, md5, package_of, ran, run
+from conftest import (
+    BIN,
+    STAGES,
+    bake,
+    chart_marks,
+    git,
+    locked_model_md5,
+    md5,
+    package_of,
+    ran,
+    run,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -156,6 +167,35 @@ class PipelineChecks:
         csv = run(root, "dvc", "exp", "show", "--csv").stdout.splitlines()
         header = csv[0].split(",")
         assert HEADLINE[task] in header and "model.name" in header
+
+    def test_plots_show_and_diff_draw_every_chart_offline(self, project):
+        """Every chart of dvc.yaml draws marks in headless Chromium, for `dvc plots show`
+        and for `dvc plots diff` of v1 against the last experiment; a chart whose data
+        cannot be drawn is caught (its marks are counted as none)."""
+        root, _ = project
+        charts = list(yaml.safe_load((root / "dvc.yaml").read_text())["plots"])
+        titles = sorted(next(iter(chart)) for chart in charts)
+        (root / "plots_html").mkdir(exist_ok=True)  # dvc makes the last folder only
+        for command in (["show"], ["diff", "v1"]):
+            page = root / "plots_html" / command[0]
+            run(root, "dvc", "plots", *command, "-o", str(page))
+            marks = chart_marks(page / "index.html")
+            assert sorted(m["title"] for m in marks) == titles, marks
+            assert all(m["marks"] > 0 for m in marks), (command, marks)
+        drawn = {m["title"]: m["marks"] for m in marks}
+        data = root / "reports/evaluate/plots/importance.json"
+        original = data.read_bytes()
+        blank = [{**row, "importance": None} for row in json.loads(original)]
+        data.write_text(json.dumps(blank))
+        try:
+            run(root, "dvc", "plots", "show", "-o", str(root / "plots_html/blank"))
+            marks = chart_marks(root / "plots_html/blank/index.html")
+        finally:
+            data.write_bytes(original)
+        (importance,) = [t for t in titles if t.startswith("Permutation importance")]
+        assert {m["title"]: m["marks"] for m in marks}[importance] == 0, marks
+        assert all(m["marks"] > 0 for m in marks if m["title"] != importance), marks
+        assert drawn[importance] > 0
 
     def test_hyperparameter_override_needs_the_group_in_the_same_command(self, project):
         root, _ = project

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -28,8 +29,9 @@ def test_classification_metrics_and_plots(fitted, toy_roles):
     assert all(round(v, 6) == v for v in values.values())
     actual, predicted = plots["confusion"]
     assert len(actual) == len(predicted) == len(test)
-    assert set(plots["roc"]) == set(plots["precision_recall"]) == {"high", "low", "mid"}
-    assert set(plots["roc"]["low"][0]) == {"fpr", "tpr"}
+    for kind, fields in (("roc", {"fpr", "tpr"}), ("precision_recall", {"recall", "precision"})):
+        assert {p["class"] for p in plots[kind]} == {"high", "low", "mid"}, "a class column"
+        assert all(set(p) == fields | {"class"} for p in plots[kind])
 
 
 def test_binary_classification_plots_the_positive_class(fitted, toy_roles):
@@ -39,7 +41,8 @@ def test_binary_classification_plots_the_positive_class(fitted, toy_roles):
     values, plots = evaluate.evaluate(model, test, toy_roles, "classification", "roc_auc")
     assert set(values) == CLASSIFICATION_KEYS | {"roc_auc"}
     assert values["roc_auc"] == pytest.approx(values["roc_auc_ovr"], abs=2e-6)
-    assert list(plots["roc"]) == ["low"], "classes are [high, low]: low is the positive one"
+    shown = {p["class"] for p in plots["roc"]}
+    assert shown == {"low"}, "classes are [high, low]: low is the positive one"
 
 
 def test_regression_metrics_and_plots(fitted, toy_roles):
@@ -52,6 +55,10 @@ def test_regression_metrics_and_plots(fitted, toy_roles):
     assert values["rmse"] >= values["mae"] > 0
     assert values["business_value"] == pytest.approx(-values["mae"], abs=2e-6)
     assert [p["actual"] for p in plots["predictions"]] == [round(v, 6) for v in test["target"]]
+    assert all(
+        p["residual"] == pytest.approx(p["actual"] - p["predicted"], abs=2e-6)
+        for p in plots["predictions"]
+    )
     same, _ = evaluate.evaluate(model, test, toy_roles, "regression", "r2")
     assert set(same) == REGRESSION_KEYS
 
@@ -79,21 +86,22 @@ def test_write_replaces_the_folder(fitted, toy_roles, tmp_path, task):
     model, _, test = fitted(task)
     metric = "neg_log_loss" if task == "classification" else "r2"
     values, plots = evaluate.evaluate(model, test, toy_roles, task, metric)
+    plots["groups"] = []  # no data.groups: an empty table, still a file for DVC
     out = tmp_path / "evaluate"
-    (out / "plots" / "roc").mkdir(parents=True)
-    (out / "plots" / "roc" / "stale.json").write_text("[]")
+    (out / "plots").mkdir(parents=True)
+    (out / "plots" / "stale.json").write_text("[]")
     evaluate.write(out, values, plots)
     assert json.loads((out / "metrics.json").read_text()) == values
-    assert not (out / "plots" / "roc" / "stale.json").exists()
+    assert not (out / "plots" / "stale.json").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["evaluate"], "a temporary folder is left"
+    written = sorted(p.name for p in (out / "plots").glob("*.json"))
     if task == "classification":
         assert (out / "plots" / "sklearn" / "confusion_matrix.json").exists()
-        for kind in ("roc", "precision_recall"):
-            names = sorted(p.name for p in (out / "plots" / kind).iterdir())
-            assert names == ["high.json", "low.json", "mid.json"]
+        assert written == ["groups.json", "precision_recall.json", "roc.json"]
     else:
-        saved = json.loads((out / "plots" / "predictions.json").read_text())
-        assert saved == plots["predictions"]
+        assert written == ["groups.json", "predictions.json"]
+    for name in written:
+        assert json.loads((out / "plots" / name).read_text()) == plots[name.removesuffix(".json")]
 
 
 @pytest.mark.parametrize("mode", ["warn", "fail"])
@@ -132,8 +140,6 @@ def test_diagnose_on_a_fitted_model(fitted, toy_roles, make_params, task):
 
 def test_plot_data_stays_bounded_at_any_size():
     """Metrics use every test row; plot files stay small enough to draw."""
-    import numpy as np
-
     assert evaluate.plot_rows(50).tolist() == list(range(50))
     shown = evaluate.plot_rows(1_000_000)
     assert len(shown) == evaluate.PLOT_ROWS and (np.diff(shown) > 0).all()
@@ -151,3 +157,55 @@ def test_unseen_categories_are_counted_per_column_and_missing_ones_are_not(caplo
     known = {"color": ["blue", "red"], "size": ["1.0", "2.0", "3.0"]}
     assert evaluate.unseen_categories(test, known) == {"color": 2, "size": 0}
     assert "color: 2 test row(s) with categories unseen in training (e.g. 'teal')" in caplog.text
+
+
+def test_per_class_and_group_bars_come_from_the_diagnosis():
+    per_class = {"very_low": {"precision": 0.5, "recall": 1.0, "f1": 0.666667, "support": 4}}
+    bars = evaluate.per_class_bars(per_class, ["very low", "high"])
+    assert [(b["class"], b["metric"], b["value"]) for b in bars] == [
+        ("very low", "precision", 0.5), ("very low", "recall", 1.0), ("very low", "f1", 0.666667)
+    ]  # fmt: skip
+    groups = {
+        "site": {
+            "north": {"accuracy": 0.9, "balanced_accuracy": 0.8, "rows": 40},
+            "south": {"accuracy": 0.7, "balanced_accuracy": 0.6, "rows": 30},
+            "east": {"accuracy": 1.0, "balanced_accuracy": 1.0, "rows": 3},
+            "gap": 0.2,
+        },
+        "sex": {"male": {"accuracy": 0.5, "balanced_accuracy": 0.5, "rows": 4}},
+    }
+    bars = evaluate.group_bars(groups, "classification", min_size=10)
+    site = {b["group"]: b for b in bars if b["column"] == "site"}
+    assert set(site) == {"north", "south", "east"}, "the gap is a caption, not a bar"
+    assert [site[g]["counted"] for g in ("north", "south", "east")] == [True, True, False]
+    assert site["south"]["balanced_accuracy"] == 0.6 and site["south"]["rows"] == 30
+    assert site["north"]["caption"] == (
+        "site: balanced_accuracy gap 0.2 between groups of >= 10 rows"
+    )
+    (sex,) = [b for b in bars if b["column"] == "sex"]
+    assert not sex["counted"] and "no gap" in sex["caption"]
+    assert all(set(b) == set(bars[0]) for b in bars), "one table: DVC needs the same keys"
+
+
+def test_feature_importance_ranks_the_informative_column_first(
+    fitted, toy_roles, make_params, task
+):
+    model, _, test = fitted(task)  # the target follows x1 (and -x2 for regression)
+    params = make_params({"evaluate.importance_repeats": 2})
+    found = evaluate.feature_importance(model, test, toy_roles, params)
+    assert [row["feature"] for row in found][0] == "x1", found
+    assert {row["feature"] for row in found} == {"x1", "x2", "color"}
+    assert found == evaluate.feature_importance(model, test, toy_roles, params), "seeded"
+
+
+def test_importance_scores_a_seeded_sample_that_keeps_every_class():
+    from {{ cookiecutter.package_name }} import importance
+
+    y = np.array(["common"] * 999_997 + ["rare"] * 3)
+    assert importance.sample(y[:50], 10_000, seed=1, stratify=True).tolist() == list(range(50))
+    kept = importance.sample(y, 10_000, seed=1, stratify=True)
+    assert 10_000 <= len(kept) <= 10_001 and (np.diff(kept) > 0).all()
+    assert "rare" in set(y[kept]), "log loss on the sample needs every class"
+    assert np.array_equal(kept, importance.sample(y, 10_000, seed=1, stratify=True))
+    plain = importance.sample(y, 10_000, seed=1, stratify=False)
+    assert len(plain) == 10_000 and not np.array_equal(plain, kept)

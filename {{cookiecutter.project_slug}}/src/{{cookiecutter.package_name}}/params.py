@@ -176,6 +176,8 @@ class EvaluateParams(_Strict):
     min_class_support: int = Field(10, ge=1)
     max_group_gap: float | None = Field(None, ge=0.0)
     on_gap_exceeded: Literal["warn", "fail"] = "warn"
+    importance_rows: int = Field(10_000, ge=1)
+    importance_repeats: int = Field(5, ge=1)
 
 
 class BusinessParams(_Strict):

@@ -4,8 +4,14 @@ group-gap gate; see diagnosis.py) and plot data, logged with dvclive.
 Metrics go to reports/evaluate/metrics.json, plot data under reports/evaluate/plots/;
 dvc.yaml declares both, so `dvc exp show`, `dvc metrics diff` and `dvc plots` see them.
 Metrics use every test row. Plot data is bounded, so that it stays a file a browser can
-draw at a million rows: per-row plots (confusion matrix, predicted vs actual) take a
-seeded sample of PLOT_ROWS test rows, and curves keep CURVE_POINTS evenly spread points.
+draw at a million rows: per-row plots (confusion matrix, predicted vs actual, residuals)
+take a seeded sample of PLOT_ROWS test rows, curves keep CURVE_POINTS evenly spread
+points per class, and permutation importance scores a seeded sample of
+evaluate.importance_rows rows (importance.py).
+
+Each plot file is one table in long format (a `class`, `metric` or `group` column),
+so one chart draws every class or group with a legend naming it, whatever the classes
+are; the Vega-Lite templates in plots/ draw them (dvc.yaml's top-level `plots:`).
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from dvclive import Live
 from sklearn import metrics as skm
 from sklearn.pipeline import Pipeline
 
-from .. import business, compute, diagnosis, io, models, paths, schema
+from .. import business, compute, diagnosis, importance, io, models, paths, schema
 from ..errors import GateError
 from ..params import BusinessParams, Params, Task, load
 
@@ -75,10 +81,11 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
     }
 
 
-def curves(y_true: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> dict[str, dict]:
-    """One-vs-rest ROC and precision-recall points per class (the positive class if binary)."""
+def curves(y_true: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> dict[str, list]:
+    """One-vs-rest ROC and precision-recall points, one `class` per curve (the positive
+    class only if binary)."""
     shown = classes[1:] if len(classes) == 2 else classes
-    out: dict[str, dict] = {"roc": {}, "precision_recall": {}}
+    out: dict[str, list] = {"roc": [], "precision_recall": []}
     for label in shown:
         column = list(classes).index(label)
         positive = y_true == label
@@ -86,11 +93,50 @@ def curves(y_true: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> dict[s
             continue
         fpr, tpr, _ = skm.roc_curve(positive, proba[:, column])
         precision, recall, _ = skm.precision_recall_curve(positive, proba[:, column])
-        out["roc"][diagnosis.key(label)] = curve_points(fpr=fpr, tpr=tpr)
-        out["precision_recall"][diagnosis.key(label)] = curve_points(
-            recall=recall, precision=precision
-        )
+        name = {"class": str(label)}
+        out["roc"] += [name | p for p in curve_points(fpr=fpr, tpr=tpr)]
+        out["precision_recall"] += [
+            name | p for p in curve_points(recall=recall, precision=precision)
+        ]
     return out
+
+
+def per_class_bars(per_class: dict, classes: list) -> list[dict]:
+    """Precision, recall and F1 of each class (diagnosis.per_class), one bar each, named
+    as the ROC curves name it (metrics keys replace spaces and dots)."""
+    names = {diagnosis.key(label): str(label) for label in classes}
+    return [
+        {"class": names.get(label, label), "metric": metric, "value": scores[metric]}
+        for label, scores in per_class.items()
+        for metric in ("precision", "recall", "f1")
+    ]
+
+
+def group_bars(groups: dict, task: Task, min_size: int) -> list[dict]:
+    """The gap metric of each value of each data.groups column (diagnosis.per_group), with
+    whether it counts towards the gap and a caption stating the column's gap."""
+    metric = diagnosis.GAP_METRIC[task]
+    bars = []
+    for column, entry in groups.items():
+        caption = (
+            f"{column}: {metric} gap {entry['gap']} between groups of >= {min_size} rows"
+            if "gap" in entry
+            else f"{column}: no gap (fewer than 2 groups of >= {min_size} rows)"
+        )
+        for value, scores in entry.items():
+            if value == "gap":
+                continue
+            bars.append(
+                {
+                    "column": column,
+                    "group": value,
+                    metric: scores[metric],
+                    "rows": scores["rows"],
+                    "counted": "gap" in entry and scores["rows"] >= min_size,
+                    "caption": caption,
+                }
+            )
+    return bars
 
 
 def evaluate(
@@ -120,7 +166,11 @@ def evaluate(
         values = regression_metrics(y_true, y_pred)
         shown = plot_rows(len(y_true))
         plots["predictions"] = [
-            {"actual": round(float(a), 6), "predicted": round(float(p), 6)}
+            {
+                "actual": round(float(a), 6),
+                "predicted": round(float(p), 6),
+                "residual": round(float(a) - float(p), 6),
+            }
             for a, p in zip(y_true[shown], y_pred[shown], strict=True)
         ]
         n_classes = None
@@ -141,11 +191,11 @@ def write(directory: Path, values: dict[str, float], plots: dict) -> None:
             if "confusion" in plots:
                 y_true, y_pred = plots["confusion"]
                 live.log_sklearn_plot("confusion_matrix", y_true, y_pred)
-        for kind in ("roc", "precision_recall"):
-            for label, points in plots.get(kind, {}).items():
-                io.write_json(tmp / "plots" / kind / f"{label}.json", points)
-        if "predictions" in plots:
-            io.write_json(tmp / "plots" / "predictions.json", plots["predictions"])
+        for name, rows in plots.items():
+            # Written even empty (no data.groups, say): DVC draws nothing for an empty
+            # table, but reports a missing file as a failure to load the plots.
+            if name != "confusion":
+                io.write_json(tmp / "plots" / f"{name}.json", rows)
 
 
 def unseen_categories(test: pd.DataFrame, known: dict[str, list[str]]) -> dict[str, int]:
@@ -187,6 +237,23 @@ def diagnose(model: Pipeline, test: pd.DataFrame, roles: schema.Roles, params: P
     )
 
 
+def feature_importance(
+    model: Pipeline, test: pd.DataFrame, roles: schema.Roles, params: Params
+) -> list[dict]:
+    """Permutation importance of each input column for the headline metric (importance.py)."""
+    classes = model.classes_ if params.task == "classification" else None
+    return importance.permutation(
+        model,
+        schema.model_frame(test, roles),
+        schema.target_array(test[roles.target]),
+        models.scorer(params.task, params.metric, params.business, classes),
+        params.evaluate.importance_rows,
+        params.evaluate.importance_repeats,
+        params.seed,
+        stratify=params.task == "classification",
+    )
+
+
 def check_gate(values: dict, params: Params) -> None:
     """Warn, or fail the stage, when the largest group gap exceeds evaluate.max_group_gap."""
     gate = values["gate"]
@@ -214,6 +281,10 @@ def main() -> None:
     with compute.cores(params.compute.cores):
         values, plots = evaluate(model, test, roles, params.task, params.metric, params.business)
         values.update(diagnose(model, test, roles, params))
+        plots["importance"] = feature_importance(model, test, roles, params)
+    if params.task == "classification":
+        plots["per_class"] = per_class_bars(values["per_class"], list(model.classes_))
+    plots["groups"] = group_bars(values["groups"], params.task, params.evaluate.min_group_size)
     values["unseen_categories"] = unseen_categories(test, features["categorical"])
     # Written before the gate: a failing stage still leaves the numbers to look at.
     write(paths.EVALUATE_DIR, values, plots)
