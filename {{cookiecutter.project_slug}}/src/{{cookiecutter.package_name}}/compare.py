@@ -1,0 +1,199 @@
+"""`python -m {{ cookiecutter.package_name }} compare`: experiments at a glance.
+
+One row per experiment, the workspace and each branch head: its name, the model that was
+trained, the headline metric and the figures that decide the loop's next turn (business
+value, worst class, largest group gap, recent slice), best headline first. It reads
+`dvc exp show --json` once (every other option passes through to it: `-n 5`, `--rev`,
+`--all-commits`, `-A`, ...) and takes the figures from reports/evaluate/headline.json, which
+evaluate writes (evaluate.headline): DVC stays the one experiment store.
+`--md` prints the same table as GitHub markdown, for a CI job summary.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+
+from . import paths
+from .errors import UserError
+
+# Options of `dvc exp show` that change its output format, which compare parses itself.
+FORMAT_OPTIONS = ("--json", "--csv", "--md", "--pcp")
+MISSING = "-"
+
+
+@dataclass(frozen=True)
+class Column:
+    title: str
+    numeric: bool
+    # Cut (with an ellipsis) when the table is wider than the terminal: class and group
+    # names may be long; the experiment's name, model and headline are never cut.
+    shrinks: bool = False
+
+
+def exp_show(options: list[str]) -> list[dict]:
+    """`dvc exp show --json` with the caller's options: one subprocess, DVC's own rows."""
+    bad = [o for o in options if o.split("=", 1)[0] in FORMAT_OPTIONS]
+    if bad:
+        raise UserError(
+            f"compare prints its own table, so {bad[0]} does not apply: "
+            f"run `dvc exp show {bad[0]}` for DVC's"
+        )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "dvc", "exp", "show", "--json", *options],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "DVC_NO_ANALYTICS": "1"},
+        )
+    except OSError as exc:
+        raise UserError(f"could not run dvc: {exc}") from None
+    if done.returncode != 0:
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        raise UserError(f"dvc exp show failed: {lines[-1] if lines else done.returncode}")
+    return json.loads(done.stdout or "[]")
+
+
+def _row(entry: dict, name: str) -> dict:
+    """One experiment's name and headline figures (empty when it has none, e.g. a commit
+    from before the pipeline ran, or an experiment still queued)."""
+    metrics = (entry.get("data") or {}).get("metrics") or {}
+    for path, result in metrics.items():
+        if path.replace(os.sep, "/") == paths.HEADLINE.as_posix():
+            return {"name": name, **((result or {}).get("data") or {})}
+    return {"name": name}
+
+
+def rows(shown: list[dict]) -> list[dict]:
+    """The workspace, each baseline (branch name or short commit) and its experiments."""
+    found = []
+    for baseline in shown:
+        rev = baseline.get("rev") or ""
+        found.append(_row(baseline, baseline.get("name") or rev[:7]))
+        for experiment in baseline.get("experiments") or []:
+            for entry in experiment.get("revs") or []:
+                label = entry.get("name") or experiment.get("name") or entry.get("rev", "")[:7]
+                found.append(_row(entry, label))
+    return found
+
+
+def headline_metric(found: list[dict]) -> str | None:
+    """The metric most rows were scored by (the workspace's when tied)."""
+    names = [r["headline_metric"] for r in found if "headline_metric" in r]
+    return max(names, key=names.count) if names else None
+
+
+def ranked(found: list[dict], metric: str | None) -> list[dict]:
+    """Best headline first. Headlines are scikit-learn scorer values (evaluate.headline):
+    greater is better, also for losses (neg_log_loss, neg_root_mean_squared_error). Rows
+    scored by another metric follow, then rows without a headline; ties keep DVC's order."""
+
+    def key(row: dict) -> tuple[int, float]:
+        value = row.get("headline")
+        if not isinstance(value, int | float) or math.isnan(value):
+            return (2, 0.0)
+        return (0 if row.get("headline_metric") == metric else 1, -value)
+
+    return sorted(found, key=key)
+
+
+def _number(value: object) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return MISSING
+    return f"{value:.4g}"
+
+
+def _named(name: object, value: object) -> str:
+    return MISSING if name is None else f"{name} {_number(value)}"
+
+
+def table(found: list[dict], metric: str | None) -> tuple[list[Column], list[list[str]]]:
+    """Columns and cells; the worst-class column only when some row has one (classification)."""
+    recent = next((k for r in found for k in r if k.startswith("recent_")), None)
+    columns = [
+        Column("Experiment", False),
+        Column("Model", False),
+        Column(metric or "headline", True),
+        Column("business", True),
+        Column("worst class (F1)", False, shrinks=True),
+        Column("largest group gap", False, shrinks=True),
+        Column(recent or "recent", True),
+    ]
+    has_classes = any("worst_class" in r for r in found)
+    cells = []
+    for row in found:
+        value = _number(row.get("headline"))
+        if row.get("headline_metric") not in (None, metric):
+            value = f"{value} ({row['headline_metric']})"
+        cells.append(
+            [
+                str(row["name"]),
+                str(row.get("model", MISSING)),
+                value,
+                _number(row.get("business")),
+                _named(row.get("worst_class"), row.get("worst_class_f1")),
+                _named(row.get("gap_column"), row.get("group_gap")),
+                _number(row.get(recent)) if recent else MISSING,
+            ]
+        )
+    if not has_classes:
+        columns.pop(4)
+        cells = [c[:4] + c[5:] for c in cells]
+    return columns, cells
+
+
+def _fit(columns: list[Column], cells: list[list[str]], width: int) -> list[int]:
+    """Column widths that fit `width` by narrowing the shrinkable columns (to 8 at least)."""
+    widths = [max(len(c.title), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    while sum(widths) + 2 * (len(widths) - 1) > width:
+        shrinkable = [i for i, c in enumerate(columns) if c.shrinks and widths[i] > 8]
+        if not shrinkable:
+            break
+        widths[max(shrinkable, key=widths.__getitem__)] -= 1
+    return widths
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def render_text(columns: list[Column], cells: list[list[str]], width: int) -> str:
+    widths = _fit(columns, cells, width)
+
+    def line(values: list[str]) -> str:
+        parts = []
+        for value, column, size in zip(values, columns, widths, strict=True):
+            value = _cut(value, size)
+            parts.append(value.rjust(size) if column.numeric else value.ljust(size))
+        return "  ".join(parts).rstrip()
+
+    rule = "  ".join("-" * size for size in widths)
+    return "\n".join([line([c.title for c in columns]), rule, *map(line, cells)]) + "\n"
+
+
+def render_markdown(columns: list[Column], cells: list[list[str]]) -> str:
+    def line(values: list[str]) -> str:
+        return "| " + " | ".join(v.replace("|", "\\|") for v in values) + " |"
+
+    rule = "|" + "|".join("---:" if c.numeric else "---" for c in columns) + "|"
+    return "\n".join([line([c.title for c in columns]), rule, *map(line, cells)]) + "\n"
+
+
+def main(options: list[str], markdown: bool = False) -> int:
+    found = rows(exp_show(options))
+    metric = headline_metric(found)
+    # --sort-by asks DVC for its order; otherwise the best headline comes first.
+    if not any(o.split("=", 1)[0] == "--sort-by" for o in options):
+        found = ranked(found, metric)
+    columns, cells = table(found, metric)
+    if markdown:
+        sys.stdout.write(render_markdown(columns, cells))
+    else:
+        sys.stdout.write(render_text(columns, cells, shutil.get_terminal_size().columns))
+    return 0
