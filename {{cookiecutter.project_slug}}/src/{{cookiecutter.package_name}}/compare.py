@@ -25,6 +25,7 @@ from .errors import UserError
 # Options of `dvc exp show` that change its output format, which compare parses itself.
 FORMAT_OPTIONS = ("--json", "--csv", "--md", "--pcp")
 MISSING = "-"
+HEADLINE_COLUMN = 2
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,8 @@ def rows(shown: list[dict]) -> list[dict]:
     found = []
     for baseline in shown:
         rev = baseline.get("rev") or ""
-        found.append(_row(baseline, baseline.get("name") or rev[:7]))
+        label = baseline.get("name") or ("workspace" if rev == "workspace" else rev[:7])
+        found.append(_row(baseline, label))
         for experiment in baseline.get("experiments") or []:
             for entry in experiment.get("revs") or []:
                 label = entry.get("name") or experiment.get("name") or entry.get("rev", "")[:7]
@@ -103,6 +105,11 @@ def ranked(found: list[dict], metric: str | None) -> list[dict]:
     return sorted(found, key=key)
 
 
+def recent_key(found: list[dict]) -> str | None:
+    """headline.json's recent_<diagnosis.GAP_METRIC> key, if any row has one."""
+    return next((k for r in found for k in r if k.startswith("recent_")), None)
+
+
 def _number(value: object) -> str:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return MISSING
@@ -114,16 +121,17 @@ def _named(name: object, value: object) -> str:
 
 
 def table(found: list[dict], metric: str | None) -> tuple[list[Column], list[list[str]]]:
-    """Columns and cells; the worst-class column only when some row has one (classification)."""
-    recent = next((k for r in found for k in r if k.startswith("recent_")), None)
+    """Columns and cells; the worst-class column only when some row has one (classification).
+    The recent column is the metric of the group gap on the most recent test rows."""
+    recent = recent_key(found)
     columns = [
         Column("Experiment", False),
         Column("Model", False),
         Column(metric or "headline", True),
         Column("business", True),
         Column("worst class (F1)", False, shrinks=True),
-        Column("largest group gap", False, shrinks=True),
-        Column(recent or "recent", True),
+        Column("group gap", False, shrinks=True),
+        Column("recent", True),
     ]
     has_classes = any("worst_class" in r for r in found)
     cells = []
@@ -149,13 +157,19 @@ def table(found: list[dict], metric: str | None) -> tuple[list[Column], list[lis
 
 
 def _fit(columns: list[Column], cells: list[list[str]], width: int) -> list[int]:
-    """Column widths that fit `width` by narrowing the shrinkable columns (to 8 at least)."""
-    widths = [max(len(c.title), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    while sum(widths) + 2 * (len(widths) - 1) > width:
-        shrinkable = [i for i, c in enumerate(columns) if c.shrinks and widths[i] > 8]
-        if not shrinkable:
-            break
-        widths[max(shrinkable, key=widths.__getitem__)] -= 1
+    """Column widths that fit `width`: a long metric name in the title gives way to the
+    values (the caption has it whole), then the shrinkable columns (to 8 at least)."""
+    values = [max([6] + [len(row[i]) for row in cells]) for i in range(len(columns))]
+    widths = [max(len(c.title), values[i]) for i, c in enumerate(columns)]
+    for may_narrow in (
+        lambda i: i == HEADLINE_COLUMN and widths[i] > values[i],
+        lambda i: columns[i].shrinks and widths[i] > 8,
+    ):
+        while sum(widths) + 2 * (len(widths) - 1) > width:
+            narrower = [i for i in range(len(columns)) if may_narrow(i)]
+            if not narrower:
+                break
+            widths[max(narrower, key=widths.__getitem__)] -= 1
     return widths
 
 
@@ -177,6 +191,16 @@ def render_text(columns: list[Column], cells: list[list[str]], width: int) -> st
     return "\n".join([line([c.title for c in columns]), rule, *map(line, cells)]) + "\n"
 
 
+def caption(metric: str | None, recent: str | None, sorted_here: bool) -> str:
+    if metric is None:
+        return "No experiment has reports/evaluate/headline.json yet: run the pipeline.\n"
+    order = "best first" if sorted_here else "in the order asked of dvc exp show"
+    text = f"Headline metric: {metric} on the test split (greater is better), {order}."
+    if recent:
+        text += f" recent: {recent.removeprefix('recent_')} on the most recent test rows."
+    return text + "\n"
+
+
 def render_markdown(columns: list[Column], cells: list[list[str]]) -> str:
     def line(values: list[str]) -> str:
         return "| " + " | ".join(v.replace("|", "\\|") for v in values) + " |"
@@ -189,9 +213,11 @@ def main(options: list[str], markdown: bool = False) -> int:
     found = rows(exp_show(options))
     metric = headline_metric(found)
     # --sort-by asks DVC for its order; otherwise the best headline comes first.
-    if not any(o.split("=", 1)[0] == "--sort-by" for o in options):
+    sort_here = not any(o.split("=", 1)[0] == "--sort-by" for o in options)
+    if sort_here:
         found = ranked(found, metric)
     columns, cells = table(found, metric)
+    sys.stdout.write(caption(metric, recent_key(found), sort_here) + ("\n" if markdown else ""))
     if markdown:
         sys.stdout.write(render_markdown(columns, cells))
     else:

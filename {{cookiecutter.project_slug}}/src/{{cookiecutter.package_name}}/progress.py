@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import resource
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,14 +53,23 @@ def level(quiet: bool, environ: dict[str, str]) -> int:
     return getattr(logging, name)
 
 
+class _Handler(logging.StreamHandler):
+    """The handler configure() installs (and replaces when called again)."""
+
+
 def configure(command: str, log_level: int) -> None:
-    """Every log line of this process in the one format, labelled with `command` (a stage
-    relabels its lines while it runs)."""
-    handler = logging.StreamHandler()
+    """Every log line of this process in the one format on stderr, labelled with `command`
+    (a stage relabels its lines while it runs). Other handlers of the root logger (a test
+    runner's) stay."""
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _Handler)]:
+        root.removeHandler(old)
+    handler = _Handler(sys.stderr)
     handler.setFormatter(
         _StageFormatter("%(asctime)s %(stage)-10s %(mark)s%(message)s", datefmt="%H:%M:%S")
     )
-    logging.basicConfig(level=log_level, handlers=[handler], force=True)
+    root.addHandler(handler)
+    root.setLevel(log_level)
     _current["stage"] = command
 
 

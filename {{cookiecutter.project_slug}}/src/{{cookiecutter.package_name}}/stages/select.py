@@ -79,9 +79,9 @@ def rank(
         X_rung = X.iloc[rows]
         folds, part = splitter(groups.iloc[rows], rules.cv_folds, seed, params.task)
         for name in alive:
-            with progress.timed(f"candidate {name}", rows=len(rows)) as line:
+            with progress.timed(f"candidate {name}") as line:
                 results[name] = {**score(name, rows, X_rung, folds, part), "rows": len(rows)}
-                line["score"] = round(results[name]["mean"], 6)
+                line.update(score=results[name]["mean"], rows=len(rows))
         keep = math.ceil(len(alive) / rules.factor)
         if keep < 2 or size >= min(len(X), rules.max_rows):
             break

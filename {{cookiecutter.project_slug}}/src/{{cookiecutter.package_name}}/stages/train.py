@@ -30,8 +30,9 @@ def train(
     """
     estimator = models.build(params.task, config, params.seed, len(train_rows))
     pipeline = Pipeline([("preprocess", clone(transformer)), ("model", estimator)])
-    with compute.cores(params.compute.cores), progress.timed(
-        f"fit {config['name']}", rows=len(train_rows)
+    with (
+        compute.cores(params.compute.cores),
+        progress.timed(f"fit {config['name']}", rows=len(train_rows)),
     ):
         X = schema.model_frame(train_rows, roles)
         pipeline.fit(X, schema.target_array(train_rows[roles.target]))
