@@ -157,6 +157,36 @@ class PipelineChecks:
         header = csv[0].split(",")
         assert HEADLINE[task] in header and "model.name" in header
 
+    def test_compare_shows_each_experiment_whole_at_120_columns(self, project):
+        """`COLUMNS=120 python -m <package> compare` after the experiments above: each
+        one's name, model and headline value in full, best first; `--md` has the same rows;
+        `dvc exp show` lists reports/evaluate/headline.json's columns first."""
+        root, task = project
+        package = json.loads((root / ".cookiecutter.json").read_text())["answers"]["package_name"]
+        figures = {}
+        for baseline in json.loads(run(root, "dvc", "exp", "show", "--json").stdout):
+            for exp in baseline.get("experiments") or []:
+                for revision in exp["revs"]:
+                    metrics = revision["data"]["metrics"]["reports/evaluate/headline.json"]
+                    figures[revision["name"]] = metrics["data"]
+        assert {f"exp-{m}" for m in MODELS[task]} <= set(figures)
+        table = run(root, str(BIN / "python"), "-m", package, "compare", COLUMNS="120").stdout
+        caption, header, _, *lines = table.splitlines()
+        assert f"Headline metric: {HEADLINE[task]} " in caption
+        assert header.split()[:3] == ["Experiment", "Model", HEADLINE[task]]
+        assert all(len(line) <= 120 for line in table.splitlines()[1:])
+        shown = {line.split()[0]: line.split()[1:3] for line in lines}
+        assert {"workspace", "main"} <= set(shown)
+        for name, values in figures.items():
+            assert shown[name] == [values["model"], f"{values['headline']:.4g}"], table
+        order = [float(shown[name][1]) for name in shown]
+        assert order == sorted(order, reverse=True), "best headline first"
+        markdown = run(root, str(BIN / "python"), "-m", package, "compare", "--md").stdout
+        rows = [line for line in markdown.splitlines() if line.startswith("| ")][1:]
+        assert [row.split(" | ")[0].lstrip("| ") for row in rows] == list(shown)
+        header = run(root, "dvc", "exp", "show", "--csv").stdout.splitlines()[0].split(",")
+        assert header[5:8] == ["model", "headline_metric", "headline"], header[:12]
+
     def test_hyperparameter_override_needs_the_group_in_the_same_command(self, project):
         root, _ = project
         log = run(root, "dvc", "exp", "run", "-S", "model=random_forest",
