@@ -178,7 +178,7 @@ class PipelineChecks:
         shown = {line.split()[0]: line.split()[1:3] for line in lines}
         assert {"workspace", "main"} <= set(shown)
         for name, values in figures.items():
-            assert shown[name] == [values["model"], f"{values['headline']:.4g}"], table
+            assert shown[name] == [values["model"], f"{values['headline']:.6g}"], table
         order = [float(shown[name][1]) for name in shown]
         assert order == sorted(order, reverse=True), "best headline first"
         markdown = run(root, str(BIN / "python"), "-m", package, "compare", "--md").stdout

@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     sync = commands.add_parser("params", help="compose conf/ into params.yaml")
     sync.add_argument("--check", action="store_true", help="fail if params.yaml differs from conf/")
     sync.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=random_forest")
-    serve = commands.add_parser("serve", help="serve the model over HTTP (conf/: serve)")
+    serve = commands.add_parser("serve", help="serve the model over HTTP (service.yaml: serve)")
     serve.add_argument("--host", help="address to bind (default serve.host, loopback)")
     serve.add_argument("--port", type=int, help="port (default serve.port)")
     serve.add_argument(
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         choices=["auto", "onnx", "skops"],
         help="what computes predictions (default serve.runtime; auto = ONNX when exported)",
     )
-    monitor = commands.add_parser("monitor", help="drift of logged inputs (conf/: monitor)")
+    monitor = commands.add_parser("monitor", help="drift of logged inputs (service.yaml: monitor)")
     monitor.add_argument("--log", type=Path, help="prediction log (default serve.prediction_log)")
     monitor.add_argument("--fail-on-drift", action="store_true", help="exit 3 on drift")
     monitor.add_argument(
@@ -125,26 +125,26 @@ def _positive(text: str) -> int:
 
 def _operate(args: argparse.Namespace) -> int:
     """serve and monitor: imported here, so that pipeline stages never load FastAPI."""
-    from .params import load
+    from .params import load, load_service
 
-    params = load()
+    service = load_service()
     if args.command == "monitor":
         from . import monitor
 
-        return monitor.main(params, args.log, args.to_batch, args.fail_on_drift)
+        return monitor.main(load(), service, args.log, args.to_batch, args.fail_on_drift)
     from .serving.app import serve
 
-    stage = None if args.workspace else (args.stage or params.serve.stage)
-    settings = params.serve
+    settings = service.serve
+    stage = None if args.workspace else (args.stage or settings.stage)
     if args.runtime:
         settings = settings.model_copy(update={"runtime": args.runtime})
     serve(
         Path.cwd(),
         settings,
         stage,
-        args.host or params.serve.host,
-        args.port or params.serve.port,
-        args.workers or params.serve.workers,
+        args.host or settings.host,
+        args.port or settings.port,
+        args.workers or settings.workers,
     )
     return 0
 

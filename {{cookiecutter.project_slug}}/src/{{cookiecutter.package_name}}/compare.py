@@ -110,10 +110,10 @@ def recent_key(found: list[dict]) -> str | None:
     return next((k for r in found for k in r if k.startswith("recent_")), None)
 
 
-def _number(value: object) -> str:
+def _number(value: object, digits: int = 4) -> str:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return MISSING
-    return f"{value:.4g}"
+    return f"{value:.{digits}g}"
 
 
 def _named(name: object, value: object) -> str:
@@ -136,7 +136,8 @@ def table(found: list[dict], metric: str | None) -> tuple[list[Column], list[lis
     has_classes = any("worst_class" in r for r in found)
     cells = []
     for row in found:
-        value = _number(row.get("headline"))
+        # Six significant digits: as precise as evaluate rounds it (six decimals) near 0..1.
+        value = _number(row.get("headline"), 6)
         if row.get("headline_metric") not in (None, metric):
             value = f"{value} ({row['headline_metric']})"
         cells.append(

@@ -36,7 +36,8 @@ _fields: dict[str, object] = {}
 class _StageFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         mark = "" if record.levelno == logging.INFO else f"{record.levelname}: "
-        record.stage = _current["stage"]
+        # Progress records carry their stage (report()); other modules' take the current one.
+        record.stage = getattr(record, "stage", _current["stage"])
         record.mark = mark
         return super().format(record)
 
@@ -85,8 +86,9 @@ def _value(value: object) -> str:
 
 
 def report(event: str, **fields: object) -> None:
-    """One progress line in the current stage: `event key=value ...`."""
-    logging.getLogger(__package__).info(_line(event, fields))
+    """One progress line in the current stage: `event key=value ...`; the record's `stage`
+    attribute names the stage for other handlers too."""
+    logging.getLogger(__package__).info(_line(event, fields), extra={"stage": _current["stage"]})
 
 
 def note(**fields: object) -> None:
