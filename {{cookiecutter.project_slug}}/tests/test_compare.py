@@ -83,7 +83,8 @@ def test_text_table_fits_120_columns_and_keeps_names_models_headlines_whole():
     assert all(len(line) <= 120 for line in lines)
     assert lines[0].split()[:3] == ["Experiment", "Model", "neg_log_loss"]
     assert lines[2].split()[:3] == ["main", "logistic_regression", "-0.0402"]
-    assert compare.table([{"name": "x", **headline("m", -0.040242)}], None)[1][0][2] == "-0.040242"
+    single = [{"name": "x", **headline("m", -0.040242)}]
+    assert compare.table(single, "neg_log_loss")[1][0][2] == "-0.040242", "as evaluate rounds"
     assert "a-rather-long-experiment-name  hist_gradient_boosting" in lines[4]
     assert "0.97 (accuracy)" in lines[5], "a row scored by another metric says which"
     narrow = compare.render_text(columns, cells, 110).splitlines()
