@@ -142,7 +142,8 @@ def test_unknown_options_go_to_dvc_exp_show(monkeypatch, capsys):
     monkeypatch.setattr(compare, "exp_show", lambda options: seen.append(options) or SAMPLE)
     assert main(["compare", "-n", "3", "--rev", "main", "--sort-by", "business"]) == 0
     assert seen == [["-n", "3", "--rev", "main", "--sort-by", "business"]]
-    body = capsys.readouterr().out.splitlines()[3:]
+    out = capsys.readouterr().out.splitlines()
+    body = out[next(i for i, line in enumerate(out) if line.startswith("---")) + 1 :]
     assert [line.split()[0] for line in body][:2] == ["workspace", "main"], "DVC's order kept"
 
 

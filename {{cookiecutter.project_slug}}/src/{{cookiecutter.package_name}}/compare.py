@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+import textwrap
 from dataclasses import dataclass
 
 from . import paths
@@ -218,9 +219,10 @@ def main(options: list[str], markdown: bool = False) -> int:
     if sort_here:
         found = ranked(found, metric)
     columns, cells = table(found, metric)
-    sys.stdout.write(caption(metric, recent_key(found), sort_here) + ("\n" if markdown else ""))
+    text = caption(metric, recent_key(found), sort_here)
     if markdown:
-        sys.stdout.write(render_markdown(columns, cells))
+        sys.stdout.write(text + "\n" + render_markdown(columns, cells))
     else:
-        sys.stdout.write(render_text(columns, cells, shutil.get_terminal_size().columns))
+        width = shutil.get_terminal_size().columns
+        sys.stdout.write(textwrap.fill(text, width) + "\n" + render_text(columns, cells, width))
     return 0
