@@ -1,6 +1,6 @@
 """How the pipeline scales: bake, the built-in data under DVC and in one process (the floor),
 then `dvc exp run` end to end on synthetic tables of growing size (benchmarks/synthetic.py),
-with each stage's wall time and peak RSS as its `_report_cost` log line gives them.
+with each stage's wall time and peak RSS as its progress `done` line gives them.
 Prints one table; progress goes to stderr. A failed or timed-out size is a row, not a crash.
 
     .venv/bin/python benchmarks/scale.py [--sizes 1e5,1e6,1e7] [--data-dir DIR]
@@ -26,7 +26,8 @@ from synthetic import write as write_synthetic
 TEMPLATE = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-COST = re.compile(r"stage (\w+): ([\d.]+) s, peak RSS (\d+) MB")
+# progress.py's line at a stage's end: `<time> <stage> done ... seconds=S peak_rss_mb=M`.
+COST = re.compile(r"(\w+) +done\b.* seconds=([\d.]+) peak_rss_mb=(\d+)")
 RUNNING = re.compile(r"Running stage '([^']+)'")
 ERROR = re.compile(r"^(error: |[\w.]*(Error|Exception)\b)")
 HEADER = ("what", "wall", "peak RSS", "note")

@@ -197,6 +197,41 @@ class PipelineChecks:
         assert all(m["marks"] > 0 for m in marks if m["title"] != importance), marks
         assert drawn[importance] > 0
 
+    def test_compare_shows_each_experiment_whole_at_120_columns(self, project):
+        """`COLUMNS=120 python -m <package> compare` after the experiments above: each
+        one's name, model and headline value in full, best first; `--md` has the same rows;
+        `dvc exp show` lists reports/evaluate/headline.json's columns first."""
+        root, task = project
+        package = json.loads((root / ".cookiecutter.json").read_text())["answers"]["package_name"]
+        figures = {}
+        for baseline in json.loads(run(root, "dvc", "exp", "show", "--json").stdout):
+            for exp in baseline.get("experiments") or []:
+                for revision in exp["revs"]:
+                    metrics = revision["data"]["metrics"]["reports/evaluate/headline.json"]
+                    figures[revision["name"]] = metrics["data"]
+        assert {f"exp-{m}" for m in MODELS[task]} <= set(figures)
+        table = run(root, str(BIN / "python"), "-m", package, "compare", COLUMNS="120").stdout
+        assert all(len(line) <= 120 for line in table.splitlines())
+        assert table.startswith(f"Headline metric: {HEADLINE[task]} ")
+        start = next(i for i, line in enumerate(table.splitlines()) if line.startswith("Exp"))
+        header, _, *lines = table.splitlines()[start:]
+        assert header.split()[:3] == ["Experiment", "Model", HEADLINE[task]]
+        shown = {line.split()[0]: line.split()[1:3] for line in lines}
+        assert {"workspace", "main"} <= set(shown)
+        for name, values in figures.items():
+            assert shown[name] == [values["model"], f"{values['headline']:.6g}"], table
+        order = [float(shown[name][1]) for name in shown]
+        assert order == sorted(order, reverse=True), "best headline first"
+        markdown = run(root, str(BIN / "python"), "-m", package, "compare", "--md").stdout
+        rows = [line for line in markdown.splitlines() if line.startswith("| ")][1:]
+        assert [row.split(" | ")[0].lstrip("| ") for row in rows] == list(shown)
+        # DVC lists stage `metrics:` (clean's and preprocess's counters) before dvc.yaml's
+        # top-level list, which starts with headline.json.
+        header = run(root, "dvc", "exp", "show", "--csv").stdout.splitlines()[0].split(",")
+        first = header.index("model")
+        assert header[first : first + 3] == ["model", "headline_metric", "headline"], header
+        assert first < header.index("business_value") < header.index("winner"), header
+
     def test_hyperparameter_override_needs_the_group_in_the_same_command(self, project):
         root, _ = project
         log = run(root, "dvc", "exp", "run", "-S", "model=random_forest",

@@ -256,7 +256,7 @@ def test_sigterm_right_after_the_answers_loses_no_logged_row(project):
     root, package, _ = project
     for old in (root / "logs").glob("predictions.jsonl*"):
         old.unlink()
-    params = root / "params.yaml"
+    params = root / "service.yaml"
     before = params.read_text()
     assert "  log_flush_seconds: 1.0\n" in before
     params.write_text(before.replace("  log_flush_seconds: 1.0\n", "  log_flush_seconds: 600\n"))

@@ -76,6 +76,8 @@ class Walkthrough:
             assert md5(root / "models/model.skops") == current
         elif "More data" in title:
             assert ran(log) == ["train", "evaluate", "export"]
+            shown = [line.split()[:2] for line in log.splitlines()]
+            assert ["loop-forest", "random_forest"] in shown, log  # compare's row
         elif "change the metric" in title:
             assert ran(log) == ["select", "train", "evaluate", "export"]
             assert "business_value" in metrics(root)

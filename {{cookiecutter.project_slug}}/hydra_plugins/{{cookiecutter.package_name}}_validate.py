@@ -3,7 +3,7 @@
 DVC asks Hydra to scan the project root for plugins before it composes conf/ (its
 `hydra.plugins_path`, the root by default), and Hydra imports every module in this
 folder. Importing this one registers the `${validate:}` resolver that conf/config.yaml's
-`validated` key calls: a bad `-S` override (an unknown key, a value out of range, a `???`
+`task` key calls: a bad `-S` override (an unknown key, a value out of range, a `???`
 left unset) is then refused in one line, exit 1, with params.yaml, dvc.lock and every
 output left as they were. It defines no Hydra plugin class: the import is all it does.
 """

@@ -324,7 +324,9 @@ def run_case(case: Case, work: Path, raw: pd.DataFrame, target: str, task: str) 
             root.removeHandler(handler)
             root.setLevel(level)
         done = [
-            m.group(1) for r in handler.records if (m := re.match(r"stage (\w+): ", r.getMessage()))
+            r.stage
+            for r in handler.records
+            if r.getMessage().startswith("done ") and getattr(r, "stage", None) in STAGES
         ]
         stopped = "end" if len(done) == len(STAGES) else STAGES[len(done)]
         warnings = [r.getMessage() for r in handler.records if r.levelno == logging.WARNING]

@@ -45,7 +45,9 @@ def test_a_user_error_is_one_line_and_exit_status_1(tmp_path, monkeypatch, capsy
     monkeypatch.chdir(tmp_path)
     assert main(["ingest"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("error: params.yaml not found: run `python -m")
+    *progress, error = err.splitlines()
+    assert error.startswith("error: params.yaml not found: run `python -m")
+    assert [line.split()[1:] for line in progress] == [["ingest", "start"]]
     assert "Traceback" not in err
 
 

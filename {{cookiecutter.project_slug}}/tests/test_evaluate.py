@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.package_name }} import schema
+from {{ cookiecutter.package_name }} import models, schema
 from {{ cookiecutter.package_name }}.errors import ConfigError
 from {{ cookiecutter.package_name }}.stages import evaluate
 
@@ -90,8 +90,11 @@ def test_write_replaces_the_folder(fitted, toy_roles, tmp_path, task):
     out = tmp_path / "evaluate"
     (out / "plots").mkdir(parents=True)
     (out / "plots" / "stale.json").write_text("[]")
-    evaluate.write(out, values, plots)
+    top = evaluate.headline(values, task, metric, "some_model")
+    evaluate.write(out, values, plots, top)
     assert json.loads((out / "metrics.json").read_text()) == values
+    headline = (out / "headline.json").read_text()
+    assert list(json.loads(headline)) == list(top), "headline()'s order, which DVC shows"
     assert not (out / "plots" / "stale.json").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["evaluate"], "a temporary folder is left"
     written = sorted(p.name for p in (out / "plots").glob("*.json"))
@@ -136,6 +139,31 @@ def test_diagnose_on_a_fitted_model(fitted, toy_roles, make_params, task):
     if task == "classification":
         assert set(values["per_class"]) == {"high", "low", "mid"}
         assert sum(c["support"] for c in values["per_class"].values()) == len(test)
+
+
+def test_headline_holds_the_figures_that_decide_the_next_turn(fitted, toy_roles, make_params, task):
+    model, _, test = fitted(task)
+    test = test.assign(site=["north", "south"] * (len(test) // 2) + ["north"] * (len(test) % 2))
+    test["day"] = range(len(test))
+    params = make_params(
+        {"task": task, "data.groups": ["site"], "data.time": "day", "evaluate.min_group_size": 1}
+    )
+    metric = "neg_log_loss" if task == "classification" else "neg_root_mean_squared_error"
+    values, _ = evaluate.evaluate(model, test, toy_roles, task, metric)
+    values.update(evaluate.diagnose(model, test, toy_roles, params))
+    name = models.name_of(task, model[-1])
+    top = evaluate.headline(values, task, metric, name)
+    gap_metric = "balanced_accuracy" if task == "classification" else "rmse"
+    assert top["model"] == name != type(model[-1]).__name__
+    assert (top["headline_metric"], top["headline"]) == (metric, values[metric])
+    assert top["business"] == values["business_value"]
+    assert (top["gap_column"], top["group_gap"]) == ("site", values["groups"]["site"]["gap"])
+    assert top[f"recent_{gap_metric}"] == values["recent"][gap_metric]
+    if task == "classification":
+        f1 = {label: entry["f1"] for label, entry in values["per_class"].items()}
+        assert top["worst_class_f1"] == min(f1.values()) == f1[top["worst_class"]]
+    else:
+        assert "worst_class" not in top
 
 
 def test_plot_data_stays_bounded_at_any_size():

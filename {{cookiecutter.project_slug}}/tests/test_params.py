@@ -140,7 +140,8 @@ def test_dvc_yaml_matches_the_code(project, params_raw):
     written = [
         value
         for name, value in vars(paths).items()
-        if name.isupper() and name not in {"PARAMS", "REPORTS", "EVALUATE_DIR", "RAW", "FETCHED"}
+        if name.isupper()
+        and name not in {"PARAMS", "SERVICE", "REPORTS", "EVALUATE_DIR", "RAW", "FETCHED"}
     ]
     assert {str(p) for p in written} <= declared
     assert f"{paths.EVALUATE_DIR}/metrics.json" in declared
@@ -150,6 +151,29 @@ def fetching(params_raw: dict, source: str, **entries: dict) -> dict:
     raw = copy.deepcopy(params_raw)
     raw["data"].update(source=source, fetch=entries)
     return raw
+
+
+def test_every_params_yaml_key_is_read_by_a_stage(project, params_raw):
+    """`dvc exp show` makes a column of every params.yaml key: each must be a setting that
+    some stage lists (a key dvc.yaml interpolates counts), not one only serve reads."""
+    text = (project / "dvc.yaml").read_text(encoding="utf-8")
+    listed = {
+        key.split(".")[0]
+        for stage in yaml.safe_load(text)["stages"].values()
+        for key in stage.get("params", [])
+    }
+    unlisted = [key for key in params_raw if key not in listed and "${" + key + "." not in text]
+    assert not unlisted, f"params.yaml keys no stage lists: {unlisted}"
+
+
+def test_service_yaml_holds_serve_and_monitor_settings(project, tmp_path):
+    shipped = params.load_service(project / paths.SERVICE)
+    assert shipped == params.ServiceParams(), "the shipped file spells out the defaults"
+    assert params.load_service(tmp_path / "absent.yaml") == params.ServiceParams()
+    bad = tmp_path / "service.yaml"
+    bad.write_text("serve:\n  port: 0\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"service.yaml: serve.port: Input should be greater"):
+        params.load_service(bad)
 
 
 def test_fetch_entries_parse(params_raw):

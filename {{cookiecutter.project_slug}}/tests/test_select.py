@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -34,6 +36,17 @@ def test_rank_lists_every_candidate_best_first_reproducibly(setup, task_models):
     assert ranking["mean"].is_monotonic_decreasing
     assert (ranking["std"] >= 0).all()
     pd.testing.assert_frame_equal(select.rank(*setup()), ranking)
+
+
+def test_rank_logs_each_candidate_with_its_score_rows_and_seconds(setup, caplog):
+    caplog.set_level("INFO")
+    ranking = select.rank(*setup())
+    logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("candidate ")]
+    assert len(logged) == len(ranking)
+    for name, mean, rows in ranking[["model", "mean", "rows"]].itertuples(index=False):
+        (line,) = [m for m in logged if m.startswith(f"candidate {name} ")]
+        assert re.fullmatch(rf"candidate {name} score=\S+ rows={rows} seconds=[\d.]+", line)
+        assert float(line.split("score=")[1].split()[0]) == pytest.approx(mean, rel=1e-3)
 
 
 def test_rank_breaks_ties_by_name(setup, simple_model, task):

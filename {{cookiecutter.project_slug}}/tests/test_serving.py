@@ -388,7 +388,7 @@ def test_a_body_over_the_limit_is_413_naming_the_limit_and_the_fix(served):
         assert answer.status_code == 413
         assert answer.json() == {
             "detail": "request body over 2048 bytes (serve.max_body_bytes): send fewer rows "
-            "per request, or raise serve.max_body_bytes in conf/config.yaml"
+            "per request, or raise serve.max_body_bytes in service.yaml"
         }
     assert "transfer-encoding" in streamed.request.headers
     assert "content-length" not in streamed.request.headers

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -42,6 +44,17 @@ def test_train_keeps_the_fitted_transformer_and_the_seed(toy, toy_roles, make_pa
     assert np.array_equal(pipeline.named_steps["preprocess"].transform(X), transformer.transform(X))
     assert pipeline.named_steps["model"].random_state == 123
     assert pipeline.named_steps["model"].n_estimators == 5
+
+
+def test_train_logs_the_fit_with_rows_and_seconds(toy, toy_roles, make_params, caplog):
+    task = "regression"
+    train_rows, _, transformer, _ = preprocess.preprocess(
+        toy(task), toy_roles, PreprocessParams(), 0, task
+    )
+    caplog.set_level("INFO")
+    train.train(train_rows, toy_roles, transformer, {"name": "ridge"}, make_params({"task": task}))
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("fit ")]
+    assert re.fullmatch(rf"fit ridge rows={len(train_rows)} seconds=[\d.]+", line)
 
 
 def test_train_refuses_a_model_of_the_other_task(toy, toy_roles, make_params):

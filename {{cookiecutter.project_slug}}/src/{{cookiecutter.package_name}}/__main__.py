@@ -4,7 +4,10 @@
 `... params` composes conf/ into params.yaml; `... run` runs every stage in order, in-process;
 `... fetch [NAME ...]` snapshots the remote sources of data.fetch; `... add-batch PATH` adds a
 batch file to the data.source folder and tracks it with DVC.
-`... serve` serves the model over HTTP; `... monitor` checks logged inputs for drift.
+`... serve` serves the model over HTTP; `... monitor` checks logged inputs for drift;
+`... compare` lists the experiments, best headline metric first (options it does not know
+go to `dvc exp show`). Stages log progress (progress.py); `--quiet` before the command, or
+LOG_LEVEL=WARNING in the environment, keeps only warnings and errors.
 """
 
 from __future__ import annotations
@@ -20,12 +23,10 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import importlib  # noqa: E402
-import logging  # noqa: E402
-import resource  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from . import progress  # noqa: E402
 from .errors import UserError  # noqa: E402
 
 STAGES = ("ingest", "clean", "annotate", "preprocess", "select", "train", "evaluate", "export")
@@ -35,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m {{ cookiecutter.package_name }}",
         description=__doc__,
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="warnings and errors only (or LOG_LEVEL)"
     )
     commands = parser.add_subparsers(dest="command", required=True)
     for stage in STAGES:
@@ -51,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     sync = commands.add_parser("params", help="compose conf/ into params.yaml")
     sync.add_argument("--check", action="store_true", help="fail if params.yaml differs from conf/")
     sync.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=random_forest")
-    serve = commands.add_parser("serve", help="serve the model over HTTP (conf/: serve)")
+    serve = commands.add_parser("serve", help="serve the model over HTTP (service.yaml: serve)")
     serve.add_argument("--host", help="address to bind (default serve.host, loopback)")
     serve.add_argument("--port", type=int, help="port (default serve.port)")
     serve.add_argument(
@@ -65,16 +69,27 @@ def main(argv: list[str] | None = None) -> int:
         choices=["auto", "onnx", "skops"],
         help="what computes predictions (default serve.runtime; auto = ONNX when exported)",
     )
-    monitor = commands.add_parser("monitor", help="drift of logged inputs (conf/: monitor)")
+    monitor = commands.add_parser("monitor", help="drift of logged inputs (service.yaml: monitor)")
     monitor.add_argument("--log", type=Path, help="prediction log (default serve.prediction_log)")
     monitor.add_argument("--fail-on-drift", action="store_true", help="exit 3 on drift")
     monitor.add_argument(
         "--to-batch", type=Path, metavar="CSV", help="write the logged rows as a raw data batch"
     )
-    args = parser.parse_args(argv)
+    compare = commands.add_parser(
+        "compare",
+        help="experiments at a glance, best first; other options go to `dvc exp show`",
+    )
+    compare.add_argument("--md", action="store_true", help="GitHub markdown (CI job summary)")
+    args, passed = parser.parse_known_args(argv)
+    if passed and args.command != "compare":
+        parser.error(f"unrecognized arguments: {' '.join(passed)}")
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
+        progress.configure(args.command, progress.level(args.quiet, os.environ))
+        if args.command == "compare":
+            from . import compare as compare_command
+
+            return compare_command.main(passed, markdown=args.md)
         if args.command == "params":
             from . import config_sync
 
@@ -87,15 +102,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("fetch", "run"):
             from .stages import fetch as fetch_stage
 
-            fetch_stage.main(args.names if args.command == "fetch" else None)
+            with progress.stage("fetch"):
+                fetch_stage.main(args.names if args.command == "fetch" else None)
             if args.command == "fetch":
                 return 0
         if args.command in ("serve", "monitor"):
             return _operate(args)
         for stage in STAGES if args.command == "run" else (args.command,):
-            started = time.perf_counter()
-            importlib.import_module(f".stages.{stage}", __package__).main()
-            _report_cost(stage, time.perf_counter() - started)
+            with progress.stage(stage):
+                importlib.import_module(f".stages.{stage}", __package__).main()
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -108,37 +123,28 @@ def _positive(text: str) -> int:
     return int(text)
 
 
-def _report_cost(stage: str, seconds: float) -> None:
-    """One line per stage with its wall time and the process's peak memory: at real sizes,
-    the first thing to read when a stage is slow or near the machine's memory."""
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    logging.getLogger(__package__).info(
-        "stage %s: %.2f s, peak RSS %.0f MB", stage, seconds, peak_mb
-    )
-
-
 def _operate(args: argparse.Namespace) -> int:
     """serve and monitor: imported here, so that pipeline stages never load FastAPI."""
-    from .params import load
+    from .params import load, load_service
 
-    params = load()
+    service = load_service()
     if args.command == "monitor":
         from . import monitor
 
-        return monitor.main(params, args.log, args.to_batch, args.fail_on_drift)
+        return monitor.main(load(), service, args.log, args.to_batch, args.fail_on_drift)
     from .serving.app import serve
 
-    stage = None if args.workspace else (args.stage or params.serve.stage)
-    settings = params.serve
+    settings = service.serve
+    stage = None if args.workspace else (args.stage or settings.stage)
     if args.runtime:
         settings = settings.model_copy(update={"runtime": args.runtime})
     serve(
         Path.cwd(),
         settings,
         stage,
-        args.host or params.serve.host,
-        args.port or params.serve.port,
-        args.workers or params.serve.workers,
+        args.host or settings.host,
+        args.port or settings.port,
+        args.workers or settings.workers,
     )
     return 0
 

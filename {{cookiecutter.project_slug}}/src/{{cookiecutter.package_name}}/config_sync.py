@@ -5,9 +5,11 @@ params.yaml is committed and must always equal the composition of conf/. This
 module writes or checks it. It runs as a script too, for the pre-commit hook:
 `python src/<package>/config_sync.py --check` (Hydra, pydantic and PyYAML suffice).
 
-conf/config.yaml's `validated: ${validate:}` calls the resolver registered here while
+conf/config.yaml's `task: ${validate:<task>}` calls the resolver registered here while
 the composed config is resolved, before anything is written: it checks the whole config
-with params.py, so a bad value or an unknown key is refused then. `dvc exp run` loads it
+with params.py, so a bad value or an unknown key is refused then, and gives back the task.
+(`-S task=...` replaces the call, and with it this early check; every stage still checks
+params.yaml when it loads it.) `dvc exp run` loads it
 through hydra_plugins/ (DVC scans the project root for Hydra plugins), so a bad `-S`
 override fails in one line before DVC writes params.yaml or runs a stage.
 """
@@ -20,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 RESOLVER = "validate"
-KEY = "validated"
+KEY = "task"
 
 
 def project_module(name: str):
@@ -39,20 +41,20 @@ def register_validation(refuse: Callable[[Exception], None]) -> None:
     goes to `refuse` (raised inside a resolver, OmegaConf would wrap it)."""
     from omegaconf import OmegaConf
 
-    def validate(*, _root_) -> bool:
+    def validate(task: str, *, _root_) -> str:
         try:
             params = project_module("params")
         except ImportError:
             # An environment without the project's packages (pydantic): every stage
             # checks params.yaml again when it loads it.
-            return True
+            return task
         raw = OmegaConf.to_container(_root_, resolve=False)
-        raw.pop(KEY, None)  # this key's own value is being resolved
+        raw[KEY] = task  # this key's own value is being resolved
         try:
             params.parse(raw, "the composed config")
         except params.ConfigError as exc:
             refuse(exc)
-        return True
+        return task
 
     OmegaConf.register_new_resolver(RESOLVER, validate, replace=True)
 

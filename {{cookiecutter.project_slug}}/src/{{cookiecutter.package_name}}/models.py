@@ -118,6 +118,15 @@ def build(
     return estimator
 
 
+def name_of(task: Task, estimator: BaseEstimator) -> str:
+    """The conf/model/ name of a fitted estimator: what was trained, whichever way it was
+    chosen (`model`, or select's winner)."""
+    for name, estimator_class in REGISTRY[task].items():
+        if type(estimator) is estimator_class:
+            return name
+    return type(estimator).__name__
+
+
 def chosen_config(params: Params, selection: dict | None) -> dict[str, Any]:
     """The model `train` fits: `model`, or select's winner when train.use_selected is set."""
     if not params.train.use_selected:

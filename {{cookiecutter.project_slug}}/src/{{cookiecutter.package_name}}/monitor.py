@@ -21,7 +21,7 @@ from scipy import stats
 
 from . import io, paths, schema
 from .errors import DataError
-from .params import MonitorParams, Params
+from .params import MonitorParams, Params, ServiceParams
 from .serving import prediction_log
 
 log = logging.getLogger(__name__)
@@ -167,8 +167,14 @@ def to_batch(records: list[dict], columns: list[str], params: Params) -> pd.Data
     return pd.DataFrame(rows, columns=columns + extra)
 
 
-def main(params: Params, log_path: Path | None, batch: Path | None, fail_on_drift: bool) -> int:
-    log_path = Path(log_path or params.serve.prediction_log)
+def main(
+    params: Params,
+    service: ServiceParams,
+    log_path: Path | None,
+    batch: Path | None,
+    fail_on_drift: bool,
+) -> int:
+    log_path = Path(log_path or service.serve.prediction_log)
     records = prediction_log.read(log_path)
     if not records:
         raise DataError(f"no predictions logged in {log_path}: serve some requests first")
@@ -187,7 +193,7 @@ def main(params: Params, log_path: Path | None, batch: Path | None, fail_on_drif
     train = io.read_parquet(paths.TRAIN)
     # Augmented copies (ids ending -augN) are noise added to training rows, not real data.
     train = train[schema.base_ids(train[schema.ID]) == train[schema.ID].astype(str)]
-    report = drift_report(train, logged_inputs(records, roles), roles, params.monitor)
+    report = drift_report(train, logged_inputs(records, roles), roles, service.monitor)
     report["log"] = str(log_path)
     io.write_json(DRIFT_REPORT, report)
     io.write_text(DRIFT_SUMMARY, summary(report))

@@ -230,8 +230,6 @@ class ComputeParams(_Strict):
 
 
 class Params(_Strict):
-    # conf/config.yaml's check at composition (config_sync.py); no stage reads it.
-    validated: bool = True
     task: Task
     metric: str
     seed: int
@@ -245,6 +243,14 @@ class Params(_Strict):
     train: TrainParams
     evaluate: EvaluateParams = EvaluateParams()
     business: BusinessParams = BusinessParams()
+
+
+class ServiceParams(_Strict):
+    """service.yaml: the settings of `serve` and `monitor`, which run beside the pipeline,
+    not in it. They live outside conf/ and params.yaml because `dvc exp show` makes a
+    column of every params.yaml key (stages' `params:` lists narrow only `--param-deps`),
+    and settings no stage reads would be columns that never tell experiments apart."""
+
     serve: ServeParams = ServeParams()
     monitor: MonitorParams = MonitorParams()
 
@@ -297,6 +303,20 @@ def parse(raw: dict[str, Any], source: str = "params.yaml") -> Params:
         raise ConfigError(
             f"{source}: {where}: {first['msg']}{got}; fix it in conf/ and rerun with `dvc exp run`"
         ) from None
+
+
+def load_service(path: Path = paths.SERVICE) -> ServiceParams:
+    """service.yaml checked (defaults for what it leaves out, or when it is absent)."""
+    raw = {}
+    if Path(path).exists():
+        with open(path, encoding="utf-8") as handle:
+            raw = yaml.safe_load(handle) or {}
+    try:
+        return ServiceParams.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{path}: {where}: {first['msg']}; fix it in {path}") from None
 
 
 def load(path: Path = paths.PARAMS) -> Params:

@@ -3,6 +3,9 @@
 from pathlib import Path
 
 PARAMS = Path("params.yaml")
+# Settings of `serve` and `monitor`: no stage reads them, so they stay out of params.yaml
+# (params.ServiceParams says why).
+SERVICE = Path("service.yaml")
 
 # Default folder of batch files (data.source), and where `fetch` snapshots remote sources.
 RAW = Path("data/raw")
@@ -33,3 +36,4 @@ PREPROCESS_REPORT = REPORTS / "preprocess.json"
 SELECT_REPORT = REPORTS / "select.json"
 SELECT_RANKING = REPORTS / "select_ranking.csv"
 EVALUATE_DIR = REPORTS / "evaluate"
+HEADLINE = EVALUATE_DIR / "headline.json"

@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 def too_large_detail(max_bytes: int) -> str:
     return (
         f"request body over {max_bytes} bytes (serve.max_body_bytes): send fewer rows per "
-        "request, or raise serve.max_body_bytes in conf/config.yaml"
+        "request, or raise serve.max_body_bytes in service.yaml"
     )
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import compute, io, label_quality, paths, schema
+from .. import compute, io, label_quality, paths, progress, schema
 from ..errors import ConfigError, DataError
 from ..params import Params, Task, load
 
@@ -150,3 +150,4 @@ def main() -> None:
         report["label_issues"],
         paths.LABEL_ISSUES,
     )
+    progress.note(rows_in=len(rows), rows_out=len(labelled))

@@ -18,7 +18,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from .. import io, paths, row_hash, schema
+from .. import io, paths, progress, row_hash, schema
 from ..errors import DataError
 from ..params import CleanParams, load
 
@@ -155,10 +155,5 @@ def main() -> None:
     io.write_parquet(paths.CLEANED, df)
     io.write_parquet(paths.UNLABELLED, unlabelled)
     io.write_json(paths.CLEAN_REPORT, report)
-    log.info(
-        "kept %d of %d rows, %d unlabelled set aside; dropped %s",
-        report["rows_out"],
-        report["rows_in"],
-        report["unlabelled"],
-        report["dropped"],
-    )
+    log.info("%d unlabelled rows set aside; dropped %s", report["unlabelled"], report["dropped"])
+    progress.note(rows_in=report["rows_in"], rows_out=report["rows_out"])

@@ -1,8 +1,10 @@
 """Evaluate: test-split metrics, the diagnosis (per class, per group, recent rows, the
 group-gap gate; see diagnosis.py) and plot data, logged with dvclive.
 
-Metrics go to reports/evaluate/metrics.json, plot data under reports/evaluate/plots/;
-dvc.yaml declares both, so `dvc exp show`, `dvc metrics diff` and `dvc plots` see them.
+The few figures that decide the loop's next turn go to reports/evaluate/headline.json
+(see headline()), the full diagnosis to reports/evaluate/metrics.json, plot data under
+reports/evaluate/plots/; dvc.yaml declares them, headline first, so `dvc exp show`,
+`dvc metrics diff`, `dvc plots` and `python -m <package> compare` see them.
 Metrics use every test row. Plot data is bounded, so that it stays a file a browser can
 draw at a million rows: per-row plots (confusion matrix, predicted vs actual, residuals)
 take a seeded sample of PLOT_ROWS test rows, curves keep CURVE_POINTS evenly spread
@@ -16,6 +18,7 @@ are; the Vega-Lite templates in plots/ draw them (dvc.yaml's top-level `plots:`)
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -25,7 +28,7 @@ from dvclive import Live
 from sklearn import metrics as skm
 from sklearn.pipeline import Pipeline
 
-from .. import business, compute, diagnosis, importance, io, models, paths, schema
+from .. import business, compute, diagnosis, importance, io, models, paths, progress, schema
 from ..errors import GateError
 from ..params import BusinessParams, Params, Task, load
 
@@ -182,9 +185,42 @@ def evaluate(
     return {k: round(float(v), 6) for k, v in sorted(values.items())}, plots
 
 
-def write(directory: Path, values: dict[str, float], plots: dict) -> None:
+def headline(values: dict, task: Task, metric: str, model: str) -> dict:
+    """The figures to compare experiments by, in a small file of their own: `dvc exp show`
+    lists its columns first, and `compare` reads it. Keys differ from every other metrics
+    file's, so DVC needs no file-name prefix to tell columns apart.
+
+    model: what was trained; headline_metric and headline: the `metric` setting and its
+    value (a scikit-learn scorer: greater is better); business: business_value; worst_class
+    and worst_class_f1 (classification): the class with the lowest F1; gap_column and
+    group_gap: the group column with the largest gap of diagnosis.GAP_METRIC; recent_<that
+    metric>: its value on the most recent test rows (when data.time is set).
+    """
+    gap_metric = diagnosis.GAP_METRIC[task]
+    result = {
+        "model": model,
+        "headline_metric": metric,
+        "headline": values[metric],
+        "business": values[business.NAME],
+    }
+    if values.get("per_class"):
+        worst = min(values["per_class"], key=lambda label: values["per_class"][label]["f1"])
+        result["worst_class"] = worst
+        result["worst_class_f1"] = values["per_class"][worst]["f1"]
+    gate = values.get("gate", {})
+    if "worst_group_column" in gate:
+        result["gap_column"] = gate["worst_group_column"]
+        result["group_gap"] = gate["largest_group_gap"]
+    if gap_metric in values.get("recent", {}):
+        result[f"recent_{gap_metric}"] = values["recent"][gap_metric]
+    return result
+
+
+def write(directory: Path, values: dict[str, float], plots: dict, top: dict) -> None:
     """Replace `directory` whole: dvclive writes in place, so it fills a temporary folder."""
     with io.atomic_dir(directory) as tmp:
+        # In headline()'s order, not sorted: DVC shows a file's columns in its key order.
+        io.write_text(tmp / paths.HEADLINE.name, json.dumps(top, indent=2, allow_nan=False) + "\n")
         with Live(str(tmp), dvcyaml=False, save_dvc_exp=False, report=None) as live:
             for name, value in values.items():
                 live.summary[name] = value
@@ -287,6 +323,7 @@ def main() -> None:
     plots["groups"] = group_bars(values["groups"], params.task, params.evaluate.min_group_size)
     values["unseen_categories"] = unseen_categories(test, features["categorical"])
     # Written before the gate: a failing stage still leaves the numbers to look at.
-    write(paths.EVALUATE_DIR, values, plots)
-    log.info("test metrics: %s", {k: v for k, v in values.items() if not isinstance(v, dict)})
+    top = headline(values, params.task, params.metric, models.name_of(params.task, model[-1]))
+    write(paths.EVALUATE_DIR, values, plots, top)
+    progress.note(rows_in=len(test), **{k: v for k, v in top.items() if k != "model"})
     check_gate(values, params)

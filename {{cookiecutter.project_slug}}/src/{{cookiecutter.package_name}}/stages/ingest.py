@@ -9,7 +9,8 @@ the snapshot (the prepared batches, then their concatenation), whatever the batc
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator
 from functools import partial
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .. import io, paths, row_hash, schema
+from .. import io, paths, progress, row_hash, schema
 from ..errors import DataError, first_line
 from ..params import DataParams, load
 
@@ -271,6 +272,22 @@ def main() -> None:
     params = load()
     files = batch_files(Path(params.data.source))
     # A generator: each file is read when snapshot is ready for it, not all up front.
-    df = snapshot(((path.stem, read_batch(path)) for path in files), params.data)
+    df = snapshot(read_batches(files), params.data)
     io.write_parquet(paths.INGESTED, df)
-    log.info("ingested %d rows from %d batch file(s)", len(df), len(files))
+    progress.note(files=len(files), rows_out=len(df))
+
+
+def read_batches(files: list[Path]) -> Iterator[tuple[str, pd.DataFrame]]:
+    """(name, rows) of each batch file, read in turn; a progress line for each file of a
+    short list, else for every progress.every(len(files))-th one and the last."""
+    step = progress.every(len(files))
+    for number, path in enumerate(files, 1):
+        started = time.perf_counter()
+        rows = read_batch(path)
+        if number % step == 0 or number == len(files):
+            progress.report(
+                f"batch {number}/{len(files)} {path}",
+                rows=len(rows),
+                seconds=round(time.perf_counter() - started, 2),
+            )
+        yield path.stem, rows

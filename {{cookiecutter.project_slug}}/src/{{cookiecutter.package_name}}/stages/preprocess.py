@@ -15,7 +15,7 @@ import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.model_selection import train_test_split
 
-from .. import io, paths, schema
+from .. import io, paths, progress, schema
 from ..errors import DataError
 from ..features import TARGET, build_transformer, choose_encodings
 from ..params import AugmentParams, PreprocessParams, Task, load
@@ -152,9 +152,9 @@ def main() -> None:
     encodings = report.pop("encodings")
     io.write_json(paths.FEATURES, describe_features(train, roles, params.task, encodings))
     io.write_json(paths.PREPROCESS_REPORT, report)
-    log.info(
-        "split %d train / %d test rows, %d features",
-        report["train_rows"],
-        report["test_rows"],
-        report["features_in"],
+    progress.note(
+        rows_in=len(df),
+        train_rows=report["train_rows"],
+        test_rows=report["test_rows"],
+        features=report["features_in"],
     )

@@ -26,7 +26,7 @@ from sklearn.model_selection import (
 )
 from sklearn.pipeline import Pipeline
 
-from .. import compute, io, models, paths, schema
+from .. import compute, io, models, paths, progress, schema
 from ..params import Params, load
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,9 @@ def rank(
         X_rung = X.iloc[rows]
         folds, part = splitter(groups.iloc[rows], rules.cv_folds, seed, params.task)
         for name in alive:
-            results[name] = {**score(name, rows, X_rung, folds, part), "rows": len(rows)}
+            with progress.timed(f"candidate {name}") as line:
+                results[name] = {**score(name, rows, X_rung, folds, part), "rows": len(rows)}
+                line.update(score=results[name]["mean"], rows=len(rows))
         keep = math.ceil(len(alive) / rules.factor)
         if keep < 2 or size >= min(len(X), rules.max_rows):
             break
@@ -115,3 +117,4 @@ def main() -> None:
     io.write_csv(paths.SELECT_RANKING, ranking.round(6))
     io.write_json(paths.SELECT_REPORT, summary(ranking, params.metric))
     log.info("cross-validated %s:\n%s", params.metric, ranking.to_string(index=False))
+    progress.note(rows_in=len(rows), winner=ranking["model"].iloc[0])

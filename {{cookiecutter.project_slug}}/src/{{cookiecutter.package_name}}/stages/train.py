@@ -10,7 +10,7 @@ from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
-from .. import compute, io, models, paths, schema
+from .. import compute, io, models, paths, progress, schema
 from ..params import Params, load
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,10 @@ def train(
     """
     estimator = models.build(params.task, config, params.seed, len(train_rows))
     pipeline = Pipeline([("preprocess", clone(transformer)), ("model", estimator)])
-    with compute.cores(params.compute.cores):
+    with (
+        compute.cores(params.compute.cores),
+        progress.timed(f"fit {config['name']}", rows=len(train_rows)),
+    ):
         X = schema.model_frame(train_rows, roles)
         pipeline.fit(X, schema.target_array(train_rows[roles.target]))
     return pipeline
@@ -44,4 +47,4 @@ def main() -> None:
     rows = io.read_parquet(paths.TRAIN, columns=[roles.target, *roles.features])
     pipeline = train(rows, roles, io.load_model(paths.PREPROCESSOR), config, params)
     io.save_model(paths.TRAINED_MODEL, pipeline)
-    log.info("trained %s on %d rows", config["name"], len(rows))
+    progress.note(rows_in=len(rows), model=config["name"])
