@@ -202,7 +202,7 @@ class PipelineChecks:
         one's name, model and headline value in full, best first; `--md` has the same rows;
         `dvc exp show` lists reports/evaluate/headline.json's columns first."""
         root, task = project
-        package = json.loads((root / ".cookiecutter.json").read_text())["answers"]["package_name"]
+        package = package_of(root)
         figures = {}
         for baseline in json.loads(run(root, "dvc", "exp", "show", "--json").stdout):
             for exp in baseline.get("experiments") or []:
@@ -225,11 +225,11 @@ class PipelineChecks:
         markdown = run(root, str(BIN / "python"), "-m", package, "compare", "--md").stdout
         rows = [line for line in markdown.splitlines() if line.startswith("| ")][1:]
         assert [row.split(" | ")[0].lstrip("| ") for row in rows] == list(shown)
-        # DVC lists stage `metrics:` (clean's and preprocess's counters) before dvc.yaml's
-        # top-level list, which starts with headline.json.
+        # Plain `dvc exp show`: right after DVC's own columns, the headline file's.
         header = run(root, "dvc", "exp", "show", "--csv").stdout.splitlines()[0].split(",")
+        assert header[:5] == ["Experiment", "rev", "typ", "Created", "parent"], header
+        assert header[5:8] == ["model", "headline_metric", "headline"], header
         first = header.index("model")
-        assert header[first : first + 3] == ["model", "headline_metric", "headline"], header
         assert first < header.index("business_value") < header.index("winner"), header
 
     def test_hyperparameter_override_needs_the_group_in_the_same_command(self, project):
