@@ -36,7 +36,7 @@ demo: venv
 	@echo "Project: $(CURDIR)/$(DEMO_DIR)/$(DEMO_SLUG)"
 	@$(BIN)/python scripts/headline.py $(DEMO_DIR)/$(DEMO_SLUG)
 	@echo "All metrics (per class, per group, recent): cd $(DEMO_DIR)/$(DEMO_SLUG) && dvc metrics show"
-	@echo "Next: cd $(DEMO_DIR)/$(DEMO_SLUG) && source $(CURDIR)/$(BIN)/activate && dvc exp run -S model=random_forest && dvc exp show"
+	@echo "Next: cd $(DEMO_DIR)/$(DEMO_SLUG) && source $(CURDIR)/$(BIN)/activate && dvc exp run -S model=random_forest && python -m $(subst -,_,$(DEMO_SLUG)) compare"
 
 # The full suite: every test, slow ones included.
 test: venv
