@@ -14,7 +14,7 @@ from conftest import bake, git, md5, package_of, ran, run
 
 pytestmark = pytest.mark.slow
 
-EXPERIMENT = "team-forest"
+EXPERIMENT = "forest"
 # The experiment's results a teammate must get back byte for byte.
 RESULTS = ["reports/evaluate/metrics.json", "reports/evaluate/headline.json", "models/model.skops"]
 
@@ -39,7 +39,7 @@ def test_experiment_pushed_by_one_clone_is_pulled_compared_and_applied_by_anothe
     run(alice, "dvc", "repro")
     git(alice, "add", "-A")
     git(alice, "commit", "-qm", "Baseline")
-    git(alice, "push", "-q", "origin", "main")
+    git(alice, "push", "-qu", "origin", "main")
     run(alice, "dvc", "push")
     baseline = results(alice)
 
@@ -87,12 +87,17 @@ def test_experiment_pushed_by_one_clone_is_pulled_compared_and_applied_by_anothe
     assert results(bob) == alices
 
     # Promote: commit it on a branch and share it; Alice gets the same commit's results.
-    git(bob, "switch", "-qc", "forest")
+    git(bob, "switch", "-qc", "promote-forest")
     git(bob, "add", "-A")
     git(bob, "commit", "-qm", f"Promote {EXPERIMENT}")
-    git(bob, "push", "-q", "origin", "forest")
+    git(bob, "push", "-q", "origin", "promote-forest")
     git(alice, "fetch", "-q", "origin")
-    git(alice, "switch", "-q", "--discard-changes", "forest")  # the experiment is saved
+    # `dvc exp branch` promotes in one step: the same params and hashes as Bob's commit.
+    run(alice, "dvc", "exp", "branch", EXPERIMENT, "forest-branch")
+    for name in ("dvc.lock", "params.yaml"):
+        promoted = git(alice, "show", f"origin/promote-forest:{name}")
+        assert git(alice, "show", f"forest-branch:{name}") == promoted, name
+    git(alice, "switch", "-q", "--discard-changes", "promote-forest")  # the experiment is saved
     run(alice, "dvc", "checkout")
     assert results(alice) == alices
     assert "up to date" in run(alice, "dvc", "status").stdout
