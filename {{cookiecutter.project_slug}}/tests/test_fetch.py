@@ -106,6 +106,7 @@ def test_an_ssh_source_checks_the_server_against_known_hosts(tmp_path, monkeypat
     # A known_hosts file named in fsspec's configuration (FSSPEC_SSH) is left to it.
     monkeypatch.setattr(fsspec.config, "conf", {"ssh": {"known_hosts": "/etc/ssh/known"}})
     assert fetch.storage_options("ssh://files/rows.csv") == {}
+    assert fetch.storage_options("sftp://files/rows.csv") == {}
 
 
 def test_file_url_needs_a_known_format():

@@ -1,10 +1,11 @@
 """Fetch: snapshot each remote source of data.fetch to data/fetched/<name>.parquet.
 
 A source is a file URL read through fsspec (https://, s3://, gs://, azure://,
-ssh:// or sftp:// on a server, file://, memory://) or a database URL read through SQLAlchemy (sqlite:///...,
-postgresql+psycopg://...) with a table or a query. DVC runs this stage on every
-`dvc repro` (`always_changed`), and the snapshot's bytes depend only on the data:
-an unchanged source gives an unchanged file, so ingest and what follows are skipped.
+ssh:// or sftp:// on a server, file://, memory://) or a database URL read through
+SQLAlchemy (sqlite:///..., postgresql+psycopg://...) with a table or a query. DVC
+runs this stage on every `dvc repro` (`always_changed`), and the snapshot's bytes
+depend only on the data: an unchanged source gives an unchanged file, so ingest and
+what follows are skipped.
 """
 
 from __future__ import annotations
@@ -87,8 +88,10 @@ def storage_options(url: str) -> dict:
     against ~/.ssh/known_hosts, as `ssh` does, so a spoofed server is refused."""
     import fsspec.config
 
-    protocol = url.split("://", 1)[0]
-    if protocol not in SSH_PROTOCOLS or "known_hosts" in fsspec.config.conf.get(protocol, {}):
+    if url.split("://", 1)[0] not in SSH_PROTOCOLS:
+        return {}
+    # sshfs serves both protocols and takes the configuration of either.
+    if any("known_hosts" in fsspec.config.conf.get(name, {}) for name in SSH_PROTOCOLS):
         return {}
     known_hosts = Path("~/.ssh/known_hosts").expanduser()
     if not known_hosts.is_file():
