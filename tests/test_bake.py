@@ -24,6 +24,7 @@ MATRIX = [
         "ci": "gitlab",
         "use_pre_commit": False,
         "metric": "r2",
+        "dvc_remote_url": "webdavs://dav.example.com/remote.php/dav/files/me/churn",
     },
     {
         "project_name": "Fraud Signals",

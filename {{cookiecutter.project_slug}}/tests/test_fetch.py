@@ -9,6 +9,7 @@ import threading
 from functools import partial
 
 import fsspec
+import fsspec.config
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -89,6 +90,23 @@ def test_a_cloud_url_without_its_package_names_the_install():
         pass
     with pytest.raises(DataError, match="pip install s3fs"):
         fetch.fetch(FetchParams(url="s3://bucket/rows.csv"))
+
+
+def test_an_ssh_source_checks_the_server_against_known_hosts(tmp_path, monkeypatch):
+    """sshfs would trust any server key: without ~/.ssh/known_hosts nothing is read."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setattr(fsspec.config, "conf", {})
+    with pytest.raises(ConfigError, match=r"known_hosts does not exist: .*`ssh -p 2222 files`"):
+        fetch.fetch(FetchParams(url="ssh://me@files:2222/exports/rows.csv"))
+    (tmp_path / ".ssh").mkdir()
+    (tmp_path / ".ssh/known_hosts").write_text("")
+    assert fetch.storage_options("sftp://files/rows.csv") == {
+        "known_hosts": str(tmp_path / ".ssh/known_hosts")
+    }
+    # A known_hosts file named in fsspec's configuration (FSSPEC_SSH) is left to it.
+    monkeypatch.setattr(fsspec.config, "conf", {"ssh": {"known_hosts": "/etc/ssh/known"}})
+    assert fetch.storage_options("ssh://files/rows.csv") == {}
+    assert fetch.storage_options("sftp://files/rows.csv") == {}
 
 
 def test_file_url_needs_a_known_format():

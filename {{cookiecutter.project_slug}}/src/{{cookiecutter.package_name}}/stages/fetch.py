@@ -1,10 +1,11 @@
 """Fetch: snapshot each remote source of data.fetch to data/fetched/<name>.parquet.
 
 A source is a file URL read through fsspec (https://, s3://, gs://, azure://,
-file://, memory://) or a database URL read through SQLAlchemy (sqlite:///...,
-postgresql+psycopg://...) with a table or a query. DVC runs this stage on every
-`dvc repro` (`always_changed`), and the snapshot's bytes depend only on the data:
-an unchanged source gives an unchanged file, so ingest and what follows are skipped.
+ssh:// or sftp:// on a server, file://, memory://) or a database URL read through
+SQLAlchemy (sqlite:///..., postgresql+psycopg://...) with a table or a query. DVC
+runs this stage on every `dvc repro` (`always_changed`), and the snapshot's bytes
+depend only on the data: an unchanged source gives an unchanged file, so ingest and
+what follows are skipped.
 """
 
 from __future__ import annotations
@@ -27,7 +28,11 @@ log = logging.getLogger(__name__)
 
 READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet}
 # Where each fsspec protocol's package comes from, for the "install it" hint.
-FILESYSTEM_PACKAGES = {"s3": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "azure": "adlfs"}
+FILESYSTEM_PACKAGES = {
+    "s3": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "azure": "adlfs",
+    "ssh": "sshfs", "sftp": "sshfs",
+}  # fmt: skip
+SSH_PROTOCOLS = ("ssh", "sftp")
 _ENV_VARIABLE = re.compile(r"\$(\w+)")
 
 
@@ -77,6 +82,29 @@ def failure(exc: BaseException, url: str) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
+def storage_options(url: str) -> dict:
+    """Options fsspec's configuration (FSSPEC_<PROTOCOL> variables, ~/.config/fsspec) does
+    not set. sshfs accepts any server key unless given known hosts: check the server
+    against ~/.ssh/known_hosts, as `ssh` does, so a spoofed server is refused."""
+    import fsspec.config
+
+    if url.split("://", 1)[0] not in SSH_PROTOCOLS:
+        return {}
+    # sshfs serves both protocols and takes the configuration of either.
+    if any("known_hosts" in fsspec.config.conf.get(name, {}) for name in SSH_PROTOCOLS):
+        return {}
+    known_hosts = Path("~/.ssh/known_hosts").expanduser()
+    if not known_hosts.is_file():
+        parts = urlsplit(url)
+        port = f"-p {parts.port} " if parts.port else ""
+        raise ConfigError(
+            f"cannot check the server of {shown(url)}: {known_hosts} does not exist: "
+            f"record the server's key by connecting once (`ssh {port}{parts.hostname}`), or "
+            "name a known_hosts file in FSSPEC_SSH (README: Data sources)"
+        )
+    return {"known_hosts": str(known_hosts)}
+
+
 def read_file_url(url: str) -> pd.DataFrame:
     """A CSV or Parquet file at a URL that fsspec understands."""
     import fsspec
@@ -87,8 +115,9 @@ def read_file_url(url: str) -> pd.DataFrame:
             f"cannot tell the format of {shown(url)}: the path must end in .csv or .parquet"
         )
     protocol = url.split("://", 1)[0]
+    options = storage_options(url)
     try:
-        with fsspec.open(url, "rb") as handle:
+        with fsspec.open(url, "rb", **options) as handle:
             raw = handle.read()
     except ImportError as exc:
         package = FILESYSTEM_PACKAGES.get(protocol, f"the fsspec package for {protocol}://")
