@@ -250,10 +250,16 @@ def read_json(path: Path) -> Any:
 
 
 def file_md5(path: Path) -> str:
+    """MD5 of a file's bytes; of a folder (the dask engine's Parquet parts), of each file's
+    name and bytes in name order, so a rerun writing the same parts gives the same hash."""
     digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
+    files = sorted(p for p in Path(path).rglob("*") if p.is_file()) if Path(path).is_dir() else []
+    for part in files or [Path(path)]:
+        if files:
+            digest.update(part.relative_to(path).as_posix().encode() + b"\0")
+        with open(part, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
     return digest.hexdigest()
 
 
