@@ -103,6 +103,11 @@ def run(files: list[Path], params: Params) -> int:
             keys = np.concatenate(keys)
             nth = ingest.occurrence(keys)
         del surveyed
+        # Scattered, not put in the tasks: each batch's slice goes to a worker once, and
+        # the scheduler never holds the per-row arrays.
+        spans = [slice(bounds[n], bounds[n + 1]) for n in range(len(files))]
+        key_parts = client.scatter([keys[span] for span in spans])
+        nth_parts = [None] * len(files) if nth is None else client.scatter([nth[s] for s in spans])
         with io.atomic_dir(paths.INGESTED) as folder:
             folder = folder.resolve()
             futures = [
@@ -112,8 +117,8 @@ def run(files: list[Path], params: Params) -> int:
                     folder / _part_name(number),
                     columns,
                     dtypes,
-                    keys[bounds[number] : bounds[number + 1]],
-                    None if nth is None else nth[bounds[number] : bounds[number + 1]],
+                    key_parts[number],
+                    nth_parts[number],
                     data.time,
                     data.id_column,
                     pure=False,
