@@ -1,5 +1,6 @@
 """compute.engine: dask against a real distributed scheduler with two worker processes on
-this machine: ingest's snapshot equals the local engine's, row for row and in order."""
+this machine: ingest's snapshot equals the local engine's, row for row and in order, and
+select's cross-validation scores equal it exactly."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import pytest
 
 from {{ cookiecutter.package_name }} import io, paths
 from {{ cookiecutter.package_name }}.errors import DataError
-from {{ cookiecutter.package_name }}.stages import ingest
+from {{ cookiecutter.package_name }}.params import PreprocessParams
+from {{ cookiecutter.package_name }}.stages import ingest, preprocess, select
 
 distributed = pytest.importorskip("distributed")
 
@@ -112,3 +114,21 @@ def test_a_rerun_writes_the_same_bytes_and_readers_take_the_folder(
     last = paths.INGESTED / "part-000002.parquet"
     io.read_parquet(last).head(4).to_parquet(last, index=False)
     assert io.file_md5(paths.INGESTED) != first
+
+
+def test_dask_select_scores_equal_the_local_engine(
+    toy, toy_roles, task, task_models, make_params, scheduler
+):
+    """The folds' fits run on the cluster's workers (the scheduler's transition count
+    moves), and the ranking, scores and all, equals the local engine's exactly."""
+    rows = toy(task)
+    transformer = preprocess.build_transformer(toy_roles, PreprocessParams(), task)
+    settings = {"select.candidates": task_models, "select.cv_folds": 3}
+    local = select.rank(rows, toy_roles, transformer, make_params(settings))
+    on_dask = make_params({**settings, "compute.engine": "dask", "compute.scheduler": scheduler})
+    with distributed.Client(scheduler) as client:
+        before = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.transition_counter)
+        dask = select.rank(rows, toy_roles, transformer, on_dask)
+        after = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.transition_counter)
+    assert after > before
+    pd.testing.assert_frame_equal(dask, local, check_exact=True)
