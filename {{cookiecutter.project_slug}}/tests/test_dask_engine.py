@@ -4,11 +4,13 @@ select's cross-validation scores equal it exactly."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.package_name }} import io, paths
+from {{ cookiecutter.package_name }} import cluster, io, paths
 from {{ cookiecutter.package_name }}.errors import DataError
 from {{ cookiecutter.package_name }}.params import PreprocessParams
 from {{ cookiecutter.package_name }}.stages import ingest, preprocess, select
@@ -20,7 +22,7 @@ distributed = pytest.importorskip("distributed")
 def scheduler():
     """One cluster for the module: starting one costs about a second a worker."""
     with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     ) as local:
         yield local.scheduler_address
 
@@ -132,3 +134,13 @@ def test_dask_select_scores_equal_the_local_engine(
         after = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.transition_counter)
     assert after > before
     pd.testing.assert_frame_equal(dask, local, check_exact=True)
+
+
+def test_without_a_scheduler_a_stage_gets_a_local_cluster_of_n_jobs_processes(make_params):
+    settings = make_params({"compute.engine": "dask", "compute.n_jobs": 2}).compute
+    with cluster.client(settings) as client:
+        pids = set(client.run(os.getpid).values())
+        threads = {w["nthreads"] for w in client.scheduler_info()["workers"].values()}
+    assert len(pids) == 2 and os.getpid() not in pids
+    assert threads == {1}
+    assert client.status == "closed"

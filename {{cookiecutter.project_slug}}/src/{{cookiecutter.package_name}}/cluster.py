@@ -27,6 +27,9 @@ def client(compute: ComputeParams) -> Iterator[Client]:
     """A distributed Client for the stage; a LocalCluster it started is closed on exit."""
     from distributed import Client, LocalCluster
 
+    # distributed logs each connection and worker at INFO: the stage's own progress lines
+    # would drown. Its warnings (a worker lost, memory pressure) still show.
+    logging.getLogger("distributed").setLevel(logging.WARNING)
     if compute.scheduler:
         try:
             connected = Client(compute.scheduler, timeout="30s")
@@ -39,13 +42,14 @@ def client(compute: ComputeParams) -> Iterator[Client]:
         with connected:
             yield connected
         return
-    # No dashboard: a second stage or test on this machine would fight over its port.
+    # The dashboard (when bokeh is installed) on a free port: a second stage or test on
+    # this machine would otherwise fight over 8787.
     with (
         LocalCluster(
             n_workers=compute.cores,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",
         ) as local,
         Client(local) as connected,
     ):
