@@ -112,7 +112,7 @@ UNREAD = {
         ("annotate", key): ("regression", JUDGE)
         for key in (
             "seed",
-            "compute",
+            "compute.n_jobs",
             "data.id_column",
             "data.time",
             "data.numeric",

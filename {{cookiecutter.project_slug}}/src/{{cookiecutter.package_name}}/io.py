@@ -159,7 +159,10 @@ def atomic_dir(path: Path) -> Iterator[Path]:
             if path.exists():
                 os.replace(path, old)
             os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
+            if old.is_dir():
+                shutil.rmtree(old, ignore_errors=True)
+            else:  # a file the local engine wrote where the folder now goes
+                old.unlink(missing_ok=True)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
@@ -194,6 +197,12 @@ def write_text(path: Path, text: str) -> None:
 def write_json(path: Path, obj: Any) -> None:
     """Sorted keys and a trailing newline: stable diffs and byte-identical reruns."""
     write_text(path, json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n")
+
+
+def remove_folder(path: Path) -> None:
+    """Remove a folder at `path` (a dask engine's Parquet parts) before a file goes there."""
+    if Path(path).is_dir():
+        shutil.rmtree(path)
 
 
 def write_parquet(path: Path, df: pd.DataFrame) -> None:
@@ -241,10 +250,16 @@ def read_json(path: Path) -> Any:
 
 
 def file_md5(path: Path) -> str:
+    """MD5 of a file's bytes; of a folder (the dask engine's Parquet parts), of each file's
+    name and bytes in name order, so a rerun writing the same parts gives the same hash."""
     digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
+    files = sorted(p for p in Path(path).rglob("*") if p.is_file()) if Path(path).is_dir() else []
+    for part in files or [Path(path)]:
+        if files:
+            digest.update(part.relative_to(path).as_posix().encode() + b"\0")
+        with open(part, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
     return digest.hexdigest()
 
 

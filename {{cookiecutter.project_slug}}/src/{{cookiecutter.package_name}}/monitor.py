@@ -145,11 +145,12 @@ def logged_inputs(records: list[dict], roles: schema.Roles) -> pd.DataFrame:
 
 def raw_columns() -> list[str]:
     """The raw data's columns, in order: the ingested snapshot's, minus ingest's own."""
-    import pyarrow.parquet as pq
+    import pyarrow.dataset as ds
 
     if not paths.INGESTED.exists():
         raise DataError(f"{paths.INGESTED} does not exist: run `dvc repro` to build it")
-    names = pq.read_schema(paths.INGESTED).names
+    # A dataset: the local engine's file, or the dask engine's folder of parts.
+    names = ds.dataset(paths.INGESTED, format="parquet").schema.names
     return [c for c in names if c not in schema.BOOKKEEPING]
 
 

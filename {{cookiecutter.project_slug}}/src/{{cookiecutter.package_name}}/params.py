@@ -216,6 +216,13 @@ class ComputeParams(_Strict):
     # gradient boosting's sums follow the thread count, so set a number, not -1, when
     # machines with different core counts must give the same model file.
     n_jobs: int = -1
+    # local: each stage in this process. dask: ingest on a Dask cluster, one task per
+    # batch file, its output a folder of Parquet parts; select's cross-validation folds
+    # on the cluster's workers (docs/dask-engine.md).
+    engine: Literal["local", "dask"] = "local"
+    # The dask engine's cluster: a scheduler address (tcp://host:8786), or null for a
+    # LocalCluster of n_jobs worker processes on this machine, started for the stage.
+    scheduler: str | None = None
 
     @field_validator("n_jobs")
     @classmethod

@@ -108,8 +108,13 @@ def occurrence(hashes: np.ndarray) -> np.ndarray:
 
 def ids_from_hashes(hashes: np.ndarray, index: pd.Index | None = None) -> pd.Series:
     """Hex ids of row hashes; repeated rows get -2, -3, ... in order of appearance."""
+    return numbered_ids(hashes, occurrence(hashes), index)
+
+
+def numbered_ids(hashes: np.ndarray, nth: np.ndarray, index: pd.Index | None = None) -> pd.Series:
+    """Hex ids of row hashes, `-nth` appended where nth > 1: the dask engine numbers the
+    repeats over the whole table, then each worker writes its batch's ids."""
     text = hex_text(hashes)
-    nth = occurrence(hashes)
     later = nth > 1
     if later.any():
         suffix = pa.array(nth[later]).cast(pa.large_string())
@@ -271,8 +276,14 @@ def snapshot(batches: Iterable[tuple[str, pd.DataFrame]], data: DataParams) -> p
 def main() -> None:
     params = load()
     files = batch_files(Path(params.data.source))
+    if params.compute.engine == "dask":
+        from .. import ingest_dask
+
+        ingest_dask.run(files, params)
+        return
     # A generator: each file is read when snapshot is ready for it, not all up front.
     df = snapshot(read_batches(files), params.data)
+    io.remove_folder(paths.INGESTED)  # the dask engine's output, a folder of parts
     io.write_parquet(paths.INGESTED, df)
     progress.note(files=len(files), rows_out=len(df))
 

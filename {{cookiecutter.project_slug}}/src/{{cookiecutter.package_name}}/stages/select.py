@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
+from joblib import parallel_config
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.model_selection import (
@@ -27,7 +30,7 @@ from sklearn.model_selection import (
 from sklearn.pipeline import Pipeline
 
 from .. import compute, io, models, paths, progress, schema
-from ..params import Params, load
+from ..params import ComputeParams, Params, load
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +46,28 @@ def splitter(groups: pd.Series, folds: int, seed: int, task: str):
     return kind(folds, shuffle=True, random_state=seed), (groups if grouped else None)
 
 
+@contextmanager
+def fold_runner(settings: ComputeParams) -> Iterator[None]:
+    """Where cross-validation's fits run: side by side in threads here (compute.folds),
+    or, on the dask engine, one per worker process of the cluster, through joblib's dask
+    backend. Each fit is single-threaded either way, so the scores are the same."""
+    if settings.engine != "dask":
+        with compute.folds(settings.cores):
+            yield
+        return
+    from .. import cluster
+
+    with cluster.client(settings), parallel_config(backend="dask"):
+        yield
+
+
 def rank(
     train: pd.DataFrame, roles: schema.Roles, transformer: ColumnTransformer, params: Params
 ) -> pd.DataFrame:
     """One row per candidate (rank, model, mean, std, rows it was last scored on), best first."""
-    rules, seed, cores = params.select, params.seed, params.compute.cores
+    rules, seed = params.select, params.seed
+    # Every worker of a cluster, or this machine's cores.
+    cores = -1 if params.compute.engine == "dask" else params.compute.cores
     y = schema.target_array(train[roles.target])
     classification = params.task == "classification"
     classes = np.unique(y) if classification else None
@@ -63,31 +83,31 @@ def rank(
         fit_rows = len(rows) * (rules.cv_folds - 1) // rules.cv_folds
         model = models.build(params.task, rules.candidates[name], seed, fit_rows)
         pipeline = Pipeline([("preprocess", clone(transformer)), ("model", model)])
-        with compute.folds(cores):
-            scores = cross_val_score(
-                pipeline, X_rung, y[rows], groups=part, cv=folds, scoring=scoring, n_jobs=cores
-            )
+        scores = cross_val_score(
+            pipeline, X_rung, y[rows], groups=part, cv=folds, scoring=scoring, n_jobs=cores
+        )
         return {"model": name, "mean": float(np.mean(scores)), "std": float(np.std(scores))}
 
     size = min(len(X), rules.min_rows)
     alive, results = list(rules.candidates), {}
-    while True:
-        # One sample, one copy of its rows and one set of folds per rung, for every candidate.
-        rows = compute.sample(
-            np.arange(len(X)), y if classification else None, size, seed, rules.cv_folds
-        )
-        X_rung = X.iloc[rows]
-        folds, part = splitter(groups.iloc[rows], rules.cv_folds, seed, params.task)
-        for name in alive:
-            with progress.timed(f"candidate {name}") as line:
-                results[name] = {**score(name, rows, X_rung, folds, part), "rows": len(rows)}
-                line.update(score=results[name]["mean"], rows=len(rows))
-        keep = math.ceil(len(alive) / rules.factor)
-        if keep < 2 or size >= min(len(X), rules.max_rows):
-            break
-        alive = sorted(alive, key=lambda n: (-results[n]["mean"], n))[:keep]
-        size = min(size * rules.factor, len(X), rules.max_rows)
-        log.info("halving: %s go on to %d rows", ", ".join(alive), size)
+    with fold_runner(params.compute):
+        while True:
+            # One sample, one copy of its rows and one set of folds per rung, for every candidate.
+            rows = compute.sample(
+                np.arange(len(X)), y if classification else None, size, seed, rules.cv_folds
+            )
+            X_rung = X.iloc[rows]
+            folds, part = splitter(groups.iloc[rows], rules.cv_folds, seed, params.task)
+            for name in alive:
+                with progress.timed(f"candidate {name}") as line:
+                    results[name] = {**score(name, rows, X_rung, folds, part), "rows": len(rows)}
+                    line.update(score=results[name]["mean"], rows=len(rows))
+            keep = math.ceil(len(alive) / rules.factor)
+            if keep < 2 or size >= min(len(X), rules.max_rows):
+                break
+            alive = sorted(alive, key=lambda n: (-results[n]["mean"], n))[:keep]
+            size = min(size * rules.factor, len(X), rules.max_rows)
+            log.info("halving: %s go on to %d rows", ", ".join(alive), size)
     ranking = pd.DataFrame(list(results.values())).sort_values(
         ["rows", "mean", "model"], ascending=[False, False, True]
     )
