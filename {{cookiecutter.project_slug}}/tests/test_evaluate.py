@@ -20,7 +20,7 @@ REGRESSION_KEYS = {"rmse", "mae", "r2", "business_value"}
 
 def test_classification_metrics_and_plots(fitted, toy_roles):
     model, _, test = fitted("classification")
-    values, plots = evaluate.evaluate(model, test, toy_roles, "classification", "neg_log_loss")
+    values, plots, _ = evaluate.evaluate(model, test, toy_roles, "classification", "neg_log_loss")
     assert set(values) == CLASSIFICATION_KEYS | {"neg_log_loss"}
     assert list(values) == sorted(values)
     assert values["neg_log_loss"] == pytest.approx(-values["log_loss"], abs=2e-6)
@@ -38,7 +38,7 @@ def test_binary_classification_plots_the_positive_class(fitted, toy_roles):
     model, train, test = fitted("classification")
     train, test = (rows[rows["target"] != "mid"] for rows in (train, test))
     model.fit(schema.model_frame(train, toy_roles), train["target"])  # refit on two classes
-    values, plots = evaluate.evaluate(model, test, toy_roles, "classification", "roc_auc")
+    values, plots, _ = evaluate.evaluate(model, test, toy_roles, "classification", "roc_auc")
     assert set(values) == CLASSIFICATION_KEYS | {"roc_auc"}
     assert values["roc_auc"] == pytest.approx(values["roc_auc_ovr"], abs=2e-6)
     shown = {p["class"] for p in plots["roc"]}
@@ -47,7 +47,7 @@ def test_binary_classification_plots_the_positive_class(fitted, toy_roles):
 
 def test_regression_metrics_and_plots(fitted, toy_roles):
     model, _, test = fitted("regression")
-    values, plots = evaluate.evaluate(
+    values, plots, _ = evaluate.evaluate(
         model, test, toy_roles, "regression", "neg_mean_absolute_error"
     )
     assert set(values) == REGRESSION_KEYS | {"neg_mean_absolute_error"}
@@ -59,7 +59,7 @@ def test_regression_metrics_and_plots(fitted, toy_roles):
         p["residual"] == pytest.approx(p["actual"] - p["predicted"], abs=2e-6)
         for p in plots["predictions"]
     )
-    same, _ = evaluate.evaluate(model, test, toy_roles, "regression", "r2")
+    same, _, _ = evaluate.evaluate(model, test, toy_roles, "regression", "r2")
     assert set(same) == REGRESSION_KEYS
 
 
@@ -85,7 +85,7 @@ def test_evaluate_refuses_a_metric_that_does_not_fit(fitted, toy_roles, task, me
 def test_write_replaces_the_folder(fitted, toy_roles, tmp_path, task):
     model, _, test = fitted(task)
     metric = "neg_log_loss" if task == "classification" else "r2"
-    values, plots = evaluate.evaluate(model, test, toy_roles, task, metric)
+    values, plots, _ = evaluate.evaluate(model, test, toy_roles, task, metric)
     plots["groups"] = []  # no data.groups: an empty table, still a file for DVC
     out = tmp_path / "evaluate"
     (out / "plots").mkdir(parents=True)
@@ -133,7 +133,8 @@ def test_diagnose_on_a_fitted_model(fitted, toy_roles, make_params, task):
         {"task": task, "data.groups": ["site", "absent"], "data.time": "day",
          "evaluate.min_group_size": 1}
     )  # fmt: skip
-    values = evaluate.diagnose(model, test, toy_roles, params)
+    y_pred = model.predict(schema.model_frame(test, toy_roles))
+    values = evaluate.diagnose(model, test, toy_roles, params, y_pred)
     assert set(values["groups"]["site"]) == {"north", "south", "gap"}
     assert values["recent"]["rows"] == -(-len(test) // 4)
     if task == "classification":
@@ -149,8 +150,8 @@ def test_headline_holds_the_figures_that_decide_the_next_turn(fitted, toy_roles,
         {"task": task, "data.groups": ["site"], "data.time": "day", "evaluate.min_group_size": 1}
     )
     metric = "neg_log_loss" if task == "classification" else "neg_root_mean_squared_error"
-    values, _ = evaluate.evaluate(model, test, toy_roles, task, metric)
-    values.update(evaluate.diagnose(model, test, toy_roles, params))
+    values, _, y_pred = evaluate.evaluate(model, test, toy_roles, task, metric)
+    values.update(evaluate.diagnose(model, test, toy_roles, params, y_pred))
     name = models.name_of(task, model[-1])
     top = evaluate.headline(values, task, metric, name)
     gap_metric = "balanced_accuracy" if task == "classification" else "rmse"

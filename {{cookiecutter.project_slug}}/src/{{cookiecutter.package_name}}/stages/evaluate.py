@@ -149,8 +149,9 @@ def evaluate(
     task: Task,
     metric: str,
     business_params: BusinessParams | None = None,
-) -> tuple[dict[str, float], dict]:
-    """Metrics (always the headline `metric` and business_value) and plot data."""
+) -> tuple[dict[str, float], dict, np.ndarray]:
+    """Metrics (always the headline `metric` and business_value), plot data, and the
+    predictions, which the diagnosis reuses (one prediction of the test split, not two)."""
     business_params = business_params or BusinessParams()
     X = schema.model_frame(test, roles)
     y_true = schema.target_array(test[roles.target])
@@ -182,7 +183,7 @@ def evaluate(
     values[business.NAME] = business.scorer(task, business_params, classes)(model, X, y_true)
     if metric not in values:
         values[metric] = models.scorer(task, metric, business_params)(model, X, y_true)
-    return {k: round(float(v), 6) for k, v in sorted(values.items())}, plots
+    return {k: round(float(v), 6) for k, v in sorted(values.items())}, plots, y_pred
 
 
 def headline(values: dict, task: Task, metric: str, model: str) -> dict:
@@ -257,9 +258,10 @@ def unseen_categories(test: pd.DataFrame, known: dict[str, list[str]]) -> dict[s
     return unseen
 
 
-def diagnose(model: Pipeline, test: pd.DataFrame, roles: schema.Roles, params: Params) -> dict:
-    """The diagnosis of diagnosis.py for this model on the test rows."""
-    y_pred = model.predict(schema.model_frame(test, roles))
+def diagnose(
+    model: Pipeline, test: pd.DataFrame, roles: schema.Roles, params: Params, y_pred: np.ndarray
+) -> dict:
+    """The diagnosis of diagnosis.py for this model's predictions `y_pred` of the test rows."""
     classes = list(model.classes_) if params.task == "classification" else None
     return diagnosis.diagnose(
         test,
@@ -315,8 +317,10 @@ def main() -> None:
     # Missing group or time columns are left to the diagnosis, which warns about them.
     test = io.read_parquet(paths.TEST, columns=io.parquet_columns(paths.TEST, wanted))
     with compute.cores(params.compute.cores):
-        values, plots = evaluate(model, test, roles, params.task, params.metric, params.business)
-        values.update(diagnose(model, test, roles, params))
+        values, plots, y_pred = evaluate(
+            model, test, roles, params.task, params.metric, params.business
+        )
+        values.update(diagnose(model, test, roles, params, y_pred))
         plots["importance"] = feature_importance(model, test, roles, params)
     if params.task == "classification":
         plots["per_class"] = per_class_bars(values["per_class"], list(model.classes_))
