@@ -21,17 +21,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import cluster, io, paths, progress, row_hash, schema
+from . import cluster, io, parts, paths, progress, row_hash, schema
 from .errors import DataError
 from .params import Params
 from .stages import ingest
 
 log = logging.getLogger(__name__)
-
-
-def _part_name(number: int) -> str:
-    # Zero-padded: Parquet readers list a folder's parts in name order.
-    return f"part-{number:06d}.parquet"
 
 
 def survey(path: Path, id_column: str | None, time: str | None) -> tuple:
@@ -114,7 +109,7 @@ def run(files: list[Path], params: Params) -> int:
                 client.submit(
                     write_part,
                     path,
-                    folder / _part_name(number),
+                    folder / parts.part_name(number),
                     columns,
                     dtypes,
                     key_parts[number],

@@ -206,6 +206,8 @@ def remove_folder(path: Path) -> None:
 
 
 def write_parquet(path: Path, df: pd.DataFrame) -> None:
+    # Called with the table built: a dask engine's folder at path goes only now.
+    remove_folder(path)
     _atomic_write(path, lambda tmp: df.to_parquet(tmp, index=False, engine="pyarrow"))
 
 

@@ -283,7 +283,6 @@ def main() -> None:
         return
     # A generator: each file is read when snapshot is ready for it, not all up front.
     df = snapshot(read_batches(files), params.data)
-    io.remove_folder(paths.INGESTED)  # the dask engine's output, a folder of parts
     io.write_parquet(paths.INGESTED, df)
     progress.note(files=len(files), rows_out=len(df))
 
