@@ -144,3 +144,81 @@ def test_without_a_scheduler_a_stage_gets_a_local_cluster_of_n_jobs_processes(ma
     assert len(pids) == 2 and os.getpid() not in pids
     assert threads == {1}
     assert client.status == "closed"
+
+
+# clean
+
+
+def write_snapshot(folder) -> pd.DataFrame:
+    """An ingested snapshot as three parts, with what clean decides over the whole table:
+    a row repeated in its own part and in both later ones, text in a declared numeric
+    column, rows without a target, and rows each rule drops."""
+    rng = np.random.default_rng(1)
+    x = [f"{v:.3f}" for v in rng.normal(size=90)]
+    x[7], x[61] = "n/a?", "-"
+    y = rng.integers(0, 3, 90).astype(float)
+    y[[12, 50, 88]] = np.nan
+    df = pd.DataFrame(
+        {
+            "id": [f"r{i}" for i in range(90)],
+            "batch": "b",
+            "x": x,
+            "g": rng.choice(["a", "b", "drop"], 90),
+            "w": rng.choice([1.0, np.nan], 90, p=[0.6, 0.4]),
+            "y": y,
+        }
+    ).astype({"id": "string", "batch": "string", "x": "str", "g": "str"})
+    for copy in (5, 40, 70):
+        df.loc[copy, ["x", "g", "w", "y"]] = df.loc[4, ["x", "g", "w", "y"]]
+    folder.mkdir(parents=True)
+    for number, start in enumerate((0, 30, 60)):
+        df.iloc[start : start + 30].to_parquet(folder / f"part-{number:06d}.parquet", index=False)
+    return df
+
+
+def clean_params(make_params, scheduler, **changes):
+    rules = {
+        "data.target": "y",
+        "data.numeric": ["x"],
+        "clean.valid_ranges": {"x": [-1.5, 1.5]},
+        "clean.exclude": {"g": ["drop"]},
+        "clean.max_missing_fraction": 0.5,
+    }
+    on_dask = {"compute.engine": "dask", "compute.scheduler": scheduler}
+    return make_params({**rules, **on_dask, **changes})
+
+
+def test_dask_clean_equals_the_local_engine(tmp_path, monkeypatch, make_params, scheduler):
+    """The same kept and unlabelled rows, in order, and the same report: duplicates
+    found across parts, coercion counted over every part."""
+    from {{ cookiecutter.package_name }} import clean_dask
+    from {{ cookiecutter.package_name }}.stages import clean
+
+    monkeypatch.chdir(tmp_path)
+    write_snapshot(paths.INGESTED)
+    params = clean_params(make_params, scheduler)
+    kept, unlabelled, report = clean.clean(
+        io.read_parquet(paths.INGESTED), "y", params.clean, params.data.numeric
+    )
+    assert clean_dask.run(params) == report == io.read_json(paths.CLEAN_REPORT)
+    assert report["dropped"]["duplicate"] == 3 and report["coerced_to_missing"] == {"x": 2}
+    assert min(report["dropped"].values()) > 0 and report["unlabelled"] > 0
+    assert len(list(paths.CLEANED.iterdir())) == len(list(paths.UNLABELLED.iterdir())) == 3
+    pd.testing.assert_frame_equal(io.read_parquet(paths.CLEANED), kept)
+    pd.testing.assert_frame_equal(io.read_parquet(paths.UNLABELLED), unlabelled)
+
+
+def test_dask_clean_refusing_the_data_leaves_the_old_outputs(
+    tmp_path, monkeypatch, make_params, scheduler
+):
+    from {{ cookiecutter.package_name }} import clean_dask
+
+    monkeypatch.chdir(tmp_path)
+    write_snapshot(paths.INGESTED)
+    clean_dask.run(clean_params(make_params, scheduler))
+    before = io.file_md5(paths.CLEANED), io.file_md5(paths.UNLABELLED)
+    one_class = clean_params(make_params, scheduler, **{"clean.valid_ranges": {"y": [0, 0]}})
+    with pytest.raises(DataError, match="one value"):
+        clean_dask.run(one_class)
+    assert (io.file_md5(paths.CLEANED), io.file_md5(paths.UNLABELLED)) == before
+    assert not list(tmp_path.glob("data/interim/.*"))  # no temporary folder left

@@ -11,6 +11,7 @@ engine never loads it.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,13 +41,16 @@ def files(path: Path) -> list[Path]:
 
 def read(path: Path, columns: list[str] | None = None) -> dd.DataFrame:
     """The table at `path` as a dask DataFrame, one partition per file, rows in order."""
+    import dask
     import dask.dataframe as dd
 
+    # dask turns text columns into pyarrow strings by default (na = pd.NA, not NaN): the
+    # local engine's tables would then differ from these in dtype, and so would every
+    # output. For this process, where the graph, and so each task's conversion, is made.
+    dask.config.set({"dataframe.convert-string": False})
     parts = files(path)
     meta = io.read_parquet(parts[0], columns=columns).iloc[:0]
-    return dd.from_map(
-        io.read_parquet, parts, columns=columns, meta=meta, enforce_metadata=False
-    )
+    return dd.from_map(io.read_parquet, parts, columns=columns, meta=meta, enforce_metadata=False)
 
 
 def rows_per_part(path: Path) -> list[int]:
@@ -66,16 +70,38 @@ def write(frames: list, path: Path, check: Callable[[list[int]], None] | None = 
     order) as a part of the folder `path`, replacing it whole; the rows written. `check`
     sees the rows per part before the folder is swapped in: raising there leaves the
     old output in place."""
+
+    def check_one(rows: dict[Path, list[int]], _facts: list) -> None:
+        if check is not None:
+            check(rows[path])
+
+    rows, _ = write_many({path: frames}, check=check_one)
+    return sum(rows[path])
+
+
+def write_many(
+    tables: dict[Path, list],
+    facts: list = (),
+    check: Callable[[dict[Path, list[int]], list], None] | None = None,
+) -> tuple[dict[Path, list[int]], list]:
+    """Several outputs of one stage, in one pass over the cluster: each table's delayed
+    frames become the parts of its folder, and `facts` (delayed, e.g. per-partition
+    counts) are computed alongside. `check(rows per part of each table, facts)` runs
+    before any folder is swapped in; raising there leaves every old output in place.
+    Returns (rows per part of each table, facts)."""
     import dask
 
-    with io.atomic_dir(path) as folder:
-        folder = folder.resolve()
-        written = dask.compute(
-            *[
-                dask.delayed(_write)(frame, folder / part_name(number))
+    with contextlib.ExitStack() as stack:
+        folders = {path: stack.enter_context(io.atomic_dir(path)).resolve() for path in tables}
+        writes = [
+            [
+                dask.delayed(_write)(frame, folders[path] / part_name(number))
                 for number, frame in enumerate(frames)
             ]
-        )
+            for path, frames in tables.items()
+        ]
+        written, facts = dask.compute(writes, list(facts))
+        rows = dict(zip(tables, map(list, written), strict=True))
         if check is not None:
-            check(list(written))
-    return sum(written)
+            check(rows, facts)
+    return rows, facts

@@ -37,7 +37,7 @@ def duplicated(df: pd.DataFrame, columns: list[str]) -> pd.Series:
     row as a duplicate.
     """
     hashes = row_hash.row_hashes(df[columns])
-    candidates = np.flatnonzero(pd.Series(hashes).duplicated(keep=False).to_numpy())
+    candidates = np.flatnonzero(row_hash.repeated(hashes))
     repeated = np.zeros(len(df), dtype=bool)
     if len(candidates):
         subset = df.iloc[candidates]
@@ -56,78 +56,83 @@ def missing_share(df: pd.DataFrame, columns: list[str]) -> pd.Series:
     return pd.Series(missing / len(columns), index=df.index)
 
 
-def as_numbers(df: pd.DataFrame, numeric: list[str]) -> dict[str, int]:
-    """Declared numeric columns as float64, in place; {column: values made missing}."""
+def as_numbers(df: pd.DataFrame, numeric: list[str]) -> dict[str, tuple[int, list]]:
+    """Declared numeric columns as float64, in place; per column converted, the count of
+    values made missing and the first three distinct ones, for `warn_coerced`."""
     coerced = {}
     for column in numeric:
         if column not in df.columns or pd.api.types.is_numeric_dtype(df[column]):
             continue
         values = pd.to_numeric(df[column], errors="coerce")
         bad = df[column].notna() & values.isna()
-        if bad.any():
-            examples = df.loc[bad, column].astype(str).unique()[:3].tolist()
-            log.warning(
-                "data.numeric column %s: %d value(s) that are not numbers read as missing "
-                "(e.g. %s)",
-                column,
-                int(bad.sum()),
-                ", ".join(map(repr, examples)),
-            )
-        coerced[column] = int(bad.sum())
+        examples = df.loc[bad, column].astype(str).unique()[:3].tolist()
+        coerced[column] = (int(bad.sum()), examples)
         df[column] = values.astype("float64")
     return coerced
 
 
-def require_something_to_learn(labelled: pd.Series, rows_in: int) -> None:
-    """Refuse a target with no labelled row, or one value in every labelled row."""
-    name = labelled.name
-    if labelled.empty:
+def warn_coerced(coerced: dict[str, tuple[int, list]]) -> dict[str, int]:
+    """A warning per column where values were not numbers; the report's counts."""
+    for column, (count, examples) in coerced.items():
+        if count:
+            log.warning(
+                "data.numeric column %s: %d value(s) that are not numbers read as missing "
+                "(e.g. %s)",
+                column,
+                count,
+                ", ".join(map(repr, examples)),
+            )
+    return {column: count for column, (count, _) in coerced.items()}
+
+
+def warn_unknown_columns(columns: pd.Index, rules: CleanParams) -> None:
+    for setting, named in (("valid_ranges", rules.valid_ranges), ("exclude", rules.exclude)):
+        for column in named:
+            if column not in columns:
+                log.warning("clean.%s: skipping %s, not in the data", setting, column)
+
+
+def require_something_to_learn(name: str, values: list, labelled: int, rows_in: int) -> None:
+    """Refuse a target with no labelled row, or one value in every labelled row; `values`
+    are the target's first two distinct labelled values (more are not needed)."""
+    if not labelled:
         raise DataError(
             f"target {name!r} is missing in every row that clean keeps ({rows_in} rows in): "
             "set data.target to the column you predict, or label rows in annotate.relabel_file"
         )
-    values = labelled.unique()
     if len(values) == 1:
         raise DataError(
-            f"target {name!r} has one value ({values[0]!r}) in all {len(labelled)} labelled "
+            f"target {name!r} has one value ({values[0]!r}) in all {labelled} labelled "
             "rows, so there is nothing to learn: add rows with other values, or set data.target"
         )
 
 
-def clean(
-    df: pd.DataFrame, target: str, rules: CleanParams, numeric: list[str] | None = None
-) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """(labelled rows, unlabelled rows, report); rows_in = rows_out + unlabelled + dropped."""
-    schema.require_target(df, target)
-    coerced = as_numbers(df, [c for c in numeric or [] if c != target])
-    content = [c for c in df.columns if c not in schema.BOOKKEEPING]
-    features = [c for c in content if c != target]
-    masks: dict[str, pd.Series] = {}
-    masks["duplicate"] = (
-        duplicated(df, content) if rules.drop_duplicates else pd.Series(False, index=df.index)
-    )
-    masks["too_many_missing"] = missing_share(df, features) > rules.max_missing_fraction
-
+def row_masks(df: pd.DataFrame, features: list[str], rules: CleanParams) -> dict[str, pd.Series]:
+    """The drop reasons decided by each row alone, in the order they are counted."""
     out_of_range = pd.Series(False, index=df.index)
     for column, (low, high) in rules.valid_ranges.items():
-        if column not in df.columns:
-            log.warning("clean.valid_ranges: skipping %s, not in the data", column)
-            continue
-        values = pd.to_numeric(df[column], errors="coerce")
-        if low is not None:
-            out_of_range |= values < low
-        if high is not None:
-            out_of_range |= values > high
-    masks["out_of_range"] = out_of_range
-
+        if column in df.columns:
+            values = pd.to_numeric(df[column], errors="coerce")
+            if low is not None:
+                out_of_range |= values < low
+            if high is not None:
+                out_of_range |= values > high
     excluded = pd.Series(False, index=df.index)
     for column, values in rules.exclude.items():
-        if column not in df.columns:
-            log.warning("clean.exclude: skipping %s, not in the data", column)
-            continue
-        excluded |= df[column].isin(values)
-    masks["excluded"] = excluded
+        if column in df.columns:
+            excluded |= df[column].isin(values)
+    return {
+        "too_many_missing": missing_share(df, features) > rules.max_missing_fraction,
+        "out_of_range": out_of_range,
+        "excluded": excluded,
+    }
 
+
+def sort_rows(
+    df: pd.DataFrame, target: str, masks: dict[str, pd.Series]
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """(kept rows, unlabelled rows, counts): each row is counted under the first reason
+    that drops it; of the rest, those without a target are unlabelled."""
     dropped: dict[str, int] = {}
     keep = pd.Series(True, index=df.index)
     for reason, mask in masks.items():
@@ -136,24 +141,68 @@ def clean(
         keep &= ~hit
     unlabelled = keep & df[target].isna()
     keep &= ~unlabelled
-    require_something_to_learn(df.loc[keep, target], len(df))
-    report = {
+    counts = {
         "rows_in": len(df),
         "rows_out": int(keep.sum()),
         "unlabelled": int(unlabelled.sum()),
         "dropped": dropped,
+        # The first two distinct labelled targets: enough to tell "nothing to learn".
+        "targets": df.loc[keep, target].drop_duplicates().head(2).tolist(),
+    }
+    return df[keep].reset_index(drop=True), df[unlabelled].reset_index(drop=True), counts
+
+
+def content_columns(df: pd.DataFrame, target: str) -> tuple[list[str], list[str]]:
+    """(every column but ingest's bookkeeping, those of them that are features)."""
+    content = [c for c in df.columns if c not in schema.BOOKKEEPING]
+    return content, [c for c in content if c != target]
+
+
+def clean(
+    df: pd.DataFrame, target: str, rules: CleanParams, numeric: list[str] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """(labelled rows, unlabelled rows, report); rows_in = rows_out + unlabelled + dropped."""
+    schema.require_target(df, target)
+    warn_unknown_columns(df.columns, rules)
+    coerced = warn_coerced(as_numbers(df, [c for c in numeric or [] if c != target]))
+    content, features = content_columns(df, target)
+    duplicate = (
+        duplicated(df, content) if rules.drop_duplicates else pd.Series(False, index=df.index)
+    )
+    masks = {"duplicate": duplicate, **row_masks(df, features, rules)}
+    kept, unlabelled, counts = sort_rows(df, target, masks)
+    return kept, unlabelled, report(counts, coerced, target)
+
+
+def report(counts: dict, coerced: dict[str, int], target: str) -> dict:
+    """The stage's report from the row counts; refuses data with nothing to learn."""
+    require_something_to_learn(target, counts["targets"], counts["rows_out"], counts["rows_in"])
+    return {
+        "rows_in": counts["rows_in"],
+        "rows_out": counts["rows_out"],
+        "unlabelled": counts["unlabelled"],
+        "dropped": counts["dropped"],
         "coerced_to_missing": coerced,
     }
-    return df[keep].reset_index(drop=True), df[unlabelled].reset_index(drop=True), report
 
 
 def main() -> None:
     params = load()
-    df, unlabelled, report = clean(
+    if params.compute.engine == "dask":
+        from .. import clean_dask
+
+        clean_dask.run(params)
+        return
+    df, unlabelled, summary = clean(
         io.read_parquet(paths.INGESTED), params.data.target, params.clean, params.data.numeric
     )
     io.write_parquet(paths.CLEANED, df)
     io.write_parquet(paths.UNLABELLED, unlabelled)
-    io.write_json(paths.CLEAN_REPORT, report)
-    log.info("%d unlabelled rows set aside; dropped %s", report["unlabelled"], report["dropped"])
-    progress.note(rows_in=report["rows_in"], rows_out=report["rows_out"])
+    finish(summary)
+
+
+def finish(summary: dict) -> None:
+    """Either engine's last step: the report, once the tables are in place."""
+    io.write_json(paths.CLEAN_REPORT, summary)
+    log.info("%d unlabelled rows set aside; dropped %s", summary["unlabelled"], summary["dropped"])
+    progress.note(rows_in=summary["rows_in"], rows_out=summary["rows_out"])

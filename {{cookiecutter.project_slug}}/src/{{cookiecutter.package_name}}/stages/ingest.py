@@ -99,7 +99,7 @@ def hex_text(hashes: np.ndarray) -> pa.Array:
 def occurrence(hashes: np.ndarray) -> np.ndarray:
     """1 for the first row with its hash, 2 for the second, ...; only repeats are grouped."""
     nth = np.ones(len(hashes), dtype=np.int64)
-    repeated = np.flatnonzero(pd.Series(hashes).duplicated(keep=False).to_numpy())
+    repeated = np.flatnonzero(row_hash.repeated(hashes))
     if len(repeated):
         keys = hashes[repeated]
         nth[repeated] = pd.Series(keys).groupby(keys, sort=False).cumcount().to_numpy() + 1
