@@ -47,10 +47,13 @@ def sort_part(
     target: str,
     features: list[str],
     rules: CleanParams,
-    duplicate: np.ndarray,
+    repeats: np.ndarray,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Pass 3 on a worker: the part's kept rows, unlabelled rows and counts."""
+    """Pass 3 on a worker: the part's kept rows, unlabelled rows and counts; `repeats`
+    are the positions of the part's duplicate rows."""
     clean.as_numbers(frame, numeric)
+    duplicate = np.zeros(len(frame), dtype=bool)
+    duplicate[repeats] = True
     masks = {"duplicate": pd.Series(duplicate, index=frame.index)}
     masks.update(clean.row_masks(frame, features, rules))
     return clean.sort_rows(frame, target, masks)
@@ -80,7 +83,8 @@ def merge_counts(counts: list[dict]) -> dict:
 
 
 def repeats(frames: list, hashes: list[np.ndarray], numeric: list, content: list) -> list:
-    """Per part, True at the rows an equal row came before (in this part or an earlier one)."""
+    """Per part, the positions of the rows an equal row came before (in this part or an
+    earlier one). Positions, not a mask: they go into the graph, and are few."""
     import dask
 
     bounds = np.cumsum([0] + [len(h) for h in hashes])
@@ -95,7 +99,7 @@ def repeats(frames: list, hashes: list[np.ndarray], numeric: list, content: list
     if wanted:
         rows = pd.concat(dask.compute(*wanted), ignore_index=True)
         found[maybe] = rows.duplicated(keep="first").to_numpy()
-    return [found[lo:hi] for lo, hi in pairwise(bounds)]
+    return [np.flatnonzero(found[lo:hi]) for lo, hi in pairwise(bounds)]
 
 
 def run(params: Params) -> dict:
@@ -118,7 +122,7 @@ def run(params: Params) -> dict:
         if rules.drop_duplicates:
             duplicate = repeats(frames, hashes, numeric, content)
         else:
-            duplicate = [np.zeros(len(h), dtype=bool) for h in hashes]
+            duplicate = [np.empty(0, dtype=np.int64)] * len(hashes)
         del surveyed, hashes
         sorted_parts = [
             dask.delayed(sort_part, nout=3)(f, numeric, target, features, rules, d)
