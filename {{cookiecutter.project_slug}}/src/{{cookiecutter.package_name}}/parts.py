@@ -40,13 +40,17 @@ def files(path: Path) -> list[Path]:
 
 def read(path: Path, columns: list[str] | None = None) -> dd.DataFrame:
     """The table at `path` as a dask DataFrame, one partition per file, rows in order."""
+    import dask
     import dask.dataframe as dd
 
     parts = files(path)
     meta = io.read_parquet(parts[0], columns=columns).iloc[:0]
-    return dd.from_map(
-        io.read_parquet, parts, columns=columns, meta=meta, enforce_metadata=False
-    )
+    # Without this, dask turns text columns into its pyarrow strings (missing as pd.NA),
+    # which scikit-learn's imputers cannot compare: the partitions keep pandas' dtypes.
+    with dask.config.set({"dataframe.convert-string": False}):
+        return dd.from_map(
+            io.read_parquet, parts, columns=columns, meta=meta, enforce_metadata=False
+        )
 
 
 def rows_per_part(path: Path) -> list[int]:
