@@ -84,7 +84,9 @@ def split_rows(
     return np.sort(train), np.sort(test)
 
 
-def fit_rows(rows: int, classes: np.ndarray | None, rules: PreprocessParams, seed: int):
+def fit_rows(
+    rows: int, classes: np.ndarray | None, rules: PreprocessParams, seed: int
+) -> np.ndarray | None:
     """Positions of the training rows the transformer is fitted on: a seeded sample of
     preprocess.fit_max_rows, stratified by `classes` (classification), or None for all
     of them. Both engines fit the same rows."""
@@ -159,6 +161,8 @@ def feature_facts(train: pd.DataFrame, roles: schema.Roles, task: Task) -> dict:
 def features_json(
     facts: list[dict], roles: schema.Roles, task: Task, encodings: dict | None
 ) -> dict:
+    """features.json from the facts of the training table's parts (one: the whole)."""
+
     def spread(column: str, end: int) -> pd.Series:
         return pd.Series([f["numeric"][column][end] for f in facts], dtype="float64")
 
