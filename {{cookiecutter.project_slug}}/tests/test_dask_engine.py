@@ -205,6 +205,8 @@ def test_dask_preprocess_equals_the_local_engine(
     for name in ("transformer", "features", "report"):
         assert dask[name] == local[name], name
     assert '"encoding": "target"' in local["features"]
+    # evaluate asks the test split's columns of the folder, as of the local engine's file.
+    assert io.parquet_columns(paths.TEST, {"target", "x1", "shop"}) == ["x1", "shop", "target"]
 
 
 def test_both_engines_fit_the_same_sample_of_fit_max_rows(
