@@ -206,7 +206,7 @@ def test_dask_preprocess_equals_the_local_engine(
         assert dask[name] == local[name], name
     assert '"encoding": "target"' in local["features"]
     # evaluate asks the test split's columns of the folder, as of the local engine's file.
-    assert io.parquet_columns(paths.TEST, {"target", "x1", "shop"}) == ["x1", "shop", "target"]
+    assert io.parquet_columns(paths.TEST, {"target", "x1", "shop"}) == ["x1", "target", "shop"]
 
 
 def test_both_engines_fit_the_same_sample_of_fit_max_rows(
