@@ -12,9 +12,10 @@ read back as the local engine's files. No process holds the table:
 3. each worker reads its train part back for its features.json facts and its rows of the
    fit sample; here, the facts combine and the transformer is fitted on the sample.
 
-The client holds the target (as category codes for classification) and the split's
-positions: about 20 bytes a row. Augmentation is refused: its noise is one random
-stream over the whole training table.
+The client holds per row a pseudo-label flag, a class code (classification) and the
+split's positions, about 20 bytes (train_test_split peaks at a few times that), and the
+fit sample: at most preprocess.fit_max_rows rows of the features. Augmentation is
+refused: its noise is one random stream over the whole training table.
 """
 
 from __future__ import annotations
