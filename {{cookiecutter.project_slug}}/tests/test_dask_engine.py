@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from {{ cookiecutter.package_name }} import cluster, io, paths
-from {{ cookiecutter.package_name }}.errors import DataError
+from {{ cookiecutter.package_name }}.errors import ConfigError, DataError
 from {{ cookiecutter.package_name }}.params import PreprocessParams
 from {{ cookiecutter.package_name }}.stages import ingest, preprocess, select
 
@@ -222,3 +222,93 @@ def test_dask_clean_refusing_the_data_leaves_the_old_outputs(
         clean_dask.run(one_class)
     assert (io.file_md5(paths.CLEANED), io.file_md5(paths.UNLABELLED)) == before
     assert not list(tmp_path.glob("data/interim/.*"))  # no temporary folder left
+
+
+# preprocess
+
+
+def write_annotated(toy, task) -> pd.DataFrame:
+    """The annotated table as a dask engine's folder of three parts: pseudo-labelled rows
+    in two of them (annotate appends them, another engine may spread them), a ratio's
+    zero denominators, a column wide enough to be target-encoded."""
+    rows = toy(task, n=400)
+    rows["shop"] = [f"s{i % 30}" for i in range(len(rows))]
+    rows.loc[rows.index % 50 == 7, "x2"] = 0.0
+    rows.loc[rows.index % 90 == 1, "batch"] = "pseudo-labelled"
+    rows.loc[380:, "batch"] = "pseudo-labelled"
+    paths.ANNOTATED.mkdir(parents=True)
+    for number, (start, end) in enumerate([(0, 150), (150, 300), (300, 400)]):
+        rows.iloc[start:end].to_parquet(paths.ANNOTATED / f"part-00000{number}.parquet")
+    return rows
+
+
+def preprocess_on(engine, monkeypatch, make_params, scheduler, **changes) -> dict:
+    """The outputs of preprocess.main on `engine` from the annotated folder in the cwd."""
+    settings = {
+        "data.target": "target",
+        "data.time": None,
+        "data.groups": [],
+        "preprocess.ratios": [["x1", "x2"]],
+        "compute.engine": engine,
+        "compute.scheduler": scheduler,
+        **changes,
+    }
+    params = make_params(settings)
+    monkeypatch.setattr(preprocess, "load", lambda: params)
+    preprocess.main()
+    assert paths.TRAIN.is_dir() == (engine == "dask")
+    return {
+        "train": io.read_parquet(paths.TRAIN),
+        "test": io.read_parquet(paths.TEST),
+        "transformer": paths.PREPROCESSOR.read_bytes(),
+        "features": paths.FEATURES.read_text(),
+        "report": paths.PREPROCESS_REPORT.read_text(),
+    }
+
+
+def test_dask_preprocess_equals_the_local_engine(
+    tmp_path, monkeypatch, make_params, scheduler, toy, task
+):
+    monkeypatch.chdir(tmp_path)
+    write_annotated(toy, task)
+    local = preprocess_on("local", monkeypatch, make_params, scheduler)
+    dask = preprocess_on("dask", monkeypatch, make_params, scheduler)
+    for name in ("train", "test"):
+        pd.testing.assert_frame_equal(dask[name], local[name])
+    # Pseudo-labelled rows train, never test, appended after the split's rows.
+    pseudo = local["train"]["batch"] == "pseudo-labelled"
+    assert pseudo.sum() == 25 and pseudo.iloc[-25:].all()
+    assert not (local["test"]["batch"] == "pseudo-labelled").any()
+    assert local["train"]["x1_per_x2"].isna().any()
+    for name in ("transformer", "features", "report"):
+        assert dask[name] == local[name], name
+    assert '"encoding": "target"' in local["features"]
+    # evaluate asks the test split's columns of the folder, as of the local engine's file.
+    assert io.parquet_columns(paths.TEST, {"target", "x1", "shop"}) == ["x1", "target", "shop"]
+
+
+def test_both_engines_fit_the_same_sample_of_fit_max_rows(
+    tmp_path, monkeypatch, make_params, scheduler, toy, task
+):
+    """A budget below the training rows: both engines fit the same 100 rows, and the
+    budget is real (the transformer of every training row is another)."""
+    monkeypatch.chdir(tmp_path)
+    write_annotated(toy, task)
+    budget = {"preprocess.fit_max_rows": 100}
+    local = preprocess_on("local", monkeypatch, make_params, scheduler, **budget)
+    dask = preprocess_on("dask", monkeypatch, make_params, scheduler, **budget)
+    for name in ("transformer", "features", "report"):
+        assert dask[name] == local[name], name
+    assert len(local["train"]) > 300
+    full = preprocess_on("local", monkeypatch, make_params, scheduler)
+    assert full["transformer"] != local["transformer"]
+    pd.testing.assert_frame_equal(full["train"], local["train"])
+
+
+def test_dask_preprocess_refuses_augmentation(tmp_path, monkeypatch, make_params, toy, task):
+    monkeypatch.chdir(tmp_path)
+    write_annotated(toy, task)
+    with pytest.raises(ConfigError, match="augment.enabled=false or compute.engine=local"):
+        preprocess_on(
+            "dask", monkeypatch, make_params, None, **{"preprocess.augment.enabled": True}
+        )

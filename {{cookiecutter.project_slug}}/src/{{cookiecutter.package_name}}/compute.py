@@ -11,7 +11,8 @@ Every split of the work is fixed by the settings, not by timing, so a rerun with
 same `compute.n_jobs` gives byte-identical models.
 
 Row budgets (`sample`) are for choosing and judging only (select's halving, annotate's
-label judge); train fits every training row and evaluate scores every test row.
+label judge) and preprocess's transformer fit; train fits every training row and
+evaluate scores every test row.
 """
 
 from __future__ import annotations

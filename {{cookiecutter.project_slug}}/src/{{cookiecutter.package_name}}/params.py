@@ -140,6 +140,9 @@ class PreprocessParams(_Strict):
     encoding: EncodingParams = EncodingParams()
     ratios: list[tuple[str, str]] = []
     augment: AugmentParams = AugmentParams()
+    # The transformer is fitted on a seeded, stratified sample of this many training rows
+    # (all of them when fewer): the same rows under either engine (docs/dask-engine.md).
+    fit_max_rows: int = Field(1_000_000, ge=100)
 
 
 class SelectParams(_Strict):

@@ -44,13 +44,14 @@ def read(path: Path, columns: list[str] | None = None) -> dd.DataFrame:
     import dask
     import dask.dataframe as dd
 
-    # dask turns text columns into pyarrow strings by default (na = pd.NA, not NaN): the
-    # local engine's tables would then differ from these in dtype, and so would every
-    # output. For this process, where the graph, and so each task's conversion, is made.
-    dask.config.set({"dataframe.convert-string": False})
     parts = files(path)
     meta = io.read_parquet(parts[0], columns=columns).iloc[:0]
-    return dd.from_map(io.read_parquet, parts, columns=columns, meta=meta, enforce_metadata=False)
+    # Without this, dask turns text columns into its pyarrow strings (missing as pd.NA),
+    # which scikit-learn's imputers cannot compare: the partitions keep pandas' dtypes.
+    with dask.config.set({"dataframe.convert-string": False}):
+        return dd.from_map(
+            io.read_parquet, parts, columns=columns, meta=meta, enforce_metadata=False
+        )
 
 
 def rows_per_part(path: Path) -> list[int]:

@@ -13,6 +13,7 @@ pandas 3 gives strings a dtype of their own.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
@@ -67,7 +68,16 @@ def require_target(df: pd.DataFrame, target: str) -> None:
         )
 
 
-def infer_roles(df: pd.DataFrame, data: DataParams, task: Task) -> Roles:
+def infer_roles(
+    df: pd.DataFrame,
+    data: DataParams,
+    task: Task,
+    check_text: Callable[[pd.Series], None] | None = None,
+) -> Roles:
+    """The roles from df's dtypes and the config; each text column that is no listed
+    feature goes through `check_text` (numbers_in_text: a whole-column check, which the
+    dask engine, inferring from an empty frame, runs over the parts instead)."""
+    check_text = check_text or numbers_in_text
     require_target(df, data.target)
     if task == "regression" and not pd.api.types.is_numeric_dtype(df[data.target]):
         raise DataError(
@@ -102,7 +112,7 @@ def infer_roles(df: pd.DataFrame, data: DataParams, task: Task) -> Roles:
         ]
     for column in candidates:
         if column not in numeric and column not in (data.categorical or []):
-            numbers_in_text(df[column])
+            check_text(df[column])
     if data.categorical is not None:
         categorical = list(data.categorical)
     else:
@@ -131,21 +141,34 @@ def infer_roles(df: pd.DataFrame, data: DataParams, task: Task) -> Roles:
 def numbers_in_text(column: pd.Series) -> None:
     """Refuse a text column whose values are mostly, but not all, numbers: a numeric
     column with a few markers for missing ("n/a?", "-") in it, most likely."""
-    if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_datetime64_any_dtype(column):
-        return
+    if is_text(column):
+        refuse_numbers_in_text(column.name, [text_tally(column)])
+
+
+def is_text(column: pd.Series) -> bool:
+    return not (
+        pd.api.types.is_numeric_dtype(column) or pd.api.types.is_datetime64_any_dtype(column)
+    )
+
+
+def text_tally(column: pd.Series) -> tuple[int, int, pd.Series]:
+    """(values that are numbers, values, the 3 most frequent text values with their counts)
+    of a column or of one part of it: tallies of the parts add up to the column's."""
     # Distinct values, weighted by their counts: linear in rows, one parse per value.
     counts = column.value_counts(dropna=True)
-    if counts.empty:
-        return
     is_number = pd.to_numeric(counts.index.astype(str), errors="coerce").notna()
-    numbers, total = int(counts[is_number].sum()), int(counts.sum())
+    return int(counts[is_number].sum()), int(counts.sum()), counts[~is_number].head(3)
+
+
+def refuse_numbers_in_text(name: str, tallies: list[tuple[int, int, pd.Series]]) -> None:
+    numbers, total = sum(t[0] for t in tallies), sum(t[1] for t in tallies)
     if total > numbers > total / 2:
-        text = counts[~is_number]
-        examples = ", ".join(repr(v) for v in text.index[:3])
+        text = pd.concat([t[2] for t in tallies]).groupby(level=0, sort=False).sum()
+        examples = text.sort_values(ascending=False, kind="stable").index[:3]
         raise DataError(
-            f"column {column.name!r} looks numeric but {int(text.sum())} of {total} values are "
-            f"text (e.g. {examples}): list it in data.numeric to read those as missing, or in "
-            "data.categorical to keep it as text"
+            f"column {name!r} looks numeric but {total - numbers} of {total} values are "
+            f"text (e.g. {', '.join(repr(v) for v in examples)}): list it in data.numeric to "
+            "read those as missing, or in data.categorical to keep it as text"
         )
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.model_selection import train_test_split
 
-from .. import io, paths, progress, schema
+from .. import compute, io, paths, progress, schema
 from ..errors import DataError
 from ..features import TARGET, build_transformer, choose_encodings
 from ..params import AugmentParams, PreprocessParams, Task, load
@@ -47,23 +47,76 @@ def engineer(df: pd.DataFrame, ratios: list[tuple[str, str]]) -> pd.DataFrame:
 def split(
     df: pd.DataFrame, target: str, test_size: float, seed: int, task: Task
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    train, test = split_rows(df[target], test_size, seed, task)
+    return df.iloc[train].reset_index(drop=True), df.iloc[test].reset_index(drop=True)
+
+
+def split_rows(
+    target: pd.Series, test_size: float, seed: int, task: Task
+) -> tuple[np.ndarray, np.ndarray]:
+    """The positions of the train and test rows, each in row order: the table's order, so
+    a partitioned table splits without a shuffle. Only the target is needed (the dask
+    engine reads it alone), as a category column too: its codes follow its sorted
+    values, so they stratify exactly as the values do."""
     stratify = None
     if task == "classification":
-        counts = df[target].value_counts()
+        counts = target.value_counts()
         rare = counts[counts < 2]
         if len(rare):
             raise DataError(
                 f"class(es) {', '.join(map(str, rare.index))} have fewer than 2 rows, too few for "
                 "a stratified split: collect more rows or drop them with clean.exclude"
             )
-        stratify = df[target]
+        categories = isinstance(target.dtype, pd.CategoricalDtype)
+        stratify = target.cat.codes.to_numpy() if categories else target
     try:
         train, test = train_test_split(
-            df, test_size=test_size, random_state=seed, stratify=stratify, shuffle=True
+            np.arange(len(target)),
+            test_size=test_size,
+            random_state=seed,
+            stratify=stratify,
+            shuffle=True,
         )
     except ValueError as exc:
-        raise DataError(f"cannot split {len(df)} rows with test_size={test_size}: {exc}") from None
-    return train.sort_index().reset_index(drop=True), test.sort_index().reset_index(drop=True)
+        raise DataError(
+            f"cannot split {len(target)} rows with test_size={test_size}: {exc}"
+        ) from None
+    return np.sort(train), np.sort(test)
+
+
+def fit_rows(
+    rows: int, classes: np.ndarray | None, rules: PreprocessParams, seed: int
+) -> np.ndarray | None:
+    """Positions of the training rows the transformer is fitted on: a seeded sample of
+    preprocess.fit_max_rows, stratified by `classes` (classification), or None for all
+    of them. Both engines fit the same rows."""
+    if rows <= rules.fit_max_rows:
+        return None
+    return compute.sample(np.arange(rows), classes, rules.fit_max_rows, seed)
+
+
+def fit_transformer(
+    fit: pd.DataFrame, roles: schema.Roles, rules: PreprocessParams, task: Task, seed: int
+) -> tuple[ColumnTransformer, dict]:
+    """The transformer fitted on `fit` (training rows), and choose_encodings' decision."""
+    encodings = choose_encodings(fit, roles.categorical, rules.encoding)
+    transformer = build_transformer(roles, rules, task, encodings, seed)
+    transformer.fit(fit[roles.features], schema.target_array(fit[roles.target]))
+    return transformer, encodings
+
+
+def summary(
+    train_rows: int, test_rows: int, roles: schema.Roles, transformer, encodings: dict
+) -> dict:
+    """The report; "encodings" goes to features.json."""
+    return {
+        "train_rows": train_rows,
+        "test_rows": test_rows,
+        "features_in": len(roles.features),
+        "features_out": len(transformer.get_feature_names_out()),
+        "target_encoded": sum(e["encoding"] == TARGET for e in encodings.values()),
+        "encodings": encodings,
+    }
 
 
 def augment(
@@ -90,20 +143,43 @@ def describe_features(
 ) -> dict:
     """The schema a request to the model must follow (names, types, known categories), and
     the encoding each categorical column got."""
+    return features_json([feature_facts(train, roles, task)], roles, task, encodings)
+
+
+def feature_facts(train: pd.DataFrame, roles: schema.Roles, task: Task) -> dict:
+    """What features.json says of the training rows, for a table or a part of it: the
+    parts' facts combine (features_json) into exactly the whole table's."""
+    return {
+        "numeric": {c: (train[c].min(), train[c].max()) for c in roles.numeric},
+        "categorical": {c: set(map(str, train[c].dropna().unique())) for c in roles.categorical},
+        "classes": set(map(str, train[roles.target].unique()))
+        if task == "classification"
+        else set(),
+    }
+
+
+def features_json(
+    facts: list[dict], roles: schema.Roles, task: Task, encodings: dict | None
+) -> dict:
+    """features.json from the facts of the training table's parts (one: the whole)."""
+
+    def spread(column: str, end: int) -> pd.Series:
+        return pd.Series([f["numeric"][column][end] for f in facts], dtype="float64")
+
     features = {
         "task": task,
         "roles": roles.to_dict(),
         "encodings": encodings or {},
         "numeric": {
-            c: {"min": _finite(train[c].min()), "max": _finite(train[c].max())}
+            c: {"min": _finite(spread(c, 0).min()), "max": _finite(spread(c, 1).max())}
             for c in roles.numeric
         },
         "categorical": {
-            c: sorted(str(v) for v in train[c].dropna().unique()) for c in roles.categorical
+            c: sorted(set().union(*(f["categorical"][c] for f in facts))) for c in roles.categorical
         },
     }
     if task == "classification":
-        features["classes"] = sorted(str(v) for v in train[roles.target].unique())
+        features["classes"] = sorted(set().union(*(f["classes"] for f in facts)))
     return features
 
 
@@ -122,23 +198,21 @@ def preprocess(
     train, test = split(df[~pseudo], roles.target, rules.test_size, seed, task)
     if pseudo.any():
         train = pd.concat([train, df[pseudo]], ignore_index=True)
-    encodings = choose_encodings(train, roles.categorical, rules.encoding)
-    transformer = build_transformer(roles, rules, task, encodings, seed)
-    transformer.fit(train[roles.features], schema.target_array(train[roles.target]))
+    classes = train[roles.target].to_numpy() if task == "classification" else None
+    sample = fit_rows(len(train), classes, rules, seed)
+    fit = train if sample is None else train.iloc[sample]
+    transformer, encodings = fit_transformer(fit, roles, rules, task, seed)
     train = augment(train, roles.numeric, rules.augment, seed)
-    report = {
-        "train_rows": len(train),
-        "test_rows": len(test),
-        "features_in": len(roles.features),
-        "features_out": len(transformer.get_feature_names_out()),
-        "target_encoded": sum(e["encoding"] == TARGET for e in encodings.values()),
-        "encodings": encodings,
-    }
-    return train, test, transformer, report
+    return train, test, transformer, summary(len(train), len(test), roles, transformer, encodings)
 
 
 def main() -> None:
     params = load()
+    if params.compute.engine == "dask":
+        from .. import preprocess_dask
+
+        preprocess_dask.run(params)
+        return
     df = engineer(io.read_parquet(paths.ANNOTATED), params.preprocess.ratios)
     roles = schema.infer_roles(df, params.data, params.task)
     # In place: this stage owns df, and pandera's copy would be one more copy of the table.
