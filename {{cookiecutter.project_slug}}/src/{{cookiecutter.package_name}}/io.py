@@ -237,12 +237,13 @@ def damaged(path: Path, exc: Exception) -> str:
 
 
 def parquet_columns(path: Path, wanted: set) -> list[str]:
-    """The columns of the Parquet file at path that are in `wanted`, in file order."""
-    import pyarrow.parquet as pq
+    """The columns of the table at path that are in `wanted`, in file order."""
+    import pyarrow.dataset as ds
 
     if not Path(path).exists():
         raise DataError(f"{path} does not exist: run `dvc repro` to build it")
-    return [name for name in pq.read_schema(path).names if name in wanted]
+    # A dataset: a file, or the dask engine's folder of parts (pq.read_schema takes a file).
+    return [name for name in ds.dataset(path, format="parquet").schema.names if name in wanted]
 
 
 def read_json(path: Path) -> Any:
