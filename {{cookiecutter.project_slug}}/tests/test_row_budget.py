@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from {{ cookiecutter.package_name }} import io, model_card, parts, paths
+from {{ cookiecutter.package_name }}.errors import DataError
 from {{ cookiecutter.package_name }}.params import PreprocessParams
 from {{ cookiecutter.package_name }}.stages import export, preprocess, select, train
 
@@ -71,6 +72,15 @@ def test_take_gives_the_rows_read_parquet_gives(tmp_path, layout):
         parts.take(path, np.array([len(whole)]))
     with pytest.raises(ValueError, match="sorted"):
         parts.take(path, np.array([5, 2]))
+
+
+def test_a_damaged_part_is_named_with_how_to_restore_it(tmp_path):
+    path = tmp_path / "table.parquet"
+    write_table(path, [mixed(30, 0, ["x"]), mixed(30, 1, ["y"])], row_group_size=10)
+    part = path / parts.part_name(1)
+    part.write_bytes(part.read_bytes()[:100])
+    with pytest.raises(DataError, match=f"{path} is damaged .*`dvc checkout {path}`"):
+        parts.take(path, np.array([1, 40]))
 
 
 @pytest.mark.parametrize("layout", ["file", "parts"])
