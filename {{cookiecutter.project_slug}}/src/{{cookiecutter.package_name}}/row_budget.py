@@ -51,8 +51,9 @@ def read(
     budget: int | None,
     task: Task,
     seed: int,
-    per_class: int = 0,
-    setting: str = "",
+    *,
+    per_class: int,
+    setting: str,
 ) -> pd.DataFrame:
     """The table's `columns`: every row within `budget`, else the seeded sample of
     `positions` (logged as `sample rows=<read> of=<available> budget=<setting>`)."""

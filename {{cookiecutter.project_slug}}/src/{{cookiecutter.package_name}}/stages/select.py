@@ -10,7 +10,7 @@ this is plain cross-validation of every candidate on every row.
 No rung is larger than `select.max_rows`, so neither is what select reads: with more
 training rows than that, it ranks on a seeded sample of `max_rows` of them (stratified
 by class for classification, chosen from the target column alone) and reads only those
-rows (row_budget). With at most `max_rows`, it reads every row and that sample is none.
+rows (row_budget). With at most `max_rows`, it reads every row, as it always did.
 """
 
 from __future__ import annotations

@@ -46,21 +46,16 @@ def main() -> None:
     roles = schema.roles_from_dict(io.read_json(paths.FEATURES)["roles"])
     selection = io.read_json(paths.SELECT_REPORT) if paths.SELECT_REPORT.exists() else None
     config = models.chosen_config(params, selection)
-    rows = fitted_rows(params, roles.target, [roles.target, *roles.features])
-    pipeline = train(rows, roles, io.load_model(paths.PREPROCESSOR), config, params)
-    io.save_model(paths.TRAINED_MODEL, pipeline)
-    progress.note(rows_in=len(rows), model=config["name"])
-
-
-def fitted_rows(params: Params, target: str, columns: list[str]) -> pd.DataFrame:
-    """The training rows train fits: every one, or its `train.max_rows` sample."""
-    return row_budget.read(
+    rows = row_budget.read(
         paths.TRAIN,
-        columns,
-        target,
+        [roles.target, *roles.features],
+        roles.target,
         params.train.max_rows,
         params.task,
         params.seed,
         per_class=row_budget.FIT_ROWS_PER_CLASS,
         setting="train.max_rows",
     )
+    pipeline = train(rows, roles, io.load_model(paths.PREPROCESSOR), config, params)
+    io.save_model(paths.TRAINED_MODEL, pipeline)
+    progress.note(rows_in=len(rows), model=config["name"])
