@@ -264,7 +264,7 @@ CASES = [
         "`-S +train.use_selectd=true` (a typo)",
         COMPOSE,
         r"train.use_selectd is not a setting: did you mean use_selected\? train has "
-        r"use_selected",
+        r"max_rows, use_selected",
         overrides=["+train.use_selectd=true"],
     ),
     Case(

@@ -160,6 +160,17 @@ def test_read_parquet_reads_only_the_columns_asked_for(tmp_path):
     pd.testing.assert_frame_equal(read, df[["c", "a"]])
 
 
+def test_parquet_columns_lists_a_file_or_a_folder_of_parts(tmp_path):
+    """evaluate asks which of its columns the test split has: a dask engine's folder too."""
+    df = pd.DataFrame({"a": [1.5, None], "b": ["x", None], "c": [1, 2]})
+    io.write_parquet(tmp_path / "t.parquet", df)
+    (tmp_path / "parts").mkdir()
+    df.to_parquet(tmp_path / "parts" / "part-000000.parquet", index=False)
+    df.to_parquet(tmp_path / "parts" / "part-000001.parquet", index=False)
+    for path in (tmp_path / "t.parquet", tmp_path / "parts"):
+        assert io.parquet_columns(path, {"c", "a", "z"}) == ["a", "c"]
+
+
 @pytest.mark.parametrize("read", [io.read_parquet, io.read_json, io.load_model])
 def test_reading_a_missing_file_says_how_to_build_it(tmp_path, read):
     with pytest.raises(DataError, match="absent does not exist: run `dvc repro`"):

@@ -10,9 +10,9 @@ GIL, and the data is shared instead of copied into every worker.
 Every split of the work is fixed by the settings, not by timing, so a rerun with the
 same `compute.n_jobs` gives byte-identical models.
 
-Row budgets (`sample`) are for choosing and judging only (select's halving, annotate's
-label judge) and preprocess's transformer fit; train fits every training row and
-evaluate scores every test row.
+Row budgets (`sample`) are for choosing and judging (select's halving, annotate's label
+judge), for preprocess's transformer fit, and for train only when `train.max_rows` is set
+(row_budget reads such a sample without reading the table); evaluate scores every test row.
 """
 
 from __future__ import annotations

@@ -243,6 +243,7 @@ def parquet_columns(path: Path, wanted: set) -> list[str]:
 
     if not Path(path).exists():
         raise DataError(f"{path} does not exist: run `dvc repro` to build it")
+    # A dataset: a file, or the dask engine's folder of parts (pq.read_schema takes a file).
     return [name for name in ds.dataset(path, format="parquet").schema.names if name in wanted]
 
 

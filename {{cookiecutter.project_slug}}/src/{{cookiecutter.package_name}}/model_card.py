@@ -16,6 +16,16 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> list[str]:
     return lines
 
 
+def _fitted_on(rows: dict, task: str) -> str:
+    if rows["fitted"] == rows["available"]:
+        return f"- Fitted on every one of the {rows['available']} training rows."
+    kind = "stratified " if task == "classification" else ""
+    return (
+        f"- Fitted on a seeded {kind}sample of {rows['fitted']} of the {rows['available']} "
+        "training rows (`train.max_rows`)."
+    )
+
+
 def render(meta: dict) -> str:
     """Markdown of the card; `meta` is models/model.json's content, whose `metrics` are
     evaluate's (overall, per_class, groups): the card shows the numbers evaluate logged."""
@@ -42,6 +52,7 @@ def render(meta: dict) -> str:
         "scaling, one-hot encoding), scikit-learn "
         f"{meta['scikit_learn_version']}, seed {meta['seed']}.",
         f"- Target: `{roles['target']}`; headline metric `{meta['metric']}`.",
+        _fitted_on(meta["training_rows"], meta["task"]),
         "- Files: `models/model.skops` (skops, loaded with a reviewed list of types), "
         "`models/onnx/` (ONNX, see below), `models/model.json` (this card's data).",
         "",

@@ -171,6 +171,8 @@ class SelectParams(_Strict):
 
 class TrainParams(_Strict):
     use_selected: bool = False
+    # None: fit every training row; n: a seeded sample of n rows when there are more.
+    max_rows: int | None = Field(None, ge=100)
 
 
 class EvaluateParams(_Strict):

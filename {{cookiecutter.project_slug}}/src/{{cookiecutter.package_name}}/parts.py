@@ -5,6 +5,10 @@ order); here it becomes a dask DataFrame with a partition per part, each read by
 dask DataFrame goes back to disk as a folder of parts, one per partition, written by
 the workers and swapped in whole (`io.atomic_dir`).
 
+`take` reads chosen rows of such a table, file or folder, one row group at a time with
+pyarrow alone: how select and train read the training split on a row budget without
+holding it whole.
+
 dask is imported here, in cluster.py and in the `*_dask` modules only: the local
 engine never loads it.
 """
@@ -16,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from . import io
@@ -56,9 +61,69 @@ def read(path: Path, columns: list[str] | None = None) -> dd.DataFrame:
 
 def rows_per_part(path: Path) -> list[int]:
     """Each part's row count, from the Parquet footers: no column is read."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    return [pq.ParquetFile(f).metadata.num_rows for f in files(path)]
+    try:
+        return [pq.ParquetFile(f).metadata.num_rows for f in files(path)]
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(io.damaged(path, exc)) from None
+
+
+def take(path: Path, positions: np.ndarray, columns: list[str] | None = None) -> pd.DataFrame:
+    """The rows at `positions` (sorted row numbers of the whole table, parts in name order)
+    of the table at `path`, file or folder of parts, as `io.read_parquet(path,
+    columns).iloc[positions]` gives them, index reset: same values, same dtypes. Only the
+    row groups holding a chosen row are read, one at a time, so the memory is the rows
+    taken and one row group, whatever the table's size."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    positions = np.asarray(positions, dtype=np.int64)
+    if positions.size and (positions[0] < 0 or (np.diff(positions) < 0).any()):
+        raise ValueError("positions must be sorted row numbers, none negative")
+    pieces, start = [], 0
+    try:
+        for part in files(path):
+            table = pq.ParquetFile(part)
+            taken = False
+            for group in range(table.metadata.num_row_groups):
+                rows = table.metadata.row_group(group).num_rows
+                first, last = np.searchsorted(positions, [start, start + rows])
+                if last > first:
+                    chunk = table.read_row_group(group, columns=columns, use_pandas_metadata=True)
+                    pieces.append(chunk.take(positions[first:last] - start))
+                    taken = True
+                start += rows
+            empty = not positions.size and not pieces
+            if not taken and (empty or _has_categories(table.schema_arrow, columns)):
+                # A part with no chosen row still gives its categories to a categorical
+                # column (io.read_parquet's categories are the union over every part),
+                # and the first part gives the columns when no row is chosen at all.
+                pieces.append(_no_rows(table, columns))
+        if positions.size and positions[-1] >= start:
+            raise ValueError(f"row {positions[-1]} is past the {start} rows of {path}")
+        frame = pa.concat_tables(pieces).to_pandas()
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(io.damaged(path, exc)) from None
+    return frame
+
+
+def _has_categories(schema, columns: list[str] | None) -> bool:
+    import pyarrow as pa
+
+    return any(
+        pa.types.is_dictionary(field.type)
+        for field in schema
+        if columns is None or field.name in columns
+    )
+
+
+def _no_rows(table, columns: list[str] | None):
+    """A part's columns with no row (and a categorical column's full dictionary)."""
+    if table.metadata.num_row_groups == 0:
+        return table.schema_arrow.empty_table().select(columns or table.schema_arrow.names)
+    return table.read_row_group(0, columns=columns, use_pandas_metadata=True).slice(0, 0)
 
 
 def _write(frame: pd.DataFrame, target: Path) -> int:

@@ -14,7 +14,7 @@ import pandas as pd
 import sklearn
 from sklearn.pipeline import Pipeline
 
-from .. import __version__, io, model_card, models, onnx_convert, paths, schema
+from .. import __version__, io, model_card, models, onnx_convert, paths, row_budget, schema
 from ..errors import DataError
 from ..params import Params, load
 
@@ -63,6 +63,20 @@ def metadata(
     }
 
 
+def training_rows(params: Params, target: str) -> dict:
+    """How many training rows the model was fitted on, of how many: train's sample, chosen
+    again (from the target column alone, as train chose it) when train.max_rows cut it."""
+    chosen, available = row_budget.positions(
+        paths.TRAIN,
+        target,
+        params.train.max_rows,
+        params.task,
+        params.seed,
+        row_budget.FIT_ROWS_PER_CLASS,
+    )
+    return {"fitted": available if chosen is None else len(chosen), "available": available}
+
+
 def main() -> None:
     params = load()
     features = io.read_json(paths.FEATURES)
@@ -91,6 +105,7 @@ def main() -> None:
     meta = metadata(
         params, config, io.read_json(paths.EVALUATE_DIR / "metrics.json"), features, hashes
     )
+    meta["training_rows"] = training_rows(params, roles.target)
     meta["onnx"] = export_onnx(model, rows, roles)
     io.write_json(paths.MODEL_METADATA, meta)
     io.write_text(paths.MODEL_CARD, model_card.render(meta))

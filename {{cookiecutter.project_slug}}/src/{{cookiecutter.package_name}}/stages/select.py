@@ -6,6 +6,11 @@ cross-validated on a stratified sample of `select.min_rows` training rows, the b
 candidate is left, never on more than `select.max_rows`. Candidates that reached a
 larger sample rank above those dropped earlier. With at most `min_rows` training rows,
 this is plain cross-validation of every candidate on every row.
+
+No rung is larger than `select.max_rows`, so neither is what select reads: with more
+training rows than that, it ranks on a seeded sample of `max_rows` of them (stratified
+by class for classification, chosen from the target column alone) and reads only those
+rows (row_budget). With at most `max_rows`, it reads every row, as it always did.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from sklearn.model_selection import (
 )
 from sklearn.pipeline import Pipeline
 
-from .. import compute, io, models, paths, progress, schema
+from .. import compute, io, models, paths, progress, row_budget, schema
 from ..params import ComputeParams, Params, load
 
 log = logging.getLogger(__name__)
@@ -132,7 +137,17 @@ def main() -> None:
     params = load()
     features = io.read_json(paths.FEATURES)
     roles = schema.roles_from_dict(features["roles"])
-    rows = io.read_parquet(paths.TRAIN, columns=[schema.ID, roles.target, *roles.features])
+    # per_class: the sample keeps rows enough of every class for rank's stratified folds.
+    rows = row_budget.read(
+        paths.TRAIN,
+        [schema.ID, roles.target, *roles.features],
+        roles.target,
+        params.select.max_rows,
+        params.task,
+        params.seed,
+        per_class=params.select.cv_folds,
+        setting="select.max_rows",
+    )
     ranking = rank(rows, roles, io.load_model(paths.PREPROCESSOR), params)
     io.write_csv(paths.SELECT_RANKING, ranking.round(6))
     io.write_json(paths.SELECT_REPORT, summary(ranking, params.metric))

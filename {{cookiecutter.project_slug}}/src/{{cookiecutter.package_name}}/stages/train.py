@@ -1,4 +1,6 @@
-"""Train: fit the configured model (or the winner of `select`) on the training split."""
+"""Train: fit the configured model (or the winner of `select`) on the training split:
+every row of it, or, with `train.max_rows` set and more training rows than that, a seeded
+sample of `max_rows` rows (stratified by class for classification), the only rows read."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
-from .. import compute, io, models, paths, progress, schema
+from .. import compute, io, models, paths, progress, row_budget, schema
 from ..params import Params, load
 
 log = logging.getLogger(__name__)
@@ -23,7 +25,7 @@ def train(
     config: dict[str, Any],
     params: Params,
 ) -> Pipeline:
-    """Preprocess's transformer and the model, fitted together on every training row.
+    """Preprocess's transformer and the model, fitted together on every row of `train_rows`.
 
     Fitted, not reused: a target encoder's fit_transform cross-fits the training rows (no
     row is encoded with its own label); the fitted encoder then equals preprocess's.
@@ -44,7 +46,16 @@ def main() -> None:
     roles = schema.roles_from_dict(io.read_json(paths.FEATURES)["roles"])
     selection = io.read_json(paths.SELECT_REPORT) if paths.SELECT_REPORT.exists() else None
     config = models.chosen_config(params, selection)
-    rows = io.read_parquet(paths.TRAIN, columns=[roles.target, *roles.features])
+    rows = row_budget.read(
+        paths.TRAIN,
+        [roles.target, *roles.features],
+        roles.target,
+        params.train.max_rows,
+        params.task,
+        params.seed,
+        per_class=row_budget.FIT_ROWS_PER_CLASS,
+        setting="train.max_rows",
+    )
     pipeline = train(rows, roles, io.load_model(paths.PREPROCESSOR), config, params)
     io.save_model(paths.TRAINED_MODEL, pipeline)
     progress.note(rows_in=len(rows), model=config["name"])
