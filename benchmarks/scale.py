@@ -90,9 +90,10 @@ def run(cwd: Path, *command: str, timeout: float = 3600, env: dict | None = None
     return Run(status, time.perf_counter() - started, log)
 
 
-def bake(out: Path) -> tuple[Run, Path, str]:
-    """Bake with the default answers into `out`: (the run, project dir, package name)."""
-    baked = run(out, str(BIN / "cookiecutter"), "--no-input", str(TEMPLATE), "-o", ".")
+def bake(out: Path, *answers: str) -> tuple[Run, Path, str]:
+    """Bake with the default answers, but for `answers` ("key=value"), into `out`: (the
+    run, project dir, package name)."""
+    baked = run(out, str(BIN / "cookiecutter"), "--no-input", str(TEMPLATE), "-o", ".", *answers)
     if baked.status != "ok":
         raise RuntimeError(f"bake failed: {baked.failure()[1]}")
     project = next(out.glob("*/dvc.yaml")).parent
