@@ -107,6 +107,8 @@ def compare(io, local: Path, dask: Path) -> str:
     """'equal', or what differs between the local engine's output and the dask engine's."""
     if not dask.exists():
         return "missing"
+    if not local.exists():
+        return "no local engine output to compare"
     if local.suffix == ".parquet":
         try:
             pd.testing.assert_frame_equal(io.read_parquet(dask), io.read_parquet(local))
@@ -117,8 +119,10 @@ def compare(io, local: Path, dask: Path) -> str:
         left, right = json.loads(local.read_text()), json.loads(dask.read_text())
         if left == right:
             return "equal"
+        if not (isinstance(left, dict) and isinstance(right, dict)):
+            return "differs"
         keys = sorted(k for k in left.keys() | right.keys() if left.get(k) != right.get(k))
-        return f"keys {', '.join(keys)} differ" if isinstance(left, dict) else "differs"
+        return f"keys {', '.join(keys)} differ"
     return "equal" if local.read_bytes() == dask.read_bytes() else "bytes differ"
 
 
