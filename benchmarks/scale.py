@@ -13,6 +13,7 @@ import argparse
 import os
 import platform
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -145,7 +146,8 @@ def synthetic_data(rows: int, folder: Path, batches: int | None = None) -> Path:
     target = folder / (f"synthetic-{rows}" if batches == default else f"synthetic-{rows}-{batches}")
     if not target.is_dir():
         progress(f"generating {rows:,} rows in {batches} batch(es) under {target}")
-        partial = folder / f"synthetic-{rows}.partial"
+        partial = folder / f"{target.name}.partial"
+        shutil.rmtree(partial, ignore_errors=True)  # an interrupted run's batches
         write_synthetic(rows, partial, batches=batches)
         partial.rename(target)
     return target
