@@ -40,7 +40,7 @@ def write_files(folder: Path, size_mb: int, files: int) -> dict[str, str]:
     for i in range(files):
         path = folder / f"part-{i:03d}.bin"
         with path.open("wb") as out:
-            for _ in range(size_mb // files):
+            for _ in range(size_mb // files + (i < size_mb % files)):
                 out.write(rng.bytes(MIB))
         written[path.name] = md5(path)
     return written
@@ -71,7 +71,6 @@ def measure(tmp: Path, size_mb: int, files: int, timeout: float) -> list[tuple[s
                       str(server.key))  # fmt: skip
         if keyfile.status != "ok":
             raise RuntimeError(f"dvc remote modify: {keyfile.failure()[1]}")
-        size_mb = size_mb // files * files
         progress(f"writing {size_mb} MiB of random bytes in {files} files")
         written = write_files(root / "blob", size_mb, files)
         rows = []
