@@ -61,6 +61,8 @@ lock: venv
 
 # Wall times of the everyday commands, server latency and throughput (prints figures; not a test).
 # scale.py first: one table of bake, built-in DVC vs one-process floor, and synthetic sizes.
+# dask_engine.py: the data stages on both engines at 1e7 rows; ssh_remote.py: dvc push/pull
+# of 1 GiB to an SSH remote on loopback (Debian's openssh-server, installed here when root).
 # serving_load.py last: it loads the server with wrk (Debian's package, installed here when root).
 bench: venv
 	$(BIN)/python benchmarks/scale.py
@@ -68,6 +70,10 @@ bench: venv
 	$(BIN)/python benchmarks/pipeline.py --task regression
 	$(BIN)/python benchmarks/serving.py --task classification
 	$(BIN)/python benchmarks/walkthrough.py --task classification
+	$(BIN)/python benchmarks/dask_engine.py
+	@[ -x /usr/sbin/sshd ] || { if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y openssh-server; \
+		else echo "sshd is missing: sudo apt-get install openssh-server, then make bench again" >&2; fi; }
+	$(BIN)/python benchmarks/ssh_remote.py
 	@command -v wrk >/dev/null || { if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y wrk; \
 		else echo "wrk is missing: sudo apt-get install wrk, then make bench again" >&2; fi; }
 	$(BIN)/python benchmarks/serving_load.py --task classification

@@ -13,6 +13,7 @@ import argparse
 import os
 import platform
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -56,7 +57,9 @@ class Run:
 
 
 def progress(message: str) -> None:
-    print(f"[scale {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+    """A line on stderr, labelled with the running script (other benchmarks import this)."""
+    label = Path(sys.argv[0]).stem
+    print(f"[{label} {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def run(cwd: Path, *command: str, timeout: float = 3600, env: dict | None = None) -> Run:
@@ -88,9 +91,10 @@ def run(cwd: Path, *command: str, timeout: float = 3600, env: dict | None = None
     return Run(status, time.perf_counter() - started, log)
 
 
-def bake(out: Path) -> tuple[Run, Path, str]:
-    """Bake with the default answers into `out`: (the run, project dir, package name)."""
-    baked = run(out, str(BIN / "cookiecutter"), "--no-input", str(TEMPLATE), "-o", ".")
+def bake(out: Path, *answers: str) -> tuple[Run, Path, str]:
+    """Bake with the default answers, but for `answers` ("key=value"), into `out`: (the
+    run, project dir, package name)."""
+    baked = run(out, str(BIN / "cookiecutter"), "--no-input", str(TEMPLATE), "-o", ".", *answers)
     if baked.status != "ok":
         raise RuntimeError(f"bake failed: {baked.failure()[1]}")
     project = next(out.glob("*/dvc.yaml")).parent
@@ -134,13 +138,16 @@ def builtin(rows: list[tuple[str, ...]], timeout: float) -> None:
         rows.append(("ratio first repro / floor", f"{first.seconds / floor.seconds:.2f}x", "", ""))
 
 
-def synthetic_data(rows: int, folder: Path) -> Path:
-    """The synthetic table as a folder of batches; an existing complete folder is reused."""
-    target = folder / f"synthetic-{rows}"
+def synthetic_data(rows: int, folder: Path, batches: int | None = None) -> Path:
+    """The synthetic table as a folder of batches (by default one per 250,000 rows, 1 to
+    10); an existing complete folder is reused."""
+    default = max(1, min(10, rows // 250_000))
+    batches = batches or default
+    target = folder / (f"synthetic-{rows}" if batches == default else f"synthetic-{rows}-{batches}")
     if not target.is_dir():
-        batches = max(1, min(10, rows // 250_000))
         progress(f"generating {rows:,} rows in {batches} batch(es) under {target}")
-        partial = folder / f"synthetic-{rows}.partial"
+        partial = folder / f"{target.name}.partial"
+        shutil.rmtree(partial, ignore_errors=True)  # an interrupted run's batches
         write_synthetic(rows, partial, batches=batches)
         partial.rename(target)
     return target
@@ -174,17 +181,21 @@ def machine() -> str:
     return f"machine: {os.cpu_count()} cores, {memory}"
 
 
-def table(rows: list[tuple[str, ...]]) -> str:
-    """Markdown rows, aligned; wall and peak RSS right-aligned."""
-    widths = [max(len(r[i]) for r in [HEADER, *rows]) for i in range(len(HEADER))]
-    columns = list(zip(widths, (False, True, True, False), strict=True))
+def table(
+    rows: list[tuple[str, ...]],
+    header: tuple[str, ...] = HEADER,
+    right: tuple[bool, ...] = (False, True, True, False),
+) -> str:
+    """Markdown rows, aligned; the columns flagged in `right` (wall, peak RSS) right-aligned."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    columns = list(zip(widths, right, strict=True))
 
     def line(cells: tuple[str, ...]) -> str:
         padded = [c.rjust(w) if r else c.ljust(w) for c, (w, r) in zip(cells, columns, strict=True)]
         return "| " + " | ".join(padded) + " |"
 
     rule = "| " + " | ".join("-" * (w - r) + ":" * r for w, r in columns) + " |"
-    return "\n".join([line(HEADER), rule, *map(line, rows)])
+    return "\n".join([line(header), rule, *map(line, rows)])
 
 
 def main() -> None:

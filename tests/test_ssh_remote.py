@@ -10,19 +10,16 @@ import getpass
 import json
 import os
 import shutil
-import socket
-import subprocess
 import time
-from pathlib import Path
+from contextlib import ExitStack
 
 import pandas as pd
 import pytest
 import yaml
 from conftest import bake, md5, package_of, run
+from sshd import Unavailable, serve
 
 pytestmark = pytest.mark.slow
-
-SSHD = Path("/usr/sbin/sshd")
 
 
 def unavailable(reason: str) -> None:
@@ -32,68 +29,16 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def keygen(path: Path) -> None:
-    subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)],
-        check=True,
-        capture_output=True,
-    )
-
-
 @pytest.fixture
 def sshd(tmp_path):
-    """sshd on 127.0.0.1:<free port> accepting only a fresh client key; yields
-    (port, client key, known_hosts file)."""
-    if not SSHD.is_file() or shutil.which("ssh-keygen") is None:
-        unavailable(f"{SSHD} or ssh-keygen is missing: apt-get install openssh-server")
-    keys = tmp_path / "keys"
-    keys.mkdir()
-    keygen(keys / "host")
-    keygen(keys / "client")
-    authorized = keys / "authorized_keys"
-    shutil.copy(keys / "client.pub", authorized)
-    port = free_port()
-    config = keys / "sshd_config"
-    config.write_text(
-        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {keys / 'host'}\n"
-        f"AuthorizedKeysFile {authorized}\nPasswordAuthentication no\n"
-        "KbdInteractiveAuthentication no\nStrictModes no\nUsePAM no\n"
-        f"PidFile {keys / 'sshd.pid'}\nSubsystem sftp internal-sftp\n"
-    )
-    try:
-        Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation directory
-    except OSError as exc:
-        unavailable(f"cannot create /run/sshd for sshd: {exc}")
-    server = subprocess.Popen(
-        [str(SSHD), "-D", "-e", "-f", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 10
-    while True:
-        if server.poll() is not None:
-            unavailable(f"sshd did not start: {server.stderr.read().strip()[-500:]}")
+    """sshd on 127.0.0.1:<free port> accepting only a fresh client key (tests/sshd.py,
+    shared with benchmarks/ssh_remote.py); yields (port, client key, known_hosts file)."""
+    with ExitStack() as stack:
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                server.kill()
-                unavailable("sshd did not listen within 10 s")
-            time.sleep(0.1)
-    host_key = (keys / "host.pub").read_text().split()
-    known_hosts = keys / "known_hosts"
-    known_hosts.write_text(f"[127.0.0.1]:{port} {host_key[0]} {host_key[1]}\n")
-    yield port, keys / "client", known_hosts
-    server.terminate()
-    server.wait(timeout=10)
+            server = stack.enter_context(serve(tmp_path / "keys"))
+        except Unavailable as exc:
+            unavailable(str(exc))
+        yield server.port, server.key, server.known_hosts
 
 
 def test_dvc_remote_and_fetch_over_ssh(tmp_path, sshd):

@@ -4,7 +4,11 @@ select's cross-validation scores equal it exactly."""
 
 from __future__ import annotations
 
+import logging
 import os
+import re
+import socket
+import time
 
 import numpy as np
 import pandas as pd
@@ -312,3 +316,64 @@ def test_dask_preprocess_refuses_augmentation(tmp_path, monkeypatch, make_params
         preprocess_on(
             "dask", monkeypatch, make_params, None, **{"preprocess.augment.enabled": True}
         )
+
+
+# --- Measured: each worker's peak memory; an unreachable or malformed scheduler ---------
+
+
+def test_closing_a_stages_client_reports_each_workers_peak_memory(make_params, scheduler, caplog):
+    """One progress line when the client closes: a worker that held an array reports a
+    peak of at least its previous peak plus the array, in worker-address order."""
+    caplog.set_level(logging.INFO)
+    settings = make_params({"compute.engine": "dask", "compute.scheduler": scheduler}).compute
+    with cluster.client(settings) as client:
+        workers = sorted(client.scheduler_info()["workers"])
+        held = client.run(cluster.peak_rss_mb)[workers[1]] + 200
+        touched = client.submit(
+            lambda mb: int(np.ones(mb * 2**20 // 8).sum()), held, workers=[workers[1]], pure=False
+        )
+        assert touched.result() == held * 2**20 // 8
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("dask workers")]
+    assert len(lines) == 1, lines
+    reported = re.fullmatch(r"dask workers workers=2 peak_rss_mb=(\d+),(\d+)", lines[0])
+    assert reported, lines[0]
+    assert int(reported[2]) >= held
+    assert int(reported[1]) > 0
+
+
+def test_an_unreachable_scheduler_is_a_one_line_error_naming_it_and_the_fix(
+    make_params, monkeypatch
+):
+    """A port where nothing listens: distributed retries until the timeout (shortened
+    here), then the stage stops with one line."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", "1s")
+    settings = make_params({"compute.engine": "dask", "compute.scheduler": address}).compute
+    started = time.monotonic()
+    with pytest.raises(DataError) as failure, cluster.client(settings):
+        pytest.fail("connected to a port where nothing listens")
+    message = str(failure.value)
+    assert "\n" not in message
+    assert message.startswith(f"cannot reach the Dask scheduler {address!r}")
+    assert "start it (`dask scheduler`), fix compute.scheduler" in message
+    assert time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize("address", ["localhost:abc", "htp://x:8786", "tcp://host", ""])
+def test_a_malformed_scheduler_address_fails_at_load(make_params, address):
+    with pytest.raises(ConfigError) as failure:
+        make_params({"compute.scheduler": address})
+    message = str(failure.value)
+    assert "\n" not in message
+    assert message.startswith("params.yaml: compute.scheduler: ")
+    assert "host:port (e.g. tcp://10.0.0.5:8786), or null" in message
+    assert repr(address) in message
+
+
+@pytest.mark.parametrize(
+    "address", ["tcp://10.0.0.5:8786", "scheduler-0.dask:8786", "tls://[::1]:8786"]
+)
+def test_a_scheduler_address_loads(make_params, address):
+    assert make_params({"compute.scheduler": address}).compute.scheduler == address

@@ -9,10 +9,12 @@ others'. distributed is imported here only, so the local engine never loads it.
 from __future__ import annotations
 
 import logging
+import resource
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from . import progress
 from .errors import DataError, first_line
 from .params import ComputeParams
 
@@ -20,6 +22,25 @@ if TYPE_CHECKING:
     from distributed import Client
 
 log = logging.getLogger(__name__)
+
+# How long a stage waits for compute.scheduler: distributed retries a refused connection
+# until then (a scheduler that is still starting comes up in seconds).
+CONNECT_TIMEOUT = "30s"
+
+
+def peak_rss_mb() -> int:
+    """This process's peak resident memory in MB (run on each worker)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # KiB on Linux
+
+
+def report_workers(connected: Client) -> None:
+    """One progress line with each worker process's peak RSS, in worker-address order:
+    the stage's `done` line gives this process's, and on the dask engine the table's
+    rows are in the workers. A worker started before the stage (compute.scheduler)
+    reports its peak since it started."""
+    peaks = connected.run(peak_rss_mb)
+    values = ",".join(str(peaks[worker]) for worker in sorted(peaks))
+    progress.report("dask workers", workers=len(peaks), peak_rss_mb=values)
 
 
 @contextmanager
@@ -32,7 +53,7 @@ def client(compute: ComputeParams) -> Iterator[Client]:
     logging.getLogger("distributed").setLevel(logging.WARNING)
     if compute.scheduler:
         try:
-            connected = Client(compute.scheduler, timeout="30s")
+            connected = Client(compute.scheduler, timeout=CONNECT_TIMEOUT)
         except (OSError, TimeoutError) as exc:
             raise DataError(
                 f"cannot reach the Dask scheduler {compute.scheduler!r} ({first_line(exc)}): "
@@ -41,6 +62,7 @@ def client(compute: ComputeParams) -> Iterator[Client]:
             ) from None
         with connected:
             yield connected
+            report_workers(connected)
         return
     # The dashboard (when bokeh is installed) on a free port: a second stage or test on
     # this machine would otherwise fight over 8787.
@@ -55,3 +77,4 @@ def client(compute: ComputeParams) -> Iterator[Client]:
     ):
         log.info("dask: LocalCluster of %d worker processes", compute.cores)
         yield connected
+        report_workers(connected)

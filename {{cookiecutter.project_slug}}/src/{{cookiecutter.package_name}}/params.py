@@ -216,6 +216,11 @@ class MonitorParams(_Strict):
     min_rows: int = Field(30, ge=1)
 
 
+# A scheduler address as distributed's Client takes it: an optional network transport,
+# a host name or IP (IPv6 in brackets) and a port.
+SCHEDULER_ADDRESS = re.compile(r"((tcp|tls|ws|wss|ucx)://)?(\[[0-9A-Fa-f:.]+\]|[\w.-]+):\d{1,5}")
+
+
 class ComputeParams(_Strict):
     # -1: every core; n > 0: n cores. Reruns at one setting are byte-identical; histogram
     # gradient boosting's sums follow the thread count, so set a number, not -1, when
@@ -234,6 +239,18 @@ class ComputeParams(_Strict):
     def _not_zero(cls, value: int) -> int:
         if value == 0 or value < -1:
             raise ValueError("n_jobs is -1 (every core) or a number of cores >= 1")
+        return value
+
+    @field_validator("scheduler")
+    @classmethod
+    def _an_address(cls, value: str | None) -> str | None:
+        # Checked at load: a typo fails before any stage runs, not when the first dask
+        # stage tries to connect.
+        if value is not None and not SCHEDULER_ADDRESS.fullmatch(value):
+            raise ValueError(
+                "scheduler is a Dask scheduler address, [tcp|tls|ws|wss|ucx://]host:port "
+                "(e.g. tcp://10.0.0.5:8786), or null for a LocalCluster on this machine"
+            )
         return value
 
     @property
