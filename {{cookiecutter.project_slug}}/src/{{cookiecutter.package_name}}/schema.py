@@ -13,6 +13,7 @@ pandas 3 gives strings a dtype of their own.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
@@ -67,7 +68,15 @@ def require_target(df: pd.DataFrame, target: str) -> None:
         )
 
 
-def infer_roles(df: pd.DataFrame, data: DataParams, task: Task) -> Roles:
+def infer_roles(
+    df: pd.DataFrame,
+    data: DataParams,
+    task: Task,
+    text_check: Callable[[pd.Series], None] | None = None,
+) -> Roles:
+    """The columns' roles. `text_check` refuses a text column (numbers_in_text): the dask
+    engine passes one that answers from counts its workers summed, and an empty `df`."""
+    text_check = text_check or numbers_in_text
     require_target(df, data.target)
     if task == "regression" and not pd.api.types.is_numeric_dtype(df[data.target]):
         raise DataError(
@@ -102,7 +111,7 @@ def infer_roles(df: pd.DataFrame, data: DataParams, task: Task) -> Roles:
         ]
     for column in candidates:
         if column not in numeric and column not in (data.categorical or []):
-            numbers_in_text(df[column])
+            text_check(df[column])
     if data.categorical is not None:
         categorical = list(data.categorical)
     else:
@@ -135,24 +144,40 @@ def numbers_in_text(column: pd.Series) -> None:
         return
     # Distinct values, weighted by their counts: linear in rows, one parse per value.
     counts = column.value_counts(dropna=True)
-    if counts.empty:
-        return
-    is_number = pd.to_numeric(counts.index.astype(str), errors="coerce").notna()
-    numbers, total = int(counts[is_number].sum()), int(counts.sum())
+    numbers, total = number_share(counts)
     if total > numbers > total / 2:
-        text = counts[~is_number]
-        examples = ", ".join(repr(v) for v in text.index[:3])
-        raise DataError(
-            f"column {column.name!r} looks numeric but {int(text.sum())} of {total} values are "
-            f"text (e.g. {examples}): list it in data.numeric to read those as missing, or in "
-            "data.categorical to keep it as text"
-        )
+        raise mostly_numbers(column.name, counts[~is_number(counts.index)], total)
+
+
+def is_number(values: pd.Index) -> np.ndarray:
+    return pd.to_numeric(values.astype(str), errors="coerce").notna()
+
+
+def number_share(counts: pd.Series) -> tuple[int, int]:
+    """(values that read as numbers, values) of a column's value counts."""
+    if counts.empty:
+        return 0, 0
+    return int(counts[is_number(counts.index)].sum()), int(counts.sum())
+
+
+def mostly_numbers(name: str, text: pd.Series, total: int) -> DataError:
+    """The refusal of numbers_in_text; `text` counts the values that are not numbers."""
+    examples = ", ".join(repr(v) for v in text.index[:3])
+    return DataError(
+        f"column {name!r} looks numeric but {int(text.sum())} of {total} values are "
+        f"text (e.g. {examples}): list it in data.numeric to read those as missing, or in "
+        "data.categorical to keep it as text"
+    )
 
 
 def require_rows_per_class(target: pd.Series, folds: int, setting: str) -> None:
     """Refuse a class with fewer rows than `folds` stratified folds need (one per fold):
     scikit-learn would only warn, and score folds that never saw the class."""
-    counts = target.value_counts()
+    require_class_counts(target.value_counts(), target.name, folds, setting)
+
+
+def require_class_counts(counts: pd.Series, target: str, folds: int, setting: str) -> None:
+    """require_rows_per_class on the target's value counts (most rows first)."""
     small = counts[counts < folds]
     if small.empty:
         return
@@ -160,9 +185,9 @@ def require_rows_per_class(target: pd.Series, folds: int, setting: str) -> None:
     lower = f", set {setting} to {rows} or less" if rows >= 2 else ""
     others = f" ({len(small) - 1} other class(es) too)" if len(small) > 1 else ""
     raise DataError(
-        f"class {name!r} of {target.name!r} has {rows} row(s), fewer than {setting}={folds} "
+        f"class {name!r} of {target!r} has {rows} row(s), fewer than {setting}={folds} "
         f"needs{others}: collect more rows of it{lower}, or leave it out by listing it "
-        f"under clean.exclude.{target.name}"
+        f"under clean.exclude.{target}"
     )
 
 
