@@ -236,7 +236,8 @@ class Labels:
         code_type = np.min_scalar_type(max(len(self.classes) - 1, 0))
         self.codes = np.concatenate(
             [
-                np.searchsorted(self.classes, s["classes"]).astype(code_type)[s["codes"]]
+                # Popped: the codes are held once, here.
+                np.searchsorted(self.classes, s["classes"]).astype(code_type)[s.pop("codes")]
                 for s in summaries
             ]
         )
