@@ -44,9 +44,7 @@ def read(path: Path, columns: list[str] | None = None) -> dd.DataFrame:
 
     parts = files(path)
     meta = io.read_parquet(parts[0], columns=columns).iloc[:0]
-    return dd.from_map(
-        io.read_parquet, parts, columns=columns, meta=meta, enforce_metadata=False
-    )
+    return dd.from_map(io.read_parquet, parts, columns=columns, meta=meta, enforce_metadata=False)
 
 
 def rows_per_part(path: Path) -> list[int]:
