@@ -4,6 +4,8 @@ pseudo-label the unlabelled rows that clean set aside.
 
 The corrections may also name unlabelled rows: labelling them by hand moves them in.
 Issues are found after the corrections, so a fixed row leaves the list.
+On the dask engine (compute.engine: dask) annotate_dask.py does the same per partition
+of clean's outputs, through the functions here and in label_quality.py.
 """
 
 from __future__ import annotations
