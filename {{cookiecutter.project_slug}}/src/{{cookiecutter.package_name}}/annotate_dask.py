@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -45,6 +46,9 @@ from .errors import DataError
 from .features import encoding_for
 from .params import Params, PreprocessParams
 from .stages import annotate
+
+if TYPE_CHECKING:
+    from distributed import Future
 
 log = logging.getLogger(__name__)
 
@@ -180,19 +184,22 @@ def common_dtypes(client, tables: list[list[Path]]) -> pd.Series:
     return pd.concat(empties, ignore_index=True).dtypes
 
 
-def checked(job: Job, corrections: pd.DataFrame) -> tuple[pd.Series, int]:
-    """(the new label per corrected id, rows in) after the local engine's checks."""
+def checked(job: Job, corrections: pd.DataFrame) -> tuple[Future, int]:
+    """(the new label per corrected id, on every worker; rows in) after the local
+    engine's checks."""
     classification = job.params.task == "classification"
-    ids = set(corrections["id"])
+    # Sent to each worker once, not with every task.
+    [ids] = job.client.scatter([set(corrections["id"])], broadcast=True)
     surveyed = job.map(survey, ids=ids, target=job.target, classification=classification)
     found = set().union(*(s[0] for s in surveyed))
     known = set().union(*(s[1] for s in surveyed)) if classification else None
     empty = pd.Series([], dtype=job.dtypes[job.target], name=job.target)
     new = annotate.checked_corrections(corrections, found, empty, known, job.params.task)
-    return new, sum(s[2] for s in surveyed)
+    [shared] = job.client.scatter([new], broadcast=True)
+    return shared, sum(s[2] for s in surveyed)
 
 
-def roles_of(job: Job, new: pd.Series) -> tuple[schema.Roles, list[dict]]:
+def roles_of(job: Job, new: Future) -> tuple[schema.Roles, list[dict]]:
     """The judge's roles, as infer_roles finds them on the labelled table, and the
     summaries (pass 2) of every part."""
     meta = empty(job.dtypes)
@@ -250,7 +257,7 @@ class Labels:
     def spans(self) -> list[tuple[int, int]]:
         return list(zip(self.bounds[:-1], self.bounds[1:], strict=True))
 
-    def judge(self, job: Job, new: pd.Series, rows: np.ndarray):
+    def judge(self, job: Job, new: Future, rows: np.ndarray):
         """(the unfitted judge, features, text labels) of the labelled rows at `rows`."""
         sample = pd.concat(gather_rows(job, new, rows, self.bounds), ignore_index=True)
         X = schema.model_frame(sample, self.roles)
@@ -258,7 +265,7 @@ class Labels:
         return label_quality.judge(X, self.roles, job.params.seed, self.encodings), X, y
 
 
-def judge_issues(job: Job, new: pd.Series, labels: Labels) -> pd.DataFrame:
+def judge_issues(job: Job, new: Future, labels: Labels) -> pd.DataFrame:
     """label_quality.find_issues on the partitioned labelled table."""
     rules, cores = job.params.annotate, job.params.compute.cores
     planned = label_quality.fold_plan(
@@ -292,7 +299,7 @@ def judge_issues(job: Job, new: pd.Series, labels: Labels) -> pd.DataFrame:
     return label_quality.ranked(pd.concat(found, ignore_index=True))
 
 
-def pseudo_judge(job: Job, new: pd.Series, labels: Labels):
+def pseudo_judge(job: Job, new: Future, labels: Labels):
     """label_quality.pseudo_label's model, fitted on the same sample of labelled rows."""
     rules = job.params.annotate
     rows = compute.sample(
@@ -342,7 +349,7 @@ def encodings(summaries: list[dict], categorical: list[str]) -> dict:
     return chosen
 
 
-def gather_rows(job: Job, new: pd.Series, positions: np.ndarray, bounds: np.ndarray) -> list:
+def gather_rows(job: Job, new: Future, positions: np.ndarray, bounds: np.ndarray) -> list:
     """The labelled rows at `positions` (sorted, over the whole labelled table), read
     from the parts that hold them."""
     cuts = np.searchsorted(positions, bounds)
@@ -367,6 +374,9 @@ def run(params: Params) -> None:
     annotate.refuse_pseudo_labels(params)
     rules = params.annotate
     tables = [parts.files(paths.CLEANED), parts.files(paths.UNLABELLED)]
+    for path, table in zip((paths.CLEANED, paths.UNLABELLED), tables, strict=True):
+        if not table:
+            raise DataError(f"{path} holds no Parquet parts: rebuild it with `dvc repro clean`")
     sources = tables[0] + tables[1]
     corrections = annotate.read_corrections(Path(rules.relabel_file))
     classification = params.task == "classification"
