@@ -5,6 +5,9 @@ select's cross-validation scores equal it exactly."""
 from __future__ import annotations
 
 import logging
+
+
+import json
 import os
 import re
 import socket
@@ -377,3 +380,122 @@ def test_a_malformed_scheduler_address_fails_at_load(make_params, address):
 )
 def test_a_scheduler_address_loads(make_params, address):
     assert make_params({"compute.scheduler": address}).compute.scheduler == address
+
+
+# --- annotate on the dask engine (annotate_dask.py) ---
+
+
+def clean_outputs(toy, task: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(cleaned, unlabelled) as clean writes them: one frame split, so the same dtypes.
+    A few labels are flipped (classification), so the judge has issues to find."""
+    rows = toy(task, n=320, seed=1)
+    if task == "classification":
+        flipped = {"low": "high", "mid": "low", "high": "mid"}
+        rows.loc[:9, "target"] = rows.loc[:9, "target"].map(flipped)
+    rows.loc[300:, "target"] = np.nan
+    return rows.iloc[:300].reset_index(drop=True), rows.iloc[300:].reset_index(drop=True)
+
+
+def as_parts(path, frame: pd.DataFrame, cuts: list[int]) -> None:
+    """`frame` at `path` as the dask engine's clean writes it: a folder of parts."""
+    from {{ cookiecutter.package_name }} import parts
+
+    path.unlink()
+    path.mkdir()
+    for number, (start, end) in enumerate(zip([0, *cuts], [*cuts, len(frame)], strict=True)):
+        frame.iloc[start:end].to_parquet(path / parts.part_name(number), index=False)
+
+
+def run_annotate(monkeypatch, params) -> None:
+    from {{ cookiecutter.package_name }}.stages import annotate
+
+    monkeypatch.setattr(annotate, "load", lambda: params)
+    annotate.main()
+
+
+def annotate_settings(task: str, **changes) -> dict:
+    return {
+        "task": task,
+        "data.target": "target",
+        "data.numeric": None,
+        "data.categorical": None,
+        "data.drop": [],
+        "data.groups": [],
+        "data.time": None,
+        "data.id_column": None,
+        # Each fold's judge fits on a sample of its rows: the rows the dask engine gathers.
+        "annotate.judge_max_rows": 120,
+        "annotate.issue_threshold": 0.5,
+        "annotate.pseudo_label.enabled": task == "classification",
+        **changes,
+    }
+
+
+@pytest.fixture
+def annotate_inputs(tmp_path, monkeypatch, toy, task):
+    """(cleaned, unlabelled, relabel file): clean's outputs as files (the local engine's)
+    and corrections of a labelled row and of an unlabelled one."""
+    monkeypatch.chdir(tmp_path)
+    cleaned, unlabelled = clean_outputs(toy, task)
+    io.write_parquet(paths.CLEANED, cleaned)
+    io.write_parquet(paths.UNLABELLED, unlabelled)
+    if task == "classification":
+        fixed = next(c for c in ("low", "mid") if c != cleaned.loc[7, "target"])
+        labels = (fixed, "high")
+    else:
+        labels = ("1.5", "2.5")
+    relabel = tmp_path / "data" / "annotations" / "relabel.csv"
+    relabel.parent.mkdir(parents=True)
+    relabel.write_text(f"id,label,note\nr007,{labels[0]},typo\nr305,{labels[1]},by hand\n")
+    return cleaned, unlabelled, relabel
+
+
+def test_dask_annotate_equals_the_local_engine(
+    annotate_inputs, monkeypatch, task, make_params, scheduler
+):
+    """The same annotated rows (corrected, in order, the labelled unlabelled row, then
+    the pseudo-labelled ones), label issues and report, from folders of parts on the
+    cluster."""
+    cleaned, unlabelled, _ = annotate_inputs
+    settings = annotate_settings(task)
+    run_annotate(monkeypatch, make_params(settings))
+    local = io.read_parquet(paths.ANNOTATED)
+    issues = paths.LABEL_ISSUES.read_text()
+    report = paths.ANNOTATE_REPORT.read_text()
+    assert local["id"].iloc[300] == "r305"
+    assert '"labels_changed": 2' in report and '"unlabelled": 19' in report
+    pseudo = json.loads(report)["pseudo_labelled"]
+    assert len(local) == 301 + pseudo
+    if task == "classification":
+        assert len(pd.read_csv(paths.LABEL_ISSUES)) > 0
+        assert 0 < pseudo < 19 and (local["batch"].iloc[301:] == "pseudo-labelled").all()
+
+    as_parts(paths.CLEANED, cleaned, [100, 220])
+    as_parts(paths.UNLABELLED, unlabelled, [4])
+    on_dask = {**settings, "compute.engine": "dask", "compute.scheduler": scheduler}
+    run_annotate(monkeypatch, make_params(on_dask))
+    assert paths.ANNOTATED.is_dir()
+    pd.testing.assert_frame_equal(io.read_parquet(paths.ANNOTATED), local, check_exact=True)
+    assert paths.LABEL_ISSUES.read_text() == issues
+    assert paths.ANNOTATE_REPORT.read_text() == report
+
+
+def test_dask_annotate_refuses_an_unknown_id_as_the_local_engine_does(
+    annotate_inputs, monkeypatch, task, make_params, scheduler
+):
+    """The same one-line error on both engines, and the previous output stays."""
+    cleaned, _, relabel = annotate_inputs
+    relabel.write_text(relabel.read_text() + "r999,1,no such row\n")
+    io.write_parquet(paths.ANNOTATED, cleaned)
+    before = io.file_md5(paths.ANNOTATED)
+    settings = annotate_settings(task)
+    with pytest.raises(DataError) as local:
+        run_annotate(monkeypatch, make_params(settings))
+    as_parts(paths.CLEANED, cleaned, [150])
+    on_dask = {**settings, "compute.engine": "dask", "compute.scheduler": scheduler}
+    with pytest.raises(DataError) as dask:
+        run_annotate(monkeypatch, make_params(on_dask))
+    assert str(dask.value) == str(local.value)
+    assert "ids not in the cleaned data: r999" in str(local.value)
+    assert "\n" not in str(local.value)
+    assert io.file_md5(paths.ANNOTATED) == before

@@ -28,12 +28,13 @@ def choose_encodings(
     df: pd.DataFrame, categorical: list[str], rules: EncodingParams
 ) -> dict[str, dict]:
     """Per categorical column: its distinct training values and the encoding they call for."""
-    chosen = {}
-    for column in categorical:
-        distinct = int(df[column].nunique(dropna=True))
-        method = ONEHOT if distinct <= rules.onehot_max_categories else TARGET
-        chosen[column] = {"encoding": method, "distinct": distinct}
-    return chosen
+    return {c: encoding_for(int(df[c].nunique(dropna=True)), rules) for c in categorical}
+
+
+def encoding_for(distinct: int, rules: EncodingParams) -> dict:
+    """A categorical column's encoding, from its count of distinct values."""
+    method = ONEHOT if distinct <= rules.onehot_max_categories else TARGET
+    return {"encoding": method, "distinct": distinct}
 
 
 def build_transformer(

@@ -33,11 +33,14 @@ ISSUE_COLUMNS = ["id", "label", "suggested_label", "confidence", "label_probabil
 PREDICT_CHUNK = 200_000
 
 
-def judge(df: pd.DataFrame, roles: schema.Roles, seed: int) -> Pipeline:
-    """The project's default feature transformation (encodings chosen from `df`), then a
-    logistic regression."""
+def judge(
+    df: pd.DataFrame, roles: schema.Roles, seed: int, encodings: dict | None = None
+) -> Pipeline:
+    """The project's default feature transformation (encodings chosen from `df`, unless
+    given), then a logistic regression."""
     rules = PreprocessParams()
-    encodings = choose_encodings(df, roles.categorical, rules.encoding)
+    if encodings is None:
+        encodings = choose_encodings(df, roles.categorical, rules.encoding)
     return make_pipeline(
         build_transformer(roles, rules, "classification", encodings, seed),
         LogisticRegression(max_iter=2000),
@@ -55,6 +58,29 @@ def predict_proba(model: Pipeline, X: pd.DataFrame, classes: np.ndarray) -> np.n
     return out
 
 
+def fold_plan(
+    y: np.ndarray, folds: int, seed: int, max_rows: int
+) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]] | None:
+    """(classes, per fold: (its model's fit rows, the rows it predicts)) from the labels
+    alone; None if too few rows. `y` may be the labels or any codes that sort as they do:
+    the folds and the samples are the same positions."""
+    classes, counts = np.unique(y, return_counts=True)
+    folds = min(folds, int(counts.min())) if len(classes) else 0
+    if len(classes) < 2 or folds < 2:
+        log.warning("annotate: too few rows per class for out-of-fold predictions; no issues")
+        return None
+    splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    plan = [
+        (compute.sample(fit_rows, y, max_rows, seed), held_out)
+        for fit_rows, held_out in splitter.split(np.zeros(len(y)), y)
+    ]
+    return classes, plan
+
+
+def fit_judge(model: Pipeline, X: pd.DataFrame, y: np.ndarray, rows: np.ndarray) -> Pipeline:
+    return clone(model).fit(X.iloc[rows], y[rows])
+
+
 def out_of_fold_proba(
     df: pd.DataFrame, roles: schema.Roles, folds: int, seed: int, max_rows: int, n_jobs: int
 ) -> tuple[np.ndarray, np.ndarray] | None:
@@ -64,24 +90,19 @@ def out_of_fold_proba(
     all of its own, so the cost grows linearly with the rows; folds run in parallel.
     """
     y = schema.target_array(df[roles.target].astype(str))
-    classes, counts = np.unique(y, return_counts=True)
-    folds = min(folds, int(counts.min())) if len(classes) else 0
-    if len(classes) < 2 or folds < 2:
-        log.warning("annotate: too few rows per class for out-of-fold predictions; no issues")
+    planned = fold_plan(y, folds, seed, max_rows)
+    if planned is None:
         return None
+    classes, plan = planned
     X = schema.model_frame(df, roles)
     model = judge(X, roles, seed)
 
     def one_fold(fit_rows: np.ndarray, held_out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        fit_rows = compute.sample(fit_rows, y, max_rows, seed)
-        fitted = clone(model).fit(X.iloc[fit_rows], y[fit_rows])
+        fitted = fit_judge(model, X, y, fit_rows)
         return held_out, predict_proba(fitted, X.iloc[held_out], classes)
 
-    splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
     with compute.folds(n_jobs):
-        parts = Parallel(n_jobs=n_jobs)(
-            delayed(one_fold)(fit, held) for fit, held in splitter.split(np.zeros(len(y)), y)
-        )
+        parts = Parallel(n_jobs=n_jobs)(delayed(one_fold)(fit, held) for fit, held in plan)
     proba = np.empty((len(y), len(classes)))
     for held_out, part in parts:
         proba[held_out] = part
@@ -104,19 +125,32 @@ def find_issues(
         return pd.DataFrame(columns=ISSUE_COLUMNS)
     proba, classes = found
     labels = schema.target_array(df[roles.target].astype(str))
+    return ranked(disagreements(df[schema.ID], labels, proba, classes, threshold))
+
+
+def disagreements(
+    ids: pd.Series, labels: np.ndarray, proba: np.ndarray, classes: np.ndarray, threshold: float
+) -> pd.DataFrame:
+    """The rows (of any slice of the table) whose label the probabilities contradict with
+    at least `threshold`, unsorted."""
     best = proba.argmax(axis=1)
     given = np.searchsorted(classes, labels)
+    rows = np.arange(len(ids))
     issues = pd.DataFrame(
         {
-            "id": df[schema.ID].to_numpy(),
+            "id": ids.to_numpy(),
             "label": labels,
             "suggested_label": classes[best],
-            "confidence": proba[np.arange(len(df)), best].round(6),
-            "label_probability": proba[np.arange(len(df)), given].round(6),
+            "confidence": proba[rows, best].round(6),
+            "label_probability": proba[rows, given].round(6),
         }
     )
     issues = issues[(issues["suggested_label"] != issues["label"])]
-    issues = issues[issues["confidence"] >= threshold]
+    return issues[issues["confidence"] >= threshold]
+
+
+def ranked(issues: pd.DataFrame) -> pd.DataFrame:
+    """Most confident first, ties by id, so the file is stable."""
     return issues.sort_values(["confidence", "id"], ascending=[False, True]).reset_index(drop=True)
 
 
@@ -139,12 +173,29 @@ def pseudo_label(
     rows = compute.sample(np.arange(len(X)), text, max_rows, seed)
     model = judge(X, roles, seed)
     model.fit(X.iloc[rows], text[rows])
+    return sure_rows(model, unlabelled, roles, min_confidence, by_text(y.unique()), y.dtype)
+
+
+def by_text(values) -> dict:
+    """The target's distinct values (in order of appearance) by their text: the model
+    sees them as text."""
+    return {str(v): v for v in values}
+
+
+def sure_rows(
+    model: Pipeline,
+    unlabelled: pd.DataFrame,
+    roles: schema.Roles,
+    min_confidence: float,
+    labels: dict,
+    dtype,
+) -> pd.DataFrame:
+    """The rows of `unlabelled` (any slice) the fitted model is `min_confidence` sure of,
+    labelled with the value of `labels` (text -> target value, typed `dtype`) it chose."""
     proba = predict_proba(model, schema.model_frame(unlabelled, roles), model.classes_)
     sure = proba.max(axis=1) >= min_confidence
     out = unlabelled[sure].copy()
     suggested = model.classes_[proba[sure].argmax(axis=1)]
-    # Back to the target's own values: the model saw them as text.
-    by_text = {str(v): v for v in y.unique()}
-    out[roles.target] = pd.Series([by_text[s] for s in suggested], index=out.index).astype(y.dtype)
+    out[roles.target] = pd.Series([labels[s] for s in suggested], index=out.index).astype(dtype)
     out[schema.BATCH] = schema.PSEUDO_LABELLED
     return out

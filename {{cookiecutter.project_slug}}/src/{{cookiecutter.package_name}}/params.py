@@ -226,9 +226,9 @@ class ComputeParams(_Strict):
     # gradient boosting's sums follow the thread count, so set a number, not -1, when
     # machines with different core counts must give the same model file.
     n_jobs: int = -1
-    # local: each stage in this process. dask: ingest on a Dask cluster, one task per
-    # batch file, its output a folder of Parquet parts; select's cross-validation folds
-    # on the cluster's workers (docs/dask-engine.md).
+    # local: each stage in this process. dask: the data stages on a Dask cluster, a task
+    # per partition, their outputs folders of Parquet parts equal to the local engine's
+    # files; select's cross-validation folds on the cluster's workers (docs/dask-engine.md).
     engine: Literal["local", "dask"] = "local"
     # The dask engine's cluster: a scheduler address (tcp://host:8786), or null for a
     # LocalCluster of n_jobs worker processes on this machine, started for the stage.

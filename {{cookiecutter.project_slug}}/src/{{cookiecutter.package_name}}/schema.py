@@ -175,7 +175,11 @@ def refuse_numbers_in_text(name: str, tallies: list[tuple[int, int, pd.Series]])
 def require_rows_per_class(target: pd.Series, folds: int, setting: str) -> None:
     """Refuse a class with fewer rows than `folds` stratified folds need (one per fold):
     scikit-learn would only warn, and score folds that never saw the class."""
-    counts = target.value_counts()
+    require_class_counts(target.value_counts(), target.name, folds, setting)
+
+
+def require_class_counts(counts: pd.Series, target: str, folds: int, setting: str) -> None:
+    """require_rows_per_class on the target's value counts (most rows first)."""
     small = counts[counts < folds]
     if small.empty:
         return
@@ -183,9 +187,9 @@ def require_rows_per_class(target: pd.Series, folds: int, setting: str) -> None:
     lower = f", set {setting} to {rows} or less" if rows >= 2 else ""
     others = f" ({len(small) - 1} other class(es) too)" if len(small) > 1 else ""
     raise DataError(
-        f"class {name!r} of {target.name!r} has {rows} row(s), fewer than {setting}={folds} "
+        f"class {name!r} of {target!r} has {rows} row(s), fewer than {setting}={folds} "
         f"needs{others}: collect more rows of it{lower}, or leave it out by listing it "
-        f"under clean.exclude.{target.name}"
+        f"under clean.exclude.{target}"
     )
 
 

@@ -4,6 +4,8 @@ pseudo-label the unlabelled rows that clean set aside.
 
 The corrections may also name unlabelled rows: labelling them by hand moves them in.
 Issues are found after the corrections, so a fixed row leaves the list.
+On the dask engine (compute.engine: dask) annotate_dask.py does the same per partition
+of clean's outputs, through the functions here and in label_quality.py.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import pandas as pd
 
 from .. import compute, io, label_quality, paths, progress, schema
 from ..errors import ConfigError, DataError
-from ..params import Params, Task, load
+from ..params import DataParams, Params, Task, load
 
 log = logging.getLogger(__name__)
 
@@ -49,35 +51,79 @@ def annotate(
     df: pd.DataFrame, corrections: pd.DataFrame, target: str, task: Task
 ) -> tuple[pd.DataFrame, dict]:
     """Set the target of each corrected id; unknown ids or labels are errors, not skips."""
+    known = set(df[target].dropna().unique().tolist()) if task == "classification" else None
+    new = checked_corrections(corrections, set(df[schema.ID]), df[target].iloc[:0], known, task)
+    out, changed = corrected(df, new, target)
+    return out, {"corrections": len(corrections), "labels_changed": changed}
+
+
+def checked_corrections(
+    corrections: pd.DataFrame, found: set, target: pd.Series, known: set | None, task: Task
+) -> pd.Series:
+    """The new label of each corrected id (indexed by id), typed as `target` (only its
+    dtype is read). `found`: the corrected ids the data holds; `known`: the target's
+    distinct values (classification). Both engines check through here."""
     repeated = corrections["id"][corrections["id"].duplicated()].unique().tolist()
     if repeated:
         raise DataError(f"relabel file names ids more than once: {', '.join(repeated[:5])}")
-    unknown_ids = sorted(set(corrections["id"]) - set(df[schema.ID]))
+    unknown_ids = sorted(set(corrections["id"]) - found)
     if unknown_ids:
         raise DataError(
             f"relabel file names ids not in the cleaned data: {', '.join(unknown_ids[:5])}"
             " (valid ids: data/interim/cleaned.parquet, unlabelled.parquet, "
             "reports/label_issues.csv)"
         )
-    labels = _as_target_type(corrections["label"], df[target], task)
+    labels = _as_target_type(corrections["label"], target, task)
     if task == "classification":
-        known = set(df[target].dropna().unique().tolist())
         unknown_labels = sorted({str(v) for v in labels if v not in known})
         if unknown_labels:
             raise DataError(
-                f"relabel file uses labels not in {target!r}: {', '.join(unknown_labels)} "
+                f"relabel file uses labels not in {target.name!r}: {', '.join(unknown_labels)} "
                 f"(known: {', '.join(sorted(map(str, known)))})"
             )
+    return pd.Series(labels.to_numpy(), index=corrections["id"].to_numpy())
+
+
+def corrected(df: pd.DataFrame, new: pd.Series, target: str) -> tuple[pd.DataFrame, int]:
+    """(df with the corrections `new` applied, labels changed): row by row, so any slice
+    of the table can be corrected on its own."""
     out = df.copy()
-    new = pd.Series(labels.to_numpy(), index=corrections["id"].to_numpy())
     rows = out[schema.ID].isin(new.index)
     before = out.loc[rows, target]
     after = out.loc[rows, schema.ID].map(new).astype(out[target].dtype)
     out.loc[rows, target] = after
     # A label given to an unlabelled row is a change too (NaN never equals it).
     same = before.astype("string").eq(after.astype("string")).fillna(False).astype(bool)
-    changed = int((~same).sum())
-    return out, {"corrections": len(corrections), "labels_changed": changed}
+    return out, int((~same).sum())
+
+
+def split_labelled(df: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rows with a label, rows without), each in the order of `df`."""
+    has_label = df[target].notna()
+    return df[has_label].reset_index(drop=True), df[~has_label].reset_index(drop=True)
+
+
+def refuse_pseudo_labels(params: Params) -> None:
+    if params.task != "classification" and params.annotate.pseudo_label.enabled:
+        raise ConfigError(
+            "annotate.pseudo_label needs class probabilities, so classification only: "
+            "set annotate.pseudo_label.enabled=false"
+        )
+
+
+def judged_data(params: Params, columns: pd.Index) -> DataParams:
+    """data.numeric/categorical may name preprocess's ratio features, not made yet here:
+    the ones in `columns` only."""
+    return params.data.model_copy(
+        update={
+            kind: [c for c in listed if c in columns]
+            for kind in ("numeric", "categorical")
+            if (listed := getattr(params.data, kind)) is not None
+        }
+    )
+
+
+NO_REVIEW = {"label_issues": 0, "pseudo_labelled": 0}
 
 
 def review(
@@ -85,23 +131,10 @@ def review(
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """(label issues, labelled rows plus any pseudo-labelled ones, report)."""
     rules = params.annotate
+    refuse_pseudo_labels(params)
     if params.task != "classification":
-        if rules.pseudo_label.enabled:
-            raise ConfigError(
-                "annotate.pseudo_label needs class probabilities, so classification only: "
-                "set annotate.pseudo_label.enabled=false"
-            )
-        issues = pd.DataFrame(columns=label_quality.ISSUE_COLUMNS)
-        return issues, labelled, {"label_issues": 0, "pseudo_labelled": 0}
-    # data.numeric/categorical may name preprocess's ratio features, not made yet here.
-    data = params.data.model_copy(
-        update={
-            kind: [c for c in listed if c in labelled.columns]
-            for kind in ("numeric", "categorical")
-            if (listed := getattr(params.data, kind)) is not None
-        }
-    )
-    roles = schema.infer_roles(labelled, data, params.task)
+        return pd.DataFrame(columns=label_quality.ISSUE_COLUMNS), labelled, dict(NO_REVIEW)
+    roles = schema.infer_roles(labelled, judged_data(params, labelled.columns), params.task)
     schema.require_rows_per_class(labelled[roles.target], rules.cv_folds, "annotate.cv_folds")
     issues = label_quality.find_issues(
         labelled,
@@ -128,19 +161,8 @@ def review(
     return issues, labelled, report
 
 
-def main() -> None:
-    params = load()
-    target = params.data.target
-    rows = pd.concat(
-        [io.read_parquet(paths.CLEANED), io.read_parquet(paths.UNLABELLED)], ignore_index=True
-    )
-    corrections = read_corrections(Path(params.annotate.relabel_file))
-    out, report = annotate(rows, corrections, target, params.task)
-    labelled = out[out[target].notna()].reset_index(drop=True)
-    unlabelled = out[out[target].isna()].reset_index(drop=True)
-    issues, labelled, found = review(labelled, unlabelled, params)
-    report.update(found, unlabelled=len(unlabelled))
-    io.write_parquet(paths.ANNOTATED, labelled)
+def finish(issues: pd.DataFrame, report: dict, rows_in: int, rows_out: int) -> None:
+    """Both engines' last step, once the annotated table is written."""
     io.write_csv(paths.LABEL_ISSUES, issues)
     io.write_json(paths.ANNOTATE_REPORT, report)
     log.info(
@@ -150,4 +172,24 @@ def main() -> None:
         report["label_issues"],
         paths.LABEL_ISSUES,
     )
-    progress.note(rows_in=len(rows), rows_out=len(labelled))
+    progress.note(rows_in=rows_in, rows_out=rows_out)
+
+
+def main() -> None:
+    params = load()
+    if params.compute.engine == "dask":
+        from .. import annotate_dask
+
+        annotate_dask.run(params)
+        return
+    target = params.data.target
+    rows = pd.concat(
+        [io.read_parquet(paths.CLEANED), io.read_parquet(paths.UNLABELLED)], ignore_index=True
+    )
+    corrections = read_corrections(Path(params.annotate.relabel_file))
+    out, report = annotate(rows, corrections, target, params.task)
+    labelled, unlabelled = split_labelled(out, target)
+    issues, labelled, found = review(labelled, unlabelled, params)
+    report.update(found, unlabelled=len(unlabelled))
+    io.write_parquet(paths.ANNOTATED, labelled)
+    finish(issues, report, len(rows), len(labelled))
