@@ -140,7 +140,9 @@ def test_dask_select_scores_equal_the_local_engine(
         dask = select.rank(rows, toy_roles, transformer, on_dask)
         after = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.transition_counter)
     assert after > before
-    pd.testing.assert_frame_equal(dask, local, check_exact=True)
+    # The tolerance docs/dask-engine.md states: equal in every quiet run, the last digits
+    # of a mean once apart on a machine under heavy load.
+    pd.testing.assert_frame_equal(dask, local, check_exact=False, rtol=1e-9)
 
 
 def test_without_a_scheduler_a_stage_gets_a_local_cluster_of_n_jobs_processes(make_params):
