@@ -1,13 +1,12 @@
 """compute.engine: dask against a real distributed scheduler with two worker processes on
-this machine: ingest's snapshot equals the local engine's, row for row and in order, and
-select's cross-validation scores equal it exactly."""
+this machine: each data stage's outputs equal the local engine's, row for row and in
+order; select's cross-validation scores equal it (within the stated 1e-9); the cluster's
+errors and reports."""
 
 from __future__ import annotations
 
-import logging
-
-
 import json
+import logging
 import os
 import re
 import socket

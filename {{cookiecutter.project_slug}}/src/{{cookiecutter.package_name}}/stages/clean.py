@@ -147,7 +147,10 @@ def sort_rows(
         "unlabelled": int(unlabelled.sum()),
         "dropped": dropped,
         # The first two distinct labelled targets: enough to tell "nothing to learn".
-        "targets": df.loc[keep, target].drop_duplicates().head(2).tolist(),
+        # As Python values: the message shows 3750.0, not np.float64(3750.0).
+        "targets": [
+            getattr(v, "item", lambda v=v: v)() for v in df.loc[keep, target].drop_duplicates()[:2]
+        ],
     }
     return df[keep].reset_index(drop=True), df[unlabelled].reset_index(drop=True), counts
 
