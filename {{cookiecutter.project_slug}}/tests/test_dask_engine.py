@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.package_name }} import cluster, io, paths
+from {{ cookiecutter.package_name }} import cluster, io, paths, progress
 from {{ cookiecutter.package_name }}.errors import ConfigError, DataError
 from {{ cookiecutter.package_name }}.params import PreprocessParams
 from {{ cookiecutter.package_name }}.stages import ingest, preprocess, select
@@ -332,7 +332,7 @@ def test_closing_a_stages_client_reports_each_workers_peak_memory(make_params, s
     settings = make_params({"compute.engine": "dask", "compute.scheduler": scheduler}).compute
     with cluster.client(settings) as client:
         workers = sorted(client.scheduler_info()["workers"])
-        held = client.run(cluster.peak_rss_mb)[workers[1]] + 200
+        held = client.run(progress.peak_rss_mb)[workers[1]] + 200
         touched = client.submit(
             lambda mb: int(np.ones(mb * 2**20 // 8).sum()), held, workers=[workers[1]], pure=False
         )

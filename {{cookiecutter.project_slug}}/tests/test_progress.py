@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -100,3 +103,18 @@ def test_timed_reports_its_fields_and_seconds(capsys):
 def test_every_keeps_about_batch_lines_lines():
     assert progress.every(5) == 1
     assert progress.every(10_000) == 10_000 // progress.BATCH_LINES
+
+
+def test_a_stage_started_by_a_large_process_reports_its_own_peak():
+    """The peak is the stage's own: getrusage's ru_maxrss survives exec, so a stage that a
+    process holding 600 MB started would report 600 MB."""
+    child = "from {{ cookiecutter.package_name }} import progress; print(progress.peak_rss_mb())"
+    parent = (
+        "import subprocess, sys\n"
+        "held = b'x' * (600 * 2**20)\n"  # written, so resident
+        f"run = subprocess.run([sys.executable, '-c', {child!r}], capture_output=True)\n"
+        "print(run.stdout.decode())\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = subprocess.run([sys.executable, "-c", parent], capture_output=True, env=env, check=True)
+    assert 0 < int(out.stdout) < 400

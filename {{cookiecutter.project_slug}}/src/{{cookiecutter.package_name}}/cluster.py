@@ -9,7 +9,6 @@ others'. distributed is imported here only, so the local engine never loads it.
 from __future__ import annotations
 
 import logging
-import resource
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -28,17 +27,12 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT = "30s"
 
 
-def peak_rss_mb() -> int:
-    """This process's peak resident memory in MB (run on each worker)."""
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # KiB on Linux
-
-
 def report_workers(connected: Client) -> None:
     """One progress line with each worker process's peak RSS, in worker-address order:
     the stage's `done` line gives this process's, and on the dask engine the table's
     rows are in the workers. A worker started before the stage (compute.scheduler)
     reports its peak since it started."""
-    peaks = connected.run(peak_rss_mb)
+    peaks = connected.run(progress.peak_rss_mb)
     values = ",".join(str(peaks[worker]) for worker in sorted(peaks))
     progress.report("dask workers", workers=len(peaks), peak_rss_mb=values)
 
