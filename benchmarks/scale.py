@@ -10,6 +10,7 @@ Prints one table; progress goes to stderr. A failed or timed-out size is a row, 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import re
@@ -72,7 +73,10 @@ def run(cwd: Path, *command: str, timeout: float = 3600, env: dict | None = None
         seen, status = 0, None
         try:
             while status is None:
-                time.sleep(0.5)
+                # Wakes at the exit, not at the next half second: timings of a few
+                # seconds (a push, a pull) would otherwise be whole half seconds.
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=0.5)
                 if proc.poll() is not None:
                     status = "ok" if proc.returncode == 0 else "failed"
                 elif time.perf_counter() - started > timeout:
