@@ -165,15 +165,10 @@ class Job:
         return self.client.gather(futures)
 
 
-def empty_part(path: Path) -> pd.DataFrame:
-    return io.read_parquet(path).iloc[:0]
-
-
-def common_dtypes(client, tables: list[list[Path]]) -> pd.Series:
+def common_dtypes(tables: list[list[Path]]) -> pd.Series:
     """The dtypes of the local engine's pd.concat of the tables, from each table's first
-    part read on a worker (clean writes both tables with the same dtypes)."""
-    empties = client.gather([client.submit(empty_part, t[0], pure=False) for t in tables])
-    return pd.concat(empties, ignore_index=True).dtypes
+    part's footer (clean writes both tables with the same dtypes)."""
+    return pd.concat([parts.empty(t[0]) for t in tables], ignore_index=True).dtypes
 
 
 def checked(job: Job, corrections: pd.DataFrame) -> tuple[Future, int]:
@@ -368,7 +363,7 @@ def run(params: Params) -> None:
     corrections = annotate.read_corrections(Path(rules.relabel_file))
     classification = params.task == "classification"
     with cluster.client(params.compute) as client:
-        job = Job(client, params, sources, common_dtypes(client, tables))
+        job = Job(client, params, sources, common_dtypes(tables))
         new, rows_in = checked(job, corrections)
         if classification:
             roles, summaries = roles_of(job, new)

@@ -50,13 +50,22 @@ def read(path: Path, columns: list[str] | None = None) -> dd.DataFrame:
     import dask.dataframe as dd
 
     parts = files(path)
-    meta = io.read_parquet(parts[0], columns=columns).iloc[:0]
+    meta = empty(parts[0], columns)
     # Without this, dask turns text columns into its pyarrow strings (missing as pd.NA),
     # which scikit-learn's imputers cannot compare: the partitions keep pandas' dtypes.
     with dask.config.set({"dataframe.convert-string": False}):
         return dd.from_map(
             io.read_parquet, parts, columns=columns, meta=meta, enforce_metadata=False
         )
+
+
+def empty(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """The part's columns and dtypes as an empty frame, from its footer alone: reading the
+    part and slicing it would read every row, and the slice, a view, would keep them."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_schema(path).empty_table()
+    return (table if columns is None else table.select(columns)).to_pandas()
 
 
 def rows_per_part(path: Path) -> list[int]:
