@@ -372,7 +372,7 @@ class PipelineChecks:
             assert ran(run(root, "dvc", "repro", "annotate").stdout) == ["annotate"]
             issues = pd.read_csv(root / "reports/label_issues.csv")
             assert set(issues["id"].head(2)) == {r.id for r in noisy}, issues.head()
-            # ... and the user copies the first listed fix over it, as the README says.
+            # ... and the user copies the first listed fix over it, as docs/pipeline.md says.
             fix = issues.iloc[0]
             kept = [line for line in relabel.read_text().splitlines() if fix["id"] not in line]
             relabel.write_text("\n".join([*kept, f"{fix['id']},{fix['suggested_label']}"]) + "\n")

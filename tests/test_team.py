@@ -1,4 +1,4 @@
-"""A team's experiments, as the baked README's "Team workflow" says: two clones share a
+"""A team's experiments, as the baked docs/versions.md's "Team workflow" says: two clones share a
 git remote and a DVC remote; an experiment run in one is pushed with `dvc exp push`,
 pulled in the other with `dvc exp pull`, listed there by `dvc exp show -A` and
 `compare -A`, and `dvc exp apply` brings back its model and metrics byte for byte

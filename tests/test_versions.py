@@ -1,4 +1,4 @@
-"""Versions and rollback, as the baked README says: a new batch reruns the whole pipeline;
+"""Versions and rollback, as the baked docs/versions.md says: a new batch reruns the whole pipeline;
 a git tag, or a GTO version and stage, brings back byte-identical data and model; after
 losing the DVC cache, `dvc pull` from the default remote restores them."""
 

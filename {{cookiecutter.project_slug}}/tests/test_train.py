@@ -77,7 +77,7 @@ def test_reruns_at_one_n_jobs_setting_give_identical_model_files(
 ):
     """compute.n_jobs spreads fitting over cores; it must not make reruns differ. Forests and
     linear models are the same at any setting; histogram gradient boosting sums over
-    threads, so its last bits follow the setting (README: Large data)."""
+    threads, so its last bits follow the setting (docs/pipeline.md: Reproducibility)."""
     from {{ cookiecutter.package_name }} import io
 
     chosen = {

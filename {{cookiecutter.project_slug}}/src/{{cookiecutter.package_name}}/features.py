@@ -50,7 +50,7 @@ def build_transformer(
         numeric_steps.append(("scale", SCALERS[rules.scale]()))
     impute = ("impute", SimpleImputer(strategy=rules.impute_categorical, fill_value="missing"))
     # Unseen categories at prediction time: all zeros (one-hot) or the overall target
-    # mean (target encoding); the README says so.
+    # mean (target encoding); docs/serving.md says so.
     onehot = Pipeline(
         [impute, ("encode", OneHotEncoder(handle_unknown="ignore", sparse_output=False))]
     )

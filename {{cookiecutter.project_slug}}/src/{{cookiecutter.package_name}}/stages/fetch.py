@@ -100,7 +100,7 @@ def storage_options(url: str) -> dict:
         raise ConfigError(
             f"cannot check the server of {shown(url)}: {known_hosts} does not exist: "
             f"record the server's key by connecting once (`ssh {port}{parts.hostname}`), or "
-            "name a known_hosts file in FSSPEC_SSH (README: Data sources)"
+            "name a known_hosts file in FSSPEC_SSH (docs/data-sources.md: Remote sources)"
         )
     return {"known_hosts": str(known_hosts)}
 

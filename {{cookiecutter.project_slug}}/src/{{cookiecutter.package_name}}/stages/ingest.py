@@ -33,8 +33,8 @@ def batch_files(source: Path) -> list[Path]:
     if "://" in str(source):
         raise DataError(
             f"data.source {str(source)!r} is a URL; ingest reads local files and folders: "
-            "list the URL under data.fetch and set data.source to data/fetched (README: Data "
-            "sources)"
+            "list the URL under data.fetch and set data.source to data/fetched "
+            "(docs/data-sources.md: Remote sources)"
         )
     if source.is_file():
         files = [source]
