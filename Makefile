@@ -8,9 +8,13 @@ DEMO_SLUG := reality-loop-project
 LOCK := {{cookiecutter.project_slug}}/requirements.lock
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: demo test test-fast lint bench venv clean lock
+.PHONY: help demo test test-fast lint bench venv clean lock
 
-venv: $(VENV)/.installed
+# Each target's line ends with `## what it does`; `make help` lists them.
+help: ## this list of targets
+	@awk -F ':.*## ' '/^[a-z][a-z-]*:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+venv: $(VENV)/.installed ## .venv/ with the pinned tools (uv; INSTALLER=pip for pip)
 
 # uv (from PyPI, pinned) installs the pinned set in seconds where pip takes about two
 # minutes; `make INSTALLER=pip ...` installs with pip instead.
@@ -27,7 +31,7 @@ else
 endif
 	touch $@
 
-demo: venv
+demo: venv ## bake a project with the default answers into demo/ and run its pipeline
 	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
 	$(BIN)/cookiecutter --no-input $(CURDIR) -o $(DEMO_DIR)
 	cd $(DEMO_DIR)/$(DEMO_SLUG) && ../../$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
@@ -39,24 +43,24 @@ demo: venv
 	@echo "Next: cd $(DEMO_DIR)/$(DEMO_SLUG) && source $(CURDIR)/$(BIN)/activate && dvc exp run -S model=random_forest && python -m $(subst -,_,$(DEMO_SLUG)) compare"
 
 # The full suite: every test, slow ones included.
-test: venv
+test: venv ## the template's whole test suite, slow tier included
 	$(BIN)/python -m pytest -n 2 --dist loadscope tests
 
 # Only the fast tier (no pipeline runs in baked projects).
-test-fast: venv
+test-fast: venv ## the fast tier only (no pipeline runs in baked projects)
 	$(BIN)/python -m pytest -n 2 --dist loadscope -m "not slow" tests
 
-lint: venv
+lint: venv ## ruff check and format check of hooks, tests, benchmarks, scripts
 	$(BIN)/ruff check hooks tests benchmarks scripts
 	$(BIN)/ruff format --check hooks tests benchmarks scripts
 
-clean:
+clean: ## remove demo/ and .pytest_cache
 	rm -rf $(DEMO_DIR) .pytest_cache
 
 # After editing the baked pyproject.toml: its uv.lock again (the rest stays where it was;
 # UPGRADE=1 moves every package to its newest version) and requirements.lock exported
 # from it. Needs PyPI. tests/test_lock.py fails while they are out of sync.
-lock: venv
+lock: venv ## uv.lock and requirements.lock of the baked project again (UPGRADE=1: newest)
 	$(BIN)/python scripts/lock.py $(if $(UPGRADE),--upgrade)
 
 # Wall times of the everyday commands, server latency and throughput (prints figures; not a test).
@@ -64,7 +68,7 @@ lock: venv
 # dask_engine.py: the data stages on both engines at 1e7 rows; ssh_remote.py: dvc push/pull
 # of 1 GiB to an SSH remote on loopback (Debian's openssh-server, installed here when root).
 # serving_load.py last: it loads the server with wrk (Debian's package, installed here when root).
-bench: venv
+bench: venv ## wall times, memory, remote and server throughput (figures, not tests)
 	$(BIN)/python benchmarks/scale.py
 	$(BIN)/python benchmarks/pipeline.py --task classification
 	$(BIN)/python benchmarks/pipeline.py --task regression
