@@ -28,7 +28,8 @@ import pandas as pd
 import pytest
 
 from {{ cookiecutter.package_name }} import config_sync, dvc_deps
-from {{ cookiecutter.package_name }}.__main__ import STAGES, main
+from {{ cookiecutter.package_name }}.__main__ import main
+from {{ cookiecutter.package_name }}.stages import STAGES
 from {{ cookiecutter.package_name }}.errors import ConfigError
 
 PROJECT = Path(__file__).resolve().parents[1]
