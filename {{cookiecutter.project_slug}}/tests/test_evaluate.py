@@ -153,9 +153,9 @@ def test_headline_holds_the_figures_that_decide_the_next_turn(fitted, toy_roles,
     )
     metric = "neg_log_loss" if task == "classification" else "neg_root_mean_squared_error"
     values, _, y_pred = evaluate.evaluate(model, test, toy_roles, task, metric)
-    values.update(evaluate.diagnose(
-        model, test, toy_roles, y_pred, params.task, params.data, params.evaluate
-    ))
+    values.update(
+        evaluate.diagnose(model, test, toy_roles, y_pred, params.task, params.data, params.evaluate)
+    )
     name = models.name_of(task, model[-1])
     top = evaluate.headline(values, task, metric, name)
     gap_metric = "balanced_accuracy" if task == "classification" else "rmse"
@@ -226,12 +226,26 @@ def test_feature_importance_ranks_the_informative_column_first(
     model, _, test = fitted(task)  # the target follows x1 (and -x2 for regression)
     params = make_params({"evaluate.importance_repeats": 2})
     found = evaluate.feature_importance(
-        model, test, toy_roles, params.task, params.metric, params.business, params.evaluate, params.seed
+        model,
+        test,
+        toy_roles,
+        params.task,
+        params.metric,
+        params.business,
+        params.evaluate,
+        params.seed,
     )
     assert [row["feature"] for row in found][0] == "x1", found
     assert {row["feature"] for row in found} == {"x1", "x2", "color"}
     assert found == evaluate.feature_importance(
-        model, test, toy_roles, params.task, params.metric, params.business, params.evaluate, params.seed
+        model,
+        test,
+        toy_roles,
+        params.task,
+        params.metric,
+        params.business,
+        params.evaluate,
+        params.seed,
     ), "seeded"
 
 
