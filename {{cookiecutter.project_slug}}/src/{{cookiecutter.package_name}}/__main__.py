@@ -194,7 +194,8 @@ COMMANDS: dict[str, Command] = {
 def parser() -> argparse.ArgumentParser:
     """The command line: global options, then one subcommand per COMMANDS entry."""
     top = argparse.ArgumentParser(
-        prog="python -m {{ cookiecutter.package_name }}", description=__doc__
+        prog="python -m {{ cookiecutter.package_name }}",
+        description=__doc__,
     )
     top.add_argument(
         "-q", "--quiet", action="store_true", help="warnings and errors only (or LOG_LEVEL)"
