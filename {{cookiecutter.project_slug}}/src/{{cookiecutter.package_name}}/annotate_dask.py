@@ -190,7 +190,7 @@ def roles_of(job: Job, new: Future) -> tuple[schema.Roles, list[dict]]:
     """The judge's roles, as infer_roles finds them on the labelled table, and the
     summaries (pass 2) of every part."""
     meta = empty(job.dtypes)
-    data = annotate.judged_data(job.params, meta.columns)
+    data = annotate.judged_data(job.params.data, meta.columns)
     deferred: list[str] = []
 
     def defer(column: pd.Series) -> None:
@@ -353,7 +353,7 @@ def run(params: Params) -> None:
     """Annotate on the cluster: data/interim/annotated.parquet as a folder of parts."""
     import dask
 
-    annotate.refuse_pseudo_labels(params)
+    annotate.refuse_pseudo_labels(params.task, params.annotate)
     rules = params.annotate
     tables = [parts.files(paths.CLEANED), parts.files(paths.UNLABELLED)]
     for path, table in zip((paths.CLEANED, paths.UNLABELLED), tables, strict=True):
