@@ -224,6 +224,23 @@ class Predictor:
         )
 
 
+def _bare_app(
+    source: ModelSource, max_body_bytes: int, prediction_log: PredictionLog | None
+) -> FastAPI:
+    """The app without its endpoints: its title, body limit, error answers and lifespan."""
+    app = FastAPI(
+        lifespan=_lifespan(prediction_log),
+        title=f"{source.artifact} {source.version}",
+        description=(
+            f"{source.metadata['task']} model `{source.metadata['model']}`; see GET /metadata"
+        ),
+        responses={413: {"model": responses.Problem, "description": "Request body too large"}},
+    )
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_exception_handler(RequestValidationError, _invalid)
+    return app
+
+
 def create_app(
     source: ModelSource,
     settings: ServeParams,
@@ -244,14 +261,7 @@ def create_app(
     max_body_bytes = settings.max_body_bytes or request_schema.body_limit(
         features, settings.max_rows
     )
-    app = FastAPI(
-        lifespan=_lifespan(prediction_log),
-        title=f"{source.artifact} {source.version}",
-        description=f"{task} model `{source.metadata['model']}`; see GET /metadata",
-        responses={413: {"model": responses.Problem, "description": "Request body too large"}},
-    )
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
-    app.add_exception_handler(RequestValidationError, _invalid)
+    app = _bare_app(source, max_body_bytes, prediction_log)
     guard, key_answers = _key_guard(api_key)
     about = _metadata(source, runtime.name, classes, settings.max_rows, max_body_bytes)
     predictor = Predictor(source, runtime, classes, with_probabilities, prediction_log)
