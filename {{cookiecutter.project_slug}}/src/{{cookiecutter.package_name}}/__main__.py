@@ -8,10 +8,6 @@ batch file to the data.source folder and tracks it with DVC.
 `... compare` lists the experiments, best headline metric first (options it does not know
 go to `dvc exp show`). Stages log progress (progress.py); `--quiet` before the command, or
 LOG_LEVEL=WARNING in the environment, keeps only warnings and errors.
-
-COMMANDS is the one table of commands: each entry names what runs it, its help and its
-options; a command's modules are imported when it runs, so that pipeline stages never load
-FastAPI, and a stage's dvc.yaml deps list only what that stage runs.
 """
 
 from __future__ import annotations
@@ -178,7 +174,9 @@ class Command:
     help: str | None = None
 
 
-# One entry per line, in `--help`'s order.
+# The one table of commands, one entry per line, in `--help`'s order: what runs each, and
+# its options. A command imports its modules when it runs, so that pipeline stages never
+# load FastAPI, and a stage's dvc.yaml deps list only what that stage runs.
 COMMANDS: dict[str, Command] = {
     **{name: Command(stage, help=f"run the {name} stage") for name in STAGES},
     "fetch": Command(fetch, fetch_options),
