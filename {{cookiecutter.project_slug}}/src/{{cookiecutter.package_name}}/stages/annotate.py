@@ -126,6 +126,15 @@ def judged_data(data: DataParams, columns: pd.Index) -> DataParams:
 NO_REVIEW = {"label_issues": 0, "pseudo_labelled": 0}
 
 
+def unreviewed(
+    labelled: pd.DataFrame, task: Task, rules: AnnotateParams
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """review's answer for regression: no label issues (the judges need class
+    probabilities), no pseudo-labels (refused when enabled)."""
+    refuse_pseudo_labels(task, rules)
+    return pd.DataFrame(columns=label_quality.ISSUE_COLUMNS), labelled, dict(NO_REVIEW)
+
+
 def review(
     labelled: pd.DataFrame,
     unlabelled: pd.DataFrame,
@@ -136,9 +145,9 @@ def review(
     cores: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """(label issues, labelled rows plus any pseudo-labelled ones, report)."""
-    refuse_pseudo_labels(task, rules)
     if task != "classification":
-        return pd.DataFrame(columns=label_quality.ISSUE_COLUMNS), labelled, dict(NO_REVIEW)
+        return unreviewed(labelled, task, rules)
+    refuse_pseudo_labels(task, rules)
     roles = schema.infer_roles(labelled, judged_data(data, labelled.columns), task)
     schema.require_rows_per_class(labelled[roles.target], rules.cv_folds, "annotate.cv_folds")
     issues = label_quality.find_issues(
@@ -188,15 +197,18 @@ def main() -> None:
     corrections = read_corrections(Path(params.annotate.relabel_file))
     out, report = annotate(rows, corrections, target, params.task)
     labelled, unlabelled = split_labelled(out, target)
-    issues, labelled, found = review(
-        labelled,
-        unlabelled,
-        params.annotate,
-        params.data,
-        params.task,
-        params.seed,
-        params.compute.cores,
-    )
+    if params.task == "classification":  # only the judges read seed and compute
+        issues, labelled, found = review(
+            labelled,
+            unlabelled,
+            params.annotate,
+            params.data,
+            params.task,
+            params.seed,
+            params.compute.cores,
+        )
+    else:
+        issues, labelled, found = unreviewed(labelled, params.task, params.annotate)
     report.update(found, unlabelled=len(unlabelled))
     io.write_parquet(paths.ANNOTATED, labelled)
     finish(issues, report, len(rows), len(labelled))
