@@ -7,6 +7,7 @@ followed the README would.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import html
 import json
@@ -23,7 +24,21 @@ from cookiecutter.main import cookiecutter
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-STAGES = ["ingest", "clean", "annotate", "preprocess", "select", "train", "evaluate", "export"]
+PACKAGE_TEMPLATE = (
+    TEMPLATE / "{{cookiecutter.project_slug}}" / "src" / "{{cookiecutter.package_name}}"
+)
+
+
+def _stages() -> list[str]:
+    """The baked package's one list of stages (stages.STAGES), read from the template."""
+    source = (PACKAGE_TEMPLATE / "stages" / "__init__.py").read_text(encoding="utf-8")
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "STAGES":
+            return list(ast.literal_eval(node.value))
+    raise LookupError("stages/__init__.py defines no STAGES")
+
+
+STAGES = _stages()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -135,8 +135,9 @@ def fitted(toy, toy_roles, simple_model, make_params):
             rows, toy_roles, PreprocessParams(), 0, task
         )
         params = make_params({"task": task})
+        config = config or simple_model[task]
         pipeline = train.train(
-            train_rows, toy_roles, transformer, config or simple_model[task], params
+            train_rows, toy_roles, transformer, config, task, params.seed, params.compute.cores
         )
         return pipeline, train_rows, test_rows
 

@@ -196,14 +196,27 @@ def review_params(make_params, task: str, enabled: bool):
     )
 
 
+def reviewed(labelled: pd.DataFrame, unlabelled: pd.DataFrame, params):
+    """annotate.review with the params it reads."""
+    return annotate.review(
+        labelled,
+        unlabelled,
+        params.annotate,
+        params.data,
+        params.task,
+        params.seed,
+        params.compute.cores,
+    )
+
+
 def test_review_adds_pseudo_labelled_rows_when_enabled(toy, make_params):
     rows = toy("classification", n=200, seed=3)
     labelled, unlabelled = rows.iloc[:150], rows.iloc[150:].assign(target=pd.NA)
     off = review_params(make_params, "classification", False)
-    _, kept, report = annotate.review(labelled, unlabelled, off)
+    _, kept, report = reviewed(labelled, unlabelled, off)
     assert len(kept) == 150 and report["pseudo_labelled"] == 0
     on = review_params(make_params, "classification", True)
-    _, grown, report = annotate.review(labelled, unlabelled, on)
+    _, grown, report = reviewed(labelled, unlabelled, on)
     assert report["pseudo_labelled"] == len(grown) - 150 > 0
 
 
@@ -211,14 +224,13 @@ def test_review_for_regression(toy, make_params):
     from {{ cookiecutter.package_name }}.errors import ConfigError
 
     rows = toy("regression")
-    issues, kept, report = annotate.review(
-        rows, rows.iloc[0:0], review_params(make_params, "regression", False)
-    )
+    params = review_params(make_params, "regression", False)
+    issues, kept, report = reviewed(rows, rows.iloc[0:0], params)
     assert issues.empty and list(issues.columns)[:4] == ["id", "label", "suggested_label",
                                                           "confidence"]  # fmt: skip
     assert kept is rows and report == {"label_issues": 0, "pseudo_labelled": 0}
     with pytest.raises(ConfigError, match="pseudo_label needs class probabilities"):
-        annotate.review(rows, rows.iloc[0:0], review_params(make_params, "regression", True))
+        reviewed(rows, rows.iloc[0:0], review_params(make_params, "regression", True))
 
 
 def test_a_class_smaller_than_the_judges_folds_is_refused_before_it_judges(toy, make_params):
@@ -229,4 +241,4 @@ def test_a_class_smaller_than_the_judges_folds_is_refused_before_it_judges(toy, 
     params = review_params(make_params, "classification", False)
     message = "class 'rare' of 'target' has 3 row.*annotate.cv_folds=5 .*cv_folds to 3 or less"
     with pytest.raises(DataError, match=message):
-        annotate.review(rows, rows.iloc[0:0], params)
+        reviewed(rows, rows.iloc[0:0], params)

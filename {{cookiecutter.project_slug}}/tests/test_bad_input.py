@@ -28,8 +28,9 @@ import pandas as pd
 import pytest
 
 from {{ cookiecutter.package_name }} import config_sync, dvc_deps
-from {{ cookiecutter.package_name }}.__main__ import STAGES, main
+from {{ cookiecutter.package_name }}.__main__ import main
 from {{ cookiecutter.package_name }}.errors import ConfigError
+from {{ cookiecutter.package_name }}.stages import STAGES
 
 PROJECT = Path(__file__).resolve().parents[1]
 DOC = PROJECT / "docs" / "bad-input.md"

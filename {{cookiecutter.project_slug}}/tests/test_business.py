@@ -78,5 +78,16 @@ def test_select_ranks_by_business_value(toy, toy_roles, task, simple_model, make
                 "select.cv_folds": 3,
             }
         )
-        means.append(select.rank(toy(task), toy_roles, transformer, params)["mean"].iloc[0])
+        ranking = select.rank(
+            toy(task),
+            toy_roles,
+            transformer,
+            params.select,
+            params.task,
+            params.metric,
+            params.seed,
+            params.business,
+            params.compute,
+        )
+        means.append(ranking["mean"].iloc[0])
     assert means[0] == pytest.approx(means[1])

@@ -132,11 +132,13 @@ def test_dask_select_scores_equal_the_local_engine(
     rows = toy(task)
     transformer = preprocess.build_transformer(toy_roles, PreprocessParams(), task)
     settings = {"select.candidates": task_models, "select.cv_folds": 3}
-    local = select.rank(rows, toy_roles, transformer, make_params(settings))
+    params = make_params(settings)
+    args = (params.select, params.task, params.metric, params.seed, params.business)
+    local = select.rank(rows, toy_roles, transformer, *args, params.compute)
     on_dask = make_params({**settings, "compute.engine": "dask", "compute.scheduler": scheduler})
     with distributed.Client(scheduler) as client:
         before = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.transition_counter)
-        dask = select.rank(rows, toy_roles, transformer, on_dask)
+        dask = select.rank(rows, toy_roles, transformer, *args, on_dask.compute)
         after = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.transition_counter)
     assert after > before
     # The tolerance docs/dask-engine.md states: equal in every quiet run, the last digits

@@ -22,8 +22,8 @@ import pytest
 import yaml
 
 from {{ cookiecutter.package_name }} import config_sync, dvc_deps, paths
-from {{ cookiecutter.package_name }}.__main__ import STAGES
 from {{ cookiecutter.package_name }}.params import CleanParams
+from {{ cookiecutter.package_name }}.stages import STAGES
 
 PROJECT = dvc_deps.PROJECT
 PACKAGE = dvc_deps.PACKAGE

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.package_name }} import models, schema
+from {{ cookiecutter.package_name }} import io, models, schema
 from {{ cookiecutter.package_name }}.errors import ConfigError
 from {{ cookiecutter.package_name }}.stages import evaluate
 
@@ -91,7 +91,7 @@ def test_write_replaces_the_folder(fitted, toy_roles, tmp_path, task):
     (out / "plots").mkdir(parents=True)
     (out / "plots" / "stale.json").write_text("[]")
     top = evaluate.headline(values, task, metric, "some_model")
-    evaluate.write(out, values, plots, top)
+    io.write_live_dir(out, values, evaluate.report_files(plots, top), plots.get("confusion"))
     assert json.loads((out / "metrics.json").read_text()) == values
     headline = (out / "headline.json").read_text()
     assert list(json.loads(headline)) == list(top), "headline()'s order, which DVC shows"
@@ -117,12 +117,12 @@ def test_the_gap_gate_warns_or_fails(make_params, mode, caplog):
     }
     if mode == "fail":
         with pytest.raises(GateError, match="gap between sex groups is 0.3, above .*=0.1"):
-            evaluate.check_gate(values, params)
+            evaluate.check_gate(values, params.task, params.evaluate)
     else:
-        evaluate.check_gate(values, params)
+        evaluate.check_gate(values, params.task, params.evaluate)
         assert "gap between sex groups is 0.3" in caplog.text
     values["gate"]["group_gap_exceeded"] = False
-    evaluate.check_gate(values, params)  # under the limit: neither
+    evaluate.check_gate(values, params.task, params.evaluate)  # under the limit: neither
 
 
 def test_diagnose_on_a_fitted_model(fitted, toy_roles, make_params, task):
@@ -134,7 +134,9 @@ def test_diagnose_on_a_fitted_model(fitted, toy_roles, make_params, task):
          "evaluate.min_group_size": 1}
     )  # fmt: skip
     y_pred = model.predict(schema.model_frame(test, toy_roles))
-    values = evaluate.diagnose(model, test, toy_roles, params, y_pred)
+    values = evaluate.diagnose(
+        model, test, toy_roles, y_pred, params.task, params.data, params.evaluate
+    )
     assert set(values["groups"]["site"]) == {"north", "south", "gap"}
     assert values["recent"]["rows"] == -(-len(test) // 4)
     if task == "classification":
@@ -151,7 +153,9 @@ def test_headline_holds_the_figures_that_decide_the_next_turn(fitted, toy_roles,
     )
     metric = "neg_log_loss" if task == "classification" else "neg_root_mean_squared_error"
     values, _, y_pred = evaluate.evaluate(model, test, toy_roles, task, metric)
-    values.update(evaluate.diagnose(model, test, toy_roles, params, y_pred))
+    values.update(
+        evaluate.diagnose(model, test, toy_roles, y_pred, params.task, params.data, params.evaluate)
+    )
     name = models.name_of(task, model[-1])
     top = evaluate.headline(values, task, metric, name)
     gap_metric = "balanced_accuracy" if task == "classification" else "rmse"
@@ -221,10 +225,28 @@ def test_feature_importance_ranks_the_informative_column_first(
 ):
     model, _, test = fitted(task)  # the target follows x1 (and -x2 for regression)
     params = make_params({"evaluate.importance_repeats": 2})
-    found = evaluate.feature_importance(model, test, toy_roles, params)
+    found = evaluate.feature_importance(
+        model,
+        test,
+        toy_roles,
+        params.task,
+        params.metric,
+        params.business,
+        params.evaluate,
+        params.seed,
+    )
     assert [row["feature"] for row in found][0] == "x1", found
     assert {row["feature"] for row in found} == {"x1", "x2", "color"}
-    assert found == evaluate.feature_importance(model, test, toy_roles, params), "seeded"
+    assert found == evaluate.feature_importance(
+        model,
+        test,
+        toy_roles,
+        params.task,
+        params.metric,
+        params.business,
+        params.evaluate,
+        params.seed,
+    ), "seeded"
 
 
 def test_importance_scores_a_seeded_sample_that_keeps_every_class():

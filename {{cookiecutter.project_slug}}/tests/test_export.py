@@ -41,7 +41,9 @@ def test_metadata(make_params):
     params = make_params({"seed": 7})
     config = {"name": "random_forest", "n_estimators": 10, "max_depth": None}
     hashes = {"train_md5": "abc"}
-    meta = export.metadata(params, config, {"r2": 0.5}, {"task": params.task}, hashes)
+    meta = export.metadata(
+        config, params.task, params.metric, params.seed, {"r2": 0.5}, {"task": params.task}, hashes
+    )
     assert meta["model"] == "random_forest"
     assert meta["hyperparameters"] == {"n_estimators": 10, "max_depth": None}
     assert (meta["task"], meta["metric"], meta["seed"]) == (params.task, params.metric, 7)

@@ -59,7 +59,10 @@ def test_target_encoded_columns_convert_for_every_target_type(toy, make_params, 
     )
     assert report["target_encoded"] == 1
     config = FAMILIES[0][1] if task == "classification" else FAMILIES[3][1]
-    model = train.train(train_rows, roles, transformer, config, make_params({"task": task}))
+    params = make_params({"task": task})
+    model = train.train(
+        train_rows, roles, transformer, config, task, params.seed, params.compute.cores
+    )
     X = schema.model_frame(test, roles)
     X.loc[X.index[0], "shop"] = "never-seen"
     X.loc[X.index[1], "shop"] = np.nan

@@ -9,8 +9,9 @@ import pytest
 import yaml
 
 from {{ cookiecutter.package_name }} import config_sync, models, params, paths
-from {{ cookiecutter.package_name }}.__main__ import STAGES
+from {{ cookiecutter.package_name }}.__main__ import COMMANDS
 from {{ cookiecutter.package_name }}.errors import ConfigError
+from {{ cookiecutter.package_name }}.stages import STAGES
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 PACKAGE = params.__package__
@@ -122,7 +123,8 @@ def test_dvc_yaml_matches_the_code(project, params_raw):
     key = "${key}"  # DVC's foreach variable
     assert fetch["do"]["cmd"] == f"PYTHONPATH=src python -m {PACKAGE} fetch {key}"
     assert fetch["do"]["outs"] == [f"{paths.FETCHED}/{key}.parquet"]
-    assert tuple(stages) == STAGES
+    assert tuple(stages) == STAGES, "dvc.yaml's stages must be stages.STAGES, in that order"
+    assert set(STAGES) | {"fetch"} <= set(COMMANDS), "every stage is a command"
     declared = set()
     for name, stage in stages.items():
         assert stage["cmd"] == f"PYTHONPATH=src python -m {PACKAGE} {name}"

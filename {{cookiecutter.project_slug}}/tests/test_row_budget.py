@@ -143,7 +143,17 @@ def test_select_within_its_budget_ranks_every_row_as_before(
     budget = {"select.min_rows": 100, "select.max_rows": len(rows)}
     ranking = run_select(make_params, monkeypatch, task_models, **budget)
     params = make_params({"select.candidates": task_models, "select.cv_folds": 3, **budget})
-    before = select.rank(rows, toy_roles, io.load_model(paths.PREPROCESSOR), params)
+    before = select.rank(
+        rows,
+        toy_roles,
+        io.load_model(paths.PREPROCESSOR),
+        params.select,
+        params.task,
+        params.metric,
+        params.seed,
+        params.business,
+        params.compute,
+    )
     pd.testing.assert_frame_equal(ranking, before.round(6), check_exact=True)
 
 
@@ -189,7 +199,7 @@ def test_train_fits_a_seeded_sample_of_max_rows(
     assert lines.count(f"sample rows=150 of={len(rows)} budget=train.max_rows") == 3
     assert any(re.fullmatch(r"fit random_forest rows=150 seconds=[\d.]+", m) for m in lines)
     # The model card says so; export chooses the same sample again to count it.
-    counted = export.training_rows(params, "target")
+    counted = export.training_rows(params.train, params.task, params.seed, "target")
     assert counted == {"fitted": 150, "available": len(rows)}
     assert f"sample of 150 of the {len(rows)} training rows" in model_card._fitted_on(counted, task)
 
@@ -206,9 +216,12 @@ def test_train_without_max_rows_fits_every_row_as_before(
         toy_roles,
         io.load_model(paths.PREPROCESSOR),
         dict(params.model),
-        params,
+        params.task,
+        params.seed,
+        params.compute.cores,
     )
     io.save_model(paths.TRAINED_MODEL, before)
     assert paths.TRAINED_MODEL.read_bytes() == unbounded
     assert not [r for r in caplog.records if r.getMessage().startswith("sample ")]
-    assert export.training_rows(params, "target") == {"fitted": len(rows), "available": len(rows)}
+    counted = export.training_rows(params.train, params.task, params.seed, "target")
+    assert counted == {"fitted": len(rows), "available": len(rows)}

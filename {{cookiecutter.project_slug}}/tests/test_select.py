@@ -13,6 +13,18 @@ from {{ cookiecutter.package_name }}.params import AugmentParams, PreprocessPara
 from {{ cookiecutter.package_name }}.stages import preprocess, select
 
 
+def select_params(params) -> tuple:
+    """rank()'s arguments after the transformer, from the whole params."""
+    return (
+        params.select,
+        params.task,
+        params.metric,
+        params.seed,
+        params.business,
+        params.compute,
+    )
+
+
 @pytest.fixture
 def setup(toy, toy_roles, task, task_models, make_params):
     """rank()'s inputs for this project's task, with small candidates and 3 folds."""
@@ -22,7 +34,8 @@ def setup(toy, toy_roles, task, task_models, make_params):
             {"select.candidates": task_models, "select.cv_folds": 3, **(changes or {})}
         )
         transformer = preprocess.build_transformer(toy_roles, PreprocessParams(), task)
-        return (toy(task) if rows is None else rows), toy_roles, transformer, params
+        rows = toy(task) if rows is None else rows
+        return rows, toy_roles, transformer, *select_params(params)
 
     return make
 

@@ -38,7 +38,9 @@ def test_train_keeps_the_fitted_transformer_and_the_seed(toy, toy_roles, make_pa
     )
     params = make_params({"task": task, "seed": 123})
     config = {"name": "random_forest", "n_estimators": 5}
-    pipeline = train.train(train_rows, toy_roles, transformer, config, params)
+    pipeline = train.train(
+        train_rows, toy_roles, transformer, config, params.task, params.seed, params.compute.cores
+    )
     # Refitted on the same rows (a target encoder must cross-fit), so equal to preprocess's.
     X = schema.model_frame(train_rows, toy_roles)
     assert np.array_equal(pipeline.named_steps["preprocess"].transform(X), transformer.transform(X))
@@ -52,7 +54,9 @@ def test_train_logs_the_fit_with_rows_and_seconds(toy, toy_roles, make_params, c
         toy(task), toy_roles, PreprocessParams(), 0, task
     )
     caplog.set_level("INFO")
-    train.train(train_rows, toy_roles, transformer, {"name": "ridge"}, make_params({"task": task}))
+    params = make_params({"task": task})
+    ridge = {"name": "ridge"}
+    train.train(train_rows, toy_roles, transformer, ridge, task, params.seed, params.compute.cores)
     (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("fit ")]
     assert re.fullmatch(rf"fit ridge rows={len(train_rows)} seconds=[\d.]+", line)
 
@@ -61,13 +65,16 @@ def test_train_refuses_a_model_of_the_other_task(toy, toy_roles, make_params):
     train_rows, _, transformer, _ = preprocess.preprocess(
         toy("regression"), toy_roles, PreprocessParams(), 0, "regression"
     )
+    params = make_params({"task": "regression"})
     with pytest.raises(ConfigError, match="model 'logistic_regression' is not a regression model"):
         train.train(
             train_rows,
             toy_roles,
             transformer,
             {"name": "logistic_regression"},
-            make_params({"task": "regression"}),
+            params.task,
+            params.seed,
+            params.compute.cores,
         )
 
 
@@ -92,7 +99,9 @@ def test_reruns_at_one_n_jobs_setting_give_identical_model_files(
     digests = {}
     for n_jobs, attempt in [(1, "a"), (2, "a"), (2, "b")]:
         params = make_params({"task": task, "compute.n_jobs": n_jobs})
-        pipeline = train.train(train_rows, toy_roles, transformer, chosen, params)
+        pipeline = train.train(
+            train_rows, toy_roles, transformer, chosen, task, params.seed, params.compute.cores
+        )
         io.save_model(tmp_path / f"{n_jobs}{attempt}.skops", pipeline)
         digests[n_jobs, attempt] = io.file_md5(tmp_path / f"{n_jobs}{attempt}.skops")
     assert digests[2, "a"] == digests[2, "b"], "a rerun at n_jobs=2 changed the model file"
@@ -108,7 +117,9 @@ def test_train_fits_every_row_whatever_the_budgets(toy, toy_roles, make_params, 
     )
     params = make_params({"task": task, "select.min_rows": 100, "select.max_rows": 100})
     config = {"name": "random_forest", "n_estimators": 3, "max_samples": 1000}
-    pipeline = train.train(train_rows, toy_roles, transformer, config, params)
+    pipeline = train.train(
+        train_rows, toy_roles, transformer, config, params.task, params.seed, params.compute.cores
+    )
     forest = pipeline.named_steps["model"]
     assert forest.max_samples is None, "a cap above the row count means every row"
     assert (

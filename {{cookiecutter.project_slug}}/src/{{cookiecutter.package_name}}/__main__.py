@@ -24,97 +24,13 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import importlib  # noqa: E402
 import sys  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from . import progress  # noqa: E402
 from .errors import UserError  # noqa: E402
-
-STAGES = ("ingest", "clean", "annotate", "preprocess", "select", "train", "evaluate", "export")
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m {{ cookiecutter.package_name }}",
-        description=__doc__,
-    )
-    parser.add_argument(
-        "-q", "--quiet", action="store_true", help="warnings and errors only (or LOG_LEVEL)"
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    for stage in STAGES:
-        commands.add_parser(stage, help=f"run the {stage} stage")
-    fetch = commands.add_parser("fetch", help="snapshot data.fetch sources to data/fetched/")
-    fetch.add_argument("names", nargs="*", help="data.fetch entries (default: all)")
-    add = commands.add_parser("add-batch", help="add a batch file to data.source, then dvc add")
-    add.add_argument("path", help="the new .csv or .parquet batch file")
-    add.add_argument("--name", help="batch name (default: the file's name without suffix)")
-    add.add_argument("--no-dvc", action="store_true", help="copy only; run `dvc add` yourself")
-    commands.add_parser(
-        "run", help="run all stages in order, in this process (dvc repro is the usual way)"
-    )
-    sync = commands.add_parser("params", help="compose conf/ into params.yaml")
-    sync.add_argument("--check", action="store_true", help="fail if params.yaml differs from conf/")
-    sync.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=random_forest")
-    serve = commands.add_parser("serve", help="serve the model over HTTP (service.yaml: serve)")
-    serve.add_argument("--host", help="address to bind (default serve.host, loopback)")
-    serve.add_argument("--port", type=int, help="port (default serve.port)")
-    serve.add_argument(
-        "--workers", type=_positive, help="server processes (default serve.workers, 1)"
-    )
-    which = serve.add_mutually_exclusive_group()
-    which.add_argument("--stage", help="GTO stage whose model to serve (default serve.stage)")
-    which.add_argument("--workspace", action="store_true", help="serve models/model.skops")
-    serve.add_argument(
-        "--runtime",
-        choices=["auto", "onnx", "skops"],
-        help="what computes predictions (default serve.runtime; auto = ONNX when exported)",
-    )
-    monitor = commands.add_parser("monitor", help="drift of logged inputs (service.yaml: monitor)")
-    monitor.add_argument("--log", type=Path, help="prediction log (default serve.prediction_log)")
-    monitor.add_argument("--fail-on-drift", action="store_true", help="exit 3 on drift")
-    monitor.add_argument(
-        "--to-batch", type=Path, metavar="CSV", help="write the logged rows as a raw data batch"
-    )
-    compare = commands.add_parser(
-        "compare",
-        help="experiments at a glance, best first; other options go to `dvc exp show`",
-    )
-    compare.add_argument("--md", action="store_true", help="GitHub markdown (CI job summary)")
-    args, passed = parser.parse_known_args(argv)
-    if passed and args.command != "compare":
-        parser.error(f"unrecognized arguments: {' '.join(passed)}")
-
-    try:
-        progress.configure(args.command, progress.level(args.quiet, os.environ))
-        if args.command == "compare":
-            from . import compare as compare_command
-
-            return compare_command.main(passed, markdown=args.md)
-        if args.command == "params":
-            from . import config_sync
-
-            return config_sync.main((["--check"] if args.check else []) + args.overrides)
-        if args.command == "add-batch":
-            from . import add_batch
-
-            add_batch.main(args.path, args.name, track=not args.no_dvc)
-            return 0
-        if args.command in ("fetch", "run"):
-            from .stages import fetch as fetch_stage
-
-            with progress.stage("fetch"):
-                fetch_stage.main(args.names if args.command == "fetch" else None)
-            if args.command == "fetch":
-                return 0
-        if args.command in ("serve", "monitor"):
-            return _operate(args)
-        for stage in STAGES if args.command == "run" else (args.command,):
-            with progress.stage(stage):
-                importlib.import_module(f".stages.{stage}", __package__).main()
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+from .stages import STAGES  # noqa: E402
 
 
 def _positive(text: str) -> int:
@@ -123,22 +39,93 @@ def _positive(text: str) -> int:
     return int(text)
 
 
-def _operate(args: argparse.Namespace) -> int:
-    """serve and monitor: imported here, so that pipeline stages never load FastAPI."""
-    from .params import load, load_service
+def _no_options(parser: argparse.ArgumentParser) -> None:
+    """A command that takes no options."""
 
-    service = load_service()
-    if args.command == "monitor":
-        from . import monitor
 
-        return monitor.main(load(), service, args.log, args.to_batch, args.fail_on_drift)
-    from .serving.app import serve
+def _run_stage(name: str, *args: object) -> None:
+    """stages/<name>.py's main(), logged as that stage (progress.py)."""
+    with progress.stage(name):
+        importlib.import_module(f".stages.{name}", __package__).main(*args)
 
-    settings = service.serve
+
+def stage(args: argparse.Namespace) -> int:
+    _run_stage(args.command)
+    return 0
+
+
+def run_all(args: argparse.Namespace) -> int:
+    """run all stages in order, in this process (dvc repro is the usual way)"""
+    _run_stage("fetch", None)
+    for name in STAGES:
+        _run_stage(name)
+    return 0
+
+
+def fetch_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("names", nargs="*", help="data.fetch entries (default: all)")
+
+
+def fetch(args: argparse.Namespace) -> int:
+    """snapshot data.fetch sources to data/fetched/"""
+    _run_stage("fetch", args.names)
+    return 0
+
+
+def add_batch_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", help="the new .csv or .parquet batch file")
+    parser.add_argument("--name", help="batch name (default: the file's name without suffix)")
+    parser.add_argument("--no-dvc", action="store_true", help="copy only; run `dvc add` yourself")
+
+
+def add_batch(args: argparse.Namespace) -> int:
+    """add a batch file to data.source, then dvc add"""
+    from . import add_batch as adding
+
+    adding.main(args.path, args.name, track=not args.no_dvc)
+    return 0
+
+
+def params_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--check", action="store_true", help="fail if params.yaml differs from conf/"
+    )
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=random_forest")
+
+
+def params(args: argparse.Namespace) -> int:
+    """compose conf/ into params.yaml"""
+    from . import config_sync
+
+    return config_sync.main((["--check"] if args.check else []) + args.overrides)
+
+
+def serve_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="address to bind (default serve.host, loopback)")
+    parser.add_argument("--port", type=int, help="port (default serve.port)")
+    parser.add_argument(
+        "--workers", type=_positive, help="server processes (default serve.workers, 1)"
+    )
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--stage", help="GTO stage whose model to serve (default serve.stage)")
+    which.add_argument("--workspace", action="store_true", help="serve models/model.skops")
+    parser.add_argument(
+        "--runtime",
+        choices=["auto", "onnx", "skops"],
+        help="what computes predictions (default serve.runtime; auto = ONNX when exported)",
+    )
+
+
+def serve(args: argparse.Namespace) -> int:
+    """serve the model over HTTP (service.yaml: serve)"""
+    from .params import load_service
+    from .serving.app import serve as serve_model
+
+    settings = load_service().serve
     stage = None if args.workspace else (args.stage or settings.stage)
     if args.runtime:
         settings = settings.model_copy(update={"runtime": args.runtime})
-    serve(
+    serve_model(
         Path.cwd(),
         settings,
         stage,
@@ -147,6 +134,90 @@ def _operate(args: argparse.Namespace) -> int:
         args.workers or settings.workers,
     )
     return 0
+
+
+def monitor_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--log", type=Path, help="prediction log (default serve.prediction_log)")
+    parser.add_argument("--fail-on-drift", action="store_true", help="exit 3 on drift")
+    parser.add_argument(
+        "--to-batch", type=Path, metavar="CSV", help="write the logged rows as a raw data batch"
+    )
+
+
+def monitor(args: argparse.Namespace) -> int:
+    """drift of logged inputs (service.yaml: monitor)"""
+    from . import monitor as monitoring
+    from .params import load, load_service
+
+    service = load_service()
+    return monitoring.main(load(), service, args.log, args.to_batch, args.fail_on_drift)
+
+
+def compare_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--md", action="store_true", help="GitHub markdown (CI job summary)")
+
+
+def compare(args: argparse.Namespace) -> int:
+    """experiments at a glance, best first; other options go to `dvc exp show`"""
+    from . import compare as comparing
+
+    return comparing.main(args.passed, markdown=args.md)
+
+
+@dataclass(frozen=True)
+class Command:
+    run: Callable[[argparse.Namespace], int]
+    options: Callable[[argparse.ArgumentParser], None] = _no_options
+    # Options it does not know go on to another tool (args.passed), not refused.
+    passes_on: bool = False
+    # `--help`'s line: the first line of run's docstring unless given.
+    help: str | None = None
+
+
+# The one table of commands, one entry per line, in `--help`'s order: what runs each, and
+# its options. A command imports its modules when it runs, so that pipeline stages never
+# load FastAPI, and a stage's dvc.yaml deps list only what that stage runs.
+COMMANDS: dict[str, Command] = {
+    **{name: Command(stage, help=f"run the {name} stage") for name in STAGES},
+    "fetch": Command(fetch, fetch_options),
+    "add-batch": Command(add_batch, add_batch_options),
+    "run": Command(run_all),
+    "params": Command(params, params_options),
+    "serve": Command(serve, serve_options),
+    "monitor": Command(monitor, monitor_options),
+    "compare": Command(compare, compare_options, passes_on=True),
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line: global options, then one subcommand per COMMANDS entry."""
+    top = argparse.ArgumentParser(
+        prog="python -m {{ cookiecutter.package_name }}",
+        description=__doc__,
+    )
+    top.add_argument(
+        "-q", "--quiet", action="store_true", help="warnings and errors only (or LOG_LEVEL)"
+    )
+    commands = top.add_subparsers(dest="command", required=True)
+    for name, command in COMMANDS.items():
+        summary = command.help or (command.run.__doc__ or "").strip().splitlines()[0]
+        command.options(commands.add_parser(name, help=summary))
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    cli = parser()
+    args, passed = cli.parse_known_args(argv)
+    command = COMMANDS[args.command]
+    if passed and not command.passes_on:
+        cli.error(f"unrecognized arguments: {' '.join(passed)}")
+    args.passed = passed
+    try:
+        progress.configure(args.command, progress.level(args.quiet, os.environ))
+        return command.run(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

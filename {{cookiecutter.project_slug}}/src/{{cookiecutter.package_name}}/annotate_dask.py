@@ -44,7 +44,7 @@ from joblib import Parallel, delayed
 from . import cluster, compute, io, label_quality, parts, paths, schema
 from .errors import DataError
 from .features import encoding_for
-from .params import Params, PreprocessParams
+from .params import AnnotateParams, Params, PreprocessParams
 from .stages import annotate
 
 if TYPE_CHECKING:
@@ -190,7 +190,7 @@ def roles_of(job: Job, new: Future) -> tuple[schema.Roles, list[dict]]:
     """The judge's roles, as infer_roles finds them on the labelled table, and the
     summaries (pass 2) of every part."""
     meta = empty(job.dtypes)
-    data = annotate.judged_data(job.params, meta.columns)
+    data = annotate.judged_data(job.params.data, meta.columns)
     deferred: list[str] = []
 
     def defer(column: pd.Series) -> None:
@@ -349,17 +349,70 @@ def gather_rows(job: Job, new: Future, positions: np.ndarray, bounds: np.ndarray
     )
 
 
-def run(params: Params) -> None:
-    """Annotate on the cluster: data/interim/annotated.parquet as a folder of parts."""
-    import dask
-
-    annotate.refuse_pseudo_labels(params)
-    rules = params.annotate
+def source_parts() -> tuple[list[list[Path]], list[Path]]:
+    """(the parts of cleaned.parquet and of unlabelled.parquet, all of them in that order)."""
     tables = [parts.files(paths.CLEANED), parts.files(paths.UNLABELLED)]
     for path, table in zip((paths.CLEANED, paths.UNLABELLED), tables, strict=True):
         if not table:
             raise DataError(f"{path} holds no Parquet parts: rebuild it with `dvc repro clean`")
-    sources = tables[0] + tables[1]
+    return tables, tables[0] + tables[1]
+
+
+def review_parts(
+    job: Job, new: Future, summaries: list[dict], roles: schema.Roles, rules: AnnotateParams
+) -> tuple[pd.DataFrame, dict, list, pd.Series]:
+    """Classification's review on the cluster: (the label issues, their report, the frames
+    of the pseudo-labelled rows, the annotated table's dtypes)."""
+    import dask
+
+    per_class = summed([s["per_class"] for s in summaries])
+    schema.require_class_counts(per_class, job.target, rules.cv_folds, "annotate.cv_folds")
+    labels = Labels(summaries, roles, job.dtypes[job.target])
+    issues = judge_issues(job, new, labels)
+    found = {"label_issues": len(issues), "pseudo_labelled": 0}
+    unlabelled = [s["unlabelled"] for s in summaries]
+    if not (rules.pseudo_label.enabled and sum(unlabelled)):
+        return issues, found, [], job.dtypes
+    sure = rules.pseudo_label.min_confidence
+    model = pseudo_judge(job, new, labels)
+    # The dtypes of the local engine's pd.concat([labelled, pseudo-labelled]).
+    pseudo = label_quality.sure_rows(
+        model, empty(job.dtypes), roles, sure, labels.by_text, labels.dtype
+    )
+    [shared] = job.client.scatter([model], broadcast=True)
+    frames = [
+        dask.delayed(pseudo_rows)(
+            job.sources[n], job.dtypes, new, shared, roles, sure, labels.by_text
+        )
+        for n, rows in enumerate(unlabelled)
+        if rows
+    ]
+    return issues, found, frames, pd.concat([empty(job.dtypes), pseudo]).dtypes
+
+
+def write_parts(frames: list, dtypes: pd.Series, expected: list[int]) -> tuple[int, list[int]]:
+    """(rows written, rows per part) of annotated.parquet from `frames`, each typed as
+    `dtypes`; the first parts must hold `expected` rows (the labelled rows)."""
+    import dask
+
+    written: list[int] = []
+
+    def check(rows: list[int]) -> None:
+        if rows[: len(expected)] != expected:
+            raise RuntimeError(f"annotate wrote {rows} rows per part, not {expected}")
+        written.extend(rows)
+
+    frames = [dask.delayed(typed)(frame, dtypes) for frame in frames]
+    return parts.write(frames, paths.ANNOTATED, check), written
+
+
+def run(params: Params) -> None:
+    """Annotate on the cluster: data/interim/annotated.parquet as a folder of parts."""
+    import dask
+
+    annotate.refuse_pseudo_labels(params.task, params.annotate)
+    rules = params.annotate
+    tables, sources = source_parts()
     corrections = annotate.read_corrections(Path(rules.relabel_file))
     classification = params.task == "classification"
     with cluster.client(params.compute) as client:
@@ -371,54 +424,22 @@ def run(params: Params) -> None:
             summaries = job.map(
                 summary, new=new, target=job.target, text=None, categorical=[], most=0
             )
-        report = {
-            "corrections": len(corrections),
-            "labels_changed": sum(s["changed"] for s in summaries),
-        }
-        unlabelled = [s["unlabelled"] for s in summaries]
+        changed = sum(s["changed"] for s in summaries)
+        report = {"corrections": len(corrections), "labels_changed": changed}
         # Parts with labelled rows only (most of unlabelled.parquet's have none); one
         # part at least, so an empty table still has its columns.
         kept = [n for n, s in enumerate(summaries) if s["labelled"]] or [0]
         frames = [
             dask.delayed(labelled_rows)(sources[n], job.dtypes, new, job.target) for n in kept
         ]
-        dtypes = job.dtypes
         if classification:
-            per_class = summed([s["per_class"] for s in summaries])
-            schema.require_class_counts(per_class, job.target, rules.cv_folds, "annotate.cv_folds")
-            labels = Labels(summaries, roles, job.dtypes[job.target])
-            issues = judge_issues(job, new, labels)
-            found = {"label_issues": len(issues), "pseudo_labelled": 0}
-            if rules.pseudo_label.enabled and sum(unlabelled):
-                sure = rules.pseudo_label.min_confidence
-                model = pseudo_judge(job, new, labels)
-                # The dtypes of the local engine's pd.concat([labelled, pseudo-labelled]).
-                pseudo = label_quality.sure_rows(
-                    model, empty(job.dtypes), roles, sure, labels.by_text, labels.dtype
-                )
-                dtypes = pd.concat([empty(job.dtypes), pseudo]).dtypes
-                [shared] = client.scatter([model], broadcast=True)
-                frames += [
-                    dask.delayed(pseudo_rows)(
-                        sources[n], job.dtypes, new, shared, roles, sure, labels.by_text
-                    )
-                    for n, rows in enumerate(unlabelled)
-                    if rows
-                ]
+            issues, found, pseudo, dtypes = review_parts(job, new, summaries, roles, rules)
         else:
             issues = pd.DataFrame(columns=label_quality.ISSUE_COLUMNS)
-            found = dict(annotate.NO_REVIEW)
-        report.update(found, unlabelled=sum(unlabelled))
+            found, pseudo, dtypes = dict(annotate.NO_REVIEW), [], job.dtypes
+        report.update(found, unlabelled=sum(s["unlabelled"] for s in summaries))
         expected = [summaries[n]["labelled"] for n in kept]
-        written = []
-
-        def check(rows: list[int]) -> None:
-            if rows[: len(kept)] != expected:
-                raise RuntimeError(f"annotate wrote {rows} rows per part, not {expected}")
-            written.extend(rows)
-
-        frames = [dask.delayed(typed)(frame, dtypes) for frame in frames]
-        rows_out = parts.write(frames, paths.ANNOTATED, check)
+        rows_out, written = write_parts(frames + pseudo, dtypes, expected)
     if classification and rules.pseudo_label.enabled:
         report["pseudo_labelled"] = sum(written[len(kept) :])
     annotate.finish(issues, report, rows_in, rows_out)

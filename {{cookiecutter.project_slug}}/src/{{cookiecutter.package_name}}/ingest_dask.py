@@ -22,8 +22,7 @@ import numpy as np
 import pandas as pd
 
 from . import cluster, io, parts, paths, progress, row_hash, schema
-from .errors import DataError
-from .params import Params
+from .params import DataParams, Params
 from .stages import ingest
 
 log = logging.getLogger(__name__)
@@ -70,35 +69,41 @@ def write_part(
     return len(frame)
 
 
+def columns_and_dtypes(
+    files: list[Path], empties: list[pd.DataFrame], data: DataParams
+) -> tuple[list, pd.Series]:
+    """(the first batch's columns, the dtypes pd.concat gives the whole table) from each
+    batch's empty frame, once every batch is checked against the first."""
+    columns = list(empties[0].columns)
+    if data.time and data.time not in columns:
+        log.warning("skipping time column not in the data: %s", data.time)
+    for path, empty in zip(files, empties, strict=True):
+        ingest.check_batch(path.stem, empty, files[0].stem, columns, data)
+    return columns, pd.concat([empty[columns] for empty in empties], ignore_index=True).dtypes
+
+
+def row_keys(surveyed: list[tuple], data: DataParams) -> tuple:
+    """(each row's given id, or its content hash; each hash's occurrence number, or None
+    for given ids; the batches' first rows) from the batches' surveys."""
+    keys = [s[1] for s in surveyed]
+    bounds = np.cumsum([0] + [s[2] for s in surveyed])
+    if data.id_column:
+        return ingest.given_ids(pd.concat(keys, ignore_index=True), data.id_column), None, bounds
+    keys = np.concatenate(keys)
+    return keys, ingest.occurrence(keys), bounds
+
+
 def run(files: list[Path], params: Params) -> int:
     """Ingest `files` on the cluster into the folder paths.INGESTED; the rows written."""
     data = params.data
-    if data.id_column == schema.BATCH:
-        raise DataError(
-            f"data.id_column cannot be {schema.BATCH!r}: ingest writes each row's batch file "
-            "name there; rename your column"
-        )
+    ingest.check_id_column(data)
     files = [f.resolve() for f in files]  # workers may not share this process's cwd
     with cluster.client(params.compute) as client:
         surveyed = client.gather(
             client.map(survey, files, id_column=data.id_column, time=data.time, pure=False)
         )
-        columns, empties = list(surveyed[0][0].columns), []
-        if data.time and data.time not in columns:
-            log.warning("skipping time column not in the data: %s", data.time)
-        for path, (empty, _, _) in zip(files, surveyed, strict=True):
-            ingest.check_batch(path.stem, empty, files[0].stem, columns, data)
-            empties.append(empty[columns])
-        # The dtypes pd.concat gives the whole table, from the batches' empty frames.
-        dtypes = pd.concat(empties, ignore_index=True).dtypes
-        keys = [s[1] for s in surveyed]
-        bounds = np.cumsum([0] + [s[2] for s in surveyed])
-        if data.id_column:
-            keys = ingest.given_ids(pd.concat(keys, ignore_index=True), data.id_column)
-            nth = None
-        else:
-            keys = np.concatenate(keys)
-            nth = ingest.occurrence(keys)
+        columns, dtypes = columns_and_dtypes(files, [s[0] for s in surveyed], data)
+        keys, nth, bounds = row_keys(surveyed, data)
         del surveyed
         # Scattered, not put in the tasks: each batch's slice goes to a worker once, and
         # the scheduler never holds the per-row arrays.

@@ -194,9 +194,32 @@ def write_text(path: Path, text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
 
 
-def write_json(path: Path, obj: Any) -> None:
+def json_text(obj: Any) -> str:
     """Sorted keys and a trailing newline: stable diffs and byte-identical reruns."""
-    write_text(path, json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n")
+    return json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
+def write_json(path: Path, obj: Any) -> None:
+    write_text(path, json_text(obj))
+
+
+def write_live_dir(
+    path: Path, summary: dict, files: dict[str, str], confusion: tuple | None = None
+) -> None:
+    """Replace folder `path` whole with dvclive's metrics.json of `summary` (and its
+    confusion matrix plot of (y_true, y_pred)), plus `files` (name under `path` -> text).
+    dvclive writes in place, so it fills a temporary folder, and clears its plots/ first:
+    the other files go in after it."""
+    from dvclive import Live  # here, not at the top: only evaluate writes with it
+
+    with atomic_dir(path) as tmp:
+        with Live(str(tmp), dvcyaml=False, save_dvc_exp=False, report=None) as live:
+            for name, value in summary.items():
+                live.summary[name] = value
+            if confusion is not None:
+                live.log_sklearn_plot("confusion_matrix", *confusion)
+        for name, text in files.items():
+            write_text(tmp / name, text)
 
 
 def remove_folder(path: Path) -> None:

@@ -30,20 +30,19 @@ def render(meta: dict) -> str:
     """Markdown of the card; `meta` is models/model.json's content, whose `metrics` are
     evaluate's (overall, per_class, groups): the card shows the numbers evaluate logged."""
     metrics = meta["metrics"]
-    overall = {k: v for k, v in metrics.items() if not isinstance(v, dict)}
-    classes = metrics.get("per_class")
-    groups = {
-        column: {value: stats for value, stats in entry.items() if isinstance(stats, dict)}
-        for column, entry in metrics.get("groups", {}).items()
-    }
-    gaps = {
-        column: entry["gap"]
-        for column, entry in metrics.get("groups", {}).items()
-        if "gap" in entry
-    }
-    features = meta["features"]
-    roles = features["roles"]
-    lines = [
+    lines = _model_section(meta) + _metrics_section(metrics)
+    if metrics.get("per_class"):
+        lines += _per_class_section(metrics["per_class"])
+    lines += _per_group_section(metrics.get("groups", {}))
+    lines += _onnx_section(meta.get("onnx", {}))
+    lines += _use_and_limits_section(meta["features"])
+    return "\n".join(lines)
+
+
+def _model_section(meta: dict) -> list[str]:
+    """What the model is, what it was fitted on, its files, hyperparameters and data."""
+    roles = meta["features"]["roles"]
+    return [
         f"# Model card: {meta['model']} ({meta['task']})",
         "",
         "## Model",
@@ -67,6 +66,13 @@ def render(meta: dict) -> str:
         "",
         *_table([{"file": k, "md5": v} for k, v in sorted(meta["data"].items())], ["file", "md5"]),
         "",
+    ]
+
+
+def _metrics_section(metrics: dict) -> list[str]:
+    """The overall test-split metrics (the per-class and per-group ones follow)."""
+    overall = {k: v for k, v in metrics.items() if not isinstance(v, dict)}
+    return [
         "## Metrics (test split)",
         "",
         *_table(
@@ -75,14 +81,28 @@ def render(meta: dict) -> str:
         ),
         "",
     ]
-    if classes:
-        lines += ["### Per class", ""]
-        lines += _table(
+
+
+def _per_class_section(classes: dict) -> list[str]:
+    return [
+        "### Per class",
+        "",
+        *_table(
             [{"class": k, **v} for k, v in classes.items()],
             ["class", "precision", "recall", "f1", "support"],
-        )
-        lines.append("")
-    lines += ["### Per group", ""]
+        ),
+        "",
+    ]
+
+
+def _per_group_section(entries: dict) -> list[str]:
+    """A table per data.groups column, its largest gap, and the groups too small to compare."""
+    groups = {
+        column: {value: stats for value, stats in entry.items() if isinstance(stats, dict)}
+        for column, entry in entries.items()
+    }
+    gaps = {column: entry["gap"] for column, entry in entries.items() if "gap" in entry}
+    lines = ["### Per group", ""]
     if not groups:
         lines += ["No group columns (`data.groups`) in the data.", ""]
     for column, values in groups.items():
@@ -97,22 +117,31 @@ def render(meta: dict) -> str:
                 f"\nFewer than {SMALL_GROUP} test rows in {', '.join(small)}: too few to compare."
             )
         lines.append("")
-    onnx = meta.get("onnx", {})
-    lines += ["## ONNX", ""]
-    if onnx.get("status") == "exported":
-        parity = onnx["parity"]
-        lines.append(
-            f"`models/onnx/model.onnx`: onnxruntime agrees with scikit-learn on the "
-            f"{parity['rows']} test rows within {parity['max_abs_diff']:.3g} "
-            f"(allowed {parity['allowed_abs_diff']:.3g})."
-        )
-    else:
-        lines.append(f"Not exported: {onnx.get('reason', 'unknown')}.")
+    return lines
+
+
+def _onnx_section(onnx: dict) -> list[str]:
+    """Whether the ONNX model was exported, and how closely it agrees with scikit-learn."""
+    if onnx.get("status") != "exported":
+        return ["## ONNX", "", f"Not exported: {onnx.get('reason', 'unknown')}."]
+    parity = onnx["parity"]
+    return [
+        "## ONNX",
+        "",
+        f"`models/onnx/model.onnx`: onnxruntime agrees with scikit-learn on the "
+        f"{parity['rows']} test rows within {parity['max_abs_diff']:.3g} "
+        f"(allowed {parity['allowed_abs_diff']:.3g}).",
+    ]
+
+
+def _use_and_limits_section(features: dict) -> list[str]:
+    """What the model is for, and the ranges and categories it has seen."""
+    roles = features["roles"]
     ranges = ", ".join(
         f"`{c}` {v['min']}..{v['max']}" for c, v in sorted(features["numeric"].items())
     )
     known = "; ".join(f"`{c}`: {', '.join(v)}" for c, v in sorted(features["categorical"].items()))
-    lines += [
+    return [
         "",
         "## Intended use",
         "",
@@ -133,4 +162,3 @@ def render(meta: dict) -> str:
         "monitor`) and retrain when they drift.",
         "",
     ]
-    return "\n".join(lines)

@@ -130,10 +130,19 @@ def convert(model: Pipeline, roles: schema.Roles) -> bytes:
     Raises ConverterMissing when skl2onnx cannot convert the estimator.
     """
     import onnx
-    from onnx import compose, helper
-    from skl2onnx import convert_sklearn, update_registered_converter
-    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, StringTensorType
-    from skl2onnx.common.exceptions import MissingShapeCalculator
+
+    _register_converters()
+    # The preprocessor's output columns: the estimator's input.
+    width = len(model.steps[0][1].get_feature_names_out())
+    front, back = _convert_halves(model, roles, width)
+    merged = _merge(front, back, width, isinstance(model.steps[-1][1], FLOAT32_MODELS))
+    onnx.checker.check_model(merged)
+    return merged.SerializeToString()
+
+
+def _register_converters() -> None:
+    """This project's converters: a numeric SimpleImputer's, and TargetEncoder's."""
+    from skl2onnx import update_registered_converter
     from skl2onnx.shape_calculators.imputer import calculate_sklearn_imputer_output_shapes
     from sklearn.impute import SimpleImputer
     from sklearn.preprocessing import TargetEncoder
@@ -150,12 +159,19 @@ def convert(model: Pipeline, roles: schema.Roles) -> bytes:
         onnx_target_encoder.output_shapes,
         onnx_target_encoder.convert,
     )
+
+
+def _convert_halves(model: Pipeline, roles: schema.Roles, width: int) -> tuple:
+    """(the preprocessor's ONNX graph: one input per column, the estimator's: FEATURES),
+    converted apart, as skl2onnx cannot convert a ColumnTransformer's pipeline whole."""
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, StringTensorType
+    from skl2onnx.common.exceptions import MissingShapeCalculator
+
     estimator = model.steps[-1][1]
     inputs = [(c, DoubleTensorType([None, 1])) for c in roles.numeric]
     inputs += [(c, StringTensorType([None, 1])) for c in roles.categorical]
-    width = len(model.steps[0][1].get_feature_names_out())
-    as_float = isinstance(estimator, FLOAT32_MODELS)
-    tensor = FloatTensorType if as_float else DoubleTensorType
+    tensor = FloatTensorType if isinstance(estimator, FLOAT32_MODELS) else DoubleTensorType
     options = {id(estimator): {"zipmap": False}} if hasattr(estimator, "classes_") else None
     with warnings.catch_warnings(), _hist_gradient_boosting_fix():
         warnings.simplefilter("ignore")
@@ -175,6 +191,15 @@ def convert(model: Pipeline, roles: schema.Roles) -> bytes:
             )
         except (MissingShapeCalculator, RuntimeError, ValueError, TypeError) as exc:
             raise ConverterMissing(f"{type(estimator).__name__}: {exc}") from exc
+    return front, back
+
+
+def _merge(front, back, width: int, as_float: bool):
+    """One graph: the preprocessor's output (cast to float32 for an estimator that computes
+    in it) fed to the estimator, with fixed names."""
+    import onnx
+    from onnx import compose, helper
+
     for part in (front, back):
         # Each half imports the lowest opsets it needs; merging needs one set.
         del part.opset_import[:]
@@ -191,7 +216,7 @@ def convert(model: Pipeline, roles: schema.Roles) -> bytes:
         )
         produced = f"{produced}_f32"
     back = compose.add_prefix(back, "model_", rename_outputs=False)
-    merged = compose.merge_models(
+    return compose.merge_models(
         front,
         back,
         io_map=[(produced, f"model_{FEATURES}")],
@@ -200,8 +225,6 @@ def convert(model: Pipeline, roles: schema.Roles) -> bytes:
         doc_string="scikit-learn pipeline: preprocess, then model",
         producer_name="skl2onnx",
     )
-    onnx.checker.check_model(merged)
-    return merged.SerializeToString()
 
 
 def feeds(rows: pd.DataFrame, roles: schema.Roles) -> dict[str, np.ndarray]:

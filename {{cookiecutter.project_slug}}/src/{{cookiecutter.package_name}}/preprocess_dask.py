@@ -25,7 +25,7 @@ import pandas as pd
 
 from . import cluster, io, parts, paths, progress, schema
 from .errors import ConfigError
-from .params import Params
+from .params import DataParams, Params, PreprocessParams
 from .stages.preprocess import (
     engineer,
     feature_facts,
@@ -103,76 +103,100 @@ def nonempty(*by_part: list[np.ndarray]) -> list[tuple[int, np.ndarray]]:
     return [(n, rows) for spans_ in by_part for n, rows in enumerate(spans_) if len(rows)]
 
 
-def run(params: Params) -> None:
-    import dask
-
-    rules, task, target = params.preprocess, params.task, params.data.target
+def refuse_augment(rules: PreprocessParams) -> None:
     if rules.augment.enabled:
         raise ConfigError(
             "preprocess.augment does not run on the dask engine (its noise is one random "
             "stream over the whole training table): set preprocess.augment.enabled=false "
             "or compute.engine=local"
         )
-    annotated = parts.read(paths.ANNOTATED)
-    # Roles from the dtypes (an empty frame), as the local engine infers them from the
-    # table; the text columns' whole-column check runs on tallies of the parts below.
+
+
+def roles_of(empty: pd.DataFrame, data: DataParams, ratios: list, task: str) -> tuple:
+    """(the roles, the text columns that are no listed feature) from the dtypes (an empty
+    frame), as the local engine infers them from the table; the text columns' whole-column
+    check runs on tallies of the parts (survey)."""
     unlisted: list[pd.Series] = []
-    meta = engineer(annotated._meta, rules.ratios)
-    roles = schema.infer_roles(meta, params.data, task, check_text=unlisted.append)
-    text = [c.name for c in unlisted if schema.is_text(c)]
-    with cluster.client(params.compute):
-        columns = [target, schema.BATCH, *text]
-        surveyed = dask.compute(
-            *[
-                dask.delayed(survey)(frame, target, text, task)
-                for frame in parts.read(paths.ANNOTATED, columns=columns).to_delayed()
-            ]
-        )
-        for number, column in enumerate(text):
-            schema.refuse_numbers_in_text(column, [s[3][number] for s in surveyed])
-        bounds = np.cumsum([0] + [s[0] for s in surveyed])
-        pseudo = np.concatenate([s[1] for s in surveyed])
-        labelled, pseudo = np.flatnonzero(~pseudo), np.flatnonzero(pseudo)
-        labels = labels_of(surveyed, task)
-        del surveyed
-        split_labels = labels.iloc[labelled]
-        if task == "classification":  # a class that only pseudo-labels have: not split's
-            split_labels = split_labels.cat.remove_unused_categories()
-        train, test = split_rows(split_labels, rules.test_size, params.seed, task)
-        train, test = labelled[train], labelled[test]
-        # The train table's classes, in its order: the split's rows, then pseudo-labelled.
-        classes = None
-        if task == "classification":
-            classes = labels.cat.codes.to_numpy()[np.concatenate([train, pseudo])]
-        del labels, split_labels
-        frames = annotated.to_delayed()
-        train_rows = write_rows(
-            frames,
-            nonempty(spans(train, bounds), spans(pseudo, bounds)),
-            paths.TRAIN,
-            roles,
-            rules.ratios,
-        )
-        test_rows = write_rows(
-            frames, nonempty(spans(test, bounds)), paths.TEST, roles, rules.ratios
-        )
-        sample = fit_rows(train_rows, classes, rules, params.seed)
-        if sample is not None:
-            sample = spans(sample, np.cumsum([0] + parts.rows_per_part(paths.TRAIN)))
-        written = parts.read(paths.TRAIN, columns=[*roles.features, target]).to_delayed()
-        gathered = dask.compute(
-            *[
-                dask.delayed(facts_and_sample)(
-                    frame, None if sample is None else sample[n], roles, task
-                )
-                for n, frame in enumerate(written)
-            ]
-        )
+    roles = schema.infer_roles(engineer(empty, ratios), data, task, check_text=unlisted.append)
+    return roles, [c.name for c in unlisted if schema.is_text(c)]
+
+
+def split_positions(surveyed: list[tuple], rules: PreprocessParams, seed: int, task: str) -> tuple:
+    """(row count per part, cumulated; train, test and pseudo-labelled positions; the train
+    table's class codes or None) from the parts' surveys, split as the local engine splits."""
+    bounds = np.cumsum([0] + [s[0] for s in surveyed])
+    pseudo = np.concatenate([s[1] for s in surveyed])
+    labelled, pseudo = np.flatnonzero(~pseudo), np.flatnonzero(pseudo)
+    labels = labels_of(surveyed, task)
+    split_labels = labels.iloc[labelled]
+    if task == "classification":  # a class that only pseudo-labels have: not split's
+        split_labels = split_labels.cat.remove_unused_categories()
+    train, test = split_rows(split_labels, rules.test_size, seed, task)
+    train, test = labelled[train], labelled[test]
+    # The train table's classes, in its order: the split's rows, then pseudo-labelled.
+    classes = None
+    if task == "classification":
+        classes = labels.cat.codes.to_numpy()[np.concatenate([train, pseudo])]
+    return bounds, train, test, pseudo, classes
+
+
+def survey_parts(target: str, text: list[str], task: str) -> list[tuple]:
+    """Each part's survey, read on its worker (the target, batch and text columns only);
+    a text column holding numbers is refused."""
+    import dask
+
+    columns = [target, schema.BATCH, *text]
+    surveyed = dask.compute(
+        *[
+            dask.delayed(survey)(frame, target, text, task)
+            for frame in parts.read(paths.ANNOTATED, columns=columns).to_delayed()
+        ]
+    )
+    for number, column in enumerate(text):
+        schema.refuse_numbers_in_text(column, [s[3][number] for s in surveyed])
+    return list(surveyed)
+
+
+def gather_train(
+    train_rows: int, classes, roles: schema.Roles, rules: PreprocessParams, seed: int, task: str
+) -> tuple[list[dict], pd.DataFrame]:
+    """(each written train part's features.json facts, the fit sample's rows)."""
+    import dask
+
+    sample = fit_rows(train_rows, classes, rules, seed)
+    if sample is not None:
+        sample = spans(sample, np.cumsum([0] + parts.rows_per_part(paths.TRAIN)))
+    written = parts.read(paths.TRAIN, columns=[*roles.features, roles.target]).to_delayed()
+    gathered = dask.compute(
+        *[
+            dask.delayed(facts_and_sample)(
+                frame, None if sample is None else sample[n], roles, task
+            )
+            for n, frame in enumerate(written)
+        ]
+    )
     fit = pd.concat([g[1] for g in gathered if len(g[1])], ignore_index=True)
+    return [g[0] for g in gathered], fit
+
+
+def run(params: Params) -> None:
+    rules, task = params.preprocess, params.task
+    refuse_augment(rules)
+    annotated = parts.read(paths.ANNOTATED)
+    roles, text = roles_of(annotated._meta, params.data, rules.ratios, task)
+    with cluster.client(params.compute):
+        surveyed = survey_parts(params.data.target, text, task)
+        bounds, train, test, pseudo, classes = split_positions(surveyed, rules, params.seed, task)
+        del surveyed
+        frames = annotated.to_delayed()
+        train_spans = nonempty(spans(train, bounds), spans(pseudo, bounds))
+        train_rows = write_rows(frames, train_spans, paths.TRAIN, roles, rules.ratios)
+        test_spans = nonempty(spans(test, bounds))
+        test_rows = write_rows(frames, test_spans, paths.TEST, roles, rules.ratios)
+        facts, fit = gather_train(train_rows, classes, roles, rules, params.seed, task)
     transformer, encodings = fit_transformer(fit, roles, rules, task, params.seed)
     report = summary(train_rows, test_rows, roles, transformer, encodings)
     io.save_model(paths.PREPROCESSOR, transformer)
-    facts = [g[0] for g in gathered]
     io.write_json(paths.FEATURES, features_json(facts, roles, task, report.pop("encodings")))
     io.write_json(paths.PREPROCESS_REPORT, report)
     progress.note(

@@ -68,6 +68,49 @@ def require_target(df: pd.DataFrame, target: str) -> None:
         )
 
 
+def _check_target(df: pd.DataFrame, target: str, task: Task) -> None:
+    """The target is in the data, and numbers for regression."""
+    require_target(df, target)
+    if task == "regression" and not pd.api.types.is_numeric_dtype(df[target]):
+        raise DataError(
+            f"target {target!r} has dtype {df[target].dtype}, but regression needs "
+            "numbers: pick a numeric target or bake a classification project"
+        )
+
+
+def _reserved(data: DataParams, time: str | None) -> set:
+    """The columns that are no feature: bookkeeping, target, id, time, data.drop."""
+    reserved = {*BOOKKEEPING, data.target, *(data.drop or [])}
+    if data.id_column:
+        reserved.add(data.id_column)
+    if time:
+        reserved.add(time)
+    return reserved
+
+
+def _require_listed_columns(df: pd.DataFrame, data: DataParams) -> None:
+    for listed in (data.numeric or [], data.categorical or []):
+        unknown = [c for c in listed if c not in df.columns]
+        if unknown:
+            raise DataError(
+                f"data.numeric/data.categorical name columns not in the data: {', '.join(unknown)}"
+            )
+
+
+def _numeric_columns(df: pd.DataFrame, candidates: list, data: DataParams) -> list:
+    """data.numeric, or else the candidates with a numeric (not boolean) dtype that
+    data.categorical does not list."""
+    if data.numeric is not None:
+        return list(data.numeric)
+    return [
+        c
+        for c in candidates
+        if c not in (data.categorical or [])
+        and pd.api.types.is_numeric_dtype(df[c])
+        and not pd.api.types.is_bool_dtype(df[c])
+    ]
+
+
 def infer_roles(
     df: pd.DataFrame,
     data: DataParams,
@@ -78,38 +121,13 @@ def infer_roles(
     feature goes through `check_text` (numbers_in_text: a whole-column check, which the
     dask engine, inferring from an empty frame, runs over the parts instead)."""
     check_text = check_text or numbers_in_text
-    require_target(df, data.target)
-    if task == "regression" and not pd.api.types.is_numeric_dtype(df[data.target]):
-        raise DataError(
-            f"target {data.target!r} has dtype {df[data.target].dtype}, but regression needs "
-            "numbers: pick a numeric target or bake a classification project"
-        )
+    _check_target(df, data.target, task)
     time = data.time if data.time in df.columns else None
     if data.time and time is None:
         log.warning("skipping time column not in the data: %s", data.time)
-    reserved = {*BOOKKEEPING, data.target, *(data.drop or [])}
-    if data.id_column:
-        reserved.add(data.id_column)
-    if time:
-        reserved.add(time)
-
-    for listed in (data.numeric or [], data.categorical or []):
-        unknown = [c for c in listed if c not in df.columns]
-        if unknown:
-            raise DataError(
-                f"data.numeric/data.categorical name columns not in the data: {', '.join(unknown)}"
-            )
-    candidates = [c for c in df.columns if c not in reserved]
-    if data.numeric is not None:
-        numeric = list(data.numeric)
-    else:
-        numeric = [
-            c
-            for c in candidates
-            if c not in (data.categorical or [])
-            and pd.api.types.is_numeric_dtype(df[c])
-            and not pd.api.types.is_bool_dtype(df[c])
-        ]
+    _require_listed_columns(df, data)
+    candidates = [c for c in df.columns if c not in _reserved(data, time)]
+    numeric = _numeric_columns(df, candidates, data)
     for column in candidates:
         if column not in numeric and column not in (data.categorical or []):
             check_text(df[column])

@@ -77,30 +77,18 @@ def _message(errors: list[dict]) -> str:
     return f"{_where(first['loc'])}: {what}{more}"
 
 
-def create_app(
-    source: ModelSource,
-    settings: ServeParams,
-    api_key: str | None = None,
-    prediction_log: PredictionLog | None = None,
-) -> FastAPI:
-    """An app serving `source`; with `api_key`, /metadata and /predict need it. The app
-    closes `prediction_log` at shutdown (its lifespan), writing the rows still queued."""
-    model = load(source)
-    features = source.metadata["features"]
-    roles = schema.roles_from_dict(features["roles"])
-    task = source.metadata["task"]
-    classes = [c.item() if hasattr(c, "item") else c for c in getattr(model, "classes_", [])]
-    class_names = [str(c) for c in classes]
-    PredictRequest = request_schema.request_model(features, settings.max_rows)  # noqa: N806
-    with_probabilities = task == "classification" and hasattr(model, "predict_proba")
-    onnx_status = source.metadata.get("onnx", {}).get("status", "missing")
-    runtime = choose(settings.runtime, model, source.onnx_bytes, onnx_status, roles, task)
-    known = {c: frozenset(values) for c, values in features["categorical"].items()}
-    served = {"artifact": source.artifact, "version": source.version}
-    Prediction = responses.prediction_model(task, classes, with_probabilities)  # noqa: N806
-    max_body_bytes = settings.max_body_bytes or request_schema.body_limit(
-        features, settings.max_rows
+async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    """A 422 saying what is wrong with the request, first error first."""
+    # Without the offending input: it may be huge (1001 rows) or not JSON (NaN).
+    errors = jsonable_encoder(
+        [{k: v for k, v in e.items() if k not in ("input", "url")} for e in _one_per_field(exc)]
     )
+    return JSONResponse({"error": _message(errors), "detail": errors}, status_code=422)
+
+
+def _lifespan(prediction_log: PredictionLog | None):
+    """The app's startup and shutdown: it closes `prediction_log` at shutdown, writing the
+    rows still queued."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -112,38 +100,171 @@ def create_app(
         if prediction_log is not None:
             prediction_log.close()
 
+    return lifespan
+
+
+def _key_guard(api_key: str | None) -> tuple[list, dict]:
+    """(the dependencies that check the X-API-Key header, the 401 answer it adds), or
+    nothing without a key: declared only when a key is set, so that the schema says what
+    the server enforces."""
+    if not api_key:
+        return [], {}
+    header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False)
+
+    def check_key(given: str | None = Security(header)) -> None:
+        if not (given and secrets.compare_digest(given, api_key)):
+            raise HTTPException(401, f"missing or wrong {API_KEY_HEADER} header")
+
+    return [Depends(check_key)], {
+        401: {"model": responses.Problem, "description": "No or wrong key"}
+    }
+
+
+BODY_ANSWERS = {
+    400: {"model": responses.Problem, "description": "Body is not JSON text"},
+    422: {"model": responses.Invalid, "description": "Invalid request"},
+}
+
+
+def _metadata(
+    source: ModelSource, runtime: str, classes: list, max_rows: int, max_body_bytes: int
+) -> responses.Metadata:
+    """GET /metadata's answer: what is served, what it scored, what it takes."""
+    meta = source.metadata
+    return responses.Metadata(
+        artifact=source.artifact,
+        model=meta["model"],
+        version=source.version,
+        stage=source.stage,
+        git_revision=source.git_revision,
+        model_md5=source.md5,
+        runtime=runtime,
+        task=meta["task"],
+        data=meta["data"],
+        metrics=meta["metrics"],
+        hyperparameters=meta["hyperparameters"],
+        features={
+            "numeric": schema.roles_from_dict(meta["features"]["roles"]).numeric,
+            "categorical": meta["features"]["categorical"],
+        },
+        classes=classes or None,
+        max_rows=max_rows,
+        max_body_bytes=max_body_bytes,
+        unseen_category_rule="predicted, not refused: a one-hot encoded column gives "
+        "it all zeros, a target-encoded one the overall training mean; reported in the "
+        "response's warnings",
+    )
+
+
+class Predictor:
+    """POST /predict's work: the answer to validated rows, each logged when the server
+    keeps a prediction log."""
+
+    def __init__(
+        self,
+        source: ModelSource,
+        runtime,
+        classes: list,
+        with_probabilities: bool,
+        prediction_log: PredictionLog | None,
+    ):
+        self.source, self.runtime, self.prediction_log = source, runtime, prediction_log
+        self.features = source.metadata["features"]
+        self.roles = schema.roles_from_dict(self.features["roles"])
+        self.task = source.metadata["task"]
+        self.class_names = [str(c) for c in classes]
+        self.with_probabilities = with_probabilities
+        self.known = {c: frozenset(v) for c, v in self.features["categorical"].items()}
+        self.served = {"artifact": source.artifact, "version": source.version}
+
+    def answer(self, instances: list) -> dict[str, Any]:
+        """Predictions (and probabilities) of `instances`, with warnings of unseen categories."""
+        # Column by column from the validated rows: what both runtimes take.
+        columns = request_schema.columns(instances, self.features["roles"])
+        predicted, probabilities = self.runtime.predict(columns, len(instances))
+        _refuse_non_finite(predicted if self.task == "regression" else probabilities)
+        predictions = predicted.tolist()
+        answer: dict[str, Any] = {"predictions": predictions}
+        per_row = None
+        if self.with_probabilities:
+            names = self.class_names
+            per_row = [dict(zip(names, p, strict=True)) for p in probabilities.tolist()]
+            answer["probabilities"] = per_row
+        unseen = request_schema.unseen_categories(columns, self.known)
+        answer["warnings"] = [message for _, message in unseen]
+        answer["model"] = self.served
+        if self.prediction_log is not None:
+            self.log(columns, predictions, per_row, unseen)
+        return answer
+
+    def log(self, columns: dict, predictions: list, per_row: list | None, unseen: list) -> None:
+        """One prediction log row per input row, under one request id."""
+        request_id = uuid.uuid4().hex
+        when = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+        values = zip(*columns.values(), strict=True)
+        rows = [dict(zip(self.roles.features, row, strict=True)) for row in values]
+        row_warnings: dict[int, list[str]] = {}
+        for i, message in unseen:
+            row_warnings.setdefault(i, []).append(message)
+        self.prediction_log.write(
+            [
+                {
+                    "time": when,
+                    "request_id": request_id,
+                    "row": i,
+                    "model_version": self.source.version,
+                    "model_md5": self.source.md5,
+                    "inputs": row,
+                    "prediction": predictions[i],
+                    "probabilities": per_row[i] if per_row else None,
+                    "warnings": row_warnings.get(i, []),
+                }
+                for i, row in enumerate(rows)
+            ]
+        )
+
+
+def _bare_app(
+    source: ModelSource, max_body_bytes: int, prediction_log: PredictionLog | None
+) -> FastAPI:
+    """The app without its endpoints: its title, body limit, error answers and lifespan."""
     app = FastAPI(
-        lifespan=lifespan,
+        lifespan=_lifespan(prediction_log),
         title=f"{source.artifact} {source.version}",
-        description=f"{task} model `{source.metadata['model']}`; see GET /metadata",
+        description=(
+            f"{source.metadata['task']} model `{source.metadata['model']}`; see GET /metadata"
+        ),
         responses={413: {"model": responses.Problem, "description": "Request body too large"}},
     )
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_exception_handler(RequestValidationError, _invalid)
+    return app
 
-    # Declared only when a key is set, so that the schema says what the server enforces.
-    guard: list = []
-    key_answers: dict = {}
-    if api_key:
-        header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False)
 
-        def check_key(given: str | None = Security(header)) -> None:
-            if not (given and secrets.compare_digest(given, api_key)):
-                raise HTTPException(401, f"missing or wrong {API_KEY_HEADER} header")
-
-        guard = [Depends(check_key)]
-        key_answers = {401: {"model": responses.Problem, "description": "No or wrong key"}}
-    body_answers = {
-        400: {"model": responses.Problem, "description": "Body is not JSON text"},
-        422: {"model": responses.Invalid, "description": "Invalid request"},
-    }
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        # Without the offending input: it may be huge (1001 rows) or not JSON (NaN).
-        errors = jsonable_encoder(
-            [{k: v for k, v in e.items() if k not in ("input", "url")} for e in _one_per_field(exc)]
-        )
-        return JSONResponse({"error": _message(errors), "detail": errors}, status_code=422)
+def create_app(
+    source: ModelSource,
+    settings: ServeParams,
+    api_key: str | None = None,
+    prediction_log: PredictionLog | None = None,
+) -> FastAPI:
+    """An app serving `source`; with `api_key`, /metadata and /predict need it. The app
+    closes `prediction_log` at shutdown (its lifespan), writing the rows still queued."""
+    model = load(source)
+    features, task = source.metadata["features"], source.metadata["task"]
+    roles = schema.roles_from_dict(features["roles"])
+    classes = [c.item() if hasattr(c, "item") else c for c in getattr(model, "classes_", [])]
+    PredictRequest = request_schema.request_model(features, settings.max_rows)  # noqa: N806
+    with_probabilities = task == "classification" and hasattr(model, "predict_proba")
+    onnx_status = source.metadata.get("onnx", {}).get("status", "missing")
+    runtime = choose(settings.runtime, model, source.onnx_bytes, onnx_status, roles, task)
+    Prediction = responses.prediction_model(task, classes, with_probabilities)  # noqa: N806
+    max_body_bytes = settings.max_body_bytes or request_schema.body_limit(
+        features, settings.max_rows
+    )
+    app = _bare_app(source, max_body_bytes, prediction_log)
+    guard, key_answers = _key_guard(api_key)
+    about = _metadata(source, runtime.name, classes, settings.max_rows, max_body_bytes)
+    predictor = Predictor(source, runtime, classes, with_probabilities, prediction_log)
 
     @app.get("/health")
     def health() -> responses.Health:
@@ -151,77 +272,20 @@ def create_app(
 
     @app.get("/metadata", dependencies=guard, responses=key_answers)
     def metadata() -> responses.Metadata:
-        meta = source.metadata
-        return responses.Metadata(
-            artifact=source.artifact,
-            model=meta["model"],
-            version=source.version,
-            stage=source.stage,
-            git_revision=source.git_revision,
-            model_md5=source.md5,
-            runtime=runtime.name,
-            task=task,
-            data=meta["data"],
-            metrics=meta["metrics"],
-            hyperparameters=meta["hyperparameters"],
-            features={"numeric": roles.numeric, "categorical": features["categorical"]},
-            classes=classes or None,
-            max_rows=settings.max_rows,
-            max_body_bytes=max_body_bytes,
-            unseen_category_rule="predicted, not refused: a one-hot encoded column gives "
-            "it all zeros, a target-encoded one the overall training mean; reported in the "
-            "response's warnings",
-        )
+        return about
 
     @app.post(
         "/predict",
         dependencies=guard,
-        responses={**key_answers, **body_answers},
+        responses={**key_answers, **BODY_ANSWERS},
         response_model=Prediction,
     )
     def predict(body: PredictRequest) -> Response:
-        instances = body.instances
-        n = len(instances)
-        # Column by column from the validated rows: what both runtimes take.
-        columns = request_schema.columns(instances, features["roles"])
-        predicted, probabilities = runtime.predict(columns, n)
-        _refuse_non_finite(predicted if task == "regression" else probabilities)
-        predictions = predicted.tolist()
-        answer: dict[str, Any] = {"predictions": predictions}
-        per_row = None
-        if with_probabilities:
-            per_row = [dict(zip(class_names, p, strict=True)) for p in probabilities.tolist()]
-            answer["probabilities"] = per_row
-        unseen = request_schema.unseen_categories(columns, known)
-        answer["warnings"] = [message for _, message in unseen]
-        answer["model"] = served
-        if prediction_log is not None:
-            request_id = uuid.uuid4().hex
-            when = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
-            values = zip(*columns.values(), strict=True)
-            rows = [dict(zip(roles.features, row, strict=True)) for row in values]
-            row_warnings: dict[int, list[str]] = {}
-            for i, message in unseen:
-                row_warnings.setdefault(i, []).append(message)
-            prediction_log.write(
-                [
-                    {
-                        "time": when,
-                        "request_id": request_id,
-                        "row": i,
-                        "model_version": source.version,
-                        "model_md5": source.md5,
-                        "inputs": row,
-                        "prediction": predictions[i],
-                        "probabilities": per_row[i] if per_row else None,
-                        "warnings": row_warnings.get(i, []),
-                    }
-                    for i, row in enumerate(rows)
-                ]
-            )
         # The answer is built to the declared schema (schemathesis checks it): encoded here
         # (orjson), FastAPI spends no time validating it again.
-        return Response(orjson.dumps(answer), media_type="application/json")
+        return Response(
+            orjson.dumps(predictor.answer(body.instances)), media_type="application/json"
+        )
 
     return app
 

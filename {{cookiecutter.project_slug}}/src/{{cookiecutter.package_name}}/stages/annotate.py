@@ -17,7 +17,7 @@ import pandas as pd
 
 from .. import compute, io, label_quality, paths, progress, schema
 from ..errors import ConfigError, DataError
-from ..params import DataParams, Params, Task, load
+from ..params import AnnotateParams, DataParams, Task, load
 
 log = logging.getLogger(__name__)
 
@@ -103,22 +103,22 @@ def split_labelled(df: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.Data
     return df[has_label].reset_index(drop=True), df[~has_label].reset_index(drop=True)
 
 
-def refuse_pseudo_labels(params: Params) -> None:
-    if params.task != "classification" and params.annotate.pseudo_label.enabled:
+def refuse_pseudo_labels(task: Task, rules: AnnotateParams) -> None:
+    if task != "classification" and rules.pseudo_label.enabled:
         raise ConfigError(
             "annotate.pseudo_label needs class probabilities, so classification only: "
             "set annotate.pseudo_label.enabled=false"
         )
 
 
-def judged_data(params: Params, columns: pd.Index) -> DataParams:
+def judged_data(data: DataParams, columns: pd.Index) -> DataParams:
     """data.numeric/categorical may name preprocess's ratio features, not made yet here:
     the ones in `columns` only."""
-    return params.data.model_copy(
+    return data.model_copy(
         update={
             kind: [c for c in listed if c in columns]
             for kind in ("numeric", "categorical")
-            if (listed := getattr(params.data, kind)) is not None
+            if (listed := getattr(data, kind)) is not None
         }
     )
 
@@ -126,34 +126,42 @@ def judged_data(params: Params, columns: pd.Index) -> DataParams:
 NO_REVIEW = {"label_issues": 0, "pseudo_labelled": 0}
 
 
+def unreviewed(
+    labelled: pd.DataFrame, task: Task, rules: AnnotateParams
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """review's answer for regression: no label issues (the judges need class
+    probabilities), no pseudo-labels (refused when enabled)."""
+    refuse_pseudo_labels(task, rules)
+    return pd.DataFrame(columns=label_quality.ISSUE_COLUMNS), labelled, dict(NO_REVIEW)
+
+
 def review(
-    labelled: pd.DataFrame, unlabelled: pd.DataFrame, params: Params
+    labelled: pd.DataFrame,
+    unlabelled: pd.DataFrame,
+    rules: AnnotateParams,
+    data: DataParams,
+    task: Task,
+    seed: int,
+    cores: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """(label issues, labelled rows plus any pseudo-labelled ones, report)."""
-    rules = params.annotate
-    refuse_pseudo_labels(params)
-    if params.task != "classification":
-        return pd.DataFrame(columns=label_quality.ISSUE_COLUMNS), labelled, dict(NO_REVIEW)
-    roles = schema.infer_roles(labelled, judged_data(params, labelled.columns), params.task)
+    if task != "classification":
+        return unreviewed(labelled, task, rules)
+    refuse_pseudo_labels(task, rules)
+    roles = schema.infer_roles(labelled, judged_data(data, labelled.columns), task)
     schema.require_rows_per_class(labelled[roles.target], rules.cv_folds, "annotate.cv_folds")
     issues = label_quality.find_issues(
-        labelled,
-        roles,
-        rules.issue_threshold,
-        rules.cv_folds,
-        params.seed,
-        rules.judge_max_rows,
-        params.compute.cores,
+        labelled, roles, rules.issue_threshold, rules.cv_folds, seed, rules.judge_max_rows, cores
     )
     report = {"label_issues": len(issues), "pseudo_labelled": 0}
     if rules.pseudo_label.enabled:
-        with compute.cores(params.compute.cores):
+        with compute.cores(cores):
             pseudo = label_quality.pseudo_label(
                 labelled,
                 unlabelled,
                 roles,
                 rules.pseudo_label.min_confidence,
-                params.seed,
+                seed,
                 rules.judge_max_rows,
             )
         report["pseudo_labelled"] = len(pseudo)
@@ -189,7 +197,18 @@ def main() -> None:
     corrections = read_corrections(Path(params.annotate.relabel_file))
     out, report = annotate(rows, corrections, target, params.task)
     labelled, unlabelled = split_labelled(out, target)
-    issues, labelled, found = review(labelled, unlabelled, params)
+    if params.task == "classification":  # only the judges read seed and compute
+        issues, labelled, found = review(
+            labelled,
+            unlabelled,
+            params.annotate,
+            params.data,
+            params.task,
+            params.seed,
+            params.compute.cores,
+        )
+    else:
+        issues, labelled, found = unreviewed(labelled, params.task, params.annotate)
     report.update(found, unlabelled=len(unlabelled))
     io.write_parquet(paths.ANNOTATED, labelled)
     finish(issues, report, len(rows), len(labelled))

@@ -20,17 +20,15 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from dvclive import Live
 from sklearn import metrics as skm
 from sklearn.pipeline import Pipeline
 
 from .. import business, compute, diagnosis, importance, io, models, paths, progress, schema
 from ..errors import GateError
-from ..params import BusinessParams, Params, Task, load
+from ..params import BusinessParams, DataParams, EvaluateParams, Task, load
 
 log = logging.getLogger(__name__)
 
@@ -217,22 +215,17 @@ def headline(values: dict, task: Task, metric: str, model: str) -> dict:
     return result
 
 
-def write(directory: Path, values: dict[str, float], plots: dict, top: dict) -> None:
-    """Replace `directory` whole: dvclive writes in place, so it fills a temporary folder."""
-    with io.atomic_dir(directory) as tmp:
-        # In headline()'s order, not sorted: DVC shows a file's columns in its key order.
-        io.write_text(tmp / paths.HEADLINE.name, json.dumps(top, indent=2, allow_nan=False) + "\n")
-        with Live(str(tmp), dvcyaml=False, save_dvc_exp=False, report=None) as live:
-            for name, value in values.items():
-                live.summary[name] = value
-            if "confusion" in plots:
-                y_true, y_pred = plots["confusion"]
-                live.log_sklearn_plot("confusion_matrix", y_true, y_pred)
-        for name, rows in plots.items():
-            # Written even empty (no data.groups, say): DVC draws nothing for an empty
-            # table, but reports a missing file as a failure to load the plots.
-            if name != "confusion":
-                io.write_json(tmp / "plots" / f"{name}.json", rows)
+def report_files(plots: dict, top: dict) -> dict[str, str]:
+    """The text of each file of reports/evaluate/ besides dvclive's: the headline, and one
+    table per plot (the confusion matrix aside: dvclive draws it)."""
+    # In headline()'s order, not sorted: DVC shows a file's columns in its key order.
+    files = {paths.HEADLINE.name: json.dumps(top, indent=2, allow_nan=False) + "\n"}
+    for name, rows in plots.items():
+        # Written even empty (no data.groups, say): DVC draws nothing for an empty
+        # table, but reports a missing file as a failure to load the plots.
+        if name != "confusion":
+            files[f"plots/{name}.json"] = io.json_text(rows)
+    return files
 
 
 def unseen_categories(test: pd.DataFrame, known: dict[str, list[str]]) -> dict[str, int]:
@@ -259,53 +252,92 @@ def unseen_categories(test: pd.DataFrame, known: dict[str, list[str]]) -> dict[s
 
 
 def diagnose(
-    model: Pipeline, test: pd.DataFrame, roles: schema.Roles, params: Params, y_pred: np.ndarray
+    model: Pipeline,
+    test: pd.DataFrame,
+    roles: schema.Roles,
+    y_pred: np.ndarray,
+    task: Task,
+    data: DataParams,
+    rules: EvaluateParams,
 ) -> dict:
     """The diagnosis of diagnosis.py for this model's predictions `y_pred` of the test rows."""
-    classes = list(model.classes_) if params.task == "classification" else None
+    classes = list(model.classes_) if task == "classification" else None
     return diagnosis.diagnose(
         test,
         schema.target_array(test[roles.target]),
         y_pred,
-        params.task,
+        task,
         classes,
-        list(params.data.groups),
-        params.data.time,
-        params.evaluate,
+        list(data.groups),
+        data.time,
+        rules,
     )
 
 
 def feature_importance(
-    model: Pipeline, test: pd.DataFrame, roles: schema.Roles, params: Params
+    model: Pipeline,
+    test: pd.DataFrame,
+    roles: schema.Roles,
+    task: Task,
+    metric: str,
+    business_params: BusinessParams,
+    rules: EvaluateParams,
+    seed: int,
 ) -> list[dict]:
     """Permutation importance of each input column for the headline metric (importance.py)."""
-    classes = model.classes_ if params.task == "classification" else None
+    classes = model.classes_ if task == "classification" else None
     return importance.permutation(
         model,
         schema.model_frame(test, roles),
         schema.target_array(test[roles.target]),
-        models.scorer(params.task, params.metric, params.business, classes),
-        params.evaluate.importance_rows,
-        params.evaluate.importance_repeats,
-        params.seed,
-        stratify=params.task == "classification",
+        models.scorer(task, metric, business_params, classes),
+        rules.importance_rows,
+        rules.importance_repeats,
+        seed,
+        stratify=task == "classification",
     )
 
 
-def check_gate(values: dict, params: Params) -> None:
+def check_gate(values: dict, task: Task, rules: EvaluateParams) -> None:
     """Warn, or fail the stage, when the largest group gap exceeds evaluate.max_group_gap."""
     gate = values["gate"]
     if not gate["group_gap_exceeded"]:
         return
     message = (
-        f"the {diagnosis.GAP_METRIC[params.task]} gap between {gate['worst_group_column']} "
+        f"the {diagnosis.GAP_METRIC[task]} gap between {gate['worst_group_column']} "
         f"groups is {gate['largest_group_gap']}, above evaluate.max_group_gap="
-        f"{params.evaluate.max_group_gap}: see groups.{gate['worst_group_column']} in "
+        f"{rules.max_group_gap}: see groups.{gate['worst_group_column']} in "
         "reports/evaluate/metrics.json and collect data for the worst group"
     )
-    if params.evaluate.on_gap_exceeded == "fail":
+    if rules.on_gap_exceeded == "fail":
         raise GateError(f"{message} (or set evaluate.on_gap_exceeded=warn)")
     log.warning(message)
+
+
+def report(
+    model: Pipeline,
+    test: pd.DataFrame,
+    features: dict,
+    task: Task,
+    metric: str,
+    seed: int,
+    data: DataParams,
+    rules: EvaluateParams,
+    business_params: BusinessParams,
+) -> tuple[dict, dict, dict]:
+    """(metrics.json's values, plot tables, headline) of `model` on the test rows;
+    `features`: features.json."""
+    roles = schema.roles_from_dict(features["roles"])
+    values, plots, y_pred = evaluate(model, test, roles, task, metric, business_params)
+    values.update(diagnose(model, test, roles, y_pred, task, data, rules))
+    plots["importance"] = feature_importance(
+        model, test, roles, task, metric, business_params, rules, seed
+    )
+    if task == "classification":
+        plots["per_class"] = per_class_bars(values["per_class"], list(model.classes_))
+    plots["groups"] = group_bars(values["groups"], task, rules.min_group_size)
+    values["unseen_categories"] = unseen_categories(test, features["categorical"])
+    return values, plots, headline(values, task, metric, models.name_of(task, model[-1]))
 
 
 def main() -> None:
@@ -317,17 +349,18 @@ def main() -> None:
     # Missing group or time columns are left to the diagnosis, which warns about them.
     test = io.read_parquet(paths.TEST, columns=io.parquet_columns(paths.TEST, wanted))
     with compute.cores(params.compute.cores):
-        values, plots, y_pred = evaluate(
-            model, test, roles, params.task, params.metric, params.business
+        values, plots, top = report(
+            model,
+            test,
+            features,
+            params.task,
+            params.metric,
+            params.seed,
+            params.data,
+            params.evaluate,
+            params.business,
         )
-        values.update(diagnose(model, test, roles, params, y_pred))
-        plots["importance"] = feature_importance(model, test, roles, params)
-    if params.task == "classification":
-        plots["per_class"] = per_class_bars(values["per_class"], list(model.classes_))
-    plots["groups"] = group_bars(values["groups"], params.task, params.evaluate.min_group_size)
-    values["unseen_categories"] = unseen_categories(test, features["categorical"])
     # Written before the gate: a failing stage still leaves the numbers to look at.
-    top = headline(values, params.task, params.metric, models.name_of(params.task, model[-1]))
-    write(paths.EVALUATE_DIR, values, plots, top)
+    io.write_live_dir(paths.EVALUATE_DIR, values, report_files(plots, top), plots.get("confusion"))
     progress.note(rows_in=len(test), **{k: v for k, v in top.items() if k != "model"})
-    check_gate(values, params)
+    check_gate(values, params.task, params.evaluate)

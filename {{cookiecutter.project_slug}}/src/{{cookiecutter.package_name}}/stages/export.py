@@ -4,7 +4,6 @@ provably agrees with it (onnx_convert.parity), plus metadata and a model card.""
 from __future__ import annotations
 
 import logging
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from sklearn.pipeline import Pipeline
 
 from .. import __version__, io, model_card, models, onnx_convert, paths, row_budget, schema
 from ..errors import DataError
-from ..params import Params, load
+from ..params import Task, TrainParams, load
 
 log = logging.getLogger(__name__)
 
@@ -28,32 +27,36 @@ def check_round_trip(model: Pipeline, path: Path, rows: pd.DataFrame) -> None:
         raise DataError(f"{path} predicts differently after a save/load round trip")
 
 
-def export_onnx(model: Pipeline, rows: pd.DataFrame, roles: schema.Roles) -> dict:
-    """models/onnx/model.onnx when skl2onnx can convert the model (checked against it on
-    `rows`), else models/onnx/SKIPPED.md saying why; returns what model.json records."""
-    if paths.ONNX_DIR.exists():
-        shutil.rmtree(paths.ONNX_DIR)
+def onnx_model(
+    model: Pipeline, rows: pd.DataFrame, roles: schema.Roles
+) -> tuple[bytes | None, dict]:
+    """(the ONNX model, or None when skl2onnx cannot convert it faithfully, checked
+    against `model` on `rows`; what model.json records of it)."""
     try:
         onnx_bytes, parity = onnx_convert.convert_checked(model, rows, roles)
     except onnx_convert.ConverterMissing as exc:
         reason = f"no faithful ONNX converter for this model ({exc})"
         log.warning("ONNX skipped: %s", reason)
-        io.write_text(paths.ONNX_DIR / "SKIPPED.md", f"# No ONNX model\n\n{reason}.\n")
-        return {"status": "skipped", "reason": reason}
-    io.write_bytes(paths.ONNX_DIR / "model.onnx", onnx_bytes)
-    return {"status": "exported", "opset": onnx_convert.OPSET, "parity": parity}
+        return None, {"status": "skipped", "reason": reason}
+    return onnx_bytes, {"status": "exported", "opset": onnx_convert.OPSET, "parity": parity}
 
 
 def metadata(
-    params: Params, config: dict[str, Any], metrics: dict, features: dict, hashes: dict
+    config: dict[str, Any],
+    task: Task,
+    metric: str,
+    seed: int,
+    metrics: dict,
+    features: dict,
+    hashes: dict,
 ) -> dict:
     """What a reader of the model file needs: what it is, what it scored, on which data."""
     return {
         "model": config["name"],
         "hyperparameters": {k: v for k, v in config.items() if k != "name"},
-        "task": params.task,
-        "metric": params.metric,
-        "seed": params.seed,
+        "task": task,
+        "metric": metric,
+        "seed": seed,
         "metrics": metrics,
         "data": hashes,
         "features": features,
@@ -63,26 +66,28 @@ def metadata(
     }
 
 
-def training_rows(params: Params, target: str) -> dict:
+def training_rows(rules: TrainParams, task: Task, seed: int, target: str) -> dict:
     """How many training rows the model was fitted on, of how many: train's sample, chosen
     again (from the target column alone, as train chose it) when train.max_rows cut it."""
     chosen, available = row_budget.positions(
-        paths.TRAIN,
-        target,
-        params.train.max_rows,
-        params.task,
-        params.seed,
-        row_budget.FIT_ROWS_PER_CLASS,
+        paths.TRAIN, target, rules.max_rows, task, seed, row_budget.FIT_ROWS_PER_CLASS
     )
     return {"fitted": available if chosen is None else len(chosen), "available": available}
 
 
-def main() -> None:
-    params = load()
-    features = io.read_json(paths.FEATURES)
-    roles = schema.roles_from_dict(features["roles"])
-    model = io.load_model(paths.TRAINED_MODEL)
-    rows = schema.model_frame(io.read_parquet(paths.TEST, columns=roles.features), roles)
+def data_hashes() -> dict[str, str]:
+    """The md5 of each table the model came from, as DVC would hash them."""
+    tables = (
+        ("ingested_md5", paths.INGESTED),
+        ("train_md5", paths.TRAIN),
+        ("test_md5", paths.TEST),
+    )
+    return {name: io.file_md5(path) for name, path in tables}
+
+
+def write_model(model: Pipeline, rows: pd.DataFrame) -> None:
+    """models/model.skops, written only once a save/load round trip of it predicts `rows`
+    exactly as `model` does."""
     paths.MODEL.parent.mkdir(parents=True, exist_ok=True)
     # Named like io's temporary files, so that git and DVC ignore it if a kill leaves it.
     with tempfile.TemporaryDirectory(
@@ -92,21 +97,33 @@ def main() -> None:
         io.save_model(candidate, model)
         check_round_trip(model, candidate, rows)
         io.write_bytes(paths.MODEL, candidate.read_bytes())
+
+
+def write_onnx(onnx_bytes: bytes | None, reason: str | None) -> None:
+    """models/onnx/ anew: model.onnx, or SKIPPED.md saying why there is none."""
+    io.remove_folder(paths.ONNX_DIR)
+    if onnx_bytes is None:
+        io.write_text(paths.ONNX_DIR / "SKIPPED.md", f"# No ONNX model\n\n{reason}.\n")
+    else:
+        io.write_bytes(paths.ONNX_DIR / "model.onnx", onnx_bytes)
+
+
+def main() -> None:
+    params = load()
+    features = io.read_json(paths.FEATURES)
+    roles = schema.roles_from_dict(features["roles"])
+    model = io.load_model(paths.TRAINED_MODEL)
+    rows = schema.model_frame(io.read_parquet(paths.TEST, columns=roles.features), roles)
+    write_model(model, rows)
     selection = io.read_json(paths.SELECT_REPORT) if params.train.use_selected else None
     config = models.chosen_config(params, selection)
-    hashes = {
-        name: io.file_md5(p)
-        for name, p in (
-            ("ingested_md5", paths.INGESTED),
-            ("train_md5", paths.TRAIN),
-            ("test_md5", paths.TEST),
-        )
-    }
+    metrics = io.read_json(paths.EVALUATE_DIR / "metrics.json")
     meta = metadata(
-        params, config, io.read_json(paths.EVALUATE_DIR / "metrics.json"), features, hashes
+        config, params.task, params.metric, params.seed, metrics, features, data_hashes()
     )
-    meta["training_rows"] = training_rows(params, roles.target)
-    meta["onnx"] = export_onnx(model, rows, roles)
+    meta["training_rows"] = training_rows(params.train, params.task, params.seed, roles.target)
+    onnx_bytes, meta["onnx"] = onnx_model(model, rows, roles)
+    write_onnx(onnx_bytes, meta["onnx"].get("reason"))
     io.write_json(paths.MODEL_METADATA, meta)
     io.write_text(paths.MODEL_CARD, model_card.render(meta))
     log.info(

@@ -247,13 +247,17 @@ def prepare(
     return prepared, names, hashes
 
 
-def snapshot(batches: Iterable[tuple[str, pd.DataFrame]], data: DataParams) -> pd.DataFrame:
-    """Stack batches, then add `id` and `batch` as the first columns."""
+def check_id_column(data: DataParams) -> None:
     if data.id_column == schema.BATCH:
         raise DataError(
             f"data.id_column cannot be {schema.BATCH!r}: ingest writes each row's batch file "
             "name there; rename your column"
         )
+
+
+def snapshot(batches: Iterable[tuple[str, pd.DataFrame]], data: DataParams) -> pd.DataFrame:
+    """Stack batches, then add `id` and `batch` as the first columns."""
+    check_id_column(data)
     prepared, names, hashes = prepare(batches, data)
     sizes = [len(frame) for frame in prepared]
     df = pd.concat(prepared, ignore_index=True)

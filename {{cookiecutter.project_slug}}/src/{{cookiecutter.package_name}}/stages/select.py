@@ -35,7 +35,7 @@ from sklearn.model_selection import (
 from sklearn.pipeline import Pipeline
 
 from .. import compute, io, models, paths, progress, row_budget, schema
-from ..params import ComputeParams, Params, load
+from ..params import BusinessParams, ComputeParams, SelectParams, Task, load
 
 log = logging.getLogger(__name__)
 
@@ -66,58 +66,88 @@ def fold_runner(settings: ComputeParams) -> Iterator[None]:
         yield
 
 
-def rank(
-    train: pd.DataFrame, roles: schema.Roles, transformer: ColumnTransformer, params: Params
-) -> pd.DataFrame:
-    """One row per candidate (rank, model, mean, std, rows it was last scored on), best first."""
-    rules, seed = params.select, params.seed
-    # Every worker of a cluster, or this machine's cores.
-    cores = -1 if params.compute.engine == "dask" else params.compute.cores
-    y = schema.target_array(train[roles.target])
-    classification = params.task == "classification"
+def checked_scorer(
+    y: np.ndarray,
+    target: pd.Series,
+    rules: SelectParams,
+    task: Task,
+    metric: str,
+    business_params: BusinessParams,
+):
+    """The scorer of `metric` for target values `y`, once they allow select.cv_folds folds
+    of every class and `metric` suits the task."""
+    classification = task == "classification"
     classes = np.unique(y) if classification else None
     if classification:
-        schema.require_rows_per_class(train[roles.target], rules.cv_folds, "select.cv_folds")
-    models.check_metric(params.task, params.metric, len(classes) if classification else None)
-    scoring = models.scorer(params.task, params.metric, params.business, classes)
-    X = schema.model_frame(train, roles)
-    groups = schema.base_ids(train[schema.ID])
+        schema.require_rows_per_class(target, rules.cv_folds, "select.cv_folds")
+    models.check_metric(task, metric, len(classes) if classification else None)
+    return models.scorer(task, metric, business_params, classes)
 
-    def score(name: str, rows: np.ndarray, X_rung: pd.DataFrame, folds, part) -> dict:
-        """`name` cross-validated on the training rows at positions `rows` (X_rung)."""
-        fit_rows = len(rows) * (rules.cv_folds - 1) // rules.cv_folds
-        model = models.build(params.task, rules.candidates[name], seed, fit_rows)
-        pipeline = Pipeline([("preprocess", clone(transformer)), ("model", model)])
-        scores = cross_val_score(
-            pipeline, X_rung, y[rows], groups=part, cv=folds, scoring=scoring, n_jobs=cores
-        )
-        return {"model": name, "mean": float(np.mean(scores)), "std": float(np.std(scores))}
 
-    size = min(len(X), rules.min_rows)
-    alive, results = list(rules.candidates), {}
-    with fold_runner(params.compute):
-        while True:
-            # One sample, one copy of its rows and one set of folds per rung, for every candidate.
-            rows = compute.sample(
-                np.arange(len(X)), y if classification else None, size, seed, rules.cv_folds
-            )
-            X_rung = X.iloc[rows]
-            folds, part = splitter(groups.iloc[rows], rules.cv_folds, seed, params.task)
-            for name in alive:
-                with progress.timed(f"candidate {name}") as line:
-                    results[name] = {**score(name, rows, X_rung, folds, part), "rows": len(rows)}
-                    line.update(score=results[name]["mean"], rows=len(rows))
-            keep = math.ceil(len(alive) / rules.factor)
-            if keep < 2 or size >= min(len(X), rules.max_rows):
-                break
-            alive = sorted(alive, key=lambda n: (-results[n]["mean"], n))[:keep]
-            size = min(size * rules.factor, len(X), rules.max_rows)
-            log.info("halving: %s go on to %d rows", ", ".join(alive), size)
+def cross_validate(
+    pipeline: Pipeline, X: pd.DataFrame, y: np.ndarray, folds, part, scoring, cores: int
+) -> dict:
+    """Mean and spread of `pipeline`'s fold scores on rows X, y."""
+    scores = cross_val_score(pipeline, X, y, groups=part, cv=folds, scoring=scoring, n_jobs=cores)
+    return {"mean": float(np.mean(scores)), "std": float(np.std(scores))}
+
+
+def survivors(alive: list[str], results: dict, factor: int) -> list[str]:
+    """The best 1/factor of the candidates still alive (rounded up), best first."""
+    keep = math.ceil(len(alive) / factor)
+    return sorted(alive, key=lambda n: (-results[n]["mean"], n))[:keep]
+
+
+def ranked(results: dict) -> pd.DataFrame:
+    """Candidates that reached a larger sample first, then by mean score, then by name."""
     ranking = pd.DataFrame(list(results.values())).sort_values(
         ["rows", "mean", "model"], ascending=[False, False, True]
     )
     ranking.insert(0, "rank", range(1, len(ranking) + 1))
     return ranking.reset_index(drop=True)
+
+
+def rank(
+    train: pd.DataFrame,
+    roles: schema.Roles,
+    transformer: ColumnTransformer,
+    rules: SelectParams,
+    task: Task,
+    metric: str,
+    seed: int,
+    business_params: BusinessParams,
+    settings: ComputeParams,
+) -> pd.DataFrame:
+    """One row per candidate (rank, model, mean, std, rows it was last scored on), best first."""
+    # Every worker of a cluster, or this machine's cores.
+    cores = -1 if settings.engine == "dask" else settings.cores
+    y = schema.target_array(train[roles.target])
+    scoring = checked_scorer(y, train[roles.target], rules, task, metric, business_params)
+    strata = y if task == "classification" else None
+    X = schema.model_frame(train, roles)
+    groups = schema.base_ids(train[schema.ID])
+    size = min(len(X), rules.min_rows)
+    alive, results = list(rules.candidates), {}
+    with fold_runner(settings):
+        while True:
+            # One sample, one copy of its rows and one set of folds per rung, for every candidate.
+            rows = compute.sample(np.arange(len(X)), strata, size, seed, rules.cv_folds)
+            X_rung, fit_rows = X.iloc[rows], len(rows) * (rules.cv_folds - 1) // rules.cv_folds
+            folds, part = splitter(groups.iloc[rows], rules.cv_folds, seed, task)
+            for name in alive:
+                with progress.timed(f"candidate {name}") as line:
+                    model = models.build(task, rules.candidates[name], seed, fit_rows)
+                    pipeline = Pipeline([("preprocess", clone(transformer)), ("model", model)])
+                    scores = cross_validate(pipeline, X_rung, y[rows], folds, part, scoring, cores)
+                    results[name] = {"model": name, **scores, "rows": len(rows)}
+                    line.update(score=results[name]["mean"], rows=len(rows))
+            keep = survivors(alive, results, rules.factor)
+            if len(keep) < 2 or size >= min(len(X), rules.max_rows):
+                break
+            alive = keep
+            size = min(size * rules.factor, len(X), rules.max_rows)
+            log.info("halving: %s go on to %d rows", ", ".join(alive), size)
+    return ranked(results)
 
 
 def summary(ranking: pd.DataFrame, metric: str) -> dict:
@@ -148,7 +178,17 @@ def main() -> None:
         per_class=params.select.cv_folds,
         setting="select.max_rows",
     )
-    ranking = rank(rows, roles, io.load_model(paths.PREPROCESSOR), params)
+    ranking = rank(
+        rows,
+        roles,
+        io.load_model(paths.PREPROCESSOR),
+        params.select,
+        params.task,
+        params.metric,
+        params.seed,
+        params.business,
+        params.compute,
+    )
     io.write_csv(paths.SELECT_RANKING, ranking.round(6))
     io.write_json(paths.SELECT_REPORT, summary(ranking, params.metric))
     log.info("cross-validated %s:\n%s", params.metric, ranking.to_string(index=False))

@@ -13,7 +13,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
 from .. import compute, io, models, paths, progress, row_budget, schema
-from ..params import Params, load
+from ..params import Task, load
 
 log = logging.getLogger(__name__)
 
@@ -23,17 +23,19 @@ def train(
     roles: schema.Roles,
     transformer: ColumnTransformer,
     config: dict[str, Any],
-    params: Params,
+    task: Task,
+    seed: int,
+    cores: int,
 ) -> Pipeline:
     """Preprocess's transformer and the model, fitted together on every row of `train_rows`.
 
     Fitted, not reused: a target encoder's fit_transform cross-fits the training rows (no
     row is encoded with its own label); the fitted encoder then equals preprocess's.
     """
-    estimator = models.build(params.task, config, params.seed, len(train_rows))
+    estimator = models.build(task, config, seed, len(train_rows))
     pipeline = Pipeline([("preprocess", clone(transformer)), ("model", estimator)])
     with (
-        compute.cores(params.compute.cores),
+        compute.cores(cores),
         progress.timed(f"fit {config['name']}", rows=len(train_rows)),
     ):
         X = schema.model_frame(train_rows, roles)
@@ -56,6 +58,9 @@ def main() -> None:
         per_class=row_budget.FIT_ROWS_PER_CLASS,
         setting="train.max_rows",
     )
-    pipeline = train(rows, roles, io.load_model(paths.PREPROCESSOR), config, params)
+    transformer = io.load_model(paths.PREPROCESSOR)
+    pipeline = train(
+        rows, roles, transformer, config, params.task, params.seed, params.compute.cores
+    )
     io.save_model(paths.TRAINED_MODEL, pipeline)
     progress.note(rows_in=len(rows), model=config["name"])
