@@ -25,7 +25,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
 
-from .. import io, schema
+from .. import models, schema
 from ..params import ServeParams
 from . import request as request_schema
 from . import responses
@@ -38,11 +38,11 @@ API_KEY_HEADER = "X-API-Key"  # pragma: allowlist secret (a header name)
 
 
 def load(source: ModelSource):
-    """The skops model from its bytes, through io.load_model (reviewed types only)."""
+    """The skops model from its bytes, through models.load (reviewed types only)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.skops"
         path.write_bytes(source.model_bytes)
-        return io.load_model(path)
+        return models.load(path)
 
 
 def _where(loc: tuple | list) -> str:

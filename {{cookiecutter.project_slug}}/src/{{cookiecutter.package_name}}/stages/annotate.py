@@ -139,6 +139,7 @@ def review(
     issues = label_quality.find_issues(
         labelled,
         roles,
+        params.preprocess,
         rules.issue_threshold,
         rules.cv_folds,
         params.seed,
@@ -152,6 +153,7 @@ def review(
                 labelled,
                 unlabelled,
                 roles,
+                params.preprocess,
                 rules.pseudo_label.min_confidence,
                 params.seed,
                 rules.judge_max_rows,
