@@ -271,11 +271,12 @@ def test_params_py_holds_no_defaults():
 def test_business_holds_exactly_the_settings_of_the_task(params_raw, task, change, message):
     raw = copy.deepcopy(params_raw)
     own = params.TASK_BUSINESS[task]
-    other = next(keys for t, keys in params.TASK_BUSINESS.items() if t != task)
+    other_task = next(t for t in params.TASK_BUSINESS if t != task)
+    other = params.TASK_BUSINESS[other_task]
     if change == "drop":
         del raw["business"][own[0]]
     else:
-        raw["business"][other[0]] = 1.0
+        raw["business"][other[0]] = SHIPPED_BUSINESS[other_task][other[0]]
     expected = message.format(own=own[0], other=other[0], task=task)
     with pytest.raises(ConfigError, match=f"^params.yaml: Value error, {expected}"):
         params.parse(raw)
