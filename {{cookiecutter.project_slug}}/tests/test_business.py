@@ -72,7 +72,7 @@ def test_select_ranks_by_business_value(
     cross-validates exactly as accuracy (classification) or -MAE (regression)."""
     from {{ cookiecutter.package_name }}.stages import preprocess, select
 
-    transformer = preprocess.build_transformer(toy_roles, configured("preprocess"), task)
+    transformer = preprocess.build_transformer(toy_roles, configured("preprocess"), task, None, 0)
     twin = "accuracy" if task == "classification" else "neg_mean_absolute_error"
     means = []
     for metric in ("business_value", twin):

@@ -129,7 +129,7 @@ def test_dask_select_scores_equal_the_local_engine(
     """The folds' fits run on the cluster's workers (the scheduler's transition count
     moves), and the ranking, scores and all, equals the local engine's exactly."""
     rows = toy(task)
-    transformer = preprocess.build_transformer(toy_roles, configured("preprocess"), task)
+    transformer = preprocess.build_transformer(toy_roles, configured("preprocess"), task, None, 0)
     settings = {"select.candidates": task_models, "select.cv_folds": 3}
     local = select.rank(rows, toy_roles, transformer, make_params(settings))
     on_dask = make_params({**settings, "compute.engine": "dask", "compute.scheduler": scheduler})

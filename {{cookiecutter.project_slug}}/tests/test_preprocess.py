@@ -102,7 +102,7 @@ def test_augment_disabled_or_without_numbers_is_a_no_op(toy, configured):
 def test_build_transformer_imputes_scales_and_encodes(toy, toy_roles, configured):
     df = schema.model_frame(toy("classification"), toy_roles)
     transformer = preprocess.build_transformer(
-        toy_roles, configured("preprocess"), "classification"
+        toy_roles, configured("preprocess"), "classification", None, 0
     )
     transformer.fit(df)
     names = list(transformer.get_feature_names_out())
@@ -122,15 +122,20 @@ def test_build_transformer_imputes_scales_and_encodes(toy, toy_roles, configured
 def test_build_transformer_options(toy, toy_roles, configured):
     df = schema.model_frame(toy("regression"), toy_roles)
     raw = preprocess.build_transformer(
-        toy_roles, configured("preprocess", scale="none", impute_numeric="mean"), "regression"
+        toy_roles,
+        configured("preprocess", scale="none", impute_numeric="mean"),
+        "regression",
+        None,
+        0,
     )
     out = raw.fit(df).transform(df)
     assert np.allclose(out[:, 0], df["x1"])
     assert np.isclose(out[3, 1], df["x2"].mean())
     numeric_only = schema.Roles("target", ["x1"], [], None, [])
-    only = preprocess.build_transformer(numeric_only, configured("preprocess"), "regression").fit(
-        df
+    only = preprocess.build_transformer(
+        numeric_only, configured("preprocess"), "regression", None, 0
     )
+    only.fit(df)
     assert list(only.get_feature_names_out()) == ["numeric__x1"]
 
 
@@ -179,12 +184,14 @@ def test_target_encoding_cross_fits_the_training_rows(toy_roles, configured):
     y = many_shops("regression")["target"]
     encodings = {"shop": {"encoding": "target", "distinct": 40}}
     transformer = preprocess.build_transformer(
-        roles, configured("preprocess"), "regression", encodings
+        roles, configured("preprocess"), "regression", encodings, 0
     )
     crossed = transformer.fit_transform(rows, y)[:, -1]
     direct = transformer.transform(rows)[:, -1]
     assert not np.allclose(crossed, direct)
-    again = preprocess.build_transformer(roles, configured("preprocess"), "regression", encodings)
+    again = preprocess.build_transformer(
+        roles, configured("preprocess"), "regression", encodings, 0
+    )
     assert np.array_equal(again.fit_transform(rows, y)[:, -1], crossed), "seeded folds"
 
 

@@ -20,7 +20,9 @@ def setup(toy, toy_roles, task, task_models, make_params, configured):
         params = make_params(
             {"select.candidates": task_models, "select.cv_folds": 3, **(changes or {})}
         )
-        transformer = preprocess.build_transformer(toy_roles, configured("preprocess"), task)
+        transformer = preprocess.build_transformer(
+            toy_roles, configured("preprocess"), task, None, 0
+        )
         return (toy(task) if rows is None else rows), toy_roles, transformer, params
 
     return make

@@ -296,7 +296,7 @@ def test_api_key_guards_predict_and_metadata_not_health(served):
 
 def test_the_prediction_log_rotates_and_stays_bounded(tmp_path):
     path = tmp_path / "predictions.jsonl"
-    log = prediction_log.PredictionLog(path, max_bytes=2000, backups=2)
+    log = prediction_log.PredictionLog(path, max_bytes=2000, backups=2, flush_seconds=60)
     log.write([{"row": i, "inputs": {"x": "y" * 50}} for i in range(200)])
     log.close()
     files = prediction_log.log_files(path)

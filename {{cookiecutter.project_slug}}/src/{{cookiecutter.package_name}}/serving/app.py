@@ -298,7 +298,7 @@ def worker_app() -> FastAPI:
 
 
 def serve(
-    root: Path, settings: ServeParams, stage: str | None, host: str, port: int, workers: int = 1
+    root: Path, settings: ServeParams, stage: str | None, host: str, port: int, workers: int
 ) -> None:
     """Resolve the model for `stage` and run the app with uvicorn until interrupted: in
     this process, or in `workers` uvicorn worker processes sharing the port and the log."""
