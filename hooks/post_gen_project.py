@@ -21,8 +21,8 @@ ORDER = json.loads(r"""{{ cookiecutter.keys() | list | tojson }}""")
 # Context entries that describe one machine's run, not the project.
 MACHINE_LOCAL = {"_output_dir", "_repo_dir", "_checkout", "_template", "_commit"}
 
-# Files that only the other task uses besides its models (model_files): its charts' plot
-# templates.
+# Files that only the other task uses, besides its models (other_task_models): its charts'
+# plot templates.
 OTHER_TASK_FILES = {
     "classification": ["plots/scatter_with_diagonal.json", "plots/scatter_with_zero.json"],
     "regression": ["plots/lines_by_class.json", "plots/bars_by_class.json"],
