@@ -5,6 +5,7 @@ DVC (and so Hydra) when installed as the README says. Each step says what it
 does; a failing step stops with the step's name and the tool's own message.
 """
 
+import importlib
 import importlib.util
 import json
 import os
@@ -20,18 +21,11 @@ ORDER = json.loads(r"""{{ cookiecutter.keys() | list | tojson }}""")
 # Context entries that describe one machine's run, not the project.
 MACHINE_LOCAL = {"_output_dir", "_repo_dir", "_checkout", "_template", "_commit"}
 
-# Files that only the other task uses: its model, and the plot templates of its charts.
+# Files that only the other task uses, besides its models (other_task_models): its charts'
+# plot templates.
 OTHER_TASK_FILES = {
-    "classification": [
-        "conf/model/ridge.yaml",
-        "plots/scatter_with_diagonal.json",
-        "plots/scatter_with_zero.json",
-    ],
-    "regression": [
-        "conf/model/logistic_regression.yaml",
-        "plots/lines_by_class.json",
-        "plots/bars_by_class.json",
-    ],
+    "classification": ["plots/scatter_with_diagonal.json", "plots/scatter_with_zero.json"],
+    "regression": ["plots/lines_by_class.json", "plots/bars_by_class.json"],
 }
 CI_FILES = {"github": [".github"], "gitlab": [".gitlab-ci.yml"], "none": []}
 ENV = {**os.environ, "DVC_NO_ANALYTICS": "1", "PYTHONUTF8": "1"}
@@ -60,9 +54,30 @@ def is_yes(value: object) -> bool:
     return str(value).strip().lower() in {"true", "yes", "y", "1"}
 
 
+def package_module(step: str, name: str):
+    """A module of the new project's package that runs without its dependencies (Python
+    alone, or Hydra for config_sync), imported from the package folder."""
+    sys.path.insert(0, str(Path("src", ANSWERS["package_name"]).resolve()))
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise StepFailed(f"{step}: {exc}") from None
+    finally:
+        sys.path.pop(0)
+
+
+def other_task_models() -> list[str]:
+    """conf/model/ files of models the other task has and this one does not: the
+    package's model_catalog is the list."""
+    catalog = package_module("prune options", "model_catalog")
+    task = ANSWERS["task"]
+    other = {m.name for m in catalog.MODELS if m.task != task}
+    return [f"conf/model/{name}.yaml" for name in sorted(other - set(catalog.names(task)))]
+
+
 def prune_options() -> None:
     """Delete what the answers did not ask for; Jinja alone cannot skip whole files."""
-    doomed = list(OTHER_TASK_FILES[ANSWERS["task"]])
+    doomed = list(OTHER_TASK_FILES[ANSWERS["task"]]) + other_task_models()
     for ci, files in CI_FILES.items():
         if ci != ANSWERS["ci"]:
             doomed += files
@@ -78,11 +93,8 @@ def prune_options() -> None:
 
 def compose_params() -> None:
     """params.yaml = conf/ composed, by the same module the project's own check uses."""
+    config_sync = package_module("compose params.yaml", "config_sync")
     sys.path.insert(0, str(Path("src", ANSWERS["package_name"]).resolve()))
-    try:
-        import config_sync
-    except ImportError as exc:
-        raise StepFailed(f"compose params.yaml: {exc}") from None
     try:
         config_sync.main([])
     except Exception as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import html
+import importlib.util
 import json
 import os
 import re
@@ -39,6 +40,22 @@ def _stages() -> list[str]:
 
 
 STAGES = _stages()
+
+
+def _template_module(name: str):
+    """A module of the template's package that holds no Jinja, loaded from its file."""
+    package = TEMPLATE / "{{cookiecutter.project_slug}}" / "src" / "{{cookiecutter.package_name}}"
+    spec = importlib.util.spec_from_file_location(f"template_{name}", package / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their class's module up
+    spec.loader.exec_module(module)
+    return module
+
+
+# The bake's model list (model_catalog.py), per task in select's order: the first is the
+# default model.
+CATALOG = _template_module("model_catalog")
+MODELS = {task: CATALOG.names(task) for task in ("classification", "regression")}
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import TEMPLATE, bake, git, package_of, run
+from conftest import MODELS, TEMPLATE, bake, git, package_of, run
 
 MATRIX = [
     {},
@@ -44,10 +44,6 @@ MATRIX = [
         "dvc_remote_url": "/srv/dvc-storage/house",
     },
 ]
-MODELS = {
-    "classification": {"logistic_regression", "random_forest", "hist_gradient_boosting"},
-    "regression": {"ridge", "random_forest", "hist_gradient_boosting"},
-}
 DEFAULT_METRIC = {"classification": "neg_log_loss", "regression": "neg_root_mean_squared_error"}
 # Written by `dvc init` / `dvc add data/raw` in the post-gen hook.
 DVC_FILES = {".dvc/.gitignore", ".dvc/config", ".dvcignore", "data/.gitignore", "data/raw.dvc"}
@@ -73,15 +69,13 @@ def expected_files(answers: dict, package: str) -> set[str]:
         for p in root.rglob("*")
         if p.is_file() and "__pycache__" not in p.parts
     }
-    classification_only = {
-        "conf/model/logistic_regression.yaml",
-        "plots/lines_by_class.json",
-        "plots/bars_by_class.json",
+    classification_only = {"plots/lines_by_class.json", "plots/bars_by_class.json"} | {
+        f"conf/model/{name}.yaml"
+        for name in set(MODELS["classification"]) - set(MODELS["regression"])
     }
-    regression_only = {
-        "conf/model/ridge.yaml",
-        "plots/scatter_with_diagonal.json",
-        "plots/scatter_with_zero.json",
+    regression_only = {"plots/scatter_with_diagonal.json", "plots/scatter_with_zero.json"} | {
+        f"conf/model/{name}.yaml"
+        for name in set(MODELS["regression"]) - set(MODELS["classification"])
     }
     pruned = regression_only if answers["task"] == "classification" else classification_only
     pruned |= {f for f in files if f.startswith(".github/")} if answers["ci"] != "github" else set()
@@ -164,8 +158,8 @@ def test_params_compose_from_conf_with_the_answers(baked):
     assert params["task"] == answers["task"]
     metric = answers["metric"]
     assert params["metric"] == (DEFAULT_METRIC[answers["task"]] if metric == "default" else metric)
-    assert set(params["select"]["candidates"]) == MODELS[answers["task"]]
-    assert {p.stem for p in (project / "conf/model").glob("*.yaml")} == MODELS[answers["task"]]
+    assert set(params["select"]["candidates"]) == set(MODELS[answers["task"]])
+    assert {p.stem for p in (project / "conf/model").glob("*.yaml")} == set(MODELS[answers["task"]])
     target = "species" if answers["task"] == "classification" else "body_mass_g"
     assert params["data"]["target"] == target
 

@@ -15,6 +15,7 @@ import pytest
 import yaml
 from conftest import (
     BIN,
+    MODELS,
     STAGES,
     bake,
     chart_marks,
@@ -29,10 +30,6 @@ from conftest import (
 pytestmark = pytest.mark.slow
 
 DATA_STAGES = ["ingest", "clean", "annotate", "preprocess"]
-MODELS = {
-    "classification": ["logistic_regression", "random_forest", "hist_gradient_boosting"],
-    "regression": ["ridge", "random_forest", "hist_gradient_boosting"],
-}
 HEADLINE = {"classification": "neg_log_loss", "regression": "neg_root_mean_squared_error"}
 
 

@@ -19,16 +19,15 @@ PROJECT = Path(__file__).resolve().parents[1]
 if str(PROJECT / "src") not in sys.path:
     sys.path.insert(0, str(PROJECT / "src"))
 
+from {{ cookiecutter.package_name }} import model_catalog  # noqa: E402 (plain Python)
+
 # Hyperparameters that keep tree ensembles fast in tests.
 SMALL = {"random_forest": {"n_estimators": 5}, "hist_gradient_boosting": {"max_iter": 10}}
-# One small model of every family and task: what ONNX export and serving are tested on.
+# One small model of every family and task (model_catalog's, both tasks whatever the bake):
+# what ONNX export and serving are tested on.
+LINEAR = {"logistic_regression": {"C": 1.0, "max_iter": 1000}, "ridge": {"alpha": 1.0}}
 FAMILIES = [
-    ("classification", {"name": "logistic_regression", "C": 1.0, "max_iter": 1000}),
-    ("classification", {"name": "random_forest", "n_estimators": 5}),
-    ("classification", {"name": "hist_gradient_boosting", "max_iter": 10}),
-    ("regression", {"name": "ridge", "alpha": 1.0}),
-    ("regression", {"name": "random_forest", "n_estimators": 5}),
-    ("regression", {"name": "hist_gradient_boosting", "max_iter": 10}),
+    (m.task, {"name": m.name, **(SMALL | LINEAR).get(m.name, {})}) for m in model_catalog.MODELS
 ]
 
 
@@ -49,14 +48,54 @@ def task(params_raw: dict) -> str:
     return params_raw["task"]
 
 
+# business settings as conf/config.yaml ships them for each task. A bake's conf/ holds its
+# own task's (tests/test_params.py checks they equal these); make_params takes these when a
+# test switches the task.
+SHIPPED_BUSINESS = {
+    "classification": {"value_matrix": {}, "correct_value": 1.0, "wrong_value": 0.0},
+    "regression": {"cost_per_unit_error": 1.0},
+}
+
+
+@pytest.fixture(scope="session")
+def conf(params_raw: dict):
+    """params.yaml parsed: conf/'s settings, where a test needs a settings object as it is
+    configured (params.py holds no defaults); its sections for the parts of the pipeline."""
+    from {{ cookiecutter.package_name }}.params import parse
+
+    return parse(params_raw)
+
+
+@pytest.fixture(scope="session")
+def configured(conf, project: Path):
+    """configured("preprocess.augment", enabled=True): that section of the configured
+    settings (params.yaml, or service.yaml for serve and monitor), with the given settings
+    changed and checked."""
+    from {{ cookiecutter.package_name }}.params import load_service
+
+    service = load_service(project / "service.yaml")
+
+    def section(dotted: str, **changes):
+        first, *rest = dotted.split(".")
+        node = getattr(service if first in type(service).model_fields else conf, first)
+        for key in rest:
+            node = getattr(node, key)
+        return type(node).model_validate({**node.model_dump(), **changes})
+
+    return section
+
+
 @pytest.fixture
 def make_params(params_raw: dict):
-    """params.yaml parsed, after setting dotted keys: make_params({"select.cv_folds": 3})."""
+    """params.yaml parsed, after setting dotted keys: make_params({"select.cv_folds": 3}).
+    Setting `task` sets the business settings of that task too (SHIPPED_BUSINESS)."""
     # Package imports live in fixtures: src/ joins sys.path only when this module runs.
     from {{ cookiecutter.package_name }}.params import parse
 
     def make(changes: dict | None = None):
         raw = copy.deepcopy(params_raw)
+        if "task" in (changes or {}):
+            raw["business"] = copy.deepcopy(SHIPPED_BUSINESS[changes["task"]])
         for dotted, value in (changes or {}).items():
             *parents, leaf = dotted.split(".")
             node = raw
@@ -66,6 +105,12 @@ def make_params(params_raw: dict):
         return parse(raw)
 
     return make
+
+
+@pytest.fixture
+def business(make_params):
+    """business(task): the business settings of a project of that task."""
+    return lambda task: make_params({"task": task}).business
 
 
 @pytest.fixture(scope="session")
@@ -124,15 +169,14 @@ def toy_roles():
 
 
 @pytest.fixture
-def fitted(toy, toy_roles, simple_model, make_params):
+def fitted(toy, toy_roles, simple_model, make_params, configured):
     """fitted(task): (pipeline, train rows, test rows) from train.train on toy data."""
-    from {{ cookiecutter.package_name }}.params import PreprocessParams
     from {{ cookiecutter.package_name }}.stages import preprocess, train
 
     def fit(task: str, config: dict | None = None):
         rows = toy(task)
         train_rows, test_rows, transformer, _ = preprocess.preprocess(
-            rows, toy_roles, PreprocessParams(), 0, task
+            rows, toy_roles, configured("preprocess"), 0, task
         )
         params = make_params({"task": task})
         config = config or simple_model[task]

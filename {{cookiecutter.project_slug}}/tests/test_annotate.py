@@ -112,38 +112,47 @@ def noisy(toy, flips: int = 6):
     return rows, rows.loc[clear, "id"].tolist()
 
 
-def test_label_issues_rank_the_injected_noise_first(toy, toy_roles):
+def find_issues(conf, rows, roles, threshold: float, folds: int, max_rows=None, n_jobs=1):
+    """label_quality.find_issues with the configured transformation, seed 0, and the
+    configured judge_max_rows unless given."""
+    from {{ cookiecutter.package_name }} import label_quality
+
+    max_rows = max_rows or conf.annotate.judge_max_rows
+    return label_quality.find_issues(
+        rows, roles, conf.preprocess, threshold, folds, 0, max_rows, n_jobs
+    )
+
+
+def test_label_issues_rank_the_injected_noise_first(toy, toy_roles, conf):
     from {{ cookiecutter.package_name }} import label_quality
 
     rows, flipped = noisy(toy)
-    issues = label_quality.find_issues(rows, toy_roles, threshold=0.6, folds=5, seed=0)
+    issues = find_issues(conf, rows, toy_roles, threshold=0.6, folds=5)
     assert list(issues.columns) == label_quality.ISSUE_COLUMNS
     assert set(issues["id"].head(len(flipped))) == set(flipped)
     assert issues["confidence"].is_monotonic_decreasing
     assert (issues["label"] != issues["suggested_label"]).all()
     assert (issues["confidence"] >= 0.6).all()
     pd.testing.assert_frame_equal(
-        label_quality.find_issues(rows, toy_roles, 0.6, 5, 0), issues
+        find_issues(conf, rows, toy_roles, 0.6, 5), issues
     )  # same seed, same file
 
 
-def test_clean_labels_give_few_issues(toy, toy_roles):
-    from {{ cookiecutter.package_name }} import label_quality
-
+def test_clean_labels_give_few_issues(toy, toy_roles, conf):
     rows = toy("classification", n=200, seed=3)
-    issues = label_quality.find_issues(rows, toy_roles, threshold=0.8, folds=5, seed=0)
+    issues = find_issues(conf, rows, toy_roles, threshold=0.8, folds=5)
     assert len(issues) <= 2, "only rows at a class boundary may look wrong"
 
 
-def test_too_few_rows_per_class_give_an_empty_issue_list(toy, toy_roles):
+def test_too_few_rows_per_class_give_an_empty_issue_list(toy, toy_roles, conf):
     from {{ cookiecutter.package_name }} import label_quality
 
     rows = toy("classification").head(3).assign(target=["a", "b", "c"])
-    issues = label_quality.find_issues(rows, toy_roles, 0.5, 5, 0)
+    issues = find_issues(conf, rows, toy_roles, 0.5, 5)
     assert issues.empty and list(issues.columns) == label_quality.ISSUE_COLUMNS
 
 
-def test_the_judge_fits_on_its_budget_and_still_judges_every_row(toy, toy_roles, monkeypatch):
+def test_the_judge_fits_on_its_budget_and_still_judges_every_row(toy, toy_roles, conf, monkeypatch):
     """Each fold's model sees at most judge_max_rows rows; every row gets a probability."""
     from sklearn.linear_model import LogisticRegression
 
@@ -158,30 +167,34 @@ def test_the_judge_fits_on_its_budget_and_still_judges_every_row(toy, toy_roles,
 
     monkeypatch.setattr(LogisticRegression, "fit", spy)
     rows, flipped = noisy(toy)
-    proba, classes = label_quality.out_of_fold_proba(rows, toy_roles, 4, 0, 60, 2)
+    proba, classes = label_quality.out_of_fold_proba(rows, toy_roles, conf.preprocess, 4, 0, 60, 2)
     assert sorted(seen) == [60] * 4, "four folds, each fitted on a 60-row sample"
     assert proba.shape == (len(rows), len(classes))
     assert np.allclose(proba.sum(axis=1), 1.0), "every row judged"
     seen.clear()
-    again, _ = label_quality.out_of_fold_proba(rows, toy_roles, 4, 0, 60, 1)
+    again, _ = label_quality.out_of_fold_proba(rows, toy_roles, conf.preprocess, 4, 0, 60, 1)
     assert np.array_equal(again, proba), "folds in parallel or not, the same probabilities"
-    issues = label_quality.find_issues(rows, toy_roles, 0.6, 4, 0, max_rows=60, n_jobs=2)
+    issues = find_issues(conf, rows, toy_roles, 0.6, 4, max_rows=60, n_jobs=2)
     assert set(flipped) & set(issues["id"]), "a sampled judge still finds planted noise"
 
 
-def test_pseudo_labels_only_where_the_model_is_sure(toy, toy_roles):
+def test_pseudo_labels_only_where_the_model_is_sure(toy, toy_roles, conf):
     from {{ cookiecutter.package_name }} import label_quality, schema
 
     rows = toy("classification", n=200, seed=3)
     truth = rows["target"].copy()
     unlabelled = rows.iloc[150:].assign(target=None)
     unlabelled["target"] = unlabelled["target"].astype(rows["target"].dtype)
-    out = label_quality.pseudo_label(rows.iloc[:150], unlabelled, toy_roles, 0.9)
+    budget = conf.annotate.judge_max_rows
+    out = label_quality.pseudo_label(
+        rows.iloc[:150], unlabelled, toy_roles, conf.preprocess, 0.9, 0, budget
+    )
     assert 0 < len(out) < len(unlabelled), "clear rows labelled, boundary rows left out"
     assert (out["target"] == truth.loc[out.index]).mean() >= 0.95
     assert (out["batch"] == schema.PSEUDO_LABELLED).all()
     assert out["target"].dtype == rows["target"].dtype
-    assert label_quality.pseudo_label(rows, unlabelled.iloc[0:0], toy_roles, 0.9).empty
+    none = unlabelled.iloc[0:0]
+    assert label_quality.pseudo_label(rows, none, toy_roles, conf.preprocess, 0.9, 0, budget).empty
 
 
 def review_params(make_params, task: str, enabled: bool):
@@ -203,6 +216,7 @@ def reviewed(labelled: pd.DataFrame, unlabelled: pd.DataFrame, params):
         unlabelled,
         params.annotate,
         params.data,
+        params.preprocess,
         params.task,
         params.seed,
         params.compute.cores,
@@ -242,3 +256,16 @@ def test_a_class_smaller_than_the_judges_folds_is_refused_before_it_judges(toy, 
     message = "class 'rare' of 'target' has 3 row.*annotate.cv_folds=5 .*cv_folds to 3 or less"
     with pytest.raises(DataError, match=message):
         reviewed(rows, rows.iloc[0:0], params)
+
+
+def test_the_judge_transforms_as_preprocess_is_configured(toy, toy_roles, configured):
+    from sklearn.preprocessing import RobustScaler
+
+    from {{ cookiecutter.package_name }} import label_quality, schema
+
+    rows = schema.model_frame(toy("classification"), toy_roles)
+    rules = configured("preprocess", scale="robust", impute_numeric="mean")
+    transformer = label_quality.judge(rows, toy_roles, rules, 0)[0]
+    numeric = dict((name, steps) for name, steps, _ in transformer.transformers)["numeric"]
+    assert isinstance(numeric.named_steps["scale"], RobustScaler)
+    assert numeric.named_steps["impute"].strategy == "mean"

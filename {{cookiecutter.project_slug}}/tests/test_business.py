@@ -54,20 +54,25 @@ def test_it_is_a_scorer_that_models_accepts_for_both_tasks():
     X = np.zeros((4, 1))
     y = np.array(["Adelie", "Adelie", "Adelie", "Gentoo"])
     model = DummyClassifier(strategy="most_frequent").fit(X, y)
-    scorer = models.scorer("classification", "business_value", BusinessParams(value_matrix=MATRIX))
+    scorer = models.scorer(
+        "classification",
+        "business_value",
+        BusinessParams(value_matrix=MATRIX, correct_value=1.0, wrong_value=0.0),
+    )
     assert scorer(model, X, y) == pytest.approx((2 + 2 + 2 - 1) / 4)
     regressor = DummyRegressor().fit(X, [1.0, 3.0, 1.0, 3.0])
     cost = BusinessParams(cost_per_unit_error=2.0)
     assert models.scorer("regression", "business_value", cost)(regressor, X, [1.0] * 4) == -2.0
 
 
-def test_select_ranks_by_business_value(toy, toy_roles, task, simple_model, make_params):
+def test_select_ranks_by_business_value(
+    toy, toy_roles, task, simple_model, make_params, configured
+):
     """With the baked defaults (an empty matrix; a cost of 1 per unit) business_value
     cross-validates exactly as accuracy (classification) or -MAE (regression)."""
-    from {{ cookiecutter.package_name }}.params import PreprocessParams
     from {{ cookiecutter.package_name }}.stages import preprocess, select
 
-    transformer = preprocess.build_transformer(toy_roles, PreprocessParams(), task)
+    transformer = preprocess.build_transformer(toy_roles, configured("preprocess"), task, None, 0)
     twin = "accuracy" if task == "classification" else "neg_mean_absolute_error"
     means = []
     for metric in ("business_value", twin):

@@ -12,6 +12,7 @@ from {{ cookiecutter.package_name }}.params import CleanParams
 from {{ cookiecutter.package_name }}.stages import clean
 
 RULES = CleanParams(
+    drop_duplicates=True,
     max_missing_fraction=0.5,
     valid_ranges={"mass": (0.0, 100.0)},
     exclude={"site": ["lab"]},
@@ -92,7 +93,7 @@ def test_a_row_is_counted_under_its_first_reason_only():
     ids=["max", "min", "unbounded", "inclusive"],
 )
 def test_valid_ranges(low, high, dropped):
-    rules = CleanParams(valid_ranges={"mass": (low, high)})
+    rules = RULES.model_copy(update={"valid_ranges": {"mass": (low, high)}, "exclude": {}})
     # A second class that no range drops (no mass), so every case has something to learn.
     df = pd.concat(
         [rows(), pd.DataFrame([{"id": "b", "batch": "b", "length": 5, "site": "field", "y": "b"}])]
@@ -129,14 +130,18 @@ def test_a_target_with_nothing_to_learn_is_refused(labels, message):
 
 
 def test_the_missing_fraction_is_a_threshold():
-    strict = CleanParams(max_missing_fraction=0.0, drop_duplicates=False)
+    strict = CleanParams(
+        drop_duplicates=False, max_missing_fraction=0.0, valid_ranges={}, exclude={}
+    )
     _, _, report = clean.clean(rows(), "y", strict)
     # "sparse" misses 2 of 3 features, "keep2" 1 of 3: both go, with any missing value.
     assert report["dropped"]["too_many_missing"] == 2
 
 
 def test_rules_on_absent_columns_are_skipped():
-    rules = CleanParams(valid_ranges={"nope": (0.0, 1.0)}, exclude={"nada": ["x"]})
+    rules = RULES.model_copy(
+        update={"valid_ranges": {"nope": (0.0, 1.0)}, "exclude": {"nada": ["x"]}}
+    )
     _, _, report = clean.clean(rows(), "y", rules)
     assert report["dropped"]["out_of_range"] == 0
     assert report["dropped"]["excluded"] == 0

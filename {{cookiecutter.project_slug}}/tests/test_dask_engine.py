@@ -16,9 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.package_name }} import cluster, io, paths, progress
+from {{ cookiecutter.package_name }} import batches, cluster, io, paths, progress
 from {{ cookiecutter.package_name }}.errors import ConfigError, DataError
-from {{ cookiecutter.package_name }}.params import PreprocessParams
 from {{ cookiecutter.package_name }}.stages import ingest, preprocess, select
 
 distributed = pytest.importorskip("distributed")
@@ -62,7 +61,7 @@ def dask_ingest(tmp_path, monkeypatch, make_params, scheduler, **data) -> int:
     monkeypatch.chdir(tmp_path)
     write_batches(tmp_path / "raw")
     params = dask_params(make_params, scheduler, **data)
-    return ingest_dask.run(ingest.batch_files(tmp_path / "raw"), params)
+    return ingest_dask.run(batches.files(tmp_path / "raw"), params)
 
 
 def dask_params(make_params, scheduler, **data):
@@ -73,7 +72,7 @@ def dask_params(make_params, scheduler, **data):
 def test_dask_ingest_equals_the_local_engine(tmp_path, monkeypatch, make_params, scheduler):
     rows = dask_ingest(tmp_path, monkeypatch, make_params, scheduler)
     params = make_params({"data.source": "raw", "data.time": "when"})
-    files = ingest.batch_files(tmp_path / "raw")
+    files = batches.files(tmp_path / "raw")
     local = ingest.snapshot(ingest.read_batches(files), params.data)
     parts = sorted(p.name for p in paths.INGESTED.iterdir())
     assert parts == ["part-000000.parquet", "part-000001.parquet", "part-000002.parquet"]
@@ -116,7 +115,7 @@ def test_a_rerun_writes_the_same_bytes_and_readers_take_the_folder(
 
     dask_ingest(tmp_path, monkeypatch, make_params, scheduler)
     first = io.file_md5(paths.INGESTED)
-    ingest_dask.run(ingest.batch_files(tmp_path / "raw"), dask_params(make_params, scheduler))
+    ingest_dask.run(batches.files(tmp_path / "raw"), dask_params(make_params, scheduler))
     assert io.file_md5(paths.INGESTED) == first
     assert monitor.raw_columns() == ["x", "note", "when", "y"]
     last = paths.INGESTED / "part-000002.parquet"
@@ -125,12 +124,12 @@ def test_a_rerun_writes_the_same_bytes_and_readers_take_the_folder(
 
 
 def test_dask_select_scores_equal_the_local_engine(
-    toy, toy_roles, task, task_models, make_params, scheduler
+    toy, toy_roles, task, task_models, make_params, scheduler, configured
 ):
     """The folds' fits run on the cluster's workers (the scheduler's transition count
     moves), and the ranking, scores and all, equals the local engine's exactly."""
     rows = toy(task)
-    transformer = preprocess.build_transformer(toy_roles, PreprocessParams(), task)
+    transformer = preprocess.build_transformer(toy_roles, configured("preprocess"), task, None, 0)
     settings = {"select.candidates": task_models, "select.cv_folds": 3}
     params = make_params(settings)
     args = (params.select, params.task, params.metric, params.seed, params.business)

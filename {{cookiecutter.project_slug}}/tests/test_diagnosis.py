@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from {{ cookiecutter.package_name }} import diagnosis
-from {{ cookiecutter.package_name }}.params import EvaluateParams
 
 
 def test_per_class_names_each_class_and_the_short_ones():
@@ -69,16 +68,16 @@ def test_recent_mask_parses_dates_written_as_text():
 @pytest.mark.parametrize(
     ("limit", "exceeded"), [(None, False), (0.6, False), (0.4, True)], ids=["off", "ok", "over"]
 )
-def test_gate(limit, exceeded):
+def test_gate(limit, exceeded, configured):
     groups = {"sex": {"gap": 0.5}, "island": {"gap": 0.1}, "year": {}}
-    result = diagnosis.gate(groups, EvaluateParams(max_group_gap=limit))
+    result = diagnosis.gate(groups, configured("evaluate", max_group_gap=limit))
     assert result["largest_group_gap"] == 0.5
     assert result["worst_group_column"] == "sex"
     assert result["group_gap_exceeded"] is exceeded
     assert ("max_group_gap" in result) is (limit is not None)
 
 
-def test_diagnose_skips_missing_columns_with_a_warning_that_names_them(caplog):
+def test_diagnose_skips_missing_columns_with_a_warning_that_names_them(caplog, configured):
     test = pd.DataFrame({"sex": ["f", "m"] * 10, "year": [2020] * 10 + [2021] * 10})
     y_true = np.array(["a", "b"] * 10)
     with caplog.at_level(logging.WARNING):
@@ -90,7 +89,7 @@ def test_diagnose_skips_missing_columns_with_a_warning_that_names_them(caplog):
             ["a", "b"],
             ["sex", "island", "colony"],
             "when",
-            EvaluateParams(),
+            configured("evaluate"),
         )
     assert "group columns not in the test data: island, colony" in caplog.text
     assert "time column not in the test data: when" in caplog.text
@@ -98,12 +97,12 @@ def test_diagnose_skips_missing_columns_with_a_warning_that_names_them(caplog):
     assert values["gate"]["group_gap_exceeded"] is False
 
 
-def test_diagnose_reports_the_recent_slice():
+def test_diagnose_reports_the_recent_slice(configured):
     test = pd.DataFrame({"year": [2020] * 8 + [2021] * 4})
     y_true = np.array(["a", "b"] * 6)
     y_pred = np.array(["a", "b"] * 4 + ["b", "b", "b", "b"])
     values = diagnosis.diagnose(
-        test, y_true, y_pred, "classification", ["a", "b"], [], "year", EvaluateParams()
+        test, y_true, y_pred, "classification", ["a", "b"], [], "year", configured("evaluate")
     )
     assert values["recent"] == {
         "accuracy": 0.5, "balanced_accuracy": 0.5, "f1_macro": 0.333333, "rows": 4, "since": 2021.0

@@ -18,9 +18,11 @@ CLASSIFICATION_KEYS = {
 REGRESSION_KEYS = {"rmse", "mae", "r2", "business_value"}
 
 
-def test_classification_metrics_and_plots(fitted, toy_roles):
+def test_classification_metrics_and_plots(fitted, toy_roles, business):
     model, _, test = fitted("classification")
-    values, plots, _ = evaluate.evaluate(model, test, toy_roles, "classification", "neg_log_loss")
+    values, plots, _ = evaluate.evaluate(
+        model, test, toy_roles, "classification", "neg_log_loss", business("classification")
+    )
     assert set(values) == CLASSIFICATION_KEYS | {"neg_log_loss"}
     assert list(values) == sorted(values)
     assert values["neg_log_loss"] == pytest.approx(-values["log_loss"], abs=2e-6)
@@ -34,21 +36,23 @@ def test_classification_metrics_and_plots(fitted, toy_roles):
         assert all(set(p) == fields | {"class"} for p in plots[kind])
 
 
-def test_binary_classification_plots_the_positive_class(fitted, toy_roles):
+def test_binary_classification_plots_the_positive_class(fitted, toy_roles, business):
     model, train, test = fitted("classification")
     train, test = (rows[rows["target"] != "mid"] for rows in (train, test))
     model.fit(schema.model_frame(train, toy_roles), train["target"])  # refit on two classes
-    values, plots, _ = evaluate.evaluate(model, test, toy_roles, "classification", "roc_auc")
+    values, plots, _ = evaluate.evaluate(
+        model, test, toy_roles, "classification", "roc_auc", business("classification")
+    )
     assert set(values) == CLASSIFICATION_KEYS | {"roc_auc"}
     assert values["roc_auc"] == pytest.approx(values["roc_auc_ovr"], abs=2e-6)
     shown = {p["class"] for p in plots["roc"]}
     assert shown == {"low"}, "classes are [high, low]: low is the positive one"
 
 
-def test_regression_metrics_and_plots(fitted, toy_roles):
+def test_regression_metrics_and_plots(fitted, toy_roles, business):
     model, _, test = fitted("regression")
     values, plots, _ = evaluate.evaluate(
-        model, test, toy_roles, "regression", "neg_mean_absolute_error"
+        model, test, toy_roles, "regression", "neg_mean_absolute_error", business("regression")
     )
     assert set(values) == REGRESSION_KEYS | {"neg_mean_absolute_error"}
     assert values["neg_mean_absolute_error"] == pytest.approx(-values["mae"], abs=2e-6)
@@ -59,7 +63,9 @@ def test_regression_metrics_and_plots(fitted, toy_roles):
         p["residual"] == pytest.approx(p["actual"] - p["predicted"], abs=2e-6)
         for p in plots["predictions"]
     )
-    same, _, _ = evaluate.evaluate(model, test, toy_roles, "regression", "r2")
+    same, _, _ = evaluate.evaluate(
+        model, test, toy_roles, "regression", "r2", business("regression")
+    )
     assert set(same) == REGRESSION_KEYS
 
 
@@ -75,17 +81,19 @@ def test_regression_metrics_and_plots(fitted, toy_roles):
         ("classification", "f1", "use f1_macro or f1_weighted"),
     ],
 )
-def test_evaluate_refuses_a_metric_that_does_not_fit(fitted, toy_roles, task, metric, message):
+def test_evaluate_refuses_a_metric_that_does_not_fit(
+    fitted, toy_roles, task, metric, message, business
+):
     model, _, test = fitted(task)
     with pytest.raises(ConfigError, match=message):
-        evaluate.evaluate(model, test, toy_roles, task, metric)
+        evaluate.evaluate(model, test, toy_roles, task, metric, business(task))
 
 
 @pytest.mark.parametrize("task", ["classification", "regression"])
-def test_write_replaces_the_folder(fitted, toy_roles, tmp_path, task):
+def test_write_replaces_the_folder(fitted, toy_roles, tmp_path, task, business):
     model, _, test = fitted(task)
     metric = "neg_log_loss" if task == "classification" else "r2"
-    values, plots, _ = evaluate.evaluate(model, test, toy_roles, task, metric)
+    values, plots, _ = evaluate.evaluate(model, test, toy_roles, task, metric, business(task))
     plots["groups"] = []  # no data.groups: an empty table, still a file for DVC
     out = tmp_path / "evaluate"
     (out / "plots").mkdir(parents=True)
@@ -144,7 +152,9 @@ def test_diagnose_on_a_fitted_model(fitted, toy_roles, make_params, task):
         assert sum(c["support"] for c in values["per_class"].values()) == len(test)
 
 
-def test_headline_holds_the_figures_that_decide_the_next_turn(fitted, toy_roles, make_params, task):
+def test_headline_holds_the_figures_that_decide_the_next_turn(
+    fitted, toy_roles, make_params, task, business
+):
     model, _, test = fitted(task)
     test = test.assign(site=["north", "south"] * (len(test) // 2) + ["north"] * (len(test) % 2))
     test["day"] = range(len(test))
@@ -152,7 +162,7 @@ def test_headline_holds_the_figures_that_decide_the_next_turn(fitted, toy_roles,
         {"task": task, "data.groups": ["site"], "data.time": "day", "evaluate.min_group_size": 1}
     )
     metric = "neg_log_loss" if task == "classification" else "neg_root_mean_squared_error"
-    values, _, y_pred = evaluate.evaluate(model, test, toy_roles, task, metric)
+    values, _, y_pred = evaluate.evaluate(model, test, toy_roles, task, metric, business(task))
     values.update(
         evaluate.diagnose(model, test, toy_roles, y_pred, params.task, params.data, params.evaluate)
     )

@@ -6,34 +6,37 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.package_name }} import row_hash
+from {{ cookiecutter.package_name }} import batches, row_hash
 from {{ cookiecutter.package_name }}.errors import DataError, UserError
 from {{ cookiecutter.package_name }}.params import DataParams
 from {{ cookiecutter.package_name }}.stages import ingest
 
 
 def data(**changes) -> DataParams:
-    return DataParams(**{"source": "data/raw", "target": "y", **changes})
+    """A data set of plain columns: no id, time, group or fetched source unless changed."""
+    plain = {"id_column": None, "time": None, "groups": [], "drop": [], "fetch": {}}
+    roles = {"numeric": None, "categorical": None}
+    return DataParams(**{"source": "data/raw", "target": "y", **plain, **roles, **changes})
 
 
 def frame(**columns) -> pd.DataFrame:
     return pd.DataFrame(columns or {"a": [1.0, 2.0], "b": ["x", "y"], "y": [0, 1]})
 
 
-# batch_files
+# batches.files
 
 
-def test_batch_files_lists_a_folder_sorted_and_skips_other_files(tmp_path):
+def test_batches_files_lists_a_folder_sorted_and_skips_other_files(tmp_path):
     frame().to_csv(tmp_path / "b.csv", index=False)
     frame().to_parquet(tmp_path / "a.parquet")
     (tmp_path / "notes.txt").write_text("not data")
-    assert ingest.batch_files(tmp_path) == [tmp_path / "a.parquet", tmp_path / "b.csv"]
+    assert batches.files(tmp_path) == [tmp_path / "a.parquet", tmp_path / "b.csv"]
 
 
-def test_batch_files_accepts_a_single_file(tmp_path):
+def test_batches_files_accepts_a_single_file(tmp_path):
     path = tmp_path / "only.csv"
     frame().to_csv(path, index=False)
-    assert ingest.batch_files(path) == [path]
+    assert batches.files(path) == [path]
 
 
 @pytest.mark.parametrize(
@@ -44,16 +47,16 @@ def test_batch_files_accepts_a_single_file(tmp_path):
         ("data.json", "cannot read data.json"),
     ],
 )
-def test_batch_files_errors(tmp_path, name, message):
+def test_batches_files_errors(tmp_path, name, message):
     (tmp_path / "empty").mkdir()
     (tmp_path / "data.json").write_text("{}")
     with pytest.raises(DataError, match=message):
-        ingest.batch_files(tmp_path / name)
+        batches.files(tmp_path / name)
 
 
-def test_batch_files_refuses_a_url():
+def test_batches_files_refuses_a_url():
     with pytest.raises(DataError, match="is a URL"):
-        ingest.batch_files("s3://bucket/data.csv")
+        batches.files("s3://bucket/data.csv")
 
 
 def test_read_batch_wraps_reader_errors(tmp_path):

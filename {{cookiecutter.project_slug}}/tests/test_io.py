@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import skops.io as sio
 
-from {{ cookiecutter.package_name }} import io, schema
+from {{ cookiecutter.package_name }} import io, models, schema
 from {{ cookiecutter.package_name }}.errors import DataError, StorageError
 
 MODEL_NAMES = sorted(
@@ -206,7 +206,7 @@ def test_save_model_is_byte_identical_and_round_trips(
     with zipfile.ZipFile(tmp_path / "a.skops") as archive:
         assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
 
-    loaded = io.load_model(tmp_path / "a.skops")
+    loaded = models.load(tmp_path / "a.skops")
     rows = schema.model_frame(test, toy_roles)
     assert np.array_equal(loaded.predict(rows), first.predict(rows))
     if task == "classification":

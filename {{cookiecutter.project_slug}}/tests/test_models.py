@@ -2,20 +2,43 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import yaml
+from sklearn.base import is_classifier, is_regressor
 from sklearn.metrics import get_scorer_names
 
-from {{ cookiecutter.package_name }} import models
+from {{ cookiecutter.package_name }} import model_catalog, models
 from {{ cookiecutter.package_name }}.errors import ConfigError
 
 MODEL_FILES = sorted((Path(__file__).resolve().parents[1] / "conf" / "model").glob("*.yaml"))
 
 
 def test_conf_has_a_file_for_every_model_of_the_task(task):
-    assert sorted(p.stem for p in MODEL_FILES) == sorted(models.REGISTRY[task])
+    assert sorted(p.stem for p in MODEL_FILES) == sorted(model_catalog.names(task))
+    assert list(models.REGISTRY[task]) == model_catalog.names(task)
+
+
+def test_select_cross_validates_every_model_of_the_task_and_the_first_is_the_default(
+    task, params_raw
+):
+    """conf/config.yaml lists the candidates by hand (Hydra reads files): the catalog's."""
+    assert sorted(params_raw["select"]["candidates"]) == sorted(model_catalog.names(task))
+    assert params_raw["model"]["name"] == model_catalog.names(task)[0]
+
+
+def test_the_models_table_is_the_catalog(task, project):
+    table = (project / "docs" / "pipeline.md").read_text()
+    rows = re.findall(r"^\| `(\w+)` \| `(sklearn[\w.]+)` \|$", table, re.M)
+    assert rows == [(m.name, m.estimator) for m in model_catalog.MODELS if m.task == task]
+
+
+@pytest.mark.parametrize("model", model_catalog.MODELS, ids=lambda m: f"{m.task}-{m.name}")
+def test_every_catalog_model_is_an_estimator_of_its_task(model):
+    estimator = model_catalog.estimator_class(model)()
+    assert (is_classifier if model.task == "classification" else is_regressor)(estimator)
 
 
 @pytest.mark.parametrize("path", MODEL_FILES, ids=lambda p: p.stem)

@@ -45,17 +45,16 @@ def test_parity_fails_for_a_different_model(fitted, toy_roles):
 
 
 @pytest.mark.parametrize("task", ["classification", "regression"])
-def test_target_encoded_columns_convert_for_every_target_type(toy, make_params, task):
+def test_target_encoded_columns_convert_for_every_target_type(toy, make_params, task, configured):
     """skl2onnx alone refuses a multiclass target encoder; onnx_target_encoder covers it,
     unseen and missing values included."""
-    from {{ cookiecutter.package_name }}.params import PreprocessParams
     from {{ cookiecutter.package_name }}.stages import preprocess, train
 
     roles = schema.Roles("target", ["x1", "x2"], ["color", "shop"], None, [])
     rows = toy(task, n=300, seed=2)
     rows["shop"] = [f"s{v:02d}" for v in np.random.default_rng(0).integers(0, 40, len(rows))]
     train_rows, test, transformer, report = preprocess.preprocess(
-        rows, roles, PreprocessParams(), 0, task
+        rows, roles, configured("preprocess"), 0, task
     )
     assert report["target_encoded"] == 1
     config = FAMILIES[0][1] if task == "classification" else FAMILIES[3][1]

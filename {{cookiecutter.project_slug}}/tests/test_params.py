@@ -13,6 +13,8 @@ from {{ cookiecutter.package_name }}.__main__ import COMMANDS
 from {{ cookiecutter.package_name }}.errors import ConfigError
 from {{ cookiecutter.package_name }}.stages import STAGES
 
+from conftest import SHIPPED_BUSINESS
+
 CONF = Path(__file__).resolve().parents[1] / "conf"
 PACKAGE = params.__package__
 
@@ -142,7 +144,7 @@ def test_dvc_yaml_matches_the_code(project, params_raw):
     written = [
         value
         for name, value in vars(paths).items()
-        if name.isupper()
+        if isinstance(value, Path)
         and name not in {"PARAMS", "SERVICE", "REPORTS", "EVALUATE_DIR", "RAW", "FETCHED"}
     ]
     assert {str(p) for p in written} <= declared
@@ -170,10 +172,16 @@ def test_every_params_yaml_key_is_read_by_a_stage(project, params_raw):
 
 def test_service_yaml_holds_serve_and_monitor_settings(project, tmp_path):
     shipped = params.load_service(project / paths.SERVICE)
-    assert shipped == params.ServiceParams(), "the shipped file spells out the defaults"
-    assert params.load_service(tmp_path / "absent.yaml") == params.ServiceParams()
+    assert shipped.serve.port == 8000 and shipped.monitor.bins == 10
+    with pytest.raises(ConfigError, match="absent.yaml not found: serve and monitor read"):
+        params.load_service(tmp_path / "absent.yaml")
+    left_out = tmp_path / "left_out.yaml"
+    left_out.write_text("serve:\n  port: 8001\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"left_out.yaml: serve.host: Field required"):
+        params.load_service(left_out)
     bad = tmp_path / "service.yaml"
-    bad.write_text("serve:\n  port: 0\n", encoding="utf-8")
+    shipped_text = (project / paths.SERVICE).read_text(encoding="utf-8")
+    bad.write_text(shipped_text.replace("port: 8000", "port: 0"), encoding="utf-8")
     with pytest.raises(ConfigError, match=r"service.yaml: serve.port: Input should be greater"):
         params.load_service(bad)
 
@@ -213,3 +221,70 @@ def test_bad_fetch_entries_are_named(params_raw, source, entry, message):
 def test_a_fetch_name_must_be_a_file_name(params_raw):
     with pytest.raises(ConfigError, match="fetch name 'a/b' is not a file name"):
         params.parse(fetching(params_raw, "data/fetched", **{"a/b": {"url": "https://e/a.csv"}}))
+
+
+# Keys the config leaves out on purpose, None when absent (params.py's docstring says why).
+LEFT_OUT = {
+    ("FetchParams", "table"),
+    ("FetchParams", "query"),
+    *(("BusinessParams", key) for keys in params.TASK_BUSINESS.values() for key in keys),
+}
+
+
+def settings_models(model: type = params.Params, seen: set | None = None) -> set[type]:
+    """Every settings model reachable from `model`, through fields, unions and containers."""
+    from typing import get_args
+
+    seen = set() if seen is None else seen
+    seen.add(model)
+    for field in model.model_fields.values():
+        stack = [field.annotation]
+        while stack:
+            kind = stack.pop()
+            if isinstance(kind, type) and issubclass(kind, params.BaseModel):
+                if kind not in seen:
+                    settings_models(kind, seen)
+            else:
+                stack.extend(get_args(kind))
+    return seen
+
+
+def test_params_py_holds_no_defaults():
+    """Values live in conf/ and service.yaml only: a default here would be a second home."""
+    models = settings_models() | settings_models(params.ServiceParams)
+    assert {params.FetchParams, params.BusinessParams, params.ServeParams} <= models
+    defaults = {
+        (model.__name__, name): field.default
+        for model in models
+        for name, field in model.model_fields.items()
+        if not field.is_required()
+    }
+    assert set(defaults) == LEFT_OUT, "set the value in conf/ or service.yaml, not params.py"
+    assert set(defaults.values()) == {None}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("drop", "business: {own} must be set: a {task} business_value reads"),
+        ("other", "business: {other} belongs to the other task"),
+    ],
+)
+def test_business_holds_exactly_the_settings_of_the_task(params_raw, task, change, message):
+    raw = copy.deepcopy(params_raw)
+    own = params.TASK_BUSINESS[task]
+    other_task = next(t for t in params.TASK_BUSINESS if t != task)
+    other = params.TASK_BUSINESS[other_task]
+    if change == "drop":
+        del raw["business"][own[0]]
+    else:
+        raw["business"][other[0]] = SHIPPED_BUSINESS[other_task][other[0]]
+    expected = message.format(own=own[0], other=other[0], task=task)
+    with pytest.raises(ConfigError, match=f"^params.yaml: Value error, {expected}"):
+        params.parse(raw)
+
+
+def test_the_business_settings_tests_switch_to_are_the_shipped_ones(params_raw, task):
+    """make_params({"task": ...}) takes the other task's business settings from conftest:
+    each task's bake checks its own against conf/."""
+    assert params_raw["business"] == SHIPPED_BUSINESS[task]

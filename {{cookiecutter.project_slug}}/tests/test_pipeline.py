@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from {{ cookiecutter.package_name }} import config_sync, io, paths, schema
+from {{ cookiecutter.package_name }} import config_sync, io, models, paths, schema
 from {{ cookiecutter.package_name }}.__main__ import main
 from {{ cookiecutter.package_name }}.stages import ingest
 
@@ -164,7 +164,7 @@ def test_the_exported_model_predicts_raw_rows(run):
     work = run["work"]
     features = json.loads((work / paths.FEATURES).read_text())
     roles = schema.roles_from_dict(features["roles"])
-    model = io.load_model(work / paths.MODEL)
+    model = models.load(work / paths.MODEL)
     rows = pd.read_csv(work / "data" / "raw" / "penguins.csv")
     predictions = model.predict(schema.model_frame(rows, roles))
     assert len(predictions) == len(rows)

@@ -8,7 +8,7 @@ import pytest
 
 from {{ cookiecutter.package_name }} import schema
 from {{ cookiecutter.package_name }}.errors import DataError
-from {{ cookiecutter.package_name }}.params import AugmentParams, PreprocessParams
+from {{ cookiecutter.package_name }}.params import AugmentParams
 from {{ cookiecutter.package_name }}.stages import preprocess
 
 TASKS = ["classification", "regression"]
@@ -90,18 +90,20 @@ def test_augment_adds_noisy_copies_with_aug_ids(toy):
     pd.testing.assert_frame_equal(out, again)
 
 
-def test_augment_disabled_or_without_numbers_is_a_no_op(toy):
+def test_augment_disabled_or_without_numbers_is_a_no_op(toy, configured):
     df = toy("regression")
-    assert preprocess.augment(df, ["x1"], AugmentParams(enabled=False), 0) is df
-    assert preprocess.augment(df, [], AugmentParams(enabled=True), 0) is df
+    assert preprocess.augment(df, ["x1"], configured("preprocess.augment", enabled=False), 0) is df
+    assert preprocess.augment(df, [], configured("preprocess.augment", enabled=True), 0) is df
 
 
 # build_transformer
 
 
-def test_build_transformer_imputes_scales_and_encodes(toy, toy_roles):
+def test_build_transformer_imputes_scales_and_encodes(toy, toy_roles, configured):
     df = schema.model_frame(toy("classification"), toy_roles)
-    transformer = preprocess.build_transformer(toy_roles, PreprocessParams(), "classification")
+    transformer = preprocess.build_transformer(
+        toy_roles, configured("preprocess"), "classification", None, 0
+    )
     transformer.fit(df)
     names = list(transformer.get_feature_names_out())
     assert names[:2] == ["numeric__x1", "numeric__x2"]
@@ -117,16 +119,23 @@ def test_build_transformer_imputes_scales_and_encodes(toy, toy_roles):
     assert transformer.transform(unseen)[0, 2:].tolist() == [0.0, 0.0, 0.0]
 
 
-def test_build_transformer_options(toy, toy_roles):
+def test_build_transformer_options(toy, toy_roles, configured):
     df = schema.model_frame(toy("regression"), toy_roles)
     raw = preprocess.build_transformer(
-        toy_roles, PreprocessParams(scale="none", impute_numeric="mean"), "regression"
+        toy_roles,
+        configured("preprocess", scale="none", impute_numeric="mean"),
+        "regression",
+        None,
+        0,
     )
     out = raw.fit(df).transform(df)
     assert np.allclose(out[:, 0], df["x1"])
     assert np.isclose(out[3, 1], df["x2"].mean())
     numeric_only = schema.Roles("target", ["x1"], [], None, [])
-    only = preprocess.build_transformer(numeric_only, PreprocessParams(), "regression").fit(df)
+    only = preprocess.build_transformer(
+        numeric_only, configured("preprocess"), "regression", None, 0
+    )
+    only.fit(df)
     assert list(only.get_feature_names_out()) == ["numeric__x1"]
 
 
@@ -145,10 +154,10 @@ def _toy_rows(task: str, n: int) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("task", TASKS)
-def test_high_cardinality_columns_are_target_encoded(toy_roles, task):
+def test_high_cardinality_columns_are_target_encoded(toy_roles, task, configured):
     roles = schema.Roles("target", ["x1", "x2"], ["color", "shop"], None, [])
     rows = many_shops(task)
-    rules = PreprocessParams()
+    rules = configured("preprocess")
     train, _, transformer, report = preprocess.preprocess(rows, roles, rules, 0, task)
     assert report["encodings"] == {
         "color": {"encoding": "onehot", "distinct": 3},
@@ -159,24 +168,30 @@ def test_high_cardinality_columns_are_target_encoded(toy_roles, task):
     assert report["features_out"] == width, "40 shops never become 40 columns"
     out = transformer.transform(schema.model_frame(train, roles))
     assert out.shape == (len(train), width) and isinstance(out, np.ndarray)
-    wider = PreprocessParams(encoding={"onehot_max_categories": 50})
+    wider = configured(
+        "preprocess", encoding=configured("preprocess.encoding", onehot_max_categories=50)
+    )
     report = preprocess.preprocess(rows, roles, wider, 0, task)[3]
     assert report["encodings"]["shop"]["encoding"] == "onehot"
     assert report["features_out"] == 2 + 3 + 40
 
 
-def test_target_encoding_cross_fits_the_training_rows(toy_roles):
+def test_target_encoding_cross_fits_the_training_rows(toy_roles, configured):
     """Fitting encodes each training row from other folds (no label leaks into its own
     feature); transforming later rows uses every training row."""
     roles = schema.Roles("target", ["x1", "x2"], ["color", "shop"], None, [])
     rows = schema.model_frame(many_shops("regression"), roles)
     y = many_shops("regression")["target"]
     encodings = {"shop": {"encoding": "target", "distinct": 40}}
-    transformer = preprocess.build_transformer(roles, PreprocessParams(), "regression", encodings)
+    transformer = preprocess.build_transformer(
+        roles, configured("preprocess"), "regression", encodings, 0
+    )
     crossed = transformer.fit_transform(rows, y)[:, -1]
     direct = transformer.transform(rows)[:, -1]
     assert not np.allclose(crossed, direct)
-    again = preprocess.build_transformer(roles, PreprocessParams(), "regression", encodings)
+    again = preprocess.build_transformer(
+        roles, configured("preprocess"), "regression", encodings, 0
+    )
     assert np.array_equal(again.fit_transform(rows, y)[:, -1], crossed), "seeded folds"
 
 
@@ -184,9 +199,13 @@ def test_target_encoding_cross_fits_the_training_rows(toy_roles):
 
 
 @pytest.mark.parametrize("task", TASKS)
-def test_preprocess_splits_fits_on_train_and_reports(toy, toy_roles, task):
+def test_preprocess_splits_fits_on_train_and_reports(toy, toy_roles, task, configured):
     df = toy(task)
-    rules = PreprocessParams(test_size=0.25, augment=AugmentParams(enabled=True, copies=1))
+    rules = configured(
+        "preprocess",
+        test_size=0.25,
+        augment=configured("preprocess.augment", enabled=True, copies=1),
+    )
     train, test, transformer, report = preprocess.preprocess(df, toy_roles, rules, 3, task)
     assert report == {
         "train_rows": 90,
@@ -217,11 +236,13 @@ def test_describe_features_lists_roles_ranges_and_classes(toy, toy_roles):
     assert "classes" not in regression
 
 
-def test_pseudo_labelled_rows_train_but_never_grade(toy, toy_roles, task):
+def test_pseudo_labelled_rows_train_but_never_grade(toy, toy_roles, task, configured):
     rows = toy(task)
     rows.loc[rows.index[-10:], "batch"] = schema.PSEUDO_LABELLED
     pseudo_ids = set(rows["id"].tail(10))
-    train, test, _, report = preprocess.preprocess(rows, toy_roles, PreprocessParams(), 0, task)
+    train, test, _, report = preprocess.preprocess(
+        rows, toy_roles, configured("preprocess"), 0, task
+    )
     assert pseudo_ids <= set(train["id"])
     assert not pseudo_ids & set(test["id"])
     assert report["train_rows"] + report["test_rows"] == len(rows)

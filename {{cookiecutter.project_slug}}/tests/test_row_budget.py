@@ -11,9 +11,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from {{ cookiecutter.package_name }} import io, model_card, parts, paths
+from {{ cookiecutter.package_name }} import io, model_card, models, parts, paths
 from {{ cookiecutter.package_name }}.errors import DataError
-from {{ cookiecutter.package_name }}.params import PreprocessParams
 from {{ cookiecutter.package_name }}.stages import export, preprocess, select, train
 
 
@@ -106,12 +105,12 @@ def test_take_reads_only_the_row_groups_that_hold_a_chosen_row(tmp_path, monkeyp
 
 
 @pytest.fixture
-def stage_inputs(tmp_path, monkeypatch, toy, toy_roles, task):
+def stage_inputs(tmp_path, monkeypatch, toy, toy_roles, task, configured):
     """preprocess's outputs for 400 toy rows in a project under tmp_path: the training
     split written as one file ("file") or as a folder of three unequal parts ("parts")."""
     monkeypatch.chdir(tmp_path)
     train_rows, _, transformer, _ = preprocess.preprocess(
-        toy(task, n=400, seed=4), toy_roles, PreprocessParams(), 0, task
+        toy(task, n=400, seed=4), toy_roles, configured("preprocess"), 0, task
     )
     train_rows = train_rows.reset_index(drop=True)
     io.write_json(paths.FEATURES, {"roles": dataclasses.asdict(toy_roles)})
@@ -189,7 +188,7 @@ def test_train_fits_a_seeded_sample_of_max_rows(
     caplog.set_level("INFO")
     rows = stage_inputs("file")
     params, first = run_train(make_params, monkeypatch, 150)
-    forest = io.load_model(paths.TRAINED_MODEL).named_steps["model"]
+    forest = models.load(paths.TRAINED_MODEL).named_steps["model"]
     # Bootstrap weights of a tree's root sum to the rows the forest was fitted on.
     assert forest.estimators_[0].tree_.weighted_n_node_samples[0] == 150
     assert run_train(make_params, monkeypatch, 150)[1] == first, "a rerun changed the model"

@@ -11,7 +11,9 @@ from {{ cookiecutter.package_name }}.params import DataParams
 
 
 def data(**changes) -> DataParams:
-    return DataParams(**{"source": "data/raw", "target": "target", **changes})
+    plain = {"id_column": None, "time": None, "groups": [], "drop": [], "fetch": {}}
+    roles = {"numeric": None, "categorical": None}
+    return DataParams(**{"source": "data/raw", "target": "target", **plain, **roles, **changes})
 
 
 def test_roles_are_inferred_from_dtypes(toy):
@@ -96,3 +98,12 @@ def test_a_text_column_of_mostly_numbers_is_refused_naming_count_and_examples(to
 )
 def test_a_text_column_is_refused_only_when_mostly_but_not_only_numbers(values):
     schema.numbers_in_text(pd.Series(values, name="c", dtype=object))
+
+
+def test_one_rule_makes_categories_text_for_columns_and_single_values():
+    """business, diagnosis and serving's requests name categories as training does."""
+    values = [1.0, 2.5, 2.0**60, -3.0, 7]
+    column = schema.category_text(pd.Series(values[:4]))
+    assert column.tolist() == ["1", "2.5", str(2**60), "-3"]
+    assert [schema.category_label(v) for v in values] == [*column, "7"]
+    assert schema.category_label("1.0") == "1.0", "text stays as written"

@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from {{ cookiecutter.package_name }}.errors import ConfigError
-from {{ cookiecutter.package_name }}.params import AugmentParams, PreprocessParams
 from {{ cookiecutter.package_name }}.stages import preprocess, select
 
 
@@ -26,14 +25,16 @@ def select_params(params) -> tuple:
 
 
 @pytest.fixture
-def setup(toy, toy_roles, task, task_models, make_params):
+def setup(toy, toy_roles, task, task_models, make_params, configured):
     """rank()'s inputs for this project's task, with small candidates and 3 folds."""
 
     def make(changes: dict | None = None, rows: pd.DataFrame | None = None):
         params = make_params(
             {"select.candidates": task_models, "select.cv_folds": 3, **(changes or {})}
         )
-        transformer = preprocess.build_transformer(toy_roles, PreprocessParams(), task)
+        transformer = preprocess.build_transformer(
+            toy_roles, configured("preprocess"), task, None, 0
+        )
         rows = toy(task) if rows is None else rows
         return rows, toy_roles, transformer, *select_params(params)
 
@@ -69,8 +70,10 @@ def test_rank_breaks_ties_by_name(setup, simple_model, task):
     assert ranking["mean"].iloc[0] == ranking["mean"].iloc[1]
 
 
-def test_rank_handles_augmented_rows(setup, simple_model, toy, toy_roles, task):
-    rows = preprocess.augment(toy(task), toy_roles.numeric, AugmentParams(enabled=True), 0)
+def test_rank_handles_augmented_rows(setup, simple_model, toy, toy_roles, task, configured):
+    rows = preprocess.augment(
+        toy(task), toy_roles.numeric, configured("preprocess.augment", enabled=True), 0
+    )
     only = {"select.candidates": {"linear": simple_model[task]}}
     ranking = select.rank(*setup(only, rows=rows))
     assert ranking["model"].tolist() == ["linear"]

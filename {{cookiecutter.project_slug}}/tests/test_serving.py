@@ -18,7 +18,6 @@ from fastapi.testclient import TestClient
 
 from {{ cookiecutter.package_name }} import io, onnx_convert, schema
 from {{ cookiecutter.package_name }}.errors import DataError
-from {{ cookiecutter.package_name }}.params import ServeParams
 from {{ cookiecutter.package_name }}.serving import app as app_module
 from {{ cookiecutter.package_name }}.serving import prediction_log, registry
 from {{ cookiecutter.package_name }}.serving import request as request_schema
@@ -67,7 +66,7 @@ def model_source(fitted, toy_roles, tmp_path):
 
 
 @pytest.fixture
-def served(model_source, tmp_path):
+def served(model_source, tmp_path, configured):
     """served(task, **settings): (TestClient, the fitted pipeline, logged); logged() writes
     the queued log rows and returns the log's records. The client's `.app` is the ASGI app;
     the log's timer is off the test's clock (60 s), so only logged() or shutdown write."""
@@ -84,7 +83,7 @@ def served(model_source, tmp_path):
         log_path = tmp_path / "logs" / "predictions.jsonl"
         log = prediction_log.PredictionLog(log_path, 1_000_000, 2, flush_seconds=60)
         logs.append(log)
-        app = create_app(source, ServeParams(**settings), api_key, log)
+        app = create_app(source, configured("serve", **settings), api_key, log)
 
         def logged() -> list[dict]:
             log.flush()
@@ -297,7 +296,7 @@ def test_api_key_guards_predict_and_metadata_not_health(served):
 
 def test_the_prediction_log_rotates_and_stays_bounded(tmp_path):
     path = tmp_path / "predictions.jsonl"
-    log = prediction_log.PredictionLog(path, max_bytes=2000, backups=2)
+    log = prediction_log.PredictionLog(path, max_bytes=2000, backups=2, flush_seconds=60)
     log.write([{"row": i, "inputs": {"x": "y" * 50}} for i in range(200)])
     log.close()
     files = prediction_log.log_files(path)
@@ -320,9 +319,11 @@ def test_shutdown_writes_the_queued_rows_and_health_names_the_worker(served, tmp
     assert len(records) == 6 and len({(r["request_id"], r["row"]) for r in records}) == 6
 
 
-def test_a_worker_builds_the_app_from_what_serve_hands_over(model_source, tmp_path, monkeypatch):
+def test_a_worker_builds_the_app_from_what_serve_hands_over(
+    model_source, tmp_path, monkeypatch, configured
+):
     source, model = model_source("classification")
-    settings = ServeParams(max_rows=5, prediction_log="logs/p.jsonl")
+    settings = configured("serve", max_rows=5, prediction_log="logs/p.jsonl")
     (tmp_path / "handover").mkdir()
     handover = app_module.hand_over(tmp_path, source, settings, tmp_path / "handover")
     monkeypatch.setenv(app_module.HANDOVER_ENV, str(handover))

@@ -9,7 +9,6 @@ import pytest
 
 from {{ cookiecutter.package_name }} import models, schema
 from {{ cookiecutter.package_name }}.errors import ConfigError
-from {{ cookiecutter.package_name }}.params import PreprocessParams
 from {{ cookiecutter.package_name }}.stages import preprocess, train
 
 TASKS = ["classification", "regression"]
@@ -32,9 +31,11 @@ def test_train_builds_a_pipeline_that_takes_raw_rows(fitted, toy_roles, simple_m
 
 
 @pytest.mark.parametrize("task", TASKS)
-def test_train_keeps_the_fitted_transformer_and_the_seed(toy, toy_roles, make_params, task):
+def test_train_keeps_the_fitted_transformer_and_the_seed(
+    toy, toy_roles, make_params, task, configured
+):
     train_rows, _, transformer, _ = preprocess.preprocess(
-        toy(task), toy_roles, PreprocessParams(), 0, task
+        toy(task), toy_roles, configured("preprocess"), 0, task
     )
     params = make_params({"task": task, "seed": 123})
     config = {"name": "random_forest", "n_estimators": 5}
@@ -48,10 +49,10 @@ def test_train_keeps_the_fitted_transformer_and_the_seed(toy, toy_roles, make_pa
     assert pipeline.named_steps["model"].n_estimators == 5
 
 
-def test_train_logs_the_fit_with_rows_and_seconds(toy, toy_roles, make_params, caplog):
+def test_train_logs_the_fit_with_rows_and_seconds(toy, toy_roles, make_params, caplog, configured):
     task = "regression"
     train_rows, _, transformer, _ = preprocess.preprocess(
-        toy(task), toy_roles, PreprocessParams(), 0, task
+        toy(task), toy_roles, configured("preprocess"), 0, task
     )
     caplog.set_level("INFO")
     params = make_params({"task": task})
@@ -61,9 +62,9 @@ def test_train_logs_the_fit_with_rows_and_seconds(toy, toy_roles, make_params, c
     assert re.fullmatch(rf"fit ridge rows={len(train_rows)} seconds=[\d.]+", line)
 
 
-def test_train_refuses_a_model_of_the_other_task(toy, toy_roles, make_params):
+def test_train_refuses_a_model_of_the_other_task(toy, toy_roles, make_params, configured):
     train_rows, _, transformer, _ = preprocess.preprocess(
-        toy("regression"), toy_roles, PreprocessParams(), 0, "regression"
+        toy("regression"), toy_roles, configured("preprocess"), 0, "regression"
     )
     params = make_params({"task": "regression"})
     with pytest.raises(ConfigError, match="model 'logistic_regression' is not a regression model"):
@@ -80,7 +81,7 @@ def test_train_refuses_a_model_of_the_other_task(toy, toy_roles, make_params):
 
 @pytest.mark.parametrize("config", ["random_forest", "hist_gradient_boosting", "linear"])
 def test_reruns_at_one_n_jobs_setting_give_identical_model_files(
-    toy, toy_roles, make_params, simple_model, task, config, tmp_path
+    toy, toy_roles, make_params, simple_model, task, config, tmp_path, configured
 ):
     """compute.n_jobs spreads fitting over cores; it must not make reruns differ. Forests and
     linear models are the same at any setting; histogram gradient boosting sums over
@@ -94,7 +95,7 @@ def test_reruns_at_one_n_jobs_setting_give_identical_model_files(
     }[config]
     rows = toy(task, n=400, seed=5)
     train_rows, _, transformer, _ = preprocess.preprocess(
-        rows, toy_roles, PreprocessParams(), 0, task
+        rows, toy_roles, configured("preprocess"), 0, task
     )
     digests = {}
     for n_jobs, attempt in [(1, "a"), (2, "a"), (2, "b")]:
@@ -109,11 +110,11 @@ def test_reruns_at_one_n_jobs_setting_give_identical_model_files(
         assert digests[1, "a"] == digests[2, "a"], "n_jobs changed the model file"
 
 
-def test_train_fits_every_row_whatever_the_budgets(toy, toy_roles, make_params, task):
+def test_train_fits_every_row_whatever_the_budgets(toy, toy_roles, make_params, task, configured):
     """Budgets are for choosing and judging: select.max_rows never shrinks training."""
     rows = toy(task, n=300, seed=2)
     train_rows, _, transformer, _ = preprocess.preprocess(
-        rows, toy_roles, PreprocessParams(), 0, task
+        rows, toy_roles, configured("preprocess"), 0, task
     )
     params = make_params({"task": task, "select.min_rows": 100, "select.max_rows": 100})
     config = {"name": "random_forest", "n_estimators": 3, "max_samples": 1000}

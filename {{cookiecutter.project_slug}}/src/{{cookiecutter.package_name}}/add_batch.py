@@ -7,7 +7,6 @@ atomic and never replaces an existing batch: a batch once ingested stays as it w
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,12 +14,9 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from . import io
+from . import batches, io, paths
 from .errors import ConfigError, DataError
 from .params import load
-from .stages.ingest import READERS, batch_files
-
-BATCH_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def columns_of(path: Path) -> list[str]:
@@ -54,14 +50,14 @@ def add_batch(path: Path, folder: Path, name: str | None = None) -> Path:
     if not path.is_file():
         raise DataError(f"{path} is not a file: give the path of a .csv or .parquet batch")
     suffix = path.suffix.lower()
-    if suffix not in READERS:
+    if suffix not in batches.READERS:
         raise DataError(f"cannot add {path.name}: a batch is a .csv or .parquet file")
     name = name or path.stem
-    if not BATCH_NAME.match(name):
+    if not paths.FILE_STEM.match(name):
         raise DataError(
             f"batch name {name!r} is not a file name: use letters, digits, '.', '_' and '-'"
         )
-    existing = batch_files(folder) if folder.is_dir() and any(folder.iterdir()) else []
+    existing = batches.files(folder) if folder.is_dir() and any(folder.iterdir()) else []
     taken = [p.name for p in existing if p.stem == name]
     if taken:
         raise DataError(

@@ -44,7 +44,7 @@ from joblib import Parallel, delayed
 from . import cluster, compute, io, label_quality, parts, paths, schema
 from .errors import DataError
 from .features import encoding_for
-from .params import AnnotateParams, Params, PreprocessParams
+from .params import AnnotateParams, EncodingParams, Params
 from .stages import annotate
 
 if TYPE_CHECKING:
@@ -204,7 +204,7 @@ def roles_of(job: Job, new: Future) -> tuple[schema.Roles, list[dict]]:
     except DataError as exc:  # raised after the text checks, as the local engine does
         failure, roles = exc, None
     categorical = roles.categorical if roles else []
-    most = PreprocessParams().encoding.onehot_max_categories
+    most = job.params.preprocess.encoding.onehot_max_categories
     summaries = job.map(
         summary, new=new, target=job.target, text=deferred, categorical=categorical, most=most
     )
@@ -219,7 +219,7 @@ class Labels:
     """The labelled table's classes, from the summaries: a code per row (sorting as the
     labels' text sorts), each part's span of rows, and the judge's encodings."""
 
-    def __init__(self, summaries: list[dict], roles: schema.Roles, dtype):
+    def __init__(self, summaries: list[dict], roles: schema.Roles, dtype, rules: EncodingParams):
         self.roles, self.dtype = roles, dtype
         self.classes = np.unique(np.concatenate([s["classes"] for s in summaries]))
         code_type = np.min_scalar_type(max(len(self.classes) - 1, 0))
@@ -231,7 +231,7 @@ class Labels:
             ]
         )
         self.bounds = np.cumsum([0] + [s["labelled"] for s in summaries])
-        self.encodings = encodings(summaries, roles.categorical)
+        self.encodings = encodings(summaries, roles.categorical, rules)
         # First appearance over the whole table, as labelled[target].unique() gives them.
         in_order = pd.concat([s["per_class"] for s in summaries]).groupby(level=0, sort=False)
         self.by_text = label_quality.by_text(in_order.sum().index)
@@ -244,7 +244,10 @@ class Labels:
         sample = pd.concat(gather_rows(job, new, rows, self.bounds), ignore_index=True)
         X = schema.model_frame(sample, self.roles)
         y = schema.target_array(sample[self.roles.target].astype(str))
-        return label_quality.judge(X, self.roles, job.params.seed, self.encodings), X, y
+        model = label_quality.judge(
+            X, self.roles, job.params.preprocess, job.params.seed, self.encodings
+        )
+        return model, X, y
 
 
 def judge_issues(job: Job, new: Future, labels: Labels) -> pd.DataFrame:
@@ -318,10 +321,9 @@ def typed(frame: pd.DataFrame, dtypes: pd.Series) -> pd.DataFrame:
     return frame if frame.dtypes.equals(dtypes) else frame.astype(dtypes.to_dict())
 
 
-def encodings(summaries: list[dict], categorical: list[str]) -> dict:
+def encodings(summaries: list[dict], categorical: list[str], rules: EncodingParams) -> dict:
     """choose_encodings' answer for the whole labelled table, from the parts' distinct
     categories (a part past the one-hot limit settles it)."""
-    rules = PreprocessParams().encoding
     chosen = {}
     for column in categorical:
         seen = [s["distinct"][column] for s in summaries]
@@ -367,7 +369,7 @@ def review_parts(
 
     per_class = summed([s["per_class"] for s in summaries])
     schema.require_class_counts(per_class, job.target, rules.cv_folds, "annotate.cv_folds")
-    labels = Labels(summaries, roles, job.dtypes[job.target])
+    labels = Labels(summaries, roles, job.dtypes[job.target], job.params.preprocess.encoding)
     issues = judge_issues(job, new, labels)
     found = {"label_issues": len(issues), "pseudo_labelled": 0}
     unlabelled = [s["unlabelled"] for s in summaries]

@@ -15,22 +15,18 @@ from collections.abc import Iterable
 import numpy as np
 from sklearn.metrics import make_scorer
 
+from . import schema
 from .errors import ConfigError
 from .params import BusinessParams, Task
 
 NAME = "business_value"
 
 
-def class_name(value: object) -> str:
-    """A class as text, so the YAML key 0, the label 0 and the label 0.0 all match."""
-    if isinstance(value, float | np.floating) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
-
-
 def _matrix(raw: dict) -> dict[str, dict[str, float]]:
     return {
-        class_name(true): {class_name(pred): float(v) for pred, v in row.items()}
+        schema.category_label(true): {
+            schema.category_label(pred): float(v) for pred, v in row.items()
+        }
         for true, row in raw.items()
     }
 
@@ -45,7 +41,9 @@ def classification_value(
 ) -> float:
     table = _matrix(matrix)
     values = []
-    for true, pred in zip(map(class_name, y_true), map(class_name, y_pred), strict=True):
+    for true, pred in zip(
+        map(schema.category_label, y_true), map(schema.category_label, y_pred), strict=True
+    ):
         default = correct_value if true == pred else wrong_value
         values.append(table.get(true, {}).get(pred, default))
     return float(np.mean(values)) if values else 0.0
@@ -58,7 +56,7 @@ def regression_value(y_true: Iterable, y_pred: Iterable, *, cost_per_unit_error:
 
 def check_matrix(business: BusinessParams, classes: Iterable) -> None:
     """Every class the matrix names must be a class of the target: a typo is an error."""
-    known = {class_name(c) for c in classes}
+    known = {schema.category_label(c) for c in classes}
     table = _matrix(business.value_matrix)
     named = set(table) | {pred for row in table.values() for pred in row}
     unknown = sorted(named - known)

@@ -39,9 +39,7 @@ MISSING = "missing"
 
 def key(value: object) -> str:
     """A class or group value as a metrics key: DVC joins nested keys with dots."""
-    if isinstance(value, float | np.floating) and float(value).is_integer():
-        value = int(value)
-    return re.sub(r"[^A-Za-z0-9_-]+", "_", str(value)) or "_"
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", schema.category_label(value)) or "_"
 
 
 def _round(value: float) -> float:

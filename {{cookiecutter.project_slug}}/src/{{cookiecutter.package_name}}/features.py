@@ -41,10 +41,11 @@ def build_transformer(
     roles: schema.Roles,
     rules: PreprocessParams,
     task: Task,
-    encodings: dict[str, dict] | None = None,
-    seed: int = 0,
+    encodings: dict[str, dict] | None,
+    seed: int,
 ) -> ColumnTransformer:
-    """Unfitted. Columns missing from `encodings` are one-hot encoded."""
+    """Unfitted. Columns missing from `encodings` (all, when None) are one-hot encoded;
+    `seed` (the config's) shuffles a target encoder's folds."""
     numeric_steps = [("impute", SimpleImputer(strategy=rules.impute_numeric))]
     if rules.scale != "none":
         numeric_steps.append(("scale", SCALERS[rules.scale]()))

@@ -1,10 +1,10 @@
 """Label quality: rows whose label a model trained without them disagrees with, and
 pseudo-labels for unlabelled rows.
 
-The model is deliberately simple and fast (imputation, scaling, categorical encoding and a
-logistic regression): it only has to be confident where a label is plainly wrong. Its
-cost is bounded by `annotate.judge_max_rows`: on data larger than that, each model is
-fitted on a stratified sample and still predicts every row.
+The model is deliberately simple and fast (imputation, scaling and categorical encoding as
+`preprocess` configures them, and a logistic regression): it only has to be confident
+where a label is plainly wrong. Its cost is bounded by `annotate.judge_max_rows`: on data
+larger than that, each model is fitted on a stratified sample and still predicts every row.
 Out-of-fold means each row's probabilities come from a model that never saw that row,
 so a wrong label cannot vouch for itself. Classification only: a regression target has
 no class probabilities, so regression projects get an empty issues file (header only).
@@ -34,11 +34,14 @@ PREDICT_CHUNK = 200_000
 
 
 def judge(
-    df: pd.DataFrame, roles: schema.Roles, seed: int, encodings: dict | None = None
+    df: pd.DataFrame,
+    roles: schema.Roles,
+    rules: PreprocessParams,
+    seed: int,
+    encodings: dict | None = None,
 ) -> Pipeline:
-    """The project's default feature transformation (encodings chosen from `df`, unless
-    given), then a logistic regression."""
-    rules = PreprocessParams()
+    """The project's feature transformation as `rules` (the preprocess settings) configure
+    it (encodings chosen from `df`, unless given), then a logistic regression."""
     if encodings is None:
         encodings = choose_encodings(df, roles.categorical, rules.encoding)
     return make_pipeline(
@@ -82,7 +85,13 @@ def fit_judge(model: Pipeline, X: pd.DataFrame, y: np.ndarray, rows: np.ndarray)
 
 
 def out_of_fold_proba(
-    df: pd.DataFrame, roles: schema.Roles, folds: int, seed: int, max_rows: int, n_jobs: int
+    df: pd.DataFrame,
+    roles: schema.Roles,
+    rules: PreprocessParams,
+    folds: int,
+    seed: int,
+    max_rows: int,
+    n_jobs: int,
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """(probabilities, classes) per row from models that did not see it; None if too few rows.
 
@@ -95,7 +104,7 @@ def out_of_fold_proba(
         return None
     classes, plan = planned
     X = schema.model_frame(df, roles)
-    model = judge(X, roles, seed)
+    model = judge(X, roles, rules, seed)
 
     def one_fold(fit_rows: np.ndarray, held_out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         fitted = fit_judge(model, X, y, fit_rows)
@@ -112,15 +121,16 @@ def out_of_fold_proba(
 def find_issues(
     df: pd.DataFrame,
     roles: schema.Roles,
+    rules: PreprocessParams,
     threshold: float,
     folds: int,
     seed: int,
-    max_rows: int = 100_000,
-    n_jobs: int = 1,
+    max_rows: int,
+    n_jobs: int,
 ) -> pd.DataFrame:
     """Rows whose label disagrees with an out-of-fold prediction of at least `threshold`
     probability, most confident first (ties by id, so the file is stable)."""
-    found = out_of_fold_proba(df, roles, folds, seed, max_rows, n_jobs)
+    found = out_of_fold_proba(df, roles, rules, folds, seed, max_rows, n_jobs)
     if found is None:
         return pd.DataFrame(columns=ISSUE_COLUMNS)
     proba, classes = found
@@ -158,9 +168,10 @@ def pseudo_label(
     labelled: pd.DataFrame,
     unlabelled: pd.DataFrame,
     roles: schema.Roles,
+    rules: PreprocessParams,
     min_confidence: float,
-    seed: int = 0,
-    max_rows: int = 100_000,
+    seed: int,
+    max_rows: int,
 ) -> pd.DataFrame:
     """Unlabelled rows the model (fitted on at most `max_rows` labelled rows) is at least
     `min_confidence` sure of, with that label and the batch schema.PSEUDO_LABELLED (kept
@@ -171,7 +182,7 @@ def pseudo_label(
     text = schema.target_array(y.astype(str))
     X = schema.model_frame(labelled, roles)
     rows = compute.sample(np.arange(len(X)), text, max_rows, seed)
-    model = judge(X, roles, seed)
+    model = judge(X, roles, rules, seed)
     model.fit(X.iloc[rows], text[rows])
     return sure_rows(model, unlabelled, roles, min_confidence, by_text(y.unique()), y.dtype)
 

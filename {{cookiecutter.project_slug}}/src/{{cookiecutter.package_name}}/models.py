@@ -1,40 +1,31 @@
-"""The one list of models: config name -> scikit-learn estimator, per task.
+"""Estimators from conf/model/ files, and the metrics each task may use.
 
-A conf/model/<name>.yaml holds `name` plus keyword arguments of the estimator.
-Seeds come from the top-level `seed`, never from the model file.
+A conf/model/<name>.yaml holds `name` plus keyword arguments of the estimator; the models
+there are model_catalog's. Seeds come from the top-level `seed`, never from the model file.
 """
 
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from pathlib import Path
+from typing import Any, get_args
 
 from sklearn.base import BaseEstimator
-from sklearn.ensemble import (
-    HistGradientBoostingClassifier,
-    HistGradientBoostingRegressor,
-    RandomForestClassifier,
-    RandomForestRegressor,
-)
-from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import get_scorer, get_scorer_names
 from sklearn.utils._param_validation import InvalidParameterError
 
-from . import business
+from . import business, io, model_catalog
 from .errors import ConfigError
 from .params import BusinessParams, Params, Task
 
+# config name -> estimator class, per task (model_catalog's list).
 REGISTRY: dict[Task, dict[str, type[BaseEstimator]]] = {
-    "classification": {
-        "logistic_regression": LogisticRegression,
-        "random_forest": RandomForestClassifier,
-        "hist_gradient_boosting": HistGradientBoostingClassifier,
-    },
-    "regression": {
-        "ridge": Ridge,
-        "random_forest": RandomForestRegressor,
-        "hist_gradient_boosting": HistGradientBoostingRegressor,
-    },
+    task: {
+        model.name: model_catalog.estimator_class(model)
+        for model in model_catalog.MODELS
+        if model.task == task
+    }
+    for task in get_args(Task)
 }
 
 # Scorers that make sense per task (scikit-learn also has clustering scorers), plus
@@ -116,6 +107,11 @@ def build(
     except InvalidParameterError as exc:
         raise ConfigError(f"model {name}: {exc}") from None
     return estimator
+
+
+def load(path: Path) -> Any:
+    """A saved model (skops), trusting the reviewed types and those of model_catalog's models."""
+    return io.load_model(path, model_catalog.skops_types())
 
 
 def name_of(task: Task, estimator: BaseEstimator) -> str:

@@ -22,26 +22,17 @@ from unittest import mock
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import (
-    HistGradientBoostingClassifier,
-    HistGradientBoostingRegressor,
-    RandomForestClassifier,
-    RandomForestRegressor,
-)
 from sklearn.pipeline import Pipeline
 
-from . import onnx_target_encoder, schema
+from . import model_catalog, onnx_target_encoder, schema
 from .errors import DataError
 
 # Float32 trees sum leaf values in float32 and the preprocessing constants are rounded in
 # the Imputer of onnxruntime; 1e-5 of the output's scale bounds both with margin.
 TOLERANCE = 1e-5
 OPSET = {"": 18, "ai.onnx.ml": 3}
-FLOAT32_MODELS = (
-    RandomForestClassifier,
-    RandomForestRegressor,
-    HistGradientBoostingClassifier,
-    HistGradientBoostingRegressor,
+FLOAT32_MODELS = tuple(
+    model_catalog.estimator_class(m) for m in model_catalog.MODELS if m.onnx_float32
 )
 FEATURES = "features"
 
@@ -50,7 +41,9 @@ FEATURES = "features"
 # thresholds; onnxruntime's tree operators compare float32. A value between the two
 # roundings takes the other branch, so parity can fail on real data (seen: 79 g on one of
 # 69 penguins). For these, convert_checked treats a failed parity check as no converter.
-FLOAT64_TREES = (HistGradientBoostingClassifier, HistGradientBoostingRegressor)
+FLOAT64_TREES = tuple(
+    model_catalog.estimator_class(m) for m in model_catalog.MODELS if m.onnx_parity_may_fail
+)
 
 
 class ConverterMissing(Exception):

@@ -1,4 +1,14 @@
-"""params.yaml -> a typed, validated config. Unknown keys and bad values fail loudly."""
+"""params.yaml -> a typed, validated config. Unknown keys and bad values fail loudly.
+
+Values live in conf/ (composed into params.yaml) and service.yaml, and only there: this
+module says what is valid, never what a setting is when left out. So no field has a
+default, a key missing from the config is an error naming it, and a test
+(tests/test_params.py) fails when a default appears. The exceptions are keys that the
+config leaves out on purpose, each defaulting to None, "not given": FetchParams' `table`
+and `query` (an entry of data.fetch names one, and only for a database), and the business
+settings of the other task (conf/config.yaml writes only the task's; Params checks those
+are set). Code and tests that need a settings object take it from the composed config.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +44,6 @@ class _Strict(BaseModel):
 DATABASE_DIALECTS = frozenset(
     {"sqlite", "postgresql", "postgres", "mysql", "mariadb", "mssql", "oracle", "duckdb"}
 )
-FETCH_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def is_database_url(url: str) -> bool:
@@ -74,18 +83,18 @@ class FetchParams(_Strict):
 class DataParams(_Strict):
     source: str
     target: str
-    id_column: str | None = None
-    time: str | None = None
-    groups: list[str] = []
-    numeric: list[str] | None = None
-    categorical: list[str] | None = None
-    drop: list[str] = []
+    id_column: str | None
+    time: str | None
+    groups: list[str]
+    numeric: list[str] | None
+    categorical: list[str] | None
+    drop: list[str]
     # name -> remote source; the `fetch` stage snapshots each to paths.FETCHED/<name>.parquet.
-    fetch: dict[str, FetchParams] = {}
+    fetch: dict[str, FetchParams]
 
     @model_validator(mode="after")
     def _source_reads_the_snapshots(self) -> DataParams:
-        bad = [name for name in self.fetch if not FETCH_NAME.match(name)]
+        bad = [name for name in self.fetch if not paths.FILE_STEM.match(name)]
         if bad:
             raise ValueError(
                 f"fetch name {bad[0]!r} is not a file name: use letters, digits, '.', '_', '-'"
@@ -102,54 +111,54 @@ class DataParams(_Strict):
 
 
 class CleanParams(_Strict):
-    drop_duplicates: bool = True
-    max_missing_fraction: float = Field(0.5, ge=0.0, le=1.0)
-    valid_ranges: dict[str, tuple[float | None, float | None]] = {}
-    exclude: dict[str, list[Any]] = {}
+    drop_duplicates: bool
+    max_missing_fraction: float = Field(ge=0.0, le=1.0)
+    valid_ranges: dict[str, tuple[float | None, float | None]]
+    exclude: dict[str, list[Any]]
 
 
 class PseudoLabelParams(_Strict):
-    enabled: bool = False
-    min_confidence: float = Field(0.95, gt=0.0, le=1.0)
+    enabled: bool
+    min_confidence: float = Field(gt=0.0, le=1.0)
 
 
 class AnnotateParams(_Strict):
     relabel_file: str
-    issue_threshold: float = Field(0.8, gt=0.0, le=1.0)
-    cv_folds: int = Field(5, ge=2, le=20)
-    judge_max_rows: int = Field(100_000, ge=100)
-    pseudo_label: PseudoLabelParams = PseudoLabelParams()
+    issue_threshold: float = Field(gt=0.0, le=1.0)
+    cv_folds: int = Field(ge=2, le=20)
+    judge_max_rows: int = Field(ge=100)
+    pseudo_label: PseudoLabelParams
 
 
 class AugmentParams(_Strict):
-    enabled: bool = False
-    copies: int = Field(1, ge=1, le=20)
-    noise_scale: float = Field(0.05, ge=0.0)
+    enabled: bool
+    copies: int = Field(ge=1, le=20)
+    noise_scale: float = Field(ge=0.0)
 
 
 class EncodingParams(_Strict):
-    onehot_max_categories: int = Field(20, ge=1)
-    target_cv: int = Field(5, ge=2, le=20)
+    onehot_max_categories: int = Field(ge=1)
+    target_cv: int = Field(ge=2, le=20)
 
 
 class PreprocessParams(_Strict):
-    test_size: float = Field(0.2, gt=0.0, lt=1.0)
-    impute_numeric: Literal["mean", "median"] = "median"
-    impute_categorical: Literal["most_frequent", "constant"] = "most_frequent"
-    scale: Literal["standard", "robust", "none"] = "standard"
-    encoding: EncodingParams = EncodingParams()
-    ratios: list[tuple[str, str]] = []
-    augment: AugmentParams = AugmentParams()
+    test_size: float = Field(gt=0.0, lt=1.0)
+    impute_numeric: Literal["mean", "median"]
+    impute_categorical: Literal["most_frequent", "constant"]
+    scale: Literal["standard", "robust", "none"]
+    encoding: EncodingParams
+    ratios: list[tuple[str, str]]
+    augment: AugmentParams
     # The transformer is fitted on a seeded, stratified sample of this many training rows
     # (all of them when fewer): the same rows under either engine (docs/dask-engine.md).
-    fit_max_rows: int = Field(1_000_000, ge=100)
+    fit_max_rows: int = Field(ge=100)
 
 
 class SelectParams(_Strict):
-    cv_folds: int = Field(5, ge=2, le=20)
-    min_rows: int = Field(20_000, ge=100)
-    max_rows: int = Field(200_000, ge=100)
-    factor: int = Field(2, ge=2)
+    cv_folds: int = Field(ge=2, le=20)
+    min_rows: int = Field(ge=100)
+    max_rows: int = Field(ge=100)
+    factor: int = Field(ge=2)
     candidates: dict[str, dict[str, Any]]
 
     @model_validator(mode="after")
@@ -170,50 +179,59 @@ class SelectParams(_Strict):
 
 
 class TrainParams(_Strict):
-    use_selected: bool = False
+    use_selected: bool
     # None: fit every training row; n: a seeded sample of n rows when there are more.
-    max_rows: int | None = Field(None, ge=100)
+    max_rows: int | None = Field(ge=100)
 
 
 class EvaluateParams(_Strict):
-    recent_fraction: float = Field(0.25, gt=0.0, le=1.0)
-    min_group_size: int = Field(10, ge=1)
-    min_class_support: int = Field(10, ge=1)
-    max_group_gap: float | None = Field(None, ge=0.0)
-    on_gap_exceeded: Literal["warn", "fail"] = "warn"
-    importance_rows: int = Field(10_000, ge=1)
-    importance_repeats: int = Field(5, ge=1)
+    recent_fraction: float = Field(gt=0.0, le=1.0)
+    min_group_size: int = Field(ge=1)
+    min_class_support: int = Field(ge=1)
+    max_group_gap: float | None = Field(ge=0.0)
+    on_gap_exceeded: Literal["warn", "fail"]
+    importance_rows: int = Field(ge=1)
+    importance_repeats: int = Field(ge=1)
 
 
 class BusinessParams(_Strict):
+    """Each task's settings; the other task's are left out (None), see TASK_BUSINESS."""
+
     # YAML reads a class named 0 as a number: keys are matched as text (see business.py).
-    value_matrix: dict[str | int, dict[str | int, float]] = {}
-    correct_value: float = 1.0
-    wrong_value: float = 0.0
-    cost_per_unit_error: float = Field(1.0, ge=0.0)
+    value_matrix: dict[str | int, dict[str | int, float]] | None = None
+    correct_value: float | None = None
+    wrong_value: float | None = None
+    cost_per_unit_error: float | None = Field(None, ge=0.0)
+
+
+# The business settings each task's business_value reads (business.py).
+TASK_BUSINESS = {
+    "classification": ("value_matrix", "correct_value", "wrong_value"),
+    "regression": ("cost_per_unit_error",),
+}
 
 
 class ServeParams(_Strict):
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65535)
-    stage: str = "prod"
-    runtime: Literal["auto", "onnx", "skops"] = "auto"
-    workers: int = Field(1, ge=1)
-    max_rows: int = Field(1000, ge=1)
+    host: str
+    port: int = Field(ge=1, le=65535)
+    stage: str
+    runtime: Literal["auto", "onnx", "skops"]
+    workers: int = Field(ge=1)
+    max_rows: int = Field(ge=1)
     # None: serving.request.body_limit sizes it from max_rows and the model's features.
-    max_body_bytes: int | None = Field(None, ge=1024)
-    api_key_env: str = "MODEL_API_KEY"
-    prediction_log: str = "logs/predictions.jsonl"
-    log_max_bytes: int = Field(10_000_000, ge=1024)
-    log_backups: int = Field(5, ge=0)
-    log_flush_seconds: float = Field(1.0, gt=0.0)
+    max_body_bytes: int | None = Field(ge=1024)
+    api_key_env: str
+    prediction_log: str
+    log_max_bytes: int = Field(ge=1024)
+    log_backups: int = Field(ge=0)
+    log_flush_seconds: float = Field(gt=0.0)
 
 
 class MonitorParams(_Strict):
-    psi_threshold: float = Field(0.2, gt=0.0)
-    ks_alpha: float = Field(0.01, ge=0.0, le=1.0)
-    bins: int = Field(10, ge=2, le=100)
-    min_rows: int = Field(30, ge=1)
+    psi_threshold: float = Field(gt=0.0)
+    ks_alpha: float = Field(ge=0.0, le=1.0)
+    bins: int = Field(ge=2, le=100)
+    min_rows: int = Field(ge=1)
 
 
 # A scheduler address as distributed's Client takes it: an optional network transport,
@@ -225,14 +243,14 @@ class ComputeParams(_Strict):
     # -1: every core; n > 0: n cores. Reruns at one setting are byte-identical; histogram
     # gradient boosting's sums follow the thread count, so set a number, not -1, when
     # machines with different core counts must give the same model file.
-    n_jobs: int = -1
+    n_jobs: int
     # local: each stage in this process. dask: the data stages on a Dask cluster, a task
     # per partition, their outputs folders of Parquet parts equal to the local engine's
     # files; select's cross-validation folds on the cluster's workers (docs/dask-engine.md).
-    engine: Literal["local", "dask"] = "local"
+    engine: Literal["local", "dask"]
     # The dask engine's cluster: a scheduler address (tcp://host:8786), or null for a
     # LocalCluster of n_jobs worker processes on this machine, started for the stage.
-    scheduler: str | None = None
+    scheduler: str | None
 
     @field_validator("n_jobs")
     @classmethod
@@ -262,7 +280,7 @@ class Params(_Strict):
     task: Task
     metric: str
     seed: int
-    compute: ComputeParams = ComputeParams()
+    compute: ComputeParams
     data: DataParams
     model: dict[str, Any]
     clean: CleanParams
@@ -270,8 +288,26 @@ class Params(_Strict):
     preprocess: PreprocessParams
     select: SelectParams
     train: TrainParams
-    evaluate: EvaluateParams = EvaluateParams()
-    business: BusinessParams = BusinessParams()
+    evaluate: EvaluateParams
+    business: BusinessParams
+
+    @model_validator(mode="after")
+    def _business_of_the_task(self) -> Params:
+        own = TASK_BUSINESS[self.task]
+        given = {
+            key for key in BusinessParams.model_fields if getattr(self.business, key) is not None
+        }
+        missing, other = sorted(set(own) - given), sorted(given - set(own))
+        if missing or other:
+            problem = (
+                f"{', '.join(missing)} must be set"
+                if missing
+                else f"{', '.join(other)} belongs to the other task"
+            )
+            raise ValueError(
+                f"business: {problem}: a {self.task} business_value reads {', '.join(own)}"
+            )
+        return self
 
 
 class ServiceParams(_Strict):
@@ -280,8 +316,8 @@ class ServiceParams(_Strict):
     column of every params.yaml key (stages' `params:` lists narrow only `--param-deps`),
     and settings no stage reads would be columns that never tell experiments apart."""
 
-    serve: ServeParams = ServeParams()
-    monitor: MonitorParams = MonitorParams()
+    serve: ServeParams
+    monitor: MonitorParams
 
 
 def _missing_keys(node: Any, prefix: str = "") -> list[str]:
@@ -329,17 +365,21 @@ def parse(raw: dict[str, Any], source: str = "params.yaml") -> Params:
         # Not a whole section: the message names what is wrong, and the section could hold
         # a URL with credentials.
         got = "" if isinstance(value, dict) and value else f" (got {value!r})"
+        where = f"{where}: " if where else ""  # a check of the whole config names its keys
         raise ConfigError(
-            f"{source}: {where}: {first['msg']}{got}; fix it in conf/ and rerun with `dvc exp run`"
+            f"{source}: {where}{first['msg']}{got}; fix it in conf/ and rerun with `dvc exp run`"
         ) from None
 
 
 def load_service(path: Path = paths.SERVICE) -> ServiceParams:
-    """service.yaml checked (defaults for what it leaves out, or when it is absent)."""
-    raw = {}
-    if Path(path).exists():
-        with open(path, encoding="utf-8") as handle:
-            raw = yaml.safe_load(handle) or {}
+    """service.yaml checked: it holds every setting of serve and monitor."""
+    if not Path(path).exists():
+        raise ConfigError(
+            f"{path} not found: serve and monitor read their settings from it; restore it "
+            f"from git (`git checkout -- {path}`)"
+        )
+    with open(path, encoding="utf-8") as handle:
+        raw = yaml.safe_load(handle) or {}
     try:
         return ServiceParams.model_validate(raw)
     except ValidationError as exc:

@@ -1,6 +1,11 @@
 """Every file the pipeline reads or writes, named once. dvc.yaml lists the same paths."""
 
+import re
 from pathlib import Path
+
+# The name of a batch (add-batch) or of a fetched snapshot (data.fetch): the stem of a file
+# in a data folder, the same on every OS and never a path.
+FILE_STEM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 PARAMS = Path("params.yaml")
 # Settings of `serve` and `monitor`: no stage reads them, so they stay out of params.yaml

@@ -269,8 +269,17 @@ def model_frame(df: pd.DataFrame, roles: Roles) -> pd.DataFrame:
     return out
 
 
+def category_label(value: object) -> str:
+    """One category (or class) as text: a whole float is its integer, so 1, 1.0 and "1" are
+    the same category, and the YAML key 1 names the label 1.0. category_text is this rule
+    for a column."""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def category_text(column: pd.Series) -> pd.Series:
-    """Categories as text, missing kept missing; 1, 1.0 and "1" are the same category."""
+    """Categories as text (category_label), missing kept missing."""
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
         # Whole numbers (the usual numeric category) vectorised, the rest value by value.
         values = column.astype("float64")
@@ -278,7 +287,7 @@ def category_text(column: pd.Series) -> pd.Series:
         small = (values % 1 == 0) & (values.abs() < 2**53)
         text[small] = values[small].astype("int64").astype(str)
         rest = values.notna() & ~small
-        text[rest] = [str(int(v)) if v.is_integer() else str(v) for v in values[rest]]
+        text[rest] = [category_label(v) for v in values[rest]]
         return text.astype(str)
     return column.astype(str)
 

@@ -25,7 +25,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
 
-from .. import io, schema
+from .. import models, schema
 from ..params import ServeParams
 from . import request as request_schema
 from . import responses
@@ -38,11 +38,11 @@ API_KEY_HEADER = "X-API-Key"  # pragma: allowlist secret (a header name)
 
 
 def load(source: ModelSource):
-    """The skops model from its bytes, through io.load_model (reviewed types only)."""
+    """The skops model from its bytes, through models.load (reviewed types only)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.skops"
         path.write_bytes(source.model_bytes)
-        return io.load_model(path)
+        return models.load(path)
 
 
 def _where(loc: tuple | list) -> str:
@@ -362,7 +362,7 @@ def worker_app() -> FastAPI:
 
 
 def serve(
-    root: Path, settings: ServeParams, stage: str | None, host: str, port: int, workers: int = 1
+    root: Path, settings: ServeParams, stage: str | None, host: str, port: int, workers: int
 ) -> None:
     """Resolve the model for `stage` and run the app with uvicorn until interrupted: in
     this process, or in `workers` uvicorn worker processes sharing the port and the log."""

@@ -29,9 +29,7 @@ _OPTIONS = orjson.OPT_SORT_KEYS
 
 
 class PredictionLog:
-    def __init__(
-        self, path: Path, max_bytes: int, backups: int, flush_seconds: float = 1.0
-    ) -> None:
+    def __init__(self, path: Path, max_bytes: int, backups: int, flush_seconds: float) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.max_bytes, self.backups, self.flush_seconds = max_bytes, backups, flush_seconds

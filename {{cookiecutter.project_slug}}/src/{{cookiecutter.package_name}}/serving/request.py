@@ -15,6 +15,8 @@ from typing import Annotated, Any
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, Strict, StrictInt, StrictStr, create_model
 
+from .. import schema
+
 # How far a number may be from zero, as a multiple of the feature's largest training
 # magnitude (at least 1). Past it, a value is a units or encoding mistake, and a standard-
 # scaled value could overflow float32 (scikit-learn's trees) or a linear model's float64
@@ -71,10 +73,11 @@ def row_model(features: dict) -> type[BaseModel]:
 
 def columns(instances: list[BaseModel], roles: dict) -> dict[str, list]:
     """Validated rows as columns (feature -> one value per row, None = missing); an integer
-    category becomes its text, the category it names in training (schema.category_text)."""
+    category becomes its text, the category it names in training (schema.category_label)."""
     out = {c: [getattr(row, c) for row in instances] for c in roles["numeric"]}
     for column in roles["categorical"]:
-        values = [str(v) if type(v) is int else v for v in (getattr(r, column) for r in instances)]
+        values = [getattr(row, column) for row in instances]
+        values = [None if v is None else schema.category_label(v) for v in values]
         _require_unicode(values, column)
         out[column] = values
     return out

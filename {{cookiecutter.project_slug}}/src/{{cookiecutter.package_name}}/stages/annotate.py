@@ -17,7 +17,7 @@ import pandas as pd
 
 from .. import compute, io, label_quality, paths, progress, schema
 from ..errors import ConfigError, DataError
-from ..params import AnnotateParams, DataParams, Task, load
+from ..params import AnnotateParams, DataParams, PreprocessParams, Task, load
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +140,7 @@ def review(
     unlabelled: pd.DataFrame,
     rules: AnnotateParams,
     data: DataParams,
+    preprocess: PreprocessParams,
     task: Task,
     seed: int,
     cores: int,
@@ -151,7 +152,14 @@ def review(
     roles = schema.infer_roles(labelled, judged_data(data, labelled.columns), task)
     schema.require_rows_per_class(labelled[roles.target], rules.cv_folds, "annotate.cv_folds")
     issues = label_quality.find_issues(
-        labelled, roles, rules.issue_threshold, rules.cv_folds, seed, rules.judge_max_rows, cores
+        labelled,
+        roles,
+        preprocess,
+        rules.issue_threshold,
+        rules.cv_folds,
+        seed,
+        rules.judge_max_rows,
+        cores,
     )
     report = {"label_issues": len(issues), "pseudo_labelled": 0}
     if rules.pseudo_label.enabled:
@@ -160,6 +168,7 @@ def review(
                 labelled,
                 unlabelled,
                 roles,
+                preprocess,
                 rules.pseudo_label.min_confidence,
                 seed,
                 rules.judge_max_rows,
@@ -203,6 +212,7 @@ def main() -> None:
             unlabelled,
             params.annotate,
             params.data,
+            params.preprocess,
             params.task,
             params.seed,
             params.compute.cores,

@@ -146,11 +146,10 @@ def evaluate(
     roles: schema.Roles,
     task: Task,
     metric: str,
-    business_params: BusinessParams | None = None,
+    business_params: BusinessParams,
 ) -> tuple[dict[str, float], dict, np.ndarray]:
     """Metrics (always the headline `metric` and business_value), plot data, and the
     predictions, which the diagnosis reuses (one prediction of the test split, not two)."""
-    business_params = business_params or BusinessParams()
     X = schema.model_frame(test, roles)
     y_true = schema.target_array(test[roles.target])
     y_pred = model.predict(X)
@@ -344,7 +343,7 @@ def main() -> None:
     params = load()
     features = io.read_json(paths.FEATURES)
     roles = schema.roles_from_dict(features["roles"])
-    model = io.load_model(paths.TRAINED_MODEL)
+    model = models.load(paths.TRAINED_MODEL)
     wanted = {roles.target, *roles.features, *params.data.groups, params.data.time}
     # Missing group or time columns are left to the diagnosis, which warns about them.
     test = io.read_parquet(paths.TEST, columns=io.parquet_columns(paths.TEST, wanted))

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 def check_round_trip(model: Pipeline, path: Path, rows: pd.DataFrame) -> None:
     """The saved file must load with the reviewed types and predict exactly as the model does."""
-    loaded = io.load_model(path)
+    loaded = models.load(path)
     if not np.array_equal(loaded.predict(rows), model.predict(rows)):
         raise DataError(f"{path} predicts differently after a save/load round trip")
 
@@ -112,7 +112,7 @@ def main() -> None:
     params = load()
     features = io.read_json(paths.FEATURES)
     roles = schema.roles_from_dict(features["roles"])
-    model = io.load_model(paths.TRAINED_MODEL)
+    model = models.load(paths.TRAINED_MODEL)
     rows = schema.model_frame(io.read_parquet(paths.TEST, columns=roles.features), roles)
     write_model(model, rows)
     selection = io.read_json(paths.SELECT_REPORT) if params.train.use_selected else None

@@ -20,13 +20,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pandas as pd
 
-from .. import io, paths
+from .. import batches, io, paths
 from ..errors import ConfigError, DataError
 from ..params import FetchParams, is_database_url, load
 
 log = logging.getLogger(__name__)
 
-READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet}
 # Where each fsspec protocol's package comes from, for the "install it" hint.
 FILESYSTEM_PACKAGES = {
     "s3": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "azure": "adlfs",
@@ -110,7 +109,7 @@ def read_file_url(url: str) -> pd.DataFrame:
     import fsspec
 
     suffix = PurePosixPath(urlsplit(url).path).suffix.lower()
-    if suffix not in READERS:
+    if suffix not in batches.READERS:
         raise ConfigError(
             f"cannot tell the format of {shown(url)}: the path must end in .csv or .parquet"
         )
@@ -133,7 +132,7 @@ def read_file_url(url: str) -> pd.DataFrame:
             "any credentials"
         ) from None
     try:
-        return READERS[suffix](BytesIO(raw))
+        return batches.READERS[suffix](BytesIO(raw))
     except Exception as exc:
         raise DataError(f"{shown(url)} is not a readable {suffix[1:]} file: {exc}") from None
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Iterator
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -19,37 +18,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .. import io, paths, progress, row_hash, schema
+from .. import batches, io, paths, progress, row_hash, schema
 from ..errors import DataError, first_line
 from ..params import DataParams, load
 
 log = logging.getLogger(__name__)
-
-READERS = {".csv": pd.read_csv, ".parquet": partial(pd.read_parquet, **io.PARQUET_READ)}
-
-
-def batch_files(source: Path) -> list[Path]:
-    """The batch files of a source: the file itself, or a folder's files sorted by name."""
-    if "://" in str(source):
-        raise DataError(
-            f"data.source {str(source)!r} is a URL; ingest reads local files and folders: "
-            "list the URL under data.fetch and set data.source to data/fetched "
-            "(docs/data-sources.md: Remote sources)"
-        )
-    if source.is_file():
-        files = [source]
-    elif source.is_dir():
-        files = sorted(p for p in source.iterdir() if p.suffix.lower() in READERS)
-    else:
-        raise DataError(f"data.source {str(source)!r} does not exist: point it at a file or folder")
-    if not files:
-        raise DataError(
-            f"data.source {str(source)!r} holds no .csv or .parquet file: add one batch per file"
-        )
-    unknown = [p.name for p in files if p.suffix.lower() not in READERS]
-    if unknown:
-        raise DataError(f"cannot read {', '.join(unknown)}: use .csv or .parquet")
-    return files
 
 
 def read_batch(path: Path) -> pd.DataFrame:
@@ -58,7 +31,7 @@ def read_batch(path: Path) -> pd.DataFrame:
     if path.stat().st_size == 0:
         raise DataError(f"{path} is empty (0 bytes): export it again, or move it out of the folder")
     try:
-        frame = READERS[path.suffix.lower()](path)
+        frame = batches.READERS[path.suffix.lower()](path)
     except UnicodeDecodeError as exc:
         raise DataError(
             f"{path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} near byte {exc.start}): "
@@ -279,7 +252,7 @@ def snapshot(batches: Iterable[tuple[str, pd.DataFrame]], data: DataParams) -> p
 
 def main() -> None:
     params = load()
-    files = batch_files(Path(params.data.source))
+    files = batches.files(Path(params.data.source))
     if params.compute.engine == "dask":
         from .. import ingest_dask
 
