@@ -25,6 +25,9 @@ from pathlib import Path
 
 from synthetic import write as write_synthetic
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import template_package  # noqa: E402  (tests/ is not a package)
+
 TEMPLATE = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
@@ -33,7 +36,7 @@ COST = re.compile(r"(\w+) +done\b.* seconds=([\d.]+) peak_rss_mb=(\d+)")
 RUNNING = re.compile(r"Running stage '([^']+)'")
 ERROR = re.compile(r"^(error: |[\w.]*(Error|Exception)\b)")
 HEADER = ("what", "wall", "peak RSS", "note")
-STAGES = ("ingest", "clean", "annotate", "preprocess", "select", "train", "evaluate", "export")
+STAGES = template_package.STAGES
 
 
 @dataclass

@@ -15,9 +15,12 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import template_package  # noqa: E402  (tests/ is not a package)
+
 TEMPLATE = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-STAGES = ["ingest", "clean", "annotate", "preprocess", "select", "train", "evaluate", "export"]
+STAGES = template_package.STAGES
 
 
 def main() -> None:

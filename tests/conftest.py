@@ -7,10 +7,8 @@ followed the README would.
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import html
-import importlib.util
 import json
 import os
 import re
@@ -20,41 +18,17 @@ import sys
 from pathlib import Path
 
 import pytest
+import template_package
 import yaml
 from cookiecutter.main import cookiecutter
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-PACKAGE_TEMPLATE = (
-    TEMPLATE / "{{cookiecutter.project_slug}}" / "src" / "{{cookiecutter.package_name}}"
-)
-
-
-def _stages() -> list[str]:
-    """The baked package's one list of stages (stages.STAGES), read from the template."""
-    source = (PACKAGE_TEMPLATE / "stages" / "__init__.py").read_text(encoding="utf-8")
-    for node in ast.parse(source).body:
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "STAGES":
-            return list(ast.literal_eval(node.value))
-    raise LookupError("stages/__init__.py defines no STAGES")
-
-
-STAGES = _stages()
-
-
-def _template_module(name: str):
-    """A module of the template's package that holds no Jinja, loaded from its file."""
-    package = TEMPLATE / "{{cookiecutter.project_slug}}" / "src" / "{{cookiecutter.package_name}}"
-    spec = importlib.util.spec_from_file_location(f"template_{name}", package / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their class's module up
-    spec.loader.exec_module(module)
-    return module
-
+STAGES = template_package.STAGES
 
 # The bake's model list (model_catalog.py), per task in select's order: the first is the
 # default model.
-CATALOG = _template_module("model_catalog")
+CATALOG = template_package.module("model_catalog")
 MODELS = {task: CATALOG.names(task) for task in ("classification", "regression")}
 
 
