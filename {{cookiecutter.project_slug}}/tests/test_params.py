@@ -117,11 +117,13 @@ def test_load_says_how_to_make_params_yaml(tmp_path):
 
 def test_dvc_yaml_matches_the_code(project, params_raw):
     stages = yaml.safe_load((project / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+#% if cookiecutter.remote_sources == "yes"
     fetch = stages.pop("fetch")
     assert fetch["foreach"] == "${data.fetch}"
     key = "${key}"  # DVC's foreach variable
     assert fetch["do"]["cmd"] == f"PYTHONPATH=src python -m {PACKAGE} fetch {key}"
     assert fetch["do"]["outs"] == [f"{paths.FETCHED}/{key}.parquet"]
+#% endif
     assert tuple(stages) == STAGES
     declared = set()
     for name, stage in stages.items():
@@ -147,12 +149,14 @@ def test_dvc_yaml_matches_the_code(project, params_raw):
     assert f"{paths.EVALUATE_DIR}/metrics.json" in declared
 
 
+#% if cookiecutter.remote_sources == "yes"
 def fetching(params_raw: dict, source: str, **entries: dict) -> dict:
     raw = copy.deepcopy(params_raw)
     raw["data"].update(source=source, fetch=entries)
     return raw
 
 
+#% endif
 def test_every_params_yaml_key_is_read_by_a_stage(project, params_raw):
     """`dvc exp show` makes a column of every params.yaml key: each must be a setting that
     some stage lists (a key dvc.yaml interpolates counts), not one only serve reads."""
@@ -164,7 +168,7 @@ def test_every_params_yaml_key_is_read_by_a_stage(project, params_raw):
     }
     unlisted = [key for key in params_raw if key not in listed and "${" + key + "." not in text]
     assert not unlisted, f"params.yaml keys no stage lists: {unlisted}"
-
+{% if cookiecutter.serving == "yes" %}
 
 def test_service_yaml_holds_serve_and_monitor_settings(project, tmp_path):
     shipped = params.load_service(project / paths.SERVICE)
@@ -174,7 +178,7 @@ def test_service_yaml_holds_serve_and_monitor_settings(project, tmp_path):
     bad.write_text("serve:\n  port: 0\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"service.yaml: serve.port: Input should be greater"):
         params.load_service(bad)
-
+{% endif %}{% if cookiecutter.remote_sources == "yes" %}
 
 def test_fetch_entries_parse(params_raw):
     raw = fetching(
@@ -211,3 +215,4 @@ def test_bad_fetch_entries_are_named(params_raw, source, entry, message):
 def test_a_fetch_name_must_be_a_file_name(params_raw):
     with pytest.raises(ConfigError, match="fetch name 'a/b' is not a file name"):
         params.parse(fetching(params_raw, "data/fetched", **{"a/b": {"url": "https://e/a.csv"}}))
+{% endif %}

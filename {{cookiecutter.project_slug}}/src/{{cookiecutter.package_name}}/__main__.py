@@ -2,9 +2,15 @@
 
 `python -m {{ cookiecutter.package_name }} <stage>` runs one pipeline stage (dvc.yaml does this);
 `... params` composes conf/ into params.yaml; `... run` runs every stage in order, in-process;
+#% if cookiecutter.remote_sources == "yes"
 `... fetch [NAME ...]` snapshots the remote sources of data.fetch; `... add-batch PATH` adds a
 batch file to the data.source folder and tracks it with DVC.
+#% else
+`... add-batch PATH` adds a batch file to the data.source folder and tracks it with DVC.
+#% endif
+#% if cookiecutter.serving == "yes"
 `... serve` serves the model over HTTP; `... monitor` checks logged inputs for drift;
+#% endif
 `... compare` lists the experiments, best headline metric first (options it does not know
 go to `dvc exp show`). Stages log progress (progress.py); `--quiet` before the command, or
 LOG_LEVEL=WARNING in the environment, keeps only warnings and errors.
@@ -23,9 +29,14 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import importlib  # noqa: E402
+#% if cookiecutter.serving == "yes"
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+#% else
+import sys  # noqa: E402
+
+#% endif
 from . import progress  # noqa: E402
 from .errors import UserError  # noqa: E402
 
@@ -43,8 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     for stage in STAGES:
         commands.add_parser(stage, help=f"run the {stage} stage")
+#% if cookiecutter.remote_sources == "yes"
     fetch = commands.add_parser("fetch", help="snapshot data.fetch sources to data/fetched/")
     fetch.add_argument("names", nargs="*", help="data.fetch entries (default: all)")
+#% endif
     add = commands.add_parser("add-batch", help="add a batch file to data.source, then dvc add")
     add.add_argument("path", help="the new .csv or .parquet batch file")
     add.add_argument("--name", help="batch name (default: the file's name without suffix)")
@@ -55,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     sync = commands.add_parser("params", help="compose conf/ into params.yaml")
     sync.add_argument("--check", action="store_true", help="fail if params.yaml differs from conf/")
     sync.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=random_forest")
+#% if cookiecutter.serving == "yes"
     serve = commands.add_parser("serve", help="serve the model over HTTP (service.yaml: serve)")
     serve.add_argument("--host", help="address to bind (default serve.host, loopback)")
     serve.add_argument("--port", type=int, help="port (default serve.port)")
@@ -75,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     monitor.add_argument(
         "--to-batch", type=Path, metavar="CSV", help="write the logged rows as a raw data batch"
     )
+#% endif
     compare = commands.add_parser(
         "compare",
         help="experiments at a glance, best first; other options go to `dvc exp show`",
@@ -99,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
 
             add_batch.main(args.path, args.name, track=not args.no_dvc)
             return 0
+#% if cookiecutter.remote_sources == "yes"
         if args.command in ("fetch", "run"):
             from .stages import fetch as fetch_stage
 
@@ -106,8 +122,11 @@ def main(argv: list[str] | None = None) -> int:
                 fetch_stage.main(args.names if args.command == "fetch" else None)
             if args.command == "fetch":
                 return 0
+#% endif
+#% if cookiecutter.serving == "yes"
         if args.command in ("serve", "monitor"):
             return _operate(args)
+#% endif
         for stage in STAGES if args.command == "run" else (args.command,):
             with progress.stage(stage):
                 importlib.import_module(f".stages.{stage}", __package__).main()
@@ -117,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+#% if cookiecutter.serving == "yes"
 def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
@@ -149,5 +169,6 @@ def _operate(args: argparse.Namespace) -> int:
     return 0
 
 
+#% endif
 if __name__ == "__main__":
     sys.exit(main())

@@ -53,8 +53,13 @@ def render(meta: dict) -> str:
         f"{meta['scikit_learn_version']}, seed {meta['seed']}.",
         f"- Target: `{roles['target']}`; headline metric `{meta['metric']}`.",
         _fitted_on(meta["training_rows"], meta["task"]),
+#% if cookiecutter.onnx == "yes"
         "- Files: `models/model.skops` (skops, loaded with a reviewed list of types), "
         "`models/onnx/` (ONNX, see below), `models/model.json` (this card's data).",
+#% else
+        "- Files: `models/model.skops` (skops, loaded with a reviewed list of types), "
+        "`models/model.json` (this card's data).",
+#% endif
         "",
         "Hyperparameters:",
         "",
@@ -97,6 +102,7 @@ def render(meta: dict) -> str:
                 f"\nFewer than {SMALL_GROUP} test rows in {', '.join(small)}: too few to compare."
             )
         lines.append("")
+#% if cookiecutter.onnx == "yes"
     onnx = meta.get("onnx", {})
     lines += ["## ONNX", ""]
     if onnx.get("status") == "exported":
@@ -108,6 +114,7 @@ def render(meta: dict) -> str:
         )
     else:
         lines.append(f"Not exported: {onnx.get('reason', 'unknown')}.")
+#% endif
     ranges = ", ".join(
         f"`{c}` {v['min']}..{v['max']}" for c, v in sorted(features["numeric"].items())
     )
@@ -126,11 +133,17 @@ def render(meta: dict) -> str:
         "populations will differ; check the per-group table before relying on it for a group.",
         f"- Numeric ranges seen in training: {ranges or 'none'}. Values outside are extrapolation.",
         f"- Known categories: {known or 'none'}. An unseen category is encoded as all zeros "
+#% if cookiecutter.serving == "yes"
         "(treated as none of the known ones); the server reports it as a warning.",
+#% else
+        "(treated as none of the known ones).",
+#% endif
         "- Missing values are imputed as in training; many missing values make predictions "
         "less reliable.",
+#% if cookiecutter.serving == "yes"
         "- Watch production inputs for drift (`python -m {{ cookiecutter.package_name }} "
         "monitor`) and retrain when they drift.",
+#% endif
         "",
     ]
     return "\n".join(lines)

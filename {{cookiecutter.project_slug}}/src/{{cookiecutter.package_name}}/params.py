@@ -5,10 +5,16 @@ from __future__ import annotations
 import difflib
 import os
 import re
+#% if cookiecutter.remote_sources == "yes"
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+#% else
+from pathlib import Path
+from typing import Any, Literal
+
+#% endif
 import yaml
 from pydantic import (
     BaseModel,
@@ -29,6 +35,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+#% if cookiecutter.remote_sources == "yes"
 # SQLAlchemy dialects a fetch URL may name (`dialect+driver://`); any other scheme is a file
 # URL read through fsspec (http, https, s3, gs, azure, file, memory, ...).
 DATABASE_DIALECTS = frozenset(
@@ -71,6 +78,7 @@ class FetchParams(_Strict):
         return self
 
 
+#% endif
 class DataParams(_Strict):
     source: str
     target: str
@@ -79,6 +87,7 @@ class DataParams(_Strict):
     groups: list[str] = []
     numeric: list[str] | None = None
     categorical: list[str] | None = None
+#% if cookiecutter.remote_sources == "yes"
     drop: list[str] = []
     # name -> remote source; the `fetch` stage snapshots each to paths.FETCHED/<name>.parquet.
     fetch: dict[str, FetchParams] = {}
@@ -101,6 +110,11 @@ class DataParams(_Strict):
         return self
 
 
+#% else
+    drop: list[str] = []
+
+
+#% endif
 class CleanParams(_Strict):
     drop_duplicates: bool = True
     max_missing_fraction: float = Field(0.5, ge=0.0, le=1.0)
@@ -193,6 +207,7 @@ class BusinessParams(_Strict):
     cost_per_unit_error: float = Field(1.0, ge=0.0)
 
 
+#% if cookiecutter.serving == "yes"
 class ServeParams(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
@@ -216,6 +231,7 @@ class MonitorParams(_Strict):
     min_rows: int = Field(30, ge=1)
 
 
+#% endif
 # A scheduler address as distributed's Client takes it: an optional network transport,
 # a host name or IP (IPv6 in brackets) and a port.
 SCHEDULER_ADDRESS = re.compile(r"((tcp|tls|ws|wss|ucx)://)?(\[[0-9A-Fa-f:.]+\]|[\w.-]+):\d{1,5}")
@@ -274,6 +290,7 @@ class Params(_Strict):
     business: BusinessParams = BusinessParams()
 
 
+#% if cookiecutter.serving == "yes"
 class ServiceParams(_Strict):
     """service.yaml: the settings of `serve` and `monitor`, which run beside the pipeline,
     not in it. They live outside conf/ and params.yaml because `dvc exp show` makes a
@@ -284,6 +301,7 @@ class ServiceParams(_Strict):
     monitor: MonitorParams = MonitorParams()
 
 
+#% endif
 def _missing_keys(node: Any, prefix: str = "") -> list[str]:
     """Keys still set to Hydra's '???' (mandatory, no value given)."""
     if isinstance(node, dict):
@@ -292,7 +310,7 @@ def _missing_keys(node: Any, prefix: str = "") -> list[str]:
 
 
 def _settings(loc: tuple) -> list[str]:
-    """The keys the section at `loc` accepts; none when it is free-form (model, fetch)."""
+    """The keys the section at `loc` accepts; none when it is free-form (model{% if cookiecutter.remote_sources == "yes" %}, fetch{% endif %})."""
     model: type[BaseModel] = Params
     for key in loc:
         field = model.model_fields.get(str(key))
@@ -334,6 +352,7 @@ def parse(raw: dict[str, Any], source: str = "params.yaml") -> Params:
         ) from None
 
 
+#% if cookiecutter.serving == "yes"
 def load_service(path: Path = paths.SERVICE) -> ServiceParams:
     """service.yaml checked (defaults for what it leaves out, or when it is absent)."""
     raw = {}
@@ -348,6 +367,7 @@ def load_service(path: Path = paths.SERVICE) -> ServiceParams:
         raise ConfigError(f"{path}: {where}: {first['msg']}; fix it in {path}") from None
 
 
+#% endif
 def load(path: Path = paths.PARAMS) -> Params:
     if not Path(path).exists():
         raise ConfigError(

@@ -1,10 +1,18 @@
+#% if cookiecutter.onnx == "yes"
 """Export: the trained pipeline as a skops file that provably round-trips, as ONNX that
 provably agrees with it (onnx_convert.parity), plus metadata and a model card."""
 
+#% else
+"""Export: the trained pipeline as a skops file that provably round-trips, plus metadata and
+a model card."""
+
+#% endif
 from __future__ import annotations
 
 import logging
+#% if cookiecutter.onnx == "yes"
 import shutil
+#% endif
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -14,7 +22,11 @@ import pandas as pd
 import sklearn
 from sklearn.pipeline import Pipeline
 
+#% if cookiecutter.onnx == "yes"
 from .. import __version__, io, model_card, models, onnx_convert, paths, row_budget, schema
+#% else
+from .. import __version__, io, model_card, models, paths, row_budget, schema
+#% endif
 from ..errors import DataError
 from ..params import Params, load
 
@@ -28,6 +40,7 @@ def check_round_trip(model: Pipeline, path: Path, rows: pd.DataFrame) -> None:
         raise DataError(f"{path} predicts differently after a save/load round trip")
 
 
+#% if cookiecutter.onnx == "yes"
 def export_onnx(model: Pipeline, rows: pd.DataFrame, roles: schema.Roles) -> dict:
     """models/onnx/model.onnx when skl2onnx can convert the model (checked against it on
     `rows`), else models/onnx/SKIPPED.md saying why; returns what model.json records."""
@@ -44,6 +57,7 @@ def export_onnx(model: Pipeline, rows: pd.DataFrame, roles: schema.Roles) -> dic
     return {"status": "exported", "opset": onnx_convert.OPSET, "parity": parity}
 
 
+#% endif
 def metadata(
     params: Params, config: dict[str, Any], metrics: dict, features: dict, hashes: dict
 ) -> dict:
@@ -106,13 +120,21 @@ def main() -> None:
         params, config, io.read_json(paths.EVALUATE_DIR / "metrics.json"), features, hashes
     )
     meta["training_rows"] = training_rows(params, roles.target)
+#% if cookiecutter.onnx == "yes"
     meta["onnx"] = export_onnx(model, rows, roles)
+#% endif
     io.write_json(paths.MODEL_METADATA, meta)
     io.write_text(paths.MODEL_CARD, model_card.render(meta))
     log.info(
+#% if cookiecutter.onnx == "yes"
         "exported %s to %s (round trip checked on %d rows), ONNX %s",
+#% else
+        "exported %s to %s (round trip checked on %d rows)",
+#% endif
         config["name"],
         paths.MODEL,
         len(rows),
+#% if cookiecutter.onnx == "yes"
         meta["onnx"]["status"],
+#% endif
     )
