@@ -20,8 +20,14 @@ if str(PROJECT / "src") not in sys.path:
     sys.path.insert(0, str(PROJECT / "src"))
 
 # Hyperparameters that keep tree ensembles fast in tests.
+#% if cookiecutter.onnx == "yes" and cookiecutter.serving == "yes"
 SMALL = {"random_forest": {"n_estimators": 5}, "hist_gradient_boosting": {"max_iter": 10}}
 # One small model of every family and task: what ONNX export and serving are tested on.
+#% elif cookiecutter.onnx == "yes" or cookiecutter.serving == "yes"
+SMALL = {"random_forest": {"n_estimators": 5}, "hist_gradient_boosting": {"max_iter": 10}}
+# One small model of every family and task: what {{ "ONNX export" if cookiecutter.onnx == "yes" else "serving" }} is tested on.
+#% endif
+#% if cookiecutter.onnx == "yes" or cookiecutter.serving == "yes"
 FAMILIES = [
     ("classification", {"name": "logistic_regression", "C": 1.0, "max_iter": 1000}),
     ("classification", {"name": "random_forest", "n_estimators": 5}),
@@ -32,6 +38,11 @@ FAMILIES = [
 ]
 
 
+#% else
+SMALL = {"random_forest": {"n_estimators": 5}, "hist_gradient_boosting": {"max_iter": 10}}
+
+
+#% endif
 @pytest.fixture(scope="session")
 def project() -> Path:
     return PROJECT
