@@ -1,8 +1,7 @@
 """Bake a pruned matrix of answers (every choice value at least once) and check each bake
 without running its pipeline: the exact file set, no Jinja left, a clean first commit,
 DVC and Hydra set up, params.yaml composed from conf/, an importable, lint-clean package,
-nothing left of a feature answered `no`; the bake with every feature `no` runs its own
-tests and pipeline."""
+nothing left of a feature answered `no` (test_options.py: the other combinations)."""
 
 from __future__ import annotations
 
@@ -267,20 +266,6 @@ def test_locks_agree_with_pyproject(baked, tmp_path):
 def test_a_feature_answered_no_leaves_nothing_behind(baked):
     project, answers = baked
     check_pruned(project, answers)
-
-
-@pytest.mark.slow
-def test_the_bake_without_features_runs_its_tests_and_pipeline(baked):
-    """The bake with serving, onnx and remote_sources all `no` (the default bake, all yes,
-    runs its tests and pipeline in test_pipeline.py): its own tests pass, `dvc repro` runs."""
-    project, answers = baked
-    if any(answers[feature] != "no" for feature in FEATURE_FILES):
-        pytest.skip("only the bake without the optional features")
-    run(project, "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2", "tests")
-    run(project, "dvc", "repro")
-    assert (project / "models/model.skops").exists()
-    assert not (project / "models/onnx").exists()
-    assert run(project, "dvc", "status").stdout.strip() == "Data and pipelines are up to date."
 
 
 def test_hook_metric_lists_agree_with_the_package(baked):

@@ -1,7 +1,9 @@
 """The yes/no features (serving, onnx, remote_sources): a `no` leaves no file, import,
 command, dvc.yaml part, params key or locked package of the feature behind, and the
 locks stay exactly what uv writes. test_bake.py's matrix bakes four of the eight
-combinations (and runs the full checks there); this file bakes the other four."""
+combinations (and runs the full checks there); this file bakes the other four, and runs
+the pipeline and tests of the bake without any of the features (test_pipeline.py does
+both for the default bake, which has all of them)."""
 
 from __future__ import annotations
 
@@ -71,7 +73,7 @@ def requirement_names(requirements: list[str]) -> set[str]:
 
 def locked_names(project: Path) -> set[str]:
     lock = tomllib.loads((project / "uv.lock").read_text(encoding="utf-8"))
-    return {p["name"] for p in lock["package"]}
+    return {p["name"] for p in lock["package"] if p["source"] != {"editable": "."}}
 
 
 def check_pruned(project: Path, answers: dict) -> None:
@@ -162,3 +164,21 @@ def test_a_feature_answer_other_than_yes_or_no_is_refused(tmp_path, feature):
     assert done.returncode != 0
     assert "maybe" in done.stderr and "yes" in done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+# The bake's tests that the answers change: params and conf/ (fetch and service sections),
+# dvc.yaml against the code (every stage traced), the CLI, export (no ONNX) and ingest (its
+# URL message). The others run the same code in every bake; test_pipeline.py runs them all
+# in the default bake.
+CHANGED_TESTS = ["params", "dvc_deps", "cli", "export", "ingest"]
+
+
+@pytest.mark.slow
+def test_the_bake_without_features_runs_its_tests_and_pipeline(tmp_path):
+    project = bake(tmp_path, serving="no", onnx="no", remote_sources="no")
+    tests = [f"tests/test_{name}.py" for name in CHANGED_TESTS]
+    run(project, "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests)
+    run(project, "dvc", "repro")
+    assert (project / "models/model.skops").exists()
+    assert not (project / "models/onnx").exists()
+    assert "up to date" in run(project, "dvc", "status").stdout
