@@ -261,6 +261,8 @@ def test_locks_agree_with_pyproject(baked, tmp_path):
         UV_PROJECT_ENVIRONMENT=str(venv),
     )
     run(project, str(venv / "bin/python"), "-m", package_of(project), "params", "--check")
+    # The CLI loads with only the locked packages (none a `no` feature needed).
+    run(project, str(venv / "bin/python"), "-m", package_of(project), "--help")
 
 
 def test_a_feature_answered_no_leaves_nothing_behind(baked):
