@@ -120,8 +120,9 @@ def prune_locks() -> None:
     """uv.lock and requirements.lock as `uv lock` and its export would write them for the
     rendered pyproject.toml. They ship locked for the default answers (every feature);
     a `no` takes dependencies out of pyproject.toml, so the packages that nothing left
-    needs leave both locks, and the rest stays byte for byte: `uv sync --locked` accepts
-    the project offline, with the versions every bake of the template is tested on."""
+    needs leave both locks, and the rest stays byte for byte: `uv lock --check` and
+    `uv sync --locked` accept the project, with the versions the template is tested on
+    (tests/test_options.py compares both files with what uv writes)."""
     project = tomllib.loads(Path("pyproject.toml").read_text(encoding="utf-8"))["project"]
     wanted = {requirement_name(r) for r in project["dependencies"]}
     extras = {
@@ -132,6 +133,9 @@ def prune_locks() -> None:
     packages = [tomllib.loads(f"[[package]]\n{block}")["package"][0] for block in blocks]
     by_name = {normalized(p["name"]): p for p in packages}
     root = next(p for p in packages if p.get("source") == {"editable": "."})
+    declared = wanted.union(*extras.values())
+    if {normalized(e["name"]) for e in root_edges(root)} == declared:
+        return  # every feature: the locks as shipped
     direct = [e for e in root.get("dependencies", []) if normalized(e["name"]) in wanted]
     direct += [
         e
@@ -155,9 +159,6 @@ def prune_locks() -> None:
             kept.add(name)
             todo += target.get("dependencies", [])
     gone = set(by_name) - kept
-    declared = wanted.union(*extras.values())
-    if {normalized(e["name"]) for e in root_edges(root)} == declared:
-        return
     out = []
     for package, block in zip(packages, blocks, strict=True):
         name = normalized(package["name"])
