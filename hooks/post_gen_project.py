@@ -9,9 +9,11 @@ import importlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 # Rendered by cookiecutter: valid Python before and after (JSON inside a raw string).
@@ -28,6 +30,27 @@ OTHER_TASK_FILES = {
     "regression": ["plots/lines_by_class.json", "plots/bars_by_class.json"],
 }
 CI_FILES = {"github": [".github"], "gitlab": [".gitlab-ci.yml"], "none": []}
+# What each yes/no feature adds; its `no` deletes these (Jinja takes out the lines that
+# other files hold: imports, commands, dvc.yaml stages, dependencies).
+FEATURE_FILES = {
+    "serving": [
+        "src/{{ cookiecutter.package_name }}/serving",
+        "src/{{ cookiecutter.package_name }}/monitor.py",
+        "service.yaml",
+        "tests/test_serving.py",
+        "tests/test_monitor.py",
+        "tests/test_prediction_log.py",
+    ],
+    "onnx": [
+        "src/{{ cookiecutter.package_name }}/onnx_convert.py",
+        "src/{{ cookiecutter.package_name }}/onnx_target_encoder.py",
+        "tests/test_onnx.py",
+    ],
+    "remote_sources": [
+        "src/{{ cookiecutter.package_name }}/stages/fetch.py",
+        "tests/test_fetch.py",
+    ],
+}
 ENV = {**os.environ, "DVC_NO_ANALYTICS": "1", "PYTHONUTF8": "1"}
 
 
@@ -83,12 +106,120 @@ def prune_options() -> None:
             doomed += files
     if not is_yes(ANSWERS["use_pre_commit"]):
         doomed.append(".pre-commit-config.yaml")
+    for feature, files in FEATURE_FILES.items():
+        if not is_yes(ANSWERS[feature]):
+            doomed += files
     for name in doomed:
         path = Path(name)
         if path.is_dir():
             shutil.rmtree(path)
         elif path.exists():
             path.unlink()
+
+
+def normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def requirement_name(requirement: str) -> str:
+    return normalized(re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", requirement.strip()).group())
+
+
+def root_edges(root: dict) -> list[dict]:
+    return root.get("dependencies", []) + [
+        e for entries in root.get("optional-dependencies", {}).values() for e in entries
+    ]
+
+
+def prune_locks() -> None:
+    """uv.lock and requirements.lock as `uv lock` and its export would write them for the
+    rendered pyproject.toml. They ship locked for the default answers (every feature);
+    a `no` takes dependencies out of pyproject.toml, so the packages that nothing left
+    needs leave both locks, and the rest stays byte for byte: `uv lock --check` and
+    `uv sync --locked` accept the project, with the versions the template is tested on
+    (tests/test_options.py compares both files with what uv writes)."""
+    project = tomllib.loads(Path("pyproject.toml").read_text(encoding="utf-8"))["project"]
+    wanted = {requirement_name(r) for r in project["dependencies"]}
+    extras = {
+        e: {requirement_name(r) for r in rs} for e, rs in project["optional-dependencies"].items()
+    }
+    text = Path("uv.lock").read_text(encoding="utf-8")
+    head, *blocks = text.split("\n[[package]]\n")
+    packages = [tomllib.loads(f"[[package]]\n{block}")["package"][0] for block in blocks]
+    by_name = {normalized(p["name"]): p for p in packages}
+    root = next(p for p in packages if p.get("source") == {"editable": "."})
+    declared = wanted.union(*extras.values())
+    if {normalized(e["name"]) for e in root_edges(root)} == declared:
+        return  # every feature: the locks as shipped
+    direct = [e for e in root.get("dependencies", []) if normalized(e["name"]) in wanted]
+    direct += [
+        e
+        for extra, entries in root.get("optional-dependencies", {}).items()
+        for e in entries
+        if normalized(e["name"]) in extras.get(extra, set())
+    ]
+    # Reachability over the lock's graph; an edge may ask for extras of its target.
+    kept, used_extras, todo = {normalized(root["name"])}, set(), list(direct)
+    followed = []
+    while todo:
+        edge = todo.pop()
+        followed.append(edge)
+        name = normalized(edge["name"])
+        target = by_name[name]
+        for extra in edge.get("extra", []):
+            if (name, extra) not in used_extras:
+                used_extras.add((name, extra))
+                todo += target.get("optional-dependencies", {}).get(extra, [])
+        if name not in kept:
+            kept.add(name)
+            todo += target.get("dependencies", [])
+    gone = set(by_name) - kept
+    out = []
+    for package, block in zip(packages, blocks, strict=True):
+        name = normalized(package["name"])
+        if name in gone:
+            continue
+        if package is root:
+            block = "".join(
+                line
+                for line in block.splitlines(keepends=True)
+                if not (m := re.match(r'\s*\{ name = "([^"]+)"', line))
+                or normalized(m.group(1)) in declared
+            )
+        for extra in package.get("optional-dependencies", {}):
+            if package is not root and (name, extra) not in used_extras:
+                # An extra only a removed package asked for: uv records the used ones.
+                block = re.sub(rf"(?ms)^{re.escape(extra)} = \[\n.*?^\]\n", "", block)
+        out.append(block)
+    Path("uv.lock").write_text("\n[[package]]\n".join([head, *out]), encoding="utf-8")
+    markers = export_markers(followed)
+    requirements = Path("requirements.lock")
+    lines = []
+    for line in requirements.read_text(encoding="utf-8").splitlines(keepends=True):
+        if line.startswith("#") or not line.strip():
+            lines.append(line)
+            continue
+        name = requirement_name(line)
+        if name in gone:
+            continue
+        if ";" not in line and markers.get(name):
+            # Needed unconditionally only through what went: now only where its users are.
+            line = f"{line.rstrip()} ; {markers[name]}\n"
+        lines.append(line)
+    requirements.write_text("".join(lines), encoding="utf-8")
+
+
+def export_markers(edges: list[dict]) -> dict[str, str | None]:
+    """The environment marker of each kept package as requirements.lock writes it: None when
+    some package needs it without a marker, else the one marker that its every remaining
+    need carries (several different ones: the line stays as the lock had it)."""
+    needs: dict[str, set[str | None]] = {}
+    for edge in edges:
+        needs.setdefault(normalized(edge["name"]), set()).add(edge.get("marker"))
+    return {
+        name: None if None in seen or len(seen) != 1 else next(iter(seen))
+        for name, seen in needs.items()
+    }
 
 
 def compose_params() -> None:
@@ -210,6 +341,7 @@ def first_commit() -> None:
 def main() -> int:
     try:
         prune_options()
+        prune_locks()
         compose_params()
         init_git()
         init_dvc()

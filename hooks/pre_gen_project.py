@@ -27,6 +27,9 @@ CHOICES = {
     "task": ("classification", "regression"),
     "license": ("MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary"),
     "ci": ("github", "gitlab", "none"),
+    "serving": ("yes", "no"),
+    "onnx": ("yes", "no"),
+    "remote_sources": ("yes", "no"),
 }
 # scikit-learn scorer names per task (sklearn.metrics.get_scorer_names(), clustering
 # scorers left out), plus the project's own business_value scorer (both tasks);

@@ -1,6 +1,7 @@
 """Bake a pruned matrix of answers (every choice value at least once) and check each bake
 without running its pipeline: the exact file set, no Jinja left, a clean first commit,
-DVC and Hydra set up, params.yaml composed from conf/, an importable, lint-clean package."""
+DVC and Hydra set up, params.yaml composed from conf/, an importable, lint-clean package,
+nothing left of a feature answered `no` (test_options.py: the other combinations)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import MODELS, TEMPLATE, bake, git, package_of, run
+from test_options import FEATURE_FILES, check_pruned, locks_as_uv_writes_them
 
 MATRIX = [
     {},
@@ -25,6 +27,9 @@ MATRIX = [
         "use_pre_commit": False,
         "metric": "r2",
         "dvc_remote_url": "webdavs://dav.example.com/remote.php/dav/files/me/churn",
+        "serving": "no",
+        "onnx": "no",
+        "remote_sources": "no",
     },
     {
         "project_name": "Fraud Signals",
@@ -33,6 +38,8 @@ MATRIX = [
         "ci": "none",
         "metric": "f1_macro",
         "dvc_remote_url": "s3://my-bucket/fraud",
+        "onnx": "no",
+        "remote_sources": "no",
     },
     {
         "project_name": "House Prices",
@@ -42,6 +49,7 @@ MATRIX = [
         "author_name": "Ada Lovelace",
         "author_email": "ada@example.org",
         "dvc_remote_url": "/srv/dvc-storage/house",
+        "serving": "no",
     },
 ]
 DEFAULT_METRIC = {"classification": "neg_log_loss", "regression": "neg_root_mean_squared_error"}
@@ -81,6 +89,10 @@ def expected_files(answers: dict, package: str) -> set[str]:
     pruned |= {f for f in files if f.startswith(".github/")} if answers["ci"] != "github" else set()
     pruned |= {".gitlab-ci.yml"} if answers["ci"] != "gitlab" else set()
     pruned |= {".pre-commit-config.yaml"} if answers["use_pre_commit"] is False else set()
+    for feature, names in FEATURE_FILES.items():
+        if answers[feature] == "no":
+            prefixes = tuple(name.replace("<pkg>", package) for name in names)
+            pruned |= {f for f in files if f.startswith(prefixes)}
     # The raw batches are tracked by DVC (data/raw.dvc), not by git.
     raw = {f for f in files if f.startswith("data/raw/")}
     return (files - pruned - raw) | DVC_FILES | {"params.yaml", ".cruft.json"}
@@ -229,6 +241,8 @@ def test_locks_agree_with_pyproject(baked, tmp_path):
         exported.read_text().splitlines()[2:]
         == ((project / "requirements.lock").read_text().splitlines()[2:])
     )
+    # What `uv lock` writes for this pyproject.toml: the hook's pruning left nothing to add.
+    assert locks_as_uv_writes_them(project, tmp_path / "relocked")
     venv = tmp_path / "venv"
     run(
         project,
@@ -241,6 +255,13 @@ def test_locks_agree_with_pyproject(baked, tmp_path):
         UV_PROJECT_ENVIRONMENT=str(venv),
     )
     run(project, str(venv / "bin/python"), "-m", package_of(project), "params", "--check")
+    # The CLI loads with only the locked packages (none a `no` feature needed).
+    run(project, str(venv / "bin/python"), "-m", package_of(project), "--help")
+
+
+def test_a_feature_answered_no_leaves_nothing_behind(baked):
+    project, answers = baked
+    check_pruned(project, answers)
 
 
 def test_hook_metric_lists_agree_with_the_package(baked):

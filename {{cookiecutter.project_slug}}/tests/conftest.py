@@ -19,18 +19,25 @@ PROJECT = Path(__file__).resolve().parents[1]
 if str(PROJECT / "src") not in sys.path:
     sys.path.insert(0, str(PROJECT / "src"))
 
+#% if cookiecutter.onnx == "yes" or cookiecutter.serving == "yes"
 from {{ cookiecutter.package_name }} import model_catalog  # noqa: E402 (plain Python)
 
 # Hyperparameters that keep tree ensembles fast in tests.
 SMALL = {"random_forest": {"n_estimators": 5}, "hist_gradient_boosting": {"max_iter": 10}}
-# One small model of every family and task (model_catalog's, both tasks whatever the bake):
-# what ONNX export and serving are tested on.
+# One small model of every family and task (model_catalog's, both tasks whatever the bake),
+# for the tests that run every model (ONNX export, serving).
 LINEAR = {"logistic_regression": {"C": 1.0, "max_iter": 1000}, "ridge": {"alpha": 1.0}}
 FAMILIES = [
     (m.task, {"name": m.name, **(SMALL | LINEAR).get(m.name, {})}) for m in model_catalog.MODELS
 ]
 
 
+#% else
+# Hyperparameters that keep tree ensembles fast in tests.
+SMALL = {"random_forest": {"n_estimators": 5}, "hist_gradient_boosting": {"max_iter": 10}}
+
+
+#% endif
 @pytest.fixture(scope="session")
 def project() -> Path:
     return PROJECT
@@ -67,17 +74,26 @@ def conf(params_raw: dict):
 
 
 @pytest.fixture(scope="session")
-def configured(conf, project: Path):
+def configured(conf{% if cookiecutter.serving == "yes" %}, project: Path{% endif %}):
     """configured("preprocess.augment", enabled=True): that section of the configured
+#% if cookiecutter.serving == "yes"
     settings (params.yaml, or service.yaml for serve and monitor), with the given settings
     changed and checked."""
     from {{ cookiecutter.package_name }}.params import load_service
 
     service = load_service(project / "service.yaml")
 
+#% else
+    settings (params.yaml), with the given settings changed and checked."""
+
+#% endif
     def section(dotted: str, **changes):
         first, *rest = dotted.split(".")
+#% if cookiecutter.serving == "yes"
         node = getattr(service if first in type(service).model_fields else conf, first)
+#% else
+        node = getattr(conf, first)
+#% endif
         for key in rest:
             node = getattr(node, key)
         return type(node).model_validate({**node.model_dump(), **changes})

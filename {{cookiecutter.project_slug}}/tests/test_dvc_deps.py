@@ -21,7 +21,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+#% if cookiecutter.remote_sources == "yes"
 from {{ cookiecutter.package_name }} import config_sync, dvc_deps, paths
+#% else
+from {{ cookiecutter.package_name }} import config_sync, dvc_deps
+#% endif
 from {{ cookiecutter.package_name }}.params import CleanParams
 from {{ cookiecutter.package_name }}.stages import STAGES
 
@@ -59,7 +63,9 @@ def test_the_analysis_follows_every_kind_of_import(tmp_path):
         package / "full.py",
         package / "named.py",
     }
+#% if cookiecutter.serving == "yes"
     assert f"src/{PACKAGE.name}/serving/app.py" not in dvc_deps.runs("train")
+#% endif
     assert f"src/{PACKAGE.name}/config_sync.py" not in dvc_deps.runs("train")
 
 
@@ -170,6 +176,7 @@ def used(project, tmp_path_factory) -> dict[str, dict[str, set[str]]]:
             (work / "params.yaml").write_text(config_sync.compose(work / "conf", overrides))
             for stage in stages:
                 record(stage, stage)
+#% if cookiecutter.remote_sources == "yes"
         # fetch, with one data.fetch entry: a raw batch through a file:// URL.
         settings = yaml.safe_load(config_sync.compose(work / "conf", FAST))
         settings["data"].update(
@@ -177,6 +184,7 @@ def used(project, tmp_path_factory) -> dict[str, dict[str, set[str]]]:
         )
         (work / "params.yaml").write_text(yaml.safe_dump(settings))
         record("fetch", "fetch", "penguins")
+#% endif
     finally:
         tracer.stdin.close()
         tracer.wait()

@@ -14,7 +14,11 @@ from {{ cookiecutter.package_name }}.stages import ingest
 
 def data(**changes) -> DataParams:
     """A data set of plain columns: no id, time, group or fetched source unless changed."""
+#% if cookiecutter.remote_sources == "yes"
     plain = {"id_column": None, "time": None, "groups": [], "drop": [], "fetch": {}}
+#% else
+    plain = {"id_column": None, "time": None, "groups": [], "drop": []}
+#% endif
     roles = {"numeric": None, "categorical": None}
     return DataParams(**{"source": "data/raw", "target": "y", **plain, **roles, **changes})
 

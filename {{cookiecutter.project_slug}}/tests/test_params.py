@@ -120,13 +120,16 @@ def test_load_says_how_to_make_params_yaml(tmp_path):
 
 def test_dvc_yaml_matches_the_code(project, params_raw):
     stages = yaml.safe_load((project / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+#% if cookiecutter.remote_sources == "yes"
     fetch = stages.pop("fetch")
     assert fetch["foreach"] == "${data.fetch}"
     key = "${key}"  # DVC's foreach variable
     assert fetch["do"]["cmd"] == f"PYTHONPATH=src python -m {PACKAGE} fetch {key}"
     assert fetch["do"]["outs"] == [f"{paths.FETCHED}/{key}.parquet"]
+    assert "fetch" in COMMANDS
+#% endif
     assert tuple(stages) == STAGES, "dvc.yaml's stages must be stages.STAGES, in that order"
-    assert set(STAGES) | {"fetch"} <= set(COMMANDS), "every stage is a command"
+    assert set(STAGES) <= set(COMMANDS), "every stage is a command"
     declared = set()
     for name, stage in stages.items():
         assert stage["cmd"] == f"PYTHONPATH=src python -m {PACKAGE} {name}"
@@ -151,12 +154,14 @@ def test_dvc_yaml_matches_the_code(project, params_raw):
     assert f"{paths.EVALUATE_DIR}/metrics.json" in declared
 
 
+#% if cookiecutter.remote_sources == "yes"
 def fetching(params_raw: dict, source: str, **entries: dict) -> dict:
     raw = copy.deepcopy(params_raw)
     raw["data"].update(source=source, fetch=entries)
     return raw
 
 
+#% endif
 def test_every_params_yaml_key_is_read_by_a_stage(project, params_raw):
     """`dvc exp show` makes a column of every params.yaml key: each must be a setting that
     some stage lists (a key dvc.yaml interpolates counts), not one only serve reads."""
@@ -168,7 +173,7 @@ def test_every_params_yaml_key_is_read_by_a_stage(project, params_raw):
     }
     unlisted = [key for key in params_raw if key not in listed and "${" + key + "." not in text]
     assert not unlisted, f"params.yaml keys no stage lists: {unlisted}"
-
+{% if cookiecutter.serving == "yes" %}
 
 def test_service_yaml_holds_serve_and_monitor_settings(project, tmp_path):
     shipped = params.load_service(project / paths.SERVICE)
@@ -184,7 +189,7 @@ def test_service_yaml_holds_serve_and_monitor_settings(project, tmp_path):
     bad.write_text(shipped_text.replace("port: 8000", "port: 0"), encoding="utf-8")
     with pytest.raises(ConfigError, match=r"service.yaml: serve.port: Input should be greater"):
         params.load_service(bad)
-
+{% endif %}{% if cookiecutter.remote_sources == "yes" %}
 
 def test_fetch_entries_parse(params_raw):
     raw = fetching(
@@ -221,12 +226,14 @@ def test_bad_fetch_entries_are_named(params_raw, source, entry, message):
 def test_a_fetch_name_must_be_a_file_name(params_raw):
     with pytest.raises(ConfigError, match="fetch name 'a/b' is not a file name"):
         params.parse(fetching(params_raw, "data/fetched", **{"a/b": {"url": "https://e/a.csv"}}))
-
+{% endif %}
 
 # Keys the config leaves out on purpose, None when absent (params.py's docstring says why).
 LEFT_OUT = {
+#% if cookiecutter.remote_sources == "yes"
     ("FetchParams", "table"),
     ("FetchParams", "query"),
+#% endif
     *(("BusinessParams", key) for keys in params.TASK_BUSINESS.values() for key in keys),
 }
 
@@ -251,8 +258,16 @@ def settings_models(model: type = params.Params, seen: set | None = None) -> set
 
 def test_params_py_holds_no_defaults():
     """Values live in conf/ and service.yaml only: a default here would be a second home."""
+#% if cookiecutter.serving == "yes"
     models = settings_models() | settings_models(params.ServiceParams)
-    assert {params.FetchParams, params.BusinessParams, params.ServeParams} <= models
+    assert params.ServeParams in models
+#% else
+    models = settings_models()
+#% endif
+#% if cookiecutter.remote_sources == "yes"
+    assert params.FetchParams in models
+#% endif
+    assert params.BusinessParams in models
     defaults = {
         (model.__name__, name): field.default
         for model in models

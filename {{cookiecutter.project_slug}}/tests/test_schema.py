@@ -11,7 +11,11 @@ from {{ cookiecutter.package_name }}.params import DataParams
 
 
 def data(**changes) -> DataParams:
+#% if cookiecutter.remote_sources == "yes"
     plain = {"id_column": None, "time": None, "groups": [], "drop": [], "fetch": {}}
+#% else
+    plain = {"id_column": None, "time": None, "groups": [], "drop": []}
+#% endif
     roles = {"numeric": None, "categorical": None}
     return DataParams(**{"source": "data/raw", "target": "target", **plain, **roles, **changes})
 

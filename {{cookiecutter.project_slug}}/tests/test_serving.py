@@ -16,7 +16,11 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+#% if cookiecutter.onnx == "yes"
 from {{ cookiecutter.package_name }} import io, onnx_convert, schema
+#% else
+from {{ cookiecutter.package_name }} import io, schema
+#% endif
 from {{ cookiecutter.package_name }}.errors import DataError
 from {{ cookiecutter.package_name }}.serving import app as app_module
 from {{ cookiecutter.package_name }}.serving import prediction_log, registry
@@ -34,7 +38,11 @@ JSON = {"Content-Type": "application/json"}
 def model_source(fitted, toy_roles, tmp_path):
     """model_source(task): (a ModelSource of a fitted toy pipeline, that pipeline)."""
 
+#% if cookiecutter.onnx == "yes"
     def make(task: str = "classification", config: dict | None = None, onnx: bool = False):
+#% else
+    def make(task: str = "classification", config: dict | None = None):
+#% endif
         model, train, test = fitted(task, config)
         path = tmp_path / "model.skops"
         io.save_model(path, model)
@@ -48,6 +56,7 @@ def model_source(fitted, toy_roles, tmp_path):
             "features": preprocess.describe_features(train, toy_roles, task),
             "onnx": {"status": "missing"},
         }
+#% if cookiecutter.onnx == "yes"
         onnx_bytes = None
         if onnx:  # as export does: converted and checked on the test split, or skipped
             try:
@@ -60,6 +69,11 @@ def model_source(fitted, toy_roles, tmp_path):
         source = registry.ModelSource(
             "toy-model", "v0.0.1", "prod", "f00d", path.read_bytes(), metadata, onnx_bytes
         )
+#% else
+        source = registry.ModelSource(
+            "toy-model", "v0.0.1", "prod", "f00d", path.read_bytes(), metadata
+        )
+#% endif
         return source, model
 
     return make
@@ -76,10 +90,16 @@ def served(model_source, tmp_path, configured):
         task: str = "classification",
         api_key: str | None = None,
         config: dict | None = None,
+#% if cookiecutter.onnx == "yes"
         onnx: bool = False,
         **settings,
     ):
         source, model = model_source(task, config, onnx)
+#% else
+        **settings,
+    ):
+        source, model = model_source(task, config)
+#% endif
         log_path = tmp_path / "logs" / "predictions.jsonl"
         log = prediction_log.PredictionLog(log_path, 1_000_000, 2, flush_seconds=60)
         logs.append(log)
@@ -96,6 +116,7 @@ def served(model_source, tmp_path, configured):
         log.close()
 
 
+#% if cookiecutter.onnx == "yes"
 @pytest.mark.parametrize(
     ("task", "config"), FAMILIES, ids=[f"{t}-{c['name']}" for t, c in FAMILIES]
 )
@@ -136,6 +157,36 @@ def test_insisting_on_onnx_without_a_graph_is_refused_naming_the_fix(served):
         served("classification", runtime="onnx")
 
 
+#% else
+@pytest.mark.parametrize(
+    ("task", "config"), FAMILIES, ids=[f"{t}-{c['name']}" for t, c in FAMILIES]
+)
+def test_the_skops_runtime_answers_as_scikit_learn(served, fitted, toy_roles, task, config):
+    """Every test-split row, with a missing number, a missing and an unseen category added:
+    without ONNX export, `auto` serves the skops pipeline, which predicts as it does."""
+    client, model, _ = served(task, config=config)
+    _, _, test = fitted(task, config)
+    rows = json.loads(schema.model_frame(test, toy_roles).to_json(orient="records"))
+    rows[0]["x2"], rows[1]["color"], rows[2]["color"] = None, None, "ultraviolet"
+    frame = schema.model_frame(pd.DataFrame(rows), toy_roles)
+    assert client.get("/metadata").json()["runtime"] == "skops"
+    body = client.post("/predict", json={"instances": rows}).json()
+    if task == "classification":
+        assert body["predictions"] == model.predict(frame).tolist()
+        got = [[p[str(c)] for c in model.classes_] for p in body["probabilities"]]
+        np.testing.assert_allclose(got, model.predict_proba(frame), rtol=0, atol=1e-12)
+    else:
+        np.testing.assert_allclose(body["predictions"], model.predict(frame), rtol=0, atol=1e-12)
+
+
+def test_insisting_on_onnx_is_refused_naming_the_fix(served):
+    from {{ cookiecutter.package_name }}.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="exports no ONNX graph .*set serve.runtime to auto"):
+        served("classification", runtime="onnx")
+
+
+#% endif
 @pytest.mark.parametrize("task", ["classification", "regression"])
 def test_predictions_equal_the_model_and_are_logged(served, toy_roles, task):
     client, model, logged = served(task)

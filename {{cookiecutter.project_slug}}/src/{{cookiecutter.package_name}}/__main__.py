@@ -2,9 +2,15 @@
 
 `python -m {{ cookiecutter.package_name }} <stage>` runs one pipeline stage (dvc.yaml does this);
 `... params` composes conf/ into params.yaml; `... run` runs every stage in order, in-process;
+#% if cookiecutter.remote_sources == "yes"
 `... fetch [NAME ...]` snapshots the remote sources of data.fetch; `... add-batch PATH` adds a
 batch file to the data.source folder and tracks it with DVC.
+#% else
+`... add-batch PATH` adds a batch file to the data.source folder and tracks it with DVC.
+#% endif
+#% if cookiecutter.serving == "yes"
 `... serve` serves the model over HTTP; `... monitor` checks logged inputs for drift;
+#% endif
 `... compare` lists the experiments, best headline metric first (options it does not know
 go to `dvc exp show`). Stages log progress (progress.py); `--quiet` before the command, or
 LOG_LEVEL=WARNING in the environment, keeps only warnings and errors.
@@ -25,20 +31,27 @@ import argparse  # noqa: E402
 import importlib  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Callable  # noqa: E402
+#% if cookiecutter.serving == "yes"
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+#% else
+from dataclasses import dataclass  # noqa: E402
+
+#% endif
 from . import progress  # noqa: E402
 from .errors import UserError  # noqa: E402
 from .stages import STAGES  # noqa: E402
 
 
+#% if cookiecutter.serving == "yes"
 def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
     return int(text)
 
 
+#% endif
 def _no_options(parser: argparse.ArgumentParser) -> None:
     """A command that takes no options."""
 
@@ -56,12 +69,15 @@ def stage(args: argparse.Namespace) -> int:
 
 def run_all(args: argparse.Namespace) -> int:
     """run all stages in order, in this process (dvc repro is the usual way)"""
+#% if cookiecutter.remote_sources == "yes"
     _run_stage("fetch", None)
+#% endif
     for name in STAGES:
         _run_stage(name)
     return 0
 
 
+#% if cookiecutter.remote_sources == "yes"
 def fetch_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("names", nargs="*", help="data.fetch entries (default: all)")
 
@@ -72,6 +88,7 @@ def fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+#% endif
 def add_batch_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", help="the new .csv or .parquet batch file")
     parser.add_argument("--name", help="batch name (default: the file's name without suffix)")
@@ -100,6 +117,7 @@ def params(args: argparse.Namespace) -> int:
     return config_sync.main((["--check"] if args.check else []) + args.overrides)
 
 
+#% if cookiecutter.serving == "yes"
 def serve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="address to bind (default serve.host, loopback)")
     parser.add_argument("--port", type=int, help="port (default serve.port)")
@@ -153,6 +171,7 @@ def monitor(args: argparse.Namespace) -> int:
     return monitoring.main(load(), service, args.log, args.to_batch, args.fail_on_drift)
 
 
+#% endif
 def compare_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--md", action="store_true", help="GitHub markdown (CI job summary)")
 
@@ -179,12 +198,16 @@ class Command:
 # load FastAPI, and a stage's dvc.yaml deps list only what that stage runs.
 COMMANDS: dict[str, Command] = {
     **{name: Command(stage, help=f"run the {name} stage") for name in STAGES},
+#% if cookiecutter.remote_sources == "yes"
     "fetch": Command(fetch, fetch_options),
+#% endif
     "add-batch": Command(add_batch, add_batch_options),
     "run": Command(run_all),
     "params": Command(params, params_options),
+#% if cookiecutter.serving == "yes"
     "serve": Command(serve, serve_options),
     "monitor": Command(monitor, monitor_options),
+#% endif
     "compare": Command(compare, compare_options, passes_on=True),
 }
 

@@ -22,9 +22,15 @@ def files(source: Path) -> list[Path]:
     """The batch files of a source: the file itself, or a folder's files sorted by name."""
     if "://" in str(source):
         raise DataError(
+#% if cookiecutter.remote_sources == "yes"
             f"data.source {str(source)!r} is a URL; ingest reads local files and folders: "
             "list the URL under data.fetch and set data.source to data/fetched "
             "(docs/data-sources.md: Remote sources)"
+#% else
+            f"data.source {str(source)!r} is a URL; ingest reads local files and folders: "
+            "download it into data/raw/ (`python -m {{ cookiecutter.package_name }} add-batch "
+            "FILE`)"
+#% endif
         )
     if source.is_file():
         found = [source]

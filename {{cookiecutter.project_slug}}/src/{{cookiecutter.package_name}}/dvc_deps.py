@@ -78,7 +78,11 @@ def closure(start: set[Path], package: Path) -> set[Path]:
 
 
 def command(spec: dict, package: Path) -> str | None:
+#% if cookiecutter.remote_sources == "yes"
     """The command a stage gives `python -m <package>` (`fetch` for `... fetch ${key}`)."""
+#% else
+    """The command a stage gives `python -m <package>` (`train` for `... train`)."""
+#% endif
     cmd = spec.get("cmd", "")
     text = " ".join(cmd) if isinstance(cmd, list) else str(cmd)
     found = re.search(rf"-m\s+{re.escape(package.name)}\s+([\w-]+)", text)

@@ -34,7 +34,9 @@ def render(meta: dict) -> str:
     if metrics.get("per_class"):
         lines += _per_class_section(metrics["per_class"])
     lines += _per_group_section(metrics.get("groups", {}))
+#% if cookiecutter.onnx == "yes"
     lines += _onnx_section(meta.get("onnx", {}))
+#% endif
     lines += _use_and_limits_section(meta["features"])
     return "\n".join(lines)
 
@@ -52,8 +54,13 @@ def _model_section(meta: dict) -> list[str]:
         f"{meta['scikit_learn_version']}, seed {meta['seed']}.",
         f"- Target: `{roles['target']}`; headline metric `{meta['metric']}`.",
         _fitted_on(meta["training_rows"], meta["task"]),
+#% if cookiecutter.onnx == "yes"
         "- Files: `models/model.skops` (skops, loaded with a reviewed list of types), "
         "`models/onnx/` (ONNX, see below), `models/model.json` (this card's data).",
+#% else
+        "- Files: `models/model.skops` (skops, loaded with a reviewed list of types), "
+        "`models/model.json` (this card's data).",
+#% endif
         "",
         "Hyperparameters:",
         "",
@@ -120,6 +127,7 @@ def _per_group_section(entries: dict) -> list[str]:
     return lines
 
 
+#% if cookiecutter.onnx == "yes"
 def _onnx_section(onnx: dict) -> list[str]:
     """Whether the ONNX model was exported, and how closely it agrees with scikit-learn."""
     if onnx.get("status") != "exported":
@@ -134,6 +142,7 @@ def _onnx_section(onnx: dict) -> list[str]:
     ]
 
 
+#% endif
 def _use_and_limits_section(features: dict) -> list[str]:
     """What the model is for, and the ranges and categories it has seen."""
     roles = features["roles"]
@@ -155,10 +164,16 @@ def _use_and_limits_section(features: dict) -> list[str]:
         "populations will differ; check the per-group table before relying on it for a group.",
         f"- Numeric ranges seen in training: {ranges or 'none'}. Values outside are extrapolation.",
         f"- Known categories: {known or 'none'}. An unseen category is encoded as all zeros "
+#% if cookiecutter.serving == "yes"
         "(treated as none of the known ones); the server reports it as a warning.",
+#% else
+        "(treated as none of the known ones).",
+#% endif
         "- Missing values are imputed as in training; many missing values make predictions "
         "less reliable.",
+#% if cookiecutter.serving == "yes"
         "- Watch production inputs for drift (`python -m {{ cookiecutter.package_name }} "
         "monitor`) and retrain when they drift.",
+#% endif
         "",
     ]

@@ -15,10 +15,16 @@ from __future__ import annotations
 import difflib
 import os
 import re
+#% if cookiecutter.remote_sources == "yes"
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+#% else
+from pathlib import Path
+from typing import Any, Literal
+
+#% endif
 import yaml
 from pydantic import (
     BaseModel,
@@ -39,6 +45,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+#% if cookiecutter.remote_sources == "yes"
 # SQLAlchemy dialects a fetch URL may name (`dialect+driver://`); any other scheme is a file
 # URL read through fsspec (http, https, s3, gs, azure, file, memory, ...).
 DATABASE_DIALECTS = frozenset(
@@ -80,6 +87,7 @@ class FetchParams(_Strict):
         return self
 
 
+#% endif
 class DataParams(_Strict):
     source: str
     target: str
@@ -88,6 +96,7 @@ class DataParams(_Strict):
     groups: list[str]
     numeric: list[str] | None
     categorical: list[str] | None
+#% if cookiecutter.remote_sources == "yes"
     drop: list[str]
     # name -> remote source; the `fetch` stage snapshots each to paths.FETCHED/<name>.parquet.
     fetch: dict[str, FetchParams]
@@ -110,6 +119,11 @@ class DataParams(_Strict):
         return self
 
 
+#% else
+    drop: list[str]
+
+
+#% endif
 class CleanParams(_Strict):
     drop_duplicates: bool
     max_missing_fraction: float = Field(ge=0.0, le=1.0)
@@ -211,6 +225,7 @@ TASK_BUSINESS = {
 }
 
 
+#% if cookiecutter.serving == "yes"
 class ServeParams(_Strict):
     host: str
     port: int = Field(ge=1, le=65535)
@@ -234,6 +249,7 @@ class MonitorParams(_Strict):
     min_rows: int = Field(ge=1)
 
 
+#% endif
 # A scheduler address as distributed's Client takes it: an optional network transport,
 # a host name or IP (IPv6 in brackets) and a port.
 SCHEDULER_ADDRESS = re.compile(r"((tcp|tls|ws|wss|ucx)://)?(\[[0-9A-Fa-f:.]+\]|[\w.-]+):\d{1,5}")
@@ -310,6 +326,7 @@ class Params(_Strict):
         return self
 
 
+#% if cookiecutter.serving == "yes"
 class ServiceParams(_Strict):
     """service.yaml: the settings of `serve` and `monitor`, which run beside the pipeline,
     not in it. They live outside conf/ and params.yaml because `dvc exp show` makes a
@@ -320,6 +337,7 @@ class ServiceParams(_Strict):
     monitor: MonitorParams
 
 
+#% endif
 def _missing_keys(node: Any, prefix: str = "") -> list[str]:
     """Keys still set to Hydra's '???' (mandatory, no value given)."""
     if isinstance(node, dict):
@@ -328,7 +346,7 @@ def _missing_keys(node: Any, prefix: str = "") -> list[str]:
 
 
 def _settings(loc: tuple) -> list[str]:
-    """The keys the section at `loc` accepts; none when it is free-form (model, fetch)."""
+    """The keys the section at `loc` accepts; none when it is free-form (model{% if cookiecutter.remote_sources == "yes" %}, fetch{% endif %})."""
     model: type[BaseModel] = Params
     for key in loc:
         field = model.model_fields.get(str(key))
@@ -371,6 +389,7 @@ def parse(raw: dict[str, Any], source: str = "params.yaml") -> Params:
         ) from None
 
 
+#% if cookiecutter.serving == "yes"
 def load_service(path: Path = paths.SERVICE) -> ServiceParams:
     """service.yaml checked: it holds every setting of serve and monitor."""
     if not Path(path).exists():
@@ -388,6 +407,7 @@ def load_service(path: Path = paths.SERVICE) -> ServiceParams:
         raise ConfigError(f"{path}: {where}: {first['msg']}; fix it in {path}") from None
 
 
+#% endif
 def load(path: Path = paths.PARAMS) -> Params:
     if not Path(path).exists():
         raise ConfigError(

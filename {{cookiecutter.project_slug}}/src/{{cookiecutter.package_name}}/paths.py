@@ -8,14 +8,22 @@ from pathlib import Path
 FILE_STEM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 PARAMS = Path("params.yaml")
+#% if cookiecutter.serving == "yes"
 # Settings of `serve` and `monitor`: no stage reads them, so they stay out of params.yaml
 # (params.ServiceParams says why).
 SERVICE = Path("service.yaml")
 
+#% endif
+#% if cookiecutter.remote_sources == "yes"
 # Default folder of batch files (data.source), and where `fetch` snapshots remote sources.
 RAW = Path("data/raw")
 FETCHED = Path("data/fetched")
 
+#% else
+# Default folder of batch files (data.source).
+RAW = Path("data/raw")
+
+#% endif
 INGESTED = Path("data/interim/ingested.parquet")
 CLEANED = Path("data/interim/cleaned.parquet")
 UNLABELLED = Path("data/interim/unlabelled.parquet")
@@ -30,9 +38,11 @@ TRAINED_MODEL = Path("models/trained.skops")
 MODEL = Path("models/model.skops")
 MODEL_METADATA = Path("models/model.json")
 MODEL_CARD = Path("models/model_card.md")
+#% if cookiecutter.onnx == "yes"
 # model.onnx, or SKIPPED.md when the model has no ONNX converter.
 ONNX_DIR = Path("models/onnx")
 
+#% endif
 REPORTS = Path("reports")
 CLEAN_REPORT = REPORTS / "clean.json"
 ANNOTATE_REPORT = REPORTS / "annotate.json"

@@ -104,6 +104,7 @@ def cached_file(root: Path, md5: str) -> bytes:
     return path.read_bytes()
 
 
+#% if cookiecutter.onnx == "yes"
 def cached_onnx(root: Path, lock_text: str) -> bytes | None:
     """model.onnx of the version whose dvc.lock is `lock_text`: models/onnx is a folder
     output, cached as a listing (<md5>.dir: relpath and md5 of each file)."""
@@ -117,14 +118,21 @@ def cached_onnx(root: Path, lock_text: str) -> bytes | None:
     return None  # SKIPPED.md: no converter for this model
 
 
+#% endif
 def from_version(root: Path, artifact: str, version: str, stage: str | None, commit: str):
     lock = _git(root, "show", f"{commit}:dvc.lock")
     model_bytes = cached_file(root, locked_md5(lock))
     metadata = json.loads(_git(root, "show", f"{commit}:{paths.MODEL_METADATA}"))
+#% if cookiecutter.onnx == "yes"
     onnx_bytes = cached_onnx(root, lock)
     return ModelSource(artifact, version, stage, commit, model_bytes, metadata, onnx_bytes)
 
 
+#% else
+    return ModelSource(artifact, version, stage, commit, model_bytes, metadata)
+
+
+#% endif
 def from_workspace(root: Path, artifact: str) -> ModelSource:
     model, meta = root / paths.MODEL, root / paths.MODEL_METADATA
     for path in (model, meta):
@@ -135,6 +143,7 @@ def from_workspace(root: Path, artifact: str) -> ModelSource:
     except DataError:  # not a git repository, or no commit yet
         revision = None
     metadata = json.loads(meta.read_text(encoding="utf-8"))
+#% if cookiecutter.onnx == "yes"
     onnx = root / paths.ONNX_DIR / "model.onnx"
     onnx_bytes = onnx.read_bytes() if onnx.exists() else None
     return ModelSource(
@@ -142,6 +151,11 @@ def from_workspace(root: Path, artifact: str) -> ModelSource:
     )
 
 
+#% else
+    return ModelSource(artifact, WORKSPACE, None, revision, model.read_bytes(), metadata)
+
+
+#% endif
 def resolve(root: Path, stage: str | None) -> ModelSource:
     """The model assigned to `stage`; with none assigned (or stage None), the workspace's."""
     artifact = artifact_name(root)

@@ -1,3 +1,4 @@
+#% if cookiecutter.onnx == "yes"
 """What computes the server's predictions: onnxruntime on the ONNX graph that export wrote
 and checked for parity with scikit-learn, else the skops pipeline itself.
 
@@ -8,6 +9,15 @@ in tens of microseconds where the scikit-learn pipeline takes milliseconds; expo
 parity check bounds how far the two may differ (models/model.json: onnx.parity).
 """
 
+#% else
+"""What computes the server's predictions: the skops pipeline that export wrote (this project
+was made without ONNX export, so `auto` means skops and `onnx` is refused).
+
+It takes a request as columns (feature name -> one value per row, None = missing) and
+gives (predictions, class probabilities or None).
+"""
+
+#% endif
 from __future__ import annotations
 
 from typing import Literal
@@ -21,6 +31,7 @@ from ..errors import ConfigError
 Choice = Literal["auto", "onnx", "skops"]
 
 
+#% if cookiecutter.onnx == "yes"
 class OnnxRuntime:
     name = "onnx"
 
@@ -55,6 +66,7 @@ class OnnxRuntime:
         return outputs[0].reshape(rows).astype(np.float64), None
 
 
+#% endif
 class SkopsRuntime:
     name = "skops"
 
@@ -71,6 +83,7 @@ class SkopsRuntime:
         return predicted, probabilities
 
 
+#% if cookiecutter.onnx == "yes"
 def choose(
     choice: Choice,
     model,
@@ -90,3 +103,21 @@ def choose(
     if ready and choice != "skops":
         return OnnxRuntime(onnx_bytes, roles, classification)
     return SkopsRuntime(model, roles, classification)
+#% else
+def choose(
+    choice: Choice,
+    model,
+    onnx_bytes: bytes | None,
+    onnx_status: str,
+    roles: schema.Roles,
+    task: str,
+) -> SkopsRuntime:
+    """skops: export writes no ONNX graph in this project (the arguments keep the server's
+    call the same as in projects that do)."""
+    if choice == "onnx":
+        raise ConfigError(
+            "serve.runtime is onnx, but this project exports no ONNX graph (it was made with "
+            "onnx=no): set serve.runtime to auto or skops"
+        )
+    return SkopsRuntime(model, roles, task == "classification")
+#% endif

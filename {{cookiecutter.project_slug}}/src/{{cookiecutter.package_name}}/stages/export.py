@@ -1,6 +1,12 @@
+#% if cookiecutter.onnx == "yes"
 """Export: the trained pipeline as a skops file that provably round-trips, as ONNX that
 provably agrees with it (onnx_convert.parity), plus metadata and a model card."""
 
+#% else
+"""Export: the trained pipeline as a skops file that provably round-trips, plus metadata and
+a model card."""
+
+#% endif
 from __future__ import annotations
 
 import logging
@@ -13,7 +19,11 @@ import pandas as pd
 import sklearn
 from sklearn.pipeline import Pipeline
 
+#% if cookiecutter.onnx == "yes"
 from .. import __version__, io, model_card, models, onnx_convert, paths, row_budget, schema
+#% else
+from .. import __version__, io, model_card, models, paths, row_budget, schema
+#% endif
 from ..errors import DataError
 from ..params import Task, TrainParams, load
 
@@ -27,6 +37,7 @@ def check_round_trip(model: Pipeline, path: Path, rows: pd.DataFrame) -> None:
         raise DataError(f"{path} predicts differently after a save/load round trip")
 
 
+#% if cookiecutter.onnx == "yes"
 def onnx_model(
     model: Pipeline, rows: pd.DataFrame, roles: schema.Roles
 ) -> tuple[bytes | None, dict]:
@@ -41,6 +52,7 @@ def onnx_model(
     return onnx_bytes, {"status": "exported", "opset": onnx_convert.OPSET, "parity": parity}
 
 
+#% endif
 def metadata(
     config: dict[str, Any],
     task: Task,
@@ -99,6 +111,7 @@ def write_model(model: Pipeline, rows: pd.DataFrame) -> None:
         io.write_bytes(paths.MODEL, candidate.read_bytes())
 
 
+#% if cookiecutter.onnx == "yes"
 def write_onnx(onnx_bytes: bytes | None, reason: str | None) -> None:
     """models/onnx/ anew: model.onnx, or SKIPPED.md saying why there is none."""
     io.remove_folder(paths.ONNX_DIR)
@@ -108,6 +121,7 @@ def write_onnx(onnx_bytes: bytes | None, reason: str | None) -> None:
         io.write_bytes(paths.ONNX_DIR / "model.onnx", onnx_bytes)
 
 
+#% endif
 def main() -> None:
     params = load()
     features = io.read_json(paths.FEATURES)
@@ -122,14 +136,22 @@ def main() -> None:
         config, params.task, params.metric, params.seed, metrics, features, data_hashes()
     )
     meta["training_rows"] = training_rows(params.train, params.task, params.seed, roles.target)
+#% if cookiecutter.onnx == "yes"
     onnx_bytes, meta["onnx"] = onnx_model(model, rows, roles)
     write_onnx(onnx_bytes, meta["onnx"].get("reason"))
+#% endif
     io.write_json(paths.MODEL_METADATA, meta)
     io.write_text(paths.MODEL_CARD, model_card.render(meta))
     log.info(
+#% if cookiecutter.onnx == "yes"
         "exported %s to %s (round trip checked on %d rows), ONNX %s",
+#% else
+        "exported %s to %s (round trip checked on %d rows)",
+#% endif
         config["name"],
         paths.MODEL,
         len(rows),
+#% if cookiecutter.onnx == "yes"
         meta["onnx"]["status"],
+#% endif
     )
