@@ -37,6 +37,7 @@ FEATURE_FILES = {
         "src/{{ cookiecutter.package_name }}/serving",
         "src/{{ cookiecutter.package_name }}/monitor.py",
         "service.yaml",
+        "docs/serving.md",
         "tests/test_serving.py",
         "tests/test_monitor.py",
         "tests/test_prediction_log.py",
@@ -44,6 +45,7 @@ FEATURE_FILES = {
     "onnx": [
         "src/{{ cookiecutter.package_name }}/onnx_convert.py",
         "src/{{ cookiecutter.package_name }}/onnx_target_encoder.py",
+        "docs/onnx.md",
         "tests/test_onnx.py",
     ],
     "remote_sources": [

@@ -24,6 +24,7 @@ FEATURE_FILES = {
         "src/<pkg>/serving/",
         "src/<pkg>/monitor.py",
         "service.yaml",
+        "docs/serving.md",
         "tests/test_serving.py",
         "tests/test_monitor.py",
         "tests/test_prediction_log.py",
@@ -31,6 +32,7 @@ FEATURE_FILES = {
     "onnx": [
         "src/<pkg>/onnx_convert.py",
         "src/<pkg>/onnx_target_encoder.py",
+        "docs/onnx.md",
         "tests/test_onnx.py",
     ],
     "remote_sources": ["src/<pkg>/stages/fetch.py", "tests/test_fetch.py"],
