@@ -18,25 +18,24 @@ import pytest
 import yaml
 from conftest import TEMPLATE, bake, package_of, run
 
-# What each feature adds, as the hook prunes it (<pkg>: the package's folder in src/).
-FEATURE_FILES = {
-    "serving": [
-        "src/<pkg>/serving/",
-        "src/<pkg>/monitor.py",
-        "service.yaml",
-        "docs/serving.md",
-        "tests/test_serving.py",
-        "tests/test_monitor.py",
-        "tests/test_prediction_log.py",
-    ],
-    "onnx": [
-        "src/<pkg>/onnx_convert.py",
-        "src/<pkg>/onnx_target_encoder.py",
-        "docs/onnx.md",
-        "tests/test_onnx.py",
-    ],
-    "remote_sources": ["src/<pkg>/stages/fetch.py", "tests/test_fetch.py"],
-}
+
+def hook_feature_files() -> dict[str, list[str]]:
+    """What each feature adds: the hook's FEATURE_FILES, the one list of them (<pkg>: the
+    package's folder in src/); the checks below look for each file, import and pin."""
+    source = (TEMPLATE / "hooks" / "post_gen_project.py").read_text(encoding="utf-8")
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "FEATURE_FILES":
+            files = ast.literal_eval(node.value)
+            return {
+                feature: [
+                    name.replace("{{ cookiecutter.package_name }}", "<pkg>") for name in names
+                ]
+                for feature, names in files.items()
+            }
+    raise LookupError("hooks/post_gen_project.py defines no FEATURE_FILES")
+
+
+FEATURE_FILES = hook_feature_files()
 # Modules a feature's code imports: the project's own, then third-party ones.
 FEATURE_MODULES = {
     "serving": {"serving", "monitor", "prediction_log", "fastapi", "uvicorn", "gto", "orjson"},

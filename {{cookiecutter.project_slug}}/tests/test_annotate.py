@@ -210,17 +210,8 @@ def review_params(make_params, task: str, enabled: bool):
 
 
 def reviewed(labelled: pd.DataFrame, unlabelled: pd.DataFrame, params):
-    """annotate.review with the params it reads."""
-    return annotate.review(
-        labelled,
-        unlabelled,
-        params.annotate,
-        params.data,
-        params.preprocess,
-        params.task,
-        params.seed,
-        params.compute.cores,
-    )
+    """annotate.review with the settings it reads from `params`."""
+    return annotate.review(labelled, unlabelled, *annotate.review_settings(params))
 
 
 def test_review_adds_pseudo_labelled_rows_when_enabled(toy, make_params):

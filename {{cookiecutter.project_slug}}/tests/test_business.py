@@ -87,12 +87,7 @@ def test_select_ranks_by_business_value(
             toy(task),
             toy_roles,
             transformer,
-            params.select,
-            params.task,
-            params.metric,
-            params.seed,
-            params.business,
-            params.compute,
+            *select.rank_settings(params),
         )
         means.append(ranking["mean"].iloc[0])
     assert means[0] == pytest.approx(means[1])

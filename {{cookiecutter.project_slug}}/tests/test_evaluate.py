@@ -235,28 +235,11 @@ def test_feature_importance_ranks_the_informative_column_first(
 ):
     model, _, test = fitted(task)  # the target follows x1 (and -x2 for regression)
     params = make_params({"evaluate.importance_repeats": 2})
-    found = evaluate.feature_importance(
-        model,
-        test,
-        toy_roles,
-        params.task,
-        params.metric,
-        params.business,
-        params.evaluate,
-        params.seed,
-    )
+    settings = (params.evaluate, params.seed, params.task, params.metric, params.business)
+    found = evaluate.feature_importance(model, test, toy_roles, *settings)
     assert [row["feature"] for row in found][0] == "x1", found
     assert {row["feature"] for row in found} == {"x1", "x2", "color"}
-    assert found == evaluate.feature_importance(
-        model,
-        test,
-        toy_roles,
-        params.task,
-        params.metric,
-        params.business,
-        params.evaluate,
-        params.seed,
-    ), "seeded"
+    assert found == evaluate.feature_importance(model, test, toy_roles, *settings), "seeded"
 
 
 def test_importance_scores_a_seeded_sample_that_keeps_every_class():

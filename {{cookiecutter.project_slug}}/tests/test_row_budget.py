@@ -146,12 +146,7 @@ def test_select_within_its_budget_ranks_every_row_as_before(
         rows,
         toy_roles,
         io.load_model(paths.PREPROCESSOR),
-        params.select,
-        params.task,
-        params.metric,
-        params.seed,
-        params.business,
-        params.compute,
+        *select.rank_settings(params),
     )
     pd.testing.assert_frame_equal(ranking, before.round(6), check_exact=True)
 

@@ -12,18 +12,6 @@ from {{ cookiecutter.package_name }}.errors import ConfigError
 from {{ cookiecutter.package_name }}.stages import preprocess, select
 
 
-def select_params(params) -> tuple:
-    """rank()'s arguments after the transformer, from the whole params."""
-    return (
-        params.select,
-        params.task,
-        params.metric,
-        params.seed,
-        params.business,
-        params.compute,
-    )
-
-
 @pytest.fixture
 def setup(toy, toy_roles, task, task_models, make_params, configured):
     """rank()'s inputs for this project's task, with small candidates and 3 folds."""
@@ -36,7 +24,7 @@ def setup(toy, toy_roles, task, task_models, make_params, configured):
             toy_roles, configured("preprocess"), task, None, 0
         )
         rows = toy(task) if rows is None else rows
-        return rows, toy_roles, transformer, *select_params(params)
+        return rows, toy_roles, transformer, *select.rank_settings(params)
 
     return make
 

@@ -83,7 +83,6 @@ class SkopsRuntime:
         return predicted, probabilities
 
 
-#% if cookiecutter.onnx == "yes"
 def choose(
     choice: Choice,
     model,
@@ -91,7 +90,8 @@ def choose(
     onnx_status: str,
     roles: schema.Roles,
     task: str,
-) -> OnnxRuntime | SkopsRuntime:
+) -> {% if cookiecutter.onnx == "yes" %}OnnxRuntime | {% endif %}SkopsRuntime:
+#% if cookiecutter.onnx == "yes"
     """ONNX when export wrote a parity-checked graph (`auto` or `onnx`), else skops."""
     classification = task == "classification"
     ready = onnx_bytes is not None and onnx_status == "exported"
@@ -102,22 +102,14 @@ def choose(
         )
     if ready and choice != "skops":
         return OnnxRuntime(onnx_bytes, roles, classification)
-    return SkopsRuntime(model, roles, classification)
 #% else
-def choose(
-    choice: Choice,
-    model,
-    onnx_bytes: bytes | None,
-    onnx_status: str,
-    roles: schema.Roles,
-    task: str,
-) -> SkopsRuntime:
     """skops: export writes no ONNX graph in this project (the arguments keep the server's
     call the same as in projects that do)."""
+    classification = task == "classification"
     if choice == "onnx":
         raise ConfigError(
             "serve.runtime is onnx, but this project exports no ONNX graph (it was made with "
             "onnx=no): set serve.runtime to auto or skops"
         )
-    return SkopsRuntime(model, roles, task == "classification")
 #% endif
+    return SkopsRuntime(model, roles, classification)

@@ -17,7 +17,7 @@ import pandas as pd
 
 from .. import compute, io, label_quality, paths, progress, schema
 from ..errors import ConfigError, DataError
-from ..params import AnnotateParams, DataParams, PreprocessParams, Task, load
+from ..params import AnnotateParams, DataParams, Params, PreprocessParams, Task, load
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +135,18 @@ def unreviewed(
     return pd.DataFrame(columns=label_quality.ISSUE_COLUMNS), labelled, dict(NO_REVIEW)
 
 
+def review_settings(params: Params) -> tuple:
+    """review()'s arguments after the rows: the settings the judges read, from the config."""
+    return (
+        params.annotate,
+        params.data,
+        params.preprocess,
+        params.task,
+        params.seed,
+        params.compute.cores,
+    )
+
+
 def review(
     labelled: pd.DataFrame,
     unlabelled: pd.DataFrame,
@@ -207,16 +219,7 @@ def main() -> None:
     out, report = annotate(rows, corrections, target, params.task)
     labelled, unlabelled = split_labelled(out, target)
     if params.task == "classification":  # only the judges read seed and compute
-        issues, labelled, found = review(
-            labelled,
-            unlabelled,
-            params.annotate,
-            params.data,
-            params.preprocess,
-            params.task,
-            params.seed,
-            params.compute.cores,
-        )
+        issues, labelled, found = review(labelled, unlabelled, *review_settings(params))
     else:
         issues, labelled, found = unreviewed(labelled, params.task, params.annotate)
     report.update(found, unlabelled=len(unlabelled))

@@ -277,11 +277,11 @@ def feature_importance(
     model: Pipeline,
     test: pd.DataFrame,
     roles: schema.Roles,
+    rules: EvaluateParams,
+    seed: int,
     task: Task,
     metric: str,
     business_params: BusinessParams,
-    rules: EvaluateParams,
-    seed: int,
 ) -> list[dict]:
     """Permutation importance of each input column for the headline metric (importance.py)."""
     classes = model.classes_ if task == "classification" else None
@@ -330,7 +330,7 @@ def report(
     values, plots, y_pred = evaluate(model, test, roles, task, metric, business_params)
     values.update(diagnose(model, test, roles, y_pred, task, data, rules))
     plots["importance"] = feature_importance(
-        model, test, roles, task, metric, business_params, rules, seed
+        model, test, roles, rules, seed, task, metric, business_params
     )
     if task == "classification":
         plots["per_class"] = per_class_bars(values["per_class"], list(model.classes_))

@@ -35,7 +35,7 @@ from sklearn.model_selection import (
 from sklearn.pipeline import Pipeline
 
 from .. import compute, io, models, paths, progress, row_budget, schema
-from ..params import BusinessParams, ComputeParams, SelectParams, Task, load
+from ..params import BusinessParams, ComputeParams, Params, SelectParams, Task, load
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +105,11 @@ def ranked(results: dict) -> pd.DataFrame:
     )
     ranking.insert(0, "rank", range(1, len(ranking) + 1))
     return ranking.reset_index(drop=True)
+
+
+def rank_settings(params: Params) -> tuple:
+    """rank()'s arguments after the transformer: the settings it reads, from the whole config."""
+    return (params.select, params.task, params.metric, params.seed, params.business, params.compute)
 
 
 def rank(
@@ -178,17 +183,7 @@ def main() -> None:
         per_class=params.select.cv_folds,
         setting="select.max_rows",
     )
-    ranking = rank(
-        rows,
-        roles,
-        io.load_model(paths.PREPROCESSOR),
-        params.select,
-        params.task,
-        params.metric,
-        params.seed,
-        params.business,
-        params.compute,
-    )
+    ranking = rank(rows, roles, io.load_model(paths.PREPROCESSOR), *rank_settings(params))
     io.write_csv(paths.SELECT_RANKING, ranking.round(6))
     io.write_json(paths.SELECT_REPORT, summary(ranking, params.metric))
     log.info("cross-validated %s:\n%s", params.metric, ranking.to_string(index=False))
