@@ -145,10 +145,8 @@ def prune_locks() -> None:
     extras = {
         e: {requirement_name(r) for r in rs} for e, rs in project["optional-dependencies"].items()
     }
-    text = Path("uv.lock").read_text(encoding="utf-8")
-    head, *blocks = text.split("\n[[package]]\n")
+    head, *blocks = Path("uv.lock").read_text(encoding="utf-8").split("\n[[package]]\n")
     packages = [tomllib.loads(f"[[package]]\n{block}")["package"][0] for block in blocks]
-    by_name = {normalized(p["name"]): p for p in packages}
     root = next(p for p in packages if p.get("source") == {"editable": "."})
     declared = wanted.union(*extras.values())
     if {normalized(e["name"]) for e in root_edges(root)} == declared:
@@ -160,9 +158,22 @@ def prune_locks() -> None:
         for e in entries
         if normalized(e["name"]) in extras.get(extra, set())
     ]
-    # Reachability over the lock's graph; an edge may ask for extras of its target.
-    kept, used_extras, todo = {normalized(root["name"])}, set(), list(direct)
-    followed = []
+    by_name = {normalized(p["name"]): p for p in packages}
+    kept, used_extras, followed = reachable(normalized(root["name"]), direct, by_name)
+    gone = set(by_name) - kept
+    out = [
+        lock_block(package, block, package is root, declared, used_extras)
+        for package, block in zip(packages, blocks, strict=True)
+        if normalized(package["name"]) not in gone
+    ]
+    Path("uv.lock").write_text("\n[[package]]\n".join([head, *out]), encoding="utf-8")
+    prune_requirements(Path("requirements.lock"), gone, export_markers(followed))
+
+
+def reachable(root: str, direct: list[dict], by_name: dict) -> tuple[set, set, list[dict]]:
+    """(the packages `direct` needs, root included; the (package, extra) pairs asked for;
+    every edge followed), over the lock's graph, where an edge may ask for extras."""
+    kept, used_extras, todo, followed = {root}, set(), list(direct), []
     while todo:
         edge = todo.pop()
         followed.append(edge)
@@ -175,29 +186,32 @@ def prune_locks() -> None:
         if name not in kept:
             kept.add(name)
             todo += target.get("dependencies", [])
-    gone = set(by_name) - kept
-    out = []
-    for package, block in zip(packages, blocks, strict=True):
-        name = normalized(package["name"])
-        if name in gone:
-            continue
-        if package is root:
-            block = "".join(
-                line
-                for line in block.splitlines(keepends=True)
-                if not (m := re.match(r'\s*\{ name = "([^"]+)"', line))
-                or normalized(m.group(1)) in declared
-            )
-        for extra in package.get("optional-dependencies", {}):
-            if package is not root and (name, extra) not in used_extras:
-                # An extra only a removed package asked for: uv records the used ones.
-                block = re.sub(rf"(?ms)^{re.escape(extra)} = \[\n.*?^\]\n", "", block)
-        out.append(block)
-    Path("uv.lock").write_text("\n[[package]]\n".join([head, *out]), encoding="utf-8")
-    markers = export_markers(followed)
-    requirements = Path("requirements.lock")
+    return kept, used_extras, followed
+
+
+def lock_block(package: dict, block: str, is_root: bool, declared: set, used_extras: set) -> str:
+    """A kept package's uv.lock block: the root's lists without the removed dependencies,
+    another package's without the extras only removed packages asked for."""
+    name = normalized(package["name"])
+    if is_root:
+        return "".join(
+            line
+            for line in block.splitlines(keepends=True)
+            if not (m := re.match(r'\s*\{ name = "([^"]+)"', line))
+            or normalized(m.group(1)) in declared
+        )
+    for extra in package.get("optional-dependencies", {}):
+        if (name, extra) not in used_extras:
+            # An extra only a removed package asked for: uv records the used ones.
+            block = re.sub(rf"(?ms)^{re.escape(extra)} = \[\n.*?^\]\n", "", block)
+    return block
+
+
+def prune_requirements(path: Path, gone: set, markers: dict[str, str | None]) -> None:
+    """requirements.lock without the removed packages; a package now needed only under
+    a marker gets it, as `uv export` writes it."""
     lines = []
-    for line in requirements.read_text(encoding="utf-8").splitlines(keepends=True):
+    for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
         if line.startswith("#") or not line.strip():
             lines.append(line)
             continue
@@ -208,7 +222,7 @@ def prune_locks() -> None:
             # Needed unconditionally only through what went: now only where its users are.
             line = f"{line.rstrip()} ; {markers[name]}\n"
         lines.append(line)
-    requirements.write_text("".join(lines), encoding="utf-8")
+    path.write_text("".join(lines), encoding="utf-8")
 
 
 def export_markers(edges: list[dict]) -> dict[str, str | None]:
