@@ -187,9 +187,10 @@ def write_text(path: Path, text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
 
 
-def json_text(obj: Any) -> str:
-    """Sorted keys and a trailing newline: stable diffs and byte-identical reruns."""
-    return json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n"
+def json_text(obj: Any, sort_keys: bool = True) -> str:
+    """Sorted keys (unless the order is the message) and a trailing newline: stable diffs
+    and byte-identical reruns."""
+    return json.dumps(obj, indent=2, sort_keys=sort_keys, allow_nan=False) + "\n"
 
 
 def write_json(path: Path, obj: Any) -> None:

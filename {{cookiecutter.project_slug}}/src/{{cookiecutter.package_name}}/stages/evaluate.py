@@ -18,7 +18,6 @@ are; the Vega-Lite templates in plots/ draw them (dvc.yaml's top-level `plots:`)
 
 from __future__ import annotations
 
-import json
 import logging
 
 import numpy as np
@@ -218,7 +217,7 @@ def report_files(plots: dict, top: dict) -> dict[str, str]:
     """The text of each file of reports/evaluate/ besides dvclive's: the headline, and one
     table per plot (the confusion matrix aside: dvclive draws it)."""
     # In headline()'s order, not sorted: DVC shows a file's columns in its key order.
-    files = {paths.HEADLINE.name: json.dumps(top, indent=2, allow_nan=False) + "\n"}
+    files = {paths.HEADLINE.name: io.json_text(top, sort_keys=False)}
     for name, rows in plots.items():
         # Written even empty (no data.groups, say): DVC draws nothing for an empty
         # table, but reports a missing file as a failure to load the plots.
