@@ -19,7 +19,7 @@ venv: $(VENV)/.installed ## .venv/ with the pinned tools (uv; INSTALLER=pip for 
 # uv (from PyPI, pinned) installs the pinned set in seconds where pip takes about two
 # minutes; `make INSTALLER=pip ...` installs with pip instead.
 INSTALLER ?= uv
-UV_VERSION := $(shell sed -n 's/^uv==//p' requirements.txt)
+UV_VERSION := $(shell sed -n 's/^uv==//p' $(LOCK))
 
 $(VENV)/.installed: requirements.txt $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,9 +50,9 @@ test: venv ## the template's whole test suite, slow tier included
 test-fast: venv ## the fast tier only (no pipeline runs in baked projects)
 	$(BIN)/python -m pytest -n 2 --dist loadscope -m "not slow" tests
 
-lint: venv ## ruff check and format check of hooks, tests, benchmarks, scripts
-	$(BIN)/ruff check hooks tests benchmarks scripts
-	$(BIN)/ruff format --check hooks tests benchmarks scripts
+lint: venv ## ruff check and format check of local_extensions.py, hooks, tests, benchmarks, scripts
+	$(BIN)/ruff check local_extensions.py hooks tests benchmarks scripts
+	$(BIN)/ruff format --check local_extensions.py hooks tests benchmarks scripts
 
 clean: ## remove demo/ and .pytest_cache
 	rm -rf $(DEMO_DIR) .pytest_cache

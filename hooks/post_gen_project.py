@@ -335,7 +335,8 @@ def record_template() -> None:
         source = template_source(top_dir)
         if top_dir != template_dir:  # a template in a subfolder of its repository
             directory = str(template_dir.relative_to(top_dir))
-    answers = {k: ANSWERS[k] for k in ORDER if k not in MACHINE_LOCAL and not k.startswith("__")}
+    # cruft records the rendered private answers (`__answers_checked`), not the questions.
+    answers = {k: ANSWERS[k] for k in ORDER if k not in MACHINE_LOCAL and k != "__prompts__"}
     state = {
         "template": source,
         "commit": commit,

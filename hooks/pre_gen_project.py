@@ -1,7 +1,10 @@
 """Refuse answers that would bake a broken project, before anything is written.
 
 Runs with the Python that runs cookiecutter; standard library only. Each check
-prints one line that names the answer and how to fix it.
+gives one line that names the answer and how to fix it. The same checks run
+earlier, while cookiecutter reads the answers (local_extensions.py imports this
+file): there a refusal is one line, whereas a failing hook makes cookiecutter
+log a traceback. Here they still catch answers that skip that step (a replay file).
 """
 
 import json
@@ -9,9 +12,6 @@ import keyword
 import re
 import sys
 from pathlib import PurePosixPath
-
-# Rendered by cookiecutter: valid Python before and after (JSON inside a raw string).
-ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
 
 SLUG = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 PACKAGE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -27,6 +27,7 @@ CHOICES = {
     "task": ("classification", "regression"),
     "license": ("MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary"),
     "ci": ("github", "gitlab", "none"),
+    "use_pre_commit": ("yes", "no"),
     "serving": ("yes", "no"),
     "onnx": ("yes", "no"),
     "remote_sources": ("yes", "no"),
@@ -53,7 +54,6 @@ METRICS = {
         "neg_root_mean_squared_error", "neg_root_mean_squared_log_error", "r2",
     ),
 }  # fmt: skip
-YES_NO = {"true", "false", "yes", "no", "y", "n", "1", "0"}
 REMOTE_SCHEMES = ("s3", "gs", "azure", "ssh", "http", "https", "webdav", "webdavs", "hdfs", "oss")
 
 
@@ -67,18 +67,9 @@ def problems(answers: dict) -> list[str]:
             f"project_slug {slug!r} is not a valid slug: use lowercase letters, digits and "
             "single dashes, starting with a letter (e.g. churn-model)"
         )
-    package = answers["package_name"]
-    if not PACKAGE.match(package) or not package.isidentifier():
-        found.append(
-            f"package_name {package!r} is not an importable name: use lowercase letters, "
-            "digits and underscores, starting with a letter (e.g. churn_model)"
-        )
-    elif keyword.iskeyword(package) or keyword.issoftkeyword(package):
-        found.append(f"package_name {package!r} is a Python keyword: pick another name")
-    elif package in TAKEN:
-        found.append(
-            f"package_name {package!r} would shadow the module of the same name: pick another"
-        )
+    # The package name derives from the slug by default: a bad slug's line is enough.
+    elif problem := package_problem(answers["package_name"]):
+        found.append(problem)
     for key, allowed in CHOICES.items():
         if answers[key] not in allowed:
             found.append(f"{key} {answers[key]!r} is not one of: {', '.join(allowed)}")
@@ -86,18 +77,33 @@ def problems(answers: dict) -> list[str]:
         found.append(f"author_email {answers['author_email']!r} is not an email address")
     if not answers["author_name"].strip():
         found.append("author_name is empty: it is used as the git identity and in the license")
-    metric, task = answers["metric"], answers["task"]
-    if metric != "default" and task in METRICS and metric not in METRICS[task]:
-        other = "regression" if task == "classification" else "classification"
-        hint = f" (it is a {other} metric)" if metric in METRICS[other] else ""
-        found.append(
-            f"metric {metric!r} is not a {task} scorer{hint}: use 'default' or one of "
-            f"{', '.join(METRICS[task])}"
-        )
+    found.extend(metric_problems(answers["metric"], answers["task"]))
     found.extend(remote_problems(answers["dvc_remote_url"]))
-    if str(answers["use_pre_commit"]).lower() not in YES_NO:
-        found.append(f"use_pre_commit {answers['use_pre_commit']!r} is not yes or no")
     return found
+
+
+def package_problem(package: str) -> str | None:
+    if not PACKAGE.match(package) or not package.isidentifier():
+        return (
+            f"package_name {package!r} is not an importable name: use lowercase letters, "
+            "digits and underscores, starting with a letter (e.g. churn_model)"
+        )
+    if keyword.iskeyword(package) or keyword.issoftkeyword(package):
+        return f"package_name {package!r} is a Python keyword: pick another name"
+    if package in TAKEN:
+        return f"package_name {package!r} would shadow the module of the same name: pick another"
+    return None
+
+
+def metric_problems(metric: str, task: str) -> list[str]:
+    if metric == "default" or task not in METRICS or metric in METRICS[task]:
+        return []
+    other = "regression" if task == "classification" else "classification"
+    hint = f" (it is a {other} metric)" if metric in METRICS[other] else ""
+    return [
+        f"metric {metric!r} is not a {task} scorer{hint}: use 'default' or one of "
+        f"{', '.join(METRICS[task])}"
+    ]
 
 
 def remote_problems(url: str) -> list[str]:
@@ -118,7 +124,10 @@ def remote_problems(url: str) -> list[str]:
 
 
 def main() -> int:
-    found = problems(ANSWERS)
+    # Rendered by cookiecutter: valid Python before and after (JSON inside a raw string);
+    # read here, not at import, so local_extensions.py can import the checks unrendered.
+    answers = json.loads(r"""{{ cookiecutter | tojson }}""")
+    found = problems(answers)
     for message in found:
         print(f"ERROR: {message}", file=sys.stderr)
     return 1 if found else 0

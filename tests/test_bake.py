@@ -24,7 +24,7 @@ MATRIX = [
         "python_version": "3.12",
         "license": "Apache-2.0",
         "ci": "gitlab",
-        "use_pre_commit": False,
+        "use_pre_commit": "no",
         "metric": "r2",
         "dvc_remote_url": "webdavs://dav.example.com/remote.php/dav/files/me/churn",
         "serving": "no",
@@ -88,7 +88,7 @@ def expected_files(answers: dict, package: str) -> set[str]:
     pruned = regression_only if answers["task"] == "classification" else classification_only
     pruned |= {f for f in files if f.startswith(".github/")} if answers["ci"] != "github" else set()
     pruned |= {".gitlab-ci.yml"} if answers["ci"] != "gitlab" else set()
-    pruned |= {".pre-commit-config.yaml"} if answers["use_pre_commit"] is False else set()
+    pruned |= {".pre-commit-config.yaml"} if answers["use_pre_commit"] == "no" else set()
     for feature, names in FEATURE_FILES.items():
         if answers[feature] == "no":
             prefixes = tuple(name.replace("<pkg>", package) for name in names)

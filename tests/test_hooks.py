@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 from conftest import TEMPLATE
+from cookiecutter.exceptions import FailedHookException
+from cookiecutter.generate import generate_context, generate_files
+from cookiecutter.prompt import prompt_for_config
 from sklearn.metrics import get_scorer_names
 
 BAD_ANSWERS = [
@@ -28,7 +31,7 @@ BAD_ANSWERS = [
     ({"metric": "accuracy_typo"}, "metric 'accuracy_typo' is not a classification scorer"),
     ({"dvc_remote_url": "storage"}, "dvc_remote_url 'storage' is inside the project"),
     ({"dvc_remote_url": "ftp://host/x"}, "dvc_remote_url scheme 'ftp' is unknown"),
-    ({"project_name": " "}, "project_name is empty"),
+    ({"project_name": " ", "project_slug": "blank"}, "project_name is empty"),
 ]
 
 
@@ -41,11 +44,34 @@ def cli_bake(output: Path, answers: dict[str, str]) -> subprocess.CompletedProce
 
 
 @pytest.mark.parametrize(("answers", "message"), BAD_ANSWERS, ids=lambda v: str(v)[:40])
-def test_bad_answer_is_refused_and_leaves_nothing(tmp_path, answers, message):
+def test_bad_answer_is_refused_with_its_line_alone_and_leaves_nothing(tmp_path, answers, message):
+    """cookiecutter's whole output is the refusal: no traceback, no other line."""
     done = cli_bake(tmp_path, answers)
     assert done.returncode != 0
-    errors = [line for line in done.stderr.splitlines() if line.startswith("ERROR: ")]
-    assert any(message in line for line in errors), done.stderr[-2000:]
+    lines = (done.stdout + done.stderr).splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ERROR: ") and message in lines[0], lines
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_two_bad_answers_give_two_lines(tmp_path):
+    done = cli_bake(tmp_path, {"author_email": "nobody", "dvc_remote_url": "storage"})
+    assert done.returncode != 0
+    assert [line.split(" ")[1] for line in (done.stdout + done.stderr).splitlines()] == [
+        "author_email",
+        "dvc_remote_url",
+    ]
+
+
+def test_the_hook_refuses_answers_that_skipped_the_prompt_check(tmp_path, capfd, monkeypatch):
+    """A context that never went through the prompts (a replay file): the pre_gen hook
+    runs the same checks, refuses, and leaves nothing."""
+    monkeypatch.syspath_prepend(str(TEMPLATE))  # as cookiecutter does: _extensions' module
+    context = generate_context(str(TEMPLATE / "cookiecutter.json"))
+    answers = prompt_for_config(context, no_input=True)
+    context["cookiecutter"] = {**answers, "author_email": "nobody"}
+    with pytest.raises(FailedHookException):
+        generate_files(str(TEMPLATE), context=context, output_dir=str(tmp_path))
+    assert "ERROR: author_email 'nobody' is not an email address" in capfd.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
 
