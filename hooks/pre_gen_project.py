@@ -54,6 +54,19 @@ METRICS = {
         "neg_root_mean_squared_error", "neg_root_mean_squared_log_error", "r2",
     ),
 }  # fmt: skip
+# Scorers the built-in penguins (species: 3 classes) cannot take, each with those it can; the
+# bake's scorers.py holds the same (tests/test_hooks.py checks).
+BINARY_ONLY = {
+    "f1": ("f1_macro", "f1_weighted", "f1_micro"),
+    "precision": ("precision_macro", "precision_weighted", "precision_micro"),
+    "recall": ("recall_macro", "recall_weighted", "recall_micro"),
+    "jaccard": ("jaccard_macro", "jaccard_weighted", "jaccard_micro"),
+    "roc_auc": ("roc_auc_ovr", "roc_auc_ovr_weighted", "roc_auc_ovo", "roc_auc_ovo_weighted"),
+}
+MULTILABEL_ONLY = {
+    f"{name}_samples": (f"{name}_macro", f"{name}_weighted", f"{name}_micro")
+    for name in ("f1", "precision", "recall", "jaccard")
+}
 REMOTE_SCHEMES = ("s3", "gs", "azure", "ssh", "http", "https", "webdav", "webdavs", "hdfs", "oss")
 
 
@@ -96,14 +109,29 @@ def package_problem(package: str) -> str | None:
 
 
 def metric_problems(metric: str, task: str) -> list[str]:
-    if metric == "default" or task not in METRICS or metric in METRICS[task]:
+    """A metric of the other task, or one the built-in data's target cannot take."""
+    if metric == "default" or task not in METRICS:
         return []
-    other = "regression" if task == "classification" else "classification"
-    hint = f" (it is a {other} metric)" if metric in METRICS[other] else ""
-    return [
-        f"metric {metric!r} is not a {task} scorer{hint}: use 'default' or one of "
-        f"{', '.join(METRICS[task])}"
-    ]
+    if metric not in METRICS[task]:
+        other = "regression" if task == "classification" else "classification"
+        hint = f" (it is a {other} metric)" if metric in METRICS[other] else ""
+        valid = [m for m in METRICS[task] if m not in MULTILABEL_ONLY]
+        return [
+            f"metric {metric!r} is not a {task} scorer{hint}: use 'default' or one of "
+            f"{', '.join(valid)}"
+        ]
+    if metric in BINARY_ONLY:
+        return [
+            f"metric {metric!r} needs a binary target and the built-in penguins' species has 3 "
+            f"classes: use 'default' or {', '.join(BINARY_ONLY[metric])} (with binary data of "
+            "your own, set it in conf/config.yaml later)"
+        ]
+    if metric in MULTILABEL_ONLY:
+        return [
+            f"metric {metric!r} needs a multilabel target (several labels per row), which no "
+            f"model here predicts: use 'default' or {', '.join(MULTILABEL_ONLY[metric])}"
+        ]
+    return []
 
 
 def remote_problems(url: str) -> list[str]:

@@ -264,21 +264,6 @@ def test_a_feature_answered_no_leaves_nothing_behind(baked):
     check_pruned(project, answers)
 
 
-def test_hook_metric_lists_agree_with_the_package(baked):
-    project, answers = baked
-    package = package_of(project)
-    code = (
-        f"from {package} import models; import json; print(json.dumps("
-        "[sorted(models.CLASSIFICATION_METRICS), sorted(models.REGRESSION_METRICS)]))"
-    )
-    classification, regression = json.loads(run(project, "python", "-c", code).stdout)
-    from test_hooks import _hook_metrics
-
-    hook = _hook_metrics()
-    assert sorted(hook["classification"]) == classification
-    assert sorted(hook["regression"]) == regression
-
-
 def test_existing_git_identity_is_left_alone(tmp_path):
     gitconfig = tmp_path / "gitconfig"
     gitconfig.write_text("[user]\n\tname = Existing Person\n\temail = existing@example.com\n")

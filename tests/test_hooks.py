@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import template_package
 from conftest import TEMPLATE
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.generate import generate_context, generate_files
@@ -29,6 +30,13 @@ BAD_ANSWERS = [
         "metric 'balanced_accuracy' is not a regression scorer (it is a classification metric)",
     ),
     ({"metric": "accuracy_typo"}, "metric 'accuracy_typo' is not a classification scorer"),
+    (
+        {"metric": "roc_auc"},
+        "metric 'roc_auc' needs a binary target and the built-in penguins' species has 3 "
+        "classes: use 'default' or roc_auc_ovr, roc_auc_ovr_weighted, roc_auc_ovo",
+    ),
+    ({"metric": "f1"}, "use 'default' or f1_macro, f1_weighted, f1_micro"),
+    ({"metric": "recall_samples"}, "metric 'recall_samples' needs a multilabel target"),
     ({"dvc_remote_url": "storage"}, "dvc_remote_url 'storage' is inside the project"),
     ({"dvc_remote_url": "ftp://host/x"}, "dvc_remote_url scheme 'ftp' is unknown"),
     ({"project_name": " ", "project_slug": "blank"}, "project_name is empty"),
@@ -82,12 +90,26 @@ def test_choice_outside_the_list_is_refused(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def _hook_metrics() -> dict[str, tuple[str, ...]]:
+def _hook_value(name: str):
+    """A constant of pre_gen_project.py (a literal or a comprehension of literals)."""
     source = (TEMPLATE / "hooks" / "pre_gen_project.py").read_text()
     for node in ast.parse(source).body:
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "METRICS":
-            return ast.literal_eval(node.value)
-    raise AssertionError("METRICS not found in pre_gen_project.py")
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == name:
+            return eval(compile(ast.Expression(node.value), "hook", "eval"), {})  # noqa: S307
+    raise AssertionError(f"{name} not found in pre_gen_project.py")
+
+
+def _hook_metrics() -> dict[str, tuple[str, ...]]:
+    return _hook_value("METRICS")
+
+
+def test_hook_metric_rules_are_the_bakes():
+    """The hook's copies of the bake's scorers.py (the hook runs before the bake exists)."""
+    scorers = template_package.module("scorers")
+    hook = _hook_metrics()
+    assert {task: set(names) for task, names in hook.items()} == scorers.METRICS
+    assert _hook_value("BINARY_ONLY") == scorers.BINARY_ONLY
+    assert _hook_value("MULTILABEL_ONLY") == scorers.MULTILABEL_ONLY
 
 
 # The baked project's own scorers (its business.py), valid for both tasks.

@@ -245,7 +245,9 @@ class PipelineChecks:
         root, task = project
         metric = "balanced_accuracy" if task == "classification" else "business_value"
         log = run(root, "dvc", "exp", "run", "-n", "exp-metric", "-S", f"metric={metric}").stdout
-        assert ran(log) == ["select", "train", "evaluate", "export"], log
+        # clean checks the metric against the target's classes; its outputs are unchanged,
+        # so annotate and preprocess are not rerun.
+        assert ran(log) == ["clean", "select", "train", "evaluate", "export"], log
         assert json.loads((root / "reports/select.json").read_text())["metric"] == metric
         shown = {r["name"]: r for r in exp_show(root)}["exp-metric"]["metrics"]
         assert {metric, "business_value"} <= set(shown)
@@ -268,14 +270,21 @@ class PipelineChecks:
             ("data=custom", "error: the composed config: data.source, data.target must be set"),
             ("preprocess.test_size=0", "error: the composed config: preprocess.test_size: Input "
              "should be greater than 0 (got 0)"),
+            # A model setting its estimator lacks, added with + or not: checked against the
+            # estimator's parameters (model_catalog), with the closest name.
+            ("model=random_forest,+model.n_estimator=50", "error: the composed config: "
+             "model.n_estimator is not a parameter of RandomForest"),
+            ("+select.candidates.random_forest.max_dept=3", "did you mean max_depth?"),
         ],
     )  # fmt: skip
     def test_a_bad_override_is_refused_before_anything_is_written(self, project, override, says):
+        """`override` holds one -S value, or several joined by commas."""
         root, _ = project
         kept = ["params.yaml", "dvc.lock", "models/model.skops", "reports/evaluate/metrics.json"]
         before = {name: (root / name).read_bytes() for name in kept}
         status = git(root, "status", "--porcelain")
-        done = run(root, "dvc", "exp", "run", "-S", override, check=False)
+        values = [arg for value in override.split(",") for arg in ("-S", value)]
+        done = run(root, "dvc", "exp", "run", *values, check=False)
         assert done.returncode != 0
         assert says in done.stderr, done.stderr[-2000:]
         if says.startswith("error: "):

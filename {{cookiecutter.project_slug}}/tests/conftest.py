@@ -58,6 +58,8 @@ def task(params_raw: dict) -> str:
 # business settings as conf/config.yaml ships them for each task. A bake's conf/ holds its
 # own task's (tests/test_params.py checks they equal these); make_params takes these when a
 # test switches the task.
+# conf/config.yaml's `metric` for each task when the bake answers "default".
+SHIPPED_METRIC = {"classification": "neg_log_loss", "regression": "neg_root_mean_squared_error"}
 SHIPPED_BUSINESS = {
     "classification": {"value_matrix": {}, "correct_value": 1.0, "wrong_value": 0.0},
     "regression": {"cost_per_unit_error": 1.0},
@@ -104,14 +106,21 @@ def configured(conf{% if cookiecutter.serving == "yes" %}, project: Path{% endif
 @pytest.fixture
 def make_params(params_raw: dict):
     """params.yaml parsed, after setting dotted keys: make_params({"select.cv_folds": 3}).
-    Setting `task` sets the business settings of that task too (SHIPPED_BUSINESS)."""
+    Setting `task` sets the business settings of that task too (SHIPPED_BUSINESS), and for
+    the other task its default metric and its models (params.py refuses another task's)."""
     # Package imports live in fixtures: src/ joins sys.path only when this module runs.
+    from {{ cookiecutter.package_name }} import model_catalog
     from {{ cookiecutter.package_name }}.params import parse
 
     def make(changes: dict | None = None):
         raw = copy.deepcopy(params_raw)
         if "task" in (changes or {}):
             raw["business"] = copy.deepcopy(SHIPPED_BUSINESS[changes["task"]])
+        if (changes or {}).get("task", raw["task"]) != raw["task"]:
+            names = model_catalog.names(changes["task"])
+            raw["metric"] = SHIPPED_METRIC[changes["task"]]
+            raw["model"] = {"name": names[0]}
+            raw["select"]["candidates"] = {name: {"name": name} for name in names}
         for dotted, value in (changes or {}).items():
             *parents, leaf = dotted.split(".")
             node = raw

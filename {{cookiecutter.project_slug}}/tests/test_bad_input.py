@@ -111,6 +111,11 @@ def unparseable_times(rows: pd.DataFrame, target: str, task: str) -> None:
     csv(rows)
 
 
+def dates_as_text(rows: pd.DataFrame, target: str, task: str) -> None:
+    days = pd.Timestamp("2023-01-01") + pd.to_timedelta(rows.index % 365, unit="D")
+    csv(rows.assign(signup_date=days.strftime("%Y-%m-%d")))
+
+
 def unseen_island(rows: pd.DataFrame, target: str, task: str) -> None:
     rows.loc[TEST_ROW[task], "island"] = "Atlantis"
     csv(rows)
@@ -169,6 +174,14 @@ CASES = [
         unparseable_times,
     ),
     Case(
+        "dates-as-text",
+        "a text column of dates (`signup_date`) that no role names",
+        "ingest",
+        r"column 'signup_date' holds dates \(224 of the first 224 values of batch 'penguins', "
+        r"e.g. '2023-01-01'\), which would be read as categories: name it in data.time",
+        dates_as_text,
+    ),
+    Case(
         "missing-target",
         "the target column is not in the data",
         "clean",
@@ -208,6 +221,15 @@ CASES = [
         r"class 'Rare' of 'species' has 6 row\(s\), fewer than select.cv_folds=10 needs",
         small_class(8),
         ["select.cv_folds=10"],
+        task="classification",
+    ),
+    Case(
+        "binary-only-metric",
+        "`metric: roc_auc` (binary targets only) with three classes",
+        "clean",
+        r"metric 'roc_auc' needs a binary target but target 'species' has 3 classes: use "
+        r"roc_auc_ovr, roc_auc_ovr_weighted, roc_auc_ovo, roc_auc_ovo_weighted",
+        overrides=["metric=roc_auc"],
         task="classification",
     ),
     Case(
@@ -267,6 +289,13 @@ CASES = [
         r"train.use_selectd is not a setting: did you mean use_selected\? train has "
         r"max_rows, use_selected",
         overrides=["+train.use_selectd=true"],
+    ),
+    Case(
+        "misspelt-hyperparameter",
+        "`-S model=random_forest -S +model.n_estimator=50` (a typo)",
+        COMPOSE,
+        r"model.n_estimator is not a parameter of RandomForest\w+: did you mean n_estimators\?",
+        overrides=["model=random_forest", "+model.n_estimator=50"],
     ),
     Case(
         "unknown-section",

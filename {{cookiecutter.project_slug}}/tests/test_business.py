@@ -49,7 +49,9 @@ def test_regression_value_is_minus_the_cost_of_the_mean_error():
 
 
 def test_it_is_a_scorer_that_models_accepts_for_both_tasks():
-    assert models.check_metric("classification", "business_value", 3) == "business_value"
+    assert (
+        models.check_metric("classification", "business_value", ["a", "b", "c"]) == "business_value"
+    )
     assert models.check_metric("regression", "business_value") == "business_value"
     X = np.zeros((4, 1))
     y = np.array(["Adelie", "Adelie", "Adelie", "Gentoo"])

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.package_name }}.errors import DataError
+from {{ cookiecutter.package_name }}.errors import ConfigError, DataError
 from {{ cookiecutter.package_name }}.params import CleanParams
 from {{ cookiecutter.package_name }}.stages import clean
 
@@ -127,6 +127,30 @@ def test_declared_numeric_text_becomes_missing_and_is_counted(caplog):
 def test_a_target_with_nothing_to_learn_is_refused(labels, message):
     with pytest.raises(DataError, match=message):
         clean.clean(rows().assign(y=labels), "y", RULES)
+
+
+def test_a_metric_the_kept_classes_cannot_take_is_refused():
+    """The classes are those of the labelled rows clean keeps: a class dropped by
+    clean.exclude does not count."""
+    three = pd.DataFrame(
+        {
+            "id": ["p", "q", "r", "s"],
+            "batch": "b",
+            "mass": [1.0, 2.0, 3.0, 4.0],
+            "site": ["field", "field", "field", "lab"],
+            "y": ["a", "b", "c", "d"],  # d is in the excluded lab's row only
+        }
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"metric 'roc_auc' needs a binary target but target 'y' has 3 classes: use "
+        r"roc_auc_ovr, .*; set it with `dvc exp run -S metric=...`",
+    ):
+        clean.clean(three, "y", RULES, metric="roc_auc")
+    rules = RULES.model_copy(update={"exclude": {"site": ["lab"], "y": ["c"]}})
+    kept, _, report = clean.clean(three, "y", rules, metric="roc_auc")
+    assert set(kept["y"]) == {"a", "b"} and "classes" not in report
+    clean.clean(three, "y", RULES, metric="roc_auc_ovr")
 
 
 def test_the_missing_fraction_is_a_threshold():

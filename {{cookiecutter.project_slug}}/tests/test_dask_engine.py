@@ -93,6 +93,20 @@ def test_dask_ingest_with_given_ids_refuses_a_repeat_across_batches(
         dask_ingest(tmp_path, monkeypatch, make_params, scheduler, **{"data.id_column": "x"})
 
 
+def test_dask_ingest_refuses_a_column_of_dates_as_the_local_engine_does(
+    tmp_path, monkeypatch, make_params, scheduler
+):
+    """`when` holds timestamps as text: with data.time unset it would be a category."""
+    unset = {"data.time": None}
+    with pytest.raises(DataError, match="column 'when' holds dates") as on_dask:
+        dask_ingest(tmp_path, monkeypatch, make_params, scheduler, **unset)
+    local = make_params({"data.source": "raw", **unset}).data
+    with pytest.raises(DataError) as on_local:
+        ingest.snapshot(ingest.read_batches(batches.files(tmp_path / "raw")), local)
+    assert str(on_dask.value) == str(on_local.value)
+    assert not paths.INGESTED.exists()
+
+
 def test_the_local_engine_replaces_the_dask_engines_folder(
     tmp_path, monkeypatch, make_params, scheduler
 ):
@@ -240,6 +254,28 @@ def test_dask_clean_refusing_the_data_leaves_the_old_outputs(
         clean_dask.run(one_class)
     assert (io.file_md5(paths.CLEANED), io.file_md5(paths.UNLABELLED)) == before
     assert not list(tmp_path.glob("data/interim/.*"))  # no temporary folder left
+
+
+def test_dask_clean_refuses_a_metric_the_classes_cannot_take_as_the_local_engine_does(
+    tmp_path, monkeypatch, make_params, scheduler
+):
+    """The classes of every part together: y has 3, so roc_auc is refused, old outputs kept."""
+    from {{ cookiecutter.package_name }} import clean_dask
+    from {{ cookiecutter.package_name }}.stages import clean
+
+    monkeypatch.chdir(tmp_path)
+    write_snapshot(paths.INGESTED)
+    clean_dask.run(clean_params(make_params, scheduler))
+    before = io.file_md5(paths.CLEANED), io.file_md5(paths.UNLABELLED)
+    binary_only = clean_params(
+        make_params, scheduler, **{"task": "classification", "metric": "roc_auc"}
+    )
+    with pytest.raises(ConfigError, match="needs a binary target but target 'y' has 3") as dask:
+        clean_dask.run(binary_only)
+    with pytest.raises(ConfigError) as local:
+        clean.clean(io.read_parquet(paths.INGESTED), "y", binary_only.clean, ["x"], "roc_auc")
+    assert str(dask.value) == str(local.value)
+    assert (io.file_md5(paths.CLEANED), io.file_md5(paths.UNLABELLED)) == before
 
 
 # preprocess

@@ -78,7 +78,7 @@ def test_regression_metrics_and_plots(fitted, toy_roles, business):
             "neg_mean_squared_error",
             "not a scikit-learn scorer for classification",
         ),
-        ("classification", "f1", "use f1_macro or f1_weighted"),
+        ("classification", "f1", "use f1_macro, f1_weighted, f1_micro"),
     ],
 )
 def test_evaluate_refuses_a_metric_that_does_not_fit(

@@ -211,6 +211,18 @@ def test_snapshot_refuses_batches_with_different_columns():
         ingest.snapshot([("early", frame()), ("late", other)], data())
 
 
+def test_snapshot_refuses_a_text_column_of_dates_until_its_role_is_named():
+    """A date read as a category is a new value on every day: refused before any row is
+    written, in the batch where it shows, whichever way the column is decided."""
+    dated = frame().assign(signup_date=["2023-03-04", "2023-03-05"])
+    with pytest.raises(DataError, match=r"column 'signup_date' holds dates .* batch 'late'"):
+        ingest.snapshot([("early", frame().assign(signup_date=None)), ("late", dated)], data())
+    as_time = ingest.snapshot([("late", dated)], data(time="signup_date"))
+    assert pd.api.types.is_datetime64_any_dtype(as_time["signup_date"])
+    dropped = ingest.snapshot([("late", dated)], data(drop=["signup_date"]))
+    assert dropped["signup_date"].tolist() == ["2023-03-04", "2023-03-05"]
+
+
 @pytest.mark.parametrize("reserved", ["id", "batch"])
 def test_snapshot_refuses_reserved_columns(reserved):
     df = frame().assign(**{reserved: ["p", "q"]})

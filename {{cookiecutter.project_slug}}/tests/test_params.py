@@ -113,6 +113,47 @@ def test_a_bad_value_is_named(params_raw, key, value):
         params.parse(raw)
 
 
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            ["model=random_forest", "+model.n_estimator=50"],
+            r"model.n_estimator is not a parameter of RandomForest\w+: did you mean "
+            r"n_estimators\? it takes bootstrap, ccp_alpha, ",
+        ),
+        (
+            ["model=random_forest", "model.n_estimators=50", "+model.max_dept=3"],
+            r"model.max_dept is not a parameter of RandomForest\w+: did you mean max_depth\?",
+        ),
+        (
+            ["+select.candidates.hist_gradient_boosting.learnig_rate=0.2"],
+            r"select.candidates.hist_gradient_boosting.learnig_rate is not a parameter of "
+            r"HistGradientBoosting\w+: did you mean learning_rate\?",
+        ),
+        (["model=random_forest", "+model.colour=1"], r"model.colour is not a parameter of \w+: it"),
+        (
+            ["model=random_forest", "+model.random_state=3"],
+            r"model.random_state is not set here: the top-level seed sets it \(-S seed=...\)",
+        ),
+        (["model.name=svm"], r"model.name 'svm' is not a \w+ model: choose one of "),
+    ],
+)
+def test_a_model_setting_its_estimator_lacks_is_refused_while_composing(overrides, message):
+    """Checked against the estimator's own parameters (model_catalog) before DVC writes
+    params.yaml, added with + or not, in `model` and in each select candidate."""
+    with pytest.raises(ConfigError, match=f"^the composed config: {message}"):
+        composed(overrides)
+
+
+def test_a_metric_no_target_of_the_task_takes_is_refused_while_composing(task):
+    other = {"classification": "r2", "regression": "accuracy"}[task]
+    with pytest.raises(ConfigError, match=f"metric '{other}' is not a scikit-learn scorer for"):
+        composed([f"metric={other}"])
+    if task == "classification":
+        with pytest.raises(ConfigError, match="'f1_samples' .* needs a multilabel target"):
+            composed(["metric=f1_samples"])
+
+
 def test_load_says_how_to_make_params_yaml(tmp_path):
     with pytest.raises(ConfigError, match=f"not found: run `python -m {PACKAGE} params`"):
         params.load(tmp_path / "params.yaml")

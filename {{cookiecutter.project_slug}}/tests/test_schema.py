@@ -104,6 +104,75 @@ def test_a_text_column_is_refused_only_when_mostly_but_not_only_numbers(values):
     schema.numbers_in_text(pd.Series(values, name="c", dtype=object))
 
 
+@pytest.mark.parametrize(
+    "dates",
+    [
+        ["2023-03-04", "2023-11-30"],
+        ["2023-03-04T12:00:00Z", "2023-03-04 08:15:00+01:00"],
+        ["04/03/2023", "30.11.23"],
+        ["2023/3/4", "2023/11/30"],
+    ],
+    ids=["iso-dates", "iso-timestamps", "day-month-year", "year-month-day"],
+)
+def test_a_text_column_of_mostly_dates_is_found(dates):
+    column = [*dates, *dates, "unknown", None]
+    frame = pd.DataFrame({"target": ["a"] * 6, "signup": column, "colour": ["red"] * 6})
+    assert schema.dates_in_text(frame, data()) == [("signup", 4, 5, dates[0])]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["Monday", "May", "2023", "Q1-2023"],  # words and years are categories
+        ["2023-03-04", "x", "y", None],  # half dates is not mostly
+        [None, None, None, None],
+    ],
+    ids=["words-and-years", "half-dates", "empty"],
+)
+def test_other_text_is_not_taken_for_dates(values):
+    frame = pd.DataFrame({"target": ["a"] * 4, "c": pd.Series(values, dtype=object)})
+    assert schema.dates_in_text(frame, data()) == []
+
+
+@pytest.mark.parametrize(
+    "decided",
+    [
+        {"time": "signup"},
+        {"drop": ["signup"]},
+        {"id_column": "signup"},
+        {"categorical": ["signup"]},
+        {"target": "signup"},
+    ],
+    ids=lambda d: next(iter(d)),
+)
+def test_a_date_column_whose_role_the_config_decides_is_left_alone(decided):
+    frame = pd.DataFrame({"target": ["a", "b"], "signup": ["2023-03-04", "2023-03-05"]})
+    assert schema.dates_in_text(frame, data(**decided)) == []
+
+
+def test_the_date_check_reads_a_bounded_sample():
+    """Only the first DATE_SAMPLE values found among the first 10x rows count: dates after
+    them are not read, so the check costs the same on any batch size."""
+    size = schema.DATE_SAMPLE
+    column = ["red"] * size + ["2023-03-04"] * (5 * size)
+    frame = pd.DataFrame({"target": ["a"] * len(column), "c": column})
+    assert schema.dates_in_text(frame, data()) == []
+    late = pd.DataFrame({"target": "a", "c": [None] * (10 * size) + ["2023-03-04"] * size})
+    assert schema.dates_in_text(late, data()) == []
+
+
+def test_a_date_column_is_refused_naming_the_column_and_the_choice():
+    found = [("signup_date", 9, 10, "2023-03-04")]
+    message = (
+        r"column 'signup_date' holds dates \(9 of the first 10 values of batch 'b1', e.g. "
+        r"'2023-03-04'\), which would be read as categories: name it in data.time \(the event "
+        r"time\) or data.drop"
+    )
+    with pytest.raises(DataError, match=message):
+        schema.refuse_dates_in_text(found, "b1")
+    schema.refuse_dates_in_text([], "b1")
+
+
 def test_one_rule_makes_categories_text_for_columns_and_single_values():
     """business, diagnosis and serving's requests name categories as training does."""
     values = [1.0, 2.5, 2.0**60, -3.0, 7]

@@ -48,15 +48,16 @@ def sort_part(
     features: list[str],
     rules: CleanParams,
     repeats: np.ndarray,
+    classes: bool,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Pass 3 on a worker: the part's kept rows, unlabelled rows and counts; `repeats`
-    are the positions of the part's duplicate rows."""
+    are the positions of the part's duplicate rows; classes: see clean.sort_rows."""
     clean.as_numbers(frame, numeric)
     duplicate = np.zeros(len(frame), dtype=bool)
     duplicate[repeats] = True
     masks = {"duplicate": pd.Series(duplicate, index=frame.index)}
     masks.update(clean.row_masks(frame, features, rules))
-    return clean.sort_rows(frame, target, masks)
+    return clean.sort_rows(frame, target, masks, classes)
 
 
 def merge_coerced(found: list[dict]) -> dict[str, tuple[int, list]]:
@@ -73,12 +74,16 @@ def merge_coerced(found: list[dict]) -> dict[str, tuple[int, list]]:
 def merge_counts(counts: list[dict]) -> dict:
     """The parts' counts as one table's (see clean.sort_rows)."""
     targets = list(dict.fromkeys(t for c in counts for t in c["targets"]))[:2]
+    classes = None
+    if counts[0]["classes"] is not None:
+        classes = list(dict.fromkeys(t for c in counts for t in c["classes"]))
     return {
         "rows_in": sum(c["rows_in"] for c in counts),
         "rows_out": sum(c["rows_out"] for c in counts),
         "unlabelled": sum(c["unlabelled"] for c in counts),
         "dropped": {r: sum(c["dropped"][r] for c in counts) for r in counts[0]["dropped"]},
         "targets": targets,
+        "classes": classes,
     }
 
 
@@ -115,6 +120,7 @@ def run(params: Params) -> dict:
         clean.warn_unknown_columns(meta.columns, rules)
         numeric = [c for c in params.data.numeric or [] if c != target]
         content, features = clean.content_columns(meta, target)
+        classes = clean.counts_classes(params.metric)
         frames = table.to_delayed()
         surveyed = dask.compute(*[dask.delayed(survey)(f, numeric, content) for f in frames])
         hashes = [h for h, _ in surveyed]
@@ -125,13 +131,13 @@ def run(params: Params) -> dict:
             duplicate = [np.empty(0, dtype=np.int64)] * len(hashes)
         del surveyed, hashes
         sorted_parts = [
-            dask.delayed(sort_part, nout=3)(f, numeric, target, features, rules, d)
+            dask.delayed(sort_part, nout=3)(f, numeric, target, features, rules, d, classes)
             for f, d in zip(frames, duplicate, strict=True)
         ]
         summary = {}
 
         def check(_rows: dict, counts: list[dict]) -> None:
-            summary.update(clean.report(merge_counts(counts), coerced, target))
+            summary.update(clean.report(merge_counts(counts), coerced, target, params.metric))
 
         parts.write_many(
             {

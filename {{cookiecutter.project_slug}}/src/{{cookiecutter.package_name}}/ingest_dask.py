@@ -5,7 +5,8 @@ engine's table (same rows, same order, same values and dtypes).
 Two passes over the files, because a row's id depends on every batch before it (the
 second copy of a row is `<hash>-2` wherever the first one was):
 1. each worker reads its batch and returns what the whole snapshot needs: its dtypes
-   after time parsing (an empty frame) and its row hashes (or given ids);
+   after time parsing (an empty frame), its row hashes (or given ids) and its text
+   columns that hold dates (schema.dates_in_text, refused here batch by batch);
 2. here, the columns are checked, the common dtypes found, and each row's occurrence
    number taken over all hashes: the hashes and numbers (16 bytes a row; given ids as
    text, to check them unique) are the only per-row arrays this process holds. Then
@@ -28,9 +29,12 @@ from .stages import ingest
 log = logging.getLogger(__name__)
 
 
-def survey(path: Path, id_column: str | None, time: str | None) -> tuple:
-    """Pass 1 on a worker: (empty prepared frame, row hashes or given ids, rows)."""
+def survey(path: Path, data: DataParams) -> tuple:
+    """Pass 1 on a worker: (empty prepared frame, row hashes or given ids, rows, the text
+    columns holding dates)."""
+    id_column, time = data.id_column, data.time
     frame = ingest.read_batch(path)
+    dates = schema.dates_in_text(frame, data)
     if id_column in frame.columns:
         keys = frame[id_column].astype("string")
     else:  # before parsing times: ids hash the values as the file holds them
@@ -39,7 +43,7 @@ def survey(path: Path, id_column: str | None, time: str | None) -> tuple:
         frame[time] = ingest.event_time(frame[time])
     # A copy: an empty slice is a view that keeps the whole batch alive on the worker
     # until the client gathers every survey (at 1e8 rows: 7.4 GB a worker, measured).
-    return frame.iloc[:0].copy(), keys, len(frame)
+    return frame.iloc[:0].copy(), keys, len(frame), dates
 
 
 def write_part(
@@ -70,16 +74,19 @@ def write_part(
 
 
 def columns_and_dtypes(
-    files: list[Path], empties: list[pd.DataFrame], data: DataParams
+    files: list[Path], empties: list[tuple[pd.DataFrame, list]], data: DataParams
 ) -> tuple[list, pd.Series]:
     """(the first batch's columns, the dtypes pd.concat gives the whole table) from each
-    batch's empty frame, once every batch is checked against the first."""
-    columns = list(empties[0].columns)
+    batch's (empty frame, date columns), once every batch is checked against the first, in
+    the local engine's order."""
+    columns = list(empties[0][0].columns)
     if data.time and data.time not in columns:
         log.warning("skipping time column not in the data: %s", data.time)
-    for path, empty in zip(files, empties, strict=True):
+    for path, (empty, dates) in zip(files, empties, strict=True):
         ingest.check_batch(path.stem, empty, files[0].stem, columns, data)
-    return columns, pd.concat([empty[columns] for empty in empties], ignore_index=True).dtypes
+        schema.refuse_dates_in_text(dates, path.stem)
+    frames = [empty[columns] for empty, _ in empties]
+    return columns, pd.concat(frames, ignore_index=True).dtypes
 
 
 def row_keys(surveyed: list[tuple], data: DataParams) -> tuple:
@@ -99,10 +106,8 @@ def run(files: list[Path], params: Params) -> int:
     ingest.check_id_column(data)
     files = [f.resolve() for f in files]  # workers may not share this process's cwd
     with cluster.client(params.compute) as client:
-        surveyed = client.gather(
-            client.map(survey, files, id_column=data.id_column, time=data.time, pure=False)
-        )
-        columns, dtypes = columns_and_dtypes(files, [s[0] for s in surveyed], data)
+        surveyed = client.gather(client.map(survey, files, data=data, pure=False))
+        columns, dtypes = columns_and_dtypes(files, [(s[0], s[3]) for s in surveyed], data)
         keys, nth, bounds = row_keys(surveyed, data)
         del surveyed
         # Scattered, not put in the tasks: each batch's slice goes to a worker once, and

@@ -19,6 +19,28 @@ from dataclasses import dataclass
 
 _TREE = "sklearn.tree._tree.Tree"
 _HIST_TREE = "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"
+# Each estimator's keyword arguments (its __init__'s, as get_params lists them): params.py
+# checks conf/model/ keys against them while conf/ is composed, without importing
+# scikit-learn; tests/test_models.py checks them against the classes.
+_LOGISTIC = frozenset({
+    "C", "class_weight", "dual", "fit_intercept", "intercept_scaling", "l1_ratio", "max_iter",
+    "n_jobs", "penalty", "random_state", "solver", "tol", "verbose", "warm_start",
+})  # fmt: skip
+_RIDGE = frozenset({
+    "alpha", "copy_X", "fit_intercept", "max_iter", "positive", "random_state", "solver", "tol",
+})  # fmt: skip
+_FOREST = frozenset({
+    "bootstrap", "ccp_alpha", "criterion", "max_depth", "max_features", "max_leaf_nodes",
+    "max_samples", "min_impurity_decrease", "min_samples_leaf", "min_samples_split",
+    "min_weight_fraction_leaf", "monotonic_cst", "n_estimators", "n_jobs", "oob_score",
+    "random_state", "verbose", "warm_start",
+})  # fmt: skip
+_HIST = frozenset({
+    "categorical_features", "early_stopping", "interaction_cst", "l2_regularization",
+    "learning_rate", "loss", "max_bins", "max_depth", "max_features", "max_iter",
+    "max_leaf_nodes", "min_samples_leaf", "monotonic_cst", "n_iter_no_change", "random_state",
+    "scoring", "tol", "validation_fraction", "verbose", "warm_start",
+})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -35,6 +57,8 @@ class Model:
     # between the two roundings can take the other branch: a failed parity check means no
     # faithful converter (export skips ONNX) rather than an error.
     onnx_parity_may_fail: bool
+    # The estimator's keyword arguments: the keys its conf/model/<name>.yaml may set.
+    parameters: frozenset[str]
     # Types of its skops file that skops does not trust by default. Reviewed by hand: a
     # model file asking for anything else is refused (io.load_model).
     skops_types: frozenset[str]
@@ -45,6 +69,7 @@ MODELS = (
         "classification",
         "logistic_regression",
         "sklearn.linear_model.LogisticRegression",
+        parameters=_LOGISTIC,
         onnx_float32=False,
         onnx_parity_may_fail=False,
         skops_types=frozenset(),
@@ -53,6 +78,7 @@ MODELS = (
         "classification",
         "random_forest",
         "sklearn.ensemble.RandomForestClassifier",
+        parameters=_FOREST | {"class_weight"},
         onnx_float32=True,
         onnx_parity_may_fail=False,
         skops_types=frozenset({_TREE}),
@@ -61,6 +87,7 @@ MODELS = (
         "classification",
         "hist_gradient_boosting",
         "sklearn.ensemble.HistGradientBoostingClassifier",
+        parameters=_HIST | {"class_weight"},
         onnx_float32=True,
         onnx_parity_may_fail=True,
         skops_types=frozenset(
@@ -77,6 +104,7 @@ MODELS = (
         "regression",
         "ridge",
         "sklearn.linear_model.Ridge",
+        parameters=_RIDGE,
         onnx_float32=False,
         onnx_parity_may_fail=False,
         skops_types=frozenset(),
@@ -85,6 +113,7 @@ MODELS = (
         "regression",
         "random_forest",
         "sklearn.ensemble.RandomForestRegressor",
+        parameters=_FOREST,
         onnx_float32=True,
         onnx_parity_may_fail=False,
         skops_types=frozenset({_TREE}),
@@ -93,6 +122,7 @@ MODELS = (
         "regression",
         "hist_gradient_boosting",
         "sklearn.ensemble.HistGradientBoostingRegressor",
+        parameters=_HIST | {"quantile"},
         onnx_float32=True,
         onnx_parity_may_fail=True,
         skops_types=frozenset(
@@ -105,6 +135,11 @@ MODELS = (
 def names(task: str) -> list[str]:
     """The task's model names, in the order select lists its candidates."""
     return [model.name for model in MODELS if model.task == task]
+
+
+def find(task: str, name: str) -> Model | None:
+    """The task's model called `name`, if any."""
+    return next((m for m in MODELS if m.task == task and m.name == name), None)
 
 
 def estimator_class(model: Model) -> type:

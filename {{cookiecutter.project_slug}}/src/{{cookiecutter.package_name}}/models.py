@@ -1,4 +1,4 @@
-"""Estimators from conf/model/ files, and the metrics each task may use.
+"""Estimators from conf/model/ files, and the scorer of `metric` (scorers.py says which).
 
 A conf/model/<name>.yaml holds `name` plus keyword arguments of the estimator; the models
 there are model_catalog's. Seeds come from the top-level `seed`, never from the model file.
@@ -7,14 +7,15 @@ there are model_catalog's. Seeds come from the top-level `seed`, never from the 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, get_args
 
 from sklearn.base import BaseEstimator
-from sklearn.metrics import get_scorer, get_scorer_names
+from sklearn.metrics import get_scorer
 from sklearn.utils._param_validation import InvalidParameterError
 
-from . import business, io, model_catalog
+from . import business, io, model_catalog, scorers
 from .errors import ConfigError
 from .params import BusinessParams, Params, Task
 
@@ -28,40 +29,14 @@ REGISTRY: dict[Task, dict[str, type[BaseEstimator]]] = {
     for task in get_args(Task)
 }
 
-# Scorers that make sense per task (scikit-learn also has clustering scorers), plus
-# this project's business_value (business.py), which is valid for both tasks.
-CLASSIFICATION_METRICS = frozenset(
-    n
-    for n in get_scorer_names()
-    if n.split("_")[0] in {"accuracy", "balanced", "f1", "precision", "recall", "jaccard"}
-    or n.startswith(("roc_auc", "average_precision", "top_k", "matthews", "d2_log_loss"))
-    or n in {"neg_log_loss", "neg_brier_score", "d2_brier_score"}
-) | {business.NAME}
-REGRESSION_METRICS = frozenset(
-    n
-    for n in get_scorer_names()
-    if (n.startswith("neg_") and ("error" in n or "deviance" in n))
-    or n in {"r2", "explained_variance", "d2_absolute_error_score"}
-) | {business.NAME}
-# Scorers defined for two classes only; multiclass targets need an averaged variant.
-BINARY_ONLY_METRICS = frozenset({"f1", "precision", "recall", "jaccard", "roc_auc"})
 
-
-def check_metric(task: Task, metric: str, n_classes: int | None = None) -> str:
-    valid = CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
-    if metric not in valid:
-        raise ConfigError(
-            f"metric {metric!r} is not a scikit-learn scorer for {task}: "
-            f"use one of {', '.join(sorted(valid))}"
-        )
-    if n_classes is not None and n_classes > 2 and metric in BINARY_ONLY_METRICS:
-        raise ConfigError(
-            f"metric {metric!r} needs a binary target but the target has {n_classes} classes: "
-            f"use {metric}_macro or {metric}_weighted"
-            if metric in {"f1", "precision", "recall", "jaccard"}
-            else f"metric {metric!r} needs a binary target but the target has {n_classes} "
-            "classes: use roc_auc_ovr or balanced_accuracy"
-        )
+def check_metric(task: Task, metric: str, classes: Collection | None = None) -> str:
+    """`metric`, once it suits the task and, given the target's distinct classes, them."""
+    problem = scorers.task_problem(task, metric)
+    if problem is None and classes is not None:
+        problem = scorers.classes_problem(metric, classes)
+    if problem:
+        raise ConfigError(problem)
     return metric
 
 

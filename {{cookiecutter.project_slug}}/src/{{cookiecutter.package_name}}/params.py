@@ -35,7 +35,7 @@ from pydantic import (
     model_validator,
 )
 
-from . import paths
+from . import model_catalog, paths, scorers
 from .errors import ConfigError
 
 Task = Literal["classification", "regression"]
@@ -358,6 +358,43 @@ def _settings(loc: tuple) -> list[str]:
     return sorted(model.model_fields)
 
 
+def model_problem(task: Task, where: str, config: dict[str, Any]) -> str | None:
+    """Why the conf/model/ mapping at `where` (model, select.candidates.<name>) cannot
+    build its estimator, or None: checked against model_catalog's lists, so a misspelt
+    hyperparameter is refused while conf/ is composed, not when train imports
+    scikit-learn. Values are the estimator's to check (models.build)."""
+    model = model_catalog.find(task, config.get("name"))
+    if model is None:
+        return (
+            f"{where}.name {config.get('name')!r} is not a {task} model: choose one of "
+            f"{', '.join(model_catalog.names(task))} (files in conf/model/)"
+        )
+    if "random_state" in config:
+        return f"{where}.random_state is not set here: the top-level seed sets it (-S seed=...)"
+    estimator = model.estimator.rpartition(".")[2]
+    settable = sorted(model.parameters - {"random_state"}, key=str.lower)
+    unknown = sorted(set(config) - {"name"} - model.parameters)
+    if not unknown:
+        return None
+    close = difflib.get_close_matches(unknown[0], settable, n=1)
+    hint = f"did you mean {close[0]}? " if close else ""
+    return (
+        f"{where}.{unknown[0]} is not a parameter of {estimator}: {hint}it takes "
+        f"{', '.join(settable)}"
+    )
+
+
+def choice_problem(params: Params) -> str | None:
+    """Why the metric or a model of a well-formed config cannot run, or None."""
+    problem = scorers.task_problem(params.task, params.metric)
+    if problem:
+        return problem
+    configs = {"model": params.model}
+    configs.update({f"select.candidates.{n}": c for n, c in params.select.candidates.items()})
+    problems = (model_problem(params.task, where, c) for where, c in configs.items())
+    return next(filter(None, problems), None)
+
+
 def parse(raw: dict[str, Any], source: str = "params.yaml") -> Params:
     missing = _missing_keys(raw)
     if missing:
@@ -365,6 +402,15 @@ def parse(raw: dict[str, Any], source: str = "params.yaml") -> Params:
             f"{source}: {', '.join(missing)} must be set (still '???'): "
             f"e.g. `dvc exp run -S {missing[0]}=...`"
         )
+    parsed = _validated(raw, source)
+    problem = choice_problem(parsed)
+    if problem:
+        raise ConfigError(f"{source}: {problem}; fix it in conf/ or the -S override")
+    return parsed
+
+
+def _validated(raw: dict[str, Any], source: str) -> Params:
+    """raw as Params; the first thing pydantic refuses as one ConfigError line."""
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:

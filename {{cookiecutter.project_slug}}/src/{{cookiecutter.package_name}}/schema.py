@@ -6,6 +6,9 @@ numeric when its dtype is numeric (booleans excepted) and categorical otherwise,
 except a text column whose values are mostly numbers: it is refused (numbers_in_text),
 because reading it either way silently would be a guess, and the wrong guess costs
 accuracy without a word. Listing it in data.numeric or data.categorical decides.
+Likewise ingest refuses a text column whose values are mostly dates (dates_in_text): as a
+category every day is a value of its own, unseen in any later row. Naming it in data.time
+(the event time), data.drop or data.categorical decides.
 Dtypes are asked with pandas' type predicates, not `dtype == object`, because
 pandas 3 gives strings a dtype of their own.
 """
@@ -13,6 +16,7 @@ pandas 3 gives strings a dtype of their own.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
@@ -187,6 +191,43 @@ def refuse_numbers_in_text(name: str, tallies: list[tuple[int, int, pd.Series]])
             f"column {name!r} looks numeric but {total - numbers} of {total} values are "
             f"text (e.g. {', '.join(repr(v) for v in examples)}): list it in data.numeric to "
             "read those as missing, or in data.categorical to keep it as text"
+        )
+
+
+# Text that reads as a date or a timestamp: ISO 8601 (2023-03-04, 2023-03-04T12:00:00Z),
+# year/month/day with slashes, or day/month/year (month/day/year) with / or dots.
+DATE_TEXT = re.compile(
+    r"\d{4}-\d{1,2}-\d{1,2}([T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?"
+    r"|\d{4}/\d{1,2}/\d{1,2}|\d{1,2}[/.]\d{1,2}[/.](\d{2}|\d{4})"
+)
+# dates_in_text reads at most this many non-null values of a column per batch, the first
+# ones among its first 10x as many rows: its cost is bounded whatever the batch's size.
+DATE_SAMPLE = 1000
+
+
+def dates_in_text(frame: pd.DataFrame, data: DataParams) -> list[tuple[str, int, int, str]]:
+    """(column, dates, values read, first date) per text column of a batch that the config
+    gives no role and whose first DATE_SAMPLE non-null values are mostly dates."""
+    decided = {data.target, data.time, data.id_column, *data.drop, *(data.categorical or [])}
+    found = []
+    for column in frame.columns:
+        if column in decided or not is_text(frame[column]):
+            continue
+        values = frame[column].iloc[: 10 * DATE_SAMPLE].dropna().head(DATE_SAMPLE).astype(str)
+        dates = values.str.fullmatch(DATE_TEXT).to_numpy(dtype=bool)
+        if dates.sum() > len(values) / 2:
+            found.append((column, int(dates.sum()), len(values), values[dates].iloc[0]))
+    return found
+
+
+def refuse_dates_in_text(found: list[tuple[str, int, int, str]], batch: str) -> None:
+    """Refuse the first column dates_in_text found in `batch`."""
+    if found:
+        column, dates, total, first = found[0]
+        raise DataError(
+            f"column {column!r} holds dates ({dates} of the first {total} values of batch "
+            f"{batch!r}, e.g. {first!r}), which would be read as categories: name it in "
+            "data.time (the event time) or data.drop (or data.categorical to keep it as text)"
         )
 
 

@@ -8,7 +8,9 @@ target are not dropped: they go to data/interim/unlabelled.parquet (counted as
 Columns that data.numeric declares numeric are read as numbers first: a value that is
 not one ("n/a?", "-") becomes missing, and the report counts them per column under
 `coerced_to_missing`. Data with nothing to learn from is refused here, the first stage
-that knows the target: no labelled row left, or one target value in every labelled row.
+that knows the target: no labelled row left, or one target value in every labelled row;
+and so is a `metric` that the labelled target's classes cannot take (a binary-only
+scorer such as roc_auc on three classes, scorers.py), before any model is fitted.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ import logging
 import numpy as np
 import pandas as pd
 
-from .. import io, paths, progress, row_hash, schema
-from ..errors import DataError
+from .. import io, paths, progress, row_hash, schema, scorers
+from ..errors import ConfigError, DataError
 from ..params import CleanParams, load
 
 log = logging.getLogger(__name__)
@@ -129,10 +131,11 @@ def row_masks(df: pd.DataFrame, features: list[str], rules: CleanParams) -> dict
 
 
 def sort_rows(
-    df: pd.DataFrame, target: str, masks: dict[str, pd.Series]
+    df: pd.DataFrame, target: str, masks: dict[str, pd.Series], classes: bool = False
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """(kept rows, unlabelled rows, counts): each row is counted under the first reason
-    that drops it; of the rest, those without a target are unlabelled."""
+    that drops it; of the rest, those without a target are unlabelled. classes=True
+    counts every distinct labelled target too (a classification metric's check)."""
     dropped: dict[str, int] = {}
     keep = pd.Series(True, index=df.index)
     for reason, mask in masks.items():
@@ -141,6 +144,7 @@ def sort_rows(
         keep &= ~hit
     unlabelled = keep & df[target].isna()
     keep &= ~unlabelled
+    distinct = df.loc[keep, target].drop_duplicates()
     counts = {
         "rows_in": len(df),
         "rows_out": int(keep.sum()),
@@ -148,11 +152,15 @@ def sort_rows(
         "dropped": dropped,
         # The first two distinct labelled targets: enough to tell "nothing to learn".
         # As Python values: the message shows 3750.0, not np.float64(3750.0).
-        "targets": [
-            getattr(v, "item", lambda v=v: v)() for v in df.loc[keep, target].drop_duplicates()[:2]
-        ],
+        "targets": python_values(distinct[:2]),
+        "classes": python_values(distinct) if classes else None,
     }
     return df[keep].reset_index(drop=True), df[unlabelled].reset_index(drop=True), counts
+
+
+def python_values(values: pd.Series) -> list:
+    """As Python values: a message shows 3750.0, not np.float64(3750.0)."""
+    return [getattr(v, "item", lambda v=v: v)() for v in values]
 
 
 def content_columns(df: pd.DataFrame, target: str) -> tuple[list[str], list[str]]:
@@ -162,9 +170,14 @@ def content_columns(df: pd.DataFrame, target: str) -> tuple[list[str], list[str]
 
 
 def clean(
-    df: pd.DataFrame, target: str, rules: CleanParams, numeric: list[str] | None = None
+    df: pd.DataFrame,
+    target: str,
+    rules: CleanParams,
+    numeric: list[str] | None = None,
+    metric: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """(labelled rows, unlabelled rows, report); rows_in = rows_out + unlabelled + dropped."""
+    """(labelled rows, unlabelled rows, report); rows_in = rows_out + unlabelled + dropped.
+    `metric` is refused when the labelled target's classes cannot take it."""
     schema.require_target(df, target)
     warn_unknown_columns(df.columns, rules)
     coerced = warn_coerced(as_numbers(df, [c for c in numeric or [] if c != target]))
@@ -173,13 +186,24 @@ def clean(
         duplicated(df, content) if rules.drop_duplicates else pd.Series(False, index=df.index)
     )
     masks = {"duplicate": duplicate, **row_masks(df, features, rules)}
-    kept, unlabelled, counts = sort_rows(df, target, masks)
-    return kept, unlabelled, report(counts, coerced, target)
+    kept, unlabelled, counts = sort_rows(df, target, masks, counts_classes(metric))
+    return kept, unlabelled, report(counts, coerced, target, metric)
 
 
-def report(counts: dict, coerced: dict[str, int], target: str) -> dict:
-    """The stage's report from the row counts; refuses data with nothing to learn."""
+def counts_classes(metric: str | None) -> bool:
+    """Whether clean collects the target's classes: only a metric that depends on them
+    needs them (a regression target may have as many values as rows)."""
+    return metric is not None and scorers.depends_on_classes(metric)
+
+
+def report(counts: dict, coerced: dict[str, int], target: str, metric: str | None = None) -> dict:
+    """The stage's report from the row counts; refuses data with nothing to learn, and a
+    metric its classes cannot take."""
     require_something_to_learn(target, counts["targets"], counts["rows_out"], counts["rows_in"])
+    if counts.get("classes") is not None:
+        problem = scorers.classes_problem(metric, counts["classes"], f"target {target!r}")
+        if problem:
+            raise ConfigError(f"{problem}; set it with `dvc exp run -S metric=...`")
     return {
         "rows_in": counts["rows_in"],
         "rows_out": counts["rows_out"],
@@ -197,7 +221,11 @@ def main() -> None:
         clean_dask.run(params)
         return
     df, unlabelled, summary = clean(
-        io.read_parquet(paths.INGESTED), params.data.target, params.clean, params.data.numeric
+        io.read_parquet(paths.INGESTED),
+        params.data.target,
+        params.clean,
+        params.data.numeric,
+        params.metric,
     )
     io.write_parquet(paths.CLEANED, df)
     io.write_parquet(paths.UNLABELLED, unlabelled)

@@ -153,6 +153,7 @@ def evaluate(
     y_true = schema.target_array(test[roles.target])
     y_pred = model.predict(X)
     plots: dict = {}
+    classes = None
     if task == "classification":
         classes = model.classes_
         proba = model.predict_proba(X) if hasattr(model, "predict_proba") else None
@@ -161,7 +162,6 @@ def evaluate(
         plots["confusion"] = (y_true[shown].astype(str), y_pred[shown].astype(str))
         if proba is not None:
             plots.update(curves(y_true, proba, classes))
-        n_classes = len(classes)
     else:
         values = regression_metrics(y_true, y_pred)
         shown = plot_rows(len(y_true))
@@ -173,9 +173,7 @@ def evaluate(
             }
             for a, p in zip(y_true[shown], y_pred[shown], strict=True)
         ]
-        n_classes = None
-    models.check_metric(task, metric, n_classes)
-    classes = model.classes_ if n_classes else None
+    models.check_metric(task, metric, classes)
     values[business.NAME] = business.scorer(task, business_params, classes)(model, X, y_true)
     if metric not in values:
         values[metric] = models.scorer(task, metric, business_params)(model, X, y_true)

@@ -80,7 +80,7 @@ def checked_scorer(
     classes = np.unique(y) if classification else None
     if classification:
         schema.require_rows_per_class(target, rules.cv_folds, "select.cv_folds")
-    models.check_metric(task, metric, len(classes) if classification else None)
+    models.check_metric(task, metric, classes)
     return models.scorer(task, metric, business_params, classes)
 
 
