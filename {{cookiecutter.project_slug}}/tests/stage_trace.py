@@ -69,7 +69,7 @@ class Traced:
 
 
 def trace(out: Path, argv: list[str]) -> int:
-    from {{ cookiecutter.package_name }} import params
+    from {{ cookiecutter.package_name }}.core import params
 
     reads: set[str] = set()
     load = params.load

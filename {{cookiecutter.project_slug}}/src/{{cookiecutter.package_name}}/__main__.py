@@ -39,8 +39,8 @@ from pathlib import Path  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
 #% endif
-from . import progress  # noqa: E402
-from .errors import UserError  # noqa: E402
+from .core import progress  # noqa: E402
+from .core.errors import UserError  # noqa: E402
 from .stages import STAGES  # noqa: E402
 
 
@@ -97,7 +97,7 @@ def add_batch_options(parser: argparse.ArgumentParser) -> None:
 
 def add_batch(args: argparse.Namespace) -> int:
     """add a batch file to data.source, then dvc add"""
-    from . import add_batch as adding
+    from .tools import add_batch as adding
 
     adding.main(args.path, args.name, track=not args.no_dvc)
     return 0
@@ -112,7 +112,7 @@ def params_options(parser: argparse.ArgumentParser) -> None:
 
 def params(args: argparse.Namespace) -> int:
     """compose conf/ into params.yaml"""
-    from . import config_sync
+    from .core import config_sync
 
     return config_sync.main((["--check"] if args.check else []) + args.overrides)
 
@@ -136,7 +136,7 @@ def serve_options(parser: argparse.ArgumentParser) -> None:
 
 def serve(args: argparse.Namespace) -> int:
     """serve the model over HTTP (service.yaml: serve)"""
-    from .params import load_service
+    from .core.params import load_service
     from .serving.app import serve as serve_model
 
     settings = load_service().serve
@@ -164,8 +164,8 @@ def monitor_options(parser: argparse.ArgumentParser) -> None:
 
 def monitor(args: argparse.Namespace) -> int:
     """drift of logged inputs (service.yaml: monitor)"""
-    from . import monitor as monitoring
-    from .params import load, load_service
+    from .core.params import load, load_service
+    from .serving import monitor as monitoring
 
     service = load_service()
     return monitoring.main(load(), service, args.log, args.to_batch, args.fail_on_drift)
@@ -178,7 +178,7 @@ def compare_options(parser: argparse.ArgumentParser) -> None:
 
 def compare(args: argparse.Namespace) -> int:
     """experiments at a glance, best first; other options go to `dvc exp show`"""
-    from . import compare as comparing
+    from .tools import compare as comparing
 
     return comparing.main(args.passed, markdown=args.md)
 

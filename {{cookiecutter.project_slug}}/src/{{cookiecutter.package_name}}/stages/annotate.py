@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import compute, io, label_quality, paths, progress, schema
-from ..errors import ConfigError, DataError
-from ..params import AnnotateParams, DataParams, Params, PreprocessParams, Task, load
+from ..core import compute, io, paths, progress
+from ..core.errors import ConfigError, DataError
+from ..core.params import AnnotateParams, DataParams, Params, PreprocessParams, Task, load
+from ..quality import label_quality
+from ..tables import schema
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +209,7 @@ def finish(issues: pd.DataFrame, report: dict, rows_in: int, rows_out: int) -> N
 def main() -> None:
     params = load()
     if params.compute.engine == "dask":
-        from .. import annotate_dask
+        from ..dask_engine import annotate as annotate_dask
 
         annotate_dask.run(params)
         return

@@ -18,9 +18,10 @@ import logging
 import numpy as np
 import pandas as pd
 
-from .. import io, paths, progress, row_hash, schema
-from ..errors import DataError
-from ..params import CleanParams, load
+from ..core import io, paths, progress
+from ..core.errors import DataError
+from ..core.params import CleanParams, load
+from ..tables import row_hash, schema
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +193,7 @@ def report(counts: dict, coerced: dict[str, int], target: str) -> dict:
 def main() -> None:
     params = load()
     if params.compute.engine == "dask":
-        from .. import clean_dask
+        from ..dask_engine import clean as clean_dask
 
         clean_dask.run(params)
         return

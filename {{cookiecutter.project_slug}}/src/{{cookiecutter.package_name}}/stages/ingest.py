@@ -18,9 +18,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .. import batches, io, paths, progress, row_hash, schema
-from ..errors import DataError, first_line
-from ..params import DataParams, load
+from ..core import io, paths, progress
+from ..core.errors import DataError, first_line
+from ..core.params import DataParams, load
+from ..tables import batches, row_hash, schema
 
 log = logging.getLogger(__name__)
 
@@ -254,7 +255,7 @@ def main() -> None:
     params = load()
     files = batches.files(Path(params.data.source))
     if params.compute.engine == "dask":
-        from .. import ingest_dask
+        from ..dask_engine import ingest as ingest_dask
 
         ingest_dask.run(files, params)
         return

@@ -15,10 +15,11 @@ import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.model_selection import train_test_split
 
-from .. import compute, io, paths, progress, schema
-from ..errors import DataError
-from ..features import TARGET, build_transformer, choose_encodings
-from ..params import AugmentParams, PreprocessParams, Task, load
+from ..core import compute, io, paths, progress
+from ..core.errors import DataError
+from ..core.params import AugmentParams, PreprocessParams, Task, load
+from ..modeling.features import TARGET, build_transformer, choose_encodings
+from ..tables import schema
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +210,7 @@ def preprocess(
 def main() -> None:
     params = load()
     if params.compute.engine == "dask":
-        from .. import preprocess_dask
+        from ..dask_engine import preprocess as preprocess_dask
 
         preprocess_dask.run(params)
         return

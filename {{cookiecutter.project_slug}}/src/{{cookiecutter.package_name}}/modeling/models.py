@@ -1,0 +1,138 @@
+"""Estimators from conf/model/ files, and the metrics each task may use.
+
+A conf/model/<name>.yaml holds `name` plus keyword arguments of the estimator; the models
+there are model_catalog's. Seeds come from the top-level `seed`, never from the model file.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any, get_args
+
+from sklearn.base import BaseEstimator
+from sklearn.metrics import get_scorer, get_scorer_names
+from sklearn.utils._param_validation import InvalidParameterError
+
+from ..core import io
+from ..core.errors import ConfigError
+from ..core.params import BusinessParams, Params, Task
+from . import business, model_catalog
+
+# config name -> estimator class, per task (model_catalog's list).
+REGISTRY: dict[Task, dict[str, type[BaseEstimator]]] = {
+    task: {
+        model.name: model_catalog.estimator_class(model)
+        for model in model_catalog.MODELS
+        if model.task == task
+    }
+    for task in get_args(Task)
+}
+
+# Scorers that make sense per task (scikit-learn also has clustering scorers), plus
+# this project's business_value (business.py), which is valid for both tasks.
+CLASSIFICATION_METRICS = frozenset(
+    n
+    for n in get_scorer_names()
+    if n.split("_")[0] in {"accuracy", "balanced", "f1", "precision", "recall", "jaccard"}
+    or n.startswith(("roc_auc", "average_precision", "top_k", "matthews", "d2_log_loss"))
+    or n in {"neg_log_loss", "neg_brier_score", "d2_brier_score"}
+) | {business.NAME}
+REGRESSION_METRICS = frozenset(
+    n
+    for n in get_scorer_names()
+    if (n.startswith("neg_") and ("error" in n or "deviance" in n))
+    or n in {"r2", "explained_variance", "d2_absolute_error_score"}
+) | {business.NAME}
+# Scorers defined for two classes only; multiclass targets need an averaged variant.
+BINARY_ONLY_METRICS = frozenset({"f1", "precision", "recall", "jaccard", "roc_auc"})
+
+
+def check_metric(task: Task, metric: str, n_classes: int | None = None) -> str:
+    valid = CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
+    if metric not in valid:
+        raise ConfigError(
+            f"metric {metric!r} is not a scikit-learn scorer for {task}: "
+            f"use one of {', '.join(sorted(valid))}"
+        )
+    if n_classes is not None and n_classes > 2 and metric in BINARY_ONLY_METRICS:
+        raise ConfigError(
+            f"metric {metric!r} needs a binary target but the target has {n_classes} classes: "
+            f"use {metric}_macro or {metric}_weighted"
+            if metric in {"f1", "precision", "recall", "jaccard"}
+            else f"metric {metric!r} needs a binary target but the target has {n_classes} "
+            "classes: use roc_auc_ovr or balanced_accuracy"
+        )
+    return metric
+
+
+def scorer(task: Task, metric: str, business_params: BusinessParams, classes=None):
+    """The scorer for `metric`: scikit-learn's by name, or the configured business_value."""
+    if metric == business.NAME:
+        return business.scorer(task, business_params, classes)
+    return get_scorer(metric)
+
+
+def build(
+    task: Task, config: dict[str, Any], seed: int, n_rows: int | None = None
+) -> BaseEstimator:
+    """An unfitted estimator from a conf/model/*.yaml mapping, to be fitted on about `n_rows`.
+
+    A whole-number `max_samples` (rows per tree of a random forest) is a cap: it becomes
+    the matching share of `n_rows`, or every row when the data is smaller.
+    """
+    config = dict(config)
+    name = config.pop("name", None)
+    options = REGISTRY[task]
+    if name not in options:
+        raise ConfigError(
+            f"model {name!r} is not a {task} model here: choose one of {', '.join(options)} "
+            "(files in conf/model/)"
+        )
+    estimator_class = options[name]
+    accepted = set(inspect.signature(estimator_class).parameters)
+    unknown = sorted(set(config) - accepted)
+    if unknown:
+        raise ConfigError(
+            f"model {name}: unknown hyperparameter(s) {', '.join(unknown)}; "
+            f"{estimator_class.__name__} accepts {', '.join(sorted(accepted))}"
+        )
+    if "random_state" in accepted:
+        config["random_state"] = seed
+    cap = config.get("max_samples")
+    if n_rows and isinstance(cap, int) and not isinstance(cap, bool):
+        config["max_samples"] = None if cap >= n_rows else cap / n_rows
+    estimator = estimator_class(**config)
+    try:
+        estimator._validate_params()
+    except InvalidParameterError as exc:
+        raise ConfigError(f"model {name}: {exc}") from None
+    return estimator
+
+
+def load(path: Path) -> Any:
+    """A saved model (skops), trusting the reviewed types and those of model_catalog's models."""
+    return io.load_model(path, model_catalog.skops_types())
+
+
+def name_of(task: Task, estimator: BaseEstimator) -> str:
+    """The conf/model/ name of a fitted estimator: what was trained, whichever way it was
+    chosen (`model`, or select's winner)."""
+    for name, estimator_class in REGISTRY[task].items():
+        if type(estimator) is estimator_class:
+            return name
+    return type(estimator).__name__
+
+
+def chosen_config(params: Params, selection: dict | None) -> dict[str, Any]:
+    """The model `train` fits: `model`, or select's winner when train.use_selected is set."""
+    if not params.train.use_selected:
+        return dict(params.model)
+    if not selection:
+        raise ConfigError(
+            "train.use_selected is true but reports/select.json is missing: run select"
+        )
+    winner = selection["winner"]
+    if winner not in params.select.candidates:
+        raise ConfigError(f"select's winner {winner!r} is no longer a candidate: rerun select")
+    return dict(params.select.candidates[winner])
