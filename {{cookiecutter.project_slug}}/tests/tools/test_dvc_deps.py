@@ -67,25 +67,94 @@ def test_the_analysis_follows_every_kind_of_import(tmp_path):
 #% if cookiecutter.serving == "yes"
     assert f"src/{PACKAGE.name}/serving/app.py" not in dvc_deps.runs("train")
 #% endif
-    assert f"src/{PACKAGE.name}/config_sync.py" not in dvc_deps.runs("train")
+    assert f"src/{PACKAGE.name}/core/config_sync.py" not in dvc_deps.runs("train")
+
+
+def copy_with_clean_importing_diagnosis(tmp_path: Path) -> Path:
+    """The package and dvc.yaml under tmp_path, stages/clean.py importing a module more;
+    the copy's dvc_deps.py."""
+    shutil.copytree(PACKAGE, tmp_path / "src" / PACKAGE.name)
+    module = tmp_path / "src" / PACKAGE.name / "stages" / "clean.py"
+    module.write_text(module.read_text() + "\n\ndef late():\n    from ..quality import diagnosis\n")
+    shutil.copy(PROJECT / "dvc.yaml", tmp_path / "dvc.yaml")
+    return tmp_path / "src" / PACKAGE.name / "tools" / "dvc_deps.py"
 
 
 def test_the_hook_names_the_stage_and_the_missing_module(tmp_path):
     """What the pre-commit hook prints for an import whose module is not in the deps."""
-    shutil.copytree(PACKAGE, tmp_path / "src" / PACKAGE.name)
-    clean_py = f"src/{PACKAGE.name}/stages/clean.py"
-    module = tmp_path / clean_py
-    module.write_text(module.read_text() + "\n\ndef late():\n    from .. import diagnosis\n")
-    shutil.copy(PROJECT / "dvc.yaml", tmp_path / "dvc.yaml")
-    script = tmp_path / "src" / PACKAGE.name / "dvc_deps.py"
+    script = copy_with_clean_importing_diagnosis(tmp_path)
     done = subprocess.run(
         [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True
     )
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
-        f"dvc.yaml: stage clean imports src/{PACKAGE.name}/diagnosis.py, "
-        "which its deps do not list: add it"
+        f"dvc.yaml: stage clean imports src/{PACKAGE.name}/quality/__init__.py, "
+        "which its deps do not list: add it",
+        f"dvc.yaml: stage clean imports src/{PACKAGE.name}/quality/diagnosis.py, "
+        "which its deps do not list: add it",
+        f"`python src/{PACKAGE.name}/tools/dvc_deps.py --fix` rewrites each stage's code deps",
     ]
+
+
+def code_deps_dropped(text: str) -> list[str]:
+    return [line for line in text.splitlines() if not dvc_deps.CODE_LINE.match(line)]
+
+
+def test_fix_rewrites_only_the_code_deps_of_the_stages_that_need_it(tmp_path):
+    """--fix: the code deps of a stale stage rewritten (its stages/ module first), the
+    same dvc.yaml otherwise, line for line; a second run finds nothing to do."""
+    script = copy_with_clean_importing_diagnosis(tmp_path)
+    dvc_yaml = tmp_path / "dvc.yaml"
+    before = dvc_yaml.read_text(encoding="utf-8")
+    fix = [sys.executable, str(script), "--fix"]
+    done = subprocess.run(fix, cwd=tmp_path, capture_output=True, text=True)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.splitlines() == ["dvc.yaml: stage clean's code deps rewritten"]
+    after = dvc_yaml.read_text(encoding="utf-8")
+    assert code_deps_dropped(after) == code_deps_dropped(before)
+    clean = dvc_deps.stages(tmp_path)["clean"]["deps"]
+    package = f"src/{PACKAGE.name}"
+    assert clean[0] == f"{package}/stages/clean.py"
+    assert f"{package}/quality/diagnosis.py" in clean
+    assert dvc_deps.stages(tmp_path)["train"] == PIPELINE["train"]
+    again = subprocess.run(fix, cwd=tmp_path, capture_output=True, text=True)
+    assert (again.returncode, again.stdout, again.stderr) == (0, "", "")
+    assert dvc_yaml.read_text(encoding="utf-8") == after
+
+
+def test_fix_keeps_comments_and_data_deps_and_adds_a_missing_list():
+    text = (
+        "stages:\n"
+        "  one:\n"
+        "    cmd: python -m pkg one\n"
+        "    deps:\n"
+        "      # why this data\n"
+        "      - data/a.csv\n"
+        "      - src/pkg/old.py\n"
+        "      - src/pkg/stages/one.py\n"
+        "    outs:\n"
+        "      - out.csv\n"
+        "  two:\n"
+        "    deps:\n"
+        "      - data/b.csv\n"
+    )
+    code = {"one": ["src/pkg/stages/one.py", "src/pkg/new.py"], "two": ["src/pkg/stages/two.py"]}
+    assert dvc_deps.with_code_deps(text, code) == (
+        "stages:\n"
+        "  one:\n"
+        "    cmd: python -m pkg one\n"
+        "    deps:\n"
+        "      # why this data\n"
+        "      - data/a.csv\n"
+        "      - src/pkg/stages/one.py\n"
+        "      - src/pkg/new.py\n"
+        "    outs:\n"
+        "      - out.csv\n"
+        "  two:\n"
+        "    deps:\n"
+        "      - src/pkg/stages/two.py\n"
+        "      - data/b.csv\n"
+    )
 
 
 def test_the_params_view_records_each_key_read(make_params):

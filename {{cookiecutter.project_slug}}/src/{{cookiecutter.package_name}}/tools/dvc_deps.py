@@ -7,22 +7,27 @@ __init__.py of every package on the way (Python runs them first). A module missi
 stage's deps lets DVC call a stale output up to date after that module changes; an extra
 one reruns the stage for nothing. Stages whose cmd does not run the package are left out.
 
-`python src/{{ cookiecutter.package_name }}/dvc_deps.py` (the pre-commit hook) prints one line per
-problem, naming the stage and the module, and exits 1. It imports only the standard
-library and PyYAML, so the hook's environment stays small.
+`python src/{{ cookiecutter.package_name }}/tools/dvc_deps.py` (the pre-commit hook) prints one line
+per problem, naming the stage and the module, and exits 1; with `--fix` it first rewrites
+each stage's project-code deps in dvc.yaml to what the stage runs (comments, data deps
+and the rest of the file unchanged). It imports only the standard library and PyYAML, so
+the hook's environment stays small.
 """
 
 from __future__ import annotations
 
 import ast
+import os
 import re
 import sys
 from pathlib import Path
 
 import yaml
 
-PACKAGE = Path(__file__).resolve().parent
+PACKAGE = Path(__file__).resolve().parents[1]
 PROJECT = PACKAGE.parents[1]
+# How the pre-commit hook runs this file, from the project's root.
+HOOK = f"src/{PACKAGE.name}/tools/dvc_deps.py"
 
 
 def _module_file(parts: tuple[str, ...], package: Path) -> Path | None:
@@ -125,10 +130,88 @@ def problems(name: str, spec: dict, package: Path = PACKAGE) -> list[str]:
     ]
 
 
-def main() -> int:
+def wanted(name: str, spec: dict, package: Path = PACKAGE) -> list[str] | None:
+    """The code deps stage `name` should list: its stages/ module, then the rest sorted;
+    None when the stage does not run a module of stages/."""
+    run_as = command(spec, package)
+    if run_as is None or not (package / "stages" / f"{run_as}.py").is_file():
+        return None
+    first = str((package / "stages" / f"{run_as}.py").relative_to(package.parents[1]))
+    return [first] + sorted(runs(run_as, package) - {first})
+
+
+# A stage's name under `stages:`, a `deps:` key, and a project-code item of a deps list.
+STAGE_LINE = re.compile(r"^  ([\w-]+):\s*(#.*)?$")
+DEPS_LINE = re.compile(r"^(\s+)deps:\s*$")
+CODE_LINE = re.compile(r"^(\s+)- src/\S+\.py\s*$")
+
+
+def _in_list(line: str, indent: str) -> bool:
+    """Whether `line` still belongs to the list under a `deps:` key indented by `indent`."""
+    item = line.lstrip()
+    return item.startswith("#") or (item.startswith("- ") and len(line) - len(item) >= len(indent))
+
+
+def with_code_deps(text: str, code: dict[str, list[str]]) -> str:
+    """dvc.yaml's text with the project-code deps of each stage in `code` replaced by its
+    list, where the first of them stood (after `deps:` when there was none). Comments,
+    data deps and every other line stay as they were."""
+    out: list[str] = []
+    stage, deps, written = None, None, set()  # deps: (index after `deps:`, its indent)
+
+    def close() -> None:
+        if deps and stage in code and stage not in written:
+            out[deps[0] : deps[0]] = [f"{deps[1]}  - {path}\n" for path in code[stage]]
+            written.add(stage)
+
+    for line in text.splitlines(keepends=True):
+        if deps and not _in_list(line, deps[1]):
+            close()
+            deps = None
+        if deps and stage in code and (found := CODE_LINE.match(line)):
+            if stage not in written:
+                out += [f"{found.group(1)}- {path}\n" for path in code[stage]]
+                written.add(stage)
+            continue
+        if found := STAGE_LINE.match(line):
+            stage = found.group(1)
+        elif found := DEPS_LINE.match(line):
+            deps = (len(out) + 1, found.group(1))
+        out.append(line)
+    close()
+    return "".join(out)
+
+
+def fix(project: Path = PROJECT, package: Path = PACKAGE) -> list[str]:
+    """Rewrite dvc.yaml's code deps to what each stage runs; one line per stage changed."""
+    code = {}
+    for name, spec in stages(project).items():
+        if (listed := wanted(name, spec, package)) is not None:
+            code[name] = listed
+    path = project / "dvc.yaml"
+    text = path.read_text(encoding="utf-8")
+    changed = [n for n, spec in stages(project).items() if n in code and problems(n, spec, package)]
+    if changed:
+        # Written whole or not at all: a half-written dvc.yaml would break every DVC command.
+        temporary = path.with_name(f".{path.name}.fixing")
+        temporary.write_text(with_code_deps(text, code), encoding="utf-8")
+        os.replace(temporary, path)
+    return [f"dvc.yaml: stage {name}'s code deps rewritten" for name in changed]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args not in ([], ["--fix"]):
+        print(f"usage: python {HOOK} [--fix]", file=sys.stderr)
+        return 2
+    if args:
+        for line in fix():
+            print(line)
     found = [line for name, spec in stages().items() for line in problems(name, spec)]
     for line in found:
         print(line, file=sys.stderr)
+    if found and not args:
+        print(f"`python {HOOK} --fix` rewrites each stage's code deps", file=sys.stderr)
     return 1 if found else 0
 
 
