@@ -21,7 +21,7 @@ from {{ cookiecutter.package_name }}.modeling import models
 from {{ cookiecutter.package_name }}.tables import schema
 
 MODEL_NAMES = sorted(
-    p.stem for p in (Path(__file__).resolve().parents[1] / "conf" / "model").glob("*.yaml")
+    p.stem for p in (Path(__file__).resolve().parents[2] / "conf" / "model").glob("*.yaml")
 )
 
 

@@ -16,7 +16,7 @@ from {{ cookiecutter.package_name }}.stages import STAGES
 
 from conftest import SHIPPED_BUSINESS
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = Path(__file__).resolve().parents[2] / "conf"
 PACKAGE = params.__package__
 
 

@@ -13,7 +13,7 @@ from sklearn.metrics import get_scorer_names
 from {{ cookiecutter.package_name }}.core.errors import ConfigError
 from {{ cookiecutter.package_name }}.modeling import model_catalog, models
 
-MODEL_FILES = sorted((Path(__file__).resolve().parents[1] / "conf" / "model").glob("*.yaml"))
+MODEL_FILES = sorted((Path(__file__).resolve().parents[2] / "conf" / "model").glob("*.yaml"))
 
 
 def test_conf_has_a_file_for_every_model_of_the_task(task):

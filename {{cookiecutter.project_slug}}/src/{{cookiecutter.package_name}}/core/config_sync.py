@@ -3,7 +3,7 @@
 `dvc repro` reads params.yaml and never looks at conf/ (by DVC's design), so
 params.yaml is committed and must always equal the composition of conf/. This
 module writes or checks it. It runs as a script too, for the pre-commit hook:
-`python src/<package>/config_sync.py --check` (Hydra, pydantic and PyYAML suffice).
+`python src/<package>/core/config_sync.py --check` (Hydra, pydantic and PyYAML suffice).
 
 conf/config.yaml's `task: ${validate:<task>}` calls the resolver registered here while
 the composed config is resolved, before anything is written: it checks the whole config
@@ -29,9 +29,9 @@ def project_module(name: str):
     """A module of this package, also when this file runs as a script (pre-commit)."""
     import importlib
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     try:
-        return importlib.import_module(f"{{ cookiecutter.package_name }}.{name}")
+        return importlib.import_module(f"{{ cookiecutter.package_name }}.core.{name}")
     finally:
         sys.path.pop(0)
 
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         if current != expected:
             print(
                 "params.yaml is out of sync with conf/: run "
-                "`python src/{{ cookiecutter.package_name }}/config_sync.py` and commit it",
+                "`python src/{{ cookiecutter.package_name }}/core/config_sync.py` and commit it",
                 file=sys.stderr,
             )
             return 1
