@@ -17,7 +17,7 @@ from {{ cookiecutter.package_name }}.stages import STAGES
 from conftest import SHIPPED_BUSINESS
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
-PACKAGE = params.__package__
+PACKAGE = "{{ cookiecutter.package_name }}"
 
 
 def options(group: str) -> list[Path]:

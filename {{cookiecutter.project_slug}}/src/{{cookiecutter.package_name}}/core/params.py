@@ -39,6 +39,8 @@ from . import paths
 from .errors import ConfigError
 
 Task = Literal["classification", "regression"]
+# The project's package (core's parent): what `python -m` runs.
+PACKAGE = __package__.rpartition(".")[0]
 
 
 class _Strict(BaseModel):
@@ -411,7 +413,7 @@ def load_service(path: Path = paths.SERVICE) -> ServiceParams:
 def load(path: Path = paths.PARAMS) -> Params:
     if not Path(path).exists():
         raise ConfigError(
-            f"{path} not found: run `python -m {__package__} params` to compose it from conf/"
+            f"{path} not found: run `python -m {PACKAGE} params` to compose it from conf/"
         )
     with open(path, encoding="utf-8") as handle:
         return parse(yaml.safe_load(handle) or {}, str(path))
