@@ -108,7 +108,7 @@ def test_every_keeps_about_batch_lines_lines():
 def test_a_stage_started_by_a_large_process_reports_its_own_peak():
     """The peak is the stage's own: getrusage's ru_maxrss survives exec, so a stage that a
     process holding 600 MB started would report 600 MB."""
-    child = "from {{ cookiecutter.package_name }} import progress; print(progress.peak_rss_mb())"
+    child = "from {{ cookiecutter.package_name }}.core import progress; print(progress.peak_rss_mb())"
     parent = (
         "import subprocess, sys\n"
         "held = b'x' * (600 * 2**20)\n"  # written, so resident
