@@ -31,14 +31,10 @@ import argparse  # noqa: E402
 import importlib  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Callable  # noqa: E402
-#% if cookiecutter.serving == "yes"
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
+from types import ModuleType  # noqa: E402
 
-#% else
-from dataclasses import dataclass  # noqa: E402
-
-#% endif
 from .core import progress  # noqa: E402
 from .core.errors import UserError  # noqa: E402
 from .stages import STAGES  # noqa: E402
@@ -56,10 +52,27 @@ def _no_options(parser: argparse.ArgumentParser) -> None:
     """A command that takes no options."""
 
 
+# Stages with a twin in dask_engine/ (same name): compute.engine picks which one runs.
+DASK_STAGES = frozenset(p.stem for p in (Path(__file__).parent / "dask_engine").glob("[!_]*.py"))
+
+
+def stage_module(name: str, engine: str) -> ModuleType:
+    """The module whose main() runs stage `name` on `engine`: dask_engine/<name>.py on dask
+    when there is one, else stages/<name>.py. The one place an engine is chosen: a stage
+    never imports an engine; an engine imports the stage's pure functions."""
+    folder = "dask_engine" if engine == "dask" and name in DASK_STAGES else "stages"
+    return importlib.import_module(f".{folder}.{name}", __package__)
+
+
 def _run_stage(name: str, *args: object) -> None:
-    """stages/<name>.py's main(), logged as that stage (progress.py)."""
+    """The stage's main() on the configured engine, logged as that stage (progress.py)."""
     with progress.stage(name):
-        importlib.import_module(f".stages.{name}", __package__).main(*args)
+        engine = "local"
+        if name in DASK_STAGES:  # only these read compute.engine (dvc.yaml lists it there)
+            from .core.params import load
+
+            engine = load().compute.engine
+        stage_module(name, engine).main(*args)
 
 
 def stage(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from {{ cookiecutter.package_name }}.__main__ import stage_module
 from {{ cookiecutter.package_name }}.core import cluster, io, paths, progress
 from {{ cookiecutter.package_name }}.core.errors import ConfigError, DataError
 from {{ cookiecutter.package_name }}.stages import ingest, preprocess, select
@@ -274,8 +275,9 @@ def preprocess_on(engine, monkeypatch, make_params, scheduler, **changes) -> dic
         **changes,
     }
     params = make_params(settings)
-    monkeypatch.setattr(preprocess, "load", lambda: params)
-    preprocess.main()
+    module = stage_module("preprocess", engine)  # as `python -m ... preprocess` picks it
+    monkeypatch.setattr(module, "load", lambda: params)
+    module.main()
     assert paths.TRAIN.is_dir() == (engine == "dask")
     return {
         "train": io.read_parquet(paths.TRAIN),
@@ -395,7 +397,7 @@ def test_a_scheduler_address_loads(make_params, address):
     assert make_params({"compute.scheduler": address}).compute.scheduler == address
 
 
-# --- annotate on the dask engine (annotate_dask.py) ---
+# --- annotate on the dask engine (dask_engine/annotate.py) ---
 
 
 def clean_outputs(toy, task: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -420,10 +422,9 @@ def as_parts(path, frame: pd.DataFrame, cuts: list[int]) -> None:
 
 
 def run_annotate(monkeypatch, params) -> None:
-    from {{ cookiecutter.package_name }}.stages import annotate
-
-    monkeypatch.setattr(annotate, "load", lambda: params)
-    annotate.main()
+    module = stage_module("annotate", params.compute.engine)
+    monkeypatch.setattr(module, "load", lambda: params)
+    module.main()
 
 
 def annotate_settings(task: str, **changes) -> dict:

@@ -43,7 +43,7 @@ from joblib import Parallel, delayed
 
 from ..core import cluster, compute, io, paths
 from ..core.errors import DataError
-from ..core.params import AnnotateParams, EncodingParams, Params
+from ..core.params import AnnotateParams, EncodingParams, Params, load
 from ..modeling.features import encoding_for
 from ..quality import label_quality
 from ..stages import annotate
@@ -447,3 +447,7 @@ def run(params: Params) -> None:
     if classification and rules.pseudo_label.enabled:
         report["pseudo_labelled"] = sum(written[len(kept) :])
     annotate.finish(issues, report, rows_in, rows_out)
+
+
+def main() -> None:
+    run(load())

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..core import cluster, paths
-from ..core.params import CleanParams, Params
+from ..core.params import CleanParams, Params, load
 from ..stages import clean
 from ..tables import parts, row_hash, schema
 
@@ -144,3 +144,7 @@ def run(params: Params) -> dict:
         )
     clean.finish(summary)
     return summary
+
+
+def main() -> None:
+    run(load())

@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 
 from ..core import cluster, io, paths, progress
-from ..core.params import DataParams, Params
+from ..core.params import DataParams, Params, load
 from ..stages import ingest
-from ..tables import parts, row_hash, schema
+from ..tables import batches, parts, row_hash, schema
 
 log = logging.getLogger(__name__)
 
@@ -131,3 +131,8 @@ def run(files: list[Path], params: Params) -> int:
             rows = sum(client.gather(futures))
     progress.note(files=len(files), rows_out=rows)
     return rows
+
+
+def main() -> None:
+    params = load()
+    run(batches.files(Path(params.data.source)), params)

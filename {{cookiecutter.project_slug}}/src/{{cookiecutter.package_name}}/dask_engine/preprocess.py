@@ -25,7 +25,7 @@ import pandas as pd
 
 from ..core import cluster, io, paths, progress
 from ..core.errors import ConfigError
-from ..core.params import DataParams, Params, PreprocessParams
+from ..core.params import DataParams, Params, PreprocessParams, load
 from ..stages.preprocess import (
     engineer,
     feature_facts,
@@ -206,3 +206,7 @@ def run(params: Params) -> None:
         test_rows=test_rows,
         features=report["features_in"],
     )
+
+
+def main() -> None:
+    run(load())

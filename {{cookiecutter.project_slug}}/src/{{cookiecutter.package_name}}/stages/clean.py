@@ -192,11 +192,6 @@ def report(counts: dict, coerced: dict[str, int], target: str) -> dict:
 
 def main() -> None:
     params = load()
-    if params.compute.engine == "dask":
-        from ..dask_engine import clean as clean_dask
-
-        clean_dask.run(params)
-        return
     df, unlabelled, summary = clean(
         io.read_parquet(paths.INGESTED), params.data.target, params.clean, params.data.numeric
     )

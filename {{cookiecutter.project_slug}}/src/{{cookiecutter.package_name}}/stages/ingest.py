@@ -254,11 +254,6 @@ def snapshot(batches: Iterable[tuple[str, pd.DataFrame]], data: DataParams) -> p
 def main() -> None:
     params = load()
     files = batches.files(Path(params.data.source))
-    if params.compute.engine == "dask":
-        from ..dask_engine import ingest as ingest_dask
-
-        ingest_dask.run(files, params)
-        return
     # A generator: each file is read when snapshot is ready for it, not all up front.
     df = snapshot(read_batches(files), params.data)
     io.write_parquet(paths.INGESTED, df)

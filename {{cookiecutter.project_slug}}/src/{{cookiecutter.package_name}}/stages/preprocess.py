@@ -209,11 +209,6 @@ def preprocess(
 
 def main() -> None:
     params = load()
-    if params.compute.engine == "dask":
-        from ..dask_engine import preprocess as preprocess_dask
-
-        preprocess_dask.run(params)
-        return
     df = engineer(io.read_parquet(paths.ANNOTATED), params.preprocess.ratios)
     roles = schema.infer_roles(df, params.data, params.task)
     # In place: this stage owns df, and pandera's copy would be one more copy of the table.

@@ -9,8 +9,8 @@ the workers and swapped in whole (`io.atomic_dir`).
 pyarrow alone: how select and train read the training split on a row budget without
 holding it whole.
 
-dask is imported here, in cluster.py and in the `*_dask` modules only: the local
-engine never loads it.
+dask is imported here, in core/cluster.py and in dask_engine/ only: the local engine
+never loads it.
 """
 
 from __future__ import annotations

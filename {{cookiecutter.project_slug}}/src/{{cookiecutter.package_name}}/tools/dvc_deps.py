@@ -1,9 +1,11 @@
 """The project code each dvc.yaml stage runs, and a check that its deps list exactly that.
 
 A stage runs `python -m {{ cookiecutter.package_name }} <command>`: __main__.py and what it imports at
-module level, then stages/<command>.py and every project module that one imports, at any
-depth (imports inside functions too: they run when the stage calls them), and the
-__init__.py of every package on the way (Python runs them first). A module missing from a
+module level, then stages/<command>.py, or dask_engine/<command>.py when compute.engine
+picks that twin (__main__.py chooses; both are listed, as a params change can switch),
+and every project module those import, at any depth (imports inside functions too: they
+run when the stage calls them), and the __init__.py of every package on the way (Python
+runs them first). A module missing from a
 stage's deps lets DVC call a stale output up to date after that module changes; an extra
 one reruns the stage for nothing. Stages whose cmd does not run the package are left out.
 
@@ -97,7 +99,8 @@ def command(spec: dict, package: Path) -> str | None:
 def runs(name: str, package: Path = PACKAGE) -> set[str]:
     """The files (relative to the project) that `python -m <package> name` runs."""
     entry = package / "__main__.py"
-    start = {package / "stages" / f"{name}.py"}
+    twin = package / "dask_engine" / f"{name}.py"
+    start = {package / "stages" / f"{name}.py"} | ({twin} if twin.is_file() else set())
     start |= project_imports(entry, package, module_level_only=True)
     files = closure(start, package) | {entry}
     return {str(p.relative_to(package.parents[1])) for p in files}
