@@ -56,7 +56,7 @@ def task(params_raw: dict) -> str:
 
 
 # business settings as conf/config.yaml ships them for each task. A bake's conf/ holds its
-# own task's (tests/test_params.py checks they equal these); make_params takes these when a
+# own task's (tests/core/test_params.py checks they equal these); make_params takes these when a
 # test switches the task.
 SHIPPED_BUSINESS = {
     "classification": {"value_matrix": {}, "correct_value": 1.0, "wrong_value": 0.0},

@@ -1,4 +1,4 @@
-"""Run stages and record what each used; tests/test_dvc_deps.py drives it.
+"""Run stages and record what each used; tests/tools/test_dvc_deps.py drives it.
 
 `python tests/stage_trace.py` reads lines `OUT<tab>COMMAND[<tab>ARG]` on stdin. For each,
 a forked child runs `python -m {{ cookiecutter.package_name }} COMMAND [ARG]` and writes OUT,

@@ -3,7 +3,7 @@
 Values live in conf/ (composed into params.yaml) and service.yaml, and only there: this
 module says what is valid, never what a setting is when left out. So no field has a
 default, a key missing from the config is an error naming it, and a test
-(tests/test_params.py) fails when a default appears. The exceptions are keys that the
+(tests/core/test_params.py) fails when a default appears. The exceptions are keys that the
 config leaves out on purpose, each defaulting to None, "not given": FetchParams' `table`
 and `query` (an entry of data.fetch names one, and only for a database), and the business
 settings of the other task (conf/config.yaml writes only the task's; Params checks those

@@ -5,7 +5,7 @@ Everything else follows from it: models.REGISTRY (name -> estimator class per ta
 onnx_convert's float32 and float64-threshold families, the model types io.load_model
 trusts, the conf/model/ files the post-gen hook keeps for the task, and the template's
 tests. conf/config.yaml's select candidates and conf/model/ are written by hand (Hydra
-reads files); tests/test_models.py fails when they differ from this list.
+reads files); tests/modeling/test_models.py fails when they differ from this list.
 
 Plain Python, no scikit-learn at import: the post-gen hook reads it before the project's
 packages are installed. Adding a model: an entry here, conf/model/<name>.yaml, and its
