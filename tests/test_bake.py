@@ -268,7 +268,7 @@ def test_hook_metric_lists_agree_with_the_package(baked):
     project, answers = baked
     package = package_of(project)
     code = (
-        f"from {package} import models; import json; print(json.dumps("
+        f"from {package}.modeling import models; import json; print(json.dumps("
         "[sorted(models.CLASSIFICATION_METRICS), sorted(models.REGRESSION_METRICS)]))"
     )
     classification, regression = json.loads(run(project, "python", "-c", code).stdout)
