@@ -43,7 +43,7 @@ FEATURE_FILES = {
         "src/{{ cookiecutter.package_name }}/export/onnx_convert.py",
         "src/{{ cookiecutter.package_name }}/export/onnx_target_encoder.py",
         "docs/onnx.md",
-        "tests/export/test_onnx.py",
+        "tests/export",
     ],
     "remote_sources": [
         "src/{{ cookiecutter.package_name }}/stages/fetch.py",
