@@ -8,7 +8,7 @@ time, the stage process's peak RSS (its progress `done` line), each worker's pea
 (its `dask workers` line) and whether the dask engine's outputs equal the local engine's
 (Parquet read back with the bake's io.read_parquet and pd.testing.assert_frame_equal,
 JSON parsed, other files byte for byte). A stage without a dask path (no
-`<package>/<stage>_dask.py`) runs on the local engine in the dask run too, and says so.
+`<package>/dask_engine/<stage>.py`) runs on the local engine in the dask run too, and says so.
 
     .venv/bin/python benchmarks/dask_engine.py [--rows 1e7] [--batches 10]
         [--data-dir DIR] [--timeout 3600]
@@ -59,7 +59,7 @@ class Project:
         return entry if isinstance(entry, str) else next(iter(entry))
 
     def has_dask_path(self, stage: str) -> bool:
-        return (self.root / "src" / self.package / f"{stage}_dask.py").is_file()
+        return (self.root / "src" / self.package / "dask_engine" / f"{stage}.py").is_file()
 
     def configure(self, data: Path, engine: str) -> None:
         """params.yaml composed from conf/ with the synthetic table and `engine`."""
@@ -162,7 +162,7 @@ def measure(rows: int, data: Path, workdir: Path, timeout: float) -> list[tuple[
                            f"not run above {LOCAL_MAX_ROWS:,} rows: one process "
                            "would hold the table"))  # fmt: skip
     sys.path.insert(0, str(root / "src"))  # the bake's io reads what its stages wrote
-    io = importlib.import_module(f"{package}.io")
+    io = importlib.import_module(f"{package}.core.io")
     project.configure(data, "dask")
     for i, stage in enumerate(project.stages):
         dask_path = project.has_dask_path(stage)

@@ -35,22 +35,19 @@ CI_FILES = {"github": [".github"], "gitlab": [".gitlab-ci.yml"], "none": []}
 FEATURE_FILES = {
     "serving": [
         "src/{{ cookiecutter.package_name }}/serving",
-        "src/{{ cookiecutter.package_name }}/monitor.py",
         "service.yaml",
         "docs/serving.md",
-        "tests/test_serving.py",
-        "tests/test_monitor.py",
-        "tests/test_prediction_log.py",
+        "tests/serving",
     ],
     "onnx": [
-        "src/{{ cookiecutter.package_name }}/onnx_convert.py",
-        "src/{{ cookiecutter.package_name }}/onnx_target_encoder.py",
+        "src/{{ cookiecutter.package_name }}/export/onnx_convert.py",
+        "src/{{ cookiecutter.package_name }}/export/onnx_target_encoder.py",
         "docs/onnx.md",
-        "tests/test_onnx.py",
+        "tests/export",
     ],
     "remote_sources": [
         "src/{{ cookiecutter.package_name }}/stages/fetch.py",
-        "tests/test_fetch.py",
+        "tests/stages/test_fetch.py",
     ],
 }
 ENV = {**os.environ, "DVC_NO_ANALYTICS": "1", "PYTHONUTF8": "1"}
@@ -81,10 +78,12 @@ def is_yes(value: object) -> bool:
 
 def package_module(step: str, name: str):
     """A module of the new project's package that runs without its dependencies (Python
-    alone, or Hydra for config_sync), imported from the package folder."""
-    sys.path.insert(0, str(Path("src", ANSWERS["package_name"]).resolve()))
+    alone, or Hydra for config_sync), imported from its folder: `name` is its dotted path
+    in the package ("core.model_catalog")."""
+    folder, _, module = name.rpartition(".")
+    sys.path.insert(0, str(Path("src", ANSWERS["package_name"], *folder.split(".")).resolve()))
     try:
-        return importlib.import_module(name)
+        return importlib.import_module(module)
     except ImportError as exc:
         raise StepFailed(f"{step}: {exc}") from None
     finally:
@@ -94,7 +93,7 @@ def package_module(step: str, name: str):
 def other_task_models() -> list[str]:
     """conf/model/ files of models the other task has and this one does not: the
     package's model_catalog is the list."""
-    catalog = package_module("prune options", "model_catalog")
+    catalog = package_module("prune options", "core.model_catalog")
     task = ANSWERS["task"]
     other = {m.name for m in catalog.MODELS if m.task != task}
     return [f"conf/model/{name}.yaml" for name in sorted(other - set(catalog.names(task)))]
@@ -240,7 +239,7 @@ def export_markers(edges: list[dict]) -> dict[str, str | None]:
 
 def compose_params() -> None:
     """params.yaml = conf/ composed, by the same module the project's own check uses."""
-    config_sync = package_module("compose params.yaml", "config_sync")
+    config_sync = package_module("compose params.yaml", "core.config_sync")
     sys.path.insert(0, str(Path("src", ANSWERS["package_name"]).resolve()))
     try:
         config_sync.main([])

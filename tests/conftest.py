@@ -28,7 +28,7 @@ STAGES = template_package.STAGES
 
 # The bake's model list (model_catalog.py), per task in select's order: the first is the
 # default model.
-CATALOG = template_package.module("model_catalog")
+CATALOG = template_package.module("core/model_catalog")
 MODELS = {task: CATALOG.names(task) for task in ("classification", "regression")}
 
 

@@ -13,7 +13,7 @@ PACKAGE = TEMPLATE / "{{cookiecutter.project_slug}}" / "src" / "{{cookiecutter.p
 
 
 def module(relative: str):
-    """The package's module at `relative` (e.g. "model_catalog", "stages/__init__"),
+    """The package's module at `relative` (e.g. "core/model_catalog", "stages/__init__"),
     loaded from its file; it must hold no Jinja and import nothing of the package."""
     name = "template_" + relative.replace("/", "_")
     spec = importlib.util.spec_from_file_location(name, PACKAGE / f"{relative}.py")

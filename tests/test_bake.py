@@ -321,20 +321,19 @@ def test_pre_commit_refuses_an_import_whose_module_is_not_in_the_deps(tmp_path):
     stage = project / "src" / package / "stages" / "clean.py"
     stage.write_text(
         stage.read_text() + "\n\ndef gap_metric(task: str) -> str:\n"
-        "    from ..diagnosis import GAP_METRIC\n\n    return GAP_METRIC[task]\n"
+        "    from ..quality.diagnosis import GAP_METRIC\n\n    return GAP_METRIC[task]\n"
     )
     git(project, "add", "-A")
     done = run(project, "git", "commit", "-m", "clean imports diagnosis", check=False)
     assert done.returncode != 0
     assert (
-        f"dvc.yaml: stage clean imports src/{package}/diagnosis.py, which its deps do not "
+        f"dvc.yaml: stage clean imports src/{package}/quality/diagnosis.py, which its deps do not "
         "list: add it"
     ) in done.stdout + done.stderr
     assert git(project, "rev-list", "--count", "HEAD") == "1"
-    dvc_yaml = project / "dvc.yaml"
-    listed = f"      - src/{package}/stages/clean.py\n"
-    dvc_yaml.write_text(
-        dvc_yaml.read_text().replace(listed, f"{listed}      - src/{package}/diagnosis.py\n")
-    )
+    # The hook's own fix: each stage's code deps in dvc.yaml rewritten to what it imports.
+    fixed = run(project, "python", f"src/{package}/tools/dvc_deps.py", "--fix").stdout
+    assert fixed.splitlines() == ["dvc.yaml: stage clean's code deps rewritten"]
+    assert f"      - src/{package}/quality/diagnosis.py\n" in (project / "dvc.yaml").read_text()
     git(project, "add", "-A")
     git(project, "commit", "-qm", "clean imports diagnosis, listed in its deps")

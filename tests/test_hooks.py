@@ -105,7 +105,7 @@ def _hook_metrics() -> dict[str, tuple[str, ...]]:
 
 def test_hook_metric_rules_are_the_bakes():
     """The hook's copies of the bake's scorers.py (the hook runs before the bake exists)."""
-    scorers = template_package.module("scorers")
+    scorers = template_package.module("core/scorers")
     hook = _hook_metrics()
     assert {task: set(names) for task, names in hook.items()} == scorers.METRICS
     assert _hook_value("BINARY_ONLY") == scorers.BINARY_ONLY

@@ -168,16 +168,23 @@ def test_a_feature_answer_other_than_yes_or_no_is_refused(tmp_path, feature):
 
 
 # The bake's tests that the answers change: params and conf/ (fetch and service sections),
-# dvc.yaml against the code (every stage traced), the CLI, export (no ONNX) and ingest (its
-# URL message). The others run the same code in every bake; test_pipeline.py runs them all
+# dvc.yaml against the code (every stage traced), the CLI, export (no ONNX), ingest (its
+# URL message) and the package's layout (fewer modules, still no circle). The others run the same code in every bake; test_pipeline.py runs them all
 # in the default bake.
-CHANGED_TESTS = ["params", "dvc_deps", "cli", "export", "ingest"]
+CHANGED_TESTS = [
+    "core/test_params.py",
+    "tools/test_dvc_deps.py",
+    "test_cli.py",
+    "stages/test_export.py",
+    "stages/test_ingest.py",
+    "test_layout.py",
+]
 
 
 @pytest.mark.slow
 def test_the_bake_without_features_runs_its_tests_and_pipeline(tmp_path):
     project = bake(tmp_path, serving="no", onnx="no", remote_sources="no")
-    tests = [f"tests/test_{name}.py" for name in CHANGED_TESTS]
+    tests = [f"tests/{name}" for name in CHANGED_TESTS]
     run(project, "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests)
     run(project, "dvc", "repro")
     assert (project / "models/model.skops").exists()

@@ -113,11 +113,17 @@ class PipelineChecks:
         root, _ = project
         package = package_of(root)
         source = root / "src" / package
-        spec = importlib.util.spec_from_file_location("dvc_deps", source / "dvc_deps.py")
+        spec = importlib.util.spec_from_file_location("dvc_deps", source / "tools" / "dvc_deps.py")
         dvc_deps = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(dvc_deps)
         runs = {stage: dvc_deps.runs(stage, source) for stage in STAGES}
-        for module in ("io.py", "params.py", "schema.py", "features.py", "stages/select.py"):
+        for module in (
+            "core/io.py",
+            "core/params.py",
+            "tables/schema.py",
+            "modeling/features.py",
+            "stages/select.py",
+        ):
             path = source / module
             original = path.read_bytes()
             path.write_bytes(original + b"# an edit\n")

@@ -111,8 +111,8 @@ def test_api_predicts_as_the_model_in_process(project):
     root, package, _ = project
     sys.path.insert(0, str(root / "src"))
     try:
-        io = __import__(f"{package}.io", fromlist=["io"])
-        schema = __import__(f"{package}.schema", fromlist=["schema"])
+        io = __import__(f"{package}.core.io", fromlist=["io"])
+        schema = __import__(f"{package}.tables.schema", fromlist=["schema"])
         model = io.load_model(root / "models/model.skops")
         roles = schema.roles_from_dict(json.loads((root / "models/model.json").read_text())
                                        ["features"]["roles"])  # fmt: skip

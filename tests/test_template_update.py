@@ -66,7 +66,7 @@ def test_cruft_update_brings_a_template_change_and_keeps_the_users_edits(templat
     git(project, "commit", "-qm", "Our model config and notes")
 
     # The template improves: a line in a module, a new module, the README, a conf default.
-    module = repo / SLUG / "src/{{cookiecutter.package_name}}/paths.py"
+    module = repo / SLUG / "src/{{cookiecutter.package_name}}/core/paths.py"
     first_line = module.read_text().splitlines()[0]
     module.write_text(module.read_text().replace(first_line, f"{first_line}\n# Improved.", 1))
     (module.parent / "lineage.py").write_text('"""Where each output came from."""\n')
@@ -85,8 +85,8 @@ def test_cruft_update_brings_a_template_change_and_keeps_the_users_edits(templat
 
     run(project, "cruft", "update", "--skip-apply-ask")
     source = project / "src" / package
-    assert "\n# Improved.\n" in (source / "paths.py").read_text()
-    assert (source / "lineage.py").read_text() == '"""Where each output came from."""\n'
+    assert "\n# Improved.\n" in (source / "core" / "paths.py").read_text()
+    assert (source / "core" / "lineage.py").read_text() == '"""Where each output came from."""\n'
     assert (project / "conf/model/mine.yaml").read_text() == mine
     merged = readme.read_text()
     assert "The template's newest advice." in merged

@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 try:
-    from {{ cookiecutter.package_name }} import config_sync
+    from {{ cookiecutter.package_name }}.core import config_sync
 finally:
     sys.path.pop(0)
 

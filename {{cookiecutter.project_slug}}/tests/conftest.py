@@ -20,7 +20,7 @@ if str(PROJECT / "src") not in sys.path:
     sys.path.insert(0, str(PROJECT / "src"))
 
 #% if cookiecutter.onnx == "yes" or cookiecutter.serving == "yes"
-from {{ cookiecutter.package_name }} import model_catalog  # noqa: E402 (plain Python)
+from {{ cookiecutter.package_name }}.core import model_catalog  # noqa: E402 (plain Python)
 
 # Hyperparameters that keep tree ensembles fast in tests.
 SMALL = {"random_forest": {"n_estimators": 5}, "hist_gradient_boosting": {"max_iter": 10}}
@@ -56,7 +56,7 @@ def task(params_raw: dict) -> str:
 
 
 # business settings as conf/config.yaml ships them for each task. A bake's conf/ holds its
-# own task's (tests/test_params.py checks they equal these); make_params takes these when a
+# own task's (tests/core/test_params.py checks they equal these); make_params takes these when a
 # test switches the task.
 # conf/config.yaml's `metric` for each task when the bake answers "default".
 SHIPPED_METRIC = {"classification": "neg_log_loss", "regression": "neg_root_mean_squared_error"}
@@ -70,7 +70,7 @@ SHIPPED_BUSINESS = {
 def conf(params_raw: dict):
     """params.yaml parsed: conf/'s settings, where a test needs a settings object as it is
     configured (params.py holds no defaults); its sections for the parts of the pipeline."""
-    from {{ cookiecutter.package_name }}.params import parse
+    from {{ cookiecutter.package_name }}.core.params import parse
 
     return parse(params_raw)
 
@@ -81,7 +81,7 @@ def configured(conf{% if cookiecutter.serving == "yes" %}, project: Path{% endif
 #% if cookiecutter.serving == "yes"
     settings (params.yaml, or service.yaml for serve and monitor), with the given settings
     changed and checked."""
-    from {{ cookiecutter.package_name }}.params import load_service
+    from {{ cookiecutter.package_name }}.core.params import load_service
 
     service = load_service(project / "service.yaml")
 
@@ -109,8 +109,8 @@ def make_params(params_raw: dict):
     Setting `task` sets the business settings of that task too (SHIPPED_BUSINESS), and for
     the other task its default metric and its models (params.py refuses another task's)."""
     # Package imports live in fixtures: src/ joins sys.path only when this module runs.
-    from {{ cookiecutter.package_name }} import model_catalog
-    from {{ cookiecutter.package_name }}.params import parse
+    from {{ cookiecutter.package_name }}.core import model_catalog
+    from {{ cookiecutter.package_name }}.core.params import parse
 
     def make(changes: dict | None = None):
         raw = copy.deepcopy(params_raw)
@@ -188,7 +188,7 @@ def toy():
 
 @pytest.fixture(scope="session")
 def toy_roles():
-    from {{ cookiecutter.package_name }}.schema import Roles
+    from {{ cookiecutter.package_name }}.tables.schema import Roles
 
     return Roles(target="target", numeric=["x1", "x2"], categorical=["color"], time=None, groups=[])
 

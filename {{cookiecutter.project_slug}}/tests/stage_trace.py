@@ -1,4 +1,4 @@
-"""Run stages and record what each used; tests/test_dvc_deps.py drives it.
+"""Run stages and record what each used; tests/tools/test_dvc_deps.py drives it.
 
 `python tests/stage_trace.py` reads lines `OUT<tab>COMMAND[<tab>ARG]` on stdin. For each,
 a forked child runs `python -m {{ cookiecutter.package_name }} COMMAND [ARG]` and writes OUT,
@@ -69,7 +69,7 @@ class Traced:
 
 
 def trace(out: Path, argv: list[str]) -> int:
-    from {{ cookiecutter.package_name }} import params
+    from {{ cookiecutter.package_name }}.core import params
 
     reads: set[str] = set()
     load = params.load

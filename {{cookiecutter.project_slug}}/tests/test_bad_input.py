@@ -27,10 +27,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.package_name }} import config_sync, dvc_deps
 from {{ cookiecutter.package_name }}.__main__ import main
-from {{ cookiecutter.package_name }}.errors import ConfigError
+from {{ cookiecutter.package_name }}.core import config_sync
+from {{ cookiecutter.package_name }}.core.errors import ConfigError
 from {{ cookiecutter.package_name }}.stages import STAGES
+from {{ cookiecutter.package_name }}.tools import dvc_deps
 
 PROJECT = Path(__file__).resolve().parents[1]
 DOC = PROJECT / "docs" / "bad-input.md"

@@ -1,4 +1,5 @@
-"""The command line: `params` writes and checks params.yaml; user errors are one line, exit 1."""
+"""The command line: `params` writes and checks params.yaml; user errors are one line, exit 1;
+compute.engine picks the module that runs a data stage, here and nowhere else."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import shutil
 import pytest
 import yaml
 
-from {{ cookiecutter.package_name }}.__main__ import main
+from {{ cookiecutter.package_name }}.__main__ import DASK_STAGES, main, stage_module
+from {{ cookiecutter.package_name }}.core import params
+from {{ cookiecutter.package_name }}.stages import STAGES
 
 
 @pytest.fixture
@@ -56,3 +59,23 @@ def test_an_unknown_command_is_refused(capsys):
         main(["teach"])
     assert exit_.value.code == 2
     assert "invalid choice: 'teach'" in capsys.readouterr().err
+
+
+def test_the_engine_picks_the_stage_module_only_for_stages_with_a_dask_twin():
+    assert sorted(DASK_STAGES) == ["annotate", "clean", "ingest", "preprocess"]
+    for name in STAGES:
+        assert stage_module(name, "local").__name__ == f"{{ cookiecutter.package_name }}.stages.{name}"
+        twin = "dask_engine" if name in DASK_STAGES else "stages"
+        assert stage_module(name, "dask").__name__ == f"{{ cookiecutter.package_name }}.{twin}.{name}"
+
+
+@pytest.mark.parametrize("engine", ["local", "dask"])
+def test_a_stage_command_runs_the_main_of_the_configured_engine(engine, make_params, monkeypatch):
+    configured = make_params({"compute.engine": engine})
+    monkeypatch.setattr(params, "load", lambda: configured)
+    ran = []
+    for module in (stage_module("clean", "local"), stage_module("clean", "dask")):
+        monkeypatch.setattr(module, "main", lambda module=module: ran.append(module.__name__))
+    assert main(["clean"]) == 0
+    folder = "dask_engine" if engine == "dask" else "stages"
+    assert ran == [f"{{ cookiecutter.package_name }}.{folder}.clean"]

@@ -9,9 +9,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from {{ cookiecutter.package_name }} import config_sync, io, models, paths, schema
 from {{ cookiecutter.package_name }}.__main__ import main
+from {{ cookiecutter.package_name }}.core import config_sync, io, paths
+from {{ cookiecutter.package_name }}.modeling import models
 from {{ cookiecutter.package_name }}.stages import ingest
+from {{ cookiecutter.package_name }}.tables import schema
 
 # Small candidates and 3 folds keep the run short; select's winner is what gets trained.
 FAST = [

@@ -31,16 +31,12 @@ import argparse  # noqa: E402
 import importlib  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Callable  # noqa: E402
-#% if cookiecutter.serving == "yes"
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
+from types import ModuleType  # noqa: E402
 
-#% else
-from dataclasses import dataclass  # noqa: E402
-
-#% endif
-from . import progress  # noqa: E402
-from .errors import UserError  # noqa: E402
+from .core import progress  # noqa: E402
+from .core.errors import UserError  # noqa: E402
 from .stages import STAGES  # noqa: E402
 
 
@@ -56,10 +52,27 @@ def _no_options(parser: argparse.ArgumentParser) -> None:
     """A command that takes no options."""
 
 
+# Stages with a twin in dask_engine/ (same name): compute.engine picks which one runs.
+DASK_STAGES = frozenset(p.stem for p in (Path(__file__).parent / "dask_engine").glob("[!_]*.py"))
+
+
+def stage_module(name: str, engine: str) -> ModuleType:
+    """The module whose main() runs stage `name` on `engine`: dask_engine/<name>.py on dask
+    when there is one, else stages/<name>.py. The one place an engine is chosen: a stage
+    never imports an engine; an engine imports the stage's pure functions."""
+    folder = "dask_engine" if engine == "dask" and name in DASK_STAGES else "stages"
+    return importlib.import_module(f".{folder}.{name}", __package__)
+
+
 def _run_stage(name: str, *args: object) -> None:
-    """stages/<name>.py's main(), logged as that stage (progress.py)."""
+    """The stage's main() on the configured engine, logged as that stage (progress.py)."""
     with progress.stage(name):
-        importlib.import_module(f".stages.{name}", __package__).main(*args)
+        engine = "local"
+        if name in DASK_STAGES:  # only these read compute.engine (dvc.yaml lists it there)
+            from .core.params import load
+
+            engine = load().compute.engine
+        stage_module(name, engine).main(*args)
 
 
 def stage(args: argparse.Namespace) -> int:
@@ -97,7 +110,7 @@ def add_batch_options(parser: argparse.ArgumentParser) -> None:
 
 def add_batch(args: argparse.Namespace) -> int:
     """add a batch file to data.source, then dvc add"""
-    from . import add_batch as adding
+    from .tools import add_batch as adding
 
     adding.main(args.path, args.name, track=not args.no_dvc)
     return 0
@@ -112,7 +125,7 @@ def params_options(parser: argparse.ArgumentParser) -> None:
 
 def params(args: argparse.Namespace) -> int:
     """compose conf/ into params.yaml"""
-    from . import config_sync
+    from .core import config_sync
 
     return config_sync.main((["--check"] if args.check else []) + args.overrides)
 
@@ -136,7 +149,7 @@ def serve_options(parser: argparse.ArgumentParser) -> None:
 
 def serve(args: argparse.Namespace) -> int:
     """serve the model over HTTP (service.yaml: serve)"""
-    from .params import load_service
+    from .core.params import load_service
     from .serving.app import serve as serve_model
 
     settings = load_service().serve
@@ -164,8 +177,8 @@ def monitor_options(parser: argparse.ArgumentParser) -> None:
 
 def monitor(args: argparse.Namespace) -> int:
     """drift of logged inputs (service.yaml: monitor)"""
-    from . import monitor as monitoring
-    from .params import load, load_service
+    from .core.params import load, load_service
+    from .serving import monitor as monitoring
 
     service = load_service()
     return monitoring.main(load(), service, args.log, args.to_batch, args.fail_on_drift)
@@ -178,7 +191,7 @@ def compare_options(parser: argparse.ArgumentParser) -> None:
 
 def compare(args: argparse.Namespace) -> int:
     """experiments at a glance, best first; other options go to `dvc exp show`"""
-    from . import compare as comparing
+    from .tools import compare as comparing
 
     return comparing.main(args.passed, markdown=args.md)
 

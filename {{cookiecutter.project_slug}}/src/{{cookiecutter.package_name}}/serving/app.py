@@ -25,8 +25,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
 
-from .. import models, schema
-from ..params import ServeParams
+from ..core.params import ServeParams
+from ..modeling import models
+from ..tables import schema
 from . import request as request_schema
 from . import responses
 from .body_limit import BodyLimit

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import yaml
 
-from .. import paths
-from ..errors import DataError
+from ..core import paths
+from ..core.errors import DataError
 
 WORKSPACE = "workspace"
 

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, Strict, StrictInt, StrictStr, create_model
 
-from .. import schema
+from ..tables import schema
 
 # How far a number may be from zero, as a multiple of the feature's largest training
 # magnitude (at least 1). Past it, a value is a units or encoding mistake, and a standard-

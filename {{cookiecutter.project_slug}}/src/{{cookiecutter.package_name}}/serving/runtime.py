@@ -25,8 +25,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from .. import schema
-from ..errors import ConfigError
+from ..core.errors import ConfigError
+from ..tables import schema
 
 Choice = Literal["auto", "onnx", "skops"]
 

@@ -4,8 +4,8 @@ pseudo-label the unlabelled rows that clean set aside.
 
 The corrections may also name unlabelled rows: labelling them by hand moves them in.
 Issues are found after the corrections, so a fixed row leaves the list.
-On the dask engine (compute.engine: dask) annotate_dask.py does the same per partition
-of clean's outputs, through the functions here and in label_quality.py.
+On the dask engine (compute.engine: dask) dask_engine/annotate.py does the same per
+partition of clean's outputs, through the functions here and in label_quality.py.
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import compute, io, label_quality, paths, progress, schema
-from ..errors import ConfigError, DataError
-from ..params import AnnotateParams, DataParams, Params, PreprocessParams, Task, load
+from ..core import compute, io, paths, progress
+from ..core.errors import ConfigError, DataError
+from ..core.params import AnnotateParams, DataParams, Params, PreprocessParams, Task, load
+from ..quality import label_quality
+from ..tables import schema
 
 log = logging.getLogger(__name__)
 
@@ -206,11 +208,6 @@ def finish(issues: pd.DataFrame, report: dict, rows_in: int, rows_out: int) -> N
 
 def main() -> None:
     params = load()
-    if params.compute.engine == "dask":
-        from .. import annotate_dask
-
-        annotate_dask.run(params)
-        return
     target = params.data.target
     rows = pd.concat(
         [io.read_parquet(paths.CLEANED), io.read_parquet(paths.UNLABELLED)], ignore_index=True

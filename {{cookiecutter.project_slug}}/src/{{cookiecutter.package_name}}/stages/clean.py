@@ -20,9 +20,10 @@ import logging
 import numpy as np
 import pandas as pd
 
-from .. import io, paths, progress, row_hash, schema, scorers
-from ..errors import ConfigError, DataError
-from ..params import CleanParams, load
+from ..core import io, paths, progress, scorers
+from ..core.errors import ConfigError, DataError
+from ..core.params import CleanParams, load
+from ..tables import row_hash, schema
 
 log = logging.getLogger(__name__)
 
@@ -215,11 +216,6 @@ def report(counts: dict, coerced: dict[str, int], target: str, metric: str | Non
 
 def main() -> None:
     params = load()
-    if params.compute.engine == "dask":
-        from .. import clean_dask
-
-        clean_dask.run(params)
-        return
     df, unlabelled, summary = clean(
         io.read_parquet(paths.INGESTED),
         params.data.target,

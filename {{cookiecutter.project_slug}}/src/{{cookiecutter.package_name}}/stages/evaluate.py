@@ -25,9 +25,12 @@ import pandas as pd
 from sklearn import metrics as skm
 from sklearn.pipeline import Pipeline
 
-from .. import business, compute, diagnosis, importance, io, models, paths, progress, schema
-from ..errors import GateError
-from ..params import BusinessParams, DataParams, EvaluateParams, Task, load
+from ..core import compute, io, paths, progress
+from ..core.errors import GateError
+from ..core.params import BusinessParams, DataParams, EvaluateParams, Task, load
+from ..modeling import business, models
+from ..quality import diagnosis, importance
+from ..tables import schema
 
 log = logging.getLogger(__name__)
 

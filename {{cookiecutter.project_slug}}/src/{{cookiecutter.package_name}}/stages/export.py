@@ -19,13 +19,17 @@ import pandas as pd
 import sklearn
 from sklearn.pipeline import Pipeline
 
+from .. import __version__
+from ..core import io, paths
+from ..core.errors import DataError
+from ..core.params import Task, TrainParams, load
 #% if cookiecutter.onnx == "yes"
-from .. import __version__, io, model_card, models, onnx_convert, paths, row_budget, schema
+from ..export import model_card, onnx_convert
 #% else
-from .. import __version__, io, model_card, models, paths, row_budget, schema
+from ..export import model_card
 #% endif
-from ..errors import DataError
-from ..params import Task, TrainParams, load
+from ..modeling import models
+from ..tables import row_budget, schema
 
 log = logging.getLogger(__name__)
 

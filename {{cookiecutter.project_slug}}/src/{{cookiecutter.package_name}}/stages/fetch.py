@@ -20,9 +20,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pandas as pd
 
-from .. import batches, io, paths
-from ..errors import ConfigError, DataError
-from ..params import FetchParams, is_database_url, load
+from ..core import io, paths
+from ..core.errors import ConfigError, DataError
+from ..core.params import FetchParams, is_database_url, load
+from ..tables import batches
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .. import batches, io, paths, progress, row_hash, schema
-from ..errors import DataError, first_line
-from ..params import DataParams, load
+from ..core import io, paths, progress
+from ..core.errors import DataError, first_line
+from ..core.params import DataParams, load
+from ..tables import batches, row_hash, schema
 
 log = logging.getLogger(__name__)
 
@@ -256,11 +257,6 @@ def snapshot(batches: Iterable[tuple[str, pd.DataFrame]], data: DataParams) -> p
 def main() -> None:
     params = load()
     files = batches.files(Path(params.data.source))
-    if params.compute.engine == "dask":
-        from .. import ingest_dask
-
-        ingest_dask.run(files, params)
-        return
     # A generator: each file is read when snapshot is ready for it, not all up front.
     df = snapshot(read_batches(files), params.data)
     io.write_parquet(paths.INGESTED, df)

@@ -15,10 +15,11 @@ import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.model_selection import train_test_split
 
-from .. import compute, io, paths, progress, schema
-from ..errors import DataError
-from ..features import TARGET, build_transformer, choose_encodings
-from ..params import AugmentParams, PreprocessParams, Task, load
+from ..core import compute, io, paths, progress
+from ..core.errors import DataError
+from ..core.params import AugmentParams, PreprocessParams, Task, load
+from ..modeling.features import TARGET, build_transformer, choose_encodings
+from ..tables import schema
 
 log = logging.getLogger(__name__)
 
@@ -208,11 +209,6 @@ def preprocess(
 
 def main() -> None:
     params = load()
-    if params.compute.engine == "dask":
-        from .. import preprocess_dask
-
-        preprocess_dask.run(params)
-        return
     df = engineer(io.read_parquet(paths.ANNOTATED), params.preprocess.ratios)
     roles = schema.infer_roles(df, params.data, params.task)
     # In place: this stage owns df, and pandera's copy would be one more copy of the table.

@@ -34,8 +34,10 @@ from sklearn.model_selection import (
 )
 from sklearn.pipeline import Pipeline
 
-from .. import compute, io, models, paths, progress, row_budget, schema
-from ..params import BusinessParams, ComputeParams, Params, SelectParams, Task, load
+from ..core import compute, io, paths, progress
+from ..core.params import BusinessParams, ComputeParams, Params, SelectParams, Task, load
+from ..modeling import models
+from ..tables import row_budget, schema
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +62,7 @@ def fold_runner(settings: ComputeParams) -> Iterator[None]:
         with compute.folds(settings.cores):
             yield
         return
-    from .. import cluster
+    from ..core import cluster
 
     with cluster.client(settings), parallel_config(backend="dask"):
         yield

@@ -12,8 +12,10 @@ from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
-from .. import compute, io, models, paths, progress, row_budget, schema
-from ..params import Task, load
+from ..core import compute, io, paths, progress
+from ..core.params import Task, load
+from ..modeling import models
+from ..tables import row_budget, schema
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,465 @@
+"""params.yaml -> a typed, validated config. Unknown keys and bad values fail loudly.
+
+Values live in conf/ (composed into params.yaml) and service.yaml, and only there: this
+module says what is valid, never what a setting is when left out. So no field has a
+default, a key missing from the config is an error naming it, and a test
+(tests/core/test_params.py) fails when a default appears. The exceptions are keys that the
+config leaves out on purpose, each defaulting to None, "not given": FetchParams' `table`
+and `query` (an entry of data.fetch names one, and only for a database), and the business
+settings of the other task (conf/config.yaml writes only the task's; Params checks those
+are set). Code and tests that need a settings object take it from the composed config.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+#% if cookiecutter.remote_sources == "yes"
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+#% else
+from pathlib import Path
+from typing import Any, Literal
+
+#% endif
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from . import model_catalog, paths, scorers
+from .errors import ConfigError
+
+Task = Literal["classification", "regression"]
+# The project's package (core's parent): what `python -m` runs.
+PACKAGE = __package__.rpartition(".")[0]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+#% if cookiecutter.remote_sources == "yes"
+# SQLAlchemy dialects a fetch URL may name (`dialect+driver://`); any other scheme is a file
+# URL read through fsspec (http, https, s3, gs, azure, file, memory, ...).
+DATABASE_DIALECTS = frozenset(
+    {"sqlite", "postgresql", "postgres", "mysql", "mariadb", "mssql", "oracle", "duckdb"}
+)
+
+
+def is_database_url(url: str) -> bool:
+    return url.split("://", 1)[0].split("+", 1)[0].lower() in DATABASE_DIALECTS
+
+
+class FetchParams(_Strict):
+    """One remote source: a file URL, or a database URL with a table or a query."""
+
+    url: str
+    table: str | None = None
+    query: str | None = None
+
+    @model_validator(mode="after")
+    def _coherent(self) -> FetchParams:
+        if "://" not in self.url:
+            raise ValueError(
+                f"url {self.url!r} is not a URL: a local file or folder goes in data.source"
+            )
+        try:
+            password = urlsplit(self.url).password
+        except ValueError:
+            password = None
+        if password and not password.startswith("$"):
+            # params.yaml is committed: a secret written here would end up in git.
+            raise ValueError(
+                "url holds a password: write `$ENV_VAR` in its place and export ENV_VAR"
+            )
+        if is_database_url(self.url):
+            if (self.table is None) == (self.query is None):
+                raise ValueError(f"database url {self.url!r} needs exactly one of table or query")
+        elif self.table is not None or self.query is not None:
+            raise ValueError(f"url {self.url!r} is a file: table and query are for databases")
+        return self
+
+
+#% endif
+class DataParams(_Strict):
+    source: str
+    target: str
+    id_column: str | None
+    time: str | None
+    groups: list[str]
+    numeric: list[str] | None
+    categorical: list[str] | None
+#% if cookiecutter.remote_sources == "yes"
+    drop: list[str]
+    # name -> remote source; the `fetch` stage snapshots each to paths.FETCHED/<name>.parquet.
+    fetch: dict[str, FetchParams]
+
+    @model_validator(mode="after")
+    def _source_reads_the_snapshots(self) -> DataParams:
+        bad = [name for name in self.fetch if not paths.FILE_STEM.match(name)]
+        if bad:
+            raise ValueError(
+                f"fetch name {bad[0]!r} is not a file name: use letters, digits, '.', '_', '-'"
+            )
+        if self.fetch:
+            folder = PurePosixPath(paths.FETCHED.as_posix())
+            allowed = {folder} | {folder / f"{name}.parquet" for name in self.fetch}
+            if PurePosixPath(self.source) not in allowed:
+                raise ValueError(
+                    f"source {self.source!r} does not read what data.fetch snapshots: set it to "
+                    f"{folder} (every snapshot) or {folder}/<name>.parquet"
+                )
+        return self
+
+
+#% else
+    drop: list[str]
+
+
+#% endif
+class CleanParams(_Strict):
+    drop_duplicates: bool
+    max_missing_fraction: float = Field(ge=0.0, le=1.0)
+    valid_ranges: dict[str, tuple[float | None, float | None]]
+    exclude: dict[str, list[Any]]
+
+
+class PseudoLabelParams(_Strict):
+    enabled: bool
+    min_confidence: float = Field(gt=0.0, le=1.0)
+
+
+class AnnotateParams(_Strict):
+    relabel_file: str
+    issue_threshold: float = Field(gt=0.0, le=1.0)
+    cv_folds: int = Field(ge=2, le=20)
+    judge_max_rows: int = Field(ge=100)
+    pseudo_label: PseudoLabelParams
+
+
+class AugmentParams(_Strict):
+    enabled: bool
+    copies: int = Field(ge=1, le=20)
+    noise_scale: float = Field(ge=0.0)
+
+
+class EncodingParams(_Strict):
+    onehot_max_categories: int = Field(ge=1)
+    target_cv: int = Field(ge=2, le=20)
+
+
+class PreprocessParams(_Strict):
+    test_size: float = Field(gt=0.0, lt=1.0)
+    impute_numeric: Literal["mean", "median"]
+    impute_categorical: Literal["most_frequent", "constant"]
+    scale: Literal["standard", "robust", "none"]
+    encoding: EncodingParams
+    ratios: list[tuple[str, str]]
+    augment: AugmentParams
+    # The transformer is fitted on a seeded, stratified sample of this many training rows
+    # (all of them when fewer): the same rows under either engine (docs/dask-engine.md).
+    fit_max_rows: int = Field(ge=100)
+
+
+class SelectParams(_Strict):
+    cv_folds: int = Field(ge=2, le=20)
+    min_rows: int = Field(ge=100)
+    max_rows: int = Field(ge=100)
+    factor: int = Field(ge=2)
+    candidates: dict[str, dict[str, Any]]
+
+    @model_validator(mode="after")
+    def _rungs_grow(self) -> SelectParams:
+        if self.max_rows < self.min_rows:
+            raise ValueError(
+                f"max_rows ({self.max_rows}) is below min_rows ({self.min_rows}): "
+                "the largest rung cannot be smaller than the first"
+            )
+        return self
+
+    @field_validator("candidates")
+    @classmethod
+    def _not_empty(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        if not value:
+            raise ValueError("needs at least one candidate model")
+        return value
+
+
+class TrainParams(_Strict):
+    use_selected: bool
+    # None: fit every training row; n: a seeded sample of n rows when there are more.
+    max_rows: int | None = Field(ge=100)
+
+
+class EvaluateParams(_Strict):
+    recent_fraction: float = Field(gt=0.0, le=1.0)
+    min_group_size: int = Field(ge=1)
+    min_class_support: int = Field(ge=1)
+    max_group_gap: float | None = Field(ge=0.0)
+    on_gap_exceeded: Literal["warn", "fail"]
+    importance_rows: int = Field(ge=1)
+    importance_repeats: int = Field(ge=1)
+
+
+class BusinessParams(_Strict):
+    """Each task's settings; the other task's are left out (None), see TASK_BUSINESS."""
+
+    # YAML reads a class named 0 as a number: keys are matched as text (see business.py).
+    value_matrix: dict[str | int, dict[str | int, float]] | None = None
+    correct_value: float | None = None
+    wrong_value: float | None = None
+    cost_per_unit_error: float | None = Field(None, ge=0.0)
+
+
+# The business settings each task's business_value reads (business.py).
+TASK_BUSINESS = {
+    "classification": ("value_matrix", "correct_value", "wrong_value"),
+    "regression": ("cost_per_unit_error",),
+}
+
+
+#% if cookiecutter.serving == "yes"
+class ServeParams(_Strict):
+    host: str
+    port: int = Field(ge=1, le=65535)
+    stage: str
+    runtime: Literal["auto", "onnx", "skops"]
+    workers: int = Field(ge=1)
+    max_rows: int = Field(ge=1)
+    # None: serving.request.body_limit sizes it from max_rows and the model's features.
+    max_body_bytes: int | None = Field(ge=1024)
+    api_key_env: str
+    prediction_log: str
+    log_max_bytes: int = Field(ge=1024)
+    log_backups: int = Field(ge=0)
+    log_flush_seconds: float = Field(gt=0.0)
+
+
+class MonitorParams(_Strict):
+    psi_threshold: float = Field(gt=0.0)
+    ks_alpha: float = Field(ge=0.0, le=1.0)
+    bins: int = Field(ge=2, le=100)
+    min_rows: int = Field(ge=1)
+
+
+#% endif
+# A scheduler address as distributed's Client takes it: an optional network transport,
+# a host name or IP (IPv6 in brackets) and a port.
+SCHEDULER_ADDRESS = re.compile(r"((tcp|tls|ws|wss|ucx)://)?(\[[0-9A-Fa-f:.]+\]|[\w.-]+):\d{1,5}")
+
+
+class ComputeParams(_Strict):
+    # -1: every core; n > 0: n cores. Reruns at one setting are byte-identical; histogram
+    # gradient boosting's sums follow the thread count, so set a number, not -1, when
+    # machines with different core counts must give the same model file.
+    n_jobs: int
+    # local: each stage in this process. dask: the data stages on a Dask cluster, a task
+    # per partition, their outputs folders of Parquet parts equal to the local engine's
+    # files; select's cross-validation folds on the cluster's workers (docs/dask-engine.md).
+    engine: Literal["local", "dask"]
+    # The dask engine's cluster: a scheduler address (tcp://host:8786), or null for a
+    # LocalCluster of n_jobs worker processes on this machine, started for the stage.
+    scheduler: str | None
+
+    @field_validator("n_jobs")
+    @classmethod
+    def _not_zero(cls, value: int) -> int:
+        if value == 0 or value < -1:
+            raise ValueError("n_jobs is -1 (every core) or a number of cores >= 1")
+        return value
+
+    @field_validator("scheduler")
+    @classmethod
+    def _an_address(cls, value: str | None) -> str | None:
+        # Checked at load: a typo fails before any stage runs, not when the first dask
+        # stage tries to connect.
+        if value is not None and not SCHEDULER_ADDRESS.fullmatch(value):
+            raise ValueError(
+                "scheduler is a Dask scheduler address, [tcp|tls|ws|wss|ucx://]host:port "
+                "(e.g. tcp://10.0.0.5:8786), or null for a LocalCluster on this machine"
+            )
+        return value
+
+    @property
+    def cores(self) -> int:
+        return (os.cpu_count() or 1) if self.n_jobs == -1 else self.n_jobs
+
+
+class Params(_Strict):
+    task: Task
+    metric: str
+    seed: int
+    compute: ComputeParams
+    data: DataParams
+    model: dict[str, Any]
+    clean: CleanParams
+    annotate: AnnotateParams
+    preprocess: PreprocessParams
+    select: SelectParams
+    train: TrainParams
+    evaluate: EvaluateParams
+    business: BusinessParams
+
+    @model_validator(mode="after")
+    def _business_of_the_task(self) -> Params:
+        own = TASK_BUSINESS[self.task]
+        given = {
+            key for key in BusinessParams.model_fields if getattr(self.business, key) is not None
+        }
+        missing, other = sorted(set(own) - given), sorted(given - set(own))
+        if missing or other:
+            problem = (
+                f"{', '.join(missing)} must be set"
+                if missing
+                else f"{', '.join(other)} belongs to the other task"
+            )
+            raise ValueError(
+                f"business: {problem}: a {self.task} business_value reads {', '.join(own)}"
+            )
+        return self
+
+
+#% if cookiecutter.serving == "yes"
+class ServiceParams(_Strict):
+    """service.yaml: the settings of `serve` and `monitor`, which run beside the pipeline,
+    not in it. They live outside conf/ and params.yaml because `dvc exp show` makes a
+    column of every params.yaml key (stages' `params:` lists narrow only `--param-deps`),
+    and settings no stage reads would be columns that never tell experiments apart."""
+
+    serve: ServeParams
+    monitor: MonitorParams
+
+
+#% endif
+def _missing_keys(node: Any, prefix: str = "") -> list[str]:
+    """Keys still set to Hydra's '???' (mandatory, no value given)."""
+    if isinstance(node, dict):
+        return [m for k, v in node.items() for m in _missing_keys(v, f"{prefix}{k}.")]
+    return [prefix.rstrip(".")] if node == "???" else []
+
+
+def _settings(loc: tuple) -> list[str]:
+    """The keys the section at `loc` accepts; none when it is free-form (model{% if cookiecutter.remote_sources == "yes" %}, fetch{% endif %})."""
+    model: type[BaseModel] = Params
+    for key in loc:
+        field = model.model_fields.get(str(key))
+        if field is None or not (
+            isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+        ):
+            return []
+        model = field.annotation
+    return sorted(model.model_fields)
+
+
+def model_problem(task: Task, where: str, config: dict[str, Any]) -> str | None:
+    """Why the conf/model/ mapping at `where` (model, select.candidates.<name>) cannot
+    build its estimator, or None: checked against model_catalog's lists, so a misspelt
+    hyperparameter is refused while conf/ is composed, not when train imports
+    scikit-learn. Values are the estimator's to check (models.build)."""
+    model = model_catalog.find(task, config.get("name"))
+    if model is None:
+        return (
+            f"{where}.name {config.get('name')!r} is not a {task} model: choose one of "
+            f"{', '.join(model_catalog.names(task))} (files in conf/model/)"
+        )
+    if "random_state" in config:
+        return f"{where}.random_state is not set here: the top-level seed sets it (-S seed=...)"
+    estimator = model.estimator.rpartition(".")[2]
+    settable = sorted(model.parameters - {"random_state"}, key=str.lower)
+    unknown = sorted(set(config) - {"name"} - model.parameters)
+    if not unknown:
+        return None
+    close = difflib.get_close_matches(unknown[0], settable, n=1)
+    hint = f"did you mean {close[0]}? " if close else ""
+    return (
+        f"{where}.{unknown[0]} is not a parameter of {estimator}: {hint}it takes "
+        f"{', '.join(settable)}"
+    )
+
+
+def choice_problem(params: Params) -> str | None:
+    """Why the metric or a model of a well-formed config cannot run, or None."""
+    problem = scorers.task_problem(params.task, params.metric)
+    if problem:
+        return problem
+    configs = {"model": params.model}
+    configs.update({f"select.candidates.{n}": c for n, c in params.select.candidates.items()})
+    problems = (model_problem(params.task, where, c) for where, c in configs.items())
+    return next(filter(None, problems), None)
+
+
+def parse(raw: dict[str, Any], source: str = "params.yaml") -> Params:
+    missing = _missing_keys(raw)
+    if missing:
+        raise ConfigError(
+            f"{source}: {', '.join(missing)} must be set (still '???'): "
+            f"e.g. `dvc exp run -S {missing[0]}=...`"
+        )
+    parsed = _validated(raw, source)
+    problem = choice_problem(parsed)
+    if problem:
+        raise ConfigError(f"{source}: {problem}; fix it in conf/ or the -S override")
+    return parsed
+
+
+def _validated(raw: dict[str, Any], source: str) -> Params:
+    """raw as Params; the first thing pydantic refuses as one ConfigError line."""
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        allowed = _settings(first["loc"][:-1])
+        if first["type"] == "extra_forbidden" and allowed:
+            section = ".".join(map(str, first["loc"][:-1])) or "the top level"
+            close = difflib.get_close_matches(str(first["loc"][-1]), allowed, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise ConfigError(
+                f"{source}: {where} is not a setting: {hint}{section} has "
+                f"{', '.join(allowed)}; fix it in conf/ or the -S override"
+            ) from None
+        value = first.get("input")
+        # Not a whole section: the message names what is wrong, and the section could hold
+        # a URL with credentials.
+        got = "" if isinstance(value, dict) and value else f" (got {value!r})"
+        where = f"{where}: " if where else ""  # a check of the whole config names its keys
+        raise ConfigError(
+            f"{source}: {where}{first['msg']}{got}; fix it in conf/ and rerun with `dvc exp run`"
+        ) from None
+
+
+#% if cookiecutter.serving == "yes"
+def load_service(path: Path = paths.SERVICE) -> ServiceParams:
+    """service.yaml checked: it holds every setting of serve and monitor."""
+    if not Path(path).exists():
+        raise ConfigError(
+            f"{path} not found: serve and monitor read their settings from it; restore it "
+            f"from git (`git checkout -- {path}`)"
+        )
+    with open(path, encoding="utf-8") as handle:
+        raw = yaml.safe_load(handle) or {}
+    try:
+        return ServiceParams.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{path}: {where}: {first['msg']}; fix it in {path}") from None
+
+
+#% endif
+def load(path: Path = paths.PARAMS) -> Params:
+    if not Path(path).exists():
+        raise ConfigError(
+            f"{path} not found: run `python -m {PACKAGE} params` to compose it from conf/"
+        )
+    with open(path, encoding="utf-8") as handle:
+        return parse(yaml.safe_load(handle) or {}, str(path))

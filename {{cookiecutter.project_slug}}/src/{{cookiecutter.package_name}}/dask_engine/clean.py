@@ -1,0 +1,156 @@
+"""Clean on a Dask cluster (compute.engine: dask): a task per part of the snapshot, the
+cleaned and unlabelled rows written as folders of parts that read back as the local
+engine's tables (same rows, same order, same values and dtypes), and the same report.
+
+Every drop reason but one is decided by a row alone, so each worker decides it for its
+part. Duplicates need the whole table: a row is dropped when an equal row came before it,
+in any part. As in the local engine (`clean.duplicated`), one 64-bit hash per row finds
+the rows that can be repeats, and pandas decides on those rows alone:
+1. each worker returns its part's row hashes (8 bytes a row, the only per-row array this
+   process holds) and what the numeric coercion found;
+2. here, the hashes seen more than once pick the candidate rows; workers return just
+   those rows, and `DataFrame.duplicated` over them, in snapshot order, marks repeats;
+3. each worker applies every mask to its part and writes its two parts; the counts come
+   back and the report is checked before either folder replaces the old one.
+A worker reads its part in each pass: disk reads, never a copy of the table in memory.
+Coercion changes a worker's frame in place: pandas' copy-on-write keeps that from
+reaching any other task's view of the part.
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+import numpy as np
+import pandas as pd
+
+from ..core import cluster, paths
+from ..core.params import CleanParams, Params, load
+from ..stages import clean
+from ..tables import parts, row_hash, schema
+
+
+def survey(frame: pd.DataFrame, numeric: list[str], content: list[str]) -> tuple:
+    """Pass 1 on a worker: (row hashes of the content columns, what coercion found)."""
+    coerced = clean.as_numbers(frame, numeric)
+    return row_hash.row_hashes(frame[content]), coerced
+
+
+def candidates(frame: pd.DataFrame, numeric: list[str], content: list[str], rows) -> pd.DataFrame:
+    """Pass 2 on a worker: the content of the rows at positions `rows` of the part."""
+    clean.as_numbers(frame, numeric)
+    return frame[content].iloc[rows]
+
+
+def sort_part(
+    frame: pd.DataFrame,
+    numeric: list[str],
+    target: str,
+    features: list[str],
+    rules: CleanParams,
+    repeats: np.ndarray,
+    classes: bool,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Pass 3 on a worker: the part's kept rows, unlabelled rows and counts; `repeats`
+    are the positions of the part's duplicate rows; classes: see clean.sort_rows."""
+    clean.as_numbers(frame, numeric)
+    duplicate = np.zeros(len(frame), dtype=bool)
+    duplicate[repeats] = True
+    masks = {"duplicate": pd.Series(duplicate, index=frame.index)}
+    masks.update(clean.row_masks(frame, features, rules))
+    return clean.sort_rows(frame, target, masks, classes)
+
+
+def merge_coerced(found: list[dict]) -> dict[str, tuple[int, list]]:
+    """The parts' coercion findings as one table's: counts summed, the first three
+    distinct values in snapshot order."""
+    merged: dict[str, tuple[int, list]] = {}
+    for part in found:
+        for column, (count, examples) in part.items():
+            total, seen = merged.get(column, (0, []))
+            merged[column] = (total + count, list(dict.fromkeys(seen + examples))[:3])
+    return merged
+
+
+def merge_counts(counts: list[dict]) -> dict:
+    """The parts' counts as one table's (see clean.sort_rows)."""
+    targets = list(dict.fromkeys(t for c in counts for t in c["targets"]))[:2]
+    classes = None
+    if counts[0]["classes"] is not None:
+        classes = list(dict.fromkeys(t for c in counts for t in c["classes"]))
+    return {
+        "rows_in": sum(c["rows_in"] for c in counts),
+        "rows_out": sum(c["rows_out"] for c in counts),
+        "unlabelled": sum(c["unlabelled"] for c in counts),
+        "dropped": {r: sum(c["dropped"][r] for c in counts) for r in counts[0]["dropped"]},
+        "targets": targets,
+        "classes": classes,
+    }
+
+
+def repeats(frames: list, hashes: list[np.ndarray], numeric: list, content: list) -> list:
+    """Per part, the positions of the rows an equal row came before (in this part or an
+    earlier one). Positions, not a mask: they go into the graph, and are few."""
+    import dask
+
+    bounds = np.cumsum([0] + [len(h) for h in hashes])
+    maybe = np.flatnonzero(row_hash.repeated(np.concatenate(hashes)))
+    spans = [maybe[(maybe >= lo) & (maybe < hi)] - lo for lo, hi in pairwise(bounds)]
+    wanted = [
+        dask.delayed(candidates)(frame, numeric, content, rows)
+        for frame, rows in zip(frames, spans, strict=True)
+        if len(rows)
+    ]
+    found = np.zeros(bounds[-1], dtype=bool)
+    if wanted:
+        rows = pd.concat(dask.compute(*wanted), ignore_index=True)
+        found[maybe] = rows.duplicated(keep="first").to_numpy()
+    return [np.flatnonzero(found[lo:hi]) for lo, hi in pairwise(bounds)]
+
+
+def run(params: Params) -> dict:
+    """Clean paths.INGESTED on the cluster into the folders paths.CLEANED and
+    paths.UNLABELLED; the report, as the local engine's."""
+    import dask
+
+    target, rules = params.data.target, params.clean
+    with cluster.client(params.compute):
+        table = parts.read(paths.INGESTED)
+        meta = table._meta  # the empty frame with the parts' columns and dtypes
+        schema.require_target(meta, target)
+        clean.warn_unknown_columns(meta.columns, rules)
+        numeric = [c for c in params.data.numeric or [] if c != target]
+        content, features = clean.content_columns(meta, target)
+        classes = clean.counts_classes(params.metric)
+        frames = table.to_delayed()
+        surveyed = dask.compute(*[dask.delayed(survey)(f, numeric, content) for f in frames])
+        hashes = [h for h, _ in surveyed]
+        coerced = clean.warn_coerced(merge_coerced([c for _, c in surveyed]))
+        if rules.drop_duplicates:
+            duplicate = repeats(frames, hashes, numeric, content)
+        else:
+            duplicate = [np.empty(0, dtype=np.int64)] * len(hashes)
+        del surveyed, hashes
+        sorted_parts = [
+            dask.delayed(sort_part, nout=3)(f, numeric, target, features, rules, d, classes)
+            for f, d in zip(frames, duplicate, strict=True)
+        ]
+        summary = {}
+
+        def check(_rows: dict, counts: list[dict]) -> None:
+            summary.update(clean.report(merge_counts(counts), coerced, target, params.metric))
+
+        parts.write_many(
+            {
+                paths.CLEANED: [p[0] for p in sorted_parts],
+                paths.UNLABELLED: [p[1] for p in sorted_parts],
+            },
+            facts=[p[2] for p in sorted_parts],
+            check=check,
+        )
+    clean.finish(summary)
+    return summary
+
+
+def main() -> None:
+    run(load())

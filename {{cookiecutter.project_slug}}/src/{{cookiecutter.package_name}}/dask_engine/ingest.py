@@ -1,0 +1,143 @@
+"""Ingest on a Dask cluster (compute.engine: dask): one task per batch file, the snapshot
+written as a folder of Parquet parts, one per batch, that reads back as the local
+engine's table (same rows, same order, same values and dtypes).
+
+Two passes over the files, because a row's id depends on every batch before it (the
+second copy of a row is `<hash>-2` wherever the first one was):
+1. each worker reads its batch and returns what the whole snapshot needs: its dtypes
+   after time parsing (an empty frame), its row hashes (or given ids) and its text
+   columns that hold dates (schema.dates_in_text, refused here batch by batch);
+2. here, the columns are checked, the common dtypes found, and each row's occurrence
+   number taken over all hashes: the hashes and numbers (16 bytes a row; given ids as
+   text, to check them unique) are the only per-row arrays this process holds. Then
+   each worker reads its batch again, adds `id` and `batch`, and writes its part.
+No process holds the table: a worker holds one batch at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..core import cluster, io, paths, progress
+from ..core.params import DataParams, Params, load
+from ..stages import ingest
+from ..tables import batches, parts, row_hash, schema
+
+log = logging.getLogger(__name__)
+
+
+def survey(path: Path, data: DataParams) -> tuple:
+    """Pass 1 on a worker: (empty prepared frame, row hashes or given ids, rows, the text
+    columns holding dates)."""
+    id_column, time = data.id_column, data.time
+    frame = ingest.read_batch(path)
+    dates = schema.dates_in_text(frame, data)
+    if id_column in frame.columns:
+        keys = frame[id_column].astype("string")
+    else:  # before parsing times: ids hash the values as the file holds them
+        keys = None if id_column else row_hash.row_hashes(frame)
+    if time in frame.columns:
+        frame[time] = ingest.event_time(frame[time])
+    # A copy: an empty slice is a view that keeps the whole batch alive on the worker
+    # until the client gathers every survey (at 1e8 rows: 7.4 GB a worker, measured).
+    return frame.iloc[:0].copy(), keys, len(frame), dates
+
+
+def write_part(
+    path: Path,
+    target: Path,
+    columns: list,
+    dtypes: pd.Series,
+    keys: pd.Series | np.ndarray,
+    nth: np.ndarray | None,
+    time: str | None,
+    id_column: str | None,
+) -> int:
+    """Pass 2 on a worker: the batch with `id` and `batch` first, as one Parquet part.
+    `keys` are the batch's given ids, or its row hashes numbered by `nth`."""
+    ids = keys if nth is None else ingest.numbered_ids(keys, nth)
+    frame = ingest.read_batch(path)[columns]
+    if time in columns:
+        frame[time] = ingest.event_time(frame[time])
+    if id_column:
+        frame = frame.drop(columns=id_column)
+    frame = frame.astype(dtypes[frame.columns].to_dict())
+    frame.insert(0, schema.ID, pd.array(ids.to_numpy(), dtype="string"))
+    frame.insert(1, schema.BATCH, pd.array([path.stem] * len(frame), dtype="string"))
+    checks = schema.snapshot_schema(check_unique=False)
+    frame = schema.validate(frame, checks, f"the ingested batch {path.name}", inplace=True)
+    frame.to_parquet(target, index=False, engine="pyarrow")
+    return len(frame)
+
+
+def columns_and_dtypes(
+    files: list[Path], empties: list[tuple[pd.DataFrame, list]], data: DataParams
+) -> tuple[list, pd.Series]:
+    """(the first batch's columns, the dtypes pd.concat gives the whole table) from each
+    batch's (empty frame, date columns), once every batch is checked against the first, in
+    the local engine's order."""
+    columns = list(empties[0][0].columns)
+    if data.time and data.time not in columns:
+        log.warning("skipping time column not in the data: %s", data.time)
+    for path, (empty, dates) in zip(files, empties, strict=True):
+        ingest.check_batch(path.stem, empty, files[0].stem, columns, data)
+        schema.refuse_dates_in_text(dates, path.stem)
+    frames = [empty[columns] for empty, _ in empties]
+    return columns, pd.concat(frames, ignore_index=True).dtypes
+
+
+def row_keys(surveyed: list[tuple], data: DataParams) -> tuple:
+    """(each row's given id, or its content hash; each hash's occurrence number, or None
+    for given ids; the batches' first rows) from the batches' surveys."""
+    keys = [s[1] for s in surveyed]
+    bounds = np.cumsum([0] + [s[2] for s in surveyed])
+    if data.id_column:
+        return ingest.given_ids(pd.concat(keys, ignore_index=True), data.id_column), None, bounds
+    keys = np.concatenate(keys)
+    return keys, ingest.occurrence(keys), bounds
+
+
+def run(files: list[Path], params: Params) -> int:
+    """Ingest `files` on the cluster into the folder paths.INGESTED; the rows written."""
+    data = params.data
+    ingest.check_id_column(data)
+    files = [f.resolve() for f in files]  # workers may not share this process's cwd
+    with cluster.client(params.compute) as client:
+        surveyed = client.gather(client.map(survey, files, data=data, pure=False))
+        columns, dtypes = columns_and_dtypes(files, [(s[0], s[3]) for s in surveyed], data)
+        keys, nth, bounds = row_keys(surveyed, data)
+        del surveyed
+        # Scattered, not put in the tasks: each batch's slice goes to a worker once, and
+        # the scheduler never holds the per-row arrays.
+        spans = [slice(bounds[n], bounds[n + 1]) for n in range(len(files))]
+        key_parts = client.scatter([keys[span] for span in spans])
+        nth_parts = [None] * len(files) if nth is None else client.scatter([nth[s] for s in spans])
+        with io.atomic_dir(paths.INGESTED) as folder:
+            folder = folder.resolve()
+            futures = [
+                client.submit(
+                    write_part,
+                    path,
+                    folder / parts.part_name(number),
+                    columns,
+                    dtypes,
+                    key_parts[number],
+                    nth_parts[number],
+                    data.time,
+                    data.id_column,
+                    pure=False,
+                )
+                for number, path in enumerate(files)
+            ]
+            rows = sum(client.gather(futures))
+    progress.note(files=len(files), rows_out=rows)
+    return rows
+
+
+def main() -> None:
+    params = load()
+    run(batches.files(Path(params.data.source)), params)

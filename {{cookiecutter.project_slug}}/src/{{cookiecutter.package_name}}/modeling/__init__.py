@@ -1,0 +1,2 @@
+"""The models: the catalog, estimators from conf/model/, the feature transformation and the
+business metric."""

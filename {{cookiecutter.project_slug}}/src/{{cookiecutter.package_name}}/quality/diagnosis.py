@@ -1,0 +1,205 @@
+"""Where the model fails: per class, per group, on the most recent rows; the group-gap gate.
+
+Everything here lands in reports/evaluate/metrics.json as nested keys, which DVC shows
+flattened: per_class.<class>.f1, groups.<column>.<value>.balanced_accuracy,
+groups.<column>.gap, recent.balanced_accuracy, gate.group_gap_exceeded.
+Per-group metrics come from fairlearn's MetricFrame. A group's gap is the largest
+difference of GAP_METRIC between its values, counting only values with at least
+`evaluate.min_group_size` test rows (a gap between 3 rows and 60 is noise, not a finding).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import warnings
+
+import numpy as np
+import pandas as pd
+from fairlearn.metrics import MetricFrame
+from sklearn import metrics as skm
+
+from ..core.params import EvaluateParams, Task
+from ..tables import schema
+
+log = logging.getLogger(__name__)
+
+GROUP_METRICS = {
+    "classification": {
+        "accuracy": skm.accuracy_score,
+        "balanced_accuracy": skm.balanced_accuracy_score,
+    },
+    "regression": {"rmse": skm.root_mean_squared_error, "mae": skm.mean_absolute_error},
+}
+# The metric whose spread between groups is the gap (and what the gate checks).
+GAP_METRIC = {"classification": "balanced_accuracy", "regression": "rmse"}
+MISSING = "missing"
+
+
+def key(value: object) -> str:
+    """A class or group value as a metrics key: DVC joins nested keys with dots."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", schema.category_label(value)) or "_"
+
+
+def _round(value: float) -> float:
+    return round(float(value), 6)
+
+
+def per_class(
+    y_true: np.ndarray, y_pred: np.ndarray, classes: list, min_support: int
+) -> tuple[dict, list[str]]:
+    """Precision, recall, F1 and test support per class; and the classes short of data."""
+    labels = list(classes) + [c for c in pd.unique(y_true) if c not in set(classes)]
+    precision, recall, f1, support = skm.precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, zero_division=0
+    )
+    result, short = {}, []
+    for i, label in enumerate(labels):
+        result[key(label)] = {
+            "precision": _round(precision[i]),
+            "recall": _round(recall[i]),
+            "f1": _round(f1[i]),
+            "support": int(support[i]),
+        }
+        if support[i] < min_support:
+            short.append(f"{label} ({int(support[i])} test rows)")
+    return result, short
+
+
+def _group_values(column: pd.Series) -> pd.Series:
+    """Group values as text; a missing value is a group of its own, named 'missing'."""
+    return schema.category_text(column).where(column.notna(), MISSING).astype(str)
+
+
+def per_group(
+    y_true: np.ndarray, y_pred: np.ndarray, groups: pd.DataFrame, task: Task, min_size: int
+) -> dict:
+    """groups.<column>.<value>.{metric, rows} and groups.<column>.gap (see module doc)."""
+    functions = GROUP_METRICS[task]
+    gap_metric = GAP_METRIC[task]
+    result = {}
+    for column in groups.columns:
+        values = _group_values(groups[column]).to_numpy()
+        with warnings.catch_warnings():
+            # A group holding one class makes balanced accuracy warn; the value is still right.
+            warnings.simplefilter("ignore", UserWarning)
+            frame = MetricFrame(
+                metrics=functions, y_true=y_true, y_pred=y_pred, sensitive_features=values
+            )
+            counts = pd.Series(values).value_counts()
+            entry: dict = {}
+            for value, row in frame.by_group.iterrows():
+                name = key(value)
+                entry["gap_" if name == "gap" else name] = {
+                    **{m: _round(row[m]) for m in functions},
+                    "rows": int(counts[value]),
+                }
+            large = counts[counts >= min_size].index
+            if len(large) >= 2:
+                keep = np.isin(values, large)
+                gap = MetricFrame(
+                    metrics=functions[gap_metric],
+                    y_true=y_true[keep],
+                    y_pred=y_pred[keep],
+                    sensitive_features=values[keep],
+                ).difference(method="between_groups")
+                entry["gap"] = _round(gap)
+            else:
+                log.warning(
+                    "evaluate: no gap for group column %s: fewer than 2 of its values have "
+                    "evaluate.min_group_size=%d test rows",
+                    column,
+                    min_size,
+                )
+        result[key(column)] = entry
+    return result
+
+
+def _as_time(column: pd.Series) -> pd.Series:
+    """Numbers and datetimes compare as they are; text is parsed as dates."""
+    if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_datetime64_any_dtype(column):
+        return column
+    parsed = pd.to_datetime(column, errors="coerce", format="mixed")
+    if parsed.notna().sum() < column.notna().sum():
+        log.warning("evaluate: time column %s holds values that are not dates", column.name)
+    return parsed
+
+
+def recent_mask(times: pd.Series, fraction: float) -> tuple[np.ndarray, object]:
+    """The latest `fraction` of the rows by time; rows tied with the cutoff are included."""
+    times = _as_time(times)
+    known = times.dropna()
+    if known.empty:
+        return np.zeros(len(times), dtype=bool), None
+    count = max(1, math.ceil(fraction * len(known)))
+    cutoff = known.sort_values(kind="stable").iloc[-count]
+    return (times >= cutoff).fillna(False).to_numpy(dtype=bool), cutoff
+
+
+def slice_metrics(y_true: np.ndarray, y_pred: np.ndarray, task: Task) -> dict:
+    if task == "classification":
+        values = {
+            "accuracy": skm.accuracy_score(y_true, y_pred),
+            "balanced_accuracy": skm.balanced_accuracy_score(y_true, y_pred),
+            "f1_macro": skm.f1_score(y_true, y_pred, average="macro", zero_division=0),
+        }
+    else:
+        values = {
+            "rmse": skm.root_mean_squared_error(y_true, y_pred),
+            "mae": skm.mean_absolute_error(y_true, y_pred),
+        }
+    return {name: _round(v) for name, v in values.items()}
+
+
+def gate(groups: dict, rules: EvaluateParams) -> dict:
+    """gate.largest_group_gap, and whether it exceeds evaluate.max_group_gap (false if unset)."""
+    gaps = {column: entry["gap"] for column, entry in groups.items() if "gap" in entry}
+    worst = max(gaps, key=gaps.get, default=None)
+    largest = gaps[worst] if worst is not None else 0.0
+    result = {
+        "largest_group_gap": largest,
+        "group_gap_exceeded": rules.max_group_gap is not None and largest > rules.max_group_gap,
+    }
+    if rules.max_group_gap is not None:
+        result["max_group_gap"] = rules.max_group_gap
+    if worst is not None:
+        result["worst_group_column"] = worst
+    return result
+
+
+def diagnose(
+    test: pd.DataFrame,
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    task: Task,
+    classes: list | None,
+    groups: list[str],
+    time: str | None,
+    rules: EvaluateParams,
+) -> dict:
+    """per_class (classification), groups, recent and gate, ready to merge into metrics."""
+    result: dict = {}
+    if task == "classification":
+        result["per_class"], short = per_class(y_true, y_pred, classes, rules.min_class_support)
+        result["classes_short_of_data"] = len(short)
+        if short:
+            log.warning(
+                "classes short of data (fewer than evaluate.min_class_support=%d test rows): "
+                "%s; collect more rows of these classes",
+                rules.min_class_support,
+                ", ".join(short),
+            )
+    columns = schema.present(test, groups, "group columns", "the test data")
+    result["groups"] = per_group(y_true, y_pred, test[columns], task, rules.min_group_size)
+    result["gate"] = gate(result["groups"], rules)
+    if time and schema.present(test, [time], "time column", "the test data"):
+        mask, cutoff = recent_mask(test[time], rules.recent_fraction)
+        if mask.any():
+            recent = slice_metrics(y_true[mask], y_pred[mask], task)
+            recent["rows"] = int(mask.sum())
+            if isinstance(cutoff, int | float | np.number):
+                recent["since"] = _round(cutoff)
+            result["recent"] = recent
+            log.info("recent slice: %d test rows with %s >= %s", mask.sum(), time, cutoff)
+    return result

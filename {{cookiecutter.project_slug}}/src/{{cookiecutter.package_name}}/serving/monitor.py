@@ -1,0 +1,207 @@
+"""Monitoring: do the inputs the server saw (its prediction log) drift from the training data?
+
+Per feature, the population stability index PSI = sum (live% - train%) * ln(live% / train%)
+over buckets: for a numeric feature, quantile bins of the training values; for a
+categorical one, its training categories plus "(unseen)"; missing values are a bucket of
+their own in both. Numeric features also get a two-sample Kolmogorov-Smirnov test (scipy).
+A feature drifts when PSI >= monitor.psi_threshold or, numeric, KS p-value < monitor.ks_alpha.
+
+The log can also become a raw data batch (`--to-batch`), so production rows re-enter the
+pipeline: the raw data's columns, features from the log, the target left empty to be labelled.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..core import io, paths
+from ..core.errors import DataError
+from ..core.params import MonitorParams, Params, ServiceParams
+from ..tables import schema
+from . import prediction_log
+
+log = logging.getLogger(__name__)
+
+# Outputs of `monitor`, not of the pipeline (dvc.yaml does not know them).
+DRIFT_REPORT = Path("reports/drift.json")
+DRIFT_SUMMARY = Path("reports/drift.md")
+MISSING = "(missing)"
+UNSEEN = "(unseen)"
+# Empty buckets get this share, so ln() stays finite (the usual PSI convention).
+EPSILON = 1e-4
+
+
+def psi(reference: pd.Series, live: pd.Series) -> float:
+    """PSI of two bucket-share series (indexes = buckets)."""
+    buckets = reference.index.union(live.index)
+    ref = reference.reindex(buckets, fill_value=0.0).clip(lower=EPSILON)
+    cur = live.reindex(buckets, fill_value=0.0).clip(lower=EPSILON)
+    return float(((cur - ref) * np.log(cur / ref)).sum())
+
+
+def _shares(labels: pd.Series) -> pd.Series:
+    return labels.value_counts(normalize=True, sort=False)
+
+
+def numeric_drift(reference: pd.Series, live: pd.Series, rules: MonitorParams) -> dict:
+    ref_values = reference.dropna().to_numpy(dtype=float)
+    live_values = live.dropna().to_numpy(dtype=float)
+    inner = np.unique(np.quantile(ref_values, np.linspace(0, 1, rules.bins + 1)[1:-1]))
+    edges = np.concatenate([[-np.inf], inner, [np.inf]])
+
+    def bucket(values: pd.Series) -> pd.Series:
+        codes = pd.cut(values.astype(float), edges, labels=False, right=True)
+        return codes.map(lambda c: MISSING if pd.isna(c) else f"bin{int(c):03d}")
+
+    value = psi(_shares(bucket(reference)), _shares(bucket(live)))
+    result: dict = {"kind": "numeric", "psi": round(value, 6)}
+    if len(ref_values) and len(live_values):
+        test = stats.ks_2samp(ref_values, live_values)
+        result["ks_statistic"] = round(float(test.statistic), 6)
+        result["ks_pvalue"] = float(f"{test.pvalue:.6g}")
+        result["live_mean"] = round(float(live_values.mean()), 6)
+    result["train_mean"] = round(float(ref_values.mean()), 6) if len(ref_values) else None
+    result["drift"] = bool(
+        value >= rules.psi_threshold or result.get("ks_pvalue", 1.0) < rules.ks_alpha
+    )
+    return result
+
+
+def categorical_drift(reference: pd.Series, live: pd.Series, rules: MonitorParams) -> dict:
+    known = set(reference.dropna().astype(str))
+
+    def bucket(values: pd.Series) -> pd.Series:
+        text = schema.category_text(values)
+        return text.map(lambda v: MISSING if pd.isna(v) else (v if v in known else UNSEEN))
+
+    live_buckets = bucket(live)
+    value = psi(_shares(bucket(reference)), _shares(live_buckets))
+    return {
+        "kind": "categorical",
+        "psi": round(value, 6),
+        "unseen_share": round(float((live_buckets == UNSEEN).mean()), 6) if len(live) else 0.0,
+        "drift": bool(value >= rules.psi_threshold),
+    }
+
+
+def drift_report(
+    reference: pd.DataFrame, live: pd.DataFrame, roles: schema.Roles, rules: MonitorParams
+) -> dict:
+    """Per-feature drift of `live` rows against `reference` rows (both raw feature columns)."""
+    report: dict = {
+        "reference_rows": len(reference),
+        "live_rows": len(live),
+        "thresholds": rules.model_dump(),
+        "features": {},
+    }
+    if len(live) < rules.min_rows:
+        report["enough_rows"] = False
+        report["drift"] = False
+        report["drifted_features"] = []
+        return report
+    for column in roles.numeric:
+        live_column = pd.to_numeric(live[column], errors="coerce")
+        report["features"][column] = numeric_drift(reference[column], live_column, rules)
+    for column in roles.categorical:
+        report["features"][column] = categorical_drift(reference[column], live[column], rules)
+    drifted = sorted(c for c, r in report["features"].items() if r["drift"])
+    report.update(enough_rows=True, drift=bool(drifted), drifted_features=drifted)
+    return report
+
+
+def summary(report: dict) -> str:
+    """The report as Markdown for people."""
+    lines = ["# Input drift", ""]
+    if not report["enough_rows"]:
+        lines.append(
+            f"Only {report['live_rows']} logged rows (need {report['thresholds']['min_rows']}): "
+            "no verdict."
+        )
+        return "\n".join(lines) + "\n"
+    verdict = ", ".join(report["drifted_features"]) if report["drift"] else "none"
+    lines += [
+        f"{report['live_rows']} logged rows against {report['reference_rows']} training rows. "
+        f"Drifted features: {verdict}.",
+        "",
+        "| feature | kind | PSI | KS p-value | drift |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, result in report["features"].items():
+        pvalue = result.get("ks_pvalue", "")
+        lines.append(
+            f"| {name} | {result['kind']} | {result['psi']} | {pvalue} | "
+            f"{'yes' if result['drift'] else 'no'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def logged_inputs(records: list[dict], roles: schema.Roles) -> pd.DataFrame:
+    return pd.DataFrame([r["inputs"] for r in records], columns=roles.features)
+
+
+def raw_columns() -> list[str]:
+    """The raw data's columns, in order: the ingested snapshot's, minus ingest's own."""
+    import pyarrow.dataset as ds
+
+    if not paths.INGESTED.exists():
+        raise DataError(f"{paths.INGESTED} does not exist: run `dvc repro` to build it")
+    # A dataset: the local engine's file, or the dask engine's folder of parts.
+    names = ds.dataset(paths.INGESTED, format="parquet").schema.names
+    return [c for c in names if c not in schema.BOOKKEEPING]
+
+
+def to_batch(records: list[dict], columns: list[str], params: Params) -> pd.DataFrame:
+    """Logged rows in the raw data's columns: features as logged, the rest empty, ids from
+    the request (when data.id_column is set) so that the batch never repeats an id."""
+    rows = []
+    for record in records:
+        row = {c: record["inputs"].get(c) for c in columns}
+        if params.data.id_column:
+            row[params.data.id_column] = f"log-{record['request_id']}-{record['row']}"
+        rows.append(row)
+    id_column = params.data.id_column
+    extra = [id_column] if id_column and id_column not in columns else []
+    return pd.DataFrame(rows, columns=columns + extra)
+
+
+def main(
+    params: Params,
+    service: ServiceParams,
+    log_path: Path | None,
+    batch: Path | None,
+    fail_on_drift: bool,
+) -> int:
+    log_path = Path(log_path or service.serve.prediction_log)
+    records = prediction_log.read(log_path)
+    if not records:
+        raise DataError(f"no predictions logged in {log_path}: serve some requests first")
+    roles = schema.roles_from_dict(io.read_json(paths.FEATURES)["roles"])
+    if batch is not None:
+        if batch.exists():
+            raise DataError(f"{batch} exists: batches are never overwritten, pick a new name")
+        io.write_csv(batch, to_batch(records, raw_columns(), params))
+        log.info(
+            "wrote %d logged rows to %s; fill in %r, then `dvc add` the folder and `dvc repro`",
+            len(records),
+            batch,
+            params.data.target,
+        )
+        return 0
+    train = io.read_parquet(paths.TRAIN)
+    # Augmented copies (ids ending -augN) are noise added to training rows, not real data.
+    train = train[schema.base_ids(train[schema.ID]) == train[schema.ID].astype(str)]
+    report = drift_report(train, logged_inputs(records, roles), roles, service.monitor)
+    report["log"] = str(log_path)
+    io.write_json(DRIFT_REPORT, report)
+    io.write_text(DRIFT_SUMMARY, summary(report))
+    log.info(
+        "drift report %s: %s",
+        DRIFT_REPORT,
+        f"drift in {', '.join(report['drifted_features'])}" if report["drift"] else "no drift",
+    )
+    return 3 if report["drift"] and fail_on_drift else 0

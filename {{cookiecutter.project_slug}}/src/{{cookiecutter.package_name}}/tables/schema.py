@@ -1,0 +1,351 @@
+"""Column roles and the data schema: inferred from the data, overridable in config.
+
+Bookkeeping columns added by ingest (`id`, `batch`) are never features; the
+target, the event-time column and `data.drop` are not either. The rest is
+numeric when its dtype is numeric (booleans excepted) and categorical otherwise,
+except a text column whose values are mostly numbers: it is refused (numbers_in_text),
+because reading it either way silently would be a guess, and the wrong guess costs
+accuracy without a word. Listing it in data.numeric or data.categorical decides.
+Likewise ingest refuses a text column whose values are mostly dates (dates_in_text): as a
+category every day is a value of its own, unseen in any later row. Naming it in data.time
+(the event time), data.drop or data.categorical decides.
+Dtypes are asked with pandas' type predicates, not `dtype == object`, because
+pandas 3 gives strings a dtype of their own.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from ..core.errors import DataError
+from ..core.params import DataParams, Task
+
+if TYPE_CHECKING:  # pandera costs 0.3-0.8 s to import: loaded where a schema is checked
+    import pandera.pandas as pa
+
+log = logging.getLogger(__name__)
+
+ID = "id"
+BATCH = "batch"
+BOOKKEEPING = (ID, BATCH)
+# The batch of rows that annotate labelled from a model's prediction; never test rows.
+PSEUDO_LABELLED = "pseudo-labelled"
+
+
+@dataclass(frozen=True)
+class Roles:
+    target: str
+    numeric: list[str]
+    categorical: list[str]
+    time: str | None
+    groups: list[str]
+
+    @property
+    def features(self) -> list[str]:
+        return self.numeric + self.categorical
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def present(df: pd.DataFrame, columns: list[str], what: str, where: str = "the data") -> list[str]:
+    """Configured columns that exist; the missing ones are skipped with a warning."""
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        log.warning("skipping %s not in %s: %s", what, where, ", ".join(missing))
+    return [c for c in columns if c in df.columns]
+
+
+def require_target(df: pd.DataFrame, target: str) -> None:
+    if target not in df.columns:
+        available = ", ".join(c for c in df.columns if c not in BOOKKEEPING)
+        raise DataError(
+            f"target column {target!r} is not in the data (columns: {available}): "
+            "set data.target to one of them"
+        )
+
+
+def _check_target(df: pd.DataFrame, target: str, task: Task) -> None:
+    """The target is in the data, and numbers for regression."""
+    require_target(df, target)
+    if task == "regression" and not pd.api.types.is_numeric_dtype(df[target]):
+        raise DataError(
+            f"target {target!r} has dtype {df[target].dtype}, but regression needs "
+            "numbers: pick a numeric target or bake a classification project"
+        )
+
+
+def _reserved(data: DataParams, time: str | None) -> set:
+    """The columns that are no feature: bookkeeping, target, id, time, data.drop."""
+    reserved = {*BOOKKEEPING, data.target, *(data.drop or [])}
+    if data.id_column:
+        reserved.add(data.id_column)
+    if time:
+        reserved.add(time)
+    return reserved
+
+
+def _require_listed_columns(df: pd.DataFrame, data: DataParams) -> None:
+    for listed in (data.numeric or [], data.categorical or []):
+        unknown = [c for c in listed if c not in df.columns]
+        if unknown:
+            raise DataError(
+                f"data.numeric/data.categorical name columns not in the data: {', '.join(unknown)}"
+            )
+
+
+def _numeric_columns(df: pd.DataFrame, candidates: list, data: DataParams) -> list:
+    """data.numeric, or else the candidates with a numeric (not boolean) dtype that
+    data.categorical does not list."""
+    if data.numeric is not None:
+        return list(data.numeric)
+    return [
+        c
+        for c in candidates
+        if c not in (data.categorical or [])
+        and pd.api.types.is_numeric_dtype(df[c])
+        and not pd.api.types.is_bool_dtype(df[c])
+    ]
+
+
+def infer_roles(
+    df: pd.DataFrame,
+    data: DataParams,
+    task: Task,
+    check_text: Callable[[pd.Series], None] | None = None,
+) -> Roles:
+    """The roles from df's dtypes and the config; each text column that is no listed
+    feature goes through `check_text` (numbers_in_text: a whole-column check, which the
+    dask engine, inferring from an empty frame, runs over the parts instead)."""
+    check_text = check_text or numbers_in_text
+    _check_target(df, data.target, task)
+    time = data.time if data.time in df.columns else None
+    if data.time and time is None:
+        log.warning("skipping time column not in the data: %s", data.time)
+    _require_listed_columns(df, data)
+    candidates = [c for c in df.columns if c not in _reserved(data, time)]
+    numeric = _numeric_columns(df, candidates, data)
+    for column in candidates:
+        if column not in numeric and column not in (data.categorical or []):
+            check_text(df[column])
+    if data.categorical is not None:
+        categorical = list(data.categorical)
+    else:
+        categorical = [
+            c
+            for c in candidates
+            if c not in numeric and not pd.api.types.is_datetime64_any_dtype(df[c])
+        ]
+    bad = [c for c in numeric if not pd.api.types.is_numeric_dtype(df[c])]
+    if bad:
+        raise DataError(
+            f"columns set as numeric hold non-numbers: {', '.join(bad)}: "
+            "fix the values or list them in data.categorical"
+        )
+    if not numeric and not categorical:
+        raise DataError("no feature columns left after removing target, id, time and data.drop")
+    return Roles(
+        target=data.target,
+        numeric=numeric,
+        categorical=categorical,
+        time=time,
+        groups=present(df, list(data.groups), "group columns"),
+    )
+
+
+def numbers_in_text(column: pd.Series) -> None:
+    """Refuse a text column whose values are mostly, but not all, numbers: a numeric
+    column with a few markers for missing ("n/a?", "-") in it, most likely."""
+    if is_text(column):
+        refuse_numbers_in_text(column.name, [text_tally(column)])
+
+
+def is_text(column: pd.Series) -> bool:
+    return not (
+        pd.api.types.is_numeric_dtype(column) or pd.api.types.is_datetime64_any_dtype(column)
+    )
+
+
+def text_tally(column: pd.Series) -> tuple[int, int, pd.Series]:
+    """(values that are numbers, values, the 3 most frequent text values with their counts)
+    of a column or of one part of it: tallies of the parts add up to the column's."""
+    # Distinct values, weighted by their counts: linear in rows, one parse per value.
+    counts = column.value_counts(dropna=True)
+    is_number = pd.to_numeric(counts.index.astype(str), errors="coerce").notna()
+    return int(counts[is_number].sum()), int(counts.sum()), counts[~is_number].head(3)
+
+
+def refuse_numbers_in_text(name: str, tallies: list[tuple[int, int, pd.Series]]) -> None:
+    numbers, total = sum(t[0] for t in tallies), sum(t[1] for t in tallies)
+    if total > numbers > total / 2:
+        text = pd.concat([t[2] for t in tallies]).groupby(level=0, sort=False).sum()
+        examples = text.sort_values(ascending=False, kind="stable").index[:3]
+        raise DataError(
+            f"column {name!r} looks numeric but {total - numbers} of {total} values are "
+            f"text (e.g. {', '.join(repr(v) for v in examples)}): list it in data.numeric to "
+            "read those as missing, or in data.categorical to keep it as text"
+        )
+
+
+# Text that reads as a date or a timestamp: ISO 8601 (2023-03-04, 2023-03-04T12:00:00Z),
+# year/month/day with slashes, or day/month/year (month/day/year) with / or dots.
+DATE_TEXT = re.compile(
+    r"\d{4}-\d{1,2}-\d{1,2}([T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?"
+    r"|\d{4}/\d{1,2}/\d{1,2}|\d{1,2}[/.]\d{1,2}[/.](\d{2}|\d{4})"
+)
+# dates_in_text reads at most this many non-null values of a column per batch, the first
+# ones among its first 10x as many rows: its cost is bounded whatever the batch's size.
+DATE_SAMPLE = 1000
+
+
+def dates_in_text(frame: pd.DataFrame, data: DataParams) -> list[tuple[str, int, int, str]]:
+    """(column, dates, values read, first date) per text column of a batch that the config
+    gives no role and whose first DATE_SAMPLE non-null values are mostly dates."""
+    decided = {data.target, data.time, data.id_column, *data.drop, *(data.categorical or [])}
+    found = []
+    for column in frame.columns:
+        if column in decided or not is_text(frame[column]):
+            continue
+        values = frame[column].iloc[: 10 * DATE_SAMPLE].dropna().head(DATE_SAMPLE).astype(str)
+        dates = values.str.fullmatch(DATE_TEXT).to_numpy(dtype=bool)
+        if dates.sum() > len(values) / 2:
+            found.append((column, int(dates.sum()), len(values), values[dates].iloc[0]))
+    return found
+
+
+def refuse_dates_in_text(found: list[tuple[str, int, int, str]], batch: str) -> None:
+    """Refuse the first column dates_in_text found in `batch`."""
+    if found:
+        column, dates, total, first = found[0]
+        raise DataError(
+            f"column {column!r} holds dates ({dates} of the first {total} values of batch "
+            f"{batch!r}, e.g. {first!r}), which would be read as categories: name it in "
+            "data.time (the event time) or data.drop (or data.categorical to keep it as text)"
+        )
+
+
+def require_rows_per_class(target: pd.Series, folds: int, setting: str) -> None:
+    """Refuse a class with fewer rows than `folds` stratified folds need (one per fold):
+    scikit-learn would only warn, and score folds that never saw the class."""
+    require_class_counts(target.value_counts(), target.name, folds, setting)
+
+
+def require_class_counts(counts: pd.Series, target: str, folds: int, setting: str) -> None:
+    """require_rows_per_class on the target's value counts (most rows first)."""
+    small = counts[counts < folds]
+    if small.empty:
+        return
+    name, rows = small.index[0], int(small.iloc[0])
+    lower = f", set {setting} to {rows} or less" if rows >= 2 else ""
+    others = f" ({len(small) - 1} other class(es) too)" if len(small) > 1 else ""
+    raise DataError(
+        f"class {name!r} of {target!r} has {rows} row(s), fewer than {setting}={folds} "
+        f"needs{others}: collect more rows of it{lower}, or leave it out by listing it "
+        f"under clean.exclude.{target}"
+    )
+
+
+def snapshot_schema(check_unique: bool = True) -> pa.DataFrameSchema:
+    """What ingest guarantees: a unique, non-null string id and a batch name per row.
+
+    check_unique=False leaves out the uniqueness check, for a caller that has made sure of
+    it already: it hashes every id again (3 s for 1e7 rows).
+    """
+    import pandera.pandas as pa
+
+    return pa.DataFrameSchema(
+        {
+            ID: pa.Column(str, nullable=False, unique=check_unique),
+            BATCH: pa.Column(str, nullable=False),
+        },
+        strict=False,
+    )
+
+
+def model_input_schema(roles: Roles) -> pa.DataFrameSchema:
+    """What preprocess hands to the model stages: a labelled row with numeric features."""
+    import pandera.pandas as pa
+
+    columns = {roles.target: pa.Column(nullable=False)}
+    columns.update({c: pa.Column(float, nullable=True, coerce=True) for c in roles.numeric})
+    columns.update({c: pa.Column(nullable=True) for c in roles.categorical})
+    return pa.DataFrameSchema(columns, strict=False)
+
+
+def validate(
+    df: pd.DataFrame, schema: pa.DataFrameSchema, what: str, inplace: bool = False
+) -> pd.DataFrame:
+    """df checked against schema; inplace=True spares pandera's copy of the whole table
+    (and lets a coercing schema change df), for callers that own df."""
+    import pandera.pandas as pa
+
+    try:
+        return schema.validate(df, lazy=False, inplace=inplace)
+    except pa.errors.SchemaError as exc:
+        first = str(exc).splitlines()[0]
+        raise DataError(f"{what} failed its schema check: {first}") from None
+
+
+def model_frame(df: pd.DataFrame, roles: Roles) -> pd.DataFrame:
+    """The feature columns typed as the model expects: floats, and text with NaN for missing.
+
+    Training, evaluation and serving all pass rows through here, so a category
+    written as 1 in one file and "1" in another is the same category.
+    """
+    missing = [c for c in roles.features if c not in df.columns]
+    if missing:
+        raise DataError(f"rows lack feature column(s) {', '.join(missing)}")
+    out = pd.DataFrame(index=df.index)
+    for column in roles.numeric:
+        out[column] = pd.to_numeric(df[column], errors="raise").astype("float64")
+    for column in roles.categorical:
+        out[column] = category_text(df[column])
+    return out
+
+
+def category_label(value: object) -> str:
+    """One category (or class) as text: a whole float is its integer, so 1, 1.0 and "1" are
+    the same category, and the YAML key 1 names the label 1.0. category_text is this rule
+    for a column."""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def category_text(column: pd.Series) -> pd.Series:
+    """Categories as text (category_label), missing kept missing."""
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        # Whole numbers (the usual numeric category) vectorised, the rest value by value.
+        values = column.astype("float64")
+        text = pd.Series(np.nan, index=column.index, dtype=object)
+        small = (values % 1 == 0) & (values.abs() < 2**53)
+        text[small] = values[small].astype("int64").astype(str)
+        rest = values.notna() & ~small
+        text[rest] = [category_label(v) for v in values[rest]]
+        return text.astype(str)
+    return column.astype(str)
+
+
+def target_array(column: pd.Series) -> np.ndarray:
+    """The target as a numpy array, text as fixed-width unicode: every classifier fit and
+    metric finds the classes with np.unique, which sorts these ~10x faster than Python
+    strings (seconds per call at a million rows)."""
+    if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+        return column.to_numpy()
+    return column.to_numpy(dtype=str)
+
+
+def roles_from_dict(raw: dict) -> Roles:
+    return Roles(**raw)
+
+
+def base_ids(ids: pd.Series) -> pd.Series:
+    """The original row of each (possibly augmented) row: augmentation appends -augN."""
+    return ids.astype(str).str.replace(r"-aug\d+$", "", regex=True)

@@ -1,0 +1,110 @@
+"""diagnosis: per-class, per-group and recent-slice metrics on tiny frames; the gap gate."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from {{ cookiecutter.package_name }}.quality import diagnosis
+
+
+def test_per_class_names_each_class_and_the_short_ones():
+    y_true = np.array(["a", "a", "a", "b", "b", "c"])
+    y_pred = np.array(["a", "a", "b", "b", "b", "a"])
+    values, short = diagnosis.per_class(y_true, y_pred, ["a", "b", "c"], min_support=2)
+    assert values["a"] == {"precision": 0.666667, "recall": 0.666667, "f1": 0.666667, "support": 3}
+    assert values["b"] == {"precision": 0.666667, "recall": 1.0, "f1": 0.8, "support": 2}
+    assert values["c"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
+    assert short == ["c (1 test rows)"]
+
+
+def test_per_class_keys_are_safe_for_dvc():
+    labels = np.array(["sp. nov", "Gentoo"], dtype=object)
+    values, _ = diagnosis.per_class(labels, labels, list(labels), 1)
+    assert set(values) == {"sp_nov", "Gentoo"}, "DVC joins nested keys with dots"
+    assert diagnosis.key(2009.0) == "2009"
+
+
+def test_per_group_metrics_and_the_gap_of_large_groups_only():
+    y_true = np.array(["a", "b"] * 6 + ["a", "b"])
+    y_pred = np.array(["a", "b"] * 3 + ["b", "b"] * 3 + ["b", "a"])
+    groups = pd.DataFrame({"sex": ["f"] * 6 + ["m"] * 6 + [None, None]})
+    values = diagnosis.per_group(y_true, y_pred, groups, "classification", min_size=3)
+    sex = values["sex"]
+    assert sex["f"] == {"accuracy": 1.0, "balanced_accuracy": 1.0, "rows": 6}
+    assert sex["m"] == {"accuracy": 0.5, "balanced_accuracy": 0.5, "rows": 6}
+    assert sex["missing"] == {"accuracy": 0.0, "balanced_accuracy": 0.0, "rows": 2}
+    assert sex["gap"] == 0.5, "the 2 'missing' rows are below min_size: not in the gap"
+
+
+def test_regression_groups_use_rmse_and_mae():
+    y_true = np.array([1.0, 2.0, 3.0, 4.0])
+    y_pred = np.array([1.0, 2.0, 5.0, 4.0])
+    groups = pd.DataFrame({"island": ["x", "x", "y", "y"]})
+    values = diagnosis.per_group(y_true, y_pred, groups, "regression", min_size=1)["island"]
+    assert values["x"] == {"rmse": 0.0, "mae": 0.0, "rows": 2}
+    assert values["y"] == {"rmse": pytest.approx(1.414214), "mae": 1.0, "rows": 2}
+    assert values["gap"] == pytest.approx(1.414214)
+
+
+def test_recent_mask_takes_the_latest_share_with_ties():
+    years = pd.Series([2007, 2009, 2008, 2009, 2007, 2008, None])
+    mask, cutoff = diagnosis.recent_mask(years, 0.2)
+    assert cutoff == 2009
+    assert mask.tolist() == [False, True, False, True, False, False, False]
+    mask, cutoff = diagnosis.recent_mask(years, 0.5)  # 3 of 6 rows: 2009, 2009, then 2008
+    assert cutoff == 2008 and mask.sum() == 4
+
+
+def test_recent_mask_parses_dates_written_as_text():
+    dates = pd.Series(["2024-01-05", "2023-12-31", "2024-02-01", "2024-01-20"])
+    mask, _ = diagnosis.recent_mask(dates, 0.5)
+    assert mask.tolist() == [False, False, True, True]
+
+
+@pytest.mark.parametrize(
+    ("limit", "exceeded"), [(None, False), (0.6, False), (0.4, True)], ids=["off", "ok", "over"]
+)
+def test_gate(limit, exceeded, configured):
+    groups = {"sex": {"gap": 0.5}, "island": {"gap": 0.1}, "year": {}}
+    result = diagnosis.gate(groups, configured("evaluate", max_group_gap=limit))
+    assert result["largest_group_gap"] == 0.5
+    assert result["worst_group_column"] == "sex"
+    assert result["group_gap_exceeded"] is exceeded
+    assert ("max_group_gap" in result) is (limit is not None)
+
+
+def test_diagnose_skips_missing_columns_with_a_warning_that_names_them(caplog, configured):
+    test = pd.DataFrame({"sex": ["f", "m"] * 10, "year": [2020] * 10 + [2021] * 10})
+    y_true = np.array(["a", "b"] * 10)
+    with caplog.at_level(logging.WARNING):
+        values = diagnosis.diagnose(
+            test,
+            y_true,
+            y_true,
+            "classification",
+            ["a", "b"],
+            ["sex", "island", "colony"],
+            "when",
+            configured("evaluate"),
+        )
+    assert "group columns not in the test data: island, colony" in caplog.text
+    assert "time column not in the test data: when" in caplog.text
+    assert set(values["groups"]) == {"sex"} and "recent" not in values
+    assert values["gate"]["group_gap_exceeded"] is False
+
+
+def test_diagnose_reports_the_recent_slice(configured):
+    test = pd.DataFrame({"year": [2020] * 8 + [2021] * 4})
+    y_true = np.array(["a", "b"] * 6)
+    y_pred = np.array(["a", "b"] * 4 + ["b", "b", "b", "b"])
+    values = diagnosis.diagnose(
+        test, y_true, y_pred, "classification", ["a", "b"], [], "year", configured("evaluate")
+    )
+    assert values["recent"] == {
+        "accuracy": 0.5, "balanced_accuracy": 0.5, "f1_macro": 0.333333, "rows": 4, "since": 2021.0
+    }  # fmt: skip
+    assert values["groups"] == {}

@@ -1,0 +1,66 @@
+"""Drift: PSI and KS on tiny frames, the report's verdicts, and the log as a raw batch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from {{ cookiecutter.package_name }}.core.params import MonitorParams
+from {{ cookiecutter.package_name }}.serving import monitor
+from {{ cookiecutter.package_name }}.tables.schema import Roles
+
+ROLES = Roles(target="y", numeric=["x"], categorical=["c"], time=None, groups=[])
+RULES = MonitorParams(psi_threshold=0.2, ks_alpha=0.01, bins=5, min_rows=20)
+
+
+def frame(n: int, shift: float = 0.0, colors=("red", "blue"), seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"x": rng.normal(shift, 1.0, n), "c": rng.choice(colors, n)})
+
+
+def test_psi_is_zero_for_equal_shares_and_grows_with_the_difference():
+    same = pd.Series({"a": 0.5, "b": 0.5})
+    assert monitor.psi(same, same) == 0.0
+    slight = monitor.psi(same, pd.Series({"a": 0.6, "b": 0.4}))
+    large = monitor.psi(same, pd.Series({"a": 0.9, "b": 0.1}))
+    assert 0 < slight < large
+    # (0.6-0.5)ln(0.6/0.5) + (0.4-0.5)ln(0.4/0.5)
+    assert slight == pytest.approx(0.1 * np.log(1.2) - 0.1 * np.log(0.8))
+
+
+def test_no_drift_for_the_same_distribution():
+    report = monitor.drift_report(frame(2000), frame(500, seed=1), ROLES, RULES)
+    assert report["enough_rows"] and not report["drift"]
+    assert report["features"]["x"]["psi"] < 0.05 and report["features"]["x"]["ks_pvalue"] > 0.01
+
+
+def test_a_shifted_numeric_feature_drifts():
+    report = monitor.drift_report(frame(2000), frame(500, shift=1.5, seed=1), ROLES, RULES)
+    assert report["drifted_features"] == ["x"]
+    assert report["features"]["x"]["psi"] > 0.2 and report["features"]["x"]["ks_pvalue"] < 1e-6
+
+
+def test_unseen_and_missing_categories_count():
+    live = frame(300, colors=("red", "green"), seed=1)
+    live.loc[:50, "c"] = None
+    result = monitor.drift_report(frame(2000), live, ROLES, RULES)["features"]["c"]
+    assert result["drift"] and result["unseen_share"] > 0.3
+
+
+def test_too_few_rows_give_no_verdict():
+    report = monitor.drift_report(frame(2000), frame(10, shift=5.0), ROLES, RULES)
+    assert report["enough_rows"] is False and report["drift"] is False
+    assert "no verdict" in monitor.summary(report)
+
+
+def test_the_log_becomes_a_raw_batch(make_params):
+    records = [
+        {"request_id": "r1", "row": 0, "inputs": {"x": 1.5, "c": "red"}},
+        {"request_id": "r1", "row": 1, "inputs": {"x": None, "c": "blue"}},
+    ]
+    plain = monitor.to_batch(records, ["y", "x", "c", "year"], make_params())
+    assert list(plain.columns) == ["y", "x", "c", "year"]
+    assert plain["y"].isna().all() and plain["x"].tolist()[0] == 1.5
+    keyed = monitor.to_batch(records, ["y", "x", "c"], make_params({"data.id_column": "key"}))
+    assert keyed["key"].tolist() == ["log-r1-0", "log-r1-1"]

@@ -1,0 +1,477 @@
+"""The HTTP API in-process (FastAPI's TestClient, or the ASGI app called directly): the
+request schema built from the features, 422s that name the field, 413s for bodies over
+the limit (before they are read whole), the API key, unseen categories, the prediction
+log, the OpenAPI schema's declared answers, and where the served model comes from
+(dvc.yaml's artifact, dvc.lock's md5)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from {{ cookiecutter.package_name }}.core import io
+from {{ cookiecutter.package_name }}.core.errors import DataError
+#% if cookiecutter.onnx == "yes"
+from {{ cookiecutter.package_name }}.export import onnx_convert
+#% endif
+from {{ cookiecutter.package_name }}.serving import app as app_module
+from {{ cookiecutter.package_name }}.serving import prediction_log, registry
+from {{ cookiecutter.package_name }}.serving import request as request_schema
+from {{ cookiecutter.package_name }}.serving.app import create_app
+from {{ cookiecutter.package_name }}.stages import preprocess
+from {{ cookiecutter.package_name }}.tables import schema
+
+from conftest import FAMILIES
+
+GOOD = {"x1": 0.5, "x2": -1.0, "color": "red"}
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.fixture
+def model_source(fitted, toy_roles, tmp_path):
+    """model_source(task): (a ModelSource of a fitted toy pipeline, that pipeline)."""
+
+#% if cookiecutter.onnx == "yes"
+    def make(task: str = "classification", config: dict | None = None, onnx: bool = False):
+#% else
+    def make(task: str = "classification", config: dict | None = None):
+#% endif
+        model, train, test = fitted(task, config)
+        path = tmp_path / "model.skops"
+        io.save_model(path, model)
+        metadata = {
+            "model": (config or {}).get("name")
+            or ("logistic_regression" if task == "classification" else "ridge"),
+            "task": task,
+            "metrics": {"accuracy": 1.0},
+            "hyperparameters": {},
+            "data": {"train_md5": "abc"},
+            "features": preprocess.describe_features(train, toy_roles, task),
+            "onnx": {"status": "missing"},
+        }
+#% if cookiecutter.onnx == "yes"
+        onnx_bytes = None
+        if onnx:  # as export does: converted and checked on the test split, or skipped
+            try:
+                onnx_bytes, parity = onnx_convert.convert_checked(
+                    model, schema.model_frame(test, toy_roles), toy_roles
+                )
+                metadata["onnx"] = {"status": "exported", "parity": parity}
+            except onnx_convert.ConverterMissing:
+                metadata["onnx"] = {"status": "skipped"}
+        source = registry.ModelSource(
+            "toy-model", "v0.0.1", "prod", "f00d", path.read_bytes(), metadata, onnx_bytes
+        )
+#% else
+        source = registry.ModelSource(
+            "toy-model", "v0.0.1", "prod", "f00d", path.read_bytes(), metadata
+        )
+#% endif
+        return source, model
+
+    return make
+
+
+@pytest.fixture
+def served(model_source, tmp_path, configured):
+    """served(task, **settings): (TestClient, the fitted pipeline, logged); logged() writes
+    the queued log rows and returns the log's records. The client's `.app` is the ASGI app;
+    the log's timer is off the test's clock (60 s), so only logged() or shutdown write."""
+    logs = []
+
+    def make(
+        task: str = "classification",
+        api_key: str | None = None,
+        config: dict | None = None,
+#% if cookiecutter.onnx == "yes"
+        onnx: bool = False,
+        **settings,
+    ):
+        source, model = model_source(task, config, onnx)
+#% else
+        **settings,
+    ):
+        source, model = model_source(task, config)
+#% endif
+        log_path = tmp_path / "logs" / "predictions.jsonl"
+        log = prediction_log.PredictionLog(log_path, 1_000_000, 2, flush_seconds=60)
+        logs.append(log)
+        app = create_app(source, configured("serve", **settings), api_key, log)
+
+        def logged() -> list[dict]:
+            log.flush()
+            return prediction_log.read(log_path)
+
+        return TestClient(app), model, logged
+
+    yield make
+    for log in logs:
+        log.close()
+
+
+#% if cookiecutter.onnx == "yes"
+@pytest.mark.parametrize(
+    ("task", "config"), FAMILIES, ids=[f"{t}-{c['name']}" for t, c in FAMILIES]
+)
+def test_both_runtimes_answer_as_scikit_learn_within_the_recorded_parity(
+    served, fitted, toy_roles, task, config
+):
+    """Every test-split row, with a missing number, a missing and an unseen category added,
+    through the ONNX runtime when export would write a graph and through skops always."""
+    fast, model, _ = served(task, config=config, onnx=True)
+    slow, _, _ = served(task, config=config, runtime="skops")
+    _, _, test = fitted(task, config)
+    rows = json.loads(schema.model_frame(test, toy_roles).to_json(orient="records"))
+    rows[0]["x2"], rows[1]["color"], rows[2]["color"] = None, None, "ultraviolet"
+    frame = schema.model_frame(pd.DataFrame(rows), toy_roles)
+    try:
+        _, parity = onnx_convert.convert_checked(model, frame, toy_roles)
+        expected, allowed = "onnx", parity["allowed_abs_diff"]
+    except onnx_convert.ConverterMissing:
+        expected, allowed = "skops", 1e-12
+    assert fast.get("/metadata").json()["runtime"] == expected
+    assert slow.get("/metadata").json()["runtime"] == "skops"
+    for client, tolerance in ((fast, allowed), (slow, 1e-12)):
+        body = client.post("/predict", json={"instances": rows}).json()
+        if task == "classification":
+            assert body["predictions"] == model.predict(frame).tolist()
+            got = [[p[str(c)] for c in model.classes_] for p in body["probabilities"]]
+            np.testing.assert_allclose(got, model.predict_proba(frame), rtol=0, atol=tolerance)
+        else:
+            np.testing.assert_allclose(
+                body["predictions"], model.predict(frame), rtol=0, atol=tolerance
+            )
+
+
+def test_insisting_on_onnx_without_a_graph_is_refused_naming_the_fix(served):
+    from {{ cookiecutter.package_name }}.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="no parity-checked ONNX file .*set serve.runtime"):
+        served("classification", runtime="onnx")
+
+
+#% else
+@pytest.mark.parametrize(
+    ("task", "config"), FAMILIES, ids=[f"{t}-{c['name']}" for t, c in FAMILIES]
+)
+def test_the_skops_runtime_answers_as_scikit_learn(served, fitted, toy_roles, task, config):
+    """Every test-split row, with a missing number, a missing and an unseen category added:
+    without ONNX export, `auto` serves the skops pipeline, which predicts as it does."""
+    client, model, _ = served(task, config=config)
+    _, _, test = fitted(task, config)
+    rows = json.loads(schema.model_frame(test, toy_roles).to_json(orient="records"))
+    rows[0]["x2"], rows[1]["color"], rows[2]["color"] = None, None, "ultraviolet"
+    frame = schema.model_frame(pd.DataFrame(rows), toy_roles)
+    assert client.get("/metadata").json()["runtime"] == "skops"
+    body = client.post("/predict", json={"instances": rows}).json()
+    if task == "classification":
+        assert body["predictions"] == model.predict(frame).tolist()
+        got = [[p[str(c)] for c in model.classes_] for p in body["probabilities"]]
+        np.testing.assert_allclose(got, model.predict_proba(frame), rtol=0, atol=1e-12)
+    else:
+        np.testing.assert_allclose(body["predictions"], model.predict(frame), rtol=0, atol=1e-12)
+
+
+def test_insisting_on_onnx_is_refused_naming_the_fix(served):
+    from {{ cookiecutter.package_name }}.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="exports no ONNX graph .*set serve.runtime to auto"):
+        served("classification", runtime="onnx")
+
+
+#% endif
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_predictions_equal_the_model_and_are_logged(served, toy_roles, task):
+    client, model, logged = served(task)
+    rows = [GOOD, {"x1": -2.0, "x2": None, "color": None}]
+    answer = client.post("/predict", json={"instances": rows})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    frame = schema.model_frame(pd.DataFrame(rows), toy_roles)
+    assert body["predictions"] == model.predict(frame).tolist()
+    if task == "classification":
+        expected = model.predict_proba(frame)
+        got = [[p[str(c)] for c in model.classes_] for p in body["probabilities"]]
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+    else:
+        assert "probabilities" not in body
+    assert body["warnings"] == []
+    records = logged()
+    assert [r["inputs"] for r in records] == rows
+    assert [r["prediction"] for r in records] == body["predictions"]
+    assert {r["model_version"] for r in records} == {"v0.0.1"}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"instances": [{"x1": 1.0, "x2": 2.0}]}, "instances[0].color: Field required"),
+        ({"instances": [{**GOOD, "size": 3}]}, "instances[0].size: Extra inputs are not"),
+        ({"instances": [{**GOOD, "x1": "1.5"}]}, "instances[0].x1: Input should be a valid num"),
+        ({"instances": [{**GOOD, "x1": True}]}, "instances[0].x1: Input should be a valid num"),
+        ({"instances": [{**GOOD, "color": 2.5}]}, "instances[0].color: Input should be a str"),
+        ({"instances": [{**GOOD, "color": True}]}, "instances[0].color: Input should be a str"),
+        ({"instances": [{**GOOD, "x2": -1e101}]}, "instances[0].x2: beyond ±2.20351e+12"),
+        ({"instances": [{**GOOD, "x1": 1e300}]}, "instances[0].x1: beyond ±2.32503e+12"),
+        ({"instances": []}, "instances: List should have at least 1 item"),
+        ({"instances": [GOOD] * 4}, "instances: List should have at most 3 items"),
+        ({"instances": GOOD}, "instances: Input should be a valid list"),
+        ({}, "instances: Field required"),
+    ],
+)
+def test_bad_requests_are_422_naming_the_field(served, body, message):
+    client, _, logged = served(max_rows=3)
+    answer = client.post("/predict", json=body)
+    assert answer.status_code == 422
+    assert answer.json()["error"].startswith(message), answer.json()["error"]
+    assert not logged()
+
+
+def test_malformed_json_and_non_finite_numbers_are_422(served):
+    client, _, _ = served()
+    answer = client.post("/predict", content=b'{"instances": [{"x1": 1,', headers=JSON)
+    assert answer.status_code == 422 and answer.json()["error"].startswith("malformed JSON")
+    nan = client.post(
+        "/predict",
+        content=b'{"instances": [{"x1": NaN, "x2": 1, "color": "red"}]}',
+        headers=JSON,
+    )
+    assert nan.status_code == 422 and "instances[0].x1" in nan.json()["error"]
+    # A lone surrogate is valid JSON but no UTF-8 text: the log and the answer could not
+    # hold it.
+    surrogate = client.post(
+        "/predict",
+        content=b'{"instances": [{"x1": 1, "x2": 1, "color": "\\ud800"}]}',
+        headers=JSON,
+    )
+    assert surrogate.status_code == 422
+    assert surrogate.json()["error"].startswith("instances[0].color: Value error, not valid")
+
+
+def test_an_unseen_category_predicts_and_warns(served):
+    client, _, _ = served()
+    answer = client.post("/predict", json={"instances": [GOOD, {**GOOD, "color": "teal"}]})
+    assert answer.status_code == 200
+    assert answer.json()["warnings"] == [
+        "instances[1].color: 'teal' was not seen in training; encoded as all zeros "
+        "(none of the known categories)"
+    ]
+
+
+def test_an_integer_names_the_same_category_as_its_text(served):
+    client, _, _ = served()
+    answer = client.post("/predict", json={"instances": [{**GOOD, "color": 7}]})
+    assert answer.status_code == 200
+    assert "'7' was not seen in training" in answer.json()["warnings"][0]
+
+
+def test_the_openapi_schema_declares_every_answer(served):
+    client, _, _ = served(api_key="s3cret")
+    paths = client.get("/openapi.json").json()["paths"]
+    assert set(paths["/predict"]["post"]["responses"]) == {"200", "400", "401", "413", "422"}
+    assert set(paths["/metadata"]["get"]["responses"]) == {"200", "401", "413"}
+    assert set(paths["/health"]["get"]["responses"]) == {"200", "413"}
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    required = schemas["Prediction"]["required"]
+    assert required == ["predictions", "probabilities", "warnings", "model"]
+    labels = schemas["Prediction"]["properties"]["predictions"]["items"]["enum"]
+    assert labels == ["high", "low", "mid"]
+    color = schemas["Instance"]["properties"]["color"]["anyOf"]
+    assert color == [{"type": "string"}, {"type": "integer"}, {"type": "null"}]
+    x1 = schemas["Instance"]["properties"]["x1"]["anyOf"][0]
+    assert x1["type"] == "number" and x1["maximum"] == -x1["minimum"] >= request_schema.REACH
+    assert "security" in paths["/predict"]["post"] and "security" not in paths["/health"]["get"]
+    open_paths = served()[0].get("/openapi.json").json()["paths"]
+    assert "401" not in open_paths["/predict"]["post"]["responses"]
+    assert "security" not in open_paths["/predict"]["post"]
+
+
+def test_numbers_at_the_bound_get_answers_from_every_model(
+    served, fitted, toy_roles, task_models, task, monkeypatch
+):
+    """The largest numbers the schema accepts overflow none of this task's models (trees
+    compute in float32, linear models sum in float64)."""
+    for name, config in task_models.items():
+        model, train, _ = fitted(task, config)
+        monkeypatch.setattr(app_module, "load", lambda source, model=model: model)
+        client, _, _ = served(task)
+        seen = preprocess.describe_features(train, toy_roles, task)["numeric"]
+        x1, x2 = (request_schema.number_bound(seen[c]) for c in ("x1", "x2"))
+        extremes = [{"x1": a * x1, "x2": b * x2, "color": "red"} for a in (-1, 1) for b in (-1, 1)]
+        answer = client.post("/predict", json={"instances": extremes})
+        assert answer.status_code == 200, (name, answer.text)
+
+
+def test_a_non_finite_model_output_is_a_422_naming_the_row(served, monkeypatch):
+    load = app_module.load
+
+    class Overflowing:
+        """The served model, except that it overflows where x1 is huge."""
+
+        def __init__(self, model):
+            self.model = model
+
+        def predict(self, frame):
+            return np.where(frame["x1"] > 1e9, np.inf, self.model.predict(frame))
+
+    monkeypatch.setattr(app_module, "load", lambda source: Overflowing(load(source)))
+    client, _, logged = served("regression")
+    answer = client.post("/predict", json={"instances": [GOOD, {**GOOD, "x1": 1e10}]})
+    assert answer.status_code == 422
+    assert answer.json()["error"].startswith(
+        "instances[1]: the model's output for this row is not a finite number"
+    )
+    assert not logged()
+
+
+def test_api_key_guards_predict_and_metadata_not_health(served):
+    client, _, _ = served(api_key="s3cret")
+    assert client.get("/health").status_code == 200
+    assert client.get("/metadata").status_code == 401
+    assert client.post("/predict", json={"instances": [GOOD]}).status_code == 401
+    wrong = {"X-API-Key": "nope"}
+    assert client.post("/predict", json={"instances": [GOOD]}, headers=wrong).status_code == 401
+    right = {"X-API-Key": "s3cret"}
+    assert client.post("/predict", json={"instances": [GOOD]}, headers=right).status_code == 200
+    meta = client.get("/metadata", headers=right).json()
+    assert (meta["version"], meta["stage"], meta["git_revision"]) == ("v0.0.1", "prod", "f00d")
+    assert meta["metrics"] == {"accuracy": 1.0} and meta["data"] == {"train_md5": "abc"}
+
+
+def test_the_prediction_log_rotates_and_stays_bounded(tmp_path):
+    path = tmp_path / "predictions.jsonl"
+    log = prediction_log.PredictionLog(path, max_bytes=2000, backups=2, flush_seconds=60)
+    log.write([{"row": i, "inputs": {"x": "y" * 50}} for i in range(200)])
+    log.close()
+    files = prediction_log.log_files(path)
+    assert [f.name for f in files] == [f"{path.name}.2", f"{path.name}.1", path.name]
+    assert all(f.stat().st_size <= 2000 for f in files)
+    rows = [r["row"] for r in prediction_log.read(path)]
+    assert rows == sorted(rows) and rows[-1] == 199 and len(rows) < 200
+
+
+def test_shutdown_writes_the_queued_rows_and_health_names_the_worker(served, tmp_path):
+    client, _, _ = served()
+    path = tmp_path / "logs" / "predictions.jsonl"
+    with client:  # runs the app's lifespan: startup here, shutdown on leaving
+        health = client.get("/health").json()
+        assert health == {"status": "ok", "version": "v0.0.1", "worker": os.getpid()}
+        for _ in range(3):
+            assert client.post("/predict", json={"instances": [GOOD, GOOD]}).status_code == 200
+        assert prediction_log.read(path) == []  # queued: the 60 s timer has not fired
+    records = prediction_log.read(path)
+    assert len(records) == 6 and len({(r["request_id"], r["row"]) for r in records}) == 6
+
+
+def test_a_worker_builds_the_app_from_what_serve_hands_over(
+    model_source, tmp_path, monkeypatch, configured
+):
+    source, model = model_source("classification")
+    settings = configured("serve", max_rows=5, prediction_log="logs/p.jsonl")
+    (tmp_path / "handover").mkdir()
+    handover = app_module.hand_over(tmp_path, source, settings, tmp_path / "handover")
+    monkeypatch.setenv(app_module.HANDOVER_ENV, str(handover))
+    roles = schema.roles_from_dict(source.metadata["features"]["roles"])
+    expected = model.predict(schema.model_frame(pd.DataFrame([GOOD]), roles)).tolist()
+    with TestClient(app_module.worker_app()) as client:
+        assert client.get("/metadata").json()["max_rows"] == 5
+        assert client.post("/predict", json={"instances": [GOOD]}).json()["predictions"] == expected
+    assert [r["inputs"] for r in prediction_log.read(tmp_path / "logs/p.jsonl")] == [GOOD]
+
+
+def test_the_model_artifact_and_its_locked_md5(project):
+    assert registry.artifact_name(project) == "{{ cookiecutter.project_slug }}-model"
+    lock = {"stages": {"export": {"outs": [{"path": "models/model.skops", "md5": "ab12"}]}}}
+    assert registry.locked_md5(json.dumps(lock)) == "ab12"
+    with pytest.raises(DataError, match="dvc.lock has no entry for models/model.skops"):
+        registry.locked_md5(json.dumps({"stages": {}}))
+
+
+def post_asgi(app, headers: list[tuple[bytes, bytes]], chunks) -> tuple[int, dict, int]:
+    """POST /predict straight to the ASGI app, the body as `chunks` (an iterator of bytes;
+    more_body until it ends): (status, JSON answer, how many chunks the app read)."""
+    read = 0
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        nonlocal read
+        read += 1
+        chunk = next(chunks, None)
+        return {"type": "http.request", "body": chunk or b"", "more_body": chunk is not None}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/predict",
+        "raw_path": b"/predict",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"content-type", b"application/json"), *headers],
+        "client": ("127.0.0.1", 1234),
+        "server": ("127.0.0.1", 8000),
+    }
+    asyncio.run(app(scope, receive, send))
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return status, json.loads(body), read
+
+
+def test_a_body_over_the_limit_is_413_naming_the_limit_and_the_fix(served):
+    client, _, logged = served(max_body_bytes=2048)
+    over = json.dumps({"instances": [GOOD] * 60}).encode()
+    assert len(over) > 2048
+    declared = client.post("/predict", content=over, headers=JSON)
+    # A generator body goes out chunked, without Content-Length: the limit counts it.
+    streamed = client.post("/predict", content=iter([over[:1000], over[1000:]]), headers=JSON)
+    for answer in (declared, streamed):
+        assert answer.status_code == 413
+        assert answer.json() == {
+            "detail": "request body over 2048 bytes (serve.max_body_bytes): send fewer rows "
+            "per request, or raise serve.max_body_bytes in service.yaml"
+        }
+    assert "transfer-encoding" in streamed.request.headers
+    assert "content-length" not in streamed.request.headers
+    pieces = [b'{"instances": ', json.dumps([GOOD]).encode(), b"}"]
+    fits = client.post("/predict", content=iter(pieces), headers=JSON)
+    assert fits.status_code == 200, fits.text
+    assert client.get("/health").status_code == 200
+    assert len(logged()) == 1
+
+
+def test_an_over_limit_body_is_refused_without_reading_it_whole(served):
+    client, _, _ = served(max_body_bytes=4096)
+    # A declared length over the limit: refused before a byte of the body is read.
+    status, answer, read = post_asgi(
+        client.app, [(b"content-length", b"10000000000")], itertools.repeat(b" " * 1000)
+    )
+    assert (status, read) == (413, 0) and "4096 bytes" in answer["detail"]
+    # No length and a body without end: refused once 4096 bytes have come in.
+    status, answer, read = post_asgi(client.app, [], itertools.repeat(b" " * 1000))
+    assert (status, read) == (413, 5) and "4096 bytes" in answer["detail"]
+
+
+def test_the_default_limit_fits_max_rows_indented_rows(served, fitted, toy_roles):
+    client, _, _ = served()
+    train = fitted("classification")[1]
+    features = preprocess.describe_features(train, toy_roles, "classification")
+    limit = client.get("/metadata").json()["max_body_bytes"]
+    assert limit == request_schema.body_limit(features, 1000)
+    rows = [{"x1": -1.2345678901234567e-100, "x2": 123456789.12345678, "color": "green"}]
+    body = json.dumps({"instances": rows * 1000}, indent=8).encode()
+    assert len(body) < limit < 8 * len(json.dumps({"instances": rows * 1000}))
+    answer = client.post("/predict", content=body, headers=JSON)
+    assert answer.status_code == 200, answer.text[:300]
+    assert len(answer.json()["predictions"]) == 1000

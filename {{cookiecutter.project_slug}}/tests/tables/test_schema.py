@@ -1,0 +1,182 @@
+"""schema: column roles inferred from dtypes, config overrides, and the typed model frame."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from {{ cookiecutter.package_name }}.core.errors import DataError
+from {{ cookiecutter.package_name }}.core.params import DataParams
+from {{ cookiecutter.package_name }}.tables import schema
+
+
+def data(**changes) -> DataParams:
+#% if cookiecutter.remote_sources == "yes"
+    plain = {"id_column": None, "time": None, "groups": [], "drop": [], "fetch": {}}
+#% else
+    plain = {"id_column": None, "time": None, "groups": [], "drop": []}
+#% endif
+    roles = {"numeric": None, "categorical": None}
+    return DataParams(**{"source": "data/raw", "target": "target", **plain, **roles, **changes})
+
+
+def test_roles_are_inferred_from_dtypes(toy):
+    df = toy("regression").assign(flag=True, year=2007, note="x")
+    roles = schema.infer_roles(
+        df, data(time="year", drop=["note"], groups=["color", "gone"]), "regression"
+    )
+    assert roles.numeric == ["x1", "x2"]
+    assert roles.categorical == ["color", "flag"], "booleans are categories"
+    assert roles.time == "year"
+    assert roles.groups == ["color"], "absent group columns are skipped"
+    assert roles.features == ["x1", "x2", "color", "flag"]
+    assert schema.roles_from_dict(roles.to_dict()) == roles
+
+
+def test_configured_roles_win(toy):
+    df = toy("classification").assign(code=1)
+    roles = schema.infer_roles(df, data(categorical=["code", "color"]), "classification")
+    assert roles.numeric == ["x1", "x2"]
+    assert roles.categorical == ["code", "color"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"numeric": ["x1", "height"]}, "name columns not in the data: height"),
+        ({"numeric": ["x1", "color"]}, "numeric hold non-numbers: color"),
+        ({"target": "species"}, "target column 'species' is not in the data"),
+        ({"drop": ["x1", "x2", "color"]}, "no feature columns left"),
+    ],
+)
+def test_role_errors(toy, changes, message):
+    with pytest.raises(DataError, match=message):
+        schema.infer_roles(toy("regression"), data(**changes), "regression")
+
+
+def test_regression_needs_a_numeric_target(toy):
+    with pytest.raises(DataError, match="regression needs numbers"):
+        schema.infer_roles(toy("classification"), data(), "regression")
+
+
+def test_model_frame_types_features(toy, toy_roles):
+    df = toy("classification").assign(
+        x1=lambda d: d["x1"].astype(str), color=lambda d: d["x2"].round()
+    )
+    out = schema.model_frame(df, toy_roles)
+    assert list(out.columns) == ["x1", "x2", "color"]
+    assert out["x1"].dtype == "float64"
+    assert pd.api.types.is_string_dtype(out["color"])
+    assert out["x2"].isna().sum() == 1 and out["color"].isna().sum() == 1, "missing stays missing"
+    with pytest.raises(DataError, match="lack feature column.*color"):
+        schema.model_frame(df.drop(columns=["color"]), toy_roles)
+
+
+def test_snapshot_schema_rejects_repeated_ids(toy):
+    df = toy("regression")
+    df.loc[1, "id"] = df.loc[0, "id"]
+    with pytest.raises(DataError, match="the snapshot failed its schema check"):
+        schema.validate(df, schema.snapshot_schema(), "the snapshot")
+
+
+def test_base_ids_strip_augmentation_suffixes():
+    ids = pd.Series(["a1", "a1-aug1", "a1-aug12", "b-2-aug3", "aug1"])
+    assert schema.base_ids(ids).tolist() == ["a1", "a1", "a1", "b-2", "aug1"]
+
+
+def test_a_text_column_of_mostly_numbers_is_refused_naming_count_and_examples(toy):
+    rows = toy("regression").astype({"x2": object})
+    rows.loc[:9, "x2"] = "n/a?"
+    message = "column 'x2' looks numeric but 10 of 60 values are text \\(e.g. 'n/a\\?'\\): list it "
+    with pytest.raises(DataError, match=message + "in data.numeric .* or in data.categorical"):
+        schema.infer_roles(rows, data(), "regression")
+    # Deciding the role either way is the fix.
+    roles = schema.infer_roles(rows, data(categorical=["color", "x2"]), "regression")
+    assert "x2" in roles.categorical
+
+
+@pytest.mark.parametrize(
+    "values",
+    [["red", "1", "blue", "green"], ["1", "2", "x", "y"], ["1", "2", "3", None]],
+    ids=["mostly-text", "half-numbers", "text-of-numbers-only"],
+)
+def test_a_text_column_is_refused_only_when_mostly_but_not_only_numbers(values):
+    schema.numbers_in_text(pd.Series(values, name="c", dtype=object))
+
+
+@pytest.mark.parametrize(
+    "dates",
+    [
+        ["2023-03-04", "2023-11-30"],
+        ["2023-03-04T12:00:00Z", "2023-03-04 08:15:00+01:00"],
+        ["04/03/2023", "30.11.23"],
+        ["2023/3/4", "2023/11/30"],
+    ],
+    ids=["iso-dates", "iso-timestamps", "day-month-year", "year-month-day"],
+)
+def test_a_text_column_of_mostly_dates_is_found(dates):
+    column = [*dates, *dates, "unknown", None]
+    frame = pd.DataFrame({"target": ["a"] * 6, "signup": column, "colour": ["red"] * 6})
+    assert schema.dates_in_text(frame, data()) == [("signup", 4, 5, dates[0])]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["Monday", "May", "2023", "Q1-2023"],  # words and years are categories
+        ["2023-03-04", "x", "y", None],  # half dates is not mostly
+        [None, None, None, None],
+    ],
+    ids=["words-and-years", "half-dates", "empty"],
+)
+def test_other_text_is_not_taken_for_dates(values):
+    frame = pd.DataFrame({"target": ["a"] * 4, "c": pd.Series(values, dtype=object)})
+    assert schema.dates_in_text(frame, data()) == []
+
+
+@pytest.mark.parametrize(
+    "decided",
+    [
+        {"time": "signup"},
+        {"drop": ["signup"]},
+        {"id_column": "signup"},
+        {"categorical": ["signup"]},
+        {"target": "signup"},
+    ],
+    ids=lambda d: next(iter(d)),
+)
+def test_a_date_column_whose_role_the_config_decides_is_left_alone(decided):
+    frame = pd.DataFrame({"target": ["a", "b"], "signup": ["2023-03-04", "2023-03-05"]})
+    assert schema.dates_in_text(frame, data(**decided)) == []
+
+
+def test_the_date_check_reads_a_bounded_sample():
+    """Only the first DATE_SAMPLE values found among the first 10x rows count: dates after
+    them are not read, so the check costs the same on any batch size."""
+    size = schema.DATE_SAMPLE
+    column = ["red"] * size + ["2023-03-04"] * (5 * size)
+    frame = pd.DataFrame({"target": ["a"] * len(column), "c": column})
+    assert schema.dates_in_text(frame, data()) == []
+    late = pd.DataFrame({"target": "a", "c": [None] * (10 * size) + ["2023-03-04"] * size})
+    assert schema.dates_in_text(late, data()) == []
+
+
+def test_a_date_column_is_refused_naming_the_column_and_the_choice():
+    found = [("signup_date", 9, 10, "2023-03-04")]
+    message = (
+        r"column 'signup_date' holds dates \(9 of the first 10 values of batch 'b1', e.g. "
+        r"'2023-03-04'\), which would be read as categories: name it in data.time \(the event "
+        r"time\) or data.drop"
+    )
+    with pytest.raises(DataError, match=message):
+        schema.refuse_dates_in_text(found, "b1")
+    schema.refuse_dates_in_text([], "b1")
+
+
+def test_one_rule_makes_categories_text_for_columns_and_single_values():
+    """business, diagnosis and serving's requests name categories as training does."""
+    values = [1.0, 2.5, 2.0**60, -3.0, 7]
+    column = schema.category_text(pd.Series(values[:4]))
+    assert column.tolist() == ["1", "2.5", str(2**60), "-3"]
+    assert [schema.category_label(v) for v in values] == [*column, "7"]
+    assert schema.category_label("1.0") == "1.0", "text stays as written"
