@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from ..core.errors import DataError
 from ..core import model_catalog
+from ..core.errors import DataError
 from ..tables import schema
 from . import onnx_target_encoder
 
