@@ -247,7 +247,7 @@ def test_predictions_equal_the_model_and_are_logged(served, toy_roles, task):
         (
             {"instances": [GOOD, {**AS_IN_DATA, "size": 3}]},
             "instances[1]: unknown column 'size': neither a feature of the model nor a column "
-            "of its data; remove them (GET /metadata lists both)",
+            "of its data; remove it (GET /metadata lists both)",
         ),
         ({"instances": [{**GOOD, "b": 1, "a": 2}]}, "instances[0]: unknown columns 'b', 'a': "),
         (

@@ -168,10 +168,11 @@ def unknown_columns(errors: list[dict]) -> str | None:
         for e in errors
         if e.get("type") == "extra_forbidden" and tuple(e["loc"][:3]) == tuple(loc[:3])
     ]
+    several = len(names) > 1
     return (
-        f"instances[{loc[2]}]: unknown column{'s' if len(names) > 1 else ''} "
-        f"{', '.join(names)}: neither a feature of the model nor a column of its data; "
-        "remove them (GET /metadata lists both)"
+        f"instances[{loc[2]}]: unknown column{'s' if several else ''} {', '.join(names)}: "
+        f"neither a feature of the model nor a column of its data; remove "
+        f"{'them' if several else 'it'} (GET /metadata lists both)"
     )
 
 
