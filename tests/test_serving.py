@@ -146,7 +146,8 @@ def test_bad_requests_get_a_4xx_naming_the_field(project):
     missing = {k: v for k, v in good.items() if k != "sex"}
     cases = [
         ({"instances": [missing]}, "instances[0].sex: Field required"),
-        ({"instances": [{**good, "beak": 1}]}, "instances[0].beak: Extra inputs"),
+        ({"instances": [{**good, "beak": 1}]}, "instances[0]: unknown column 'beak': neither"),
+        ({"instances": [{**good, "year": "soon"}]}, "instances[0].year: Value error, not a year"),
         ({"instances": [{**good, "body_mass_g": "heavy"}]}, "instances[0].body_mass_g: Input"),
         ({"instances": [{**good, "island": 3.5}]}, "instances[0].island: Input should be"),
         ({"instances": []}, "instances: List should have at least 1 item"),

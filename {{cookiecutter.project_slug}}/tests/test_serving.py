@@ -250,10 +250,6 @@ def test_predictions_equal_the_model_and_are_logged(served, toy_roles, task):
             "of its data; remove it (GET /metadata lists both)",
         ),
         ({"instances": [{**GOOD, "b": 1, "a": 2}]}, "instances[0]: unknown columns 'b', 'a': "),
-        (
-            {"instances": [{**GOOD, "when": True}]},
-            "instances[0].when: Input should be a string or a number",
-        ),
         ({"instances": [{**GOOD, "x1": "1.5"}]}, "instances[0].x1: Input should be a valid num"),
         ({"instances": [{**GOOD, "x1": True}]}, "instances[0].x1: Input should be a valid num"),
         ({"instances": [{**GOOD, "color": 2.5}]}, "instances[0].color: Input should be a str"),
@@ -276,8 +272,8 @@ def test_bad_requests_are_422_naming_the_field(served, body, message):
 
 def test_a_row_as_the_data_holds_it_is_predicted_and_its_event_time_logged(served):
     """The target, the event time, the id and a dropped column ride along, as in the data:
-    the answer is the features' alone, and the log holds each row's event time in UTC
-    (read as ingest reads data.time: a year is January 1st, text without a zone UTC)."""
+    the answer is the features' alone, and the log holds each row's event time (read as
+    ingest reads data.time: a year is January 1st, a time without a zone UTC)."""
     client, _, logged = served()
     rows = [
         AS_IN_DATA,
@@ -291,14 +287,16 @@ def test_a_row_as_the_data_holds_it_is_predicted_and_its_event_time_logged(serve
     assert answer.json() == client.post("/predict", json={"instances": [GOOD] * 5}).json()
     records = logged()
     assert [r["event_time"] for r in records] == [
-        "2024-05-31T10:00:00+00:00",
+        "2024-05-31T12:00:00+02:00",
         "2023-01-01T00:00:00+00:00",
         "2024-02-29T00:00:00+00:00",
     ] + [None] * 7
     assert [r["inputs"] for r in records] == [GOOD] * 10
 
 
-@pytest.mark.parametrize("when", ["yesterday", "2024-13-01", "１２３４", 2024.5, 99999, 999])
+@pytest.mark.parametrize(
+    "when", ["yesterday", "2024-13-01", "2024", "１２３４", 2024.5, 99999, 999, True, [2024]]
+)
 def test_an_event_time_that_is_no_time_is_a_422_naming_the_field(served, when):
     client, _, logged = served()
     answer = client.post("/predict", json={"instances": [AS_IN_DATA, {**GOOD, "when": when}]})
@@ -365,7 +363,14 @@ def test_the_openapi_schema_declares_every_answer(served):
     instance = schemas["Instance"]
     assert instance["required"] == ["x1", "x2", "color"]
     assert list(instance["properties"]) == ["x1", "x2", "color", "key", "target", "when", "note"]
-    assert "event time (data.time)" in instance["properties"]["when"]["description"]
+    when = instance["properties"]["when"]
+    assert "event time (data.time)" in when["description"]
+    assert [w.get("format", w["type"]) for w in when["anyOf"]] == [
+        "number",
+        "date",
+        "date-time",
+        "null",
+    ]
     for column in ("key", "target", "note"):
         assert "ignored" in instance["properties"][column]["description"]
     assert instance["additionalProperties"] is False

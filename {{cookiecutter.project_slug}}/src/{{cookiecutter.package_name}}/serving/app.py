@@ -53,24 +53,17 @@ def _where(loc: tuple | list) -> str:
     return text.lstrip(".") or "body"
 
 
-# A union's members, as pydantic tags each member's error (a category: str | int; an event
-# time: str | float).
-UNION_MEMBERS = {"str": "a string", "int": "an integer", "float": "a number"}
-
-
 def _one_per_field(exc: RequestValidationError) -> list[dict]:
-    """The errors, with a union's (pydantic tries each member) told as one:
-    "Input should be a string or an integer"."""
-    out, merged = [], {}
+    """The errors, with a category's two (neither a string nor an integer: pydantic tries
+    each member of the union) told as one."""
+    out, seen = [], set()
     for error in exc.errors():
         loc = tuple(error["loc"])
-        if loc and loc[-1] in UNION_MEMBERS:
-            what = UNION_MEMBERS[loc[-1]]
-            if loc[:-1] in merged:
-                merged[loc[:-1]]["msg"] += f" or {what}"
+        if loc and loc[-1] in ("str", "int"):
+            if loc[:-1] in seen:
                 continue
-            error = {**error, "loc": loc[:-1], "msg": f"Input should be {what}"}
-            merged[loc[:-1]] = error
+            seen.add(loc[:-1])
+            error = {**error, "loc": loc[:-1], "msg": "Input should be a string or an integer"}
         out.append(error)
     return out
 

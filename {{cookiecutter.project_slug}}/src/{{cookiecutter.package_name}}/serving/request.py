@@ -23,9 +23,9 @@ from pydantic import (
     ConfigDict,
     Field,
     Strict,
-    StrictFloat,
     StrictInt,
     StrictStr,
+    WithJsonSchema,
     create_model,
 )
 
@@ -52,9 +52,21 @@ def _number(bound: float) -> Any:
 # A string or an integer (not a boolean), checked by pydantic-core; `columns` turns the
 # integers into text and refuses text that is not valid Unicode, a column at a time.
 Category = StrictStr | StrictInt
-# The event time as the data holds it: a year (a JSON number) or ISO 8601 text;
-# `event_times` reads it as ingest does.
-EventTime = StrictStr | StrictFloat
+# The event time as the data holds it, as the schema declares it: a year (a whole JSON
+# number) or an RFC 3339 date or date-time. `event_times` checks it (only when given).
+EventTime = Annotated[
+    Any,
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 1000, "maximum": 9999, "multipleOf": 1},
+                {"type": "string", "format": "date"},
+                {"type": "string", "format": "date-time"},
+                {"type": "null"},
+            ]
+        }
+    ),
+]
 
 
 def non_features(features: dict) -> list[str]:
@@ -94,8 +106,8 @@ def row_model(features: dict) -> type[BaseModel]:
         fields[column] = (Category | None, Field(..., description=f"one of: {known}"))
     for column in non_features(features):
         if column == roles["time"]:
-            said = "the event time (data.time), a year or ISO 8601 text: logged, not a feature"
-            fields[column] = (EventTime | None, Field(None, description=said))
+            said = "the event time (data.time), a year or a date: logged, not a feature"
+            fields[column] = (EventTime, Field(None, description=said))
         else:
             said = "a column of the data that is no feature: accepted and ignored"
             fields[column] = (Any, Field(None, description=said))
@@ -121,27 +133,29 @@ def columns(instances: list[BaseModel], roles: dict) -> dict[str, list]:
 
 
 def event_times(instances: list[BaseModel], column: str | None) -> list[str | None] | None:
-    """Each row's event time (the data.time column) as UTC ISO 8601 text, read as ingest
-    reads the column: a year is January 1st of it, text without a zone is UTC; None when
-    no row gives one (then nothing is read per row but the column)."""
+    """Each row's event time (the data.time column) as ISO 8601 text, read as ingest reads
+    the column: a year is January 1st of it, a time without a zone is UTC (one with a zone
+    keeps it: the log holds the time as given); None when no row gives one (then nothing
+    is read per row but the column)."""
     if column is None:
         return None
     values = [getattr(row, column) for row in instances]
     if all(v is None for v in values):
         return None
-    return [None if v is None else _utc_text(v, row, column) for row, v in enumerate(values)]
+    return [None if v is None else _iso_text(v, row, column) for row, v in enumerate(values)]
 
 
-def _utc_text(value: str | float, row: int, column: str) -> str:
-    """One event time as UTC ISO 8601 text; a 422 naming the field when it is none."""
+def _iso_text(value: Any, row: int, column: str) -> str:
+    """One event time as ISO 8601 text; a 422 naming the field when it is none."""
     try:
-        if not isinstance(value, str) or value.isascii() and value.isdigit():
-            year = float(value)
-            if year % 1 or not 1000 <= year <= 9999:
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise TypeError(value)
+        if not isinstance(value, str):
+            if value % 1 or not 1000 <= value <= 9999:
                 raise ValueError(value)
-            return f"{int(year):04d}-01-01T00:00:00+00:00"
+            return f"{int(value):04d}-01-01T00:00:00+00:00"
         when = dt.datetime.fromisoformat(value)
-    except ValueError:
+    except (TypeError, ValueError):
         raise RequestValidationError(
             [
                 {
@@ -152,8 +166,7 @@ def _utc_text(value: str | float, row: int, column: str) -> str:
                 }
             ]
         ) from None
-    utc = when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when.astimezone(dt.UTC)
-    return utc.isoformat()
+    return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).isoformat()
 
 
 def unknown_columns(errors: list[dict]) -> str | None:
