@@ -1,5 +1,6 @@
 """Latency and throughput of a baked project's model server on loopback: p50/p99 of 1-row and
-100-row POST /predict, then requests per second under a bounded load (a few concurrent
+100-row POST /predict (of the features alone, and of rows as the raw data holds them, the
+target and year too), then requests per second under a bounded load (a few concurrent
 clients for a fixed time). Also prints the ONNX parity of each model family. Not a test.
 
     .venv/bin/python benchmarks/serving.py [--task classification] [--seconds 20] [--clients 4]
@@ -40,6 +41,11 @@ def sh(cwd: Path, *command: str) -> str:
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def records(frame: pd.DataFrame) -> list[dict]:
+    """A table's rows as JSON objects, missing values as null."""
+    return frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
 
 
 def latencies(client: httpx.Client, body: dict, n: int) -> list[float]:
@@ -115,18 +121,24 @@ def main() -> None:
                         time.sleep(0.1)
                 features = client.get("/metadata").json()["features"]
                 columns = features["numeric"] + list(features["categorical"])
-                rows = pd.read_parquet(project / "data/processed/test.parquet")[columns]
-                rows = rows.astype(object).where(rows.notna(), None).to_dict(orient="records")
-                one, hundred = {"instances": rows[:1]}, {"instances": (rows * 2)[:100]}
-                latencies(client, one, 20)  # warm-up
+                rows = records(pd.read_parquet(project / "data/processed/test.parquet")[columns])
+                raw = sorted((project / "data/raw").glob("*.csv"))
+                whole = records(pd.concat([pd.read_csv(p) for p in raw], ignore_index=True))
+                bodies = {
+                    "1 row": {"instances": rows[:1]},
+                    "100 rows": {"instances": (rows * 2)[:100]},
+                    "1 data row": {"instances": whole[:1]},
+                    "100 data rows": {"instances": whole[:100]},
+                }
+                latencies(client, bodies["1 row"], 20)  # warm-up
                 print(f"\nlatency over {args.requests} sequential requests (ms):")
-                for name, body in (("1 row", one), ("100 rows", hundred)):
+                for name, body in bodies.items():
                     times = [t * 1000 for t in latencies(client, body, args.requests)]
                     print(
-                        f"  {name:9s} p50 {statistics.median(times):6.2f}  "
+                        f"  {name:13s} p50 {statistics.median(times):6.2f}  "
                         f"p99 {percentile(times, 99):6.2f}"
                     )
-            for name, body in (("1 row", one), ("100 rows", hundred)):
+            for name, body in bodies.items():
                 ok, errors = load(url, body, args.seconds, args.clients)
                 print(
                     f"throughput, {name}, {args.clients} clients, {args.seconds:.0f} s: "

@@ -88,6 +88,22 @@ def ran(log: str, stages: list[str] = STAGES) -> list[str]:
     return [s for s in stages if f"Running stage '{s}'" in log]
 
 
+def docs_harness(project: Path):
+    """The bake's tests/test_docs.py as a module: its harness runs the docs as written
+    (bash_blocks, status_steps)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("baked_test_docs", project / "tests/test_docs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def status_lines(project: Path) -> list[str]:
+    """What `git status --short` prints, line by line."""
+    return run(project, "git", "status", "--short").stdout.splitlines()
+
+
 def md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 

@@ -23,7 +23,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import BIN, bake, git, package_of, run
+from conftest import BIN, bake, docs_harness, git, package_of, run, status_lines
 
 pytestmark = pytest.mark.slow
 
@@ -45,18 +45,22 @@ def free_port() -> int:
 class Server:
     """`python -m PKG serve` in a subprocess, stopped by the context manager."""
 
-    def __init__(self, root: Path, package: str, *args: str) -> None:
-        self.root, self.package, self.args = root, package, args
+    def __init__(self, root: Path, package: str, *args: str, api_key: str | None = API_KEY) -> None:
+        self.root, self.package, self.args, self.api_key = root, package, args, api_key
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> httpx.Client:
-        env = {**os.environ, "PYTHONPATH": str(self.root / "src"), "MODEL_API_KEY": API_KEY}
+        env = {**os.environ, "PYTHONPATH": str(self.root / "src")}
+        env.pop("MODEL_API_KEY", None)
+        if self.api_key:
+            env["MODEL_API_KEY"] = self.api_key
         self.process = subprocess.Popen(
             [sys.executable, "-m", self.package, "serve", "--port", str(self.port), *self.args],
             cwd=self.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
-        client = httpx.Client(base_url=self.url, headers={"X-API-Key": API_KEY}, timeout=30)
+        headers = {"X-API-Key": self.api_key} if self.api_key else {}
+        client = httpx.Client(base_url=self.url, headers=headers, timeout=30)
         deadline = time.time() + 60
         while time.time() < deadline:
             if self.process.poll() is not None:
@@ -73,8 +77,8 @@ class Server:
         self.process.wait(timeout=30)
 
 
-def instances(frame: pd.DataFrame) -> list[dict]:
-    rows = frame[FEATURES].astype(object).where(frame[FEATURES].notna(), None)
+def instances(frame: pd.DataFrame, columns: list[str] = FEATURES) -> list[dict]:
+    rows = frame[columns].astype(object).where(frame[columns].notna(), None)
     return rows.to_dict(orient="records")
 
 
@@ -142,7 +146,8 @@ def test_bad_requests_get_a_4xx_naming_the_field(project):
     missing = {k: v for k, v in good.items() if k != "sex"}
     cases = [
         ({"instances": [missing]}, "instances[0].sex: Field required"),
-        ({"instances": [{**good, "beak": 1}]}, "instances[0].beak: Extra inputs"),
+        ({"instances": [{**good, "beak": 1}]}, "instances[0]: unknown column 'beak': neither"),
+        ({"instances": [{**good, "year": "soon"}]}, "instances[0].year: Value error, not a year"),
         ({"instances": [{**good, "body_mass_g": "heavy"}]}, "instances[0].body_mass_g: Input"),
         ({"instances": [{**good, "island": 3.5}]}, "instances[0].island: Input should be"),
         ({"instances": []}, "instances: List should have at least 1 item"),
@@ -222,7 +227,9 @@ def test_monitor_flags_a_shifted_batch_only(project):
         for old in (root / "logs").glob("predictions.jsonl*"):
             old.unlink()
         with Server(root, package) as client:
-            assert client.post("/predict", json={"instances": instances(batch)}).status_code == 200
+            # Rows as the data holds them: the target and the year too.
+            rows = instances(batch, list(raw.columns))
+            assert client.post("/predict", json={"instances": rows}).status_code == 200
         done = run(root, sys.executable, "-m", package, "monitor", "--fail-on-drift", check=False)
         report = json.loads((root / "reports/drift.json").read_text())
         verdicts[name] = (done.returncode, report["drift"], report["drifted_features"])
@@ -236,9 +243,57 @@ def test_monitor_flags_a_shifted_batch_only(project):
     assert list(batch.columns) == list(raw.columns)
     assert len(batch) == len(shifted) and batch["species"].isna().all()
     np.testing.assert_allclose(batch["bill_length_mm"], shifted["bill_length_mm"])
+    # Each row's event time, as sent (a year: January 1st), in data.time's column.
+    assert batch["year"].tolist() == [f"{y}-01-01T00:00:00+00:00" for y in shifted["year"]]
     again = run(root, sys.executable, "-m", package, "monitor", "--to-batch",
                 "data/raw/logged.csv", check=False)  # fmt: skip
     assert again.returncode == 1 and "exists" in again.stderr
+
+
+def run_step(root: Path, commands: str) -> str:
+    """Commands of a docs block as written, in bash as a reader's shell would run them."""
+    return run(root, "bash", "-euo", "pipefail", "-c", commands).stdout
+
+
+def test_the_serving_docs_leave_git_status_as_they_say(tmp_path):
+    """docs/serving.md's commands in order, after a first iteration is committed: the
+    server (its first command, on a free port) and the curl of a row as the data holds it,
+    promotion, a deployed copy, monitor and a batch of served rows back into the data.
+    After each `git status --short  # prints ...`, git prints what the doc says."""
+    root = bake(tmp_path, project_name="Docs Serve")
+    package = package_of(root)
+    run(root, "dvc", "repro")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "Iteration 1")
+    harness = docs_harness(root)
+    serve_block, curl_block, *rest = harness.bash_blocks(root / "docs/serving.md")
+    first = serve_block.splitlines()[0].split("#")[0].split()
+    assert first == ["python", "-m", package, "serve"]
+    server = Server(root, package, api_key=None)
+    checked = 0
+    with server:  # `serve`, with a port of the test's: the doc's 8000 may be taken
+        for commands, printed in harness.status_steps(curl_block):
+            answer = run_step(root, commands.replace("localhost:8000", server.url))
+            assert '"predictions"' in answer, answer  # the row was taken as it is
+            assert status_lines(root) == printed
+            checked += 1
+    logged = json.loads((root / "logs/predictions.jsonl").read_text().splitlines()[-1])
+    assert logged["event_time"] == "2007-01-01T00:00:00+00:00"
+    assert status_lines(root) == []  # the log written at shutdown is ignored too
+    # A new model to ship, as the Promote section's commit expects.
+    config = root / "conf/config.yaml"
+    config.write_text(config.read_text().replace("  - model: logistic_regression\n",
+                                                  "  - model: random_forest\n"))  # fmt: skip
+    run(root, sys.executable, "-m", package, "params")
+    run(root, "dvc", "repro")
+    for block in rest:
+        for commands, printed in harness.status_steps(block):
+            run_step(root, commands)
+            if printed is not None:
+                assert status_lines(root) == printed, f"after\n{commands}"
+                checked += 1
+    assert checked == 6
+    assert (root / "deployed/prod.skops").exists() and (root / "reports/drift.md").exists()
 
 
 def logged_rows(root: Path) -> list[tuple[str, int]]:

@@ -1,6 +1,7 @@
 """Run docs/reality-loop.md of a baked project block by block, exactly as written, and
 check what each turn of the loop claims: which stages reran, which metric moved and which
-way, and that reverting gives back the tagged model byte for byte."""
+way, that reverting gives back the tagged model byte for byte, and that `git status`
+prints what the doc says wherever it says so."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import STAGES, bake, git, locked_model_md5, md5, ran, run
+from conftest import STAGES, bake, docs_harness, git, locked_model_md5, md5, ran, run, status_lines
 
 pytestmark = pytest.mark.slow
 
@@ -34,11 +35,15 @@ class Walkthrough:
         root = bake(tmp_path, project_name="Loop Walk", task=self.task)
         artifact = "loop-walk-model"
         seen: dict[str, dict] = {}
+        harness = docs_harness(root)
         for title, blocks in turns((root / "docs/reality-loop.md").read_text()):
             assert blocks, f"section {title!r} has no commands"
-            log = "".join(
-                run(root, "bash", "-euo", "pipefail", "-c", block).stdout + "\n" for block in blocks
-            )
+            log = ""
+            for block in blocks:
+                for commands, printed in harness.status_steps(block):
+                    log += run(root, "bash", "-euo", "pipefail", "-c", commands).stdout + "\n"
+                    if printed is not None:
+                        assert status_lines(root) == printed, f"{title}: after\n{commands}"
             self.check(title, log, root, artifact, seen)
             seen[title] = metrics(root)
         assert len(seen) == (8 if self.task == "classification" else 6)

@@ -1,6 +1,11 @@
 """The README and the docs/ pages hold together: every relative link reaches a file, a
 link's #anchor a heading of that file (named as GitHub names headings), every page is
-reachable from the README, and the README stays a guide read in one sitting."""
+reachable from the README, and the README stays a guide read in one sitting.
+
+Also the harness that runs the docs' commands as written (the template's tests use it on
+a baked project): `bash_blocks` and `status_steps`, which splits a block at each
+`git status --short  # prints ...` line into the commands before it and what the doc
+says git prints then."""
 
 from __future__ import annotations
 
@@ -15,6 +20,41 @@ README_MAX_LINES = 250
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$")
 SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
+BASH_BLOCK = re.compile(r"^```bash\n(.*?)^```", flags=re.S | re.M)
+# `git status --short   # prints nothing: why` or `... # prints `M  dvc.lock`, `?? x``.
+STATUS = re.compile(r"^git status --short\s*(?:#\s*(?P<comment>.*))?$")
+
+
+def said_to_print(comment: str) -> list[str] | None:
+    """What a `git status --short` line's comment says it prints, or None when it does not
+    say: "prints nothing" is no line, "prints `XY path`, ..." those lines."""
+    if comment.startswith("prints nothing"):
+        return []
+    printed = re.findall(r"`([^`]*)`", comment)
+    return printed if comment.startswith("prints ") and printed else None
+
+
+def bash_blocks(page: Path) -> list[str]:
+    """The page's ```bash blocks, in order, as written."""
+    return BASH_BLOCK.findall(page.read_text())
+
+
+def status_steps(block: str) -> list[tuple[str, list[str] | None]]:
+    """The block as (commands, the lines `git status --short` prints after them, as the
+    doc says) steps: each `git status --short  # prints ...` line ends one ("nothing" is
+    no line; else each `quoted` line). Commands after the last such line: None."""
+    steps: list[tuple[str, list[str] | None]] = []
+    commands: list[str] = []
+    for line in block.splitlines():
+        match = STATUS.match(line.strip())
+        if match is None:
+            commands.append(line)
+            continue
+        steps.append(("\n".join(commands), said_to_print(match.group("comment") or "")))
+        commands = []
+    if any(c.strip() for c in commands):
+        steps.append(("\n".join(commands), None))
+    return steps
 
 
 def outside_code_blocks(text: str) -> list[str]:
@@ -74,3 +114,28 @@ def test_the_readme_is_a_short_guide():
     assert len(lines) <= README_MAX_LINES, (
         f"README.md has {len(lines)} lines: move reference material to docs/"
     )
+
+
+def test_every_git_status_in_the_docs_says_what_it_prints():
+    """A reader compares their `git status` with the doc's; the template's tests run the
+    serving docs and compare git's with it (status_steps)."""
+    unsaid = []
+    for page in PAGES:
+        for block in bash_blocks(page):
+            for line in block.splitlines():
+                match = STATUS.match(line.strip())
+                if match and said_to_print(match.group("comment") or "") is None:
+                    unsaid.append(f"{page.relative_to(PROJECT)}: {line.strip()}")
+    assert not unsaid, "say what it prints (# prints nothing, or `XY path`):\n" + "\n".join(unsaid)
+
+
+def test_status_steps_split_a_block_at_each_git_status():
+    block = (
+        "make a\ngit status --short   # prints nothing: ignored\n"
+        "make b\ngit status --short   # prints `M  dvc.lock`, `?? b`\nmake c\n"
+    )
+    assert status_steps(block) == [
+        ("make a", []),
+        ("make b", ["M  dvc.lock", "?? b"]),
+        ("make c", None),
+    ]

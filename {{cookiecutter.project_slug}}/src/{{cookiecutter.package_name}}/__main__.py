@@ -173,6 +173,9 @@ def monitor_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--to-batch", type=Path, metavar="CSV", help="write the logged rows as a raw data batch"
     )
+    parser.add_argument(
+        "--since", metavar="TIME", help="only rows from this time on (event time, else arrival)"
+    )
 
 
 def monitor(args: argparse.Namespace) -> int:
@@ -181,7 +184,9 @@ def monitor(args: argparse.Namespace) -> int:
     from .serving import monitor as monitoring
 
     service = load_service()
-    return monitoring.main(load(), service, args.log, args.to_batch, args.fail_on_drift)
+    return monitoring.main(
+        load(), service, args.log, args.to_batch, args.fail_on_drift, since=args.since
+    )
 
 
 #% endif

@@ -341,6 +341,8 @@ def test_dask_preprocess_equals_the_local_engine(
     for name in ("transformer", "features", "report"):
         assert dask[name] == local[name], name
     assert '"encoding": "target"' in local["features"]
+    # The columns a row sent to the model may carry: the data's that are no feature.
+    assert json.loads(local["features"])["non_features"] == ["target"]
     # evaluate asks the test split's columns of the folder, as of the local engine's file.
     assert io.parquet_columns(paths.TEST, {"target", "x1", "shop"}) == ["x1", "target", "shop"]
 

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from {{ cookiecutter.package_name }}.core.errors import ConfigError
 from {{ cookiecutter.package_name }}.core.params import MonitorParams
 from {{ cookiecutter.package_name }}.serving import monitor
 from {{ cookiecutter.package_name }}.tables.schema import Roles
@@ -54,13 +55,49 @@ def test_too_few_rows_give_no_verdict():
     assert "no verdict" in monitor.summary(report)
 
 
+# Logged rows: `time` when each arrived, `event_time` its data.time when the request gave one.
+LOGGED = [
+    {"time": "2026-01-03T09:00:00.000+00:00", "event_time": None, "request_id": "r3", "row": 0},
+    {
+        "time": "2026-01-01T09:00:00.000+00:00",
+        "event_time": "2025-12-31T00:00:00+00:00",
+        "request_id": "r1",
+        "row": 0,
+    },
+    {"time": "2026-01-02T09:00:00.000+00:00", "event_time": None, "request_id": "r2", "row": 0},
+    # A log written before event times were logged.
+    {"time": "2026-01-02T09:00:00.000+00:00", "request_id": "r2", "row": 1},
+]
+
+
+def test_rows_are_ordered_and_windowed_by_event_time_else_arrival():
+    rows, times = monitor.window(LOGGED, None)
+    order = [(r["request_id"], r["row"]) for r in rows]
+    assert order == [("r1", 0), ("r2", 0), ("r2", 1), ("r3", 0)]
+    assert monitor.period(rows, times) == {
+        "from": "2025-12-31T00:00:00+00:00",
+        "to": "2026-01-03T09:00:00+00:00",
+        "event_time_rows": 1,
+    }
+    recent, _ = monitor.window(LOGGED, monitor.since_time("2026-01-02T10:00:00+01:00"))
+    assert [r["request_id"] for r in recent] == ["r2", "r2", "r3"]
+    assert monitor.window(LOGGED, monitor.since_time("2027-01-01"))[0] == []
+
+
+def test_since_that_is_no_time_is_refused_naming_the_fix():
+    with pytest.raises(ConfigError, match="--since 'last week' is not a date or time: use ISO"):
+        monitor.since_time("last week")
+
+
 def test_the_log_becomes_a_raw_batch(make_params):
     records = [
-        {"request_id": "r1", "row": 0, "inputs": {"x": 1.5, "c": "red"}},
-        {"request_id": "r1", "row": 1, "inputs": {"x": None, "c": "blue"}},
+        {**LOGGED[0], "request_id": "r1", "row": 0, "inputs": {"x": 1.5, "c": "red"}},
+        {**LOGGED[1], "request_id": "r1", "row": 1, "inputs": {"x": None, "c": "blue"}},
     ]
     plain = monitor.to_batch(records, ["y", "x", "c", "year"], make_params())
     assert list(plain.columns) == ["y", "x", "c", "year"]
     assert plain["y"].isna().all() and plain["x"].tolist()[0] == 1.5
+    # data.time (year): each row's time, its event time else its arrival.
+    assert plain["year"].tolist() == ["2026-01-03T09:00:00+00:00", "2025-12-31T00:00:00+00:00"]
     keyed = monitor.to_batch(records, ["y", "x", "c"], make_params({"data.id_column": "key"}))
     assert keyed["key"].tolist() == ["log-r1-0", "log-r1-1"]

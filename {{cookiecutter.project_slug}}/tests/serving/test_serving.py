@@ -7,6 +7,7 @@ log, the OpenAPI schema's declared answers, and where the served model comes fro
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import json
 import os
@@ -31,6 +32,9 @@ from {{ cookiecutter.package_name }}.tables import schema
 from conftest import FAMILIES
 
 GOOD = {"x1": 0.5, "x2": -1.0, "color": "red"}
+# The toy data's columns that are no feature: its target, an event time (data.time), an id
+# (data.id_column) and a column of data.drop. A row may carry them, as the data does.
+AS_IN_DATA = {**GOOD, "target": "high", "when": "2024-05-31T12:00:00+02:00", "key": "k1", "note": 3}
 JSON = {"Content-Type": "application/json"}
 
 
@@ -46,6 +50,10 @@ def model_source(fitted, toy_roles, tmp_path):
         model, train, test = fitted(task, config)
         path = tmp_path / "model.skops"
         io.save_model(path, model)
+        # As preprocess describes a project's features whose data has `when` as data.time,
+        # `key` as data.id_column (ingest takes it out) and `note` in data.drop.
+        data = train.assign(when="2024-01-01", note=0)
+        roles = dataclasses.replace(toy_roles, time="when")
         metadata = {
             "model": (config or {}).get("name")
             or ("logistic_regression" if task == "classification" else "ridge"),
@@ -53,7 +61,7 @@ def model_source(fitted, toy_roles, tmp_path):
             "metrics": {"accuracy": 1.0},
             "hyperparameters": {},
             "data": {"train_md5": "abc"},
-            "features": preprocess.describe_features(train, toy_roles, task),
+            "features": preprocess.describe_features(data, roles, task, id_column="key"),
             "onnx": {"status": "missing"},
         }
 #% if cookiecutter.onnx == "yes"
@@ -116,6 +124,21 @@ def served(model_source, tmp_path, configured):
         log.close()
 
 
+def numbers(answer: dict) -> list[float]:
+    """An answer's numbers: each class's probability (classification), else each prediction."""
+    if "probabilities" in answer:
+        return [p for by_class in answer["probabilities"] for p in by_class.values()]
+    return answer["predictions"]
+
+
+def logged_answer(records: list[dict]) -> dict:
+    """Logged rows as the answer that gave them: its predictions (and probabilities)."""
+    answer = {"predictions": [r["prediction"] for r in records]}
+    if records and records[0]["probabilities"] is not None:
+        answer["probabilities"] = [r["probabilities"] for r in records]
+    return answer
+
+
 #% if cookiecutter.onnx == "yes"
 @pytest.mark.parametrize(
     ("task", "config"), FAMILIES, ids=[f"{t}-{c['name']}" for t, c in FAMILIES]
@@ -124,9 +147,11 @@ def test_both_runtimes_answer_as_scikit_learn_within_the_recorded_parity(
     served, fitted, toy_roles, task, config
 ):
     """Every test-split row, with a missing number, a missing and an unseen category added,
-    through the ONNX runtime when export would write a graph and through skops always."""
-    fast, model, _ = served(task, config=config, onnx=True)
-    slow, _, _ = served(task, config=config, runtime="skops")
+    through the ONNX runtime when export would write a graph and through skops always;
+    each number, answered and logged, at the model's precision: a float32 graph's as the
+    shortest text of the float32 (not its float64 widening's), skops' exactly."""
+    fast, model, fast_log = served(task, config=config, onnx=True)
+    slow, _, slow_log = served(task, config=config, runtime="skops")
     _, _, test = fitted(task, config)
     rows = json.loads(schema.model_frame(test, toy_roles).to_json(orient="records"))
     rows[0]["x2"], rows[1]["color"], rows[2]["color"] = None, None, "ultraviolet"
@@ -138,7 +163,8 @@ def test_both_runtimes_answer_as_scikit_learn_within_the_recorded_parity(
         expected, allowed = "skops", 1e-12
     assert fast.get("/metadata").json()["runtime"] == expected
     assert slow.get("/metadata").json()["runtime"] == "skops"
-    for client, tolerance in ((fast, allowed), (slow, 1e-12)):
+    float32 = expected == "onnx" and isinstance(model[-1], onnx_convert.FLOAT32_MODELS)
+    for client, tolerance, logged in ((fast, allowed, fast_log), (slow, 0.0, slow_log)):
         body = client.post("/predict", json={"instances": rows}).json()
         if task == "classification":
             assert body["predictions"] == model.predict(frame).tolist()
@@ -148,6 +174,9 @@ def test_both_runtimes_answer_as_scikit_learn_within_the_recorded_parity(
             np.testing.assert_allclose(
                 body["predictions"], model.predict(frame), rtol=0, atol=tolerance
             )
+        if client is fast and float32:
+            assert all(float(str(np.float32(x))) == x for x in numbers(body)), numbers(body)
+        assert numbers(logged_answer(logged()[-len(rows) :])) == numbers(body)
 
 
 def test_insisting_on_onnx_without_a_graph_is_refused_naming_the_fix(served):
@@ -164,19 +193,21 @@ def test_insisting_on_onnx_without_a_graph_is_refused_naming_the_fix(served):
 def test_the_skops_runtime_answers_as_scikit_learn(served, fitted, toy_roles, task, config):
     """Every test-split row, with a missing number, a missing and an unseen category added:
     without ONNX export, `auto` serves the skops pipeline, which predicts as it does."""
-    client, model, _ = served(task, config=config)
+    client, model, logged = served(task, config=config)
     _, _, test = fitted(task, config)
     rows = json.loads(schema.model_frame(test, toy_roles).to_json(orient="records"))
     rows[0]["x2"], rows[1]["color"], rows[2]["color"] = None, None, "ultraviolet"
     frame = schema.model_frame(pd.DataFrame(rows), toy_roles)
     assert client.get("/metadata").json()["runtime"] == "skops"
     body = client.post("/predict", json={"instances": rows}).json()
+    # Exactly the model's float64 numbers, answered and logged.
     if task == "classification":
         assert body["predictions"] == model.predict(frame).tolist()
         got = [[p[str(c)] for c in model.classes_] for p in body["probabilities"]]
-        np.testing.assert_allclose(got, model.predict_proba(frame), rtol=0, atol=1e-12)
+        assert got == model.predict_proba(frame).tolist()
     else:
-        np.testing.assert_allclose(body["predictions"], model.predict(frame), rtol=0, atol=1e-12)
+        assert body["predictions"] == model.predict(frame).tolist()
+    assert numbers(logged_answer(logged())) == numbers(body)
 
 
 def test_insisting_on_onnx_is_refused_naming_the_fix(served):
@@ -213,7 +244,12 @@ def test_predictions_equal_the_model_and_are_logged(served, toy_roles, task):
     ("body", "message"),
     [
         ({"instances": [{"x1": 1.0, "x2": 2.0}]}, "instances[0].color: Field required"),
-        ({"instances": [{**GOOD, "size": 3}]}, "instances[0].size: Extra inputs are not"),
+        (
+            {"instances": [GOOD, {**AS_IN_DATA, "size": 3}]},
+            "instances[1]: unknown column 'size': neither a feature of the model nor a column "
+            "of its data; remove it (GET /metadata lists both)",
+        ),
+        ({"instances": [{**GOOD, "b": 1, "a": 2}]}, "instances[0]: unknown columns 'b', 'a': "),
         ({"instances": [{**GOOD, "x1": "1.5"}]}, "instances[0].x1: Input should be a valid num"),
         ({"instances": [{**GOOD, "x1": True}]}, "instances[0].x1: Input should be a valid num"),
         ({"instances": [{**GOOD, "color": 2.5}]}, "instances[0].color: Input should be a str"),
@@ -231,6 +267,44 @@ def test_bad_requests_are_422_naming_the_field(served, body, message):
     answer = client.post("/predict", json=body)
     assert answer.status_code == 422
     assert answer.json()["error"].startswith(message), answer.json()["error"]
+    assert not logged()
+
+
+def test_a_row_as_the_data_holds_it_is_predicted_and_its_event_time_logged(served):
+    """The target, the event time, the id and a dropped column ride along, as in the data:
+    the answer is the features' alone, and the log holds each row's event time (read as
+    ingest reads data.time: a year is January 1st, a time without a zone UTC)."""
+    client, _, logged = served()
+    rows = [
+        AS_IN_DATA,
+        {**GOOD, "when": 2023},
+        {**GOOD, "when": "2024-02-29"},
+        GOOD,
+        {**AS_IN_DATA, "when": None, "target": None, "note": {"any": ["thing"]}},
+    ]
+    answer = client.post("/predict", json={"instances": rows})
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == client.post("/predict", json={"instances": [GOOD] * 5}).json()
+    records = logged()
+    assert [r["event_time"] for r in records] == [
+        "2024-05-31T12:00:00+02:00",
+        "2023-01-01T00:00:00+00:00",
+        "2024-02-29T00:00:00+00:00",
+    ] + [None] * 7
+    assert [r["inputs"] for r in records] == [GOOD] * 10
+
+
+@pytest.mark.parametrize(
+    "when", ["yesterday", "2024-13-01", "2024", "１２３４", 2024.5, 99999, 999, True, [2024]]
+)
+def test_an_event_time_that_is_no_time_is_a_422_naming_the_field(served, when):
+    client, _, logged = served()
+    answer = client.post("/predict", json={"instances": [AS_IN_DATA, {**GOOD, "when": when}]})
+    assert answer.status_code == 422
+    assert answer.json()["error"] == (
+        "instances[1].when: Value error, not a year or a date: send a year (2024) or ISO "
+        "8601 text (2024-05-31 or 2024-05-31T12:00:00Z)"
+    )
     assert not logged()
 
 
@@ -285,6 +359,21 @@ def test_the_openapi_schema_declares_every_answer(served):
     assert labels == ["high", "low", "mid"]
     color = schemas["Instance"]["properties"]["color"]["anyOf"]
     assert color == [{"type": "string"}, {"type": "integer"}, {"type": "null"}]
+    # The data's other columns: declared, optional, said to be ignored (the time logged).
+    instance = schemas["Instance"]
+    assert instance["required"] == ["x1", "x2", "color"]
+    assert list(instance["properties"]) == ["x1", "x2", "color", "key", "target", "when", "note"]
+    when = instance["properties"]["when"]
+    assert "event time (data.time)" in when["description"]
+    assert [w.get("format", w["type"]) for w in when["anyOf"]] == [
+        "number",
+        "date",
+        "date-time",
+        "null",
+    ]
+    for column in ("key", "target", "note"):
+        assert "ignored" in instance["properties"][column]["description"]
+    assert instance["additionalProperties"] is False
     x1 = schemas["Instance"]["properties"]["x1"]["anyOf"][0]
     assert x1["type"] == "number" and x1["maximum"] == -x1["minimum"] >= request_schema.REACH
     assert "security" in paths["/predict"]["post"] and "security" not in paths["/health"]["get"]
@@ -343,6 +432,7 @@ def test_api_key_guards_predict_and_metadata_not_health(served):
     meta = client.get("/metadata", headers=right).json()
     assert (meta["version"], meta["stage"], meta["git_revision"]) == ("v0.0.1", "prod", "f00d")
     assert meta["metrics"] == {"accuracy": 1.0} and meta["data"] == {"train_md5": "abc"}
+    assert meta["features"]["non_features"] == ["key", "target", "when", "note"]
 
 
 def test_the_prediction_log_rotates_and_stays_bounded(tmp_path):
@@ -463,13 +553,14 @@ def test_an_over_limit_body_is_refused_without_reading_it_whole(served):
     assert (status, read) == (413, 5) and "4096 bytes" in answer["detail"]
 
 
-def test_the_default_limit_fits_max_rows_indented_rows(served, fitted, toy_roles):
+def test_the_default_limit_fits_max_rows_indented_rows(served, model_source):
+    """1000 rows as the data holds them (the columns that are no feature too), indented."""
     client, _, _ = served()
-    train = fitted("classification")[1]
-    features = preprocess.describe_features(train, toy_roles, "classification")
+    features = model_source("classification")[0].metadata["features"]
     limit = client.get("/metadata").json()["max_body_bytes"]
     assert limit == request_schema.body_limit(features, 1000)
-    rows = [{"x1": -1.2345678901234567e-100, "x2": 123456789.12345678, "color": "green"}]
+    extremes = {"x1": -1.2345678901234567e-100, "x2": 123456789.12345678, "color": "green"}
+    rows = [{**AS_IN_DATA, **extremes, "when": "2024-05-31T12:00:00.123456+02:00", "key": "k" * 40}]
     body = json.dumps({"instances": rows * 1000}, indent=8).encode()
     assert len(body) < limit < 8 * len(json.dumps({"instances": rows * 1000}))
     answer = client.post("/predict", content=body, headers=JSON)

@@ -234,6 +234,18 @@ def test_describe_features_lists_roles_ranges_and_classes(toy, toy_roles):
     assert described["classes"] == ["high", "low", "mid"]
     regression = preprocess.describe_features(toy("regression"), toy_roles, "regression", {})
     assert "classes" not in regression
+    assert described["non_features"] == ["target"]
+
+
+def test_the_non_features_are_the_data_columns_the_model_does_not_take(toy, toy_roles):
+    """Target, time, data.drop, a column the roles leave out, and data.id_column (which
+    ingest turned into `id`), in the data's order; never ingest's own columns."""
+    df = toy("classification").assign(when="2024-01-01", note=1.0, stamp=pd.Timestamp(0))
+    roles = schema.Roles(
+        target="target", numeric=["x1", "x2"], categorical=["color"], time="when", groups=[]
+    )
+    described = preprocess.describe_features(df, roles, "classification", id_column="key")
+    assert described["non_features"] == ["key", "target", "when", "note", "stamp"]
 
 
 def test_pseudo_labelled_rows_train_but_never_grade(toy, toy_roles, task, configured):

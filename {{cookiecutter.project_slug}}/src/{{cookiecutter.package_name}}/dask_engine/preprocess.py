@@ -198,7 +198,11 @@ def run(params: Params) -> None:
     transformer, encodings = fit_transformer(fit, roles, rules, task, params.seed)
     report = summary(train_rows, test_rows, roles, transformer, encodings)
     io.save_model(paths.PREPROCESSOR, transformer)
-    io.write_json(paths.FEATURES, features_json(facts, roles, task, report.pop("encodings")))
+    # The columns train's parts hold: the annotated data's and the ratios' (as the local engine).
+    columns = engineer(annotated._meta, rules.ratios).columns
+    ignored = schema.non_features(columns, roles, params.data.id_column)
+    described = features_json(facts, roles, task, report.pop("encodings"), ignored)
+    io.write_json(paths.FEATURES, described)
     io.write_json(paths.PREPROCESS_REPORT, report)
     progress.note(
         rows_in=int(bounds[-1]),

@@ -73,6 +73,9 @@ def _message(errors: list[dict]) -> str:
     first = errors[0]
     if first.get("type") == "json_invalid":
         return f"malformed JSON: {first.get('ctx', {}).get('error', first['msg'])}"
+    unknown = request_schema.unknown_columns(errors)
+    if unknown:
+        return unknown
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     what = request_schema.out_of_range(first) or first["msg"]
     return f"{_where(first['loc'])}: {what}{more}"
@@ -147,6 +150,7 @@ def _metadata(
         features={
             "numeric": schema.roles_from_dict(meta["features"]["roles"]).numeric,
             "categorical": meta["features"]["categorical"],
+            "non_features": request_schema.non_features(meta["features"]),
         },
         classes=classes or None,
         max_rows=max_rows,
@@ -182,24 +186,35 @@ class Predictor:
         """Predictions (and probabilities) of `instances`, with warnings of unseen categories."""
         # Column by column from the validated rows: what both runtimes take.
         columns = request_schema.columns(instances, self.features["roles"])
+        times = request_schema.event_times(instances, self.roles.time)
         predicted, probabilities = self.runtime.predict(columns, len(instances))
         _refuse_non_finite(predicted if self.task == "regression" else probabilities)
-        predictions = predicted.tolist()
+        predictions = responses.json_values(predicted)
         answer: dict[str, Any] = {"predictions": predictions}
         per_row = None
         if self.with_probabilities:
             names = self.class_names
-            per_row = [dict(zip(names, p, strict=True)) for p in probabilities.tolist()]
+            per_row = [
+                dict(zip(names, p, strict=True)) for p in responses.json_values(probabilities)
+            ]
             answer["probabilities"] = per_row
         unseen = request_schema.unseen_categories(columns, self.known)
         answer["warnings"] = [message for _, message in unseen]
         answer["model"] = self.served
         if self.prediction_log is not None:
-            self.log(columns, predictions, per_row, unseen)
+            self.log(columns, times, predictions, per_row, unseen)
         return answer
 
-    def log(self, columns: dict, predictions: list, per_row: list | None, unseen: list) -> None:
-        """One prediction log row per input row, under one request id."""
+    def log(
+        self,
+        columns: dict,
+        times: list | None,
+        predictions: list,
+        per_row: list | None,
+        unseen: list,
+    ) -> None:
+        """One prediction log row per input row, under one request id: `time` when it
+        arrived, `event_time` the row's own time (data.time) when the request gave one."""
         request_id = uuid.uuid4().hex
         when = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
         values = zip(*columns.values(), strict=True)
@@ -211,6 +226,7 @@ class Predictor:
             [
                 {
                     "time": when,
+                    "event_time": times[i] if times else None,
                     "request_id": request_id,
                     "row": i,
                     "model_version": self.source.version,

@@ -6,12 +6,18 @@ categorical one, its training categories plus "(unseen)"; missing values are a b
 their own in both. Numeric features also get a two-sample Kolmogorov-Smirnov test (scipy).
 A feature drifts when PSI >= monitor.psi_threshold or, numeric, KS p-value < monitor.ks_alpha.
 
+Each logged row's time is its event time (data.time, when the request gave it), else the
+time the server received it: `--since` keeps the rows from a time on, the report gives
+their period, and a batch lists them in time order.
+
 The log can also become a raw data batch (`--to-batch`), so production rows re-enter the
-pipeline: the raw data's columns, features from the log, the target left empty to be labelled.
+pipeline: the raw data's columns, features from the log, each row's time in data.time,
+the target left empty to be labelled.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from pathlib import Path
 
@@ -20,7 +26,7 @@ import pandas as pd
 from scipy import stats
 
 from ..core import io, paths
-from ..core.errors import DataError
+from ..core.errors import ConfigError, DataError
 from ..core.params import MonitorParams, Params, ServiceParams
 from ..tables import schema
 from . import prediction_log
@@ -128,6 +134,15 @@ def summary(report: dict) -> str:
         f"{report['live_rows']} logged rows against {report['reference_rows']} training rows. "
         f"Drifted features: {verdict}.",
         "",
+    ]
+    if "period" in report:
+        when = report["period"]
+        lines += [
+            f"Rows from {when['from']} to {when['to']} ({when['event_time_rows']} by their "
+            "event time, the others by arrival).",
+            "",
+        ]
+    lines += [
         "| feature | kind | PSI | KS p-value | drift |",
         "| --- | --- | --- | --- | --- |",
     ]
@@ -144,6 +159,46 @@ def logged_inputs(records: list[dict], roles: schema.Roles) -> pd.DataFrame:
     return pd.DataFrame([r["inputs"] for r in records], columns=roles.features)
 
 
+def row_times(records: list[dict]) -> pd.Series:
+    """Each logged row's time, UTC: its event time, else its arrival (a log written before
+    event times were logged has arrival times only)."""
+    times = [r.get("event_time") or r["time"] for r in records]
+    return pd.to_datetime(pd.Series(times, dtype="string"), utc=True, format="ISO8601")
+
+
+def since_time(text: str | None) -> pd.Timestamp | None:
+    """`--since` as a UTC time: ISO 8601 text, read as UTC without a zone."""
+    if text is None:
+        return None
+    try:
+        when = pd.Timestamp(dt.datetime.fromisoformat(text))
+    except ValueError:
+        raise ConfigError(
+            f"--since {text!r} is not a date or time: use ISO 8601 (2026-01-31 or "
+            "2026-01-31T12:00:00Z)"
+        ) from None
+    return when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
+
+
+def window(records: list[dict], since: pd.Timestamp | None) -> tuple[list[dict], pd.Series]:
+    """(the records at or after `since`, ordered by row_times, arrival order within one
+    time; their times)."""
+    times = row_times(records)
+    if since is not None:
+        times = times[times >= since]
+    times = times.sort_values(kind="stable")
+    return [records[i] for i in times.index], times.reset_index(drop=True)
+
+
+def period(records: list[dict], times: pd.Series) -> dict:
+    """The first and last row time, and how many rows had an event time."""
+    return {
+        "from": times.iloc[0].isoformat(),
+        "to": times.iloc[-1].isoformat(),
+        "event_time_rows": sum(bool(r.get("event_time")) for r in records),
+    }
+
+
 def raw_columns() -> list[str]:
     """The raw data's columns, in order: the ingested snapshot's, minus ingest's own."""
     import pyarrow.dataset as ds
@@ -156,11 +211,15 @@ def raw_columns() -> list[str]:
 
 
 def to_batch(records: list[dict], columns: list[str], params: Params) -> pd.DataFrame:
-    """Logged rows in the raw data's columns: features as logged, the rest empty, ids from
-    the request (when data.id_column is set) so that the batch never repeats an id."""
+    """Logged rows in the raw data's columns: features as logged, data.time the row's time
+    (row_times), the rest empty, ids from the request (when data.id_column is set) so that
+    the batch never repeats an id."""
+    times = row_times(records) if params.data.time in columns else None
     rows = []
-    for record in records:
+    for n, record in enumerate(records):
         row = {c: record["inputs"].get(c) for c in columns}
+        if times is not None:
+            row[params.data.time] = times.iloc[n].isoformat()
         if params.data.id_column:
             row[params.data.id_column] = f"log-{record['request_id']}-{record['row']}"
         rows.append(row)
@@ -175,11 +234,14 @@ def main(
     log_path: Path | None,
     batch: Path | None,
     fail_on_drift: bool,
+    *,
+    since: str | None = None,
 ) -> int:
     log_path = Path(log_path or service.serve.prediction_log)
-    records = prediction_log.read(log_path)
+    records, times = window(prediction_log.read(log_path), since_time(since))
     if not records:
-        raise DataError(f"no predictions logged in {log_path}: serve some requests first")
+        after = f" since {since}" if since else ""
+        raise DataError(f"no predictions logged in {log_path}{after}: serve some requests first")
     roles = schema.roles_from_dict(io.read_json(paths.FEATURES)["roles"])
     if batch is not None:
         if batch.exists():
@@ -197,6 +259,7 @@ def main(
     train = train[schema.base_ids(train[schema.ID]) == train[schema.ID].astype(str)]
     report = drift_report(train, logged_inputs(records, roles), roles, service.monitor)
     report["log"] = str(log_path)
+    report["period"] = period(records, times)
     io.write_json(DRIFT_REPORT, report)
     io.write_text(DRIFT_SUMMARY, summary(report))
     log.info(

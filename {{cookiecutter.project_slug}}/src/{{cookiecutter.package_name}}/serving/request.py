@@ -3,17 +3,31 @@ recorded in models/model.json): one field per feature, each required, null = mis
 
 Numbers must be JSON numbers (not strings, not booleans) within `number_bound`;
 categories are strings (or integers, which name the same category as their text, as in
-training) of valid Unicode. Extra fields are refused, as are an empty `instances` list
-and more than `max_rows` rows; `body_limit` sizes the largest body such a request needs.
+training) of valid Unicode. A row may also carry the data's columns that are no feature
+(features.json's `non_features`: the target, data.time, data.id_column, data.drop), as
+rows come in the data: they are optional and ignored, except that the event time
+(data.time) is checked and logged. Any other field is refused, as are an empty
+`instances` list and more than `max_rows` rows; `body_limit` sizes the largest body such
+a request needs.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Annotated, Any
 
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, Strict, StrictInt, StrictStr, create_model
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    StrictInt,
+    StrictStr,
+    WithJsonSchema,
+    create_model,
+)
 
 from ..tables import schema
 
@@ -38,6 +52,28 @@ def _number(bound: float) -> Any:
 # A string or an integer (not a boolean), checked by pydantic-core; `columns` turns the
 # integers into text and refuses text that is not valid Unicode, a column at a time.
 Category = StrictStr | StrictInt
+# The event time as the data holds it, as the schema declares it: a year (a whole JSON
+# number) or an RFC 3339 date or date-time. `event_times` checks it (only when given).
+EventTime = Annotated[
+    Any,
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 1000, "maximum": 9999, "multipleOf": 1},
+                {"type": "string", "format": "date"},
+                {"type": "string", "format": "date-time"},
+                {"type": "null"},
+            ]
+        }
+    ),
+]
+
+
+def non_features(features: dict) -> list[str]:
+    """The data's columns that a row may carry and the model ignores (features.json);
+    for a model exported before features.json recorded them, its target and time."""
+    roles = features["roles"]
+    return features.get("non_features", [c for c in (roles["target"], roles["time"]) if c])
 
 
 def out_of_range(error: dict) -> str | None:
@@ -68,7 +104,20 @@ def row_model(features: dict) -> type[BaseModel]:
     for column in roles["categorical"]:
         known = ", ".join(features["categorical"].get(column, []))
         fields[column] = (Category | None, Field(..., description=f"one of: {known}"))
-    return create_model("Instance", __config__=ConfigDict(extra="forbid", frozen=True), **fields)
+    for column in non_features(features):
+        if column == roles["time"]:
+            said = "the event time (data.time), a year or a date: logged, not a feature"
+            fields[column] = (EventTime, Field(None, description=said))
+        else:
+            said = "a column of the data that is no feature: accepted and ignored"
+            fields[column] = (Any, Field(None, description=said))
+    return create_model(
+        "Instance",
+        __config__=ConfigDict(extra="forbid", frozen=True),
+        __doc__="A row as the data holds it: every feature (null = missing); the data's "
+        "other columns optional and ignored; no other field.",
+        **fields,
+    )
 
 
 def columns(instances: list[BaseModel], roles: dict) -> dict[str, list]:
@@ -81,6 +130,63 @@ def columns(instances: list[BaseModel], roles: dict) -> dict[str, list]:
         _require_unicode(values, column)
         out[column] = values
     return out
+
+
+def event_times(instances: list[BaseModel], column: str | None) -> list[str | None] | None:
+    """Each row's event time (the data.time column) as ISO 8601 text, read as ingest reads
+    the column: a year is January 1st of it, a time without a zone is UTC (one with a zone
+    keeps it: the log holds the time as given); None when no row gives one (then nothing
+    is read per row but the column)."""
+    if column is None:
+        return None
+    values = [getattr(row, column) for row in instances]
+    if all(v is None for v in values):
+        return None
+    return [None if v is None else _iso_text(v, row, column) for row, v in enumerate(values)]
+
+
+def _iso_text(value: Any, row: int, column: str) -> str:
+    """One event time as ISO 8601 text; a 422 naming the field when it is none."""
+    try:
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise TypeError(value)
+        if not isinstance(value, str):
+            if value % 1 or not 1000 <= value <= 9999:
+                raise ValueError(value)
+            return f"{int(value):04d}-01-01T00:00:00+00:00"
+        when = dt.datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise RequestValidationError(
+            [
+                {
+                    "type": "value_error",
+                    "loc": ("body", "instances", row, column),
+                    "msg": "Value error, not a year or a date: send a year (2024) or ISO 8601 "
+                    "text (2024-05-31 or 2024-05-31T12:00:00Z)",
+                }
+            ]
+        ) from None
+    return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).isoformat()
+
+
+def unknown_columns(errors: list[dict]) -> str | None:
+    """One line naming every unknown column of the row of the first error, when that is
+    one (pydantic reports each extra field on its own)."""
+    first = errors[0]
+    loc = first["loc"]
+    if first.get("type") != "extra_forbidden" or len(loc) != 4 or loc[1] != "instances":
+        return None
+    names = [
+        repr(e["loc"][3])
+        for e in errors
+        if e.get("type") == "extra_forbidden" and tuple(e["loc"][:3]) == tuple(loc[:3])
+    ]
+    several = len(names) > 1
+    return (
+        f"instances[{loc[2]}]: unknown column{'s' if several else ''} {', '.join(names)}: "
+        f"neither a feature of the model nor a column of its data; remove "
+        f"{'them' if several else 'it'} (GET /metadata lists both)"
+    )
 
 
 def _require_unicode(values: list, column: str) -> None:
@@ -120,16 +226,16 @@ def request_model(features: dict, max_rows: int) -> type[BaseModel]:
 
 
 def body_limit(features: dict, max_rows: int) -> int:
-    """Bytes that a request of `max_rows` rows may take: per value its name and the longest
-    known category as JSON text (escaped, as Python's json.dumps writes them) and
-    VALUE_BYTES more. A compact request of typical values takes a fifth to a third of it."""
+    """Bytes that a request of `max_rows` rows may take: per value (features and the data's
+    other columns, as rows come in the data) its name and the longest known category or
+    class as JSON text (escaped, as Python's json.dumps writes them) and VALUE_BYTES more.
+    A compact request of typical values takes a fifth to a third of it."""
     roles = features["roles"]
+    known = {**features["categorical"], roles["target"]: features.get("classes", [])}
     row = 2  # the row's braces
-    for column in roles["numeric"]:
-        row += _json_bytes(column) + 2 + VALUE_BYTES
-    for column in roles["categorical"]:
-        known = features["categorical"].get(column, [])
-        row += _json_bytes(column) + 2 + VALUE_BYTES + max(map(_json_bytes, known), default=0)
+    for column in roles["numeric"] + roles["categorical"] + non_features(features):
+        longest = max(map(_json_bytes, known.get(column, [])), default=0)
+        row += _json_bytes(column) + 2 + VALUE_BYTES + longest
     return ENVELOPE_BYTES + max_rows * (row + 2)
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import numpy as np
+import orjson
 from pydantic import BaseModel, Field, create_model
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
@@ -22,6 +24,9 @@ class Health(BaseModel):
 class Features(BaseModel):
     numeric: list[str]
     categorical: dict[str, list[str]]
+    # The data's other columns (target, time, id, data.drop): a row may carry them, as the
+    # data does; they are ignored (the time is logged as the row's event time).
+    non_features: list[str]
 
 
 class Metadata(BaseModel):
@@ -60,6 +65,17 @@ class Invalid(BaseModel):
 
     error: str
     detail: list[dict[str, Any]]
+
+
+def json_values(values: np.ndarray) -> list:
+    """`values` as Python lists, each number at its own precision: a float32 (ONNX trees)
+    as the shortest text that is that float32 (0.03, not 0.029999999329447746, its
+    float64 widening), a float64 as the shortest that is that float64. orjson writes a
+    float32 array that way; read back, each becomes the float64 that prints as that text.
+    Anything else (labels, float64) as numpy's tolist()."""
+    if values.dtype == np.float32:
+        return orjson.loads(orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY))
+    return values.tolist()
 
 
 def prediction_model(task: str, classes: list, with_probabilities: bool) -> type[BaseModel]:

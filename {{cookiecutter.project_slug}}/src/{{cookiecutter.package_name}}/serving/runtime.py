@@ -60,10 +60,12 @@ class OnnxRuntime:
             values = ["" if v is None else v for v in columns[column]]
             feed[name] = np.array(values, dtype=object).reshape(rows, 1)
         outputs = self._session.run(None, feed)
+        # In the graph's own precision (float32 for trees, float64 for linear models): the
+        # answer writes each number at it (responses.json_values).
         if self._classification:
             # Trees sum float32 votes: 1 may come out a rounding above (the schema says <= 1).
-            return outputs[0], np.clip(outputs[1].astype(np.float64), 0.0, 1.0)
-        return outputs[0].reshape(rows).astype(np.float64), None
+            return outputs[0], np.clip(outputs[1], 0.0, 1.0)
+        return outputs[0].reshape(rows), None
 
 
 #% endif

@@ -140,11 +140,17 @@ def augment(
 
 
 def describe_features(
-    train: pd.DataFrame, roles: schema.Roles, task: Task, encodings: dict | None = None
+    train: pd.DataFrame,
+    roles: schema.Roles,
+    task: Task,
+    encodings: dict | None = None,
+    id_column: str | None = None,
 ) -> dict:
-    """The schema a request to the model must follow (names, types, known categories), and
-    the encoding each categorical column got."""
-    return features_json([feature_facts(train, roles, task)], roles, task, encodings)
+    """The schema a request to the model must follow (names, types, known categories, the
+    data's other columns, which it may carry), and the encoding each categorical column
+    got; `id_column` is data.id_column, which ingest took out of the table."""
+    ignored = schema.non_features(train.columns, roles, id_column)
+    return features_json([feature_facts(train, roles, task)], roles, task, encodings, ignored)
 
 
 def feature_facts(train: pd.DataFrame, roles: schema.Roles, task: Task) -> dict:
@@ -160,9 +166,14 @@ def feature_facts(train: pd.DataFrame, roles: schema.Roles, task: Task) -> dict:
 
 
 def features_json(
-    facts: list[dict], roles: schema.Roles, task: Task, encodings: dict | None
+    facts: list[dict],
+    roles: schema.Roles,
+    task: Task,
+    encodings: dict | None,
+    non_features: list[str],
 ) -> dict:
-    """features.json from the facts of the training table's parts (one: the whole)."""
+    """features.json from the facts of the training table's parts (one: the whole), and
+    the data's columns that are no feature (schema.non_features)."""
 
     def spread(column: str, end: int) -> pd.Series:
         return pd.Series([f["numeric"][column][end] for f in facts], dtype="float64")
@@ -170,6 +181,7 @@ def features_json(
     features = {
         "task": task,
         "roles": roles.to_dict(),
+        "non_features": non_features,
         "encodings": encodings or {},
         "numeric": {
             c: {"min": _finite(spread(c, 0).min()), "max": _finite(spread(c, 1).max())}
@@ -220,7 +232,8 @@ def main() -> None:
     io.write_parquet(paths.TEST, test)
     io.save_model(paths.PREPROCESSOR, transformer)
     encodings = report.pop("encodings")
-    io.write_json(paths.FEATURES, describe_features(train, roles, params.task, encodings))
+    described = describe_features(train, roles, params.task, encodings, params.data.id_column)
+    io.write_json(paths.FEATURES, described)
     io.write_json(paths.PREPROCESS_REPORT, report)
     progress.note(
         rows_in=len(df),

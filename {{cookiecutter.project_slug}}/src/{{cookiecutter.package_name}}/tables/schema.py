@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
@@ -61,6 +61,18 @@ def present(df: pd.DataFrame, columns: list[str], what: str, where: str = "the d
     if missing:
         log.warning("skipping %s not in %s: %s", what, where, ", ".join(missing))
     return [c for c in columns if c in df.columns]
+
+
+def non_features(columns: Iterable[str], roles: Roles, id_column: str | None) -> list[str]:
+    """The data's columns that are no feature, in the data's order: the target, the event
+    time, data.drop, any other column the roles leave out, and data.id_column (which
+    ingest turned into `id`). A row sent to the served model may carry them, as the data
+    does: the server ignores them (features.json records them as `non_features`)."""
+    features = set(roles.features)
+    found = [c for c in columns if c not in features and c not in BOOKKEEPING]
+    if id_column and id_column not in found:
+        found.insert(0, id_column)
+    return found
 
 
 def require_target(df: pd.DataFrame, target: str) -> None:
