@@ -18,8 +18,11 @@ import skops.io as sio
 from {{ cookiecutter.package_name }} import io, models, schema
 from {{ cookiecutter.package_name }}.errors import DataError, StorageError
 
+# Every model of conf/model/; auto is the choice of select's winner, not a model.
 MODEL_NAMES = sorted(
-    p.stem for p in (Path(__file__).resolve().parents[1] / "conf" / "model").glob("*.yaml")
+    p.stem
+    for p in (Path(__file__).resolve().parents[1] / "conf" / "model").glob("*.yaml")
+    if p.stem != "auto"
 )
 
 

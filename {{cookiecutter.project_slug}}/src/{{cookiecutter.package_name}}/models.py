@@ -16,7 +16,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 from . import business, io, model_catalog
 from .errors import ConfigError
-from .params import BusinessParams, Params, Task
+from .params import AUTO, BusinessParams, Params, Task
 
 # config name -> estimator class, per task (model_catalog's list).
 REGISTRY: dict[Task, dict[str, type[BaseEstimator]]] = {
@@ -124,12 +124,14 @@ def name_of(task: Task, estimator: BaseEstimator) -> str:
 
 
 def chosen_config(params: Params, selection: dict | None) -> dict[str, Any]:
-    """The model `train` fits: `model`, or select's winner when train.use_selected is set."""
-    if not params.train.use_selected:
+    """The model `train` fits: `model`, or, when `model` is auto, select's winner with the
+    hyperparameters select cross-validated (select.candidates.<winner>)."""
+    if params.model["name"] != AUTO:
         return dict(params.model)
     if not selection:
         raise ConfigError(
-            "train.use_selected is true but reports/select.json is missing: run select"
+            "model is auto (train select's winner) but reports/select.json is missing: "
+            "run select, or pick a model with -S model=<name>"
         )
     winner = selection["winner"]
     if winner not in params.select.candidates:

@@ -25,7 +25,7 @@ from .. import __version__, io, model_card, models, onnx_convert, paths, row_bud
 from .. import __version__, io, model_card, models, paths, row_budget, schema
 #% endif
 from ..errors import DataError
-from ..params import Task, TrainParams, load
+from ..params import AUTO, Task, TrainParams, load
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,20 @@ def metadata(
         "package_version": __version__,
         "scikit_learn_version": sklearn.__version__,
         "format": "skops",
+    }
+
+
+def select_ranking(selection: dict | None, model_setting: str) -> dict | None:
+    """What model.json records of select's ranking (None without reports/select.json): its
+    first, the metric, each candidate's cross-validated score, and how the trained model
+    was chosen, so that the card says when select ranked another model first."""
+    if selection is None:
+        return None
+    return {
+        "first": selection["winner"],
+        "metric": selection["metric"],
+        "cv_scores": {name: c["mean"] for name, c in selection["candidates"].items()},
+        "chosen_by": "select" if model_setting == AUTO else f"model={model_setting}",
     }
 
 
@@ -129,13 +143,14 @@ def main() -> None:
     model = models.load(paths.TRAINED_MODEL)
     rows = schema.model_frame(io.read_parquet(paths.TEST, columns=roles.features), roles)
     write_model(model, rows)
-    selection = io.read_json(paths.SELECT_REPORT) if params.train.use_selected else None
+    selection = io.read_json(paths.SELECT_REPORT) if paths.SELECT_REPORT.exists() else None
     config = models.chosen_config(params, selection)
     metrics = io.read_json(paths.EVALUATE_DIR / "metrics.json")
     meta = metadata(
         config, params.task, params.metric, params.seed, metrics, features, data_hashes()
     )
     meta["training_rows"] = training_rows(params.train, params.task, params.seed, roles.target)
+    meta["select"] = select_ranking(selection, params.model["name"])
 #% if cookiecutter.onnx == "yes"
     onnx_bytes, meta["onnx"] = onnx_model(model, rows, roles)
     write_onnx(onnx_bytes, meta["onnx"].get("reason"))
