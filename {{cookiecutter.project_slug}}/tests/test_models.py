@@ -42,9 +42,7 @@ def test_every_catalog_model_is_an_estimator_of_its_task(model):
     assert (is_classifier if model.task == "classification" else is_regressor)(estimator)
 
 
-@pytest.mark.parametrize(
-    "path", [p for p in MODEL_FILES if p.stem != AUTO], ids=lambda p: p.stem
-)
+@pytest.mark.parametrize("path", [p for p in MODEL_FILES if p.stem != AUTO], ids=lambda p: p.stem)
 def test_build_every_model_of_the_task(task, path):
     config = yaml.safe_load(path.read_text(encoding="utf-8"))
     assert config["name"] == path.stem

@@ -56,9 +56,11 @@ def test_auto_stands_alone(params_raw):
     """model=auto trains select.candidates.<winner>: a hyperparameter beside it would be
     silently ignored, and auto as a candidate is no model."""
     assert composed(["model=auto"]).model == {"name": params.AUTO}
-    with pytest.raises(ConfigError, match=r"^the composed config: model: Value error, auto trains select's "
-                       r"winner .*, so C would be ignored: name the model in the same "
-                       r"command \(-S model=<name> -S model.C=...\)"):  # fmt: skip
+    refused = (
+        r"^the composed config: model: Value error, auto trains select's winner .*, so C "
+        r"would be ignored: name the model in the same command \(-S model=<name> -S model.C="
+    )
+    with pytest.raises(ConfigError, match=refused):
         composed(["+model.C=0.5"])
     raw = copy.deepcopy(params_raw)
     first = next(iter(raw["select"]["candidates"]))
