@@ -237,7 +237,7 @@ def test_narrower_it_cuts_names_a_little_before_splitting_into_panels():
     assert sorted(i for chosen, _ in split for i in chosen[1:]) == list(range(1, len(columns)))
 
 
-def test_regression_rows_have_no_worst_class_column():
+def test_regression_rows_have_no_worst_class_column_nor_data_without_groups_a_gap():
     figures = headline("ridge", -3.2, "neg_root_mean_squared_error", gap_column="island",
                        group_gap=0.4, recent_rmse=3.5)  # fmt: skip
     shown = [entry("workspace", None, figures, {"task": "regression"}, winner="ridge")]
@@ -250,6 +250,9 @@ def test_regression_rows_have_no_worst_class_column():
     (title, rule, row) = compare.render_text(columns, cells, 60).splitlines()
     assert len(title) <= 60 and "neg_ro" in title and "…" in title, "the caption has it whole"
     assert row.split() == cells[0][:4] + ["island", "0.4", "3.5"]
+    del figures["gap_column"], figures["group_gap"]
+    (group,) = compare.sections(compare.runs(shown))
+    assert [c.title for c in compare.table(group)[0]][-2:] == ["business", "recent"]
 
 
 def test_markdown_is_a_github_table_per_section(monkeypatch, capsys):
@@ -287,7 +290,8 @@ def test_markdown_without_experiments_is_the_workspace_row(monkeypatch, capsys):
     assert main(["compare", "--md"]) == 0
     caption, _, *lines = capsys.readouterr().out.splitlines()
     assert caption.startswith("No experiment has reports/evaluate/headline.json yet")
-    assert lines[2:] == ["| workspace | - | - | - | - | - |"]
+    assert lines[0] == "| Experiment | Model | headline | business |", "no diagnosis columns"
+    assert lines[2:] == ["| workspace | - | - | - |"]
 
 
 def test_unknown_options_go_to_dvc_exp_show(monkeypatch, capsys):

@@ -39,6 +39,8 @@ GAP = "  "
 # a name keeps this many characters, a "name figure" cell this many of its name.
 NAME_KEEPS = 16
 NAMED_KEEPS = 6
+# Columns left out of a table when none of its rows has a figure in them.
+DIAGNOSIS = frozenset({"worst class F1", "group gap", "recent"})
 # The settings that make two headlines comparable, besides data (source and version).
 LIKE_FOR_LIKE = ("task", "metric", "business")
 
@@ -250,28 +252,27 @@ def _setting_text(value: object) -> str:
     return json.dumps(value, separators=(", ", ": "), default=str)
 
 
-def _cells(run: Run, recent: str | None, has_classes: bool, keys: list[str]) -> list[str]:
+def _cells(run: Run, recent: str | None, keys: list[str]) -> list[str]:
     """One row: six significant digits for the headline (as precise as evaluate rounds it,
     six decimals, near 0..1), four for the other figures; settings as params.yaml has them."""
     figures = run.figures
-    row = [
+    return [
         run.name,
         str(figures.get("model", MISSING)) + ("*" if not_first(run) else ""),
         _number(figures.get("headline"), 6),
         _number(figures.get("business")),
+        _named(figures.get("worst_class"), figures.get("worst_class_f1")),
+        _named(figures.get("gap_column"), figures.get("group_gap")),
+        _number(figures.get(recent)) if recent else MISSING,
+        *[_setting_text(run.params[k]) if k in run.params else MISSING for k in keys],
     ]
-    if has_classes:
-        row.append(_named(figures.get("worst_class"), figures.get("worst_class_f1")))
-    row.append(_named(figures.get("gap_column"), figures.get("group_gap")))
-    row.append(_number(figures.get(recent)) if recent else MISSING)
-    return row + [_setting_text(run.params[k]) if k in run.params else MISSING for k in keys]
 
 
 def table(section: Section) -> tuple[list[Column], list[list[str]]]:
-    """Columns and cells; the worst-class column only when some row has one (classification).
-    The recent column is the metric of the group gap on the most recent test rows."""
+    """Columns and cells. The recent column is the metric of the group gap on the most
+    recent test rows. A diagnosis column that no row has a figure in is left out (worst
+    class: classification only; group gap: data.groups; recent: data.time)."""
     found = section.runs
-    has_classes = any("worst_class" in r.figures for r in found)
     keys = differing(found)
     columns = [
         Column("Experiment", False, "name"),
@@ -279,7 +280,7 @@ def table(section: Section) -> tuple[list[Column], list[list[str]]]:
         # The caption names the metric whole: the title may give way to the values.
         Column(section.metric or "headline", True, "title"),
         Column("business", True),
-        *([Column("worst class F1", False, "named")] if has_classes else []),
+        Column("worst class F1", False, "named"),
         Column("group gap", False, "named"),
         Column("recent", True),
     ]
@@ -287,7 +288,13 @@ def table(section: Section) -> tuple[list[Column], list[list[str]]]:
         values = [r.params[key] for r in found if key in r.params]
         numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
         columns.append(Column(key, numbers))
-    return columns, [_cells(r, recent_key(found), has_classes, keys) for r in found]
+    cells = [_cells(r, recent_key(found), keys) for r in found]
+    keep = [
+        i
+        for i, column in enumerate(columns)
+        if column.title not in DIAGNOSIS or any(row[i] != MISSING for row in cells)
+    ]
+    return [columns[i] for i in keep], [[row[i] for i in keep] for row in cells]
 
 
 def _least(column: Column, values: list[str]) -> int:
