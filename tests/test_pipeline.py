@@ -58,8 +58,11 @@ def fixed_width_panels(text: str) -> list[dict[str, list[str]]]:
         if not rule.startswith("---"):
             continue
         spans = [(m.start(), m.end()) for m in re.finditer(r"-+", rule)]
-        body = itertools.takewhile(str.strip, lines[number + 1 :])
-        rows = [lines[number - 1], *[line for line in body if not line.startswith("*")]]
+        # A table ends at a blank line, or at the note under it ("* not the model ...").
+        body = itertools.takewhile(
+            lambda line: line.strip() and line[0] != "*", lines[number + 1 :]
+        )
+        rows = [lines[number - 1], *body]
         cells = [[row[a:b].strip() for a, b in spans] for row in rows]
         found.append({column[0]: list(column[1:]) for column in zip(*cells, strict=True)})
     return found
