@@ -171,7 +171,9 @@ def test_params_compose_from_conf_with_the_answers(baked):
     metric = answers["metric"]
     assert params["metric"] == (DEFAULT_METRIC[answers["task"]] if metric == "default" else metric)
     assert set(params["select"]["candidates"]) == set(MODELS[answers["task"]])
-    assert {p.stem for p in (project / "conf/model").glob("*.yaml")} == set(MODELS[answers["task"]])
+    models = {p.stem for p in (project / "conf/model").glob("*.yaml")}
+    assert models == {"auto", *MODELS[answers["task"]]}
+    assert params["model"] == {"name": "auto"}, "the default trains select's winner"
     target = "species" if answers["task"] == "classification" else "body_mass_g"
     assert params["data"]["target"] == target
 

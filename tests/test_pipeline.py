@@ -5,7 +5,9 @@ own pytest, and going back to an earlier version."""
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
+import re
 import time
 from pathlib import Path
 
@@ -31,6 +33,8 @@ pytestmark = pytest.mark.slow
 
 DATA_STAGES = ["ingest", "clean", "annotate", "preprocess"]
 HEADLINE = {"classification": "neg_log_loss", "regression": "neg_root_mean_squared_error"}
+# The hyperparameter of each task's linear model (MODELS[task][0]) that sets its regularisation.
+REGULARISATION = {"classification": "C", "regression": "alpha"}
 
 
 def write_own_data(path: Path, task: str) -> None:
@@ -45,6 +49,23 @@ def write_own_data(path: Path, task: str) -> None:
     frame.loc[rng.choice(len(frame), 12, replace=False), frame.columns[1]] = np.nan
     frame.loc[rng.choice(len(frame), 9, replace=False), "site"] = None
     frame.to_csv(path, index=False)
+
+
+def fixed_width_panels(text: str) -> list[dict[str, list[str]]]:
+    """compare's text tables, title -> cells by column, cut where each rule's dashes are."""
+    found, lines = [], text.splitlines()
+    for number, rule in enumerate(lines):
+        if not rule.startswith("---"):
+            continue
+        spans = [(m.start(), m.end()) for m in re.finditer(r"-+", rule)]
+        # A table ends at a blank line, or at the note under it ("* not the model ...").
+        body = itertools.takewhile(
+            lambda line: line.strip() and line[0] != "*", lines[number + 1 :]
+        )
+        rows = [lines[number - 1], *body]
+        cells = [[row[a:b].strip() for a, b in spans] for row in rows]
+        found.append({column[0]: list(column[1:]) for column in zip(*cells, strict=True)})
+    return found
 
 
 @pytest.fixture(scope="class")
@@ -200,40 +221,57 @@ class PipelineChecks:
         assert all(m["marks"] > 0 for m in marks if m["title"] != importance), marks
         assert drawn[importance] > 0
 
-    def test_compare_shows_each_experiment_whole_at_120_columns(self, project):
-        """`COLUMNS=120 python -m <package> compare` after the experiments above: each
-        one's name, model and headline value in full, best first; `--md` has the same rows;
-        `dvc exp show` lists reports/evaluate/headline.json's columns first."""
+    def test_compare_tells_runs_apart_at_80_columns(self, project):
+        """Two experiments that differ only in the linear model's regularisation, then
+        `COLUMNS=80 python -m <package> compare`: no line over 80 characters; each run's
+        name, model and headline whole, best first; a column for the setting that differs;
+        a model that select did not rank first marked `*` and named under the table;
+        `--md` has the same rows; `dvc exp show` lists headline.json's columns first."""
         root, task = project
         package = package_of(root)
-        figures = {}
+        linear, key = MODELS[task][0], REGULARISATION[task]
+        for name, value in (("reg-small", "0.1"), ("reg-large", "10")):
+            log = run(root, "dvc", "exp", "run", "-n", name, "-S", f"model={linear}",
+                      "-S", f"model.{key}={value}").stdout  # fmt: skip
+            assert ran(log) == ["train", "evaluate", "export"], log
+        figures, winner = {}, None
         for baseline in json.loads(run(root, "dvc", "exp", "show", "--json").stdout):
             for exp in baseline.get("experiments") or []:
                 for revision in exp["revs"]:
-                    metrics = revision["data"]["metrics"]["reports/evaluate/headline.json"]
-                    figures[revision["name"]] = metrics["data"]
-        assert {f"exp-{m}" for m in MODELS[task]} <= set(figures)
-        table = run(root, str(BIN / "python"), "-m", package, "compare", COLUMNS="120").stdout
-        assert all(len(line) <= 120 for line in table.splitlines())
+                    metrics = revision["data"]["metrics"]
+                    figures[revision["name"]] = metrics["reports/evaluate/headline.json"]["data"]
+                    winner = metrics["reports/select.json"]["data"]["winner"]
+        assert {f"exp-{m}" for m in MODELS[task]} | {"reg-small", "reg-large"} <= set(figures)
+        table = run(root, str(BIN / "python"), "-m", package, "compare", COLUMNS="80").stdout
+        assert max(len(line) for line in table.splitlines()) <= 80, table
         assert table.startswith(f"Headline metric: {HEADLINE[task]} ")
-        start = next(i for i, line in enumerate(table.splitlines()) if line.startswith("Exp"))
-        header, _, *lines = table.splitlines()[start:]
-        assert header.split()[:3] == ["Experiment", "Model", HEADLINE[task]]
-        shown = {line.split()[0]: line.split()[1:3] for line in lines}
-        assert {"workspace", "main"} <= set(shown)
+        assert "Listed apart" not in table, "one data set, metric and value matrix"
+        first, *others = fixed_width_panels(table)
+        assert list(first)[:3] == ["Experiment", "Model", HEADLINE[task]], table
+        names = first["Experiment"]
+        assert {"workspace", "main"} <= set(names)
         for name, values in figures.items():
-            assert shown[name] == [values["model"], f"{values['headline']:.6g}"], table
-        order = [float(shown[name][1]) for name in shown]
+            row = names.index(name)
+            marked = values["model"] + ("*" if values["model"] != winner else "")
+            assert first["Model"][row] == marked, table
+            assert first[HEADLINE[task]][row] == f"{values['headline']:.6g}", table
+        order = [float(value) for value in first[HEADLINE[task]]]
         assert order == sorted(order, reverse=True), "best headline first"
+        (settings,) = [p for p in [first, *others] if f"model.{key}" in p]
+        regularised = dict(zip(settings["Experiment"], settings[f"model.{key}"], strict=True))
+        assert (regularised["reg-small"], regularised["reg-large"]) == ("0.1", "10"), table
+        note = " ".join(table.split())  # the note is wrapped at 80 columns
+        assert "* not the model select ranked first: " in note, table
+        assert f"exp-random_forest (select's first: {winner})" in note, table
         markdown = run(root, str(BIN / "python"), "-m", package, "compare", "--md").stdout
         rows = [line for line in markdown.splitlines() if line.startswith("| ")][1:]
-        assert [row.split(" | ")[0].lstrip("| ") for row in rows] == list(shown)
+        assert [row.split(" | ")[0].lstrip("| ") for row in rows] == names
         # Plain `dvc exp show`: right after DVC's own columns, the headline file's.
         header = run(root, "dvc", "exp", "show", "--csv").stdout.splitlines()[0].split(",")
         assert header[:5] == ["Experiment", "rev", "typ", "Created", "parent"], header
         assert header[5:8] == ["model", "headline_metric", "headline"], header
-        first = header.index("model")
-        assert first < header.index("business_value") < header.index("winner"), header
+        first_column = header.index("model")
+        assert first_column < header.index("business_value") < header.index("winner"), header
 
     def test_hyperparameter_override_needs_the_group_in_the_same_command(self, project):
         root, _ = project
@@ -269,10 +307,12 @@ class PipelineChecks:
         [
             # Refused by Hydra while composing (its own multi-line message).
             ("model=no_such_model", "Could not find 'model/no_such_model'"),
-            ("train.use_selectd=true", "Key 'use_selectd' is not in struct"),
+            ("train.max_row=5000", "Key 'max_row' is not in struct"),
             # Refused by the project's check of the composed config: one line.
-            ("+train.use_selectd=true", "error: the composed config: train.use_selectd is not "
-             "a setting: did you mean use_selected?"),
+            ("+train.max_row=5000", "error: the composed config: train.max_row is not "
+             "a setting: did you mean max_rows?"),
+            ("+model.C=0.5", "error: the composed config: model: Value error, auto trains "
+             "select's winner with its select.candidates settings, so C would be ignored"),
             ("data=custom", "error: the composed config: data.source, data.target must be set"),
             ("preprocess.test_size=0", "error: the composed config: preprocess.test_size: Input "
              "should be greater than 0 (got 0)"),
@@ -355,7 +395,7 @@ class PipelineChecks:
         tagged_md5 = locked_model_md5(git(root, "show", "v1:dvc.lock"))
         # A new baseline changes conf/ (params.yaml follows it), not just an override.
         config = root / "conf/config.yaml"
-        default = f"  - model: {MODELS[task][0]}\n"
+        default = "  - model: auto\n"
         assert default in config.read_text()
         config.write_text(config.read_text().replace(default, f"  - model: {MODELS[task][1]}\n"))
         run(root, "dvc", "exp", "run")

@@ -197,7 +197,7 @@ def test_served_model_follows_the_stage_assignment(project):
     """Deploy v0.0.2 (another model) to prod, then roll back by reassigning v0.0.1."""
     root, package, artifact = project
     config = root / "conf/config.yaml"
-    config.write_text(config.read_text().replace("  - model: logistic_regression\n",
+    config.write_text(config.read_text().replace("  - model: auto\n",
                                                   "  - model: random_forest\n"))  # fmt: skip
     run(root, sys.executable, "-m", package, "params")
     run(root, "dvc", "repro")

@@ -140,11 +140,12 @@ def business(make_params):
 
 @pytest.fixture(scope="session")
 def task_models(task: str) -> dict[str, dict]:
-    """Every conf/model/ option of this project's task, made small enough to fit quickly."""
+    """Every model of conf/model/ (auto aside), made small enough to fit quickly."""
     found = {}
     for path in sorted((PROJECT / "conf" / "model").glob("*.yaml")):
         config = yaml.safe_load(path.read_text(encoding="utf-8"))
-        found[config["name"]] = {**config, **SMALL.get(config["name"], {})}
+        if config["name"] != "auto":  # not a model: the choice of select's winner
+            found[config["name"]] = {**config, **SMALL.get(config["name"], {})}
     return found
 
 

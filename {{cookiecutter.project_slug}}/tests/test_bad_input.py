@@ -285,11 +285,10 @@ CASES = [
     ),
     Case(
         "unknown-key",
-        "`-S +train.use_selectd=true` (a typo)",
+        "`-S +train.max_row=5000` (a typo)",
         COMPOSE,
-        r"train.use_selectd is not a setting: did you mean use_selected\? train has "
-        r"max_rows, use_selected",
-        overrides=["+train.use_selectd=true"],
+        r"train.max_row is not a setting: did you mean max_rows\? train has max_rows;",
+        overrides=["+train.max_row=5000"],
     ),
     Case(
         "misspelt-hyperparameter",
@@ -300,10 +299,18 @@ CASES = [
     ),
     Case(
         "unknown-section",
-        "`-S +trian.use_selected=true` (a typo)",
+        "`-S +trian.max_rows=5000` (a typo)",
         COMPOSE,
         r"trian is not a setting: did you mean train\? the top level has ",
-        overrides=["+trian.use_selected=true"],
+        overrides=["+trian.max_rows=5000"],
+    ),
+    Case(
+        "auto-with-hyperparameter",
+        "`-S +model.max_iter=50` with `model` left at auto (select's winner)",
+        COMPOSE,
+        r"model: Value error, auto trains select's winner with its select.candidates "
+        r"settings, so max_iter would be ignored: name the model in the same command",
+        overrides=["+model.max_iter=50"],
     ),
 ]
 

@@ -15,12 +15,12 @@ from {{ cookiecutter.package_name }}.modeling import models
 from {{ cookiecutter.package_name }}.stages import ingest
 from {{ cookiecutter.package_name }}.tables import schema
 
-# Small candidates and 3 folds keep the run short; select's winner is what gets trained.
+# Small candidates and 3 folds keep the run short; select's winner is what gets trained
+# (model: auto, the default).
 FAST = [
     "select.cv_folds=3",
     "select.candidates.random_forest.n_estimators=10",
     "select.candidates.hist_gradient_boosting.max_iter=20",
-    "+experiment=select_winner",
 ]
 # Outputs that must not change when the pipeline runs again on the same inputs.
 STABLE = [
@@ -147,7 +147,11 @@ def test_the_selected_model_is_exported_with_its_metadata(run):
     work, settings = run["work"], run["settings"]
     selection = json.loads((work / paths.SELECT_REPORT).read_text())
     meta = json.loads((work / paths.MODEL_METADATA).read_text())
+    assert settings["model"] == {"name": "auto"}
     assert meta["model"] == selection["winner"]
+    assert (meta["select"]["first"], meta["select"]["chosen_by"]) == (selection["winner"], "select")
+    card = (work / paths.MODEL_CARD).read_text()
+    assert f"- Chosen by `select` (`model=auto`): first of {len(selection['candidates'])}" in card
     assert meta["hyperparameters"] == {
         k: v
         for k, v in settings["select"]["candidates"][selection["winner"]].items()

@@ -20,8 +20,11 @@ from {{ cookiecutter.package_name }}.core.errors import DataError, StorageError
 from {{ cookiecutter.package_name }}.modeling import models
 from {{ cookiecutter.package_name }}.tables import schema
 
+# Every model of conf/model/; auto is the choice of select's winner, not a model.
 MODEL_NAMES = sorted(
-    p.stem for p in (Path(__file__).resolve().parents[2] / "conf" / "model").glob("*.yaml")
+    p.stem
+    for p in (Path(__file__).resolve().parents[2] / "conf" / "model").glob("*.yaml")
+    if p.stem != "auto"
 )
 
 

@@ -38,17 +38,39 @@ def test_params_yaml_is_conf_composed(project):
 def test_params_yaml_is_usable(project):
     loaded = params.load(project / "params.yaml")
     models.check_metric(loaded.task, loaded.metric)
-    models.build(loaded.task, loaded.model, loaded.seed)
+    assert loaded.model == {"name": params.AUTO}, "the default trains select's winner"
     for config in loaded.select.candidates.values():
         models.build(loaded.task, config, loaded.seed)
 
 
-@pytest.mark.parametrize("path", options("model"), ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "path", [p for p in options("model") if p.stem != params.AUTO], ids=lambda p: p.stem
+)
 def test_every_model_option_composes(task, path):
     loaded = composed([f"model={path.stem}"])
     assert loaded.model["name"] == path.stem
     assert path.stem in loaded.select.candidates, "every model is also a select candidate"
     models.build(task, loaded.model, loaded.seed)
+
+
+def test_auto_stands_alone(params_raw):
+    """model=auto trains select.candidates.<winner>: a hyperparameter beside it would be
+    silently ignored, and auto as a candidate is no model."""
+    assert composed(["model=auto"]).model == {"name": params.AUTO}
+    refused = (
+        r"^the composed config: model: Value error, auto trains select's winner .*, so C "
+        r"would be ignored: name the model in the same command \(-S model=<name> -S model.C="
+    )
+    with pytest.raises(ConfigError, match=refused):
+        composed(["+model.C=0.5"])
+    raw = copy.deepcopy(params_raw)
+    first = next(iter(raw["select"]["candidates"]))
+    raw["select"]["candidates"][first] = {"name": params.AUTO}
+    with pytest.raises(ConfigError, match=f"select.candidates: Value error, {first} is auto"):
+        params.parse(raw)
+    del raw["model"]["name"]
+    with pytest.raises(ConfigError, match="model: Value error, needs a name"):
+        params.parse(raw)
 
 
 @pytest.mark.parametrize("path", options("data"), ids=lambda p: p.stem)
@@ -68,7 +90,8 @@ def test_every_data_option_composes_or_names_what_to_fill_in(path):
 def test_every_experiment_composes(task, path):
     loaded = composed([f"+experiment={path.stem}"])
     assert loaded != composed(), "an experiment changes something"
-    models.build(task, loaded.model, loaded.seed)
+    first = {"winner": next(iter(loaded.select.candidates))}
+    models.build(task, models.chosen_config(loaded, first), loaded.seed)
 
 
 @pytest.mark.parametrize("where", [(), ("clean",), ("preprocess", "augment")])

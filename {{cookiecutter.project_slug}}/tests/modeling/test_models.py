@@ -17,21 +17,22 @@ from sklearn.metrics import get_scorer, get_scorer_names
 from {{ cookiecutter.package_name }}.core import model_catalog, scorers
 from {{ cookiecutter.package_name }}.core.errors import ConfigError
 from {{ cookiecutter.package_name }}.modeling import business, models
+from {{ cookiecutter.package_name }}.core.params import AUTO
 
 MODEL_FILES = sorted((Path(__file__).resolve().parents[2] / "conf" / "model").glob("*.yaml"))
 
 
-def test_conf_has_a_file_for_every_model_of_the_task(task):
-    assert sorted(p.stem for p in MODEL_FILES) == sorted(model_catalog.names(task))
+def test_conf_has_a_file_for_every_model_of_the_task_and_auto(task):
+    assert sorted(p.stem for p in MODEL_FILES) == sorted([AUTO, *model_catalog.names(task)])
     assert list(models.REGISTRY[task]) == model_catalog.names(task)
 
 
-def test_select_cross_validates_every_model_of_the_task_and_the_first_is_the_default(
+def test_select_cross_validates_every_model_of_the_task_and_its_winner_is_the_default(
     task, params_raw
 ):
     """conf/config.yaml lists the candidates by hand (Hydra reads files): the catalog's."""
     assert sorted(params_raw["select"]["candidates"]) == sorted(model_catalog.names(task))
-    assert params_raw["model"]["name"] == model_catalog.names(task)[0]
+    assert params_raw["model"] == {"name": AUTO}
 
 
 def test_the_models_table_is_the_catalog(task, project):
@@ -46,7 +47,7 @@ def test_every_catalog_model_is_an_estimator_of_its_task(model):
     assert (is_classifier if model.task == "classification" else is_regressor)(estimator)
 
 
-@pytest.mark.parametrize("path", MODEL_FILES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", [p for p in MODEL_FILES if p.stem != AUTO], ids=lambda p: p.stem)
 def test_build_every_model_of_the_task(task, path):
     config = yaml.safe_load(path.read_text(encoding="utf-8"))
     assert config["name"] == path.stem
@@ -214,13 +215,15 @@ def test_check_metric_accepts(task, metric, classes):
     assert models.check_metric(task, metric, classes) == metric
 
 
-def test_chosen_config(make_params):
-    fixed = make_params()
-    assert models.chosen_config(fixed, {"winner": "whatever"}) == dict(fixed.model)
-    chooser = make_params({"train.use_selected": True})
-    winner = next(iter(chooser.select.candidates))
+def test_chosen_config_is_select_winner_unless_a_model_is_named(make_params):
+    chooser = make_params()
+    assert chooser.model == {"name": AUTO}, "auto is the default"
+    winner = list(chooser.select.candidates)[-1]
     assert models.chosen_config(chooser, {"winner": winner}) == chooser.select.candidates[winner]
     with pytest.raises(ConfigError, match="reports/select.json is missing: run select"):
         models.chosen_config(chooser, None)
     with pytest.raises(ConfigError, match="winner 'gone' is no longer a candidate"):
         models.chosen_config(chooser, {"winner": "gone"})
+    named = make_params({"model": {"name": "random_forest", "n_estimators": 7}})
+    assert models.chosen_config(named, {"winner": winner}) == dict(named.model)
+    assert models.chosen_config(named, None) == dict(named.model), "select.json not needed"

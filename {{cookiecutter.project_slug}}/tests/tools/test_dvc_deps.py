@@ -177,8 +177,8 @@ FAST = [
     "select.candidates.hist_gradient_boosting.max_iter=20",
 ]
 # The stages run on params.yaml composed with each run's overrides. The second takes the
-# other side of the branches on train.use_selected and on metric (business_value).
-SECOND = ["+experiment=select_winner", "metric=business_value"]
+# other side of the branches on `model` (named, not auto) and on metric (business_value).
+SECOND = ["model=random_forest", "model.n_estimators=10", "metric=business_value"]
 RUNS = [(FAST, STAGES), (FAST + SECOND, ("select", "train", "export"))]
 # Listed keys that no run here reads: (stage, key) -> (the task of the bakes where that
 # holds, None for both; why the key stays listed).

@@ -41,6 +41,9 @@ from .errors import ConfigError
 Task = Literal["classification", "regression"]
 # The project's package (core's parent): what `python -m` runs.
 PACKAGE = __package__.rpartition(".")[0]
+# `model: {name: auto}` (conf/model/auto.yaml): train the model select ranks first, with
+# its select.candidates hyperparameters, instead of a model named here.
+AUTO = "auto"
 
 
 class _Strict(BaseModel):
@@ -191,11 +194,16 @@ class SelectParams(_Strict):
     def _not_empty(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         if not value:
             raise ValueError("needs at least one candidate model")
+        auto = [key for key, config in value.items() if config.get("name") == AUTO]
+        if auto:
+            raise ValueError(
+                f"{auto[0]} is {AUTO}, which is not a model but the choice of select's "
+                f"winner: make each candidate a conf/model/ file of a model"
+            )
         return value
 
 
 class TrainParams(_Strict):
-    use_selected: bool
     # None: fit every training row; n: a seeded sample of n rows when there are more.
     max_rows: int | None = Field(ge=100)
 
@@ -308,6 +316,22 @@ class Params(_Strict):
     train: TrainParams
     evaluate: EvaluateParams
     business: BusinessParams
+
+    @field_validator("model")
+    @classmethod
+    def _auto_takes_no_hyperparameters(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if "name" not in value:
+            raise ValueError(f"needs a name: {AUTO} or a conf/model/ file's (-S model=<name>)")
+        extra = sorted(set(value) - {"name"})
+        if value["name"] == AUTO and extra:
+            # auto trains select.candidates.<winner>; a hyperparameter here would be ignored.
+            raise ValueError(
+                f"{AUTO} trains select's winner with its select.candidates settings, so "
+                f"{', '.join(extra)} would be ignored: name the model in the same command "
+                f"(-S model=<name> -S model.{extra[0]}=...) or set "
+                f"select.candidates.<name>.{extra[0]}"
+            )
+        return value
 
     @model_validator(mode="after")
     def _business_of_the_task(self) -> Params:

@@ -26,6 +26,25 @@ def _fitted_on(rows: dict, task: str) -> str:
     )
 
 
+def _chosen(model: str, select: dict | None) -> list[str]:
+    """How the model was chosen; loudly when select ranked another model first."""
+    if not select:
+        return []
+    first, metric, scores = select["first"], select["metric"], select["cv_scores"]
+    ranked = f"cross-validated `{metric}` {scores[first]}"
+    if select["chosen_by"] == "select":
+        return [f"- Chosen by `select` (`model=auto`): first of {len(scores)} by {ranked}."]
+    if model == first:
+        return [f"- Chosen with `{select['chosen_by']}`; `select` ranked it first too ({ranked})."]
+    own = scores.get(model)
+    this = "not cross-validated" if own is None else f"{own}"
+    return [
+        f"- **Not select's first**: `select` ranked `{first}` first ({ranked}; this model "
+        f"{this}). This one was chosen with `{select['chosen_by']}`; the default, "
+        "`model=auto`, trains select's first."
+    ]
+
+
 def render(meta: dict) -> str:
     """Markdown of the card; `meta` is models/model.json's content, whose `metrics` are
     evaluate's (overall, per_class, groups): the card shows the numbers evaluate logged."""
@@ -54,6 +73,7 @@ def _model_section(meta: dict) -> list[str]:
         f"{meta['scikit_learn_version']}, seed {meta['seed']}.",
         f"- Target: `{roles['target']}`; headline metric `{meta['metric']}`.",
         _fitted_on(meta["training_rows"], meta["task"]),
+        *_chosen(meta["model"], meta.get("select")),
 #% if cookiecutter.onnx == "yes"
         "- Files: `models/model.skops` (skops, loaded with a reviewed list of types), "
         "`models/onnx/` (ONNX, see below), `models/model.json` (this card's data).",

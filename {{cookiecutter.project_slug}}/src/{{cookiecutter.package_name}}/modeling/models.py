@@ -17,7 +17,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 from ..core import io, model_catalog, scorers
 from ..core.errors import ConfigError
-from ..core.params import BusinessParams, Params, Task
+from ..core.params import AUTO, BusinessParams, Params, Task
 from . import business
 
 # config name -> estimator class, per task (model_catalog's list).
@@ -100,12 +100,14 @@ def name_of(task: Task, estimator: BaseEstimator) -> str:
 
 
 def chosen_config(params: Params, selection: dict | None) -> dict[str, Any]:
-    """The model `train` fits: `model`, or select's winner when train.use_selected is set."""
-    if not params.train.use_selected:
+    """The model `train` fits: `model`, or, when `model` is auto, select's winner with the
+    hyperparameters select cross-validated (select.candidates.<winner>)."""
+    if params.model["name"] != AUTO:
         return dict(params.model)
     if not selection:
         raise ConfigError(
-            "train.use_selected is true but reports/select.json is missing: run select"
+            "model is auto (train select's winner) but reports/select.json is missing: "
+            "run select, or pick a model with -S model=<name>"
         )
     winner = selection["winner"]
     if winner not in params.select.candidates:

@@ -22,7 +22,7 @@ from sklearn.pipeline import Pipeline
 from .. import __version__
 from ..core import io, paths
 from ..core.errors import DataError
-from ..core.params import Task, TrainParams, load
+from ..core.params import AUTO, Task, TrainParams, load
 #% if cookiecutter.onnx == "yes"
 from ..export import model_card, onnx_convert
 #% else
@@ -82,6 +82,20 @@ def metadata(
     }
 
 
+def select_ranking(selection: dict | None, model_setting: str) -> dict | None:
+    """What model.json records of select's ranking (None without reports/select.json): its
+    first, the metric, each candidate's cross-validated score, and how the trained model
+    was chosen, so that the card says when select ranked another model first."""
+    if selection is None:
+        return None
+    return {
+        "first": selection["winner"],
+        "metric": selection["metric"],
+        "cv_scores": {name: c["mean"] for name, c in selection["candidates"].items()},
+        "chosen_by": "select" if model_setting == AUTO else f"model={model_setting}",
+    }
+
+
 def training_rows(rules: TrainParams, task: Task, seed: int, target: str) -> dict:
     """How many training rows the model was fitted on, of how many: train's sample, chosen
     again (from the target column alone, as train chose it) when train.max_rows cut it."""
@@ -133,13 +147,14 @@ def main() -> None:
     model = models.load(paths.TRAINED_MODEL)
     rows = schema.model_frame(io.read_parquet(paths.TEST, columns=roles.features), roles)
     write_model(model, rows)
-    selection = io.read_json(paths.SELECT_REPORT) if params.train.use_selected else None
+    selection = io.read_json(paths.SELECT_REPORT) if paths.SELECT_REPORT.exists() else None
     config = models.chosen_config(params, selection)
     metrics = io.read_json(paths.EVALUATE_DIR / "metrics.json")
     meta = metadata(
         config, params.task, params.metric, params.seed, metrics, features, data_hashes()
     )
     meta["training_rows"] = training_rows(params.train, params.task, params.seed, roles.target)
+    meta["select"] = select_ranking(selection, params.model["name"])
 #% if cookiecutter.onnx == "yes"
     onnx_bytes, meta["onnx"] = onnx_model(model, rows, roles)
     write_onnx(onnx_bytes, meta["onnx"].get("reason"))

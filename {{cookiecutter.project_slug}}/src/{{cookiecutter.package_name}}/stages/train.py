@@ -1,6 +1,7 @@
-"""Train: fit the configured model (or the winner of `select`) on the training split:
-every row of it, or, with `train.max_rows` set and more training rows than that, a seeded
-sample of `max_rows` rows (stratified by class for classification), the only rows read."""
+"""Train: fit select's winner (`model: auto`, the default, with the hyperparameters select
+cross-validated) or the model that `-S model=<name>` names, on the training split: every
+row of it, or, with `train.max_rows` set and more training rows than that, a seeded sample
+of `max_rows` rows (stratified by class for classification), the only rows read."""
 
 from __future__ import annotations
 
