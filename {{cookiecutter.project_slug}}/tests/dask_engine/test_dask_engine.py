@@ -263,7 +263,7 @@ def test_dask_clean_refuses_a_metric_the_classes_cannot_take_as_the_local_engine
     tmp_path, monkeypatch, make_params, scheduler
 ):
     """The classes of every part together: y has 3, so roc_auc is refused, old outputs kept."""
-    from {{ cookiecutter.package_name }} import clean_dask
+    from {{ cookiecutter.package_name }}.dask_engine import clean as clean_dask
     from {{ cookiecutter.package_name }}.stages import clean
 
     monkeypatch.chdir(tmp_path)

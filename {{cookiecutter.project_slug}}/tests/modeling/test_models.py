@@ -16,8 +16,8 @@ from sklearn.metrics import get_scorer, get_scorer_names
 
 from {{ cookiecutter.package_name }}.core import model_catalog, scorers
 from {{ cookiecutter.package_name }}.core.errors import ConfigError
-from {{ cookiecutter.package_name }}.modeling import business, models
 from {{ cookiecutter.package_name }}.core.params import AUTO
+from {{ cookiecutter.package_name }}.modeling import business, models
 
 MODEL_FILES = sorted((Path(__file__).resolve().parents[2] / "conf" / "model").glob("*.yaml"))
 

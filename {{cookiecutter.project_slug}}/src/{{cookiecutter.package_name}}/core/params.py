@@ -415,7 +415,8 @@ def choice_problem(params: Params) -> str | None:
     problem = scorers.task_problem(params.task, params.metric)
     if problem:
         return problem
-    configs = {"model": params.model}
+    # auto names no model (its field check refuses keys beside it): select's candidates do.
+    configs = {} if params.model.get("name") == AUTO else {"model": params.model}
     configs.update({f"select.candidates.{n}": c for n, c in params.select.candidates.items()})
     problems = (model_problem(params.task, where, c) for where, c in configs.items())
     return next(filter(None, problems), None)
