@@ -566,3 +566,23 @@ def test_the_default_limit_fits_max_rows_indented_rows(served, model_source):
     answer = client.post("/predict", content=body, headers=JSON)
     assert answer.status_code == 200, answer.text[:300]
     assert len(answer.json()["predictions"]) == 1000
+
+
+def test_a_raw_row_gets_its_derived_columns_as_preprocess_made_them():
+    """A derived feature is no field of the request: the server computes it from the row."""
+    features = {
+        "roles": {
+            "target": "y",
+            "numeric": ["mass", "length", "mass_per_length"],
+            "categorical": [],
+            "time": None,
+            "groups": [],
+        },
+        "numeric": {c: {"min": 0.0, "max": 10.0} for c in ("mass", "length", "mass_per_length")},
+        "categorical": {},
+        "non_features": ["y"],
+        "derived": {"ratios": [["mass", "length"]], "columns": ["mass_per_length"]},
+    }
+    assert set(request_schema.row_model(features).model_fields) == {"mass", "length", "y"}
+    columns = request_schema.with_derived({"mass": [10.0, 1.0], "length": [2, 0]}, features)
+    assert columns == {"mass": [10.0, 1.0], "length": [2, 0], "mass_per_length": [5.0, None]}

@@ -1,4 +1,4 @@
-"""preprocess: ratio features, the seeded split, augmentation and the feature transformer."""
+"""preprocess: the seeded split, augmentation and the feature transformer."""
 
 from __future__ import annotations
 
@@ -12,22 +12,6 @@ from {{ cookiecutter.package_name }}.stages import preprocess
 from {{ cookiecutter.package_name }}.tables import schema
 
 TASKS = ["classification", "regression"]
-
-
-# engineer
-
-
-def test_engineer_adds_ratios_and_leaves_the_input_alone():
-    df = pd.DataFrame({"mass": [10.0, 6.0, 5.0], "length": [2, 0, None]})
-    out = preprocess.engineer(df, [("mass", "length")])
-    assert out["mass_per_length"].iloc[0] == 5.0
-    assert out["mass_per_length"].iloc[1:].isna().all(), "zero or missing denominators"
-    assert "mass_per_length" not in df.columns
-
-
-def test_engineer_skips_ratios_of_absent_columns():
-    df = pd.DataFrame({"mass": [1.0]})
-    assert list(preprocess.engineer(df, [("mass", "depth"), ("depth", "mass")]).columns) == ["mass"]
 
 
 # split

@@ -6,9 +6,10 @@ read back as the local engine's files. No process holds the table:
    no listed feature, for schema.numbers_in_text's tally); here, the roles come from the
    dtypes, the split positions from the target alone (split_rows, as the local engine),
    and the fit sample's positions (fit_rows);
-2. each worker prepares only its part's rows of one output (ratios, schema check, model
-   frame: all per row) and writes them: train is every part's split rows, then every
-   part's pseudo-labelled rows, as the local engine appends them; test its split rows;
+2. each worker prepares only its part's rows of one output (derived features, schema
+   check, model frame: all per row) and writes them: train is every part's split rows,
+   then every part's pseudo-labelled rows, as the local engine appends them; test its
+   split rows;
 3. each worker reads its train part back for its features.json facts and its rows of the
    fit sample; here, the facts combine and the transformer is fitted on the sample.
 
@@ -26,8 +27,8 @@ import pandas as pd
 from ..core import cluster, io, paths, progress
 from ..core.errors import ConfigError
 from ..core.params import DataParams, Params, PreprocessParams, load
+from ..modeling import derivation
 from ..stages.preprocess import (
-    engineer,
     feature_facts,
     features_json,
     fit_rows,
@@ -51,7 +52,7 @@ def prepared(
 ) -> pd.DataFrame:
     """Pass 2 on a worker: the rows of a part that `keep` (packed_rows) marks, as the
     local engine prepares them."""
-    frame = engineer(frame.iloc[np.flatnonzero(np.unpackbits(keep))], ratios)
+    frame, _ = derivation.add(frame.iloc[np.flatnonzero(np.unpackbits(keep))], ratios)
     checks = schema.model_input_schema(roles)
     frame = schema.validate(frame, checks, "the annotated data", inplace=True)
     return frame.assign(**schema.model_frame(frame, roles)).reset_index(drop=True)
@@ -114,12 +115,13 @@ def refuse_augment(rules: PreprocessParams) -> None:
 
 
 def roles_of(empty: pd.DataFrame, data: DataParams, ratios: list, task: str) -> tuple:
-    """(the roles, the text columns that are no listed feature) from the dtypes (an empty
-    frame), as the local engine infers them from the table; the text columns' whole-column
-    check runs on tallies of the parts (survey)."""
+    """(the roles, the text columns that are no listed feature, the prepared rows' columns,
+    the derived ones) from the dtypes (an empty frame), as the local engine infers them
+    from the table; the text columns' whole-column check runs on tallies of the parts."""
     unlisted: list[pd.Series] = []
-    roles = schema.infer_roles(engineer(empty, ratios), data, task, check_text=unlisted.append)
-    return roles, [c.name for c in unlisted if schema.is_text(c)]
+    empty, derived = derivation.add(empty, ratios)
+    roles = schema.infer_roles(empty, data, task, check_text=unlisted.append)
+    return roles, [c.name for c in unlisted if schema.is_text(c)], empty.columns, derived
 
 
 def split_positions(surveyed: list[tuple], rules: PreprocessParams, seed: int, task: str) -> tuple:
@@ -184,7 +186,7 @@ def run(params: Params) -> None:
     rules, task = params.preprocess, params.task
     refuse_augment(rules)
     annotated = parts.read(paths.ANNOTATED)
-    roles, text = roles_of(annotated._meta, params.data, rules.ratios, task)
+    roles, text, columns, derived = roles_of(annotated._meta, params.data, rules.ratios, task)
     with cluster.client(params.compute):
         surveyed = survey_parts(params.data.target, text, task)
         bounds, train, test, pseudo, classes = split_positions(surveyed, rules, params.seed, task)
@@ -198,10 +200,9 @@ def run(params: Params) -> None:
     transformer, encodings = fit_transformer(fit, roles, rules, task, params.seed)
     report = summary(train_rows, test_rows, roles, transformer, encodings)
     io.save_model(paths.PREPROCESSOR, transformer)
-    # The columns train's parts hold: the annotated data's and the ratios' (as the local engine).
-    columns = engineer(annotated._meta, rules.ratios).columns
     ignored = schema.non_features(columns, roles, params.data.id_column)
     described = features_json(facts, roles, task, report.pop("encodings"), ignored)
+    described.update(derivation.record(rules.ratios, derived))
     io.write_json(paths.FEATURES, described)
     io.write_json(paths.PREPROCESS_REPORT, report)
     progress.note(

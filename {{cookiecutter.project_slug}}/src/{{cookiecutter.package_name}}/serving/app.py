@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
 
 from ..core.params import ServeParams
-from ..modeling import models
+from ..modeling import derivation, models
 from ..tables import schema
 from . import request as request_schema
 from . import responses
@@ -148,9 +148,10 @@ def _metadata(
         metrics=meta["metrics"],
         hyperparameters=meta["hyperparameters"],
         features={
-            "numeric": schema.roles_from_dict(meta["features"]["roles"]).numeric,
+            "numeric": request_schema.input_roles(meta["features"])["numeric"],
             "categorical": meta["features"]["categorical"],
             "non_features": request_schema.non_features(meta["features"]),
+            "derived": derivation.recorded(meta["features"])[1],
         },
         classes=classes or None,
         max_rows=max_rows,
@@ -176,6 +177,7 @@ class Predictor:
         self.source, self.runtime, self.prediction_log = source, runtime, prediction_log
         self.features = source.metadata["features"]
         self.roles = schema.roles_from_dict(self.features["roles"])
+        self.inputs = request_schema.input_roles(self.features)
         self.task = source.metadata["task"]
         self.class_names = [str(c) for c in classes]
         self.with_probabilities = with_probabilities
@@ -185,7 +187,8 @@ class Predictor:
     def answer(self, instances: list) -> dict[str, Any]:
         """Predictions (and probabilities) of `instances`, with warnings of unseen categories."""
         # Column by column from the validated rows: what both runtimes take.
-        columns = request_schema.columns(instances, self.features["roles"])
+        columns = request_schema.columns(instances, self.inputs)
+        columns = request_schema.with_derived(columns, self.features)
         times = request_schema.event_times(instances, self.roles.time)
         predicted, probabilities = self.runtime.predict(columns, len(instances))
         _refuse_non_finite(predicted if self.task == "regression" else probabilities)
@@ -269,6 +272,7 @@ def create_app(
     model = load(source)
     features, task = source.metadata["features"], source.metadata["task"]
     roles = schema.roles_from_dict(features["roles"])
+    derivation.refuse_changed(features)
     classes = [c.item() if hasattr(c, "item") else c for c in getattr(model, "classes_", [])]
     PredictRequest = request_schema.request_model(features, settings.max_rows)  # noqa: N806
     with_probabilities = task == "classification" and hasattr(model, "predict_proba")

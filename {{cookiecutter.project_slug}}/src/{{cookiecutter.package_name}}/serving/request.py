@@ -1,5 +1,7 @@
 """The request schema, built at startup from the served model's features (features.json,
-recorded in models/model.json): one field per feature, each required, null = missing.
+recorded in models/model.json): one field per feature, each required, null = missing;
+derived features (modeling/derivation.py) are no field: `with_derived` computes them
+from the row's other features, as preprocess did.
 
 Numbers must be JSON numbers (not strings, not booleans) within `number_bound`;
 categories are strings (or integers, which name the same category as their text, as in
@@ -17,6 +19,7 @@ import datetime as dt
 import json
 from typing import Annotated, Any
 
+import pandas as pd
 from fastapi.exceptions import RequestValidationError
 from pydantic import (
     BaseModel,
@@ -29,6 +32,7 @@ from pydantic import (
     create_model,
 )
 
+from ..modeling import derivation
 from ..tables import schema
 
 # How far a number may be from zero, as a multiple of the feature's largest training
@@ -76,6 +80,27 @@ def non_features(features: dict) -> list[str]:
     return features.get("non_features", [c for c in (roles["target"], roles["time"]) if c])
 
 
+def input_roles(features: dict) -> dict:
+    """The roles of the columns a request carries: the features less the derived ones."""
+    _, derived = derivation.recorded(features)
+    return derivation.inputs(schema.roles_from_dict(features["roles"]), derived).to_dict()
+
+
+def with_derived(columns: dict[str, list], features: dict) -> dict[str, list]:
+    """A request's columns (`columns`) and its derived ones, in the model's feature order,
+    each value typed as in training (schema.model_frame), None = missing."""
+    pairs, derived = derivation.recorded(features)
+    if not derived:
+        return columns
+    roles = schema.roles_from_dict(features["roles"])
+    inputs = derivation.inputs(roles, derived)
+    raw = schema.model_frame(pd.DataFrame(columns, columns=inputs.features), inputs)
+    made = derivation.columns(raw, pairs)
+    typed = schema.model_frame(raw.assign(**made), roles)
+    values = {c: typed[c].astype(object).where(typed[c].notna(), None).tolist() for c in derived}
+    return {c: columns[c] if c in columns else values[c] for c in roles.features}
+
+
 def out_of_range(error: dict) -> str | None:
     """The one-line message for a number past its bound (pydantic's le/ge error)."""
     if error.get("type") not in ("less_than_equal", "greater_than_equal"):
@@ -93,8 +118,9 @@ ENVELOPE_BYTES = 1024
 
 
 def row_model(features: dict) -> type[BaseModel]:
-    """A pydantic model of one row: numeric and categorical features, in training order."""
-    roles = features["roles"]
+    """A pydantic model of one row: numeric and categorical features but the derived ones,
+    in training order."""
+    roles = input_roles(features)
     fields: dict[str, Any] = {}
     for column in roles["numeric"]:
         seen = features["numeric"].get(column, {})
@@ -230,7 +256,7 @@ def body_limit(features: dict, max_rows: int) -> int:
     other columns, as rows come in the data) its name and the longest known category or
     class as JSON text (escaped, as Python's json.dumps writes them) and VALUE_BYTES more.
     A compact request of typical values takes a fifth to a third of it."""
-    roles = features["roles"]
+    roles = input_roles(features)
     known = {**features["categorical"], roles["target"]: features.get("classes", [])}
     row = 2  # the row's braces
     for column in roles["numeric"] + roles["categorical"] + non_features(features):

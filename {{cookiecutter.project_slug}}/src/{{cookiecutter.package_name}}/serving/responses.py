@@ -27,6 +27,8 @@ class Features(BaseModel):
     # The data's other columns (target, time, id, data.drop): a row may carry them, as the
     # data does; they are ignored (the time is logged as the row's event time).
     non_features: list[str]
+    # Columns the server derives from the others (modeling/derivation.py): not sent.
+    derived: list[str] = []
 
 
 class Metadata(BaseModel):

@@ -114,8 +114,8 @@ def refuse_pseudo_labels(task: Task, rules: AnnotateParams) -> None:
 
 
 def judged_data(data: DataParams, columns: pd.Index) -> DataParams:
-    """data.numeric/categorical may name preprocess's ratio features, not made yet here:
-    the ones in `columns` only."""
+    """data.numeric/categorical may name derived features (modeling/derivation.py), which
+    preprocess makes after this stage: the judge takes the ones in `columns` only."""
     return data.model_copy(
         update={
             kind: [c for c in listed if c in columns]

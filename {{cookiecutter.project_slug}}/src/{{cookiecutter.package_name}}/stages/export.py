@@ -28,7 +28,7 @@ from ..export import model_card, onnx_convert
 #% else
 from ..export import model_card
 #% endif
-from ..modeling import models
+from ..modeling import derivation, models
 from ..tables import row_budget, schema
 
 log = logging.getLogger(__name__)
@@ -129,6 +129,16 @@ def write_model(model: Pipeline, rows: pd.DataFrame) -> None:
         io.write_bytes(paths.MODEL, candidate.read_bytes())
 
 
+def check_derived(features: dict, rows: pd.DataFrame, roles: schema.Roles) -> None:
+    """The derived columns of the test rows, computed again from their raw features as the
+    server computes them from a request, must be the ones the model was tested on: so the
+    ONNX graph, which takes them as inputs, and the skops pipeline are fed as in training."""
+    pairs, names = derivation.recorded(features)
+    raw = derivation.inputs(roles, names)
+    derivation.refuse_changed(features)
+    derivation.refuse_different(rows, rows[raw.features], pairs, roles)
+
+
 #% if cookiecutter.onnx == "yes"
 def write_onnx(onnx_bytes: bytes | None, reason: str | None) -> None:
     """models/onnx/ anew: model.onnx, or SKIPPED.md saying why there is none."""
@@ -146,6 +156,7 @@ def main() -> None:
     roles = schema.roles_from_dict(features["roles"])
     model = models.load(paths.TRAINED_MODEL)
     rows = schema.model_frame(io.read_parquet(paths.TEST, columns=roles.features), roles)
+    check_derived(features, rows, roles)
     write_model(model, rows)
     selection = io.read_json(paths.SELECT_REPORT) if paths.SELECT_REPORT.exists() else None
     config = models.chosen_config(params, selection)

@@ -1,14 +1,13 @@
-"""Preprocess: feature engineering, the seeded train/test split, augmentation, and the
-feature transformation (imputation, encoding, scaling) fitted on the training split only.
+"""Preprocess: derived features (modeling/derivation.py), the seeded train/test split,
+augmentation, and the feature transformation (imputation, encoding, scaling) fitted on
+the training split only.
 
 The fitted transformer is saved on its own and becomes the first step of the
-model pipeline, so the exported model takes raw rows. `select` clones it
+model pipeline, so the exported model takes the rows with their derived columns. `select` clones it
 (unfitted) inside each cross-validation fold, so no fold sees another's data.
 """
 
 from __future__ import annotations
-
-import logging
 
 import numpy as np
 import pandas as pd
@@ -18,31 +17,11 @@ from sklearn.model_selection import train_test_split
 from ..core import compute, io, paths, progress
 from ..core.errors import DataError
 from ..core.params import AugmentParams, PreprocessParams, Task, load
+from ..modeling import derivation
 from ..modeling.features import TARGET, build_transformer, choose_encodings
 from ..tables import schema
 
-log = logging.getLogger(__name__)
-
 AUGMENTED_BATCH = "augmented"
-
-
-def engineer(df: pd.DataFrame, ratios: list[tuple[str, str]]) -> pd.DataFrame:
-    """Add numerator_per_denominator columns; a zero denominator gives a missing value.
-    Without ratios, `df` itself: no copy of a table that may be gigabytes."""
-    if not ratios:
-        return df
-    out = df.copy()
-    for numerator, denominator in ratios:
-        missing = [c for c in (numerator, denominator) if c not in df.columns]
-        if missing:
-            log.warning(
-                "preprocess.ratios: skipping %s/%s, not in the data", numerator, denominator
-            )
-            continue
-        bottom = pd.to_numeric(df[denominator], errors="coerce").astype("float64")
-        top = pd.to_numeric(df[numerator], errors="coerce").astype("float64")
-        out[f"{numerator}_per_{denominator}"] = top / bottom.where(bottom != 0)
-    return out
 
 
 def split(
@@ -221,7 +200,8 @@ def preprocess(
 
 def main() -> None:
     params = load()
-    df = engineer(io.read_parquet(paths.ANNOTATED), params.preprocess.ratios)
+    ratios = params.preprocess.ratios
+    df, derived = derivation.add(io.read_parquet(paths.ANNOTATED), ratios)
     roles = schema.infer_roles(df, params.data, params.task)
     # In place: this stage owns df, and pandera's copy would be one more copy of the table.
     df = schema.validate(df, schema.model_input_schema(roles), "the annotated data", inplace=True)
@@ -233,6 +213,7 @@ def main() -> None:
     io.save_model(paths.PREPROCESSOR, transformer)
     encodings = report.pop("encodings")
     described = describe_features(train, roles, params.task, encodings, params.data.id_column)
+    described.update(derivation.record(ratios, derived))
     io.write_json(paths.FEATURES, described)
     io.write_json(paths.PREPROCESS_REPORT, report)
     progress.note(
