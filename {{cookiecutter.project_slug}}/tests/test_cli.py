@@ -3,7 +3,11 @@ compute.engine picks the module that runs a data stage, here and nowhere else.""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -11,6 +15,9 @@ import yaml
 from {{ cookiecutter.package_name }}.__main__ import DASK_STAGES, main, stage_module
 from {{ cookiecutter.package_name }}.core import params
 from {{ cookiecutter.package_name }}.stages import STAGES
+from {{ cookiecutter.package_name }}.tools import dvc_deps
+
+PACKAGE = dvc_deps.PACKAGE.name
 
 
 @pytest.fixture
@@ -79,3 +86,48 @@ def test_a_stage_command_runs_the_main_of_the_configured_engine(engine, make_par
     assert main(["clean"]) == 0
     folder = "dask_engine" if engine == "dask" else "stages"
     assert ran == [f"{{ cookiecutter.package_name }}.{folder}.clean"]
+
+
+def package_copy_with(tmp_path, module: str, code: str):
+    """The package under tmp_path/src with stages/<module>.py holding `code`; a runner of
+    `python -m <package> ...` on that copy, from tmp_path."""
+    package = Path(main.__code__.co_filename).parent
+    copy = tmp_path / "src" / package.name
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    (copy / "stages" / f"{module}.py").write_text(code)
+    environment = {**os.environ, "PYTHONPATH": str(tmp_path / "src")}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", package.name, *args]
+        return subprocess.run(
+            command, cwd=tmp_path, env=environment, capture_output=True, text=True
+        )
+
+    return run
+
+
+def test_any_module_of_stages_is_a_command_that_runs_its_main(tmp_path):
+    code = "from pathlib import Path\n\n\ndef main():\n    Path('hello.txt').write_text('hi')\n"
+    run = package_copy_with(tmp_path, "hello", code)
+    assert "run the hello stage" in run("--help").stdout
+    done = run("hello")
+    assert (done.returncode, (tmp_path / "hello.txt").read_text()) == (0, "hi"), done.stderr
+
+
+def test_a_stage_module_without_main_is_one_line_naming_the_fix(tmp_path):
+    done = package_copy_with(tmp_path, "hello", "X = 1\n")("hello")
+    assert done.returncode == 1
+    assert done.stderr.strip().endswith("has no main(): add `def main() -> None:`"), done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_run_follows_dvc_yaml_and_takes_your_stage_where_it_stands(project, tmp_path):
+    """`run` runs dvc.yaml's stages in its order: the built-in ones, then an appended one."""
+    shutil.copy(project / "dvc.yaml", tmp_path / "dvc.yaml")
+    with (tmp_path / "dvc.yaml").open("a", encoding="utf-8") as handle:
+        handle.write(f"\n  summarize:\n    cmd: PYTHONPATH=src python -m {PACKAGE} summarize\n")
+#% if cookiecutter.remote_sources == "yes"
+    assert dvc_deps.pipeline(tmp_path) == ["fetch", *STAGES, "summarize"]
+#% else
+    assert dvc_deps.pipeline(tmp_path) == [*STAGES, "summarize"]
+#% endif

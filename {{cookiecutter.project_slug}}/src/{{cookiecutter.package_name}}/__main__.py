@@ -1,7 +1,8 @@
 """Command line of the project.
 
-`python -m {{ cookiecutter.package_name }} <stage>` runs one pipeline stage (dvc.yaml does this);
-`... params` composes conf/ into params.yaml; `... run` runs every stage in order, in-process;
+`python -m {{ cookiecutter.package_name }} <stage>` runs one pipeline stage, any module of stages/
+(dvc.yaml does this); `... params` composes conf/ into params.yaml; `... run` runs
+dvc.yaml's stages in its order, in-process;
 #% if cookiecutter.remote_sources == "yes"
 `... fetch [NAME ...]` snapshots the remote sources of data.fetch; `... add-batch PATH` adds a
 batch file to the data.source folder and tracks it with DVC.
@@ -37,7 +38,7 @@ from types import ModuleType  # noqa: E402
 
 from .core import progress  # noqa: E402
 from .core.errors import UserError  # noqa: E402
-from .stages import STAGES  # noqa: E402
+from .stages import names  # noqa: E402
 
 
 #% if cookiecutter.serving == "yes"
@@ -72,7 +73,10 @@ def _run_stage(name: str, *args: object) -> None:
             from .core.params import load
 
             engine = load().compute.engine
-        stage_module(name, engine).main(*args)
+        module = stage_module(name, engine)
+        if not callable(getattr(module, "main", None)):
+            raise UserError(f"{module.__file__} has no main(): add `def main() -> None:`")
+        module.main(*args)
 
 
 def stage(args: argparse.Namespace) -> int:
@@ -81,11 +85,11 @@ def stage(args: argparse.Namespace) -> int:
 
 
 def run_all(args: argparse.Namespace) -> int:
-    """run all stages in order, in this process (dvc repro is the usual way)"""
-#% if cookiecutter.remote_sources == "yes"
-    _run_stage("fetch", None)
-#% endif
-    for name in STAGES:
+    """run dvc.yaml's stages in its order, in this process (dvc repro is the usual way)"""
+    # Imported here, not at the top: a stage's dvc.yaml deps list what the stage runs.
+    from .tools import dvc_deps
+
+    for name in dvc_deps.pipeline():
         _run_stage(name)
     return 0
 
@@ -215,7 +219,7 @@ class Command:
 # its options. A command imports its modules when it runs, so that pipeline stages never
 # load FastAPI, and a stage's dvc.yaml deps list only what that stage runs.
 COMMANDS: dict[str, Command] = {
-    **{name: Command(stage, help=f"run the {name} stage") for name in STAGES},
+    **{name: Command(stage, help=f"run the {name} stage") for name in names()},
 #% if cookiecutter.remote_sources == "yes"
     "fetch": Command(fetch, fetch_options),
 #% endif

@@ -193,8 +193,9 @@ def test_dvc_yaml_matches_the_code(project, params_raw):
     assert fetch["do"]["outs"] == [f"{paths.FETCHED}/{key}.parquet"]
     assert "fetch" in COMMANDS
 #% endif
-    assert tuple(stages) == STAGES, "dvc.yaml's stages must be stages.STAGES, in that order"
-    assert set(STAGES) <= set(COMMANDS), "every stage is a command"
+    built_in = tuple(name for name in stages if name in STAGES)
+    assert built_in == STAGES, "dvc.yaml holds the stages of stages.STAGES, in that order"
+    assert set(stages) <= set(COMMANDS), "every stage is a command"
     declared = set()
     for name, stage in stages.items():
         assert stage["cmd"] == f"PYTHONPATH=src python -m {PACKAGE} {name}"

@@ -157,6 +157,30 @@ def test_fix_keeps_comments_and_data_deps_and_adds_a_missing_list():
     )
 
 
+def test_fix_gives_a_stage_without_deps_its_code_deps(tmp_path):
+    """A new stage's block, as docs/make-it-yours.md appends it (no `deps:` yet), gets
+    them from --fix; dvc.yaml's last stage, so the end of the file is handled too."""
+    script = copy_with_clean_importing_diagnosis(tmp_path)
+    stage = tmp_path / "src" / PACKAGE.name / "stages" / "summarize.py"
+    stage.write_text("from ..core import paths\n\n\ndef main():\n    print(paths.ANNOTATED)\n")
+    dvc_yaml = tmp_path / "dvc.yaml"
+    with dvc_yaml.open("a", encoding="utf-8") as handle:
+        handle.write(
+            f"\n  summarize:\n    cmd: PYTHONPATH=src python -m {PACKAGE.name} summarize\n"
+            "    outs:\n      - reports/summary.json\n"
+        )
+    done = subprocess.run(
+        [sys.executable, str(script), "--fix"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert "dvc.yaml: stage summarize's code deps rewritten" in done.stdout.splitlines()
+    summarize = dvc_deps.stages(tmp_path)["summarize"]
+    assert summarize["deps"][0] == f"src/{PACKAGE.name}/stages/summarize.py"
+    assert f"src/{PACKAGE.name}/core/paths.py" in summarize["deps"]
+    assert summarize["outs"] == ["reports/summary.json"]
+    assert not dvc_deps.problems("summarize", summarize, tmp_path / "src" / PACKAGE.name)
+
+
 def test_the_params_view_records_each_key_read(make_params):
     from stage_trace import Traced
 

@@ -1,9 +1,22 @@
 """One module per pipeline phase: pure functions that do the work, taking and returning
 tables, models and the params they need, and a main() that reads, calls them and writes.
 
-STAGES is the one list of the pipeline's stages, in the order they run: the command line
-(__main__.COMMANDS) offers one command per entry, and tests check that dvc.yaml's stages
-are these, in this order (fetch, once per data.fetch source, comes first).
+Every module here is a stage: `python -m {{ cookiecutter.package_name }} <name>` runs
+stages/<name>.py's main() (`names()` finds them; no list to extend). STAGES is the
+built-in pipeline in the order it runs: tests check that dvc.yaml holds these stages in
+this order (fetch, once per data.fetch source, comes first); your own stages go in
+dvc.yaml where their data puts them (docs/make-it-yours.md).
 """
 
+from __future__ import annotations
+
+from pathlib import Path
+
 STAGES = ("ingest", "clean", "annotate", "preprocess", "select", "train", "evaluate", "export")
+
+
+def names() -> list[str]:
+    """Every stage module of this folder: the built-in ones in pipeline order, then the
+    others by name."""
+    found = {path.stem for path in Path(__file__).parent.glob("[!_]*.py")}
+    return [s for s in STAGES if s in found] + sorted(found - set(STAGES))

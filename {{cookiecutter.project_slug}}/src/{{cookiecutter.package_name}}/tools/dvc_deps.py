@@ -112,6 +112,13 @@ def stages(project: Path = PROJECT) -> dict[str, dict]:
     return {name: spec.get("do", spec) for name, spec in found.items()}
 
 
+def pipeline(project: Path = PROJECT, package: Path = PACKAGE) -> list[str]:
+    """The stage modules dvc.yaml runs, in its order, each once (a foreach stage runs
+    once for all its entries)."""
+    found = (command(spec, package) for spec in stages(project).values())
+    return list(dict.fromkeys(name for name in found if name is not None))
+
+
 def declared(spec: dict) -> set[str]:
     return {d for d in spec.get("deps", []) if d.startswith("src/")}
 
@@ -157,10 +164,12 @@ def _in_list(line: str, indent: str) -> bool:
 
 def with_code_deps(text: str, code: dict[str, list[str]]) -> str:
     """dvc.yaml's text with the project-code deps of each stage in `code` replaced by its
-    list, where the first of them stood (after `deps:` when there was none). Comments,
-    data deps and every other line stay as they were."""
+    list, where the first of them stood (after `deps:` when there was none; a stage with
+    no `deps:` gets one under its name). Comments, data deps and every other line stay as
+    they were."""
     out: list[str] = []
     stage, deps, written = None, None, set()  # deps: (index after `deps:`, its indent)
+    starts: dict[str, int] = {}  # each stage's index after its name's line
 
     def close() -> None:
         if deps and stage in code and stage not in written:
@@ -178,17 +187,25 @@ def with_code_deps(text: str, code: dict[str, list[str]]) -> str:
             continue
         if found := STAGE_LINE.match(line):
             stage = found.group(1)
+            starts[stage] = len(out) + 1
         elif found := DEPS_LINE.match(line):
             deps = (len(out) + 1, found.group(1))
         out.append(line)
     close()
+    # Last first, so that each insertion leaves the earlier indices in place.
+    for name in sorted(set(code).intersection(starts) - written, key=starts.get, reverse=True):
+        out[starts[name] : starts[name]] = ["    deps:\n"] + [f"      - {p}\n" for p in code[name]]
     return "".join(out)
 
 
 def fix(project: Path = PROJECT, package: Path = PACKAGE) -> list[str]:
     """Rewrite dvc.yaml's code deps to what each stage runs; one line per stage changed."""
     code = {}
+    raw = yaml.safe_load((project / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
     for name, spec in stages(project).items():
+        # A foreach stage's deps go under its `do:`: with none there yet, it is left to you.
+        if "foreach" in raw[name] and "deps" not in spec:
+            continue
         if (listed := wanted(name, spec, package)) is not None:
             code[name] = listed
     path = project / "dvc.yaml"
