@@ -143,6 +143,7 @@ class PipelineChecks:
             "core/params.py",
             "tables/schema.py",
             "modeling/features.py",
+            "modeling/derived.py",
             "stages/select.py",
         ):
             path = source / module
