@@ -169,8 +169,8 @@ def test_a_feature_answer_other_than_yes_or_no_is_refused(tmp_path, feature):
 
 # The bake's tests that the answers change: params and conf/ (fetch and service sections),
 # dvc.yaml against the code (every stage traced), the CLI, export (no ONNX), ingest (its
-# URL message) and the package's layout (fewer modules, still no circle). The others run the same code in every bake; test_pipeline.py runs them all
-# in the default bake.
+# URL message) and the package's layout (fewer modules, still no circle). The others run
+# the same code in every bake; test_pipeline.py runs them all in the default bake.
 CHANGED_TESTS = [
     "core/test_params.py",
     "tools/test_dvc_deps.py",
