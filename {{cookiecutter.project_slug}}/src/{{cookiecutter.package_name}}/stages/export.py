@@ -106,14 +106,8 @@ def select_ranking(selection: dict | None, model_setting: str) -> dict | None:
 def training_rows(target: str, *, settings: Settings) -> dict:
     """How many training rows the model was fitted on, of how many: train's sample, chosen
     again (from the `target` column alone, as train chose it) when train.max_rows cut it."""
-    chosen, available = row_budget.positions(
-        paths.TRAIN,
-        target,
-        settings.train.max_rows,
-        settings.task,
-        settings.seed,
-        row_budget.FIT_ROWS_PER_CLASS,
-    )
+    budget = row_budget.train_budget(settings.train, task=settings.task, seed=settings.seed)
+    chosen, available = row_budget.positions(paths.TRAIN, target, budget)
     return {"fitted": available if chosen is None else len(chosen), "available": available}
 
 

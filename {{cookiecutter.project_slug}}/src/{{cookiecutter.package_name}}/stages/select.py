@@ -184,17 +184,16 @@ def main() -> None:
     params = load()
     features = io.read_json(paths.FEATURES)
     roles = schema.roles_from_dict(features["roles"])
-    # per_class: the sample keeps rows enough of every class for rank's stratified folds.
-    rows = row_budget.read(
-        paths.TRAIN,
-        [schema.ID, roles.target, *roles.features],
-        roles.target,
-        params.select.max_rows,
-        params.task,
-        params.seed,
-        per_class=params.select.cv_folds,
+    budget = row_budget.Budget(
+        rows=params.select.max_rows,
         setting="select.max_rows",
+        task=params.task,
+        seed=params.seed,
+        # The sample keeps rows enough of every class for rank's stratified folds.
+        per_class=params.select.cv_folds,
     )
+    columns = [schema.ID, roles.target, *roles.features]
+    rows = row_budget.read(paths.TRAIN, columns, roles.target, budget=budget)
     transformer = io.load_model(paths.PREPROCESSOR)
     ranking = rank(rows, roles, transformer, settings=Settings.of(params))
     io.write_csv(paths.SELECT_RANKING, ranking.round(6))

@@ -62,16 +62,9 @@ def main() -> None:
     roles = schema.roles_from_dict(io.read_json(paths.FEATURES)["roles"])
     selection = io.read_json(paths.SELECT_REPORT) if paths.SELECT_REPORT.exists() else None
     config = models.chosen_config(params, selection)
-    rows = row_budget.read(
-        paths.TRAIN,
-        [roles.target, *roles.features],
-        roles.target,
-        params.train.max_rows,
-        params.task,
-        params.seed,
-        per_class=row_budget.FIT_ROWS_PER_CLASS,
-        setting="train.max_rows",
-    )
+    budget = row_budget.train_budget(params.train, task=params.task, seed=params.seed)
+    columns = [roles.target, *roles.features]
+    rows = row_budget.read(paths.TRAIN, columns, roles.target, budget=budget)
     transformer = io.load_model(paths.PREPROCESSOR)
     pipeline = train(rows, roles, transformer, config=config, settings=Settings.of(params))
     io.save_model(paths.TRAINED_MODEL, pipeline)
