@@ -132,12 +132,6 @@ def make_params(params_raw: dict):
     return make
 
 
-@pytest.fixture
-def business(make_params):
-    """business(task): the business settings of a project of that task."""
-    return lambda task: make_params({"task": task}).business
-
-
 @pytest.fixture(scope="session")
 def task_models(task: str) -> dict[str, dict]:
     """Every model of conf/model/ (auto aside), made small enough to fit quickly."""
@@ -202,13 +196,12 @@ def fitted(toy, toy_roles, simple_model, make_params, configured):
     def fit(task: str, config: dict | None = None):
         rows = toy(task)
         train_rows, test_rows, transformer, _ = preprocess.preprocess(
-            rows, toy_roles, configured("preprocess"), 0, task
+            rows, toy_roles, rules=configured("preprocess"), seed=0, task=task
         )
         params = make_params({"task": task})
         config = config or simple_model[task]
-        pipeline = train.train(
-            train_rows, toy_roles, transformer, config, task, params.seed, params.compute.cores
-        )
+        settings = train.Settings.of(params)
+        pipeline = train.train(train_rows, toy_roles, transformer, config=config, settings=settings)
         return pipeline, train_rows, test_rows
 
     return fit

@@ -75,7 +75,7 @@ def test_dask_ingest_equals_the_local_engine(tmp_path, monkeypatch, make_params,
     rows = dask_ingest(tmp_path, monkeypatch, make_params, scheduler)
     params = make_params({"data.source": "raw", "data.time": "when"})
     files = batches.files(tmp_path / "raw")
-    local = ingest.snapshot(ingest.read_batches(files), params.data)
+    local = ingest.snapshot(ingest.read_batches(files), data=params.data)
     parts = sorted(p.name for p in paths.INGESTED.iterdir())
     assert parts == ["part-000000.parquet", "part-000001.parquet", "part-000002.parquet"]
     dask = io.read_parquet(paths.INGESTED)
@@ -104,7 +104,7 @@ def test_dask_ingest_refuses_a_column_of_dates_as_the_local_engine_does(
         dask_ingest(tmp_path, monkeypatch, make_params, scheduler, **unset)
     local = make_params({"data.source": "raw", **unset}).data
     with pytest.raises(DataError) as on_local:
-        ingest.snapshot(ingest.read_batches(batches.files(tmp_path / "raw")), local)
+        ingest.snapshot(ingest.read_batches(batches.files(tmp_path / "raw")), data=local)
     assert str(on_dask.value) == str(on_local.value)
     assert not paths.INGESTED.exists()
 
@@ -158,12 +158,11 @@ def test_dask_select_scores_equal_the_local_engine(
     transformer = preprocess.build_transformer(toy_roles, configured("preprocess"), task, None, 0)
     settings = {"select.candidates": task_models, "select.cv_folds": 3}
     params = make_params(settings)
-    args = (params.select, params.task, params.metric, params.seed, params.business)
-    local = select.rank(rows, toy_roles, transformer, *args, params.compute)
+    local = select.rank(rows, toy_roles, transformer, settings=select.Settings.of(params))
     on_dask = make_params({**settings, "compute.engine": "dask", "compute.scheduler": scheduler})
     with distributed.Client(scheduler) as client:
         before = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.transition_counter)
-        dask = select.rank(rows, toy_roles, transformer, *args, on_dask.compute)
+        dask = select.rank(rows, toy_roles, transformer, settings=select.Settings.of(on_dask))
         after = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.transition_counter)
     assert after > before
     # The tolerance docs/dask-engine.md states: equal in every quiet run, the last digits
@@ -233,7 +232,7 @@ def test_dask_clean_equals_the_local_engine(tmp_path, monkeypatch, make_params, 
     write_snapshot(paths.INGESTED)
     params = clean_params(make_params, scheduler)
     kept, unlabelled, report = clean.clean(
-        io.read_parquet(paths.INGESTED), "y", params.clean, params.data.numeric
+        io.read_parquet(paths.INGESTED), target="y", rules=params.clean, numeric=params.data.numeric
     )
     assert clean_dask.run(params) == report == io.read_json(paths.CLEAN_REPORT)
     assert report["dropped"]["duplicate"] == 3 and report["coerced_to_missing"] == {"x": 2}
@@ -276,7 +275,13 @@ def test_dask_clean_refuses_a_metric_the_classes_cannot_take_as_the_local_engine
     with pytest.raises(ConfigError, match="needs a binary target but target 'y' has 3") as dask:
         clean_dask.run(binary_only)
     with pytest.raises(ConfigError) as local:
-        clean.clean(io.read_parquet(paths.INGESTED), "y", binary_only.clean, ["x"], "roc_auc")
+        clean.clean(
+            io.read_parquet(paths.INGESTED),
+            target="y",
+            rules=binary_only.clean,
+            numeric=["x"],
+            metric="roc_auc",
+        )
     assert str(dask.value) == str(local.value)
     assert (io.file_md5(paths.CLEANED), io.file_md5(paths.UNLABELLED)) == before
 

@@ -55,13 +55,13 @@ def test_target_encoded_columns_convert_for_every_target_type(toy, make_params, 
     rows = toy(task, n=300, seed=2)
     rows["shop"] = [f"s{v:02d}" for v in np.random.default_rng(0).integers(0, 40, len(rows))]
     train_rows, test, transformer, report = preprocess.preprocess(
-        rows, roles, configured("preprocess"), 0, task
+        rows, roles, rules=configured("preprocess"), seed=0, task=task
     )
     assert report["target_encoded"] == 1
     config = FAMILIES[0][1] if task == "classification" else FAMILIES[3][1]
     params = make_params({"task": task})
     model = train.train(
-        train_rows, roles, transformer, config, task, params.seed, params.compute.cores
+        train_rows, roles, transformer, config=config, settings=train.Settings.of(params)
     )
     X = schema.model_frame(test, roles)
     X.loc[X.index[0], "shop"] = "never-seen"

@@ -89,7 +89,7 @@ def test_select_ranks_by_business_value(
             toy(task),
             toy_roles,
             transformer,
-            *select.rank_settings(params),
+            settings=select.Settings.of(params),
         )
         means.append(ranking["mean"].iloc[0])
     assert means[0] == pytest.approx(means[1])

@@ -85,11 +85,9 @@ def test_diagnose_skips_missing_columns_with_a_warning_that_names_them(caplog, c
             test,
             y_true,
             y_true,
-            "classification",
-            ["a", "b"],
-            ["sex", "island", "colony"],
-            "when",
-            configured("evaluate"),
+            classes=["a", "b"],
+            rules=configured("evaluate"),
+            data=configured("data", groups=["sex", "island", "colony"], time="when"),
         )
     assert "group columns not in the test data: island, colony" in caplog.text
     assert "time column not in the test data: when" in caplog.text
@@ -102,7 +100,12 @@ def test_diagnose_reports_the_recent_slice(configured):
     y_true = np.array(["a", "b"] * 6)
     y_pred = np.array(["a", "b"] * 4 + ["b", "b", "b", "b"])
     values = diagnosis.diagnose(
-        test, y_true, y_pred, "classification", ["a", "b"], [], "year", configured("evaluate")
+        test,
+        y_true,
+        y_pred,
+        classes=["a", "b"],
+        rules=configured("evaluate"),
+        data=configured("data", groups=[], time="year"),
     )
     assert values["recent"] == {
         "accuracy": 0.5, "balanced_accuracy": 0.5, "f1_macro": 0.333333, "rows": 4, "since": 2021.0

@@ -112,15 +112,29 @@ def noisy(toy, flips: int = 6):
     return rows, rows.loc[clear, "id"].tolist()
 
 
+def judge_settings(conf, n_jobs: int = 1, **annotate):
+    """The label judge's settings: the configured ones, seed 0, `n_jobs` cores, and the
+    annotate settings given changed."""
+    from {{ cookiecutter.package_name }}.quality import label_quality
+
+    return label_quality.JudgeSettings(
+        annotate=conf.annotate.model_copy(update=annotate),
+        preprocess=conf.preprocess,
+        seed=0,
+        compute=conf.compute.model_copy(update={"n_jobs": n_jobs}),
+    )
+
+
 def find_issues(conf, rows, roles, threshold: float, folds: int, max_rows=None, n_jobs=1):
     """label_quality.find_issues with the configured transformation, seed 0, and the
     configured judge_max_rows unless given."""
     from {{ cookiecutter.package_name }}.quality import label_quality
 
     max_rows = max_rows or conf.annotate.judge_max_rows
-    return label_quality.find_issues(
-        rows, roles, conf.preprocess, threshold, folds, 0, max_rows, n_jobs
+    settings = judge_settings(
+        conf, n_jobs, issue_threshold=threshold, cv_folds=folds, judge_max_rows=max_rows
     )
+    return label_quality.find_issues(rows, roles, settings=settings)
 
 
 def test_label_issues_rank_the_injected_noise_first(toy, toy_roles, conf):
@@ -167,12 +181,14 @@ def test_the_judge_fits_on_its_budget_and_still_judges_every_row(toy, toy_roles,
 
     monkeypatch.setattr(LogisticRegression, "fit", spy)
     rows, flipped = noisy(toy)
-    proba, classes = label_quality.out_of_fold_proba(rows, toy_roles, conf.preprocess, 4, 0, 60, 2)
+    settings = judge_settings(conf, 2, cv_folds=4, judge_max_rows=60)
+    proba, classes = label_quality.out_of_fold_proba(rows, toy_roles, settings=settings)
     assert sorted(seen) == [60] * 4, "four folds, each fitted on a 60-row sample"
     assert proba.shape == (len(rows), len(classes))
     assert np.allclose(proba.sum(axis=1), 1.0), "every row judged"
     seen.clear()
-    again, _ = label_quality.out_of_fold_proba(rows, toy_roles, conf.preprocess, 4, 0, 60, 1)
+    settings = judge_settings(conf, 1, cv_folds=4, judge_max_rows=60)
+    again, _ = label_quality.out_of_fold_proba(rows, toy_roles, settings=settings)
     assert np.array_equal(again, proba), "folds in parallel or not, the same probabilities"
     issues = find_issues(conf, rows, toy_roles, 0.6, 4, max_rows=60, n_jobs=2)
     assert set(flipped) & set(issues["id"]), "a sampled judge still finds planted noise"
@@ -186,16 +202,15 @@ def test_pseudo_labels_only_where_the_model_is_sure(toy, toy_roles, conf):
     truth = rows["target"].copy()
     unlabelled = rows.iloc[150:].assign(target=None)
     unlabelled["target"] = unlabelled["target"].astype(rows["target"].dtype)
-    budget = conf.annotate.judge_max_rows
-    out = label_quality.pseudo_label(
-        rows.iloc[:150], unlabelled, toy_roles, conf.preprocess, 0.9, 0, budget
-    )
+    sure = conf.annotate.pseudo_label.model_copy(update={"min_confidence": 0.9})
+    settings = judge_settings(conf, pseudo_label=sure)
+    out = label_quality.pseudo_label(rows.iloc[:150], unlabelled, toy_roles, settings=settings)
     assert 0 < len(out) < len(unlabelled), "clear rows labelled, boundary rows left out"
     assert (out["target"] == truth.loc[out.index]).mean() >= 0.95
     assert (out["batch"] == schema.PSEUDO_LABELLED).all()
     assert out["target"].dtype == rows["target"].dtype
     none = unlabelled.iloc[0:0]
-    assert label_quality.pseudo_label(rows, none, toy_roles, conf.preprocess, 0.9, 0, budget).empty
+    assert label_quality.pseudo_label(rows, none, toy_roles, settings=settings).empty
 
 
 def review_params(make_params, task: str, enabled: bool):
@@ -212,7 +227,7 @@ def review_params(make_params, task: str, enabled: bool):
 
 def reviewed(labelled: pd.DataFrame, unlabelled: pd.DataFrame, params):
     """annotate.review with the settings it reads from `params`."""
-    return annotate.review(labelled, unlabelled, *annotate.review_settings(params))
+    return annotate.review(labelled, unlabelled, settings=annotate.Settings.of(params))
 
 
 def test_review_adds_pseudo_labelled_rows_when_enabled(toy, make_params):

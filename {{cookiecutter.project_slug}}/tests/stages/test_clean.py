@@ -34,7 +34,7 @@ def rows() -> pd.DataFrame:
 
 
 def test_each_reason_is_counted():
-    out, unlabelled, report = clean.clean(rows(), "y", RULES)
+    out, unlabelled, report = clean.clean(rows(), target="y", rules=RULES)
     assert report == {
         "rows_in": 7,
         "rows_out": 2,
@@ -56,7 +56,7 @@ def test_each_reason_is_counted():
 def test_an_unlabelled_row_that_is_noise_is_dropped_not_kept_aside():
     df = rows()
     df.loc[1, "mass"] = 999.0  # no target and out of range
-    _, unlabelled, report = clean.clean(df, "y", RULES)
+    _, unlabelled, report = clean.clean(df, target="y", rules=RULES)
     assert unlabelled.empty
     assert report["unlabelled"] == 0
     assert report["dropped"]["out_of_range"] == 2
@@ -66,13 +66,13 @@ def test_an_unlabelled_row_that_is_noise_is_dropped_not_kept_aside():
 def test_duplicates_ignore_id_and_batch():
     df = rows()
     df.loc[2, "batch"] = "another batch"
-    _, _, report = clean.clean(df, "y", RULES)
+    _, _, report = clean.clean(df, target="y", rules=RULES)
     assert report["dropped"]["duplicate"] == 1
 
 
 def test_duplicates_can_be_kept():
     rules = RULES.model_copy(update={"drop_duplicates": False})
-    out, _, report = clean.clean(rows(), "y", rules)
+    out, _, report = clean.clean(rows(), target="y", rules=rules)
     assert report["dropped"]["duplicate"] == 0
     assert "dup" in out["id"].tolist()
 
@@ -80,7 +80,7 @@ def test_duplicates_can_be_kept():
 def test_a_row_is_counted_under_its_first_reason_only():
     df = rows()
     df.loc[3, "site"] = "lab"  # too many missing values, and excluded
-    _, _, report = clean.clean(df, "y", RULES)
+    _, _, report = clean.clean(df, target="y", rules=RULES)
     assert report["dropped"]["too_many_missing"] == 1
     assert report["dropped"]["excluded"] == 1
     dropped = sum(report["dropped"].values())
@@ -98,14 +98,14 @@ def test_valid_ranges(low, high, dropped):
     df = pd.concat(
         [rows(), pd.DataFrame([{"id": "b", "batch": "b", "length": 5, "site": "field", "y": "b"}])]
     )
-    _, _, report = clean.clean(df.reset_index(drop=True), "y", rules)
+    _, _, report = clean.clean(df.reset_index(drop=True), target="y", rules=rules)
     assert report["dropped"]["out_of_range"] == dropped
 
 
 def test_declared_numeric_text_becomes_missing_and_is_counted(caplog):
     df = rows().astype({"mass": object})
     df.loc[[0, 1], "mass"] = ["n/a?", "-"]  # keep1, and the row without a target
-    out, unlabelled, report = clean.clean(df, "y", RULES, numeric=["mass", "length"])
+    out, unlabelled, report = clean.clean(df, target="y", rules=RULES, numeric=["mass", "length"])
     assert report["coerced_to_missing"] == {"mass": 2}
     assert out["mass"].dtype == "float64" and unlabelled["mass"].isna().all()
     assert out.set_index("id")["mass"].isna().to_dict() == {
@@ -126,7 +126,7 @@ def test_declared_numeric_text_becomes_missing_and_is_counted(caplog):
 )
 def test_a_target_with_nothing_to_learn_is_refused(labels, message):
     with pytest.raises(DataError, match=message):
-        clean.clean(rows().assign(y=labels), "y", RULES)
+        clean.clean(rows().assign(y=labels), target="y", rules=RULES)
 
 
 def test_a_metric_the_kept_classes_cannot_take_is_refused():
@@ -146,18 +146,18 @@ def test_a_metric_the_kept_classes_cannot_take_is_refused():
         match=r"metric 'roc_auc' needs a binary target but target 'y' has 3 classes: use "
         r"roc_auc_ovr, .*; set it with `dvc exp run -S metric=...`",
     ):
-        clean.clean(three, "y", RULES, metric="roc_auc")
+        clean.clean(three, target="y", rules=RULES, metric="roc_auc")
     rules = RULES.model_copy(update={"exclude": {"site": ["lab"], "y": ["c"]}})
-    kept, _, report = clean.clean(three, "y", rules, metric="roc_auc")
+    kept, _, report = clean.clean(three, target="y", rules=rules, metric="roc_auc")
     assert set(kept["y"]) == {"a", "b"} and "classes" not in report
-    clean.clean(three, "y", RULES, metric="roc_auc_ovr")
+    clean.clean(three, target="y", rules=RULES, metric="roc_auc_ovr")
 
 
 def test_the_missing_fraction_is_a_threshold():
     strict = CleanParams(
         drop_duplicates=False, max_missing_fraction=0.0, valid_ranges={}, exclude={}
     )
-    _, _, report = clean.clean(rows(), "y", strict)
+    _, _, report = clean.clean(rows(), target="y", rules=strict)
     # "sparse" misses 2 of 3 features, "keep2" 1 of 3: both go, with any missing value.
     assert report["dropped"]["too_many_missing"] == 2
 
@@ -166,14 +166,14 @@ def test_rules_on_absent_columns_are_skipped():
     rules = RULES.model_copy(
         update={"valid_ranges": {"nope": (0.0, 1.0)}, "exclude": {"nada": ["x"]}}
     )
-    _, _, report = clean.clean(rows(), "y", rules)
+    _, _, report = clean.clean(rows(), target="y", rules=rules)
     assert report["dropped"]["out_of_range"] == 0
     assert report["dropped"]["excluded"] == 0
 
 
 def test_a_missing_target_column_is_named():
     with pytest.raises(DataError, match="target column 'species' is not in the data"):
-        clean.clean(rows(), "species", RULES)
+        clean.clean(rows(), target="species", rules=RULES)
 
 
 def tricky() -> pd.DataFrame:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -20,10 +21,19 @@ CLASSIFICATION_KEYS = {
 REGRESSION_KEYS = {"rmse", "mae", "r2", "business_value"}
 
 
-def test_classification_metrics_and_plots(fitted, toy_roles, business):
+@pytest.fixture
+def scoring(make_params):
+    """scoring(task, metric): evaluate's settings of a project of that task, scored by
+    `metric` (set here unchecked, so that evaluate's own check of it runs)."""
+    return lambda task, metric: dataclasses.replace(
+        evaluate.Settings.of(make_params({"task": task})), metric=metric
+    )
+
+
+def test_classification_metrics_and_plots(fitted, toy_roles, scoring):
     model, _, test = fitted("classification")
     values, plots, _ = evaluate.evaluate(
-        model, test, toy_roles, "classification", "neg_log_loss", business("classification")
+        model, test, toy_roles, settings=scoring("classification", "neg_log_loss")
     )
     assert set(values) == CLASSIFICATION_KEYS | {"neg_log_loss"}
     assert list(values) == sorted(values)
@@ -38,12 +48,12 @@ def test_classification_metrics_and_plots(fitted, toy_roles, business):
         assert all(set(p) == fields | {"class"} for p in plots[kind])
 
 
-def test_binary_classification_plots_the_positive_class(fitted, toy_roles, business):
+def test_binary_classification_plots_the_positive_class(fitted, toy_roles, scoring):
     model, train, test = fitted("classification")
     train, test = (rows[rows["target"] != "mid"] for rows in (train, test))
     model.fit(schema.model_frame(train, toy_roles), train["target"])  # refit on two classes
     values, plots, _ = evaluate.evaluate(
-        model, test, toy_roles, "classification", "roc_auc", business("classification")
+        model, test, toy_roles, settings=scoring("classification", "roc_auc")
     )
     assert set(values) == CLASSIFICATION_KEYS | {"roc_auc"}
     assert values["roc_auc"] == pytest.approx(values["roc_auc_ovr"], abs=2e-6)
@@ -51,10 +61,10 @@ def test_binary_classification_plots_the_positive_class(fitted, toy_roles, busin
     assert shown == {"low"}, "classes are [high, low]: low is the positive one"
 
 
-def test_regression_metrics_and_plots(fitted, toy_roles, business):
+def test_regression_metrics_and_plots(fitted, toy_roles, scoring):
     model, _, test = fitted("regression")
     values, plots, _ = evaluate.evaluate(
-        model, test, toy_roles, "regression", "neg_mean_absolute_error", business("regression")
+        model, test, toy_roles, settings=scoring("regression", "neg_mean_absolute_error")
     )
     assert set(values) == REGRESSION_KEYS | {"neg_mean_absolute_error"}
     assert values["neg_mean_absolute_error"] == pytest.approx(-values["mae"], abs=2e-6)
@@ -65,9 +75,7 @@ def test_regression_metrics_and_plots(fitted, toy_roles, business):
         p["residual"] == pytest.approx(p["actual"] - p["predicted"], abs=2e-6)
         for p in plots["predictions"]
     )
-    same, _, _ = evaluate.evaluate(
-        model, test, toy_roles, "regression", "r2", business("regression")
-    )
+    same, _, _ = evaluate.evaluate(model, test, toy_roles, settings=scoring("regression", "r2"))
     assert set(same) == REGRESSION_KEYS
 
 
@@ -84,18 +92,18 @@ def test_regression_metrics_and_plots(fitted, toy_roles, business):
     ],
 )
 def test_evaluate_refuses_a_metric_that_does_not_fit(
-    fitted, toy_roles, task, metric, message, business
+    fitted, toy_roles, task, metric, message, scoring
 ):
     model, _, test = fitted(task)
     with pytest.raises(ConfigError, match=message):
-        evaluate.evaluate(model, test, toy_roles, task, metric, business(task))
+        evaluate.evaluate(model, test, toy_roles, settings=scoring(task, metric))
 
 
 @pytest.mark.parametrize("task", ["classification", "regression"])
-def test_write_replaces_the_folder(fitted, toy_roles, tmp_path, task, business):
+def test_write_replaces_the_folder(fitted, toy_roles, tmp_path, task, scoring):
     model, _, test = fitted(task)
     metric = "neg_log_loss" if task == "classification" else "r2"
-    values, plots, _ = evaluate.evaluate(model, test, toy_roles, task, metric, business(task))
+    values, plots, _ = evaluate.evaluate(model, test, toy_roles, settings=scoring(task, metric))
     plots["groups"] = []  # no data.groups: an empty table, still a file for DVC
     out = tmp_path / "evaluate"
     (out / "plots").mkdir(parents=True)
@@ -127,12 +135,12 @@ def test_the_gap_gate_warns_or_fails(make_params, mode, caplog):
     }
     if mode == "fail":
         with pytest.raises(GateError, match="gap between sex groups is 0.3, above .*=0.1"):
-            evaluate.check_gate(values, params.task, params.evaluate)
+            evaluate.check_gate(values, settings=evaluate.Settings.of(params))
     else:
-        evaluate.check_gate(values, params.task, params.evaluate)
+        evaluate.check_gate(values, settings=evaluate.Settings.of(params))
         assert "gap between sex groups is 0.3" in caplog.text
     values["gate"]["group_gap_exceeded"] = False
-    evaluate.check_gate(values, params.task, params.evaluate)  # under the limit: neither
+    evaluate.check_gate(values, settings=evaluate.Settings.of(params))  # under the limit: neither
 
 
 def test_diagnose_on_a_fitted_model(fitted, toy_roles, make_params, task):
@@ -145,7 +153,7 @@ def test_diagnose_on_a_fitted_model(fitted, toy_roles, make_params, task):
     )  # fmt: skip
     y_pred = model.predict(schema.model_frame(test, toy_roles))
     values = evaluate.diagnose(
-        model, test, toy_roles, y_pred, params.task, params.data, params.evaluate
+        model, test, toy_roles, y_pred, settings=evaluate.Settings.of(params)
     )
     assert set(values["groups"]["site"]) == {"north", "south", "gap"}
     assert values["recent"]["rows"] == -(-len(test) // 4)
@@ -155,7 +163,7 @@ def test_diagnose_on_a_fitted_model(fitted, toy_roles, make_params, task):
 
 
 def test_headline_holds_the_figures_that_decide_the_next_turn(
-    fitted, toy_roles, make_params, task, business
+    fitted, toy_roles, make_params, task, scoring
 ):
     model, _, test = fitted(task)
     test = test.assign(site=["north", "south"] * (len(test) // 2) + ["north"] * (len(test) % 2))
@@ -164,9 +172,9 @@ def test_headline_holds_the_figures_that_decide_the_next_turn(
         {"task": task, "data.groups": ["site"], "data.time": "day", "evaluate.min_group_size": 1}
     )
     metric = "neg_log_loss" if task == "classification" else "neg_root_mean_squared_error"
-    values, _, y_pred = evaluate.evaluate(model, test, toy_roles, task, metric, business(task))
+    values, _, y_pred = evaluate.evaluate(model, test, toy_roles, settings=scoring(task, metric))
     values.update(
-        evaluate.diagnose(model, test, toy_roles, y_pred, params.task, params.data, params.evaluate)
+        evaluate.diagnose(model, test, toy_roles, y_pred, settings=evaluate.Settings.of(params))
     )
     name = models.name_of(task, model[-1])
     top = evaluate.headline(values, task, metric, name)
@@ -237,11 +245,11 @@ def test_feature_importance_ranks_the_informative_column_first(
 ):
     model, _, test = fitted(task)  # the target follows x1 (and -x2 for regression)
     params = make_params({"evaluate.importance_repeats": 2})
-    settings = (params.evaluate, params.seed, params.task, params.metric, params.business)
-    found = evaluate.feature_importance(model, test, toy_roles, *settings)
+    settings = evaluate.Settings.of(params)
+    found = evaluate.feature_importance(model, test, toy_roles, settings=settings)
     assert [row["feature"] for row in found][0] == "x1", found
     assert {row["feature"] for row in found} == {"x1", "x2", "color"}
-    assert found == evaluate.feature_importance(model, test, toy_roles, *settings), "seeded"
+    assert found == evaluate.feature_importance(model, test, toy_roles, settings=settings), "seeded"
 
 
 def test_importance_scores_a_seeded_sample_that_keeps_every_class():

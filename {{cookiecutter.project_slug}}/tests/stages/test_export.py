@@ -44,8 +44,9 @@ def test_metadata(make_params):
     params = make_params({"seed": 7})
     config = {"name": "random_forest", "n_estimators": 10, "max_depth": None}
     hashes = {"train_md5": "abc"}
+    settings = export.Settings.of(params)
     meta = export.metadata(
-        config, params.task, params.metric, params.seed, {"r2": 0.5}, {"task": params.task}, hashes
+        {"r2": 0.5}, {"task": params.task}, hashes, config=config, settings=settings
     )
     assert meta["model"] == "random_forest"
     assert meta["hyperparameters"] == {"n_estimators": 10, "max_depth": None}

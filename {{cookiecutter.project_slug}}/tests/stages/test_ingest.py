@@ -175,7 +175,7 @@ def test_a_row_read_from_csv_or_parquet_gets_the_same_id(tmp_path):
 
 def test_snapshot_puts_id_and_batch_first_and_names_batches():
     out = ingest.snapshot(
-        [("2024-01", frame()), ("2024-02", frame(a=[3.0], b=["z"], y=[1]))], data()
+        [("2024-01", frame()), ("2024-02", frame(a=[3.0], b=["z"], y=[1]))], data=data()
     )
     assert list(out.columns) == ["id", "batch", "a", "b", "y"]
     assert out["batch"].tolist() == ["2024-01", "2024-01", "2024-02"]
@@ -185,13 +185,13 @@ def test_snapshot_puts_id_and_batch_first_and_names_batches():
 
 
 def test_snapshot_ids_do_not_depend_on_the_batch():
-    alone = ingest.snapshot([("a", frame())], data())
-    again = ingest.snapshot([("other-name", frame())], data())
+    alone = ingest.snapshot([("a", frame())], data=data())
+    again = ingest.snapshot([("other-name", frame())], data=data())
     assert alone["id"].tolist() == again["id"].tolist()
 
 
 def test_snapshot_gives_a_row_repeated_across_batches_a_suffix():
-    out = ingest.snapshot([("a", frame()), ("b", frame())], data())
+    out = ingest.snapshot([("a", frame()), ("b", frame())], data=data())
     ids = out["id"].tolist()
     assert ids[2:] == [f"{ids[0]}-2", f"{ids[1]}-2"]
 
@@ -199,7 +199,7 @@ def test_snapshot_gives_a_row_repeated_across_batches_a_suffix():
 def test_snapshot_aligns_batch_columns_by_name():
     first = frame()
     second = frame()[["y", "b", "a"]]
-    out = ingest.snapshot([("a", first), ("b", second)], data())
+    out = ingest.snapshot([("a", first), ("b", second)], data=data())
     assert out["a"].tolist() == [1.0, 2.0, 1.0, 2.0]
 
 
@@ -208,7 +208,7 @@ def test_snapshot_refuses_batches_with_different_columns():
     with pytest.raises(
         DataError, match=r"batch 'late' has different columns from 'early' \(b, colour\)"
     ):
-        ingest.snapshot([("early", frame()), ("late", other)], data())
+        ingest.snapshot([("early", frame()), ("late", other)], data=data())
 
 
 def test_snapshot_refuses_a_text_column_of_dates_until_its_role_is_named():
@@ -216,10 +216,10 @@ def test_snapshot_refuses_a_text_column_of_dates_until_its_role_is_named():
     written, in the batch where it shows, whichever way the column is decided."""
     dated = frame().assign(signup_date=["2023-03-04", "2023-03-05"])
     with pytest.raises(DataError, match=r"column 'signup_date' holds dates .* batch 'late'"):
-        ingest.snapshot([("early", frame().assign(signup_date=None)), ("late", dated)], data())
-    as_time = ingest.snapshot([("late", dated)], data(time="signup_date"))
+        ingest.snapshot([("early", frame().assign(signup_date=None)), ("late", dated)], data=data())
+    as_time = ingest.snapshot([("late", dated)], data=data(time="signup_date"))
     assert pd.api.types.is_datetime64_any_dtype(as_time["signup_date"])
-    dropped = ingest.snapshot([("late", dated)], data(drop=["signup_date"]))
+    dropped = ingest.snapshot([("late", dated)], data=data(drop=["signup_date"]))
     assert dropped["signup_date"].tolist() == ["2023-03-04", "2023-03-05"]
 
 
@@ -229,12 +229,12 @@ def test_snapshot_refuses_reserved_columns(reserved):
     with pytest.raises(
         DataError, match=f"batch 'b1' has reserved column.*{reserved}.*data.id_column"
     ):
-        ingest.snapshot([("b1", df)], data())
+        ingest.snapshot([("b1", df)], data=data())
 
 
 def test_snapshot_uses_the_id_column_and_drops_it():
     df = frame().assign(key=[10, 20])
-    out = ingest.snapshot([("b1", df)], data(id_column="key"))
+    out = ingest.snapshot([("b1", df)], data=data(id_column="key"))
     assert out["id"].tolist() == ["10", "20"]
     assert "key" not in out.columns
     assert list(out.columns) == ["id", "batch", "a", "b", "y"]
@@ -242,7 +242,7 @@ def test_snapshot_uses_the_id_column_and_drops_it():
 
 def test_snapshot_accepts_a_column_named_id_as_the_id_column():
     df = frame().assign(id=["p", "q"])
-    out = ingest.snapshot([("b1", df)], data(id_column="id"))
+    out = ingest.snapshot([("b1", df)], data=data(id_column="id"))
     assert out["id"].tolist() == ["p", "q"]
 
 
@@ -256,25 +256,25 @@ def test_snapshot_accepts_a_column_named_id_as_the_id_column():
 def test_snapshot_refuses_bad_id_columns(key, message):
     df = frame().assign(key=key)
     with pytest.raises(DataError, match=message):
-        ingest.snapshot([("b1", df)], data(id_column="key"))
+        ingest.snapshot([("b1", df)], data=data(id_column="key"))
 
 
 def test_snapshot_refuses_ids_repeated_across_batches():
     with pytest.raises(DataError, match="unique across batches"):
         ingest.snapshot(
             [("a", frame().assign(key=[1, 2])), ("b", frame().assign(key=[2, 3]))],
-            data(id_column="key"),
+            data=data(id_column="key"),
         )
 
 
 def test_snapshot_names_a_missing_id_column():
     with pytest.raises(DataError, match="data.id_column 'key' is not in the data"):
-        ingest.snapshot([("b1", frame())], data(id_column="key"))
+        ingest.snapshot([("b1", frame())], data=data(id_column="key"))
 
 
 def test_snapshot_needs_a_batch():
     with pytest.raises(UserError, match="no batches"):
-        ingest.snapshot([], data())
+        ingest.snapshot([], data=data())
 
 
 def test_snapshot_reads_batches_one_at_a_time():
@@ -287,14 +287,14 @@ def test_snapshot_reads_batches_one_at_a_time():
             yield name, frame().assign(batch=["p", "q"])
 
     with pytest.raises(DataError, match="batch 'first' has reserved column"):
-        ingest.snapshot(batches(), data())
+        ingest.snapshot(batches(), data=data())
     assert read == ["first"]
 
 
 def test_snapshot_from_a_generator_matches_a_list():
     listed = [("a", frame()), ("b", frame(a=[3.0], b=["z"], y=[1])), ("c", frame())]
-    streamed = ingest.snapshot(iter(listed), data())
-    pd.testing.assert_frame_equal(streamed, ingest.snapshot(listed, data()))
+    streamed = ingest.snapshot(iter(listed), data=data())
+    pd.testing.assert_frame_equal(streamed, ingest.snapshot(listed, data=data()))
     assert streamed["id"].is_unique
     assert streamed["batch"].tolist() == ["a", "a", "b", "c", "c"]
 
@@ -350,14 +350,14 @@ def test_event_time_refuses_what_it_cannot_read(values, message):
 
 def test_snapshot_parses_the_time_column_and_keeps_ids_from_the_raw_values():
     df = frame().assign(year=[2007, 2008])
-    out = ingest.snapshot([("b1", df)], data(time="year"))
+    out = ingest.snapshot([("b1", df)], data=data(time="year"))
     assert pd.api.types.is_datetime64_any_dtype(out["year"])
     assert out["year"].dt.year.tolist() == [2007, 2008]
     assert out["id"].tolist() == ingest.content_ids(df).tolist()
 
 
 def test_snapshot_skips_a_time_column_that_is_not_there(caplog):
-    out = ingest.snapshot([("b1", frame())], data(time="when"))
+    out = ingest.snapshot([("b1", frame())], data=data(time="when"))
     assert list(out.columns) == ["id", "batch", "a", "b", "y"]
     assert "skipping time column not in the data: when" in caplog.text
 

@@ -58,7 +58,7 @@ def test_split_explains_an_impossible_size(toy):
 def test_augment_adds_noisy_copies_with_aug_ids(toy):
     df = toy("regression")
     rules = AugmentParams(enabled=True, copies=2, noise_scale=0.1)
-    out = preprocess.augment(df, ["x1", "x2"], rules, seed=0)
+    out = preprocess.augment(df, ["x1", "x2"], rules=rules, seed=0)
     assert len(out) == 3 * len(df)
     pd.testing.assert_frame_equal(out.head(len(df)), df)
     for k in (1, 2):
@@ -70,14 +70,22 @@ def test_augment_adds_noisy_copies_with_aug_ids(toy):
         assert 0 < jitter.max() < 1.0
         assert copy["x2"].isna().equals(df["x2"].isna()), "missing stays missing"
     assert schema.base_ids(out["id"]).tolist() == df["id"].tolist() * 3
-    again = preprocess.augment(df, ["x1", "x2"], rules, seed=0)
+    again = preprocess.augment(df, ["x1", "x2"], rules=rules, seed=0)
     pd.testing.assert_frame_equal(out, again)
 
 
 def test_augment_disabled_or_without_numbers_is_a_no_op(toy, configured):
     df = toy("regression")
-    assert preprocess.augment(df, ["x1"], configured("preprocess.augment", enabled=False), 0) is df
-    assert preprocess.augment(df, [], configured("preprocess.augment", enabled=True), 0) is df
+    assert (
+        preprocess.augment(
+            df, ["x1"], rules=configured("preprocess.augment", enabled=False), seed=0
+        )
+        is df
+    )
+    assert (
+        preprocess.augment(df, [], rules=configured("preprocess.augment", enabled=True), seed=0)
+        is df
+    )
 
 
 # build_transformer
@@ -142,7 +150,9 @@ def test_high_cardinality_columns_are_target_encoded(toy_roles, task, configured
     roles = schema.Roles("target", ["x1", "x2"], ["color", "shop"], None, [])
     rows = many_shops(task)
     rules = configured("preprocess")
-    train, _, transformer, report = preprocess.preprocess(rows, roles, rules, 0, task)
+    train, _, transformer, report = preprocess.preprocess(
+        rows, roles, rules=rules, seed=0, task=task
+    )
     assert report["encodings"] == {
         "color": {"encoding": "onehot", "distinct": 3},
         "shop": {"encoding": "target", "distinct": 40},
@@ -155,7 +165,7 @@ def test_high_cardinality_columns_are_target_encoded(toy_roles, task, configured
     wider = configured(
         "preprocess", encoding=configured("preprocess.encoding", onehot_max_categories=50)
     )
-    report = preprocess.preprocess(rows, roles, wider, 0, task)[3]
+    report = preprocess.preprocess(rows, roles, rules=wider, seed=0, task=task)[3]
     assert report["encodings"]["shop"]["encoding"] == "onehot"
     assert report["features_out"] == 2 + 3 + 40
 
@@ -190,7 +200,9 @@ def test_preprocess_splits_fits_on_train_and_reports(toy, toy_roles, task, confi
         test_size=0.25,
         augment=configured("preprocess.augment", enabled=True, copies=1),
     )
-    train, test, transformer, report = preprocess.preprocess(df, toy_roles, rules, 3, task)
+    train, test, transformer, report = preprocess.preprocess(
+        df, toy_roles, rules=rules, seed=3, task=task
+    )
     assert report == {
         "train_rows": 90,
         "test_rows": 15,
@@ -237,7 +249,7 @@ def test_pseudo_labelled_rows_train_but_never_grade(toy, toy_roles, task, config
     rows.loc[rows.index[-10:], "batch"] = schema.PSEUDO_LABELLED
     pseudo_ids = set(rows["id"].tail(10))
     train, test, _, report = preprocess.preprocess(
-        rows, toy_roles, configured("preprocess"), 0, task
+        rows, toy_roles, rules=configured("preprocess"), seed=0, task=task
     )
     assert pseudo_ids <= set(train["id"])
     assert not pseudo_ids & set(test["id"])

@@ -13,8 +13,8 @@ from {{ cookiecutter.package_name }}.stages import preprocess, select
 
 
 @pytest.fixture
-def setup(toy, toy_roles, task, task_models, make_params, configured):
-    """rank()'s inputs for this project's task, with small candidates and 3 folds."""
+def rank(toy, toy_roles, task, task_models, make_params, configured):
+    """select.rank() for this project's task, with small candidates and 3 folds."""
 
     def make(changes: dict | None = None, rows: pd.DataFrame | None = None):
         params = make_params(
@@ -24,25 +24,25 @@ def setup(toy, toy_roles, task, task_models, make_params, configured):
             toy_roles, configured("preprocess"), task, None, 0
         )
         rows = toy(task) if rows is None else rows
-        return rows, toy_roles, transformer, *select.rank_settings(params)
+        return select.rank(rows, toy_roles, transformer, settings=select.Settings.of(params))
 
     return make
 
 
-def test_rank_lists_every_candidate_best_first_reproducibly(setup, task_models):
-    ranking = select.rank(*setup())
+def test_rank_lists_every_candidate_best_first_reproducibly(rank, task_models, toy, task):
+    ranking = rank()
     assert list(ranking.columns) == ["rank", "model", "mean", "std", "rows"]
-    assert (ranking["rows"] == len(setup()[0])).all(), "small data: every candidate, every row"
+    assert (ranking["rows"] == len(toy(task))).all(), "small data: every candidate, every row"
     assert ranking["rank"].tolist() == list(range(1, len(task_models) + 1))
     assert sorted(ranking["model"]) == sorted(task_models)
     assert ranking["mean"].is_monotonic_decreasing
     assert (ranking["std"] >= 0).all()
-    pd.testing.assert_frame_equal(select.rank(*setup()), ranking)
+    pd.testing.assert_frame_equal(rank(), ranking)
 
 
-def test_rank_logs_each_candidate_with_its_score_rows_and_seconds(setup, caplog):
+def test_rank_logs_each_candidate_with_its_score_rows_and_seconds(rank, caplog):
     caplog.set_level("INFO")
-    ranking = select.rank(*setup())
+    ranking = rank()
     logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("candidate ")]
     assert len(logged) == len(ranking)
     for name, mean, rows in ranking[["model", "mean", "rows"]].itertuples(index=False):
@@ -51,29 +51,29 @@ def test_rank_logs_each_candidate_with_its_score_rows_and_seconds(setup, caplog)
         assert float(line.split("score=")[1].split()[0]) == pytest.approx(mean, rel=1e-3)
 
 
-def test_rank_breaks_ties_by_name(setup, simple_model, task):
+def test_rank_breaks_ties_by_name(rank, simple_model, task):
     twins = {"twin_b": simple_model[task], "twin_a": simple_model[task]}
-    ranking = select.rank(*setup({"select.candidates": twins}))
+    ranking = rank({"select.candidates": twins})
     assert ranking["model"].tolist() == ["twin_a", "twin_b"]
     assert ranking["mean"].iloc[0] == ranking["mean"].iloc[1]
 
 
-def test_rank_handles_augmented_rows(setup, simple_model, toy, toy_roles, task, configured):
+def test_rank_handles_augmented_rows(rank, simple_model, toy, toy_roles, task, configured):
     rows = preprocess.augment(
-        toy(task), toy_roles.numeric, configured("preprocess.augment", enabled=True), 0
+        toy(task), toy_roles.numeric, rules=configured("preprocess.augment", enabled=True), seed=0
     )
     only = {"select.candidates": {"linear": simple_model[task]}}
-    ranking = select.rank(*setup(only, rows=rows))
+    ranking = rank(only, rows=rows)
     assert ranking["model"].tolist() == ["linear"]
     assert ranking["mean"].notna().all()
 
 
-def test_rank_checks_the_metric_first(setup, task):
+def test_rank_checks_the_metric_first(rank, task):
     wrong = "r2" if task == "classification" else "accuracy"
     with pytest.raises(
         ConfigError, match=f"metric '{wrong}' is not a scikit-learn scorer for {task}"
     ):
-        select.rank(*setup({"metric": wrong}))
+        rank({"metric": wrong})
 
 
 def test_summary_names_the_winner():
@@ -97,7 +97,7 @@ def test_summary_names_the_winner():
     }
 
 
-def test_successive_halving_gives_the_best_more_rows(setup, simple_model, toy, task, monkeypatch):
+def test_successive_halving_gives_the_best_more_rows(rank, simple_model, toy, task, monkeypatch):
     """Every candidate on min_rows, the better half on factor x as many, up to max_rows."""
     fitted_on = []
     real_score = select.cross_val_score
@@ -115,13 +115,13 @@ def test_successive_halving_gives_the_best_more_rows(setup, simple_model, toy, t
     candidates = {"strong": simple_model[task], "weak": weak, "weaker": {**weak, **_weaker(task)}}
     rows = toy(task, n=400, seed=1)
     budget = {"select.min_rows": 100, "select.max_rows": 300, "select.factor": 2}
-    ranking = select.rank(*setup({"select.candidates": candidates, **budget}, rows=rows))
+    ranking = rank({"select.candidates": candidates, **budget}, rows=rows)
     assert fitted_on == [100, 100, 100, 200, 200], "3 on 100 rows, the best 2 on 200, then stop"
     assert ranking["model"].iloc[0] == "strong"
     assert ranking.set_index("model")["rows"].to_dict()["weaker"] == 100
     assert ranking["rows"].is_monotonic_decreasing, "survivors rank above the dropped"
     pd.testing.assert_frame_equal(
-        select.rank(*setup({"select.candidates": candidates, **budget}, rows=rows)), ranking
+        rank({"select.candidates": candidates, **budget}, rows=rows), ranking
     )
 
 
@@ -151,7 +151,7 @@ def test_halving_samples_keep_enough_rows_of_a_rare_class_for_the_folds():
     assert set(plain) <= set(rows) and len(set(rows)) == len(rows)
 
 
-def test_a_class_smaller_than_the_folds_is_refused_naming_it(setup, task, toy):
+def test_a_class_smaller_than_the_folds_is_refused_naming_it(rank, task, toy):
     from {{ cookiecutter.package_name }}.core.errors import DataError
 
     if task != "classification":
@@ -160,7 +160,7 @@ def test_a_class_smaller_than_the_folds_is_refused_naming_it(setup, task, toy):
     rows.loc[:1, "target"] = "tiny"
     message = "class 'tiny' of 'target' has 2 row.*select.cv_folds=5 .*cv_folds to 2 or less"
     with pytest.raises(DataError, match=message):
-        select.rank(*setup({"select.cv_folds": 5}, rows=rows))
+        rank({"select.cv_folds": 5}, rows=rows)
 
 
 def test_min_rows_above_max_rows_is_refused(make_params):

@@ -36,12 +36,12 @@ def test_train_keeps_the_fitted_transformer_and_the_seed(
     toy, toy_roles, make_params, task, configured
 ):
     train_rows, _, transformer, _ = preprocess.preprocess(
-        toy(task), toy_roles, configured("preprocess"), 0, task
+        toy(task), toy_roles, rules=configured("preprocess"), seed=0, task=task
     )
     params = make_params({"task": task, "seed": 123})
     config = {"name": "random_forest", "n_estimators": 5}
     pipeline = train.train(
-        train_rows, toy_roles, transformer, config, params.task, params.seed, params.compute.cores
+        train_rows, toy_roles, transformer, config=config, settings=train.Settings.of(params)
     )
     # Refitted on the same rows (a target encoder must cross-fit), so equal to preprocess's.
     X = schema.model_frame(train_rows, toy_roles)
@@ -53,19 +53,21 @@ def test_train_keeps_the_fitted_transformer_and_the_seed(
 def test_train_logs_the_fit_with_rows_and_seconds(toy, toy_roles, make_params, caplog, configured):
     task = "regression"
     train_rows, _, transformer, _ = preprocess.preprocess(
-        toy(task), toy_roles, configured("preprocess"), 0, task
+        toy(task), toy_roles, rules=configured("preprocess"), seed=0, task=task
     )
     caplog.set_level("INFO")
     params = make_params({"task": task})
     ridge = {"name": "ridge"}
-    train.train(train_rows, toy_roles, transformer, ridge, task, params.seed, params.compute.cores)
+    train.train(
+        train_rows, toy_roles, transformer, config=ridge, settings=train.Settings.of(params)
+    )
     (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("fit ")]
     assert re.fullmatch(rf"fit ridge rows={len(train_rows)} seconds=[\d.]+", line)
 
 
 def test_train_refuses_a_model_of_the_other_task(toy, toy_roles, make_params, configured):
     train_rows, _, transformer, _ = preprocess.preprocess(
-        toy("regression"), toy_roles, configured("preprocess"), 0, "regression"
+        toy("regression"), toy_roles, rules=configured("preprocess"), seed=0, task="regression"
     )
     params = make_params({"task": "regression"})
     with pytest.raises(ConfigError, match="model 'logistic_regression' is not a regression model"):
@@ -73,10 +75,8 @@ def test_train_refuses_a_model_of_the_other_task(toy, toy_roles, make_params, co
             train_rows,
             toy_roles,
             transformer,
-            {"name": "logistic_regression"},
-            params.task,
-            params.seed,
-            params.compute.cores,
+            config={"name": "logistic_regression"},
+            settings=train.Settings.of(params),
         )
 
 
@@ -96,13 +96,13 @@ def test_reruns_at_one_n_jobs_setting_give_identical_model_files(
     }[config]
     rows = toy(task, n=400, seed=5)
     train_rows, _, transformer, _ = preprocess.preprocess(
-        rows, toy_roles, configured("preprocess"), 0, task
+        rows, toy_roles, rules=configured("preprocess"), seed=0, task=task
     )
     digests = {}
     for n_jobs, attempt in [(1, "a"), (2, "a"), (2, "b")]:
         params = make_params({"task": task, "compute.n_jobs": n_jobs})
         pipeline = train.train(
-            train_rows, toy_roles, transformer, chosen, task, params.seed, params.compute.cores
+            train_rows, toy_roles, transformer, config=chosen, settings=train.Settings.of(params)
         )
         io.save_model(tmp_path / f"{n_jobs}{attempt}.skops", pipeline)
         digests[n_jobs, attempt] = io.file_md5(tmp_path / f"{n_jobs}{attempt}.skops")
@@ -115,12 +115,12 @@ def test_train_fits_every_row_whatever_the_budgets(toy, toy_roles, make_params, 
     """Budgets are for choosing and judging: select.max_rows never shrinks training."""
     rows = toy(task, n=300, seed=2)
     train_rows, _, transformer, _ = preprocess.preprocess(
-        rows, toy_roles, configured("preprocess"), 0, task
+        rows, toy_roles, rules=configured("preprocess"), seed=0, task=task
     )
     params = make_params({"task": task, "select.min_rows": 100, "select.max_rows": 100})
     config = {"name": "random_forest", "n_estimators": 3, "max_samples": 1000}
     pipeline = train.train(
-        train_rows, toy_roles, transformer, config, params.task, params.seed, params.compute.cores
+        train_rows, toy_roles, transformer, config=config, settings=train.Settings.of(params)
     )
     forest = pipeline.named_steps["model"]
     assert forest.max_samples is None, "a cap above the row count means every row"

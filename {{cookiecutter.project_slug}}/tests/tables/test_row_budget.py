@@ -113,7 +113,7 @@ def stage_inputs(tmp_path, monkeypatch, toy, toy_roles, task, configured):
     split written as one file ("file") or as a folder of three unequal parts ("parts")."""
     monkeypatch.chdir(tmp_path)
     train_rows, _, transformer, _ = preprocess.preprocess(
-        toy(task, n=400, seed=4), toy_roles, configured("preprocess"), 0, task
+        toy(task, n=400, seed=4), toy_roles, rules=configured("preprocess"), seed=0, task=task
     )
     train_rows = train_rows.reset_index(drop=True)
     io.write_json(paths.FEATURES, {"roles": dataclasses.asdict(toy_roles)})
@@ -149,7 +149,7 @@ def test_select_within_its_budget_ranks_every_row_as_before(
         rows,
         toy_roles,
         io.load_model(paths.PREPROCESSOR),
-        *select.rank_settings(params),
+        settings=select.Settings.of(params),
     )
     pd.testing.assert_frame_equal(ranking, before.round(6), check_exact=True)
 
@@ -196,7 +196,7 @@ def test_train_fits_a_seeded_sample_of_max_rows(
     assert lines.count(f"sample rows=150 of={len(rows)} budget=train.max_rows") == 3
     assert any(re.fullmatch(r"fit random_forest rows=150 seconds=[\d.]+", m) for m in lines)
     # The model card says so; export chooses the same sample again to count it.
-    counted = export.training_rows(params.train, params.task, params.seed, "target")
+    counted = export.training_rows("target", settings=export.Settings.of(params))
     assert counted == {"fitted": 150, "available": len(rows)}
     assert f"sample of 150 of the {len(rows)} training rows" in model_card._fitted_on(counted, task)
 
@@ -212,13 +212,11 @@ def test_train_without_max_rows_fits_every_row_as_before(
         io.read_parquet(paths.TRAIN, columns=["target", *toy_roles.features]),
         toy_roles,
         io.load_model(paths.PREPROCESSOR),
-        dict(params.model),
-        params.task,
-        params.seed,
-        params.compute.cores,
+        config=dict(params.model),
+        settings=train.Settings.of(params),
     )
     io.save_model(paths.TRAINED_MODEL, before)
     assert paths.TRAINED_MODEL.read_bytes() == unbounded
     assert not [r for r in caplog.records if r.getMessage().startswith("sample ")]
-    counted = export.training_rows(params.train, params.task, params.seed, "target")
+    counted = export.training_rows("target", settings=export.Settings.of(params))
     assert counted == {"fitted": len(rows), "available": len(rows)}

@@ -12,17 +12,18 @@ are set). Code and tests that need a settings object take it from the composed c
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import re
 #% if cookiecutter.remote_sources == "yes"
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Any, Literal, Self
 from urllib.parse import urlsplit
 
 #% else
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 #% endif
 import yaml
@@ -350,6 +351,19 @@ class Params(_Strict):
                 f"business: {problem}: a {self.task} business_value reads {', '.join(own)}"
             )
         return self
+
+
+@dataclasses.dataclass(frozen=True)
+class StageSettings:
+    """Base of a stage's settings: a frozen dataclass whose fields are named after the
+    config keys the stage's functions read (a section, or task, metric, seed), so they
+    pass as one keyword-only object, never as a tuple whose order is the interface."""
+
+    @classmethod
+    def of(cls, source: Params | StageSettings) -> Self:
+        """The fields read from `source`, the config or a wider stage's settings: each one
+        the attribute of its name, so only the keys the fields name are read."""
+        return cls(**{f.name: getattr(source, f.name) for f in dataclasses.fields(cls)})
 
 
 #% if cookiecutter.serving == "yes"

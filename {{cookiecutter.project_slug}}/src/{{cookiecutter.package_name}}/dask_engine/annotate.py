@@ -34,6 +34,7 @@ that is the dtype of the whole.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -82,35 +83,40 @@ def survey(path: Path, dtypes: pd.Series, ids: set, target: str, classification:
     return found, known, len(frame)
 
 
+@dataclass(frozen=True)
+class Wanted:
+    """What a classification summary collects beyond the counts: the tallies of the
+    `text` columns, and the distinct categories of each of `categorical` (None past
+    `most`)."""
+
+    text: list[str]
+    categorical: list[str]
+    most: int
+
+
 def summary(
-    path: Path,
-    dtypes: pd.Series,
-    new: pd.Series,
-    target: str,
-    text: list[str] | None,
-    categorical: list[str],
-    most: int,
+    path: Path, dtypes: pd.Series, new: pd.Series, target: str, wanted: Wanted | None
 ) -> dict:
-    """Pass 2. `text` None: regression, counts only. Else each labelled row's class (codes
-    into `classes`, the part's sorted labels as text), rows per class in order of first
-    appearance, (numbers, values) of each column in `text`, and the distinct categories
-    of each of `categorical` (None past `most`)."""
+    """Pass 2. `wanted` None: regression, counts only. Else each labelled row's class
+    (codes into `classes`, the part's sorted labels as text), rows per class in order of
+    first appearance, (numbers, values) of each text column, and the distinct categories
+    of each categorical column (see Wanted)."""
     labelled, unlabelled, changed = labelled_part(path, dtypes, new, target)
     out = {"labelled": len(labelled), "unlabelled": len(unlabelled), "changed": changed}
-    if text is None:
+    if wanted is None:
         return out
     classes, codes = np.unique(
         schema.target_array(labelled[target].astype(str)), return_inverse=True
     )
     distinct = {}
-    for column in categorical:
+    for column in wanted.categorical:
         values = schema.category_text(labelled[column]).dropna().unique()
-        distinct[column] = None if len(values) > most else set(values.tolist())
+        distinct[column] = None if len(values) > wanted.most else set(values.tolist())
     return out | {
         "classes": classes,
         "codes": codes.astype(np.min_scalar_type(max(len(classes) - 1, 0))),
         "per_class": labelled[target].value_counts(sort=False),
-        "tallies": {c: schema.text_tally(labelled[c]) for c in text},
+        "tallies": {c: schema.text_tally(labelled[c]) for c in wanted.text},
         "distinct": distinct,
     }
 
@@ -121,27 +127,33 @@ def rows_at(
     return labelled_rows(path, dtypes, new, target).iloc[positions]
 
 
+@dataclass(frozen=True)
+class FoldJudges:
+    """The fitted fold models (one per fold, in order), the roles they read, the classes
+    of their probability columns, and annotate.issue_threshold: sent to each worker once."""
+
+    models: list
+    roles: schema.Roles
+    classes: np.ndarray
+    threshold: float
+
+
 def judged(
-    path: Path,
-    dtypes: pd.Series,
-    folds: np.ndarray,
-    new: pd.Series,
-    roles: schema.Roles,
-    models: list,
-    classes: np.ndarray,
-    threshold: float,
+    path: Path, dtypes: pd.Series, folds: np.ndarray, new: pd.Series, judges: FoldJudges
 ) -> pd.DataFrame:
     """Pass 4: the part's label issues, each row predicted by the model of its fold."""
+    roles, classes = judges.roles, judges.classes
     labelled = labelled_rows(path, dtypes, new, roles.target)
     X = schema.model_frame(labelled, roles)
     proba = np.empty((len(labelled), len(classes)))
     # One core per prediction, as the local engine's folds predict.
     with compute.cores(1):
-        for fold, model in enumerate(models):
+        for fold, model in enumerate(judges.models):
             held_out = np.flatnonzero(folds == fold)
             proba[held_out] = label_quality.predict_proba(model, X.iloc[held_out], classes)
     labels = schema.target_array(labelled[roles.target].astype(str))
-    return label_quality.disagreements(labelled[schema.ID], labels, proba, classes, threshold)
+    ids = labelled[schema.ID]
+    return label_quality.disagreements(ids, labels, proba, classes, judges.threshold)
 
 
 def summed(counts: list[pd.Series]) -> pd.Series:
@@ -207,9 +219,8 @@ def roles_of(job: Job, new: Future) -> tuple[schema.Roles, list[dict]]:
         failure, roles = exc, None
     categorical = roles.categorical if roles else []
     most = job.params.preprocess.encoding.onehot_max_categories
-    summaries = job.map(
-        summary, new=new, target=job.target, text=deferred, categorical=categorical, most=most
-    )
+    wanted = Wanted(deferred, categorical, most)
+    summaries = job.map(summary, new=new, target=job.target, wanted=wanted)
     for column in deferred:
         schema.refuse_numbers_in_text(column, [s["tallies"][column] for s in summaries])
     if failure is not None:
@@ -272,17 +283,10 @@ def judge_issues(job: Job, new: Future, labels: Labels) -> pd.DataFrame:
             for fit, _ in plan
         )
     del X, y
-    [shared] = job.client.scatter([models], broadcast=True)
+    judges = FoldJudges(models, labels.roles, labels.classes, rules.issue_threshold)
+    [shared] = job.client.scatter([judges], broadcast=True)
     fold_parts = job.client.scatter([fold_of[start:end] for start, end in labels.spans()])
-    found = job.map(
-        judged,
-        fold_parts,
-        new=new,
-        roles=labels.roles,
-        models=shared,
-        classes=labels.classes,
-        threshold=rules.issue_threshold,
-    )
+    found = job.map(judged, fold_parts, new=new, judges=shared)
     return label_quality.ranked(pd.concat(found, ignore_index=True))
 
 
@@ -298,20 +302,12 @@ def pseudo_judge(job: Job, new: Future, labels: Labels):
 
 
 def pseudo_rows(
-    path: Path,
-    dtypes: pd.Series,
-    new: pd.Series,
-    model,
-    roles: schema.Roles,
-    sure: float,
-    by_text: dict,
+    path: Path, dtypes: pd.Series, new: pd.Series, labeller: label_quality.Labeller
 ) -> pd.DataFrame:
-    """A part's unlabelled rows that the model is `sure` of, labelled (label_quality.sure_rows)."""
-    unlabelled = labelled_part(path, dtypes, new, roles.target)[1]
+    """A part's unlabelled rows that the labeller is sure of, labelled."""
+    unlabelled = labelled_part(path, dtypes, new, labeller.roles.target)[1]
     with compute.cores(1):
-        return label_quality.sure_rows(
-            model, unlabelled, roles, sure, by_text, dtypes[roles.target]
-        )
+        return labeller.sure_rows(unlabelled)
 
 
 def empty(dtypes: pd.Series) -> pd.DataFrame:
@@ -379,15 +375,12 @@ def review_parts(
         return issues, found, [], job.dtypes
     sure = rules.pseudo_label.min_confidence
     model = pseudo_judge(job, new, labels)
+    labeller = label_quality.Labeller(model, roles, sure, labels.by_text, labels.dtype)
     # The dtypes of the local engine's pd.concat([labelled, pseudo-labelled]).
-    pseudo = label_quality.sure_rows(
-        model, empty(job.dtypes), roles, sure, labels.by_text, labels.dtype
-    )
-    [shared] = job.client.scatter([model], broadcast=True)
+    pseudo = labeller.sure_rows(empty(job.dtypes))
+    [shared] = job.client.scatter([labeller], broadcast=True)
     frames = [
-        dask.delayed(pseudo_rows)(
-            job.sources[n], job.dtypes, new, shared, roles, sure, labels.by_text
-        )
+        dask.delayed(pseudo_rows)(job.sources[n], job.dtypes, new, shared)
         for n, rows in enumerate(unlabelled)
         if rows
     ]
@@ -414,7 +407,7 @@ def run(params: Params) -> None:
     """Annotate on the cluster: data/interim/annotated.parquet as a folder of parts."""
     import dask
 
-    annotate.refuse_pseudo_labels(params.task, params.annotate)
+    annotate.refuse_pseudo_labels(task=params.task, rules=params.annotate)
     rules = params.annotate
     tables, sources = source_parts()
     corrections = annotate.read_corrections(Path(rules.relabel_file))
@@ -425,9 +418,7 @@ def run(params: Params) -> None:
         if classification:
             roles, summaries = roles_of(job, new)
         else:
-            summaries = job.map(
-                summary, new=new, target=job.target, text=None, categorical=[], most=0
-            )
+            summaries = job.map(summary, new=new, target=job.target, wanted=None)
         changed = sum(s["changed"] for s in summaries)
         report = {"corrections": len(corrections), "labels_changed": changed}
         # Parts with labelled rows only (most of unlabelled.parquet's have none); one

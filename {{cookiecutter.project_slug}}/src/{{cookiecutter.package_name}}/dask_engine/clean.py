@@ -19,6 +19,7 @@ reaching any other task's view of the part.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from itertools import pairwise
 
 import numpy as np
@@ -30,35 +31,41 @@ from ..stages import clean
 from ..tables import parts, row_hash, schema
 
 
-def survey(frame: pd.DataFrame, numeric: list[str], content: list[str]) -> tuple:
+@dataclass(frozen=True)
+class Columns:
+    """The columns each pass reads: data.numeric's (coerced to numbers first), the
+    content (clean.content_columns: hashed and compared for repeats), the features (their
+    missing share) and the target."""
+
+    numeric: list[str]
+    content: list[str]
+    features: list[str]
+    target: str
+
+
+def survey(frame: pd.DataFrame, columns: Columns) -> tuple:
     """Pass 1 on a worker: (row hashes of the content columns, what coercion found)."""
-    coerced = clean.as_numbers(frame, numeric)
-    return row_hash.row_hashes(frame[content]), coerced
+    coerced = clean.as_numbers(frame, columns.numeric)
+    return row_hash.row_hashes(frame[columns.content]), coerced
 
 
-def candidates(frame: pd.DataFrame, numeric: list[str], content: list[str], rows) -> pd.DataFrame:
+def candidates(frame: pd.DataFrame, columns: Columns, rows) -> pd.DataFrame:
     """Pass 2 on a worker: the content of the rows at positions `rows` of the part."""
-    clean.as_numbers(frame, numeric)
-    return frame[content].iloc[rows]
+    clean.as_numbers(frame, columns.numeric)
+    return frame[columns.content].iloc[rows]
 
 
 def sort_part(
-    frame: pd.DataFrame,
-    numeric: list[str],
-    target: str,
-    features: list[str],
-    rules: CleanParams,
-    repeats: np.ndarray,
-    classes: bool,
+    frame: pd.DataFrame, repeats: np.ndarray, *, columns: Columns, rules: CleanParams, classes: bool
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Pass 3 on a worker: the part's kept rows, unlabelled rows and counts; `repeats`
     are the positions of the part's duplicate rows; classes: see clean.sort_rows."""
-    clean.as_numbers(frame, numeric)
+    clean.as_numbers(frame, columns.numeric)
     duplicate = np.zeros(len(frame), dtype=bool)
     duplicate[repeats] = True
     masks = {"duplicate": pd.Series(duplicate, index=frame.index)}
-    masks.update(clean.row_masks(frame, features, rules))
-    return clean.sort_rows(frame, target, masks, classes)
+    masks.update(clean.row_masks(frame, columns.features, rules=rules))
+    return clean.sort_rows(frame, columns.target, masks, classes)
 
 
 def merge_coerced(found: list[dict]) -> dict[str, tuple[int, list]]:
@@ -88,7 +95,7 @@ def merge_counts(counts: list[dict]) -> dict:
     }
 
 
-def repeats(frames: list, hashes: list[np.ndarray], numeric: list, content: list) -> list:
+def repeats(frames: list, hashes: list[np.ndarray], columns: Columns) -> list:
     """Per part, the positions of the rows an equal row came before (in this part or an
     earlier one). Positions, not a mask: they go into the graph, and are few."""
     import dask
@@ -97,7 +104,7 @@ def repeats(frames: list, hashes: list[np.ndarray], numeric: list, content: list
     maybe = np.flatnonzero(row_hash.repeated(np.concatenate(hashes)))
     spans = [maybe[(maybe >= lo) & (maybe < hi)] - lo for lo, hi in pairwise(bounds)]
     wanted = [
-        dask.delayed(candidates)(frame, numeric, content, rows)
+        dask.delayed(candidates)(frame, columns, rows)
         for frame, rows in zip(frames, spans, strict=True)
         if len(rows)
     ]
@@ -118,21 +125,22 @@ def run(params: Params) -> dict:
         table = parts.read(paths.INGESTED)
         meta = table._meta  # the empty frame with the parts' columns and dtypes
         schema.require_target(meta, target)
-        clean.warn_unknown_columns(meta.columns, rules)
+        clean.warn_unknown_columns(meta.columns, rules=rules)
         numeric = [c for c in params.data.numeric or [] if c != target]
         content, features = clean.content_columns(meta, target)
+        columns = Columns(numeric=numeric, content=content, features=features, target=target)
         classes = clean.counts_classes(params.metric)
         frames = table.to_delayed()
-        surveyed = dask.compute(*[dask.delayed(survey)(f, numeric, content) for f in frames])
+        surveyed = dask.compute(*[dask.delayed(survey)(f, columns) for f in frames])
         hashes = [h for h, _ in surveyed]
         coerced = clean.warn_coerced(merge_coerced([c for _, c in surveyed]))
         if rules.drop_duplicates:
-            duplicate = repeats(frames, hashes, numeric, content)
+            duplicate = repeats(frames, hashes, columns)
         else:
             duplicate = [np.empty(0, dtype=np.int64)] * len(hashes)
         del surveyed, hashes
         sorted_parts = [
-            dask.delayed(sort_part, nout=3)(f, numeric, target, features, rules, d, classes)
+            dask.delayed(sort_part, nout=3)(f, d, columns=columns, rules=rules, classes=classes)
             for f, d in zip(frames, duplicate, strict=True)
         ]
         summary = {}

@@ -17,6 +17,7 @@ No process holds the table: a worker holds one batch at a time.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -47,24 +48,30 @@ def survey(path: Path, data: DataParams) -> tuple:
     return frame.iloc[:0].copy(), keys, len(frame), dates
 
 
+@dataclass(frozen=True)
+class RowKeys:
+    """A batch's row keys: its given ids (`nth` None), or its row hashes and each one's
+    occurrence number over the whole snapshot."""
+
+    keys: pd.Series | np.ndarray
+    nth: np.ndarray | None
+
+    def ids(self) -> pd.Series:
+        return self.keys if self.nth is None else ingest.numbered_ids(self.keys, self.nth)
+
+
 def write_part(
-    path: Path,
-    target: Path,
-    columns: list,
-    dtypes: pd.Series,
-    keys: pd.Series | np.ndarray,
-    nth: np.ndarray | None,
-    time: str | None,
-    id_column: str | None,
+    path: Path, target: Path, keys: RowKeys, *, dtypes: pd.Series, data: DataParams
 ) -> int:
-    """Pass 2 on a worker: the batch with `id` and `batch` first, as one Parquet part.
-    `keys` are the batch's given ids, or its row hashes numbered by `nth`."""
-    ids = keys if nth is None else ingest.numbered_ids(keys, nth)
+    """Pass 2 on a worker: the batch with `id` and `batch` first, as one Parquet part at
+    `target`; `dtypes`: the snapshot's columns, in order, and their dtypes."""
+    ids = keys.ids()
+    columns = list(dtypes.index)
     frame = ingest.read_batch(path)[columns]
-    if time in columns:
-        frame[time] = ingest.event_time(frame[time])
-    if id_column:
-        frame = frame.drop(columns=id_column)
+    if data.time in columns:
+        frame[data.time] = ingest.event_time(frame[data.time])
+    if data.id_column:
+        frame = frame.drop(columns=data.id_column)
     frame = frame.astype(dtypes[frame.columns].to_dict())
     frame.insert(0, schema.ID, pd.array(ids.to_numpy(), dtype="string"))
     frame.insert(1, schema.BATCH, pd.array([path.stem] * len(frame), dtype="string"))
@@ -74,20 +81,20 @@ def write_part(
     return len(frame)
 
 
-def columns_and_dtypes(
+def snapshot_dtypes(
     files: list[Path], empties: list[tuple[pd.DataFrame, list]], data: DataParams
-) -> tuple[list, pd.Series]:
-    """(the first batch's columns, the dtypes pd.concat gives the whole table) from each
-    batch's (empty frame, date columns), once every batch is checked against the first, in
-    the local engine's order."""
+) -> pd.Series:
+    """The dtypes pd.concat gives the whole table, indexed by the first batch's columns in
+    its order, from each batch's (empty frame, date columns), once every batch is checked
+    against the first, in the local engine's order."""
     columns = list(empties[0][0].columns)
     if data.time and data.time not in columns:
         log.warning("skipping time column not in the data: %s", data.time)
     for path, (empty, dates) in zip(files, empties, strict=True):
-        ingest.check_batch(path.stem, empty, files[0].stem, columns, data)
+        ingest.check_batch(path.stem, empty, files[0].stem, columns, data=data)
         schema.refuse_dates_in_text(dates, path.stem)
     frames = [empty[columns] for empty, _ in empties]
-    return columns, pd.concat(frames, ignore_index=True).dtypes
+    return pd.concat(frames, ignore_index=True).dtypes
 
 
 def row_keys(surveyed: list[tuple], data: DataParams) -> tuple:
@@ -108,14 +115,15 @@ def run(files: list[Path], params: Params) -> int:
     files = [f.resolve() for f in files]  # workers may not share this process's cwd
     with cluster.client(params.compute) as client:
         surveyed = client.gather(client.map(survey, files, data=data, pure=False))
-        columns, dtypes = columns_and_dtypes(files, [(s[0], s[3]) for s in surveyed], data)
+        dtypes = snapshot_dtypes(files, [(s[0], s[3]) for s in surveyed], data)
         keys, nth, bounds = row_keys(surveyed, data)
         del surveyed
         # Scattered, not put in the tasks: each batch's slice goes to a worker once, and
         # the scheduler never holds the per-row arrays.
         spans = [slice(bounds[n], bounds[n + 1]) for n in range(len(files))]
-        key_parts = client.scatter([keys[span] for span in spans])
-        nth_parts = [None] * len(files) if nth is None else client.scatter([nth[s] for s in spans])
+        key_parts = client.scatter(
+            [RowKeys(keys[span], None if nth is None else nth[span]) for span in spans]
+        )
         with io.atomic_dir(paths.INGESTED) as folder:
             folder = folder.resolve()
             futures = [
@@ -123,12 +131,9 @@ def run(files: list[Path], params: Params) -> int:
                     write_part,
                     path,
                     folder / parts.part_name(number),
-                    columns,
-                    dtypes,
                     key_parts[number],
-                    nth_parts[number],
-                    data.time,
-                    data.id_column,
+                    dtypes=dtypes,
+                    data=data,
                     pure=False,
                 )
                 for number, path in enumerate(files)

@@ -161,12 +161,12 @@ def survey_parts(target: str, text: list[str], task: str) -> list[tuple]:
 
 
 def gather_train(
-    train_rows: int, classes, roles: schema.Roles, rules: PreprocessParams, seed: int, task: str
+    sample: np.ndarray | None, roles: schema.Roles, task: str
 ) -> tuple[list[dict], pd.DataFrame]:
-    """(each written train part's features.json facts, the fit sample's rows)."""
+    """(each written train part's features.json facts, the fit sample's rows: those at
+    the positions `sample` of the train table, or every row when None)."""
     import dask
 
-    sample = fit_rows(train_rows, classes, rules, seed)
     if sample is not None:
         sample = spans(sample, np.cumsum([0] + parts.rows_per_part(paths.TRAIN)))
     written = parts.read(paths.TRAIN, columns=[*roles.features, roles.target]).to_delayed()
@@ -196,8 +196,9 @@ def run(params: Params) -> None:
         train_rows = write_rows(frames, train_spans, paths.TRAIN, roles, rules.ratios)
         test_spans = nonempty(spans(test, bounds))
         test_rows = write_rows(frames, test_spans, paths.TEST, roles, rules.ratios)
-        facts, fit = gather_train(train_rows, classes, roles, rules, params.seed, task)
-    transformer, encodings = fit_transformer(fit, roles, rules, task, params.seed)
+        sample = fit_rows(train_rows, classes, rules=rules, seed=params.seed)
+        facts, fit = gather_train(sample, roles, task)
+    transformer, encodings = fit_transformer(fit, roles, rules=rules, task=task, seed=params.seed)
     report = summary(train_rows, test_rows, roles, transformer, encodings)
     io.save_model(paths.PREPROCESSOR, transformer)
     ignored = schema.non_features(columns, roles, params.data.id_column)

@@ -20,7 +20,7 @@ import pandas as pd
 from fairlearn.metrics import MetricFrame
 from sklearn import metrics as skm
 
-from ..core.params import EvaluateParams, Task
+from ..core.params import DataParams, EvaluateParams, Task
 from ..tables import schema
 
 log = logging.getLogger(__name__)
@@ -172,13 +172,16 @@ def diagnose(
     test: pd.DataFrame,
     y_true: np.ndarray,
     y_pred: np.ndarray,
-    task: Task,
+    *,
     classes: list | None,
-    groups: list[str],
-    time: str | None,
     rules: EvaluateParams,
+    data: DataParams,
 ) -> dict:
-    """per_class (classification), groups, recent and gate, ready to merge into metrics."""
+    """per_class (classification), groups, recent and gate, ready to merge into metrics.
+    `classes`: a classifier's classes, in its order; None for a regression model. Of
+    `data`, the group columns (data.groups) and the time column (data.time)."""
+    task: Task = "regression" if classes is None else "classification"
+    groups, time = list(data.groups), data.time
     result: dict = {}
     if task == "classification":
         result["per_class"], short = per_class(y_true, y_pred, classes, rules.min_class_support)

@@ -15,9 +15,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import is_classifier
 from sklearn.inspection import permutation_importance
 
 from ..core import compute
+from ..core.params import EvaluateParams
 
 
 def sample(y: np.ndarray, rows: int, seed: int, stratify: bool) -> np.ndarray:
@@ -27,20 +29,19 @@ def sample(y: np.ndarray, rows: int, seed: int, stratify: bool) -> np.ndarray:
 
 
 def permutation(
-    model: Any,
-    X: pd.DataFrame,
-    y: np.ndarray,
-    scorer: Any,
-    rows: int,
-    repeats: int,
-    seed: int,
-    stratify: bool,
+    model: Any, X: pd.DataFrame, y: np.ndarray, *, scorer: Any, rules: EvaluateParams, seed: int
 ) -> list[dict]:
     """[{feature, importance, std}], most important first: the mean drop of `scorer` over
-    `repeats` shuffles of each column, on a sample of about `rows` rows (see `sample`)."""
-    keep = sample(y, rows, seed, stratify)
+    evaluate.importance_repeats shuffles of each column, on a sample of about
+    evaluate.importance_rows rows (see `sample`; stratified for a classifier)."""
+    keep = sample(y, rules.importance_rows, seed, stratify=is_classifier(model))
     result = permutation_importance(
-        model, X.iloc[keep], y[keep], scoring=scorer, n_repeats=repeats, random_state=seed
+        model,
+        X.iloc[keep],
+        y[keep],
+        scoring=scorer,
+        n_repeats=rules.importance_repeats,
+        random_state=seed,
     )
     found = [
         {"feature": str(name), "importance": round(float(mean), 6), "std": round(float(std), 6)}

@@ -13,6 +13,8 @@ no class probabilities, so regression projects get an empty issues file (header 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,7 +25,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 
 from ..core import compute
-from ..core.params import PreprocessParams
+from ..core.params import AnnotateParams, ComputeParams, PreprocessParams, StageSettings
 from ..modeling.features import build_transformer, choose_encodings
 from ..tables import schema
 
@@ -32,6 +34,18 @@ log = logging.getLogger(__name__)
 ISSUE_COLUMNS = ["id", "label", "suggested_label", "confidence", "label_probability"]
 # Rows per predict_proba call: bounds the transformed matrix held at once.
 PREDICT_CHUNK = 200_000
+
+
+@dataclass(frozen=True)
+class JudgeSettings(StageSettings):
+    """What the label judge reads: preprocess's feature transformation; annotate's
+    cv_folds, issue_threshold, judge_max_rows (the rows a model is fitted on) and
+    pseudo_label.min_confidence; the seed; compute.n_jobs (folds fitted side by side)."""
+
+    annotate: AnnotateParams
+    preprocess: PreprocessParams
+    seed: int
+    compute: ComputeParams
 
 
 def judge(
@@ -86,26 +100,22 @@ def fit_judge(model: Pipeline, X: pd.DataFrame, y: np.ndarray, rows: np.ndarray)
 
 
 def out_of_fold_proba(
-    df: pd.DataFrame,
-    roles: schema.Roles,
-    rules: PreprocessParams,
-    folds: int,
-    seed: int,
-    max_rows: int,
-    n_jobs: int,
+    df: pd.DataFrame, roles: schema.Roles, *, settings: JudgeSettings
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """(probabilities, classes) per row from models that did not see it; None if too few rows.
 
-    Each fold's model is fitted on at most `max_rows` rows of the other folds and predicts
-    all of its own, so the cost grows linearly with the rows; folds run in parallel.
+    Each of annotate.cv_folds models is fitted on at most annotate.judge_max_rows rows of
+    the other folds and predicts all of its own, so the cost grows linearly with the rows;
+    folds run in parallel.
     """
+    rules, seed, n_jobs = settings.annotate, settings.seed, settings.compute.cores
     y = schema.target_array(df[roles.target].astype(str))
-    planned = fold_plan(y, folds, seed, max_rows)
+    planned = fold_plan(y, rules.cv_folds, seed, rules.judge_max_rows)
     if planned is None:
         return None
     classes, plan = planned
     X = schema.model_frame(df, roles)
-    model = judge(X, roles, rules, seed)
+    model = judge(X, roles, settings.preprocess, seed)
 
     def one_fold(fit_rows: np.ndarray, held_out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         fitted = fit_judge(model, X, y, fit_rows)
@@ -119,23 +129,16 @@ def out_of_fold_proba(
     return proba, classes
 
 
-def find_issues(
-    df: pd.DataFrame,
-    roles: schema.Roles,
-    rules: PreprocessParams,
-    threshold: float,
-    folds: int,
-    seed: int,
-    max_rows: int,
-    n_jobs: int,
-) -> pd.DataFrame:
-    """Rows whose label disagrees with an out-of-fold prediction of at least `threshold`
-    probability, most confident first (ties by id, so the file is stable)."""
-    found = out_of_fold_proba(df, roles, rules, folds, seed, max_rows, n_jobs)
+def find_issues(df: pd.DataFrame, roles: schema.Roles, *, settings: JudgeSettings) -> pd.DataFrame:
+    """Rows whose label disagrees with an out-of-fold prediction of at least
+    annotate.issue_threshold probability, most confident first (ties by id, so the file
+    is stable)."""
+    found = out_of_fold_proba(df, roles, settings=settings)
     if found is None:
         return pd.DataFrame(columns=ISSUE_COLUMNS)
     proba, classes = found
     labels = schema.target_array(df[roles.target].astype(str))
+    threshold = settings.annotate.issue_threshold
     return ranked(disagreements(df[schema.ID], labels, proba, classes, threshold))
 
 
@@ -169,23 +172,23 @@ def pseudo_label(
     labelled: pd.DataFrame,
     unlabelled: pd.DataFrame,
     roles: schema.Roles,
-    rules: PreprocessParams,
-    min_confidence: float,
-    seed: int,
-    max_rows: int,
+    *,
+    settings: JudgeSettings,
 ) -> pd.DataFrame:
-    """Unlabelled rows the model (fitted on at most `max_rows` labelled rows) is at least
-    `min_confidence` sure of, with that label and the batch schema.PSEUDO_LABELLED (kept
-    out of the test split)."""
+    """Unlabelled rows the model (fitted on at most annotate.judge_max_rows labelled rows)
+    is at least annotate.pseudo_label.min_confidence sure of, with that label and the
+    batch schema.PSEUDO_LABELLED (kept out of the test split)."""
     if unlabelled.empty:
         return unlabelled.iloc[0:0]
+    rules, seed = settings.annotate, settings.seed
     y = labelled[roles.target]
     text = schema.target_array(y.astype(str))
     X = schema.model_frame(labelled, roles)
-    rows = compute.sample(np.arange(len(X)), text, max_rows, seed)
-    model = judge(X, roles, rules, seed)
+    rows = compute.sample(np.arange(len(X)), text, rules.judge_max_rows, seed)
+    model = judge(X, roles, settings.preprocess, seed)
     model.fit(X.iloc[rows], text[rows])
-    return sure_rows(model, unlabelled, roles, min_confidence, by_text(y.unique()), y.dtype)
+    sure = rules.pseudo_label.min_confidence
+    return Labeller(model, roles, sure, by_text(y.unique()), y.dtype).sure_rows(unlabelled)
 
 
 def by_text(values) -> dict:
@@ -194,20 +197,27 @@ def by_text(values) -> dict:
     return {str(v): v for v in values}
 
 
-def sure_rows(
-    model: Pipeline,
-    unlabelled: pd.DataFrame,
-    roles: schema.Roles,
-    min_confidence: float,
-    labels: dict,
-    dtype,
-) -> pd.DataFrame:
-    """The rows of `unlabelled` (any slice) the fitted model is `min_confidence` sure of,
-    labelled with the value of `labels` (text -> target value, typed `dtype`) it chose."""
-    proba = predict_proba(model, schema.model_frame(unlabelled, roles), model.classes_)
-    sure = proba.max(axis=1) >= min_confidence
-    out = unlabelled[sure].copy()
-    suggested = model.classes_[proba[sure].argmax(axis=1)]
-    out[roles.target] = pd.Series([labels[s] for s in suggested], index=out.index).astype(dtype)
-    out[schema.BATCH] = schema.PSEUDO_LABELLED
-    return out
+@dataclass(frozen=True)
+class Labeller:
+    """A fitted judge that pseudo-labels: its `model`, the `roles` it reads, how sure it
+    must be (`min_confidence`), and the target's values by their text (`labels`, see
+    by_text), typed as the target (`dtype`). Both engines label through it."""
+
+    model: Pipeline
+    roles: schema.Roles
+    min_confidence: float
+    labels: dict
+    dtype: Any
+
+    def sure_rows(self, unlabelled: pd.DataFrame) -> pd.DataFrame:
+        """The rows of `unlabelled` (any slice) the model is min_confidence sure of,
+        labelled with the target value it chose."""
+        model, target = self.model, self.roles.target
+        proba = predict_proba(model, schema.model_frame(unlabelled, self.roles), model.classes_)
+        sure = proba.max(axis=1) >= self.min_confidence
+        out = unlabelled[sure].copy()
+        suggested = model.classes_[proba[sure].argmax(axis=1)]
+        labels = pd.Series([self.labels[s] for s in suggested], index=out.index)
+        out[target] = labels.astype(self.dtype)
+        out[schema.BATCH] = schema.PSEUDO_LABELLED
+        return out

@@ -11,19 +11,41 @@ partition of clean's outputs, through the functions here and in label_quality.py
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from ..core import compute, io, paths, progress
 from ..core.errors import ConfigError, DataError
-from ..core.params import AnnotateParams, DataParams, Params, PreprocessParams, Task, load
+from ..core.params import (
+    AnnotateParams,
+    ComputeParams,
+    DataParams,
+    PreprocessParams,
+    StageSettings,
+    Task,
+    load,
+)
 from ..quality import label_quality
 from ..tables import schema
 
 log = logging.getLogger(__name__)
 
 RELABEL_COLUMNS = ("id", "label")
+
+
+@dataclass(frozen=True)
+class Settings(StageSettings):
+    """What review() reads from the config: the judge's settings (label_quality), and
+    data's column lists, whose columns it judges."""
+
+    annotate: AnnotateParams
+    data: DataParams
+    preprocess: PreprocessParams
+    task: Task
+    seed: int
+    compute: ComputeParams
 
 
 def read_corrections(path: Path) -> pd.DataFrame:
@@ -105,7 +127,7 @@ def split_labelled(df: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.Data
     return df[has_label].reset_index(drop=True), df[~has_label].reset_index(drop=True)
 
 
-def refuse_pseudo_labels(task: Task, rules: AnnotateParams) -> None:
+def refuse_pseudo_labels(*, task: Task, rules: AnnotateParams) -> None:
     if task != "classification" and rules.pseudo_label.enabled:
         raise ConfigError(
             "annotate.pseudo_label needs class probabilities, so classification only: "
@@ -129,64 +151,30 @@ NO_REVIEW = {"label_issues": 0, "pseudo_labelled": 0}
 
 
 def unreviewed(
-    labelled: pd.DataFrame, task: Task, rules: AnnotateParams
+    labelled: pd.DataFrame, *, task: Task, rules: AnnotateParams
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """review's answer for regression: no label issues (the judges need class
     probabilities), no pseudo-labels (refused when enabled)."""
-    refuse_pseudo_labels(task, rules)
+    refuse_pseudo_labels(task=task, rules=rules)
     return pd.DataFrame(columns=label_quality.ISSUE_COLUMNS), labelled, dict(NO_REVIEW)
 
 
-def review_settings(params: Params) -> tuple:
-    """review()'s arguments after the rows: the settings the judges read, from the config."""
-    return (
-        params.annotate,
-        params.data,
-        params.preprocess,
-        params.task,
-        params.seed,
-        params.compute.cores,
-    )
-
-
 def review(
-    labelled: pd.DataFrame,
-    unlabelled: pd.DataFrame,
-    rules: AnnotateParams,
-    data: DataParams,
-    preprocess: PreprocessParams,
-    task: Task,
-    seed: int,
-    cores: int,
+    labelled: pd.DataFrame, unlabelled: pd.DataFrame, *, settings: Settings
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """(label issues, labelled rows plus any pseudo-labelled ones, report)."""
+    task, rules = settings.task, settings.annotate
     if task != "classification":
-        return unreviewed(labelled, task, rules)
-    refuse_pseudo_labels(task, rules)
-    roles = schema.infer_roles(labelled, judged_data(data, labelled.columns), task)
+        return unreviewed(labelled, task=task, rules=rules)
+    refuse_pseudo_labels(task=task, rules=rules)
+    roles = schema.infer_roles(labelled, judged_data(settings.data, labelled.columns), task)
     schema.require_rows_per_class(labelled[roles.target], rules.cv_folds, "annotate.cv_folds")
-    issues = label_quality.find_issues(
-        labelled,
-        roles,
-        preprocess,
-        rules.issue_threshold,
-        rules.cv_folds,
-        seed,
-        rules.judge_max_rows,
-        cores,
-    )
+    judge = label_quality.JudgeSettings.of(settings)
+    issues = label_quality.find_issues(labelled, roles, settings=judge)
     report = {"label_issues": len(issues), "pseudo_labelled": 0}
     if rules.pseudo_label.enabled:
-        with compute.cores(cores):
-            pseudo = label_quality.pseudo_label(
-                labelled,
-                unlabelled,
-                roles,
-                preprocess,
-                rules.pseudo_label.min_confidence,
-                seed,
-                rules.judge_max_rows,
-            )
+        with compute.cores(settings.compute.cores):
+            pseudo = label_quality.pseudo_label(labelled, unlabelled, roles, settings=judge)
         report["pseudo_labelled"] = len(pseudo)
         labelled = pd.concat([labelled, pseudo], ignore_index=True)
     return issues, labelled, report
@@ -216,9 +204,9 @@ def main() -> None:
     out, report = annotate(rows, corrections, target, params.task)
     labelled, unlabelled = split_labelled(out, target)
     if params.task == "classification":  # only the judges read seed and compute
-        issues, labelled, found = review(labelled, unlabelled, *review_settings(params))
+        issues, labelled, found = review(labelled, unlabelled, settings=Settings.of(params))
     else:
-        issues, labelled, found = unreviewed(labelled, params.task, params.annotate)
+        issues, labelled, found = unreviewed(labelled, task=params.task, rules=params.annotate)
     report.update(found, unlabelled=len(unlabelled))
     io.write_parquet(paths.ANNOTATED, labelled)
     finish(issues, report, len(rows), len(labelled))

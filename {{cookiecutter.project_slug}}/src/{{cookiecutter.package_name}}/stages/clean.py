@@ -88,7 +88,7 @@ def warn_coerced(coerced: dict[str, tuple[int, list]]) -> dict[str, int]:
     return {column: count for column, (count, _) in coerced.items()}
 
 
-def warn_unknown_columns(columns: pd.Index, rules: CleanParams) -> None:
+def warn_unknown_columns(columns: pd.Index, *, rules: CleanParams) -> None:
     for setting, named in (("valid_ranges", rules.valid_ranges), ("exclude", rules.exclude)):
         for column in named:
             if column not in columns:
@@ -110,7 +110,7 @@ def require_something_to_learn(name: str, values: list, labelled: int, rows_in: 
         )
 
 
-def row_masks(df: pd.DataFrame, features: list[str], rules: CleanParams) -> dict[str, pd.Series]:
+def row_masks(df: pd.DataFrame, features: list[str], *, rules: CleanParams) -> dict[str, pd.Series]:
     """The drop reasons decided by each row alone, in the order they are counted."""
     out_of_range = pd.Series(False, index=df.index)
     for column, (low, high) in rules.valid_ranges.items():
@@ -172,6 +172,7 @@ def content_columns(df: pd.DataFrame, target: str) -> tuple[list[str], list[str]
 
 def clean(
     df: pd.DataFrame,
+    *,
     target: str,
     rules: CleanParams,
     numeric: list[str] | None = None,
@@ -180,13 +181,13 @@ def clean(
     """(labelled rows, unlabelled rows, report); rows_in = rows_out + unlabelled + dropped.
     `metric` is refused when the labelled target's classes cannot take it."""
     schema.require_target(df, target)
-    warn_unknown_columns(df.columns, rules)
+    warn_unknown_columns(df.columns, rules=rules)
     coerced = warn_coerced(as_numbers(df, [c for c in numeric or [] if c != target]))
     content, features = content_columns(df, target)
     duplicate = (
         duplicated(df, content) if rules.drop_duplicates else pd.Series(False, index=df.index)
     )
-    masks = {"duplicate": duplicate, **row_masks(df, features, rules)}
+    masks = {"duplicate": duplicate, **row_masks(df, features, rules=rules)}
     kept, unlabelled, counts = sort_rows(df, target, masks, counts_classes(metric))
     return kept, unlabelled, report(counts, coerced, target, metric)
 
@@ -218,10 +219,10 @@ def main() -> None:
     params = load()
     df, unlabelled, summary = clean(
         io.read_parquet(paths.INGESTED),
-        params.data.target,
-        params.clean,
-        params.data.numeric,
-        params.metric,
+        target=params.data.target,
+        rules=params.clean,
+        numeric=params.data.numeric,
+        metric=params.metric,
     )
     io.write_parquet(paths.CLEANED, df)
     io.write_parquet(paths.UNLABELLED, unlabelled)

@@ -19,6 +19,7 @@ are; the Vega-Lite templates in plots/ draw them (dvc.yaml's top-level `plots:`)
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,14 @@ from sklearn.pipeline import Pipeline
 
 from ..core import compute, io, paths, progress
 from ..core.errors import GateError
-from ..core.params import BusinessParams, DataParams, EvaluateParams, Task, load
+from ..core.params import (
+    BusinessParams,
+    DataParams,
+    EvaluateParams,
+    StageSettings,
+    Task,
+    load,
+)
 from ..modeling import business, models
 from ..quality import diagnosis, importance
 from ..tables import schema
@@ -36,6 +44,18 @@ log = logging.getLogger(__name__)
 
 PLOT_ROWS = 10_000
 CURVE_POINTS = 1_000
+
+
+@dataclass(frozen=True)
+class Settings(StageSettings):
+    """What evaluate's functions read from the config; main() also reads compute.n_jobs."""
+
+    evaluate: EvaluateParams
+    data: DataParams
+    task: Task
+    metric: str
+    seed: int
+    business: BusinessParams
 
 
 def plot_rows(n: int, seed: int = 0) -> np.ndarray:
@@ -143,15 +163,11 @@ def group_bars(groups: dict, task: Task, min_size: int) -> list[dict]:
 
 
 def evaluate(
-    model: Pipeline,
-    test: pd.DataFrame,
-    roles: schema.Roles,
-    task: Task,
-    metric: str,
-    business_params: BusinessParams,
+    model: Pipeline, test: pd.DataFrame, roles: schema.Roles, *, settings: Settings
 ) -> tuple[dict[str, float], dict, np.ndarray]:
     """Metrics (always the headline `metric` and business_value), plot data, and the
     predictions, which the diagnosis reuses (one prediction of the test split, not two)."""
+    task, metric, business_params = settings.task, settings.metric, settings.business
     X = schema.model_frame(test, roles)
     y_true = schema.target_array(test[roles.target])
     y_pred = model.predict(X)
@@ -255,50 +271,39 @@ def diagnose(
     test: pd.DataFrame,
     roles: schema.Roles,
     y_pred: np.ndarray,
-    task: Task,
-    data: DataParams,
-    rules: EvaluateParams,
+    *,
+    settings: Settings,
 ) -> dict:
     """The diagnosis of diagnosis.py for this model's predictions `y_pred` of the test rows."""
-    classes = list(model.classes_) if task == "classification" else None
     return diagnosis.diagnose(
         test,
         schema.target_array(test[roles.target]),
         y_pred,
-        task,
-        classes,
-        list(data.groups),
-        data.time,
-        rules,
+        classes=list(model.classes_) if settings.task == "classification" else None,
+        rules=settings.evaluate,
+        data=settings.data,
     )
 
 
 def feature_importance(
-    model: Pipeline,
-    test: pd.DataFrame,
-    roles: schema.Roles,
-    rules: EvaluateParams,
-    seed: int,
-    task: Task,
-    metric: str,
-    business_params: BusinessParams,
+    model: Pipeline, test: pd.DataFrame, roles: schema.Roles, *, settings: Settings
 ) -> list[dict]:
     """Permutation importance of each input column for the headline metric (importance.py)."""
+    task = settings.task
     classes = model.classes_ if task == "classification" else None
     return importance.permutation(
         model,
         schema.model_frame(test, roles),
         schema.target_array(test[roles.target]),
-        models.scorer(task, metric, business_params, classes),
-        rules.importance_rows,
-        rules.importance_repeats,
-        seed,
-        stratify=task == "classification",
+        scorer=models.scorer(task, settings.metric, settings.business, classes),
+        rules=settings.evaluate,
+        seed=settings.seed,
     )
 
 
-def check_gate(values: dict, task: Task, rules: EvaluateParams) -> None:
+def check_gate(values: dict, *, settings: Settings) -> None:
     """Warn, or fail the stage, when the largest group gap exceeds evaluate.max_group_gap."""
+    task, rules = settings.task, settings.evaluate
     gate = values["gate"]
     if not gate["group_gap_exceeded"]:
         return
@@ -314,27 +319,18 @@ def check_gate(values: dict, task: Task, rules: EvaluateParams) -> None:
 
 
 def report(
-    model: Pipeline,
-    test: pd.DataFrame,
-    features: dict,
-    task: Task,
-    metric: str,
-    seed: int,
-    data: DataParams,
-    rules: EvaluateParams,
-    business_params: BusinessParams,
+    model: Pipeline, test: pd.DataFrame, features: dict, *, settings: Settings
 ) -> tuple[dict, dict, dict]:
     """(metrics.json's values, plot tables, headline) of `model` on the test rows;
     `features`: features.json."""
+    task, metric = settings.task, settings.metric
     roles = schema.roles_from_dict(features["roles"])
-    values, plots, y_pred = evaluate(model, test, roles, task, metric, business_params)
-    values.update(diagnose(model, test, roles, y_pred, task, data, rules))
-    plots["importance"] = feature_importance(
-        model, test, roles, rules, seed, task, metric, business_params
-    )
+    values, plots, y_pred = evaluate(model, test, roles, settings=settings)
+    values.update(diagnose(model, test, roles, y_pred, settings=settings))
+    plots["importance"] = feature_importance(model, test, roles, settings=settings)
     if task == "classification":
         plots["per_class"] = per_class_bars(values["per_class"], list(model.classes_))
-    plots["groups"] = group_bars(values["groups"], task, rules.min_group_size)
+    plots["groups"] = group_bars(values["groups"], task, settings.evaluate.min_group_size)
     values["unseen_categories"] = unseen_categories(test, features["categorical"])
     return values, plots, headline(values, task, metric, models.name_of(task, model[-1]))
 
@@ -347,19 +343,10 @@ def main() -> None:
     wanted = {roles.target, *roles.features, *params.data.groups, params.data.time}
     # Missing group or time columns are left to the diagnosis, which warns about them.
     test = io.read_parquet(paths.TEST, columns=io.parquet_columns(paths.TEST, wanted))
+    settings = Settings.of(params)
     with compute.cores(params.compute.cores):
-        values, plots, top = report(
-            model,
-            test,
-            features,
-            params.task,
-            params.metric,
-            params.seed,
-            params.data,
-            params.evaluate,
-            params.business,
-        )
+        values, plots, top = report(model, test, features, settings=settings)
     # Written before the gate: a failing stage still leaves the numbers to look at.
     io.write_live_dir(paths.EVALUATE_DIR, values, report_files(plots, top), plots.get("confusion"))
     progress.note(rows_in=len(test), **{k: v for k, v in top.items() if k != "model"})
-    check_gate(values, params.task, params.evaluate)
+    check_gate(values, settings=settings)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from sklearn.pipeline import Pipeline
 from .. import __version__
 from ..core import io, paths
 from ..core.errors import DataError
-from ..core.params import AUTO, Task, TrainParams, load
+from ..core.params import AUTO, StageSettings, Task, TrainParams, load
 #% if cookiecutter.onnx == "yes"
 from ..export import model_card, onnx_convert
 #% else
@@ -32,6 +33,17 @@ from ..modeling import derivation, models
 from ..tables import row_budget, schema
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Settings(StageSettings):
+    """What model.json records of the config, and train.max_rows (training_rows); main()
+    also reads the model's settings (models.chosen_config)."""
+
+    task: Task
+    metric: str
+    seed: int
+    train: TrainParams
 
 
 def check_round_trip(model: Pipeline, path: Path, rows: pd.DataFrame) -> None:
@@ -58,21 +70,16 @@ def onnx_model(
 
 #% endif
 def metadata(
-    config: dict[str, Any],
-    task: Task,
-    metric: str,
-    seed: int,
-    metrics: dict,
-    features: dict,
-    hashes: dict,
+    metrics: dict, features: dict, hashes: dict, *, config: dict[str, Any], settings: Settings
 ) -> dict:
-    """What a reader of the model file needs: what it is, what it scored, on which data."""
+    """What a reader of the model file needs: what it is (the model `config`), what it
+    scored (`metrics`), on which data (`hashes`, `features`: features.json)."""
     return {
         "model": config["name"],
         "hyperparameters": {k: v for k, v in config.items() if k != "name"},
-        "task": task,
-        "metric": metric,
-        "seed": seed,
+        "task": settings.task,
+        "metric": settings.metric,
+        "seed": settings.seed,
         "metrics": metrics,
         "data": hashes,
         "features": features,
@@ -96,12 +103,11 @@ def select_ranking(selection: dict | None, model_setting: str) -> dict | None:
     }
 
 
-def training_rows(rules: TrainParams, task: Task, seed: int, target: str) -> dict:
+def training_rows(target: str, *, settings: Settings) -> dict:
     """How many training rows the model was fitted on, of how many: train's sample, chosen
-    again (from the target column alone, as train chose it) when train.max_rows cut it."""
-    chosen, available = row_budget.positions(
-        paths.TRAIN, target, rules.max_rows, task, seed, row_budget.FIT_ROWS_PER_CLASS
-    )
+    again (from the `target` column alone, as train chose it) when train.max_rows cut it."""
+    budget = row_budget.train_budget(settings.train, task=settings.task, seed=settings.seed)
+    chosen, available = row_budget.positions(paths.TRAIN, target, budget)
     return {"fitted": available if chosen is None else len(chosen), "available": available}
 
 
@@ -161,10 +167,9 @@ def main() -> None:
     selection = io.read_json(paths.SELECT_REPORT) if paths.SELECT_REPORT.exists() else None
     config = models.chosen_config(params, selection)
     metrics = io.read_json(paths.EVALUATE_DIR / "metrics.json")
-    meta = metadata(
-        config, params.task, params.metric, params.seed, metrics, features, data_hashes()
-    )
-    meta["training_rows"] = training_rows(params.train, params.task, params.seed, roles.target)
+    settings = Settings.of(params)
+    meta = metadata(metrics, features, data_hashes(), config=config, settings=settings)
+    meta["training_rows"] = training_rows(roles.target, settings=settings)
     meta["select"] = select_ranking(selection, params.model["name"])
 #% if cookiecutter.onnx == "yes"
     onnx_bytes, meta["onnx"] = onnx_model(model, rows, roles)

@@ -147,7 +147,7 @@ def event_time(column: pd.Series) -> pd.Series:
 
 
 def check_batch(
-    name: str, frame: pd.DataFrame, first: str, columns: list, data: DataParams
+    name: str, frame: pd.DataFrame, first: str, columns: list, *, data: DataParams
 ) -> None:
     """A batch has the first batch's columns, in any order, and none of ingest's own."""
     if set(frame.columns) != set(columns):
@@ -192,7 +192,7 @@ def batch_names(names: list[str], sizes: list[int]) -> pd.api.extensions.Extensi
 
 
 def prepare(
-    batches: Iterable[tuple[str, pd.DataFrame]], data: DataParams
+    batches: Iterable[tuple[str, pd.DataFrame]], *, data: DataParams
 ) -> tuple[list[pd.DataFrame], list[str], list[np.ndarray]]:
     """(batches in the first one's column order, their names, their row hashes).
 
@@ -209,7 +209,7 @@ def prepare(
             if data.time and data.time not in columns:
                 # Skipped, loudly, as schema.infer_roles does.
                 log.warning("skipping time column not in the data: %s", data.time)
-        check_batch(name, frame, names[0] if names else name, columns, data)
+        check_batch(name, frame, names[0] if names else name, columns, data=data)
         schema.refuse_dates_in_text(schema.dates_in_text(frame, data), name)
         frame = frame[columns]
         if not data.id_column:
@@ -232,10 +232,10 @@ def check_id_column(data: DataParams) -> None:
         )
 
 
-def snapshot(batches: Iterable[tuple[str, pd.DataFrame]], data: DataParams) -> pd.DataFrame:
+def snapshot(batches: Iterable[tuple[str, pd.DataFrame]], *, data: DataParams) -> pd.DataFrame:
     """Stack batches, then add `id` and `batch` as the first columns."""
     check_id_column(data)
-    prepared, names, hashes = prepare(batches, data)
+    prepared, names, hashes = prepare(batches, data=data)
     sizes = [len(frame) for frame in prepared]
     df = pd.concat(prepared, ignore_index=True)
     prepared.clear()  # the rows now live in df only
@@ -258,7 +258,7 @@ def main() -> None:
     params = load()
     files = batches.files(Path(params.data.source))
     # A generator: each file is read when snapshot is ready for it, not all up front.
-    df = snapshot(read_batches(files), params.data)
+    df = snapshot(read_batches(files), data=params.data)
     io.write_parquet(paths.INGESTED, df)
     progress.note(files=len(files), rows_out=len(df))
 

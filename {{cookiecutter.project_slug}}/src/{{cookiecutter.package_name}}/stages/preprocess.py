@@ -65,7 +65,7 @@ def split_rows(
 
 
 def fit_rows(
-    rows: int, classes: np.ndarray | None, rules: PreprocessParams, seed: int
+    rows: int, classes: np.ndarray | None, *, rules: PreprocessParams, seed: int
 ) -> np.ndarray | None:
     """Positions of the training rows the transformer is fitted on: a seeded sample of
     preprocess.fit_max_rows, stratified by `classes` (classification), or None for all
@@ -76,7 +76,7 @@ def fit_rows(
 
 
 def fit_transformer(
-    fit: pd.DataFrame, roles: schema.Roles, rules: PreprocessParams, task: Task, seed: int
+    fit: pd.DataFrame, roles: schema.Roles, *, rules: PreprocessParams, task: Task, seed: int
 ) -> tuple[ColumnTransformer, dict]:
     """The transformer fitted on `fit` (training rows), and choose_encodings' decision."""
     encodings = choose_encodings(fit, roles.categorical, rules.encoding)
@@ -100,7 +100,7 @@ def summary(
 
 
 def augment(
-    train: pd.DataFrame, numeric: list[str], rules: AugmentParams, seed: int
+    train: pd.DataFrame, numeric: list[str], *, rules: AugmentParams, seed: int
 ) -> pd.DataFrame:
     """Append noisy copies of the training rows (numeric features jittered by scale * std)."""
     if not rules.enabled or not numeric:
@@ -180,7 +180,7 @@ def _finite(value: float) -> float | None:
 
 
 def preprocess(
-    df: pd.DataFrame, roles: schema.Roles, rules: PreprocessParams, seed: int, task: Task
+    df: pd.DataFrame, roles: schema.Roles, *, rules: PreprocessParams, seed: int, task: Task
 ) -> tuple[pd.DataFrame, pd.DataFrame, ColumnTransformer, dict]:
     """(train, test, the transformer fitted on train, report); report["encodings"] is
     choose_encodings' decision per categorical column, for features.json."""
@@ -191,10 +191,10 @@ def preprocess(
     if pseudo.any():
         train = pd.concat([train, df[pseudo]], ignore_index=True)
     classes = train[roles.target].to_numpy() if task == "classification" else None
-    sample = fit_rows(len(train), classes, rules, seed)
+    sample = fit_rows(len(train), classes, rules=rules, seed=seed)
     fit = train if sample is None else train.iloc[sample]
-    transformer, encodings = fit_transformer(fit, roles, rules, task, seed)
-    train = augment(train, roles.numeric, rules.augment, seed)
+    transformer, encodings = fit_transformer(fit, roles, rules=rules, task=task, seed=seed)
+    train = augment(train, roles.numeric, rules=rules.augment, seed=seed)
     return train, test, transformer, summary(len(train), len(test), roles, transformer, encodings)
 
 
@@ -206,7 +206,7 @@ def main() -> None:
     # In place: this stage owns df, and pandera's copy would be one more copy of the table.
     df = schema.validate(df, schema.model_input_schema(roles), "the annotated data", inplace=True)
     train, test, transformer, report = preprocess(
-        df, roles, params.preprocess, params.seed, params.task
+        df, roles, rules=params.preprocess, seed=params.seed, task=params.task
     )
     io.write_parquet(paths.TRAIN, train)
     io.write_parquet(paths.TEST, test)

@@ -19,6 +19,7 @@ import logging
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -35,62 +36,81 @@ from sklearn.model_selection import (
 from sklearn.pipeline import Pipeline
 
 from ..core import compute, io, paths, progress
-from ..core.params import BusinessParams, ComputeParams, Params, SelectParams, Task, load
+from ..core.params import (
+    BusinessParams,
+    ComputeParams,
+    SelectParams,
+    StageSettings,
+    Task,
+    load,
+)
 from ..modeling import models
 from ..tables import row_budget, schema
 
 log = logging.getLogger(__name__)
 
 
-def splitter(groups: pd.Series, folds: int, seed: int, task: str):
-    """(folds, groups) that keep a row and its augmented copies together. Group-aware
-    splitters cost a Python loop per group: used only when some group has several rows."""
+@dataclass(frozen=True)
+class Settings(StageSettings):
+    """What select reads from the config (its params in dvc.yaml)."""
+
+    select: SelectParams
+    task: Task
+    metric: str
+    seed: int
+    business: BusinessParams
+    compute: ComputeParams
+
+
+def fold_splits(
+    y: np.ndarray, groups: pd.Series, *, settings: Settings
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """select.cv_folds (fit rows, scored rows) pairs of the rows with targets `y`, made
+    once per rung for every candidate; a row and its augmented copies (`groups`) stay
+    together. Group-aware splitters cost a Python loop per group: used only when some
+    group has several rows."""
     grouped = bool(groups.duplicated().any())
-    if task == "classification":
+    if settings.task == "classification":
         kind = StratifiedGroupKFold if grouped else StratifiedKFold
     else:
         kind = GroupKFold if grouped else KFold
-    return kind(folds, shuffle=True, random_state=seed), (groups if grouped else None)
+    folds = kind(settings.select.cv_folds, shuffle=True, random_state=settings.seed)
+    return list(folds.split(np.zeros(len(y)), y, groups if grouped else None))
 
 
 @contextmanager
-def fold_runner(settings: ComputeParams) -> Iterator[None]:
+def fold_runner(compute_settings: ComputeParams) -> Iterator[None]:
     """Where cross-validation's fits run: side by side in threads here (compute.folds),
-    or, on the dask engine, one per worker process of the cluster, through joblib's dask
-    backend. Each fit is single-threaded either way, so the scores are the same."""
-    if settings.engine != "dask":
-        with compute.folds(settings.cores):
+    or, on the dask engine, one per worker process of the cluster (every worker), through
+    joblib's dask backend. Each fit is single-threaded either way, so the scores are the
+    same; cross_validate's fits take their number of jobs from this context."""
+    if compute_settings.engine != "dask":
+        with compute.folds(compute_settings.cores):
             yield
         return
     from ..core import cluster
 
-    with cluster.client(settings), parallel_config(backend="dask"):
+    with cluster.client(compute_settings), parallel_config(backend="dask", n_jobs=-1):
         yield
 
 
-def checked_scorer(
-    y: np.ndarray,
-    target: pd.Series,
-    rules: SelectParams,
-    task: Task,
-    metric: str,
-    business_params: BusinessParams,
-):
+def checked_scorer(y: np.ndarray, target: pd.Series, *, settings: Settings):
     """The scorer of `metric` for target values `y`, once they allow select.cv_folds folds
     of every class and `metric` suits the task."""
-    classification = task == "classification"
-    classes = np.unique(y) if classification else None
-    if classification:
-        schema.require_rows_per_class(target, rules.cv_folds, "select.cv_folds")
+    task, metric = settings.task, settings.metric
+    classes = np.unique(y) if task == "classification" else None
+    if task == "classification":
+        schema.require_rows_per_class(target, settings.select.cv_folds, "select.cv_folds")
     models.check_metric(task, metric, classes)
-    return models.scorer(task, metric, business_params, classes)
+    return models.scorer(task, metric, settings.business, classes)
 
 
 def cross_validate(
-    pipeline: Pipeline, X: pd.DataFrame, y: np.ndarray, folds, part, scoring, cores: int
+    pipeline: Pipeline, X: pd.DataFrame, y: np.ndarray, *, folds: list, scoring
 ) -> dict:
-    """Mean and spread of `pipeline`'s fold scores on rows X, y."""
-    scores = cross_val_score(pipeline, X, y, groups=part, cv=folds, scoring=scoring, n_jobs=cores)
+    """Mean and spread of `pipeline`'s scores on the `folds` (fold_splits) of rows X, y;
+    the fits run as many at a time as fold_runner's context says."""
+    scores = cross_val_score(pipeline, X, y, cv=folds, scoring=scoring)
     return {"mean": float(np.mean(scores)), "std": float(np.std(scores))}
 
 
@@ -109,43 +129,33 @@ def ranked(results: dict) -> pd.DataFrame:
     return ranking.reset_index(drop=True)
 
 
-def rank_settings(params: Params) -> tuple:
-    """rank()'s arguments after the transformer: the settings it reads, from the whole config."""
-    return (params.select, params.task, params.metric, params.seed, params.business, params.compute)
-
-
 def rank(
     train: pd.DataFrame,
     roles: schema.Roles,
     transformer: ColumnTransformer,
-    rules: SelectParams,
-    task: Task,
-    metric: str,
-    seed: int,
-    business_params: BusinessParams,
-    settings: ComputeParams,
+    *,
+    settings: Settings,
 ) -> pd.DataFrame:
     """One row per candidate (rank, model, mean, std, rows it was last scored on), best first."""
-    # Every worker of a cluster, or this machine's cores.
-    cores = -1 if settings.engine == "dask" else settings.cores
+    rules, task, seed = settings.select, settings.task, settings.seed
     y = schema.target_array(train[roles.target])
-    scoring = checked_scorer(y, train[roles.target], rules, task, metric, business_params)
+    scoring = checked_scorer(y, train[roles.target], settings=settings)
     strata = y if task == "classification" else None
     X = schema.model_frame(train, roles)
     groups = schema.base_ids(train[schema.ID])
     size = min(len(X), rules.min_rows)
     alive, results = list(rules.candidates), {}
-    with fold_runner(settings):
+    with fold_runner(settings.compute):
         while True:
             # One sample, one copy of its rows and one set of folds per rung, for every candidate.
             rows = compute.sample(np.arange(len(X)), strata, size, seed, rules.cv_folds)
             X_rung, fit_rows = X.iloc[rows], len(rows) * (rules.cv_folds - 1) // rules.cv_folds
-            folds, part = splitter(groups.iloc[rows], rules.cv_folds, seed, task)
+            folds = fold_splits(y[rows], groups.iloc[rows], settings=settings)
             for name in alive:
                 with progress.timed(f"candidate {name}") as line:
                     model = models.build(task, rules.candidates[name], seed, fit_rows)
                     pipeline = Pipeline([("preprocess", clone(transformer)), ("model", model)])
-                    scores = cross_validate(pipeline, X_rung, y[rows], folds, part, scoring, cores)
+                    scores = cross_validate(pipeline, X_rung, y[rows], folds=folds, scoring=scoring)
                     results[name] = {"model": name, **scores, "rows": len(rows)}
                     line.update(score=results[name]["mean"], rows=len(rows))
             keep = survivors(alive, results, rules.factor)
@@ -174,18 +184,18 @@ def main() -> None:
     params = load()
     features = io.read_json(paths.FEATURES)
     roles = schema.roles_from_dict(features["roles"])
-    # per_class: the sample keeps rows enough of every class for rank's stratified folds.
-    rows = row_budget.read(
-        paths.TRAIN,
-        [schema.ID, roles.target, *roles.features],
-        roles.target,
-        params.select.max_rows,
-        params.task,
-        params.seed,
-        per_class=params.select.cv_folds,
+    budget = row_budget.Budget(
+        rows=params.select.max_rows,
         setting="select.max_rows",
+        task=params.task,
+        seed=params.seed,
+        # The sample keeps rows enough of every class for rank's stratified folds.
+        per_class=params.select.cv_folds,
     )
-    ranking = rank(rows, roles, io.load_model(paths.PREPROCESSOR), *rank_settings(params))
+    columns = [schema.ID, roles.target, *roles.features]
+    rows = row_budget.read(paths.TRAIN, columns, roles.target, budget=budget)
+    transformer = io.load_model(paths.PREPROCESSOR)
+    ranking = rank(rows, roles, transformer, settings=Settings.of(params))
     io.write_csv(paths.SELECT_RANKING, ranking.round(6))
     io.write_json(paths.SELECT_REPORT, summary(ranking, params.metric))
     log.info("cross-validated %s:\n%s", params.metric, ranking.to_string(index=False))

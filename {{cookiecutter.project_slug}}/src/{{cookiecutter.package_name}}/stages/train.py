@@ -6,6 +6,7 @@ of `max_rows` rows (stratified by class for classification), the only rows read.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -14,31 +15,41 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
 from ..core import compute, io, paths, progress
-from ..core.params import Task, load
+from ..core.params import ComputeParams, StageSettings, Task, load
 from ..modeling import models
 from ..tables import row_budget, schema
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Settings(StageSettings):
+    """What train() reads from the config; main() also reads train.max_rows, and the
+    model's settings (models.chosen_config)."""
+
+    task: Task
+    seed: int
+    compute: ComputeParams
+
+
 def train(
     train_rows: pd.DataFrame,
     roles: schema.Roles,
     transformer: ColumnTransformer,
+    *,
     config: dict[str, Any],
-    task: Task,
-    seed: int,
-    cores: int,
+    settings: Settings,
 ) -> Pipeline:
-    """Preprocess's transformer and the model, fitted together on every row of `train_rows`.
+    """Preprocess's transformer and the model `config` (a conf/model/ mapping), fitted
+    together on every row of `train_rows`.
 
     Fitted, not reused: a target encoder's fit_transform cross-fits the training rows (no
     row is encoded with its own label); the fitted encoder then equals preprocess's.
     """
-    estimator = models.build(task, config, seed, len(train_rows))
+    estimator = models.build(settings.task, config, settings.seed, len(train_rows))
     pipeline = Pipeline([("preprocess", clone(transformer)), ("model", estimator)])
     with (
-        compute.cores(cores),
+        compute.cores(settings.compute.cores),
         progress.timed(f"fit {config['name']}", rows=len(train_rows)),
     ):
         X = schema.model_frame(train_rows, roles)
@@ -51,19 +62,10 @@ def main() -> None:
     roles = schema.roles_from_dict(io.read_json(paths.FEATURES)["roles"])
     selection = io.read_json(paths.SELECT_REPORT) if paths.SELECT_REPORT.exists() else None
     config = models.chosen_config(params, selection)
-    rows = row_budget.read(
-        paths.TRAIN,
-        [roles.target, *roles.features],
-        roles.target,
-        params.train.max_rows,
-        params.task,
-        params.seed,
-        per_class=row_budget.FIT_ROWS_PER_CLASS,
-        setting="train.max_rows",
-    )
+    budget = row_budget.train_budget(params.train, task=params.task, seed=params.seed)
+    columns = [roles.target, *roles.features]
+    rows = row_budget.read(paths.TRAIN, columns, roles.target, budget=budget)
     transformer = io.load_model(paths.PREPROCESSOR)
-    pipeline = train(
-        rows, roles, transformer, config, params.task, params.seed, params.compute.cores
-    )
+    pipeline = train(rows, roles, transformer, config=config, settings=Settings.of(params))
     io.save_model(paths.TRAINED_MODEL, pipeline)
     progress.note(rows_in=len(rows), model=config["name"])
