@@ -218,13 +218,16 @@ def test_a_failing_experiment_does_not_stop_the_others_in_a_parallel_queue(proje
     which only the clean stage can tell. The other two finish with metrics; the failed
     one is reported failed, its log ending with our one-line error."""
     root = project
-    experiments = {  # the good ones rerun train onwards with the fastest model
-        "exp-weak-c": "model.C=0.1",
-        "exp-bad-target": "data.target=no_such_column",
-        "exp-strong-c": "model.C=10",
+    # The good ones rerun train onwards with the fastest model, named: a hyperparameter
+    # override needs its model in the same command (the default, auto, has none).
+    linear = ("-S", "model=logistic_regression", "-S")
+    experiments = {
+        "exp-weak-c": (*linear, "model.C=0.1"),
+        "exp-bad-target": ("-S", "data.target=no_such_column"),
+        "exp-strong-c": (*linear, "model.C=10"),
     }
-    for name, override in experiments.items():
-        run(root, "dvc", "exp", "run", "--queue", "-n", name, "-S", override)
+    for name, overrides in experiments.items():
+        run(root, "dvc", "exp", "run", "--queue", "-n", name, *overrides)
     run(root, "dvc", "queue", "start", "-j", "2")
     status = queue_status(root, timeout=300)
     tasks = status.split("\n\n")[0].splitlines()[1:]  # then a blank line, and the workers
