@@ -65,5 +65,5 @@ def main() -> None:
     pipeline = train(
         rows, roles, transformer, config, params.task, params.seed, params.compute.cores
     )
-    io.save_model(paths.TRAINED_MODEL, pipeline)
+    models.save(paths.TRAINED_MODEL, pipeline, config)
     progress.note(rows_in=len(rows), model=config["name"])
