@@ -23,11 +23,9 @@ ORDER = json.loads(r"""{{ cookiecutter.keys() | list | tojson }}""")
 # Context entries that describe one machine's run, not the project.
 MACHINE_LOCAL = {"_output_dir", "_repo_dir", "_checkout", "_template", "_commit"}
 
-# Files that only the other task uses, besides its models (other_task_models): its charts'
-# plot templates.
-# The other task's files, models included: a conf/model/ file is a model, and these
-# estimators are of one task only (random_forest.yaml and the like pick their class per
-# task with Jinja).
+# Files that only the other task uses: its charts' plot templates and its models (a
+# conf/model/ file is a model; these estimators are of one task only, while
+# random_forest.yaml and the like pick their class per task with Jinja).
 OTHER_TASK_FILES = {
     "classification": [
         "plots/scatter_with_diagonal.json",

@@ -61,8 +61,11 @@ def build(
     if n_rows and isinstance(cap, int) and not isinstance(cap, bool):
         settings["max_samples"] = None if cap >= n_rows else cap / n_rows
     estimator = estimator_class(**settings)
+    # scikit-learn's own estimators check their values here; another library's may not.
+    validate = getattr(estimator, "_validate_params", None)
     try:
-        estimator._validate_params()
+        if validate is not None:
+            validate()
     except InvalidParameterError as exc:
         raise ConfigError(f"model {name}: {exc}") from None
     return estimator
