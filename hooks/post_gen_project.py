@@ -23,11 +23,20 @@ ORDER = json.loads(r"""{{ cookiecutter.keys() | list | tojson }}""")
 # Context entries that describe one machine's run, not the project.
 MACHINE_LOCAL = {"_output_dir", "_repo_dir", "_checkout", "_template", "_commit"}
 
-# Files that only the other task uses, besides its models (other_task_models): its charts'
-# plot templates.
+# Files that only the other task uses: its charts' plot templates and its models (a
+# conf/model/ file is a model; these estimators are of one task only, while
+# random_forest.yaml and the like pick their class per task with Jinja).
 OTHER_TASK_FILES = {
-    "classification": ["plots/scatter_with_diagonal.json", "plots/scatter_with_zero.json"],
-    "regression": ["plots/lines_by_class.json", "plots/bars_by_class.json"],
+    "classification": [
+        "plots/scatter_with_diagonal.json",
+        "plots/scatter_with_zero.json",
+        "conf/model/ridge.yaml",
+    ],
+    "regression": [
+        "plots/lines_by_class.json",
+        "plots/bars_by_class.json",
+        "conf/model/logistic_regression.yaml",
+    ],
 }
 CI_FILES = {"github": [".github"], "gitlab": [".gitlab-ci.yml"], "none": []}
 # What each yes/no feature adds; its `no` deletes these (Jinja takes out the lines that
@@ -79,7 +88,7 @@ def is_yes(value: object) -> bool:
 def package_module(step: str, name: str):
     """A module of the new project's package that runs without its dependencies (Python
     alone, or Hydra for config_sync), imported from its folder: `name` is its dotted path
-    in the package ("core.model_catalog")."""
+    in the package ("core.config_sync")."""
     folder, _, module = name.rpartition(".")
     sys.path.insert(0, str(Path("src", ANSWERS["package_name"], *folder.split(".")).resolve()))
     try:
@@ -90,18 +99,9 @@ def package_module(step: str, name: str):
         sys.path.pop(0)
 
 
-def other_task_models() -> list[str]:
-    """conf/model/ files of models the other task has and this one does not: the
-    package's model_catalog is the list."""
-    catalog = package_module("prune options", "core.model_catalog")
-    task = ANSWERS["task"]
-    other = {m.name for m in catalog.MODELS if m.task != task}
-    return [f"conf/model/{name}.yaml" for name in sorted(other - set(catalog.names(task)))]
-
-
 def prune_options() -> None:
     """Delete what the answers did not ask for; Jinja alone cannot skip whole files."""
-    doomed = list(OTHER_TASK_FILES[ANSWERS["task"]]) + other_task_models()
+    doomed = list(OTHER_TASK_FILES[ANSWERS["task"]])
     for ci, files in CI_FILES.items():
         if ci != ANSWERS["ci"]:
             doomed += files

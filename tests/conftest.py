@@ -26,10 +26,23 @@ TEMPLATE = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 STAGES = template_package.STAGES
 
-# The bake's model list (model_catalog.py), per task in select's order: the first is the
-# default model.
-CATALOG = template_package.module("core/model_catalog")
-MODELS = {task: CATALOG.names(task) for task in ("classification", "regression")}
+
+
+def candidates(task: str) -> list[str]:
+    """select's candidates in a bake of `task`, in order: the lines
+    `- model@select.candidates.<name>: <name>` of conf/config.yaml as Jinja renders them."""
+    from jinja2 import Environment, StrictUndefined
+
+    text = (TEMPLATE / "{{cookiecutter.project_slug}}" / "conf" / "config.yaml").read_text()
+    answers = {"task": task, "metric": "default", "package_name": "pkg"}
+    environment = Environment(line_statement_prefix="#%", undefined=StrictUndefined)
+    rendered = environment.from_string(text).render(cookiecutter=answers)
+    return re.findall(r"^  - model@select\.candidates\.(\w+): \1$", rendered, re.M)
+
+
+# The bake's models per task, in select's order (each a conf/model/ file); the first is
+# the task's linear model.
+MODELS = {task: candidates(task) for task in ("classification", "regression")}
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,6 +1,6 @@
 """The template's package read where it stands, for the template's tests and benchmarks:
 its Jinja-free modules loaded from their files, so that facts such as the list of stages
-and the model catalog have one home (the package) and are not copied here."""
+have one home (the package) and are not copied here."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ PACKAGE = TEMPLATE / "{{cookiecutter.project_slug}}" / "src" / "{{cookiecutter.p
 
 
 def module(relative: str):
-    """The package's module at `relative` (e.g. "core/model_catalog", "stages/__init__"),
+    """The package's module at `relative` (e.g. "stages/__init__"),
     loaded from its file; it must hold no Jinja and import nothing of the package."""
     name = "template_" + relative.replace("/", "_")
     spec = importlib.util.spec_from_file_location(name, PACKAGE / f"{relative}.py")

@@ -318,7 +318,7 @@ class PipelineChecks:
             ("preprocess.test_size=0", "error: the composed config: preprocess.test_size: Input "
              "should be greater than 0 (got 0)"),
             # A model setting its estimator lacks, added with + or not: checked against the
-            # estimator's parameters (model_catalog), with the closest name.
+            # estimator's parameters (its `_target_` class's signature), with the closest name.
             ("model=random_forest,+model.n_estimator=50", "error: the composed config: "
              "model.n_estimator is not a parameter of RandomForest"),
             ("+select.candidates.random_forest.max_dept=3", "did you mean max_depth?"),

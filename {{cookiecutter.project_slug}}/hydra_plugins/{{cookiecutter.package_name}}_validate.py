@@ -25,4 +25,4 @@ def refuse(error: Exception) -> None:
     raise SystemExit(1)
 
 
-config_sync.register_validation(refuse)
+config_sync.register_validation(refuse, Path(__file__).resolve().parents[1] / "conf")

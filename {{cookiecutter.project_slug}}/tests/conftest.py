@@ -19,25 +19,31 @@ PROJECT = Path(__file__).resolve().parents[1]
 if str(PROJECT / "src") not in sys.path:
     sys.path.insert(0, str(PROJECT / "src"))
 
-#% if cookiecutter.onnx == "yes" or cookiecutter.serving == "yes"
-from {{ cookiecutter.package_name }}.core import model_catalog  # noqa: E402 (plain Python)
-
 # Hyperparameters that keep tree ensembles fast in tests.
 SMALL = {"random_forest": {"n_estimators": 5}, "hist_gradient_boosting": {"max_iter": 10}}
-# One small model of every family and task (model_catalog's, both tasks whatever the bake),
-# for the tests that run every model (ONNX export, serving).
-LINEAR = {"logistic_regression": {"C": 1.0, "max_iter": 1000}, "ridge": {"alpha": 1.0}}
-FAMILIES = [
-    (m.task, {"name": m.name, **(SMALL | LINEAR).get(m.name, {})}) for m in model_catalog.MODELS
-]
+# A quick linear model per task, written as a conf/model/ file would be, for the tests that
+# switch the task (make_params) or need any model that fits fast.
+LINEAR = {
+    "classification": {
+        "_target_": "sklearn.linear_model.LogisticRegression",
+        "name": "logistic_regression",
+        "C": 1.0,
+        "max_iter": 1000,
+    },
+    "regression": {"_target_": "sklearn.linear_model.Ridge", "name": "ridge", "alpha": 1.0},
+}
+# The bake's task and every model of its conf/model/ (auto aside: not a model but the
+# choice of select's winner), made small: the tests that run every model (select, ONNX
+# export, serving) take these. The template's tests bake each task.
+TASK = yaml.safe_load((PROJECT / "params.yaml").read_text(encoding="utf-8"))["task"]
+MODELS = {
+    path.stem: {**config, **SMALL.get(path.stem, {})}
+    for path in sorted((PROJECT / "conf" / "model").glob("*.yaml"))
+    if (config := yaml.safe_load(path.read_text(encoding="utf-8")))["name"] != "auto"
+}
+FAMILIES = [(TASK, config) for config in MODELS.values()]
 
 
-#% else
-# Hyperparameters that keep tree ensembles fast in tests.
-SMALL = {"random_forest": {"n_estimators": 5}, "hist_gradient_boosting": {"max_iter": 10}}
-
-
-#% endif
 @pytest.fixture(scope="session")
 def project() -> Path:
     return PROJECT
@@ -107,9 +113,8 @@ def configured(conf{% if cookiecutter.serving == "yes" %}, project: Path{% endif
 def make_params(params_raw: dict):
     """params.yaml parsed, after setting dotted keys: make_params({"select.cv_folds": 3}).
     Setting `task` sets the business settings of that task too (SHIPPED_BUSINESS), and for
-    the other task its default metric and its models (params.py refuses another task's)."""
+    the other task its default metric and its linear model (LINEAR)."""
     # Package imports live in fixtures: src/ joins sys.path only when this module runs.
-    from {{ cookiecutter.package_name }}.core import model_catalog
     from {{ cookiecutter.package_name }}.core.params import parse
 
     def make(changes: dict | None = None):
@@ -117,10 +122,10 @@ def make_params(params_raw: dict):
         if "task" in (changes or {}):
             raw["business"] = copy.deepcopy(SHIPPED_BUSINESS[changes["task"]])
         if (changes or {}).get("task", raw["task"]) != raw["task"]:
-            names = model_catalog.names(changes["task"])
+            linear = LINEAR[changes["task"]]
             raw["metric"] = SHIPPED_METRIC[changes["task"]]
-            raw["model"] = {"name": names[0]}
-            raw["select"]["candidates"] = {name: {"name": name} for name in names}
+            raw["model"] = dict(linear)
+            raw["select"]["candidates"] = {linear["name"]: dict(linear)}
         for dotted, value in (changes or {}).items():
             *parents, leaf = dotted.split(".")
             node = raw
@@ -135,21 +140,13 @@ def make_params(params_raw: dict):
 @pytest.fixture(scope="session")
 def task_models(task: str) -> dict[str, dict]:
     """Every model of conf/model/ (auto aside), made small enough to fit quickly."""
-    found = {}
-    for path in sorted((PROJECT / "conf" / "model").glob("*.yaml")):
-        config = yaml.safe_load(path.read_text(encoding="utf-8"))
-        if config["name"] != "auto":  # not a model: the choice of select's winner
-            found[config["name"]] = {**config, **SMALL.get(config["name"], {})}
-    return found
+    return copy.deepcopy(MODELS)
 
 
 @pytest.fixture(scope="session")
 def simple_model() -> dict[str, dict]:
-    """A quick linear model per task (both exist in models.REGISTRY whatever the bake)."""
-    return {
-        "classification": {"name": "logistic_regression", "C": 1.0, "max_iter": 1000},
-        "regression": {"name": "ridge", "alpha": 1.0},
-    }
+    """A quick linear model per task, whatever the bake."""
+    return copy.deepcopy(LINEAR)
 
 
 def _toy(task: str, n: int = 60, seed: int = 0) -> pd.DataFrame:

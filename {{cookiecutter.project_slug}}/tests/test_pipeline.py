@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from {{ cookiecutter.package_name }}.__main__ import main
-from {{ cookiecutter.package_name }}.core import config_sync, io, paths
+from {{ cookiecutter.package_name }}.core import config_sync, io, model_catalog, paths
 from {{ cookiecutter.package_name }}.modeling import models
 from {{ cookiecutter.package_name }}.stages import ingest
 from {{ cookiecutter.package_name }}.tables import schema
@@ -152,11 +152,12 @@ def test_the_selected_model_is_exported_with_its_metadata(run):
     assert (meta["select"]["first"], meta["select"]["chosen_by"]) == (selection["winner"], "select")
     card = (work / paths.MODEL_CARD).read_text()
     assert f"- Chosen by `select` (`model=auto`): first of {len(selection['candidates'])}" in card
+    winner = settings["select"]["candidates"][selection["winner"]]
+    # Its keyword arguments: not its name, class nor export facts (_target_, _onnx_, ...).
     assert meta["hyperparameters"] == {
-        k: v
-        for k, v in settings["select"]["candidates"][selection["winner"]].items()
-        if k != "name"
+        k: v for k, v in winner.items() if k != "name" and not k.startswith("_")
     }
+    assert meta["hyperparameters"] == model_catalog.hyperparameters(winner) != {}
     assert meta["metrics"] == json.loads((work / paths.EVALUATE_DIR / "metrics.json").read_text())
     assert meta["data"]["train_md5"] == io.file_md5(work / paths.TRAIN)
     assert (meta["task"], meta["metric"], meta["seed"]) == (
@@ -170,7 +171,10 @@ def test_the_exported_model_predicts_raw_rows(run):
     work = run["work"]
     features = json.loads((work / paths.FEATURES).read_text())
     roles = schema.roles_from_dict(features["roles"])
-    model = models.load(work / paths.MODEL)
+    meta = json.loads((work / paths.MODEL_METADATA).read_text())
+    model = models.load(
+        work / paths.MODEL, model_catalog.read(meta["model"], work / paths.MODEL_CONF)
+    )
     rows = pd.read_csv(work / "data" / "raw" / "penguins.csv")
     predictions = model.predict(schema.model_frame(rows, roles))
     assert len(predictions) == len(rows)

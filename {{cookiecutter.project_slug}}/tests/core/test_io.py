@@ -211,15 +211,15 @@ def test_save_model_is_byte_identical_and_round_trips(
     with zipfile.ZipFile(tmp_path / "a.skops") as archive:
         assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
 
-    loaded = models.load(tmp_path / "a.skops")
+    loaded = models.load(tmp_path / "a.skops", task_models[name])
     rows = schema.model_frame(test, toy_roles)
     assert np.array_equal(loaded.predict(rows), first.predict(rows))
     if task == "classification":
         assert np.array_equal(loaded.predict_proba(rows), first.predict_proba(rows))
 
 
-def test_save_model_ignores_padding_bytes(fitted, task, tmp_path):
-    forest, _, _ = fitted(task, {"name": "random_forest", "n_estimators": 2})
+def test_save_model_ignores_padding_bytes(fitted, task, task_models, tmp_path):
+    forest, _, _ = fitted(task, {**task_models["random_forest"], "n_estimators": 2})
     twin = copy.deepcopy(forest)
     for tree in twin.named_steps["model"].estimators_:
         state = tree.tree_.__getstate__()

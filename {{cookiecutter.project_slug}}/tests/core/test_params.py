@@ -49,7 +49,6 @@ def test_params_yaml_is_usable(project):
 def test_every_model_option_composes(task, path):
     loaded = composed([f"model={path.stem}"])
     assert loaded.model["name"] == path.stem
-    assert path.stem in loaded.select.candidates, "every model is also a select candidate"
     models.build(task, loaded.model, loaded.seed)
 
 
@@ -159,12 +158,30 @@ def test_a_bad_value_is_named(params_raw, key, value):
             ["model=random_forest", "+model.random_state=3"],
             r"model.random_state is not set here: the top-level seed sets it \(-S seed=...\)",
         ),
-        (["model.name=svm"], r"model.name 'svm' is not a \w+ model: choose one of "),
+        (
+            ["model=random_forest", "model.name=svm"],
+            r"model.name 'svm' is no file of \S+conf/model: a model file's name is its stem",
+        ),
+        (
+            ["model=random_forest", "model._target_=sklearn.ensemble.RandomForest"],
+            r"model._target_ 'sklearn.ensemble.RandomForest': sklearn.ensemble has no class "
+            r"RandomForest \(did you mean sklearn.ensemble.RandomForest\w+\?\); fix _target_ "
+            r"in conf/model/random_forest.yaml",
+        ),
+        (
+            ["model=random_forest", "model._target_=sklearn.cluster.KMeans"],
+            r"model._target_ 'sklearn.cluster.KMeans' is not a \w+ estimator; fix _target_ in",
+        ),
+        (
+            ["+select.candidates.random_forest._skops_trusted=[a.B]"],
+            r"select.candidates.random_forest._skops_trusted is not a model file key: did you "
+            r"mean _skops_trusted_\?",
+        ),
     ],
 )
 def test_a_model_setting_its_estimator_lacks_is_refused_while_composing(overrides, message):
-    """Checked against the estimator's own parameters (model_catalog) before DVC writes
-    params.yaml, added with + or not, in `model` and in each select candidate."""
+    """Checked against the class `_target_` names (its signature, its task) before DVC
+    writes params.yaml, added with + or not, in `model` and in each select candidate."""
     with pytest.raises(ConfigError, match=f"^the composed config: {message}"):
         composed(overrides)
 
@@ -214,7 +231,8 @@ def test_dvc_yaml_matches_the_code(project, params_raw):
         value
         for name, value in vars(paths).items()
         if isinstance(value, Path)
-        and name not in {"PARAMS", "SERVICE", "REPORTS", "EVALUATE_DIR", "RAW", "FETCHED"}
+        and name
+        not in {"PARAMS", "SERVICE", "REPORTS", "EVALUATE_DIR", "RAW", "FETCHED", "MODEL_CONF"}
     ]
     assert {str(p) for p in written} <= declared
     assert f"{paths.EVALUATE_DIR}/metrics.json" in declared

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import re
 from pathlib import Path
 
@@ -15,54 +14,105 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import get_scorer, get_scorer_names
 
 from {{ cookiecutter.package_name }}.core import model_catalog, scorers
-from {{ cookiecutter.package_name }}.core.errors import ConfigError
+from {{ cookiecutter.package_name }}.core.errors import ConfigError, DataError
 from {{ cookiecutter.package_name }}.core.params import AUTO
 from {{ cookiecutter.package_name }}.modeling import business, models
 
-MODEL_FILES = sorted((Path(__file__).resolve().parents[2] / "conf" / "model").glob("*.yaml"))
+from conftest import LINEAR, MODELS
+
+CONF_MODEL = Path(__file__).resolve().parents[2] / "conf" / "model"
+MODEL_FILES = sorted(CONF_MODEL.glob("*.yaml"))
+OTHER_TASK = {"classification": "regression", "regression": "classification"}
 
 
-def test_conf_has_a_file_for_every_model_of_the_task_and_auto(task):
-    assert sorted(p.stem for p in MODEL_FILES) == sorted([AUTO, *model_catalog.names(task)])
-    assert list(models.REGISTRY[task]) == model_catalog.names(task)
+@pytest.mark.parametrize("path", MODEL_FILES, ids=lambda p: p.stem)
+def test_every_model_file_is_named_after_itself(path):
+    """params.yaml keeps `name`, not the file: the two must agree."""
+    assert model_catalog.read(path.stem, CONF_MODEL)["name"] == path.stem
 
 
-def test_select_cross_validates_every_model_of_the_task_and_its_winner_is_the_default(
-    task, params_raw
-):
-    """conf/config.yaml lists the candidates by hand (Hydra reads files): the catalog's."""
-    assert sorted(params_raw["select"]["candidates"]) == sorted(model_catalog.names(task))
+@pytest.mark.parametrize("path", [p for p in MODEL_FILES if p.stem != AUTO], ids=lambda p: p.stem)
+def test_every_model_file_names_an_estimator_of_the_task_and_its_own_parameters(task, path):
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert model_catalog.shape_problem("model", config) is None
+    assert model_catalog.class_problem(task, "model", config) is None
+    estimator_class = model_catalog.estimator_class(config)
+    assert (is_classifier if task == "classification" else is_regressor)(estimator_class())
+
+
+def test_select_cross_validates_model_files_and_its_winner_is_the_default(params_raw):
+    """conf/config.yaml lists the candidates by hand, one line each, each a model file (a
+    model file need not be one: `-S model=<name>` trains it all the same)."""
+    candidates = params_raw["select"]["candidates"]
+    assert candidates
+    assert all(
+        config["_target_"] == MODELS[name]["_target_"] for name, config in candidates.items()
+    )
     assert params_raw["model"] == {"name": AUTO}
 
 
-def test_the_models_table_is_the_catalog(task, project):
+def test_the_models_table_says_what_the_model_files_hold(project):
     table = (project / "docs" / "pipeline.md").read_text()
     rows = re.findall(r"^\| `(\w+)` \| `(sklearn[\w.]+)` \|$", table, re.M)
-    assert rows == [(m.name, m.estimator) for m in model_catalog.MODELS if m.task == task]
+    assert rows and all(MODELS[name]["_target_"] == target for name, target in rows)
 
 
-@pytest.mark.parametrize("model", model_catalog.MODELS, ids=lambda m: f"{m.task}-{m.name}")
-def test_every_catalog_model_is_an_estimator_of_its_task(model):
-    estimator = model_catalog.estimator_class(model)()
-    assert (is_classifier if model.task == "classification" else is_regressor)(estimator)
+def test_a_model_file_key_that_is_no_fact_is_refused_with_the_closest():
+    config = {**LINEAR["classification"], "_onxx_": {"float32": True}}
+    assert model_catalog.shape_problem("model", config) == (
+        "model._onxx_ is not a model file key: did you mean _onnx_? they are _target_, "
+        "_onnx_, _skops_trusted_"
+    )
+    bad_facts = {**LINEAR["classification"], "_onnx_": {"float32": "yes"}}
+    assert "model._onnx_ is {'float32': 'yes'}" in model_catalog.shape_problem("model", bad_facts)
+    no_target = {"name": "svm", "C": 1.0}
+    assert model_catalog.shape_problem("model", no_target) == (
+        "model has no _target_: add `_target_: <module.Class>` (the estimator) to "
+        "conf/model/svm.yaml"
+    )
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("sklearn.svm.SVX", "sklearn.svm has no class SVX (did you mean sklearn.svm.SV"),
+        ("no_such_package.Model", "module 'no_such_package' does not import"),
+    ],
+)
+def test_a_target_that_does_not_import_is_refused_in_one_line(task, target, message):
+    problem = model_catalog.class_problem(task, "model", {"_target_": target, "name": "svm"})
+    assert message in problem and problem.endswith("fix _target_ in conf/model/svm.yaml")
+    assert "\n" not in problem
+
+
+def test_a_target_of_the_other_task_is_refused(task):
+    other = LINEAR[OTHER_TASK[task]]
+    assert model_catalog.class_problem(task, "model", other) == (
+        f"model._target_ {other['_target_']!r} is not a {task} estimator; fix _target_ in "
+        f"conf/model/{other['name']}.yaml"
+    )
+
+
+def test_a_model_file_named_otherwise_than_its_file_is_refused(tmp_path):
+    (tmp_path / "extra_trees.yaml").write_text("_target_: a.B\nname: extra_tree\n")
+    with pytest.raises(ConfigError, match="name is 'extra_tree'; write `name: extra_trees`"):
+        model_catalog.read("extra_trees", tmp_path)
 
 
 @pytest.mark.parametrize("path", [p for p in MODEL_FILES if p.stem != AUTO], ids=lambda p: p.stem)
 def test_build_every_model_of_the_task(task, path):
     config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    assert config["name"] == path.stem
     estimator = models.build(task, config, seed=11)
-    assert type(estimator) is models.REGISTRY[task][path.stem]
+    assert type(estimator) is model_catalog.estimator_class(config)
     set_values = estimator.get_params()
-    assert {k: set_values[k] for k in config if k != "name"} == {
-        k: v for k, v in config.items() if k != "name"
-    }
+    given = model_catalog.hyperparameters(config)
+    assert {k: set_values[k] for k in given} == given
     if "random_state" in set_values:
         assert set_values["random_state"] == 11
 
 
 def test_a_whole_number_max_samples_caps_rows_per_tree(task):
-    config = {"name": "random_forest", "n_estimators": 5, "max_samples": 1000}
+    config = {**MODELS["random_forest"], "max_samples": 1000}
     assert models.build(task, config, 0, n_rows=4000).max_samples == 0.25
     assert models.build(task, config, 0, n_rows=1000).max_samples is None
     assert models.build(task, config, 0, n_rows=50).max_samples is None
@@ -70,42 +120,63 @@ def test_a_whole_number_max_samples_caps_rows_per_tree(task):
 
 
 def test_build_does_not_change_the_config(task):
-    config = {"name": "random_forest", "n_estimators": 5}
+    config = dict(MODELS["random_forest"])
     models.build(task, config, seed=0)
-    assert config == {"name": "random_forest", "n_estimators": 5}
+    assert config == MODELS["random_forest"]
 
 
 def test_build_names_an_unknown_hyperparameter(task):
+    config = {**MODELS["random_forest"], "n_estimator": 5, "trees": 1}
     with pytest.raises(
-        ConfigError, match="model random_forest: unknown hyperparameter\\(s\\) n_estimator, trees;"
+        ConfigError,
+        match=r"^model random_forest.n_estimator is not a parameter of RandomForest\w+: did "
+        "you mean n_estimators",
     ):
-        models.build(task, {"name": "random_forest", "n_estimator": 5, "trees": 1}, seed=0)
-
-
-@pytest.mark.parametrize(
-    "config",
-    [
-        {"name": "random_forest", "n_estimators": -1},
-        {"name": "random_forest", "max_features": "most"},
-        {"name": "hist_gradient_boosting", "learning_rate": -0.1},
-    ],
-)
-def test_build_refuses_a_bad_value(task, config):
-    bad = next(k for k in config if k != "name")
-    with pytest.raises(ConfigError, match=f"model {config['name']}: .*{bad}"):
         models.build(task, config, seed=0)
 
 
-def test_build_names_an_unknown_model(task):
-    with pytest.raises(ConfigError, match=f"model 'svm' is not a {task} model here: choose one of"):
-        models.build(task, {"name": "svm"}, seed=0)
+@pytest.mark.parametrize(
+    "changes",
+    [
+        ("random_forest", {"n_estimators": -1}),
+        ("random_forest", {"max_features": "most"}),
+        ("hist_gradient_boosting", {"learning_rate": -0.1}),
+    ],
+)
+def test_build_refuses_a_bad_value(task, changes):
+    name, values = changes
+    bad = next(iter(values))
+    with pytest.raises(ConfigError, match=f"model {name}: .*{bad}"):
+        models.build(task, {**MODELS[name], **values}, seed=0)
 
 
-@pytest.mark.parametrize("model", model_catalog.MODELS, ids=lambda m: f"{m.task}-{m.name}")
-def test_catalog_parameters_are_the_estimators_own(model):
-    """params.py checks conf/model/ keys against these lists without scikit-learn."""
-    estimator_class = model_catalog.estimator_class(model)
-    assert model.parameters == set(inspect.signature(estimator_class).parameters)
+def test_build_refuses_a_model_of_the_other_task(task):
+    other = LINEAR[OTHER_TASK[task]]
+    with pytest.raises(ConfigError, match=f"is not a {task} estimator; fix _target_ in"):
+        models.build(task, other, seed=0)
+
+
+def test_a_model_whose_file_does_not_trust_its_types_is_refused_before_it_is_written(
+    task, tmp_path
+):
+    """A forest holds sklearn.tree._tree.Tree: without it under _skops_trusted_ the model
+    is not written, and the one line names the type, the key and the file."""
+    X, y = make_classification(60, 4, random_state=0)
+    model = models.build(task, MODELS["random_forest"], seed=0).fit(X, y)
+    untrusted = {k: v for k, v in MODELS["random_forest"].items() if k != "_skops_trusted_"}
+    path = tmp_path / "trained.skops"
+    with pytest.raises(DataError) as refused:
+        models.save(path, model, untrusted)
+    assert str(refused.value) == (
+        f"{path} holds types outside the reviewed list: sklearn.tree._tree.Tree; review them "
+        "and list them under _skops_trusted_ in conf/model/random_forest.yaml only if you "
+        "trust them"
+    )
+    assert not path.exists()
+    models.save(path, model, MODELS["random_forest"])
+    with pytest.raises(DataError, match="sklearn.tree._tree.Tree; review them"):
+        models.load(path, untrusted)
+    assert type(models.load(path, MODELS["random_forest"])) is type(model)
 
 
 def test_metric_lists_are_every_scorer_of_each_task():
@@ -224,6 +295,6 @@ def test_chosen_config_is_select_winner_unless_a_model_is_named(make_params):
         models.chosen_config(chooser, None)
     with pytest.raises(ConfigError, match="winner 'gone' is no longer a candidate"):
         models.chosen_config(chooser, {"winner": "gone"})
-    named = make_params({"model": {"name": "random_forest", "n_estimators": 7}})
+    named = make_params({"model": {**MODELS["random_forest"], "n_estimators": 7}})
     assert models.chosen_config(named, {"winner": winner}) == dict(named.model)
     assert models.chosen_config(named, None) == dict(named.model), "select.json not needed"

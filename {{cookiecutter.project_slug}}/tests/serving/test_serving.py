@@ -15,11 +15,13 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 
-from {{ cookiecutter.package_name }}.core import io
-from {{ cookiecutter.package_name }}.core.errors import DataError
+from {{ cookiecutter.package_name }}.core import io, paths
+from {{ cookiecutter.package_name }}.core.errors import ConfigError, DataError
 #% if cookiecutter.onnx == "yes"
+from {{ cookiecutter.package_name }}.core.model_catalog import onnx_facts
 from {{ cookiecutter.package_name }}.export import onnx_convert
 #% endif
 from {{ cookiecutter.package_name }}.serving import app as app_module
@@ -39,24 +41,27 @@ JSON = {"Content-Type": "application/json"}
 
 
 @pytest.fixture
-def model_source(fitted, toy_roles, tmp_path):
-    """model_source(task): (a ModelSource of a fitted toy pipeline, that pipeline)."""
+def model_source(fitted, toy_roles, simple_model, tmp_path):
+    """model_source(task): (a ModelSource of a fitted toy pipeline, that pipeline); its
+    model file (`config`) written to tmp_path/conf/model, where the served app reads it."""
 
 #% if cookiecutter.onnx == "yes"
     def make(task: str = "classification", config: dict | None = None, onnx: bool = False):
 #% else
     def make(task: str = "classification", config: dict | None = None):
 #% endif
+        config = config or simple_model[task]
         model, train, test = fitted(task, config)
         path = tmp_path / "model.skops"
         io.save_model(path, model)
+        (tmp_path / paths.MODEL_CONF).mkdir(parents=True, exist_ok=True)
+        (tmp_path / paths.MODEL_CONF / f"{config['name']}.yaml").write_text(yaml.safe_dump(config))
         # As preprocess describes a project's features whose data has `when` as data.time,
         # `key` as data.id_column (ingest takes it out) and `note` in data.drop.
         data = train.assign(when="2024-01-01", note=0)
         roles = dataclasses.replace(toy_roles, time="when")
         metadata = {
-            "model": (config or {}).get("name")
-            or ("logistic_regression" if task == "classification" else "ridge"),
+            "model": config["name"],
             "task": task,
             "metrics": {"accuracy": 1.0},
             "hyperparameters": {},
@@ -68,8 +73,8 @@ def model_source(fitted, toy_roles, tmp_path):
         onnx_bytes = None
         if onnx:  # as export does: converted and checked on the test split, or skipped
             try:
-                onnx_bytes, parity = onnx_convert.convert_checked(
-                    model, schema.model_frame(test, toy_roles), toy_roles
+                onnx_bytes, parity, _ = onnx_convert.convert_checked(
+                    model, schema.model_frame(test, toy_roles), toy_roles, onnx_facts(config)
                 )
                 metadata["onnx"] = {"status": "exported", "parity": parity}
             except onnx_convert.ConverterMissing:
@@ -111,7 +116,9 @@ def served(model_source, tmp_path, configured):
         log_path = tmp_path / "logs" / "predictions.jsonl"
         log = prediction_log.PredictionLog(log_path, 1_000_000, 2, flush_seconds=60)
         logs.append(log)
-        app = create_app(source, configured("serve", **settings), api_key, log)
+        app = create_app(
+            source, configured("serve", **settings), api_key, log, tmp_path / paths.MODEL_CONF
+        )
 
         def logged() -> list[dict]:
             log.flush()
@@ -157,13 +164,14 @@ def test_both_runtimes_answer_as_scikit_learn_within_the_recorded_parity(
     rows[0]["x2"], rows[1]["color"], rows[2]["color"] = None, None, "ultraviolet"
     frame = schema.model_frame(pd.DataFrame(rows), toy_roles)
     try:
-        _, parity = onnx_convert.convert_checked(model, frame, toy_roles)
+        _, parity, float32 = onnx_convert.convert_checked(
+            model, frame, toy_roles, onnx_facts(config)
+        )
         expected, allowed = "onnx", parity["allowed_abs_diff"]
     except onnx_convert.ConverterMissing:
-        expected, allowed = "skops", 1e-12
+        expected, allowed, float32 = "skops", 1e-12, False
     assert fast.get("/metadata").json()["runtime"] == expected
     assert slow.get("/metadata").json()["runtime"] == "skops"
-    float32 = expected == "onnx" and isinstance(model[-1], onnx_convert.FLOAT32_MODELS)
     for client, tolerance, logged in ((fast, allowed, fast_log), (slow, 0.0, slow_log)):
         body = client.post("/predict", json={"instances": rows}).json()
         if task == "classification":
@@ -180,8 +188,6 @@ def test_both_runtimes_answer_as_scikit_learn_within_the_recorded_parity(
 
 
 def test_insisting_on_onnx_without_a_graph_is_refused_naming_the_fix(served):
-    from {{ cookiecutter.package_name }}.core.errors import ConfigError
-
     with pytest.raises(ConfigError, match="no parity-checked ONNX file .*set serve.runtime"):
         served("classification", runtime="onnx")
 
@@ -211,8 +217,6 @@ def test_the_skops_runtime_answers_as_scikit_learn(served, fitted, toy_roles, ta
 
 
 def test_insisting_on_onnx_is_refused_naming_the_fix(served):
-    from {{ cookiecutter.package_name }}.core.errors import ConfigError
-
     with pytest.raises(ConfigError, match="exports no ONNX graph .*set serve.runtime to auto"):
         served("classification", runtime="onnx")
 
@@ -389,7 +393,7 @@ def test_numbers_at_the_bound_get_answers_from_every_model(
     compute in float32, linear models sum in float64)."""
     for name, config in task_models.items():
         model, train, _ = fitted(task, config)
-        monkeypatch.setattr(app_module, "load", lambda source, model=model: model)
+        monkeypatch.setattr(app_module, "load", lambda source, models_dir, model=model: model)
         client, _, _ = served(task)
         seen = preprocess.describe_features(train, toy_roles, task)["numeric"]
         x1, x2 = (request_schema.number_bound(seen[c]) for c in ("x1", "x2"))
@@ -410,7 +414,7 @@ def test_a_non_finite_model_output_is_a_422_naming_the_row(served, monkeypatch):
         def predict(self, frame):
             return np.where(frame["x1"] > 1e9, np.inf, self.model.predict(frame))
 
-    monkeypatch.setattr(app_module, "load", lambda source: Overflowing(load(source)))
+    monkeypatch.setattr(app_module, "load", lambda *args: Overflowing(load(*args)))
     client, _, logged = served("regression")
     answer = client.post("/predict", json={"instances": [GOOD, {**GOOD, "x1": 1e10}]})
     assert answer.status_code == 422
@@ -458,6 +462,23 @@ def test_shutdown_writes_the_queued_rows_and_health_names_the_worker(served, tmp
         assert prediction_log.read(path) == []  # queued: the 60 s timer has not fired
     records = prediction_log.read(path)
     assert len(records) == 6 and len({(r["request_id"], r["row"]) for r in records}) == 6
+
+
+def test_the_served_model_loads_with_the_types_its_model_file_lists_only(
+    served, model_source, task, task_models, tmp_path, configured
+):
+    """The reviewed list is conf/model/<model>.yaml of the checkout that serves, never a
+    list that travels with the model."""
+    forest = task_models["random_forest"]
+    client, _, _ = served(task, config=forest)
+    assert client.post("/predict", json={"instances": [GOOD]}).status_code == 200
+    untrusted = {k: v for k, v in forest.items() if k != "_skops_trusted_"}
+    with pytest.raises(DataError, match="outside the reviewed list: sklearn.tree._tree.Tree; "):
+        served(task, config=untrusted)
+    source, _ = model_source(task, forest)
+    (tmp_path / paths.MODEL_CONF / "random_forest.yaml").unlink()
+    with pytest.raises(ConfigError, match="conf/model/random_forest.yaml not found"):
+        create_app(source, configured("serve"), None, None, tmp_path / paths.MODEL_CONF)
 
 
 def test_a_worker_builds_the_app_from_what_serve_hands_over(

@@ -14,42 +14,48 @@ from {{ cookiecutter.package_name }}.tables import schema
 
 TASKS = ["classification", "regression"]
 # Configs that predict differently from conftest's simple_model on the toy data.
-OTHER = {
-    "classification": {"name": "logistic_regression", "C": 1e-4},
-    "regression": {"name": "ridge", "alpha": 1e4},
-}
+OTHER = {"classification": {"C": 1e-4}, "regression": {"alpha": 1e4}}
 
 
 @pytest.mark.parametrize("task", TASKS)
-def test_check_round_trip_accepts_a_faithful_file(fitted, toy_roles, tmp_path, task):
+def test_check_round_trip_accepts_a_faithful_file(fitted, toy_roles, simple_model, tmp_path, task):
     model, _, test = fitted(task)
     path = tmp_path / "model.skops"
     io.save_model(path, model)
-    export.check_round_trip(model, path, schema.model_frame(test, toy_roles))
+    export.check_round_trip(model, path, schema.model_frame(test, toy_roles), simple_model[task])
 
 
 @pytest.mark.parametrize("task", TASKS)
-def test_check_round_trip_catches_a_different_model(fitted, toy_roles, tmp_path, task):
+def test_check_round_trip_catches_a_different_model(
+    fitted, toy_roles, simple_model, tmp_path, task
+):
     model, _, test = fitted(task)
-    other, _, _ = fitted(task, OTHER[task])
+    other, _, _ = fitted(task, {**simple_model[task], **OTHER[task]})
     rows = schema.model_frame(test, toy_roles)
     assert (other.predict(rows) != model.predict(rows)).any()
     path = tmp_path / "model.skops"
     io.save_model(path, other)
     with pytest.raises(DataError, match="predicts differently after a save/load round trip"):
-        export.check_round_trip(model, path, rows)
+        export.check_round_trip(model, path, rows, simple_model[task])
 
 
 def test_metadata(make_params):
     params = make_params({"seed": 7})
-    config = {"name": "random_forest", "n_estimators": 10, "max_depth": None}
+    config = {
+        "_target_": "sklearn.ensemble.RandomForestClassifier",
+        "name": "random_forest",
+        "n_estimators": 10,
+        "max_depth": None,
+        "_onnx_": {"float32": True},
+        "_skops_trusted_": ["sklearn.tree._tree.Tree"],
+    }
     hashes = {"train_md5": "abc"}
     settings = export.Settings.of(params)
     meta = export.metadata(
         {"r2": 0.5}, {"task": params.task}, hashes, config=config, settings=settings
     )
     assert meta["model"] == "random_forest"
-    assert meta["hyperparameters"] == {"n_estimators": 10, "max_depth": None}
+    assert meta["hyperparameters"] == {"n_estimators": 10, "max_depth": None}, "no file facts"
     assert (meta["task"], meta["metric"], meta["seed"]) == (params.task, params.metric, 7)
     assert meta["metrics"] == {"r2": 0.5}
     assert meta["data"] == hashes

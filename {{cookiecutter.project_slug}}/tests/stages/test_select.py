@@ -107,11 +107,7 @@ def test_successive_halving_gives_the_best_more_rows(rank, simple_model, toy, ta
         return real_score(pipeline, X, *args, **kwargs)
 
     monkeypatch.setattr(select, "cross_val_score", spy)
-    weak = (
-        {"name": "logistic_regression", "C": 0.0001}
-        if task == "classification"
-        else {"name": "ridge", "alpha": 1e6}
-    )
+    weak = {**simple_model[task], **({"C": 0.0001} if task == "classification" else {"alpha": 1e6})}
     candidates = {"strong": simple_model[task], "weak": weak, "weaker": {**weak, **_weaker(task)}}
     rows = toy(task, n=400, seed=1)
     budget = {"select.min_rows": 100, "select.max_rows": 300, "select.factor": 2}

@@ -7,8 +7,8 @@ import re
 import numpy as np
 import pytest
 
+from {{ cookiecutter.package_name }}.core import model_catalog
 from {{ cookiecutter.package_name }}.core.errors import ConfigError
-from {{ cookiecutter.package_name }}.modeling import models
 from {{ cookiecutter.package_name }}.stages import preprocess, train
 from {{ cookiecutter.package_name }}.tables import schema
 
@@ -20,7 +20,7 @@ def test_train_builds_a_pipeline_that_takes_raw_rows(fitted, toy_roles, simple_m
     pipeline, train_rows, test_rows = fitted(task)
     assert [name for name, _ in pipeline.steps] == ["preprocess", "model"]
     assert isinstance(
-        pipeline.named_steps["model"], models.REGISTRY[task][simple_model[task]["name"]]
+        pipeline.named_steps["model"], model_catalog.estimator_class(simple_model[task])
     )
     predictions = pipeline.predict(schema.model_frame(test_rows, toy_roles))
     assert len(predictions) == len(test_rows)
@@ -31,15 +31,14 @@ def test_train_builds_a_pipeline_that_takes_raw_rows(fitted, toy_roles, simple_m
         assert np.corrcoef(predictions, test_rows["target"])[0, 1] > 0.9
 
 
-@pytest.mark.parametrize("task", TASKS)
 def test_train_keeps_the_fitted_transformer_and_the_seed(
-    toy, toy_roles, make_params, task, configured
+    toy, toy_roles, make_params, task, task_models, configured
 ):
     train_rows, _, transformer, _ = preprocess.preprocess(
         toy(task), toy_roles, rules=configured("preprocess"), seed=0, task=task
     )
     params = make_params({"task": task, "seed": 123})
-    config = {"name": "random_forest", "n_estimators": 5}
+    config = {**task_models["random_forest"], "n_estimators": 5}
     pipeline = train.train(
         train_rows, toy_roles, transformer, config=config, settings=train.Settings.of(params)
     )
@@ -57,7 +56,7 @@ def test_train_logs_the_fit_with_rows_and_seconds(toy, toy_roles, make_params, c
     )
     caplog.set_level("INFO")
     params = make_params({"task": task})
-    ridge = {"name": "ridge"}
+    ridge = {"_target_": "sklearn.linear_model.Ridge", "name": "ridge"}
     train.train(
         train_rows, toy_roles, transformer, config=ridge, settings=train.Settings.of(params)
     )
@@ -65,24 +64,30 @@ def test_train_logs_the_fit_with_rows_and_seconds(toy, toy_roles, make_params, c
     assert re.fullmatch(rf"fit ridge rows={len(train_rows)} seconds=[\d.]+", line)
 
 
-def test_train_refuses_a_model_of_the_other_task(toy, toy_roles, make_params, configured):
+def test_train_refuses_a_model_of_the_other_task(
+    toy, toy_roles, make_params, simple_model, configured
+):
     train_rows, _, transformer, _ = preprocess.preprocess(
         toy("regression"), toy_roles, rules=configured("preprocess"), seed=0, task="regression"
     )
     params = make_params({"task": "regression"})
-    with pytest.raises(ConfigError, match="model 'logistic_regression' is not a regression model"):
+    with pytest.raises(
+        ConfigError,
+        match="model logistic_regression._target_ 'sklearn.linear_model.LogisticRegression' is "
+        "not a regression estimator",
+    ):
         train.train(
             train_rows,
             toy_roles,
             transformer,
-            config={"name": "logistic_regression"},
+            config=simple_model["classification"],
             settings=train.Settings.of(params),
         )
 
 
 @pytest.mark.parametrize("config", ["random_forest", "hist_gradient_boosting", "linear"])
 def test_reruns_at_one_n_jobs_setting_give_identical_model_files(
-    toy, toy_roles, make_params, simple_model, task, config, tmp_path, configured
+    toy, toy_roles, make_params, simple_model, task, task_models, config, tmp_path, configured
 ):
     """compute.n_jobs spreads fitting over cores; it must not make reruns differ. Forests and
     linear models are the same at any setting; histogram gradient boosting sums over
@@ -90,8 +95,8 @@ def test_reruns_at_one_n_jobs_setting_give_identical_model_files(
     from {{ cookiecutter.package_name }}.core import io
 
     chosen = {
-        "random_forest": {"name": "random_forest", "n_estimators": 8},
-        "hist_gradient_boosting": {"name": "hist_gradient_boosting", "max_iter": 15},
+        "random_forest": {**task_models["random_forest"], "n_estimators": 8},
+        "hist_gradient_boosting": {**task_models["hist_gradient_boosting"], "max_iter": 15},
         "linear": simple_model[task],
     }[config]
     rows = toy(task, n=400, seed=5)
@@ -111,14 +116,16 @@ def test_reruns_at_one_n_jobs_setting_give_identical_model_files(
         assert digests[1, "a"] == digests[2, "a"], "n_jobs changed the model file"
 
 
-def test_train_fits_every_row_whatever_the_budgets(toy, toy_roles, make_params, task, configured):
+def test_train_fits_every_row_whatever_the_budgets(
+    toy, toy_roles, make_params, task, task_models, configured
+):
     """Budgets are for choosing and judging: select.max_rows never shrinks training."""
     rows = toy(task, n=300, seed=2)
     train_rows, _, transformer, _ = preprocess.preprocess(
         rows, toy_roles, rules=configured("preprocess"), seed=0, task=task
     )
     params = make_params({"task": task, "select.min_rows": 100, "select.max_rows": 100})
-    config = {"name": "random_forest", "n_estimators": 3, "max_samples": 1000}
+    config = {**task_models["random_forest"], "n_estimators": 3, "max_samples": 1000}
     pipeline = train.train(
         train_rows, toy_roles, transformer, config=config, settings=train.Settings.of(params)
     )

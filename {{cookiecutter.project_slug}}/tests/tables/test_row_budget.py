@@ -18,6 +18,8 @@ from {{ cookiecutter.package_name }}.modeling import models
 from {{ cookiecutter.package_name }}.stages import export, preprocess, select, train
 from {{ cookiecutter.package_name }}.tables import parts
 
+from conftest import MODELS
+
 
 def mixed(n: int, seed: int, categories: list[str]) -> pd.DataFrame:
     """Text with missing values, a categorical, floats with NaN and integers."""
@@ -173,7 +175,7 @@ def test_select_past_its_budget_ranks_a_sample_alike_from_a_file_or_parts(
 
 
 def run_train(make_params, monkeypatch, max_rows: int | None):
-    forest = {"name": "random_forest", "n_estimators": 3}
+    forest = {**MODELS["random_forest"], "n_estimators": 3}
     params = make_params({"train.max_rows": max_rows, "model": forest})
     monkeypatch.setattr(train, "load", lambda: params)
     train.main()
@@ -186,7 +188,7 @@ def test_train_fits_a_seeded_sample_of_max_rows(
     caplog.set_level("INFO")
     rows = stage_inputs("file")
     params, first = run_train(make_params, monkeypatch, 150)
-    forest = models.load(paths.TRAINED_MODEL).named_steps["model"]
+    forest = models.load(paths.TRAINED_MODEL, MODELS["random_forest"]).named_steps["model"]
     # Bootstrap weights of a tree's root sum to the rows the forest was fitted on.
     assert forest.estimators_[0].tree_.weighted_n_node_samples[0] == 150
     assert run_train(make_params, monkeypatch, 150)[1] == first, "a rerun changed the model"

@@ -59,10 +59,16 @@ def experiment(rev, name, figures, changes=None, **kwargs):
 
 CLASSES = {"worst_class": "Chinstrap", "worst_class_f1": 0.8889, "gap_column": "island",
            "group_gap": 0.125, "recent_balanced_accuracy": 0.95}  # fmt: skip
-LR = {"model": {"name": "logistic_regression", "C": 1.0, "max_iter": 1000}}
+# As conf/model/ files compose: `_target_` and the export facts follow from `name`.
+LR = {"model": {"_target_": "sklearn.linear_model.LogisticRegression",
+                "name": "logistic_regression", "C": 1.0, "max_iter": 1000,
+                "_onnx_": {"float32": False}}}  # fmt: skip
+FOREST = {"model": {"_target_": "sklearn.ensemble.RandomForestClassifier",
+                    "name": "random_forest", "n_estimators": 100, "_onnx_": {"float32": True},
+                    "_skops_trusted_": ["sklearn.tree._tree.Tree"]}}  # fmt: skip
 SAMPLE = [
     {**entry("workspace", None, headline("random_forest", -0.0926, **CLASSES),
-             {"model": {"name": "random_forest", "n_estimators": 100}}),
+             FOREST),
      "experiments": None},
     {**entry("45246bfe70fcad652622b013f82d81b8995833c8", "main",
              headline("logistic_regression", -0.0402, **CLASSES)),
@@ -155,7 +161,8 @@ def test_greater_headline_ranks_first_also_for_losses():
 
 def test_a_column_for_each_setting_that_tells_the_runs_apart():
     first = compare.sections(compare.runs(SAMPLE))[0]
-    # model.C: the runs holding it differ; model.max_iter: those holding it agree.
+    # model.C: the runs holding it differ; model.max_iter: those holding it agree; the
+    # class and the export facts (model._target_, model._onnx_.float32) follow the name.
     assert compare.differing(first.runs) == ["model.name", "model.C"]
     columns, cells = compare.table(first)
     assert [c.title for c in columns][-2:] == ["model.name", "model.C"]

@@ -17,6 +17,7 @@ override fails in one line before DVC writes params.yaml or runs a stage.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -27,8 +28,6 @@ KEY = "task"
 
 def project_module(name: str):
     """A module of this package, also when this file runs as a script (pre-commit)."""
-    import importlib
-
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     try:
         return importlib.import_module(f"{{ cookiecutter.package_name }}.core.{name}")
@@ -36,9 +35,10 @@ def project_module(name: str):
         sys.path.pop(0)
 
 
-def register_validation(refuse: Callable[[Exception], None]) -> None:
-    """Register ${validate:}: the composed config, checked by params.parse; a ConfigError
-    goes to `refuse` (raised inside a resolver, OmegaConf would wrap it)."""
+def register_validation(refuse: Callable[[Exception], None], conf_dir: Path = Path("conf")) -> None:
+    """Register ${validate:}: the composed config, checked by params.parse (each model
+    against its class and its file in conf_dir/model); a ConfigError goes to `refuse`
+    (raised inside a resolver, OmegaConf would wrap it)."""
     from omegaconf import OmegaConf
 
     def validate(task: str, *, _root_) -> str:
@@ -50,8 +50,11 @@ def register_validation(refuse: Callable[[Exception], None]) -> None:
             return task
         raw = OmegaConf.to_container(_root_, resolve=False)
         raw[KEY] = task  # this key's own value is being resolved
+        # Without scikit-learn (the post-gen hook's Python) no model class imports: select
+        # and train check them then.
+        models = Path(conf_dir) / "model" if importlib.util.find_spec("sklearn") else None
         try:
-            params.parse(raw, "the composed config")
+            params.parse(raw, "the composed config", models)
         except params.ConfigError as exc:
             refuse(exc)
         return task
@@ -70,7 +73,7 @@ def compose(conf_dir: Path, overrides: list[str] | None = None) -> str:
         cfg = hydra_compose(config_name="config", overrides=overrides or [])
     refused: list[Exception] = []
     # After Hydra's plugin scan, which may have registered hydra_plugins/'s variant.
-    register_validation(refused.append)
+    register_validation(refused.append, conf_dir)
     OmegaConf.resolve(cfg)
     if refused:
         raise refused[0]

@@ -29,8 +29,8 @@ import pandas as pd
 from .errors import DataError, StorageError, first_line
 
 # Types that skops does not trust by default and that this project's files are made of,
-# besides the models' own (each model's skops_types in model_catalog.py). Reviewed by hand:
-# a file asking for anything else is refused (load_model).
+# besides the models' own (each conf/model/<name>.yaml's _skops_trusted_). Reviewed by
+# hand: a file asking for anything else is refused (load_model).
 TRUSTED_TYPES = frozenset(
     {
         "numpy.dtype",
@@ -345,26 +345,43 @@ def _zero_padding(npy: bytes) -> bytes:
     return buffer.getvalue()
 
 
-def save_model(path: Path, model: Any) -> None:
-    """Save with skops (no pickle), byte-identical for an identical model."""
+def _refuse_untrusted(what: Path, untrusted: list[str], model_types: frozenset[str], fix: str):
+    """DataError naming the types of `what` outside TRUSTED_TYPES and `model_types`."""
+    refused = sorted(set(untrusted) - TRUSTED_TYPES - model_types)
+    if refused:
+        raise DataError(
+            f"{what} holds types outside the reviewed list: {', '.join(refused)}; review "
+            f"them and {fix} only if you trust them"
+        )
+
+
+def save_model(
+    path: Path,
+    model: Any,
+    model_types: frozenset[str] | None = None,
+    fix: str = "add them to TRUSTED_TYPES in io.py",
+) -> None:
+    """Save with skops (no pickle), byte-identical for an identical model. With
+    `model_types`, a model that load_model would refuse is refused before it is written."""
     import skops.io as sio  # here, not at the top: data stages need no scikit-learn
 
-    write_bytes(path, _canonical_skops(sio.dumps(model)))
+    data = sio.dumps(model)
+    if model_types is not None:
+        _refuse_untrusted(path, sio.get_untrusted_types(data=data), model_types, fix)
+    write_bytes(path, _canonical_skops(data))
 
 
-def load_model(path: Path, model_types: frozenset[str] = frozenset()) -> Any:
+def load_model(
+    path: Path,
+    model_types: frozenset[str] = frozenset(),
+    fix: str = "add them to TRUSTED_TYPES in io.py",
+) -> Any:
     """Load a skops file, trusting only the reviewed TRUSTED_TYPES and `model_types`, the
-    types of the models it may hold (models.load passes model_catalog's)."""
+    types the model file of the model it holds lists (models.load passes them)."""
     if not Path(path).exists():
         raise DataError(f"{path} does not exist: run `dvc repro` to build it")
     import skops.io as sio
 
     untrusted = sio.get_untrusted_types(file=path)
-    refused = sorted(set(untrusted) - TRUSTED_TYPES - model_types)
-    if refused:
-        raise DataError(
-            f"{path} asks to load types outside the reviewed list: {', '.join(refused)}; "
-            "review them and add to TRUSTED_TYPES in io.py (or to the model's skops_types in "
-            "model_catalog.py) only if you trust the file"
-        )
+    _refuse_untrusted(path, untrusted, model_types, fix)
     return sio.load(path, trusted=list(untrusted))

@@ -1,153 +1,143 @@
-"""The one list of models: per task, each conf/model/<name>.yaml's estimator, and what
-exporting and loading it needs.
+"""The models are the files conf/model/<name>.yaml; this module reads and checks them.
 
-Everything else follows from it: models.REGISTRY (name -> estimator class per task),
-onnx_convert's float32 and float64-threshold families, the model types io.load_model
-trusts, the conf/model/ files the post-gen hook keeps for the task, and the template's
-tests. conf/config.yaml's select candidates and conf/model/ are written by hand (Hydra
-reads files); tests/modeling/test_models.py fails when they differ from this list.
+A model file holds `_target_`, the estimator class as module.Class (Hydra's key), `name`,
+its stem (so that params.yaml, where the stem is gone, still says which file it came
+from), and the estimator's keyword arguments. Keys written like `_target_` are never
+hyperparameters: `_onnx_` and `_skops_trusted_` are facts about exporting and loading the
+model (docs/pipeline.md "Models"). Nothing lists the models elsewhere: a new file is a new
+model, and `model@select.candidates.<name>: <name>` in conf/config.yaml makes it a
+candidate.
 
-Plain Python, no scikit-learn at import: the post-gen hook reads it before the project's
-packages are installed. Adding a model: an entry here, conf/model/<name>.yaml, and its
-line in conf/config.yaml's candidates.
+While conf/ is composed, class_problem() imports each `_target_` (scikit-learn, once)
+and checks its keys against the class's own signature; the other checks here need no
+import, so the data stages parse params.yaml without scikit-learn.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
-from dataclasses import dataclass
+import inspect
+from pathlib import Path
+from typing import Any
 
-_TREE = "sklearn.tree._tree.Tree"
-_HIST_TREE = "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"
-# Each estimator's keyword arguments (its __init__'s, as get_params lists them): params.py
-# checks conf/model/ keys against them while conf/ is composed, without importing
-# scikit-learn; tests/test_models.py checks them against the classes.
-_LOGISTIC = frozenset({
-    "C", "class_weight", "dual", "fit_intercept", "intercept_scaling", "l1_ratio", "max_iter",
-    "n_jobs", "penalty", "random_state", "solver", "tol", "verbose", "warm_start",
-})  # fmt: skip
-_RIDGE = frozenset({
-    "alpha", "copy_X", "fit_intercept", "max_iter", "positive", "random_state", "solver", "tol",
-})  # fmt: skip
-_FOREST = frozenset({
-    "bootstrap", "ccp_alpha", "criterion", "max_depth", "max_features", "max_leaf_nodes",
-    "max_samples", "min_impurity_decrease", "min_samples_leaf", "min_samples_split",
-    "min_weight_fraction_leaf", "monotonic_cst", "n_estimators", "n_jobs", "oob_score",
-    "random_state", "verbose", "warm_start",
-})  # fmt: skip
-_HIST = frozenset({
-    "categorical_features", "early_stopping", "interaction_cst", "l2_regularization",
-    "learning_rate", "loss", "max_bins", "max_depth", "max_features", "max_iter",
-    "max_leaf_nodes", "min_samples_leaf", "monotonic_cst", "n_iter_no_change", "random_state",
-    "scoring", "tol", "validation_fraction", "verbose", "warm_start",
-})  # fmt: skip
+import yaml
+
+from .errors import ConfigError
+
+NAME = "name"
+TARGET = "_target_"
+# ONNX: {float32: the graph feeds the estimator float32, as scikit-learn's trees cast
+# their input; parity_may_fail: a disagreement with scikit-learn skips ONNX instead of
+# failing export}. Left out, export tries float64 then float32 and skips ONNX, saying why,
+# when neither agrees (export/onnx_convert.py).
+ONNX = "_onnx_"
+ONNX_FACTS = ("float32", "parity_may_fail")
+# The types of the model's skops file that skops does not trust by default, reviewed by
+# a person: a model file asking for any other is refused (modeling/models.py).
+SKOPS_TRUSTED = "_skops_trusted_"
+NOT_HYPERPARAMETERS = (NAME, TARGET, ONNX, SKOPS_TRUSTED)
 
 
-@dataclass(frozen=True)
-class Model:
-    task: str
-    # conf/model/<name>.yaml's stem and `name`, the `model=<name>` override.
-    name: str
-    # The scikit-learn estimator, as module.Class.
-    estimator: str
-    # ONNX: the model sees float32 features, as scikit-learn's trees cast their input (and
-    # onnxruntime's tree operators require); other models stay in double.
-    onnx_float32: bool
-    # ONNX: scikit-learn compares float64 thresholds, onnxruntime float32 ones, so a value
-    # between the two roundings can take the other branch: a failed parity check means no
-    # faithful converter (export skips ONNX) rather than an error.
-    onnx_parity_may_fail: bool
-    # The estimator's keyword arguments: the keys its conf/model/<name>.yaml may set.
-    parameters: frozenset[str]
-    # Types of its skops file that skops does not trust by default. Reviewed by hand: a
-    # model file asking for anything else is refused (io.load_model).
-    skops_types: frozenset[str]
+def hyperparameters(config: dict[str, Any]) -> dict[str, Any]:
+    """The estimator's keyword arguments: the model mapping without name and facts."""
+    return {k: v for k, v in config.items() if k not in NOT_HYPERPARAMETERS}
 
 
-MODELS = (
-    Model(
-        "classification",
-        "logistic_regression",
-        "sklearn.linear_model.LogisticRegression",
-        parameters=_LOGISTIC,
-        onnx_float32=False,
-        onnx_parity_may_fail=False,
-        skops_types=frozenset(),
-    ),
-    Model(
-        "classification",
-        "random_forest",
-        "sklearn.ensemble.RandomForestClassifier",
-        parameters=_FOREST | {"class_weight"},
-        onnx_float32=True,
-        onnx_parity_may_fail=False,
-        skops_types=frozenset({_TREE}),
-    ),
-    Model(
-        "classification",
-        "hist_gradient_boosting",
-        "sklearn.ensemble.HistGradientBoostingClassifier",
-        parameters=_HIST | {"class_weight"},
-        onnx_float32=True,
-        onnx_parity_may_fail=True,
-        skops_types=frozenset(
-            {
-                _HIST_TREE,
-                "sklearn._loss.link.LogitLink",
-                "sklearn._loss.link.MultinomialLogit",
-                "sklearn._loss.loss.HalfBinomialLoss",
-                "sklearn._loss.loss.HalfMultinomialLoss",
-            }
-        ),
-    ),
-    Model(
-        "regression",
-        "ridge",
-        "sklearn.linear_model.Ridge",
-        parameters=_RIDGE,
-        onnx_float32=False,
-        onnx_parity_may_fail=False,
-        skops_types=frozenset(),
-    ),
-    Model(
-        "regression",
-        "random_forest",
-        "sklearn.ensemble.RandomForestRegressor",
-        parameters=_FOREST,
-        onnx_float32=True,
-        onnx_parity_may_fail=False,
-        skops_types=frozenset({_TREE}),
-    ),
-    Model(
-        "regression",
-        "hist_gradient_boosting",
-        "sklearn.ensemble.HistGradientBoostingRegressor",
-        parameters=_HIST | {"quantile"},
-        onnx_float32=True,
-        onnx_parity_may_fail=True,
-        skops_types=frozenset(
-            {_HIST_TREE, "sklearn._loss.link.IdentityLink", "sklearn._loss.loss.HalfSquaredError"}
-        ),
-    ),
-)
+def trusted_types(config: dict[str, Any]) -> frozenset[str]:
+    return frozenset(config.get(SKOPS_TRUSTED) or ())
 
 
-def names(task: str) -> list[str]:
-    """The task's model names, in the order select lists its candidates."""
-    return [model.name for model in MODELS if model.task == task]
+def onnx_facts(config: dict[str, Any]) -> dict[str, bool]:
+    return dict(config.get(ONNX) or {})
 
 
-def find(task: str, name: str) -> Model | None:
-    """The task's model called `name`, if any."""
-    return next((m for m in MODELS if m.task == task and m.name == name), None)
+def read(name: str, folder: Path) -> dict[str, Any]:
+    """conf/model/<name>.yaml as a mapping, checked to be named after its file."""
+    path = Path(folder) / f"{name}.yaml"
+    if not path.exists():
+        raise ConfigError(f"{path} not found: the model {name!r} is described there")
+    config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if config.get(NAME) != name:
+        raise ConfigError(f"{path}: name is {config.get(NAME)!r}; write `name: {name}`")
+    return config
 
 
-def estimator_class(model: Model) -> type:
-    """The estimator class itself (imports scikit-learn)."""
-    module, _, name = model.estimator.rpartition(".")
-    return getattr(importlib.import_module(module), name)
+def shape_problem(where: str, config: dict[str, Any]) -> str | None:
+    """Why the model mapping at `where` is malformed, or None; imports nothing."""
+    if not isinstance(config.get(TARGET), str):
+        return (
+            f"{where} has no {TARGET}: add `{TARGET}: <module.Class>` (the estimator) to "
+            f"conf/model/{config.get(NAME)}.yaml"
+        )
+    unknown = sorted(k for k in config if k.startswith("_") and k not in NOT_HYPERPARAMETERS)
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], NOT_HYPERPARAMETERS, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        return (
+            f"{where}.{unknown[0]} is not a model file key: {hint}they are {TARGET}, {ONNX}, "
+            f"{SKOPS_TRUSTED}"
+        )
+    facts = config.get(ONNX) or {}
+    if not isinstance(facts, dict) or any(
+        k not in ONNX_FACTS or not isinstance(v, bool) for k, v in facts.items()
+    ):
+        return (
+            f"{where}.{ONNX} is {facts!r}: it maps float32 and/or parity_may_fail to true or false"
+        )
+    trusted = config.get(SKOPS_TRUSTED) or []
+    if not isinstance(trusted, list) or not all(isinstance(t, str) for t in trusted):
+        return f"{where}.{SKOPS_TRUSTED} is {trusted!r}: it is a list of module.Class names"
+    return None
 
 
-def skops_types() -> frozenset[str]:
-    """Every listed model's reviewed skops types."""
-    return frozenset().union(*(model.skops_types for model in MODELS))
+def estimator_class(config: dict[str, Any]) -> type:
+    """The class `_target_` names; ImportError in one line when it does not import."""
+    module_name, _, class_name = str(config[TARGET]).rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ImportError(f"module {module_name!r} does not import ({exc})") from None
+    found = getattr(module, class_name, None)
+    if not isinstance(found, type):
+        public = [n for n in dir(module) if not n.startswith("_")]
+        close = difflib.get_close_matches(class_name, public, n=1)
+        hint = f" (did you mean {module_name}.{close[0]}?)" if close else ""
+        raise ImportError(f"{module_name} has no class {class_name}{hint}")
+    return found
+
+
+def is_of_task(estimator_class: type, task: str) -> bool:
+    """Whether instances of the class are estimators of `task` (scikit-learn's tags)."""
+    from sklearn.base import is_classifier, is_regressor
+
+    try:
+        estimator = estimator_class()
+    except Exception:  # noqa: BLE001 (anything a foreign class's __init__ raises)
+        return False
+    return (is_classifier if task == "classification" else is_regressor)(estimator)
+
+
+def class_problem(task: str, where: str, config: dict[str, Any]) -> str | None:
+    """Why the model at `where` cannot build its estimator, or None: `_target_` imports,
+    is a `task` estimator, and takes every hyperparameter given. Imports the class."""
+    fix = f"fix {TARGET} in conf/model/{config.get(NAME)}.yaml"
+    try:
+        found = estimator_class(config)
+    except ImportError as exc:
+        return f"{where}.{TARGET} {config[TARGET]!r}: {exc}; {fix}"
+    if not is_of_task(found, task):
+        return f"{where}.{TARGET} {config[TARGET]!r} is not a {task} estimator; {fix}"
+    accepted = set(inspect.signature(found).parameters)
+    if "random_state" in config:
+        return f"{where}.random_state is not set here: the top-level seed sets it (-S seed=...)"
+    settable = sorted(accepted - {"random_state"}, key=str.lower)
+    unknown = sorted(set(hyperparameters(config)) - accepted)
+    if not unknown:
+        return None
+    close = difflib.get_close_matches(unknown[0], settable, n=1)
+    hint = f"did you mean {close[0]}? " if close else ""
+    return (
+        f"{where}.{unknown[0]} is not a parameter of {found.__name__}: {hint}it takes "
+        f"{', '.join(settable)}"
+    )

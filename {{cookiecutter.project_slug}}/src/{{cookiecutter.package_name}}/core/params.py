@@ -398,33 +398,26 @@ def _settings(loc: tuple) -> list[str]:
     return sorted(model.model_fields)
 
 
-def model_problem(task: Task, where: str, config: dict[str, Any]) -> str | None:
+def model_problem(
+    task: Task, where: str, config: dict[str, Any], models_dir: Path | None = None
+) -> str | None:
     """Why the conf/model/ mapping at `where` (model, select.candidates.<name>) cannot
-    build its estimator, or None: checked against model_catalog's lists, so a misspelt
-    hyperparameter is refused while conf/ is composed, not when train imports
-    scikit-learn. Values are the estimator's to check (models.build)."""
-    model = model_catalog.find(task, config.get("name"))
-    if model is None:
+    build its estimator, or None. Its shape always; with `models_dir` (conf/ being
+    composed) also its file's name and its class's own signature (model_catalog), so a
+    misspelt hyperparameter is refused before DVC writes params.yaml. Values are the
+    estimator's to check (models.build)."""
+    problem = model_catalog.shape_problem(where, config)
+    if problem or models_dir is None:
+        return problem
+    if where == "model" and not (Path(models_dir) / f"{config.get('name')}.yaml").exists():
         return (
-            f"{where}.name {config.get('name')!r} is not a {task} model: choose one of "
-            f"{', '.join(model_catalog.names(task))} (files in conf/model/)"
+            f"model.name {config.get('name')!r} is no file of {models_dir}: a model file's "
+            "name is its stem (conf/model/<name>.yaml holds `name: <name>`)"
         )
-    if "random_state" in config:
-        return f"{where}.random_state is not set here: the top-level seed sets it (-S seed=...)"
-    estimator = model.estimator.rpartition(".")[2]
-    settable = sorted(model.parameters - {"random_state"}, key=str.lower)
-    unknown = sorted(set(config) - {"name"} - model.parameters)
-    if not unknown:
-        return None
-    close = difflib.get_close_matches(unknown[0], settable, n=1)
-    hint = f"did you mean {close[0]}? " if close else ""
-    return (
-        f"{where}.{unknown[0]} is not a parameter of {estimator}: {hint}it takes "
-        f"{', '.join(settable)}"
-    )
+    return model_catalog.class_problem(task, where, config)
 
 
-def choice_problem(params: Params) -> str | None:
+def choice_problem(params: Params, models_dir: Path | None = None) -> str | None:
     """Why the metric or a model of a well-formed config cannot run, or None."""
     problem = scorers.task_problem(params.task, params.metric)
     if problem:
@@ -432,11 +425,15 @@ def choice_problem(params: Params) -> str | None:
     # auto names no model (its field check refuses keys beside it): select's candidates do.
     configs = {} if params.model.get("name") == AUTO else {"model": params.model}
     configs.update({f"select.candidates.{n}": c for n, c in params.select.candidates.items()})
-    problems = (model_problem(params.task, where, c) for where, c in configs.items())
+    problems = (model_problem(params.task, w, c, models_dir) for w, c in configs.items())
     return next(filter(None, problems), None)
 
 
-def parse(raw: dict[str, Any], source: str = "params.yaml") -> Params:
+def parse(
+    raw: dict[str, Any], source: str = "params.yaml", models_dir: Path | None = None
+) -> Params:
+    """raw checked: every key and value, and each model's shape; with `models_dir` (the
+    conf/model/ folder, given while conf/ is composed) each model's class too."""
     missing = _missing_keys(raw)
     if missing:
         raise ConfigError(
@@ -444,7 +441,7 @@ def parse(raw: dict[str, Any], source: str = "params.yaml") -> Params:
             f"e.g. `dvc exp run -S {missing[0]}=...`"
         )
     parsed = _validated(raw, source)
-    problem = choice_problem(parsed)
+    problem = choice_problem(parsed, models_dir)
     if problem:
         raise ConfigError(f"{source}: {problem}; fix it in conf/ or the -S override")
     return parsed

@@ -8,6 +8,8 @@ from pathlib import Path
 FILE_STEM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 PARAMS = Path("params.yaml")
+# The model files (core/model_catalog.py): serving reads the reviewed skops types there.
+MODEL_CONF = Path("conf/model")
 #% if cookiecutter.serving == "yes"
 # Settings of `serve` and `monitor`: no stage reads them, so they stay out of params.yaml
 # (params.ServiceParams says why).

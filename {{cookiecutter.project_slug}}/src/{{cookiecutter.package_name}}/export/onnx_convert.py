@@ -2,14 +2,16 @@
 
 Inputs: one [n, 1] tensor per feature, named after the column; numbers as double,
 categories as strings, a missing category as the empty string (string tensors have no
-NaN). The preprocessing runs in double precision, as scikit-learn's does. Tree models then
-see float32, exactly as scikit-learn's forests cast their input (and as onnxruntime's tree
-operators require); linear models stay in double. Outputs: `label` and `probabilities`
+NaN). The preprocessing runs in double precision, as scikit-learn's does. The model then
+sees float32 when its file says `_onnx_: {float32: true}` (tree models: scikit-learn's
+forests cast their input so, and onnxruntime's tree operators compute so), else double;
+left out, convert_checked tries double, then float32. Outputs: `label` and `probabilities`
 (classes in `model.classes_` order) for a classifier, `variable` for a regressor.
 
 Parity: on the given rows, max |onnx - scikit-learn| over probabilities (classifiers) or
 predictions (regressors) must be at most TOLERANCE * max(1, max |scikit-learn|), and
-classifiers must predict the same labels; otherwise export fails.
+classifiers must predict the same labels; otherwise export fails, unless the model file
+says `_onnx_: {parity_may_fail: true}` or leaves it out: ONNX is then skipped, saying why.
 """
 
 from __future__ import annotations
@@ -24,8 +26,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from ..core import model_catalog
-from ..core.errors import DataError
+from ..core.errors import DataError, first_line
 from ..tables import schema
 from . import onnx_target_encoder
 
@@ -33,19 +34,7 @@ from . import onnx_target_encoder
 # the Imputer of onnxruntime; 1e-5 of the output's scale bounds both with margin.
 TOLERANCE = 1e-5
 OPSET = {"": 18, "ai.onnx.ml": 3}
-FLOAT32_MODELS = tuple(
-    model_catalog.estimator_class(m) for m in model_catalog.MODELS if m.onnx_float32
-)
 FEATURES = "features"
-
-
-# scikit-learn's histogram gradient boosting compares float64 feature values with float64
-# thresholds; onnxruntime's tree operators compare float32. A value between the two
-# roundings takes the other branch, so parity can fail on real data (seen: 79 g on one of
-# 69 penguins). For these, convert_checked treats a failed parity check as no converter.
-FLOAT64_TREES = tuple(
-    model_catalog.estimator_class(m) for m in model_catalog.MODELS if m.onnx_parity_may_fail
-)
 
 
 class ConverterMissing(Exception):
@@ -119,8 +108,9 @@ def _onnx_ready_preprocessor(model: Pipeline):
     return transformer
 
 
-def convert(model: Pipeline, roles: schema.Roles) -> bytes:
-    """Serialized ONNX of the pipeline; equal pipelines give equal bytes.
+def convert(model: Pipeline, roles: schema.Roles, float32: bool) -> bytes:
+    """Serialized ONNX of the pipeline, its model fed float32 or double; equal pipelines
+    give equal bytes.
 
     Raises ConverterMissing when skl2onnx cannot convert the estimator.
     """
@@ -129,8 +119,8 @@ def convert(model: Pipeline, roles: schema.Roles) -> bytes:
     _register_converters()
     # The preprocessor's output columns: the estimator's input.
     width = len(model.steps[0][1].get_feature_names_out())
-    front, back = _convert_halves(model, roles, width)
-    merged = _merge(front, back, width, isinstance(model.steps[-1][1], FLOAT32_MODELS))
+    front, back = _convert_halves(model, roles, width, float32)
+    merged = _merge(front, back, width, float32)
     onnx.checker.check_model(merged)
     return merged.SerializeToString()
 
@@ -156,7 +146,7 @@ def _register_converters() -> None:
     )
 
 
-def _convert_halves(model: Pipeline, roles: schema.Roles, width: int) -> tuple:
+def _convert_halves(model: Pipeline, roles: schema.Roles, width: int, float32: bool) -> tuple:
     """(the preprocessor's ONNX graph: one input per column, the estimator's: FEATURES),
     converted apart, as skl2onnx cannot convert a ColumnTransformer's pipeline whole."""
     from skl2onnx import convert_sklearn
@@ -166,7 +156,7 @@ def _convert_halves(model: Pipeline, roles: schema.Roles, width: int) -> tuple:
     estimator = model.steps[-1][1]
     inputs = [(c, DoubleTensorType([None, 1])) for c in roles.numeric]
     inputs += [(c, StringTensorType([None, 1])) for c in roles.categorical]
-    tensor = FloatTensorType if isinstance(estimator, FLOAT32_MODELS) else DoubleTensorType
+    tensor = FloatTensorType if float32 else DoubleTensorType
     options = {id(estimator): {"zipmap": False}} if hasattr(estimator, "classes_") else None
     with warnings.catch_warnings(), _hist_gradient_boosting_fix():
         warnings.simplefilter("ignore")
@@ -237,7 +227,12 @@ def run(onnx_bytes: bytes, rows: pd.DataFrame, roles: schema.Roles) -> dict[str,
     options = rt.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
-    session = rt.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
+    try:
+        session = rt.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
+    # onnxruntime's errors (Fail, InvalidGraph, ...) share no base class below Exception. A
+    # graph it refuses to load (seen: a float64 tree ensemble) has no faithful converter.
+    except Exception as exc:  # noqa: BLE001
+        raise ConverterMissing(f"onnxruntime cannot load the graph ({first_line(exc)})") from exc
     # skl2onnx renames inputs that are not identifiers (`a/b` becomes `a_b`) but keeps
     # their order, which is the order of feeds().
     inputs = [i.name for i in session.get_inputs()]
@@ -279,16 +274,27 @@ def parity(
     return result
 
 
-def convert_checked(model: Pipeline, rows: pd.DataFrame, roles: schema.Roles) -> tuple[bytes, dict]:
-    """convert() and its parity() on `rows`. ConverterMissing when skl2onnx has no converter,
-    or when a FLOAT64_TREES model's float32 ONNX twin disagrees; DataError for any other
-    disagreement."""
-    onnx_bytes = convert(model, roles)
-    try:
-        return onnx_bytes, parity(model, onnx_bytes, rows, roles)
-    except DataError as exc:
-        if not isinstance(model.steps[-1][1], FLOAT64_TREES):
-            raise
-        raise ConverterMissing(
-            f"the ONNX tree operators compare float32, scikit-learn float64: {exc}"
-        ) from exc
+def convert_checked(
+    model: Pipeline, rows: pd.DataFrame, roles: schema.Roles, facts: dict[str, bool]
+) -> tuple[bytes, dict, bool]:
+    """(ONNX bytes, parity() on `rows`, whether the model is fed float32), by the model
+    file's `_onnx_` facts: `float32` picks the graph, left out both are tried, double
+    first. ConverterMissing when skl2onnx has no converter, or when no graph agrees and
+    `parity_may_fail` is not false; DataError when it is false and the graph disagrees."""
+    tried = [facts["float32"]] if "float32" in facts else [False, True]
+    failures = []
+    for float32 in tried:
+        kind = "float32" if float32 else "float64"
+        try:
+            onnx_bytes = convert(model, roles, float32)
+            return onnx_bytes, parity(model, onnx_bytes, rows, roles), float32
+        except ConverterMissing as exc:
+            failures.append(f"{kind}: {exc}")
+        except DataError as exc:
+            if facts.get("parity_may_fail") is False:
+                raise
+            # scikit-learn's histogram gradient boosting compares float64 values with
+            # float64 thresholds, onnxruntime's tree operators float32: a value between
+            # the two roundings takes the other branch (seen: 79 g on one of 69 penguins).
+            failures.append(f"{kind}: {exc}")
+    raise ConverterMissing("; ".join(failures))

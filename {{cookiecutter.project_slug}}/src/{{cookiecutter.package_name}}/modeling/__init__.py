@@ -1,2 +1,2 @@
-"""The models: the catalog, estimators from conf/model/, the feature transformation and the
+"""The models: estimators from conf/model/, the feature transformation and the
 business metric."""

@@ -1,7 +1,8 @@
 """Estimators from conf/model/ files, and the scorer of `metric` (scorers.py says which).
 
-A conf/model/<name>.yaml holds `name` plus keyword arguments of the estimator; the models
-there are model_catalog's. Seeds come from the top-level `seed`, never from the model file.
+A conf/model/<name>.yaml names its estimator class (`_target_`) and sets its keyword
+arguments; model_catalog.py says what each key means. Seeds come from the top-level
+`seed`, never from the model file.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Collection
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 from sklearn.base import BaseEstimator
 from sklearn.metrics import get_scorer
@@ -19,16 +20,6 @@ from ..core import io, model_catalog, scorers
 from ..core.errors import ConfigError
 from ..core.params import AUTO, BusinessParams, Params, Task
 from . import business
-
-# config name -> estimator class, per task (model_catalog's list).
-REGISTRY: dict[Task, dict[str, type[BaseEstimator]]] = {
-    task: {
-        model.name: model_catalog.estimator_class(model)
-        for model in model_catalog.MODELS
-        if model.task == task
-    }
-    for task in get_args(Task)
-}
 
 
 def check_metric(task: Task, metric: str, classes: Collection | None = None) -> str:
@@ -56,47 +47,45 @@ def build(
     A whole-number `max_samples` (rows per tree of a random forest) is a cap: it becomes
     the matching share of `n_rows`, or every row when the data is smaller.
     """
-    config = dict(config)
-    name = config.pop("name", None)
-    options = REGISTRY[task]
-    if name not in options:
-        raise ConfigError(
-            f"model {name!r} is not a {task} model here: choose one of {', '.join(options)} "
-            "(files in conf/model/)"
-        )
-    estimator_class = options[name]
-    accepted = set(inspect.signature(estimator_class).parameters)
-    unknown = sorted(set(config) - accepted)
-    if unknown:
-        raise ConfigError(
-            f"model {name}: unknown hyperparameter(s) {', '.join(unknown)}; "
-            f"{estimator_class.__name__} accepts {', '.join(sorted(accepted))}"
-        )
-    if "random_state" in accepted:
-        config["random_state"] = seed
-    cap = config.get("max_samples")
+    name = config.get("name")
+    problem = model_catalog.shape_problem(f"model {name}", config) or (
+        model_catalog.class_problem(task, f"model {name}", config)
+    )
+    if problem:
+        raise ConfigError(problem)
+    estimator_class = model_catalog.estimator_class(config)
+    settings = model_catalog.hyperparameters(config)
+    if "random_state" in inspect.signature(estimator_class).parameters:
+        settings["random_state"] = seed
+    cap = settings.get("max_samples")
     if n_rows and isinstance(cap, int) and not isinstance(cap, bool):
-        config["max_samples"] = None if cap >= n_rows else cap / n_rows
-    estimator = estimator_class(**config)
+        settings["max_samples"] = None if cap >= n_rows else cap / n_rows
+    estimator = estimator_class(**settings)
+    # scikit-learn's own estimators check their values here; another library's may not.
+    validate = getattr(estimator, "_validate_params", None)
     try:
-        estimator._validate_params()
+        if validate is not None:
+            validate()
     except InvalidParameterError as exc:
         raise ConfigError(f"model {name}: {exc}") from None
     return estimator
 
 
-def load(path: Path) -> Any:
-    """A saved model (skops), trusting the reviewed types and those of model_catalog's models."""
-    return io.load_model(path, model_catalog.skops_types())
+def _trust_fix(config: dict[str, Any]) -> str:
+    """Where a person who reviewed a model's skops types lists them."""
+    return f"list them under {model_catalog.SKOPS_TRUSTED} in conf/model/{config.get('name')}.yaml"
 
 
-def name_of(task: Task, estimator: BaseEstimator) -> str:
-    """The conf/model/ name of a fitted estimator: what was trained, whichever way it was
-    chosen (`model`, or select's winner)."""
-    for name, estimator_class in REGISTRY[task].items():
-        if type(estimator) is estimator_class:
-            return name
-    return type(estimator).__name__
+def save(path: Path, model: Any, config: dict[str, Any]) -> None:
+    """The fitted model as skops at `path`, refused (nothing written) when it holds a type
+    that neither io.TRUSTED_TYPES nor its model file (`config`) trusts."""
+    io.save_model(path, model, model_catalog.trusted_types(config), _trust_fix(config))
+
+
+def load(path: Path, config: dict[str, Any]) -> Any:
+    """A saved model (skops), trusting io.TRUSTED_TYPES and the types its model file
+    (`config`, the conf/model/ mapping it was trained from) lists: nothing else."""
+    return io.load_model(path, model_catalog.trusted_types(config), _trust_fix(config))
 
 
 def chosen_config(params: Params, selection: dict | None) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
 
+from ..core import model_catalog, paths
 from ..core.params import ServeParams
 from ..modeling import derivation, models
 from ..tables import schema
@@ -38,12 +39,16 @@ from .runtime import choose
 API_KEY_HEADER = "X-API-Key"  # pragma: allowlist secret (a header name)
 
 
-def load(source: ModelSource):
-    """The skops model from its bytes, through models.load (reviewed types only)."""
+def load(source: ModelSource, models_dir: Path):
+    """The skops model from its bytes, through models.load: trusting io's reviewed types
+    and those that models_dir/<its name>.yaml (conf/model/ of the checkout that serves)
+    lists. Not a list recorded in model.json: that file travels with the model, so a model
+    would vouch for itself; the model file is written and reviewed by a person, in git."""
+    config = model_catalog.read(source.metadata["model"], models_dir)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.skops"
         path.write_bytes(source.model_bytes)
-        return models.load(path)
+        return models.load(path, config)
 
 
 def _where(loc: tuple | list) -> str:
@@ -266,10 +271,12 @@ def create_app(
     settings: ServeParams,
     api_key: str | None = None,
     prediction_log: PredictionLog | None = None,
+    models_dir: Path = paths.MODEL_CONF,
 ) -> FastAPI:
     """An app serving `source`; with `api_key`, /metadata and /predict need it. The app
-    closes `prediction_log` at shutdown (its lifespan), writing the rows still queued."""
-    model = load(source)
+    closes `prediction_log` at shutdown (its lifespan), writing the rows still queued.
+    models_dir: the model files, whose reviewed skops types load() trusts."""
+    model = load(source, models_dir)
     features, task = source.metadata["features"], source.metadata["task"]
     roles = schema.roles_from_dict(features["roles"])
     derivation.refuse_changed(features)
@@ -343,7 +350,7 @@ def served_app(root: Path, source: ModelSource, settings: ServeParams) -> FastAP
         settings.log_backups,
         settings.log_flush_seconds,
     )
-    return create_app(source, settings, api_key, log)
+    return create_app(source, settings, api_key, log, root / paths.MODEL_CONF)
 
 
 def hand_over(root: Path, source: ModelSource, settings: ServeParams, folder: Path) -> Path:

@@ -320,10 +320,10 @@ def check_gate(values: dict, *, settings: Settings) -> None:
 
 def report(
     model: Pipeline, test: pd.DataFrame, features: dict, *, settings: Settings
-) -> tuple[dict, dict, dict]:
-    """(metrics.json's values, plot tables, headline) of `model` on the test rows;
-    `features`: features.json."""
-    task, metric = settings.task, settings.metric
+) -> tuple[dict, dict]:
+    """(metrics.json's values, plot tables) of `model` on the test rows; `features`:
+    features.json."""
+    task = settings.task
     roles = schema.roles_from_dict(features["roles"])
     values, plots, y_pred = evaluate(model, test, roles, settings=settings)
     values.update(diagnose(model, test, roles, y_pred, settings=settings))
@@ -332,20 +332,24 @@ def report(
         plots["per_class"] = per_class_bars(values["per_class"], list(model.classes_))
     plots["groups"] = group_bars(values["groups"], task, settings.evaluate.min_group_size)
     values["unseen_categories"] = unseen_categories(test, features["categorical"])
-    return values, plots, headline(values, task, metric, models.name_of(task, model[-1]))
+    return values, plots
 
 
 def main() -> None:
     params = load()
     features = io.read_json(paths.FEATURES)
     roles = schema.roles_from_dict(features["roles"])
-    model = models.load(paths.TRAINED_MODEL)
+    # What train fitted: its name heads the headline, its file lists the types it trusts.
+    selection = io.read_json(paths.SELECT_REPORT) if paths.SELECT_REPORT.exists() else None
+    config = models.chosen_config(params, selection)
+    model = models.load(paths.TRAINED_MODEL, config)
     wanted = {roles.target, *roles.features, *params.data.groups, params.data.time}
     # Missing group or time columns are left to the diagnosis, which warns about them.
     test = io.read_parquet(paths.TEST, columns=io.parquet_columns(paths.TEST, wanted))
     settings = Settings.of(params)
     with compute.cores(params.compute.cores):
-        values, plots, top = report(model, test, features, settings=settings)
+        values, plots = report(model, test, features, settings=settings)
+    top = headline(values, params.task, params.metric, config["name"])
     # Written before the gate: a failing stage still leaves the numbers to look at.
     io.write_live_dir(paths.EVALUATE_DIR, values, report_files(plots, top), plots.get("confusion"))
     progress.note(rows_in=len(test), **{k: v for k, v in top.items() if k != "model"})

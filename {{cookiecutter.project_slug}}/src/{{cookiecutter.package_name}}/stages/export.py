@@ -21,7 +21,7 @@ import sklearn
 from sklearn.pipeline import Pipeline
 
 from .. import __version__
-from ..core import io, paths
+from ..core import io, model_catalog, paths
 from ..core.errors import DataError
 from ..core.params import AUTO, StageSettings, Task, TrainParams, load
 #% if cookiecutter.onnx == "yes"
@@ -46,25 +46,37 @@ class Settings(StageSettings):
     train: TrainParams
 
 
-def check_round_trip(model: Pipeline, path: Path, rows: pd.DataFrame) -> None:
-    """The saved file must load with the reviewed types and predict exactly as the model does."""
-    loaded = models.load(path)
+def check_round_trip(model: Pipeline, path: Path, rows: pd.DataFrame, config: dict) -> None:
+    """The saved file must load with the reviewed types (io's and its model file's,
+    `config`) and predict exactly as the model does."""
+    loaded = models.load(path, config)
     if not np.array_equal(loaded.predict(rows), model.predict(rows)):
         raise DataError(f"{path} predicts differently after a save/load round trip")
 
 
 #% if cookiecutter.onnx == "yes"
 def onnx_model(
-    model: Pipeline, rows: pd.DataFrame, roles: schema.Roles
+    model: Pipeline, rows: pd.DataFrame, roles: schema.Roles, config: dict
 ) -> tuple[bytes | None, dict]:
     """(the ONNX model, or None when skl2onnx cannot convert it faithfully, checked
-    against `model` on `rows`; what model.json records of it)."""
+    against `model` on `rows`; what model.json records of it). `config`: its model file,
+    whose `_onnx_` facts export finds when they are left out."""
+    facts = model_catalog.onnx_facts(config)
     try:
-        onnx_bytes, parity = onnx_convert.convert_checked(model, rows, roles)
+        onnx_bytes, parity, float32 = onnx_convert.convert_checked(model, rows, roles, facts)
     except onnx_convert.ConverterMissing as exc:
         reason = f"no faithful ONNX converter for this model ({exc})"
         log.warning("ONNX skipped: %s", reason)
         return None, {"status": "skipped", "reason": reason}
+    if "float32" not in facts:
+        log.info(
+            "ONNX: the graph feeds the model %s (found by export; `%s: {float32: %s}` in "
+            "conf/model/%s.yaml saves the search)",
+            "float32" if float32 else "float64",
+            model_catalog.ONNX,
+            str(float32).lower(),
+            config["name"],
+        )
     return onnx_bytes, {"status": "exported", "opset": onnx_convert.OPSET, "parity": parity}
 
 
@@ -76,7 +88,7 @@ def metadata(
     scored (`metrics`), on which data (`hashes`, `features`: features.json)."""
     return {
         "model": config["name"],
-        "hyperparameters": {k: v for k, v in config.items() if k != "name"},
+        "hyperparameters": model_catalog.hyperparameters(config),
         "task": settings.task,
         "metric": settings.metric,
         "seed": settings.seed,
@@ -121,7 +133,7 @@ def data_hashes() -> dict[str, str]:
     return {name: io.file_md5(path) for name, path in tables}
 
 
-def write_model(model: Pipeline, rows: pd.DataFrame) -> None:
+def write_model(model: Pipeline, rows: pd.DataFrame, config: dict) -> None:
     """models/model.skops, written only once a save/load round trip of it predicts `rows`
     exactly as `model` does."""
     paths.MODEL.parent.mkdir(parents=True, exist_ok=True)
@@ -130,8 +142,8 @@ def write_model(model: Pipeline, rows: pd.DataFrame) -> None:
         dir=paths.MODEL.parent, prefix=".export.", suffix=".tmp"
     ) as tmp:
         candidate = Path(tmp) / paths.MODEL.name
-        io.save_model(candidate, model)
-        check_round_trip(model, candidate, rows)
+        models.save(candidate, model, config)
+        check_round_trip(model, candidate, rows, config)
         io.write_bytes(paths.MODEL, candidate.read_bytes())
 
 
@@ -160,19 +172,19 @@ def main() -> None:
     params = load()
     features = io.read_json(paths.FEATURES)
     roles = schema.roles_from_dict(features["roles"])
-    model = models.load(paths.TRAINED_MODEL)
-    rows = schema.model_frame(io.read_parquet(paths.TEST, columns=roles.features), roles)
-    check_derived(features, rows, roles)
-    write_model(model, rows)
     selection = io.read_json(paths.SELECT_REPORT) if paths.SELECT_REPORT.exists() else None
     config = models.chosen_config(params, selection)
+    model = models.load(paths.TRAINED_MODEL, config)
+    rows = schema.model_frame(io.read_parquet(paths.TEST, columns=roles.features), roles)
+    check_derived(features, rows, roles)
+    write_model(model, rows, config)
     metrics = io.read_json(paths.EVALUATE_DIR / "metrics.json")
     settings = Settings.of(params)
     meta = metadata(metrics, features, data_hashes(), config=config, settings=settings)
     meta["training_rows"] = training_rows(roles.target, settings=settings)
     meta["select"] = select_ranking(selection, params.model["name"])
 #% if cookiecutter.onnx == "yes"
-    onnx_bytes, meta["onnx"] = onnx_model(model, rows, roles)
+    onnx_bytes, meta["onnx"] = onnx_model(model, rows, roles, config)
     write_onnx(onnx_bytes, meta["onnx"].get("reason"))
 #% endif
     io.write_json(paths.MODEL_METADATA, meta)

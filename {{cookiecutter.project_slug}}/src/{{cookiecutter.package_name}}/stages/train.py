@@ -67,5 +67,5 @@ def main() -> None:
     rows = row_budget.read(paths.TRAIN, columns, roles.target, budget=budget)
     transformer = io.load_model(paths.PREPROCESSOR)
     pipeline = train(rows, roles, transformer, config=config, settings=Settings.of(params))
-    io.save_model(paths.TRAINED_MODEL, pipeline)
+    models.save(paths.TRAINED_MODEL, pipeline, config)
     progress.note(rows_in=len(rows), model=config["name"])

@@ -222,11 +222,17 @@ def differing(found: list[Run]) -> list[str]:
     counts only where it differs among those)."""
     keys = list(dict.fromkeys(k for run in found for k in run.params))
     shown = []
-    for key in keys:
+    for key in filter(_a_setting, keys):
         values = {json.dumps(run.params[key], default=str) for run in found if key in run.params}
         if len(values) > 1:
             shown.append(key)
     return shown
+
+
+def _a_setting(key: str) -> bool:
+    """Not a model file's class or export facts (`model._target_`, `model._onnx_.float32`):
+    they follow from its name, already a column."""
+    return not any(len(part) > 2 and part[0] == part[-1] == "_" for part in key.split("."))
 
 
 def not_first(run: Run) -> bool:
