@@ -16,7 +16,7 @@ from sklearn.base import BaseEstimator
 from sklearn.metrics import get_scorer
 from sklearn.utils._param_validation import InvalidParameterError
 
-from ..core import io, model_catalog, scorers
+from ..core import io, model_catalog, paths, scorers
 from ..core.errors import ConfigError
 from ..core.params import AUTO, BusinessParams, Params, Task
 from . import business
@@ -86,6 +86,11 @@ def load(path: Path, config: dict[str, Any]) -> Any:
     """A saved model (skops), trusting io.TRUSTED_TYPES and the types its model file
     (`config`, the conf/model/ mapping it was trained from) lists: nothing else."""
     return io.load_model(path, model_catalog.trusted_types(config), _trust_fix(config))
+
+
+def read_selection() -> dict | None:
+    """select's report (reports/select.json), or None before select has run."""
+    return io.read_json(paths.SELECT_REPORT) if paths.SELECT_REPORT.exists() else None
 
 
 def chosen_config(params: Params, selection: dict | None) -> dict[str, Any]:

@@ -340,7 +340,7 @@ def main() -> None:
     features = io.read_json(paths.FEATURES)
     roles = schema.roles_from_dict(features["roles"])
     # What train fitted: its name heads the headline, its file lists the types it trusts.
-    selection = io.read_json(paths.SELECT_REPORT) if paths.SELECT_REPORT.exists() else None
+    selection = models.read_selection()
     config = models.chosen_config(params, selection)
     model = models.load(paths.TRAINED_MODEL, config)
     wanted = {roles.target, *roles.features, *params.data.groups, params.data.time}

@@ -172,7 +172,7 @@ def main() -> None:
     params = load()
     features = io.read_json(paths.FEATURES)
     roles = schema.roles_from_dict(features["roles"])
-    selection = io.read_json(paths.SELECT_REPORT) if paths.SELECT_REPORT.exists() else None
+    selection = models.read_selection()
     config = models.chosen_config(params, selection)
     model = models.load(paths.TRAINED_MODEL, config)
     rows = schema.model_frame(io.read_parquet(paths.TEST, columns=roles.features), roles)

@@ -60,7 +60,7 @@ def train(
 def main() -> None:
     params = load()
     roles = schema.roles_from_dict(io.read_json(paths.FEATURES)["roles"])
-    selection = io.read_json(paths.SELECT_REPORT) if paths.SELECT_REPORT.exists() else None
+    selection = models.read_selection()
     config = models.chosen_config(params, selection)
     budget = row_budget.train_budget(params.train, task=params.task, seed=params.seed)
     columns = [roles.target, *roles.features]
