@@ -111,8 +111,8 @@ def _read_cached(path: Path, name: str, where: str) -> bytes:
 
 
 def cached_paths(root: Path, lock_text: str, where: str) -> dict[str, Path]:
-    """Where DVC's cache keeps each cached file export wrote (models/model.skops{% if cookiecutter.onnx == "yes" %}, the
-    files of models/onnx/{% endif %}), by the md5s of the dvc.lock `lock_text`."""
+    """Where DVC's cache keeps each cached file export wrote, by the md5s of the dvc.lock
+    `lock_text`: models/model.skops, and the files of models/onnx/ when export writes ONNX."""
     cache = _local_cache(str(Path(root).resolve()))
     found = {manifest.MODEL: Path(cache.oid_to_path(locked_md5(lock_text)))}
 #% if cookiecutter.onnx == "yes"
