@@ -23,6 +23,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from conftest import BIN, bake, docs_harness, git, package_of, run, status_lines
 
 pytestmark = pytest.mark.slow
@@ -214,6 +215,35 @@ def test_served_model_follows_the_stage_assignment(project):
         assert (meta["version"], meta["model"]) == ("v0.0.1", "logistic_regression")
     with Server(root, package, "--workspace") as client:
         assert client.get("/metadata").json()["model"] == "random_forest"
+
+
+def test_a_version_whose_cached_files_differ_from_its_manifest_is_refused(project):
+    """serve checks a GTO version's files against the manifest committed with them: a file
+    of DVC's cache swapped for other bytes is refused in one line naming it and the fix,
+    and the version is served again once the right bytes are back."""
+    root, package, artifact = project
+    run(root, "gto", "assign", artifact, "--version", "v0.0.1", "--stage", "staging")
+    lock = yaml.safe_load(git(root, "show", f"{artifact}@v0.0.1:dvc.lock"))
+    locked = {o["path"]: o["md5"] for o in lock["stages"]["export"]["outs"]}
+    md5 = locked["models/model.skops"]
+    cached = root / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
+    kept = cached.read_bytes()
+    cached.chmod(0o644)
+    cached.write_bytes(kept + b"\0")
+    try:
+        done = run(root, sys.executable, "-m", package, "serve", "--stage", "staging", check=False)
+    finally:
+        cached.write_bytes(kept)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(
+        "error: models/model.skops is not the file models/manifest.json records (md5 "
+    )
+    assert "in version v0.0.1 (commit " in done.stderr
+    assert f"delete .dvc/cache/files/md5/{md5[:2]}/{md5[2:]}, then run `dvc fetch" in done.stderr
+    with Server(root, package, "--stage", "staging") as client:
+        meta = client.get("/metadata").json()
+    served = (meta["version"], meta["model_md5"], meta["manifest_md5"])
+    assert served == ("v0.0.1", md5, locked["models/manifest.json"])
 
 
 def test_monitor_flags_a_shifted_batch_only(project):

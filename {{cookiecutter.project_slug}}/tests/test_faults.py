@@ -41,7 +41,192 @@ class Fault:
 DATA: list[Fault] = []
 
 # --- Files that belong together: the exported model's identity ------------------------
+#% if cookiecutter.serving == "yes"
+# md5s in a line (a file's, or a DVC cache path's): the table shows <md5>, so that it is
+# the same in every bake and on every machine.
+MD5 = re.compile(r"\b[0-9a-f]{32}\b|\b[0-9a-f]{2}/[0-9a-f]{30}\b")
+
+
+def _export_toy(request: pytest.FixtureRequest, c: float = 1.0) -> None:
+    """models/ in the cwd as export leaves it, for a toy classification pipeline (the same
+    in both tasks' bakes, so the table is too; `c` its regularisation, another model):
+    model.skops by export's own writer, model.json,{% if cookiecutter.onnx == "yes" %} the ONNX graph,{% endif %} then the manifest.
+    Beside it the files `serve` reads: dvc.yaml (the artifact), service.yaml, the model's
+    conf/model/ file."""
+    import shutil
+
+    import yaml
+
+    from {{ cookiecutter.package_name }}.core import io, paths
+    from {{ cookiecutter.package_name }}.export import manifest
+    from {{ cookiecutter.package_name }}.stages import export, preprocess
+    from {{ cookiecutter.package_name }}.tables import schema
+
+    config = {**request.getfixturevalue("simple_model")["classification"], "C": c}
+    roles = request.getfixturevalue("toy_roles")
+    model, train, test = request.getfixturevalue("fitted")("classification", config)
+    rows = schema.model_frame(test, roles)
+    export.write_model(model, rows, config)
+    meta = {
+        "model": config["name"],
+        "task": "classification",
+        "metrics": {},
+        "hyperparameters": {"C": c},
+        "data": {},
+        "features": preprocess.describe_features(train, roles, "classification"),
+    }
+#% if cookiecutter.onnx == "yes"
+    onnx_bytes, meta["onnx"] = export.onnx_model(model, rows, roles, config)
+    export.write_onnx(onnx_bytes, meta["onnx"].get("reason"))
+#% endif
+    io.write_json(paths.MODEL_METADATA, meta)
+    io.write_json(paths.MODEL_MANIFEST, manifest.record())
+    for name in ("dvc.yaml", "service.yaml"):
+        shutil.copy(PROJECT / name, name)
+    (paths.MODEL_CONF / f"{config['name']}.yaml").parent.mkdir(parents=True, exist_ok=True)
+    (paths.MODEL_CONF / f"{config['name']}.yaml").write_text(yaml.safe_dump(config))
+
+
+def _serve(request: pytest.FixtureRequest, *args: str) -> str:
+    """The line `serve` prints, md5s masked; uvicorn is replaced, so a set that is not
+    refused prints no error and the case fails."""
+    import contextlib
+    import io as text
+
+    import uvicorn
+
+    from {{ cookiecutter.package_name }}.__main__ import main
+
+    request.getfixturevalue("monkeypatch").setattr(uvicorn, "run", lambda *a, **k: None)
+    err = text.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(["serve", *args])
+    errors = [line for line in err.getvalue().splitlines() if line.startswith("error: ")]
+    assert code == 1 and len(errors) == 1, err.getvalue()
+    return MD5.sub("<md5>", errors[0])
+
+
+def export_cut_short(request: pytest.FixtureRequest, work: Path) -> str:
+    """export's first write, models/model.skops of a new model, then nothing: killed."""
+    from {{ cookiecutter.package_name }}.stages import export
+    from {{ cookiecutter.package_name }}.tables import schema
+
+    _export_toy(request)
+    config = {**request.getfixturevalue("simple_model")["classification"], "C": 1e-4}
+    new, _, test = request.getfixturevalue("fitted")("classification", config)
+    export.write_model(new, schema.model_frame(test, request.getfixturevalue("toy_roles")), config)
+    return _serve(request, "--workspace")
+
+
+def manifest_missing(request: pytest.FixtureRequest, work: Path) -> str:
+    _export_toy(request)
+    Path("models/manifest.json").unlink()
+    return _serve(request, "--workspace")
+
+
+def metadata_edited(request: pytest.FixtureRequest, work: Path) -> str:
+    _export_toy(request)
+    meta = Path("models/model.json")
+    meta.write_text(meta.read_text().replace('"metrics": {}', '"metrics": {"accuracy": 1.0}'))
+    return _serve(request, "--workspace")
+
+
+#% if cookiecutter.onnx == "yes"
+def old_onnx_graph(request: pytest.FixtureRequest, work: Path) -> str:
+    """The ONNX graph of an earlier export copied back beside a later one."""
+    old_export = work / "old"
+    old_export.mkdir()
+    os.chdir(old_export)
+    _export_toy(request, c=1e-4)
+    os.chdir(work)
+    _export_toy(request)
+    graph = "models/onnx/model.onnx"
+    Path(graph).write_bytes((old_export / graph).read_bytes())
+    return _serve(request, "--workspace")
+
+
+#% endif
+def _re_export(request: pytest.FixtureRequest, obj: object) -> None:
+    """A toy export whose model.skops holds `obj`, recorded in the manifest as export
+    would record whatever its model is."""
+    from {{ cookiecutter.package_name }}.core import io, paths
+    from {{ cookiecutter.package_name }}.export import manifest
+
+    _export_toy(request)
+    io.save_model(paths.MODEL, obj)
+    io.write_json(paths.MODEL_MANIFEST, manifest.record())
+
+
+def a_dict_as_model(request: pytest.FixtureRequest, work: Path) -> str:
+    _re_export(request, {"coef": [1.0, 2.0]})
+    return _serve(request, "--workspace")
+
+
+def other_task_model(request: pytest.FixtureRequest, work: Path) -> str:
+    """A regression pipeline where model.json says classification."""
+    regression = request.getfixturevalue("simple_model")["regression"]
+    model, _, _ = request.getfixturevalue("fitted")("regression", regression)
+    _re_export(request, model)
+    return _serve(request, "--workspace")
+
+
+IDENTITY: list[Fault] = [
+    Fault(
+        "export-cut-short",
+        "an export cut short after writing models/model.skops: the new model beside the "
+        "rest of the old export",
+        "serve",
+        "refused",
+        r"^error: models/model\.skops is not the file models/manifest\.json records .*"
+        r"dvc repro export",
+        export_cut_short,
+    ),
+    Fault(
+        "manifest-missing",
+        "models/manifest.json missing (an export killed before its last write)",
+        "serve",
+        "refused",
+        r"^error: models/manifest\.json is missing.*dvc checkout --force export",
+        manifest_missing,
+    ),
+    Fault(
+        "metadata-edited",
+        "models/model.json edited by hand after export",
+        "serve",
+        "refused",
+        r"^error: models/model\.json is not the file models/manifest\.json records",
+        metadata_edited,
+    ),
+#% if cookiecutter.onnx == "yes"
+    Fault(
+        "old-onnx-graph",
+        "an earlier export's ONNX graph copied back beside a later model",
+        "serve",
+        "refused",
+        r"^error: models/onnx/model\.onnx is not the file models/manifest\.json records",
+        old_onnx_graph,
+    ),
+#% endif
+    Fault(
+        "dict-as-model",
+        "a skops file that loads but holds a dict, not a pipeline",
+        "serve",
+        "refused",
+        r"^error: models/model\.skops holds a dict, not the scikit-learn pipeline",
+        a_dict_as_model,
+    ),
+    Fault(
+        "other-task-model",
+        "a regression pipeline where models/model.json says classification",
+        "serve",
+        "refused",
+        r"^error: models/model\.skops holds a Ridge, which does not do classification",
+        other_task_model,
+    ),
+]
+#% else
 IDENTITY: list[Fault] = []
+#% endif
 
 # --- The prediction log ----------------------------------------------------------------
 LOG: list[Fault] = []

@@ -101,3 +101,28 @@ def test_the_log_becomes_a_raw_batch(make_params):
     assert plain["year"].tolist() == ["2026-01-03T09:00:00+00:00", "2025-12-31T00:00:00+00:00"]
     keyed = monitor.to_batch(records, ["y", "x", "c"], make_params({"data.id_column": "key"}))
     assert keyed["key"].tolist() == ["log-r1-0", "log-r1-1"]
+
+
+def test_monitor_reads_the_exported_models_roles_only_beside_its_training_data(
+    tmp_path, monkeypatch
+):
+    """The roles come from the checked set's model.json, and the training split must be
+    the one that model was trained on: else one line naming the file and the fix."""
+    from {{ cookiecutter.package_name }}.core import io, paths
+    from {{ cookiecutter.package_name }}.core.errors import DataError
+    from {{ cookiecutter.package_name }}.export import manifest
+
+    monkeypatch.chdir(tmp_path)
+    io.write_parquet(paths.TRAIN, frame(30).assign(y=1))
+    roles = {"target": "y", "numeric": ["x"], "categorical": ["c"], "time": None, "groups": []}
+    meta = {"features": {"roles": roles}, "data": {"train_md5": io.file_md5(paths.TRAIN)}}
+    io.write_bytes(paths.MODEL, b"model")
+    io.write_json(paths.MODEL_METADATA, meta)
+    io.write_json(paths.MODEL_MANIFEST, manifest.record())
+    assert monitor.exported_roles() == ROLES
+    io.write_parquet(paths.TRAIN, frame(31).assign(y=1))
+    with pytest.raises(DataError, match="^data/processed/train.parquet is not the training data"):
+        monitor.exported_roles()
+    io.write_bytes(paths.MODEL, b"another model")
+    with pytest.raises(DataError, match="^models/model.skops is not the file models/manifest"):
+        monitor.exported_roles()

@@ -481,6 +481,52 @@ def test_the_served_model_loads_with_the_types_its_model_file_lists_only(
         create_app(source, configured("serve"), None, None, tmp_path / paths.MODEL_CONF)
 
 
+def test_a_model_file_that_is_not_what_export_writes_is_refused_at_start_up(
+    model_source, simple_model, configured, tmp_path
+):
+    """A skops file may hold any trusted object: refused in one line naming the file and
+    the fix, before the server starts, not a traceback on the first request."""
+    from sklearn.base import clone
+
+    source, model = model_source("classification")
+    wrong = {
+        "a list, not the scikit-learn pipeline export writes": [1, 2],
+        "a pipeline that was never fitted": clone(model),
+    }
+    for problem, obj in wrong.items():
+        path = tmp_path / "wrong.skops"
+        io.save_model(path, obj)
+        bad = dataclasses.replace(source, model_bytes=path.read_bytes())
+        with pytest.raises(DataError) as refused:
+            create_app(bad, configured("serve"), None, None, tmp_path / paths.MODEL_CONF)
+        assert str(refused.value) == (
+            f"models/model.skops of version v0.0.1 holds {problem}: export it again "
+            "(`dvc repro export`), commit, and register that commit"
+        )
+    reordered = {**source.metadata["features"]["roles"], "numeric": ["x2", "x1"]}
+    moved = {**source.metadata, "features": {**source.metadata["features"], "roles": reordered}}
+    with pytest.raises(DataError, match=r"holds a pipeline fitted on \['x1', 'x2', 'color'\], "):
+        app_module.load(dataclasses.replace(source, metadata=moved), tmp_path / paths.MODEL_CONF)
+
+
+def test_the_workspace_set_is_served_only_as_its_manifest_records(model_source, tmp_path):
+    """registry reads export's files once, checks them against models/manifest.json, and
+    serves those very bytes; /metadata's manifest_md5 is the manifest's md5."""
+    from {{ cookiecutter.package_name }}.export import manifest
+
+    source, _ = model_source("classification")
+    root = tmp_path / "project"
+    io.write_bytes(root / paths.MODEL, source.model_bytes)
+    io.write_json(root / paths.MODEL_METADATA, source.metadata)
+    io.write_json(root / paths.MODEL_MANIFEST, manifest.record(root))
+    served = registry.from_workspace(root, "toy-model")
+    assert served.model_bytes == source.model_bytes and served.metadata == source.metadata
+    assert served.manifest_md5 == io.file_md5(root / paths.MODEL_MANIFEST)
+    io.write_bytes(root / paths.MODEL, source.model_bytes + b" ")
+    with pytest.raises(DataError, match="^models/model.skops is not the file models/manifest"):
+        registry.from_workspace(root, "toy-model")
+
+
 def test_a_worker_builds_the_app_from_what_serve_hands_over(
     model_source, tmp_path, monkeypatch, configured
 ):

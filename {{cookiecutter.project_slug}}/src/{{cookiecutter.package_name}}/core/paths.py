@@ -40,6 +40,9 @@ TRAINED_MODEL = Path("models/trained.skops")
 MODEL = Path("models/model.skops")
 MODEL_METADATA = Path("models/model.json")
 MODEL_CARD = Path("models/model_card.md")
+# Written last by export: the size and md5 of each file above (and of models/onnx/'s), so
+# that a reader can tell one export from a mixture (export/manifest.py).
+MODEL_MANIFEST = Path("models/manifest.json")
 #% if cookiecutter.onnx == "yes"
 # model.onnx, or SKIPPED.md when the model has no ONNX converter.
 ONNX_DIR = Path("models/onnx")

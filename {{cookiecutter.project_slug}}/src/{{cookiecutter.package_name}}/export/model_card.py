@@ -76,10 +76,12 @@ def _model_section(meta: dict) -> list[str]:
         *_chosen(meta["model"], meta.get("select")),
 #% if cookiecutter.onnx == "yes"
         "- Files: `models/model.skops` (skops, loaded with a reviewed list of types), "
-        "`models/onnx/` (ONNX, see below), `models/model.json` (this card's data).",
+        "`models/onnx/` (ONNX, see below), `models/model.json` (this card's data); "
+        "`models/manifest.json` records each one's md5, this card's too.",
 #% else
         "- Files: `models/model.skops` (skops, loaded with a reviewed list of types), "
-        "`models/model.json` (this card's data).",
+        "`models/model.json` (this card's data); `models/manifest.json` records each "
+        "one's md5, this card's too.",
 #% endif
         "",
         "Hyperparameters:",

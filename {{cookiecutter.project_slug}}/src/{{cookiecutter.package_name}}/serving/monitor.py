@@ -18,6 +18,7 @@ the target left empty to be labelled.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from scipy import stats
 from ..core import io, paths
 from ..core.errors import ConfigError, DataError
 from ..core.params import MonitorParams, Params, ServiceParams
+from ..export import manifest
 from ..tables import schema
 from . import prediction_log
 
@@ -228,6 +230,23 @@ def to_batch(records: list[dict], columns: list[str], params: Params) -> pd.Data
     return pd.DataFrame(rows, columns=columns + extra)
 
 
+def exported_roles() -> schema.Roles:
+    """The feature roles of the exported model, once models/ is one export and the
+    training split is the one that model was trained on (model.json's data.train_md5):
+    the logged inputs are compared with the data of the model that answered them."""
+    files = manifest.check_workspace()
+    meta = json.loads(files[manifest.METADATA])
+    if not paths.TRAIN.exists():
+        raise DataError(f"{paths.TRAIN} does not exist: run `dvc repro` to build it")
+    if io.file_md5(paths.TRAIN) != meta["data"]["train_md5"]:
+        raise DataError(
+            f"{paths.TRAIN} is not the training data of the exported model (its md5 is not "
+            f"{manifest.METADATA}'s data.train_md5): run `dvc checkout` for the committed "
+            "data and model, or `dvc repro` to train on this data"
+        )
+    return schema.roles_from_dict(meta["features"]["roles"])
+
+
 def main(
     params: Params,
     service: ServiceParams,
@@ -242,7 +261,6 @@ def main(
     if not records:
         after = f" since {since}" if since else ""
         raise DataError(f"no predictions logged in {log_path}{after}: serve some requests first")
-    roles = schema.roles_from_dict(io.read_json(paths.FEATURES)["roles"])
     if batch is not None:
         if batch.exists():
             raise DataError(f"{batch} exists: batches are never overwritten, pick a new name")
@@ -254,6 +272,7 @@ def main(
             params.data.target,
         )
         return 0
+    roles = exported_roles()
     train = io.read_parquet(paths.TRAIN)
     # Augmented copies (ids ending -augN) are noise added to training rows, not real data.
     train = train[schema.base_ids(train[schema.ID]) == train[schema.ID].astype(str)]

@@ -4,7 +4,9 @@ A version is a git tag made by `gto register`; a stage assignment is another tag
 (`gto assign --stage prod`). The model bytes of a version are found offline: the tagged
 commit's dvc.lock gives the md5 of models/model.skops, and DVC's cache holds the file
 under that md5 (`dvc fetch`/`dvc pull` fills the cache from the remote when it is not).
-models/model.json is committed to git (cache: false), so it is read from the commit.
+models/model.json and models/manifest.json are committed to git (cache: false), so they
+are read from the commit. Whichever the source, the files are served only once they
+match the manifest export wrote with them (export/manifest.py).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +23,7 @@ import yaml
 
 from ..core import paths
 from ..core.errors import DataError
+from ..export import manifest
 
 WORKSPACE = "workspace"
 
@@ -36,6 +40,9 @@ class ModelSource:
     model_bytes: bytes = field(repr=False)
     metadata: dict = field(repr=False)
     onnx_bytes: bytes | None = field(default=None, repr=False)
+    # The md5 of models/manifest.json as read (dvc.lock shows it too): it names the whole
+    # set served, model, metadata{% if cookiecutter.onnx == "yes" %}, ONNX graph{% endif %} and card, each checked against it.
+    manifest_md5: str | None = None
 
     @functools.cached_property
     def md5(self) -> str:
@@ -93,69 +100,107 @@ def _local_cache(root: str):
         return repo.cache.local
 
 
-def cached_file(root: Path, md5: str) -> bytes:
-    """A file from DVC's local cache by its md5 (.dvc/cache/files/md5/xx/yyyy...)."""
-    path = Path(_local_cache(str(Path(root).resolve())).oid_to_path(md5))
+def _read_cached(path: Path, name: str, where: str) -> bytes:
+    """A file from DVC's local cache (.dvc/cache/files/md5/xx/yyyy...)."""
     if not path.exists():
         raise DataError(
-            f"model file {md5} is not in the DVC cache: run `dvc fetch --all-tags` "
-            "(or `dvc pull` on that commit) first"
+            f"{name} of {where} is not in the DVC cache: run `dvc fetch --all-tags` (or "
+            "`dvc pull` on that commit) first"
         )
     return path.read_bytes()
 
 
+def cached_paths(root: Path, lock_text: str, where: str) -> dict[str, Path]:
+    """Where DVC's cache keeps each cached file export wrote, by the md5s of the dvc.lock
+    `lock_text`: models/model.skops, and the files of models/onnx/ when export writes ONNX."""
+    cache = _local_cache(str(Path(root).resolve()))
+    found = {manifest.MODEL: Path(cache.oid_to_path(locked_md5(lock_text)))}
 #% if cookiecutter.onnx == "yes"
-def cached_onnx(root: Path, lock_text: str) -> bytes | None:
-    """model.onnx of the version whose dvc.lock is `lock_text`: models/onnx is a folder
-    output, cached as a listing (<md5>.dir: relpath and md5 of each file)."""
-    try:
-        listing = json.loads(cached_file(root, locked_md5(lock_text, paths.ONNX_DIR)))
-    except DataError:
-        return None
-    for entry in listing:
-        if entry.get("relpath") == "model.onnx":
-            return cached_file(root, entry["md5"])
-    return None  # SKIPPED.md: no converter for this model
-
-
+    # A folder output is cached as a listing (<md5>.dir: each file's relpath and md5).
+    folder = paths.ONNX_DIR.as_posix()
+    listing = Path(cache.oid_to_path(locked_md5(lock_text, paths.ONNX_DIR)))
+    for entry in json.loads(_read_cached(listing, folder, where)):
+        found[f"{folder}/{entry['relpath']}"] = Path(cache.oid_to_path(entry["md5"]))
 #% endif
-def from_version(root: Path, artifact: str, version: str, stage: str | None, commit: str):
+    return found
+
+
+def _damaged(path: Path, data: bytes | None) -> bool:
+    """Whether a file of DVC's cache holds other bytes than its name (their md5) says."""
+    return data is not None and hashlib.md5(data).hexdigest() != path.parent.name + path.name
+
+
+def _committed(root: Path, commit: str, name: str) -> bytes | None:
+    """A file as `commit` holds it in git, or None when it holds none there."""
+    done = subprocess.run(["git", "show", f"{commit}:{name}"], cwd=root, capture_output=True)
+    return done.stdout if done.returncode == 0 else None
+
+
+def version_files(root: Path, version: str, commit: str) -> dict[str, bytes]:
+    """The files export wrote for `version`, checked against its manifest: the manifest
+    and the files committed to git as `commit` holds them, the cached ones from DVC's
+    cache by the md5s of that commit's dvc.lock. Path -> bytes."""
+    where = f"version {version} (commit {commit[:12]})"
     lock = _git(root, "show", f"{commit}:dvc.lock")
-    model_bytes = cached_file(root, locked_md5(lock))
-    metadata = json.loads(_git(root, "show", f"{commit}:{paths.MODEL_METADATA}"))
+    text = _committed(root, commit, manifest.MANIFEST)
+    if text is None:
+        raise DataError(
+            f"{where} has no {manifest.MANIFEST}, so nothing says its files are one export: "
+            "export it again (`dvc repro export`), commit, and register that commit"
+        )
+    recorded = manifest.parse(text, f"{manifest.MANIFEST} of {where}")
+    cached = cached_paths(root, lock, where)
+    found = {manifest.MANIFEST: text}
+    for name in sorted(set(recorded) | set(cached) | {manifest.METADATA}):
+        found[name] = (
+            _read_cached(cached[name], name, where)
+            if name in cached
+            else _committed(root, commit, name)
+        )
+    wrong = manifest.mismatch(recorded, found)
+    if wrong:
+        name, problem = wrong
+        fix = "that commit is not one export: register a commit whose export finished"
+        if name in cached and _damaged(cached[name], found[name]):
+            shown = os.path.relpath(cached[name], root)
+            fix = f"its copy in the DVC cache is damaged: delete {shown}, then run "
+            fix += "`dvc fetch --all-tags`"
+        raise DataError(f"{problem}, in {where}: {fix}")
+    return {name: data for name, data in found.items() if data is not None}
+
+
+def _source(artifact: str, version: str, stage: str | None, revision: str | None, files: dict):
+    """A ModelSource of a checked set of export's files (path -> bytes)."""
+    return ModelSource(
+        artifact,
+        version,
+        stage,
+        revision,
+        files[manifest.MODEL],
+        json.loads(files[manifest.METADATA]),
 #% if cookiecutter.onnx == "yes"
-    onnx_bytes = cached_onnx(root, lock)
-    return ModelSource(artifact, version, stage, commit, model_bytes, metadata, onnx_bytes)
-
-
-#% else
-    return ModelSource(artifact, version, stage, commit, model_bytes, metadata)
-
-
+        files.get(f"{paths.ONNX_DIR.as_posix()}/model.onnx"),
 #% endif
+        manifest_md5=hashlib.md5(files[manifest.MANIFEST]).hexdigest(),
+    )
+
+
+def from_version(root: Path, artifact: str, version: str, stage: str | None, commit: str):
+    return _source(artifact, version, stage, commit, version_files(root, version, commit))
+
+
 def from_workspace(root: Path, artifact: str) -> ModelSource:
-    model, meta = root / paths.MODEL, root / paths.MODEL_METADATA
-    for path in (model, meta):
+    for path in (root / paths.MODEL, root / paths.MODEL_METADATA):
         if not path.exists():
             raise DataError(f"{path} does not exist: run `dvc repro` to build it")
+    files = manifest.check_workspace(root)
     try:
         revision = _git(root, "rev-parse", "HEAD").strip()
     except DataError:  # not a git repository, or no commit yet
         revision = None
-    metadata = json.loads(meta.read_text(encoding="utf-8"))
-#% if cookiecutter.onnx == "yes"
-    onnx = root / paths.ONNX_DIR / "model.onnx"
-    onnx_bytes = onnx.read_bytes() if onnx.exists() else None
-    return ModelSource(
-        artifact, WORKSPACE, None, revision, model.read_bytes(), metadata, onnx_bytes
-    )
+    return _source(artifact, WORKSPACE, None, revision, files)
 
 
-#% else
-    return ModelSource(artifact, WORKSPACE, None, revision, model.read_bytes(), metadata)
-
-
-#% endif
 def resolve(root: Path, stage: str | None) -> ModelSource:
     """The model assigned to `stage`; with none assigned (or stage None), the workspace's."""
     artifact = artifact_name(root)

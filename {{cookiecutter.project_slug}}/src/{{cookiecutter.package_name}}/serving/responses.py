@@ -38,6 +38,9 @@ class Metadata(BaseModel):
     stage: str | None
     git_revision: str | None
     model_md5: str
+    # models/manifest.json's md5: the whole set served (export/manifest.py); None only for
+    # an app built from a ModelSource that did not come through registry.resolve.
+    manifest_md5: str | None
     # What computes the predictions: onnx (onnxruntime, parity-checked) or skops.
     runtime: Literal["onnx", "skops"]
     task: Literal["classification", "regression"]

@@ -1,10 +1,12 @@
 #% if cookiecutter.onnx == "yes"
 """Export: the trained pipeline as a skops file that provably round-trips, as ONNX that
-provably agrees with it (onnx_convert.parity), plus metadata and a model card."""
+provably agrees with it (onnx_convert.parity), plus metadata, a model card, and last the
+manifest that says these files are one export (export/manifest.py)."""
 
 #% else
-"""Export: the trained pipeline as a skops file that provably round-trips, plus metadata and
-a model card."""
+"""Export: the trained pipeline as a skops file that provably round-trips, plus metadata, a
+model card, and last the manifest that says these files are one export
+(export/manifest.py)."""
 
 #% endif
 from __future__ import annotations
@@ -25,9 +27,9 @@ from ..core import io, model_catalog, paths
 from ..core.errors import DataError
 from ..core.params import AUTO, StageSettings, Task, TrainParams, load
 #% if cookiecutter.onnx == "yes"
-from ..export import model_card, onnx_convert
+from ..export import manifest, model_card, onnx_convert
 #% else
-from ..export import model_card
+from ..export import manifest, model_card
 #% endif
 from ..modeling import derivation, models
 from ..tables import row_budget, schema
@@ -189,6 +191,9 @@ def main() -> None:
 #% endif
     io.write_json(paths.MODEL_METADATA, meta)
     io.write_text(paths.MODEL_CARD, model_card.render(meta))
+    # Last: until it is written, the files above are not vouched for, and no reader of
+    # the model (serve, monitor) takes a set that an interruption left mixed.
+    io.write_json(paths.MODEL_MANIFEST, manifest.record())
     log.info(
 #% if cookiecutter.onnx == "yes"
         "exported %s to %s (round trip checked on %d rows), ONNX %s",
