@@ -6,7 +6,8 @@ Two passes over the files, because a row's id depends on every batch before it (
 second copy of a row is `<hash>-2` wherever the first one was):
 1. each worker reads its batch and returns what the whole snapshot needs: its dtypes
    after time parsing (an empty frame), its row hashes (or given ids) and its text
-   columns that hold dates or numbers with commas (schema.misread_text, refused here batch by batch);
+   columns that hold dates or numbers with commas (schema.misread_text, refused here
+   batch by batch);
 2. here, the columns are checked, the common dtypes found, and each row's occurrence
    number taken over all hashes: the hashes and numbers (16 bytes a row; given ids as
    text, to check them unique) are the only per-row arrays this process holds. Then
