@@ -183,9 +183,12 @@ def test_numbers_written_with_commas_are_refused_as_categories_would_be(values):
     frame = pd.DataFrame({"target": ["a"] * 8, "spend": column})
     found = schema.misread_text(frame, data())
     assert found == [("spend", "numbers written with commas", 6, 7, values[0])]
-    with pytest.raises(DataError, match=r"column 'spend' holds numbers written with commas "
-                       r"\(6 of the first 7 values of batch 'b1', e.g. '[-\d,.]+'\), .*: write "
-                       r"them with a '.' decimal point and no thousands separator"):
+    with pytest.raises(
+        DataError,
+        match=r"column 'spend' holds numbers written with commas "
+        r"\(6 of the first 7 values of batch 'b1', e.g. '[-\d,.]+'\), .*: write "
+        r"them with a '.' decimal point and no thousands separator",
+    ):
         schema.refuse_misread_text(found, "b1")
 
 
@@ -198,8 +201,11 @@ def test_lists_plain_numbers_and_names_with_commas_are_not_numbers_with_commas(v
 @pytest.mark.parametrize(("mark", "word"), [(";", "semicolon"), ("\t", "tab"), ("|", "pipe")])
 def test_a_batch_read_as_one_column_separated_otherwise_is_refused(mark, word):
     header = mark.join(["species", "island", "bill_length_mm"])
-    with pytest.raises(DataError, match=rf"batch 'b1' reads as one column named .*: its values "
-                       rf"are separated by {word}s .*: save it as comma-separated CSV"):
+    with pytest.raises(
+        DataError,
+        match=rf"batch 'b1' reads as one column named .*: its values "
+        rf"are separated by {word}s .*: save it as comma-separated CSV",
+    ):
         schema.refuse_other_separator([header], "b1")
     schema.refuse_other_separator(["species", "island;x"], "b1")  # many columns: read right
     schema.refuse_other_separator(["species"], "b1")
