@@ -125,6 +125,10 @@ def semicolons(rows: pd.DataFrame, target: str, task: str) -> None:
     (SOURCE / "penguins.csv").write_text(rows.to_csv(index=False, sep=";"), encoding="utf-8")
 
 
+def row_numbers(rows: pd.DataFrame, target: str, task: str) -> None:
+    rows.to_csv(SOURCE / "penguins.csv")  # pandas' default writes the index, unnamed
+
+
 def look_alike_classes(rows: pd.DataFrame, target: str, task: str) -> None:
     rows.loc[rows.index % 10 == 0, target] = rows[target].str.lower() + " "
     csv(rows)
@@ -211,6 +215,14 @@ CASES = [
         r"batch 'penguins' reads as one column named '.*': its values are separated by "
         r"semicolons \(';'\), not commas: save it as comma-separated CSV",
         semicolons,
+    ),
+    Case(
+        "unnamed-column",
+        "a CSV written by `to_csv()` without index=False (row numbers in an unnamed column)",
+        "ingest",
+        r"batch 'penguins' has a column with no name in its header \(column 1, read as "
+        r"'Unnamed: 0'\): name it in the header, or write the file again without it",
+        row_numbers,
     ),
     Case(
         "missing-target",

@@ -93,6 +93,7 @@ def snapshot_dtypes(
         log.warning("skipping time column not in the data: %s", data.time)
     for path, (empty, dates) in zip(files, empties, strict=True):
         schema.refuse_other_separator(list(empty.columns), path.stem)
+        schema.refuse_unnamed_columns(list(empty.columns), path.stem)
         ingest.check_batch(path.stem, empty, files[0].stem, columns, data=data)
         schema.refuse_misread_text(dates, path.stem)
     frames = [empty[columns] for empty, _ in empties]
