@@ -117,6 +117,23 @@ def dates_as_text(rows: pd.DataFrame, target: str, task: str) -> None:
     csv(rows.assign(signup_date=days.strftime("%Y-%m-%d")))
 
 
+def thousands_separators(rows: pd.DataFrame, target: str, task: str) -> None:
+    csv(rows.assign(flipper_length_mm=[f"{v * 1000:,.1f}" for v in rows["flipper_length_mm"]]))
+
+
+def semicolons(rows: pd.DataFrame, target: str, task: str) -> None:
+    (SOURCE / "penguins.csv").write_text(rows.to_csv(index=False, sep=";"), encoding="utf-8")
+
+
+def row_numbers(rows: pd.DataFrame, target: str, task: str) -> None:
+    rows.to_csv(SOURCE / "penguins.csv")  # pandas' default writes the index, unnamed
+
+
+def look_alike_classes(rows: pd.DataFrame, target: str, task: str) -> None:
+    rows.loc[rows.index % 10 == 0, target] = rows[target].str.lower() + " "
+    csv(rows)
+
+
 def unseen_island(rows: pd.DataFrame, target: str, task: str) -> None:
     rows.loc[TEST_ROW[task], "island"] = "Atlantis"
     csv(rows)
@@ -183,6 +200,31 @@ CASES = [
         dates_as_text,
     ),
     Case(
+        "numbers-with-commas",
+        "a numeric column written with thousands separators (`181,000.0`)",
+        "ingest",
+        r"column 'flipper_length_mm' holds numbers written with commas \(\d+ of the first \d+ "
+        r"values of batch 'penguins', e.g. '[\d,.]+'\), which would be read as categories: "
+        r"write them with a '.' decimal point",
+        thousands_separators,
+    ),
+    Case(
+        "semicolon-separated",
+        "a CSV separated by `;` (a European spreadsheet's export)",
+        "ingest",
+        r"batch 'penguins' reads as one column named '.*': its values are separated by "
+        r"semicolons \(';'\), not commas: save it as comma-separated CSV",
+        semicolons,
+    ),
+    Case(
+        "unnamed-column",
+        "a CSV written by `to_csv()` without index=False (row numbers in an unnamed column)",
+        "ingest",
+        r"batch 'penguins' has a column with no name in its header \(column 1, read as "
+        r"'Unnamed: 0'\): name it in the header, or write the file again without it",
+        row_numbers,
+    ),
+    Case(
         "missing-target",
         "the target column is not in the data",
         "clean",
@@ -205,6 +247,15 @@ CASES = [
         r"target '\w+' has one value \(.*\) in all \d+ labelled rows, so there is nothing to "
         r"learn",
         lambda rows, target, task: csv(rows.assign(**{target: rows[target].iloc[0]})),
+    ),
+    Case(
+        "look-alike-classes",
+        "one class in ten written in lower case with a trailing space (`adelie `)",
+        "annotate",
+        r"target 'species' has classes that differ only in case or spaces: '\w+', '\w+ ' "
+        r"\(\d+ rows\) \(2 other group\(s\) too\): write each class one way in the data",
+        look_alike_classes,
+        task="classification",
     ),
     Case(
         "class-smaller-than-annotate-folds",

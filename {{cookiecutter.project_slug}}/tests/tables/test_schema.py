@@ -117,7 +117,7 @@ def test_a_text_column_is_refused_only_when_mostly_but_not_only_numbers(values):
 def test_a_text_column_of_mostly_dates_is_found(dates):
     column = [*dates, *dates, "unknown", None]
     frame = pd.DataFrame({"target": ["a"] * 6, "signup": column, "colour": ["red"] * 6})
-    assert schema.dates_in_text(frame, data()) == [("signup", 4, 5, dates[0])]
+    assert schema.misread_text(frame, data()) == [("signup", "dates", 4, 5, dates[0])]
 
 
 @pytest.mark.parametrize(
@@ -131,7 +131,7 @@ def test_a_text_column_of_mostly_dates_is_found(dates):
 )
 def test_other_text_is_not_taken_for_dates(values):
     frame = pd.DataFrame({"target": ["a"] * 4, "c": pd.Series(values, dtype=object)})
-    assert schema.dates_in_text(frame, data()) == []
+    assert schema.misread_text(frame, data()) == []
 
 
 @pytest.mark.parametrize(
@@ -147,30 +147,91 @@ def test_other_text_is_not_taken_for_dates(values):
 )
 def test_a_date_column_whose_role_the_config_decides_is_left_alone(decided):
     frame = pd.DataFrame({"target": ["a", "b"], "signup": ["2023-03-04", "2023-03-05"]})
-    assert schema.dates_in_text(frame, data(**decided)) == []
+    assert schema.misread_text(frame, data(**decided)) == []
 
 
 def test_the_date_check_reads_a_bounded_sample():
-    """Only the first DATE_SAMPLE values found among the first 10x rows count: dates after
+    """Only the first SAMPLE values found among the first 10x rows count: dates after
     them are not read, so the check costs the same on any batch size."""
-    size = schema.DATE_SAMPLE
+    size = schema.SAMPLE
     column = ["red"] * size + ["2023-03-04"] * (5 * size)
     frame = pd.DataFrame({"target": ["a"] * len(column), "c": column})
-    assert schema.dates_in_text(frame, data()) == []
+    assert schema.misread_text(frame, data()) == []
     late = pd.DataFrame({"target": "a", "c": [None] * (10 * size) + ["2023-03-04"] * size})
-    assert schema.dates_in_text(late, data()) == []
+    assert schema.misread_text(late, data()) == []
 
 
 def test_a_date_column_is_refused_naming_the_column_and_the_choice():
-    found = [("signup_date", 9, 10, "2023-03-04")]
+    found = [("signup_date", "dates", 9, 10, "2023-03-04")]
     message = (
         r"column 'signup_date' holds dates \(9 of the first 10 values of batch 'b1', e.g. "
         r"'2023-03-04'\), which would be read as categories: name it in data.time \(the event "
         r"time\) or data.drop"
     )
     with pytest.raises(DataError, match=message):
-        schema.refuse_dates_in_text(found, "b1")
-    schema.refuse_dates_in_text([], "b1")
+        schema.refuse_misread_text(found, "b1")
+    schema.refuse_misread_text([], "b1")
+
+
+@pytest.mark.parametrize(
+    "values",
+    [["6,123.45", "12,000", "-1,234,567.5"], ["12,5", "0,75", "-3,0"]],
+    ids=["thousands-separators", "decimal-commas"],
+)
+def test_numbers_written_with_commas_are_refused_as_categories_would_be(values):
+    column = [*values, *values, "unknown", None]
+    frame = pd.DataFrame({"target": ["a"] * 8, "spend": column})
+    found = schema.misread_text(frame, data())
+    assert found == [("spend", "numbers written with commas", 6, 7, values[0])]
+    with pytest.raises(
+        DataError,
+        match=r"column 'spend' holds numbers written with commas "
+        r"\(6 of the first 7 values of batch 'b1', e.g. '[-\d,.]+'\), .*: write "
+        r"them with a '.' decimal point and no thousands separator",
+    ):
+        schema.refuse_misread_text(found, "b1")
+
+
+@pytest.mark.parametrize("values", [["1,2,3", "a,b"], ["12", "3.5"], ["Smith, J", "Doe, A"]])
+def test_lists_plain_numbers_and_names_with_commas_are_not_numbers_with_commas(values):
+    frame = pd.DataFrame({"target": ["a"] * 4, "c": pd.Series(values * 2, dtype=object)})
+    assert schema.misread_text(frame, data()) == []
+
+
+@pytest.mark.parametrize(("mark", "word"), [(";", "semicolon"), ("\t", "tab"), ("|", "pipe")])
+def test_a_batch_read_as_one_column_separated_otherwise_is_refused(mark, word):
+    header = mark.join(["species", "island", "bill_length_mm"])
+    with pytest.raises(
+        DataError,
+        match=rf"batch 'b1' reads as one column named .*: its values "
+        rf"are separated by {word}s .*: save it as comma-separated CSV",
+    ):
+        schema.refuse_other_separator([header], "b1")
+    schema.refuse_other_separator(["species", "island;x"], "b1")  # many columns: read right
+    schema.refuse_other_separator(["species"], "b1")
+
+
+def test_a_column_with_no_name_in_the_header_is_refused():
+    with pytest.raises(
+        DataError,
+        match=r"batch 'b1' has a column with no name in its header \(column 1, read as "
+        r"'Unnamed: 0'\): name it in the header, or write the file again without it",
+    ):
+        schema.refuse_unnamed_columns(["Unnamed: 0", "species", "island"], "b1")
+    schema.refuse_unnamed_columns(["species", "Unnamed plan", "unnamed: 3x"], "b1")
+
+
+def test_classes_that_differ_only_in_case_or_spaces_are_refused():
+    counts = pd.Series({"no": 50, "yes": 30, "Yes": 4, " no": 2, "maybe": 9})
+    message = (
+        r"target 'churned' has classes that differ only in case or spaces: 'no', ' no' "
+        r"\(52 rows\) \(1 other group\(s\) too\): write each class one way in the data, or "
+        r"leave a spelling out by listing it under clean.exclude.churned"
+    )
+    with pytest.raises(DataError, match=message):
+        schema.require_class_counts(counts, "churned", 2, "annotate.cv_folds")
+    schema.refuse_look_alike_classes(pd.Series({"no": 5, "yes": 3}), "churned")
+    schema.refuse_look_alike_classes(pd.Series({0: 5, 1: 3}), "churned")  # numbers: no case
 
 
 def test_one_rule_makes_categories_text_for_columns_and_single_values():

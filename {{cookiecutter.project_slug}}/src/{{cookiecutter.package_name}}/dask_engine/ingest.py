@@ -6,7 +6,8 @@ Two passes over the files, because a row's id depends on every batch before it (
 second copy of a row is `<hash>-2` wherever the first one was):
 1. each worker reads its batch and returns what the whole snapshot needs: its dtypes
    after time parsing (an empty frame), its row hashes (or given ids) and its text
-   columns that hold dates (schema.dates_in_text, refused here batch by batch);
+   columns that hold dates or numbers with commas (schema.misread_text, refused here
+   batch by batch);
 2. here, the columns are checked, the common dtypes found, and each row's occurrence
    number taken over all hashes: the hashes and numbers (16 bytes a row; given ids as
    text, to check them unique) are the only per-row arrays this process holds. Then
@@ -36,7 +37,7 @@ def survey(path: Path, data: DataParams) -> tuple:
     columns holding dates)."""
     id_column, time = data.id_column, data.time
     frame = ingest.read_batch(path)
-    dates = schema.dates_in_text(frame, data)
+    dates = schema.misread_text(frame, data)
     if id_column in frame.columns:
         keys = frame[id_column].astype("string")
     else:  # before parsing times: ids hash the values as the file holds them
@@ -91,8 +92,10 @@ def snapshot_dtypes(
     if data.time and data.time not in columns:
         log.warning("skipping time column not in the data: %s", data.time)
     for path, (empty, dates) in zip(files, empties, strict=True):
+        schema.refuse_other_separator(list(empty.columns), path.stem)
+        schema.refuse_unnamed_columns(list(empty.columns), path.stem)
         ingest.check_batch(path.stem, empty, files[0].stem, columns, data=data)
-        schema.refuse_dates_in_text(dates, path.stem)
+        schema.refuse_misread_text(dates, path.stem)
     frames = [empty[columns] for empty, _ in empties]
     return pd.concat(frames, ignore_index=True).dtypes
 

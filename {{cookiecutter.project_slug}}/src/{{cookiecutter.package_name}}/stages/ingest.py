@@ -1,8 +1,10 @@
 """Ingest: read every batch file under data.source into one snapshot with a stable row id,
 the batch it came from, and its event time parsed when data.time names a column.
 
-A text column that the config gives no role and whose values are mostly dates is refused
-(schema.dates_in_text, on the first values of each batch): name it in data.time or data.drop.
+A text column that the config gives no role and whose values are mostly dates, or numbers
+written with commas, is refused (schema.misread_text, on the first values of each batch);
+so is a batch read as one column because a `;`, tab or `|` separates its values, and a
+header cell with no name (pandas' `Unnamed: N`).
 Batches are read, checked, hashed and time-parsed one at a time, and only the prepared
 batch is kept until they are stacked: a folder of batches peaks at about two copies of
 the snapshot (the prepared batches, then their concatenation), whatever the batch count.
@@ -209,8 +211,10 @@ def prepare(
             if data.time and data.time not in columns:
                 # Skipped, loudly, as schema.infer_roles does.
                 log.warning("skipping time column not in the data: %s", data.time)
+        schema.refuse_other_separator(list(frame.columns), name)
+        schema.refuse_unnamed_columns(list(frame.columns), name)
         check_batch(name, frame, names[0] if names else name, columns, data=data)
-        schema.refuse_dates_in_text(schema.dates_in_text(frame, data), name)
+        schema.refuse_misread_text(schema.misread_text(frame, data), name)
         frame = frame[columns]
         if not data.id_column:
             # Before parsing times: ids hash the values as the file holds them.

@@ -6,9 +6,10 @@ numeric when its dtype is numeric (booleans excepted) and categorical otherwise,
 except a text column whose values are mostly numbers: it is refused (numbers_in_text),
 because reading it either way silently would be a guess, and the wrong guess costs
 accuracy without a word. Listing it in data.numeric or data.categorical decides.
-Likewise ingest refuses a text column whose values are mostly dates (dates_in_text): as a
-category every day is a value of its own, unseen in any later row. Naming it in data.time
-(the event time), data.drop or data.categorical decides.
+Likewise ingest refuses a text column whose values are mostly dates, or numbers written
+with commas (misread_text): as a category every day or amount is a value of its own,
+unseen in any later row. Naming it in data.time (the event time), data.drop or
+data.categorical decides; numbers are written again without commas.
 Dtypes are asked with pandas' type predicates, not `dtype == object`, because
 pandas 3 gives strings a dtype of their own.
 """
@@ -212,35 +213,95 @@ DATE_TEXT = re.compile(
     r"\d{4}-\d{1,2}-\d{1,2}([T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?"
     r"|\d{4}/\d{1,2}/\d{1,2}|\d{1,2}[/.]\d{1,2}[/.](\d{2}|\d{4})"
 )
-# dates_in_text reads at most this many non-null values of a column per batch, the first
+# A number written with commas, as spreadsheets export them: thousands separators
+# (6,123.45) or a decimal comma (12,5). Read as text, each value would be a category.
+COMMA_NUMBER = re.compile(r"[-+]?\d{1,3}(,\d{3})+(\.\d+)?|[-+]?\d+,\d+")
+# What a text column may really hold, with the fix, in the order they are tried.
+MISREAD = (
+    (
+        "dates",
+        DATE_TEXT,
+        "name it in data.time (the event time) or data.drop (or data.categorical to keep it "
+        "as text)",
+    ),
+    (
+        "numbers written with commas",
+        COMMA_NUMBER,
+        "write them with a '.' decimal point and no thousands separator (e.g. 6123.45), or "
+        "list it in data.categorical to keep it as text",
+    ),
+)
+# misread_text reads at most this many non-null values of a column per batch, the first
 # ones among its first 10x as many rows: its cost is bounded whatever the batch's size.
-DATE_SAMPLE = 1000
+SAMPLE = 1000
 
 
-def dates_in_text(frame: pd.DataFrame, data: DataParams) -> list[tuple[str, int, int, str]]:
-    """(column, dates, values read, first date) per text column of a batch that the config
-    gives no role and whose first DATE_SAMPLE non-null values are mostly dates."""
+def misread_text(frame: pd.DataFrame, data: DataParams) -> list[tuple[str, str, int, int, str]]:
+    """(column, what it holds, matches, values read, first match) per text column of a
+    batch that the config gives no role and whose first SAMPLE non-null values are mostly
+    one of MISREAD's kinds (dates, numbers with commas)."""
     decided = {data.target, data.time, data.id_column, *data.drop, *(data.categorical or [])}
     found = []
     for column in frame.columns:
         if column in decided or not is_text(frame[column]):
             continue
-        values = frame[column].iloc[: 10 * DATE_SAMPLE].dropna().head(DATE_SAMPLE).astype(str)
-        dates = values.str.fullmatch(DATE_TEXT).to_numpy(dtype=bool)
-        if dates.sum() > len(values) / 2:
-            found.append((column, int(dates.sum()), len(values), values[dates].iloc[0]))
+        values = frame[column].iloc[: 10 * SAMPLE].dropna().head(SAMPLE).astype(str)
+        for kind, pattern, _ in MISREAD:
+            hits = values.str.fullmatch(pattern).to_numpy(dtype=bool)
+            if hits.sum() > len(values) / 2:
+                found.append((column, kind, int(hits.sum()), len(values), values[hits].iloc[0]))
+                break
     return found
 
 
-def refuse_dates_in_text(found: list[tuple[str, int, int, str]], batch: str) -> None:
-    """Refuse the first column dates_in_text found in `batch`."""
+def refuse_misread_text(found: list[tuple[str, str, int, int, str]], batch: str) -> None:
+    """Refuse the first column misread_text found in `batch`."""
     if found:
-        column, dates, total, first = found[0]
+        column, kind, hits, total, first = found[0]
+        fix = next(fix for name, _, fix in MISREAD if name == kind)
         raise DataError(
-            f"column {column!r} holds dates ({dates} of the first {total} values of batch "
-            f"{batch!r}, e.g. {first!r}), which would be read as categories: name it in "
-            "data.time (the event time) or data.drop (or data.categorical to keep it as text)"
+            f"column {column!r} holds {kind} ({hits} of the first {total} values of batch "
+            f"{batch!r}, e.g. {first!r}), which would be read as categories: {fix}"
         )
+
+
+# A header that is one column whose name holds one of these: the file is separated by it.
+SEPARATORS = {";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+# The name pandas gives a header cell that is empty.
+UNNAMED = re.compile(r"Unnamed: \d+")
+
+
+def refuse_unnamed_columns(columns: list, batch: str) -> None:
+    """Refuse a column with no name in a batch's header: pandas names it `Unnamed: N`, and
+    as a feature it is either empty (a trailing comma on every line) or, worse, the row
+    numbers `to_csv` writes without index=False, which leak the file's order."""
+    unnamed = [(i, c) for i, c in enumerate(columns) if UNNAMED.fullmatch(str(c))]
+    if unnamed:
+        place, name = unnamed[0]
+        raise DataError(
+            f"batch {batch!r} has a column with no name in its header (column {place + 1}, "
+            f"read as {name!r}): name it in the header, or write the file again without it "
+            "(row numbers from `to_csv` without index=False, or a comma at the end of every "
+            "line, make one)"
+        )
+
+
+def refuse_other_separator(columns: list, batch: str) -> None:
+    """Refuse a batch read as one column because its values are separated by something
+    other than commas (a European spreadsheet's `;`): every later check would be about a
+    column that does not exist."""
+    if len(columns) != 1:
+        return
+    name = str(columns[0])
+    for mark, word in SEPARATORS.items():
+        if mark in name:
+            raise DataError(
+                f"batch {batch!r} reads as one column named {name[:60]!r}: its values are "
+                f"separated by {word}s ({mark!r}), not commas: save it as comma-separated "
+                "CSV (or as Parquet)"
+            )
 
 
 def require_rows_per_class(target: pd.Series, folds: int, setting: str) -> None:
@@ -250,7 +311,9 @@ def require_rows_per_class(target: pd.Series, folds: int, setting: str) -> None:
 
 
 def require_class_counts(counts: pd.Series, target: str, folds: int, setting: str) -> None:
-    """require_rows_per_class on the target's value counts (most rows first)."""
+    """require_rows_per_class on the target's value counts (most rows first); classes
+    that differ only in case or spaces are refused first."""
+    refuse_look_alike_classes(counts, target)
     small = counts[counts < folds]
     if small.empty:
         return
@@ -361,3 +424,25 @@ def roles_from_dict(raw: dict) -> Roles:
 def base_ids(ids: pd.Series) -> pd.Series:
     """The original row of each (possibly augmented) row: augmentation appends -augN."""
     return ids.astype(str).str.replace(r"-aug\d+$", "", regex=True)
+
+
+def refuse_look_alike_classes(counts: pd.Series, target: str) -> None:
+    """Refuse classes that differ only in case or surrounding spaces ('Yes', 'yes ',
+    'yes'): a typing habit, not a class of its own, which the model would learn as one
+    and every per-class metric would split."""
+    if not len(counts) or not is_text(counts.index.to_series()):
+        return
+    keys = counts.index.to_series().astype(str).str.strip().str.casefold()
+    repeated = keys[keys.duplicated(keep=False)]
+    if repeated.empty:
+        return
+    first = repeated.iloc[0]
+    names = list(repeated[repeated == first].index)
+    rows = int(counts[names].sum())
+    others = repeated.nunique() - 1
+    more = f" ({others} other group(s) too)" if others else ""
+    raise DataError(
+        f"target {target!r} has classes that differ only in case or spaces: "
+        f"{', '.join(repr(n) for n in names)} ({rows} rows){more}: write each class one way "
+        f"in the data, or leave a spelling out by listing it under clean.exclude.{target}"
+    )
