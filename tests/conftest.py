@@ -27,7 +27,6 @@ BIN = Path(sys.executable).parent
 STAGES = template_package.STAGES
 
 
-
 def candidates(task: str) -> list[str]:
     """select's candidates in a bake of `task`, in order: the lines
     `- model@select.candidates.<name>: <name>` of conf/config.yaml as Jinja renders them."""
