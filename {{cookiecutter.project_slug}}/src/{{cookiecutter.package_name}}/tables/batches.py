@@ -12,6 +12,8 @@ files of one name (`2024.csv` and `2024.csv.gz`) are refused as one batch twice.
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -20,6 +22,8 @@ import pandas as pd
 
 from ..core import io
 from ..core.errors import DataError
+
+log = logging.getLogger(__name__)
 
 # File suffix -> reader of a path or a file-like object.
 READERS = {".csv": pd.read_csv, ".parquet": partial(pd.read_parquet, **io.PARQUET_READ)}
@@ -70,6 +74,13 @@ def files(source: Path) -> list[Path]:
         raise DataError(f"data.source {str(source)!r} does not exist: point it at a file or folder")
     if not found:
         raise DataError(f"data.source {str(source)!r} holds no batch file: add one, a {KINDS}")
+    kinds = Counter(suffix_of(p) for p in found)
+    log.info(
+        "data.source %s: %d batch file(s) (%s)",
+        source,
+        len(found),
+        ", ".join(f"{count} {suffix}" for suffix, count in sorted(kinds.items())),
+    )
     return found
 
 
