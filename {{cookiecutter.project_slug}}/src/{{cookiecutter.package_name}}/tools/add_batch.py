@@ -95,7 +95,9 @@ def add_batch(path: Path, folder: Path, data: DataParams, name: str | None = Non
         raise DataError(f"{path} is not a file: give the path of a {batches.KINDS} batch")
     suffix = batches.suffix_of(path)
     if suffix is None:
-        raise DataError(f"cannot add {path.name}: a batch is a {batches.KINDS} file")
+        raise DataError(
+            f"cannot add {path.name}: a batch is a {batches.KINDS} file; convert it to one first"
+        )
     name = name or batches.name(path)
     if not paths.FILE_STEM.match(name):
         raise DataError(
