@@ -14,6 +14,7 @@ table cannot drift from the code: a test fails when it is stale, and
 from __future__ import annotations
 
 import contextlib
+import gzip
 import io as text_io
 import json
 import logging
@@ -125,10 +126,6 @@ def semicolons(rows: pd.DataFrame, target: str, task: str) -> None:
     (SOURCE / "penguins.csv").write_text(rows.to_csv(index=False, sep=";"), encoding="utf-8")
 
 
-def row_numbers(rows: pd.DataFrame, target: str, task: str) -> None:
-    rows.to_csv(SOURCE / "penguins.csv")  # pandas' default writes the index, unnamed
-
-
 def look_alike_classes(rows: pd.DataFrame, target: str, task: str) -> None:
     rows.loc[rows.index % 10 == 0, target] = rows[target].str.lower() + " "
     csv(rows)
@@ -137,6 +134,49 @@ def look_alike_classes(rows: pd.DataFrame, target: str, task: str) -> None:
 def unseen_island(rows: pd.DataFrame, target: str, task: str) -> None:
     rows.loc[TEST_ROW[task], "island"] = "Atlantis"
     csv(rows)
+
+
+def halves(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return rows.iloc[: len(rows) // 2], rows.iloc[len(rows) // 2 :]
+
+
+def mixed_kinds(rows: pd.DataFrame, target: str, task: str) -> None:
+    first, second = halves(rows)
+    first.to_csv(SOURCE / "part1.csv", index=False)
+    second.to_csv(SOURCE / "part2.csv.gz", index=False)
+
+
+def with_entry(name: str, content: bytes) -> Callable[[pd.DataFrame, str, str], None]:
+    def write(rows: pd.DataFrame, target: str, task: str) -> None:
+        csv(rows)
+        (SOURCE / name).write_bytes(content)
+
+    return write
+
+
+def header_as(names: dict[str, str]) -> Callable[[pd.DataFrame, str, str], None]:
+    """The rows with some header names written as `names` says (pandas would rename a
+    repeat, so the file is written as text)."""
+
+    def write(rows: pd.DataFrame, target: str, task: str) -> None:
+        text = rows.to_csv(index=False)
+        header, rest = text.split("\n", 1)
+        header = ",".join(names.get(n, n) for n in header.split(","))
+        (SOURCE / "penguins.csv").write_text(f"{header}\n{rest}", encoding="utf-8")
+
+    return write
+
+
+def nested_column(rows: pd.DataFrame, target: str, task: str) -> None:
+    tags = [["ringed"] if n % 2 else [] for n in range(len(rows))]
+    rows.assign(tags=tags).to_parquet(SOURCE / "penguins.parquet", index=False)
+
+
+def retyped_batch(rows: pd.DataFrame, target: str, task: str) -> None:
+    first, second = halves(rows)
+    first.to_csv(SOURCE / "penguins.csv", index=False)
+    units = second.assign(bill_length_mm=second["bill_length_mm"].astype(str) + " mm")
+    units.to_csv(SOURCE / "penguins_late.csv", index=False)
 
 
 CASES = [
@@ -153,6 +193,77 @@ CASES = [
         "ingest",
         r"data/bad/penguins.csv has a header but no rows: export its rows again",
         lambda rows, target, task: csv(rows.head(0)),
+    ),
+    Case(
+        "mixed-compression",
+        "a folder of `part1.csv` and `part2.csv.gz`",
+        "ingest",
+        r"data.source data/bad: 2 batch file\(s\) \(1 .csv, 1 .csv.gz\)",
+        mixed_kinds,
+        handled=True,
+        report=("reports/clean.json", "rows_in", 224),
+    ),
+    Case(
+        "unsupported-file",
+        "a `notes.txt` among the batches",
+        "ingest",
+        r"cannot read notes.txt in data/bad: a batch is a .csv \(plain, .gz, .bz2, .xz or .zip\)"
+        r" or .parquet file; convert it to one, or move it out of the folder",
+        with_entry("notes.txt", b"collected by hand"),
+    ),
+    Case(
+        "one-batch-twice",
+        "`penguins.csv` and `penguins.csv.gz` in one folder",
+        "ingest",
+        r"penguins.csv and penguins.csv.gz in data/bad are both batch 'penguins': keep one",
+        with_entry("penguins.csv.gz", gzip.compress(b"species\nAdelie\n")),
+    ),
+    Case(
+        "corrupt-gzip",
+        "a `.csv.gz` that is not gzip data",
+        "ingest",
+        r"cannot read data/bad/penguins.csv.gz: Not a gzipped file .*: write the file again",
+        lambda rows, target, task: (SOURCE / "penguins.csv.gz").write_bytes(b"species,island\n"),
+    ),
+    Case(
+        "repeated-header",
+        "a header naming `bill_length_mm` twice",
+        "ingest",
+        r"data/bad/penguins.csv repeats column name\(s\) 'bill_length_mm' in its header: give "
+        r"every column a name of its own",
+        header_as({"bill_depth_mm": "bill_length_mm"}),
+    ),
+    Case(
+        "colliding-header",
+        "columns `bill_length_mm` and `Bill_Length_mm ` (case and a space apart)",
+        "ingest",
+        r"data/bad/penguins.csv has columns 'bill_length_mm' and 'Bill_Length_mm ', which differ "
+        r"only in case or spaces",
+        header_as({"bill_depth_mm": "Bill_Length_mm "}),
+    ),
+    Case(
+        "saved-index",
+        "a CSV saved with its row index (a first column without a name)",
+        "ingest",
+        r"data/bad/penguins.csv: column 1 of the header has no name: name it, or drop the column "
+        r"\(a saved row index\?",
+        lambda rows, target, task: rows.to_csv(SOURCE / "penguins.csv"),
+    ),
+    Case(
+        "nested-column",
+        "a Parquet list column (`tags`)",
+        "ingest",
+        r"data/bad/penguins.parquet has nested column\(s\) 'tags' \(list<.*>\): a batch holds "
+        r"one value per cell",
+        nested_column,
+    ),
+    Case(
+        "retyped-batch",
+        "a later batch writing `bill_length_mm` as text (`39.1 mm`)",
+        "ingest",
+        r"column 'bill_length_mm' holds text in batch 'penguins_late' but number in batch "
+        r"'penguins': make it one type in every batch",
+        retyped_batch,
     ),
     Case(
         "zero-byte-parquet",
@@ -215,14 +326,6 @@ CASES = [
         r"batch 'penguins' reads as one column named '.*': its values are separated by "
         r"semicolons \(';'\), not commas: save it as comma-separated CSV",
         semicolons,
-    ),
-    Case(
-        "unnamed-column",
-        "a CSV written by `to_csv()` without index=False (row numbers in an unnamed column)",
-        "ingest",
-        r"batch 'penguins' has a column with no name in its header \(column 1, read as "
-        r"'Unnamed: 0'\): name it in the header, or write the file again without it",
-        row_numbers,
     ),
     Case(
         "missing-target",
@@ -418,7 +521,9 @@ def run_case(case: Case, work: Path, raw: pd.DataFrame, target: str, task: str) 
             if r.getMessage().startswith("done ") and getattr(r, "stage", None) in STAGES
         ]
         stopped = "end" if len(done) == len(STAGES) else STAGES[len(done)]
+        # A handled case's line: its warning, or the line that states the rule it follows.
         warnings = [r.getMessage() for r in handler.records if r.levelno == logging.WARNING]
+        warnings += [r.getMessage() for r in handler.records if r.levelno == logging.INFO]
         errors = [line for line in stderr.getvalue().splitlines() if line.startswith("error: ")]
         line = (
             next((w for w in warnings if re.search(case.expect, w)), "")

@@ -11,12 +11,18 @@ docs/bad-input.md is from tests/test_bad_input.py: a test fails when it is stale
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
+import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -38,7 +44,86 @@ class Fault:
 # Each area's cases live in its own list below; SECTIONS orders them in the table.
 
 # --- Data: batches added to the data folder -------------------------------------------
-DATA: list[Fault] = []
+
+
+@pytest.fixture(scope="module")
+def tracked_project(tmp_path_factory) -> Path:
+    """A DVC project holding the shipped batches in data/raw, tracked by `dvc add`, with
+    params.yaml: made once, copied by each case."""
+    work = tmp_path_factory.mktemp("tracked")
+    shutil.copy(PROJECT / "params.yaml", work / "params.yaml")
+    shutil.copytree(PROJECT / "data" / "raw", work / "data" / "raw")
+    for command in (["init", "--no-scm", "-q"], ["add", "-q", "data/raw"]):
+        subprocess.run([sys.executable, "-m", "dvc", *command], check=True, cwd=work)
+    return work
+
+
+def state(work: Path) -> dict[str, bytes]:
+    files = [work / "data" / "raw.dvc", *sorted((work / "data" / "raw").iterdir())]
+    return {str(p.relative_to(work)): p.read_bytes() for p in files}
+
+
+def refused_batch(name: str, write: Callable[[Path], None]) -> Callable:
+    """A case: `add-batch NAME` of the batch `write` makes from the shipped rows is refused,
+    and data/raw (its files and data/raw.dvc) is byte for byte as it was."""
+
+    def run(request: pytest.FixtureRequest, work: Path) -> str:
+        from {{ cookiecutter.package_name }}.__main__ import main
+
+        shutil.copytree(request.getfixturevalue("tracked_project"), work, dirs_exist_ok=True)
+        before = state(work)
+        write(work / name)
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr):
+            assert main(["add-batch", name]) == 1
+        assert state(work) == before, "a refused add-batch changed data/raw"
+        return stderr.getvalue().strip()
+
+    return run
+
+
+def shipped_rows() -> pd.DataFrame:
+    return pd.read_csv(sorted((PROJECT / "data" / "raw").glob("*.csv"))[0])
+
+
+def text_in_numbers(path: Path) -> None:
+    rows = shipped_rows()
+    rows.assign(bill_length_mm=rows["bill_length_mm"].astype(str) + " mm").to_csv(path, index=False)
+
+
+def list_column(path: Path) -> None:
+    rows = shipped_rows()
+    rows.assign(tags=[["ringed"]] * len(rows)).to_parquet(path, index=False)
+
+
+DATA: list[Fault] = [
+    Fault(
+        "add-batch-retyped",
+        "`add-batch` of a batch writing a number column as text (`39.1 mm`)",
+        "add-batch",
+        "refused",
+        r"^error: column 'bill_length_mm' holds text in batch 'penguins_2009' but number in "
+        r"batch 'penguins_2007': make it one type in every batch",
+        refused_batch("penguins_2009.csv", text_in_numbers),
+    ),
+    Fault(
+        "add-batch-nested",
+        "`add-batch` of a Parquet batch with a list column",
+        "add-batch",
+        "refused",
+        r"^error: penguins_2009.parquet has nested column\(s\) 'tags' \(list<.*>\)",
+        refused_batch("penguins_2009.parquet", list_column),
+    ),
+    Fault(
+        "add-batch-zstd",
+        "`add-batch` of a `.csv.zst` file (a compression read only with an extra package)",
+        "add-batch",
+        "refused",
+        r"^error: cannot add penguins_2009.csv.zst: a batch is a .csv \(plain, .gz, .bz2, .xz "
+        r"or .zip\) or .parquet file",
+        refused_batch("penguins_2009.csv.zst", lambda path: path.write_bytes(b"(\xb5/\xfd")),
+    ),
+]
 
 # --- Files that belong together: the exported model's identity ------------------------
 #% if cookiecutter.serving == "yes"

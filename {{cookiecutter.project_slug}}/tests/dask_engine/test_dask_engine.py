@@ -109,6 +109,29 @@ def test_dask_ingest_refuses_a_column_of_dates_as_the_local_engine_does(
     assert not paths.INGESTED.exists()
 
 
+def test_dask_ingest_refuses_a_retyped_compressed_batch_as_the_local_engine_does(
+    tmp_path, monkeypatch, make_params, scheduler
+):
+    """A later batch, gzipped, writes `x` as text: both engines name it by its batch name
+    (the file name less `.csv.gz`) in the same line, and write nothing."""
+    folder = tmp_path / "raw"
+    write_batches(folder)
+    late = pd.read_csv(folder / "a.csv").assign(x="heavy")
+    late.to_csv(folder / "d.csv.gz", index=False)
+    monkeypatch.chdir(tmp_path)
+    params = dask_params(make_params, scheduler)
+    from {{ cookiecutter.package_name }}.dask_engine import ingest as ingest_dask
+
+    message = r"column 'x' holds text in batch 'd' but number in batch 'a'"
+    with pytest.raises(DataError, match=message) as on_dask:
+        ingest_dask.run(batches.files(folder), params)
+    local = make_params({"data.source": "raw", "data.time": "when"}).data
+    with pytest.raises(DataError) as on_local:
+        ingest.snapshot(ingest.read_batches(batches.files(folder)), data=local)
+    assert str(on_dask.value) == str(on_local.value)
+    assert not paths.INGESTED.exists()
+
+
 def test_the_local_engine_replaces_the_dask_engines_folder(
     tmp_path, monkeypatch, make_params, scheduler
 ):

@@ -33,6 +33,13 @@ def test_ratios_divide_and_leave_the_input_alone():
     assert "mass_per_length" not in df.columns
 
 
+def test_a_ratio_named_as_a_column_of_the_data_is_refused():
+    df = pd.DataFrame({"a": [1.0], "b": [2.0], "a_per_b": [9.0]})
+    with pytest.raises(ConfigError, match=r"preprocess.ratios makes column\(s\) a_per_b, which "
+                       "the data already has"):  # fmt: skip
+        derivation.add(df, [("a", "b")])
+
+
 def test_ratios_of_absent_columns_are_skipped():
     df = pd.DataFrame({"mass": [1.0]})
     assert derivation.add(df, [("mass", "depth"), ("depth", "mass")])[1] == []

@@ -30,11 +30,16 @@ def frame(**columns) -> pd.DataFrame:
 # batches.files
 
 
-def test_batches_files_lists_a_folder_sorted_and_skips_other_files(tmp_path):
+def test_batches_files_lists_a_folder_sorted_and_passes_over_hidden_names(tmp_path):
     frame().to_csv(tmp_path / "b.csv", index=False)
+    frame().to_csv(tmp_path / "c.CSV.GZ", index=False)
     frame().to_parquet(tmp_path / "a.parquet")
-    (tmp_path / "notes.txt").write_text("not data")
-    assert batches.files(tmp_path) == [tmp_path / "a.parquet", tmp_path / "b.csv"]
+    for hidden in (".gitignore", ".DS_Store", ".~lock.b.csv#"):
+        (tmp_path / hidden).write_text("not data")
+    (tmp_path / ".ipynb_checkpoints").mkdir()
+    found = batches.files(tmp_path)
+    assert found == [tmp_path / "a.parquet", tmp_path / "b.csv", tmp_path / "c.CSV.GZ"]
+    assert [batches.name(p) for p in found] == ["a", "b", "c"]
 
 
 def test_batches_files_accepts_a_single_file(tmp_path):
@@ -47,15 +52,38 @@ def test_batches_files_accepts_a_single_file(tmp_path):
     ("name", "message"),
     [
         ("missing", "does not exist"),
-        ("empty", "holds no .csv or .parquet file"),
-        ("data.json", "cannot read data.json"),
+        ("empty", "holds no batch file: add one, a .csv"),
+        ("data.json", r"cannot read data.json in .*: a batch is a .csv \(plain, .gz, .bz2, .xz "
+         r"or .zip\) or .parquet file; convert it to one, or move it out of the folder"),
     ],
-)
+)  # fmt: skip
 def test_batches_files_errors(tmp_path, name, message):
     (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / ".gitignore").write_text("/x\n")
     (tmp_path / "data.json").write_text("{}")
     with pytest.raises(DataError, match=message):
         batches.files(tmp_path / name)
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("notes.txt", "cannot read notes.txt in"),
+        ("part3.csv.zst", "cannot read part3.csv.zst in"),
+        ("old", "cannot read old in"),
+        ("a.csv.gz", "a.csv and a.csv.gz in .* are both batch 'a': keep one of them"),
+    ],
+)
+def test_a_folder_entry_that_is_no_batch_of_its_own_is_refused_by_name(tmp_path, entry, message):
+    """Nothing in a data folder is skipped silently: another kind of file, a folder, or a
+    second file of one batch stops ingest naming it."""
+    frame().to_csv(tmp_path / "a.csv", index=False)
+    if entry == "old":
+        (tmp_path / entry).mkdir()
+    else:
+        (tmp_path / entry).write_bytes(b"x")
+    with pytest.raises(DataError, match=message):
+        batches.files(tmp_path)
 
 
 def test_batches_files_refuses_a_url():
@@ -68,6 +96,42 @@ def test_read_batch_wraps_reader_errors(tmp_path):
     path.write_bytes(b"not parquet")
     with pytest.raises(DataError, match="cannot read .*broken.parquet"):
         ingest.read_batch(path)
+
+
+@pytest.mark.parametrize("suffix", [".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zip"])
+def test_a_compressed_csv_reads_as_the_plain_one_and_names_its_batch(tmp_path, suffix):
+    frame().to_csv(tmp_path / "plain.csv", index=False)
+    frame().to_csv(tmp_path / f"2024-01{suffix}", index=False)
+    plain = ingest.read_batch(tmp_path / "plain.csv")
+    pd.testing.assert_frame_equal(ingest.read_batch(tmp_path / f"2024-01{suffix}"), plain)
+    ((name, _),) = ingest.read_batches([tmp_path / f"2024-01{suffix}"])
+    assert name == "2024-01"
+
+
+def test_a_compressed_header_only_csv_is_refused_by_name(tmp_path):
+    frame().head(0).to_csv(tmp_path / "b.csv.gz", index=False)
+    with pytest.raises(DataError, match=r"b.csv.gz has a header but no rows"):
+        ingest.read_batch(tmp_path / "b.csv.gz")
+
+
+def test_a_repeated_header_is_refused_before_pandas_renames_it(tmp_path, monkeypatch):
+    path = tmp_path / "b.csv"
+    path.write_text("a,b,a\n1,x,2\n", encoding="utf-8")
+    monkeypatch.setitem(batches.READERS, ".csv", lambda *_: pytest.fail("rows were read"))
+    with pytest.raises(DataError, match=r"repeats column name\(s\) 'a'"):
+        ingest.read_batch(path)
+
+
+def test_a_nested_column_is_refused_from_the_schema_before_any_row_is_read(tmp_path, monkeypatch):
+    pd.DataFrame({"a": [1.0], "tags": [{"k": 1}]}).to_parquet(tmp_path / "b.parquet")
+    monkeypatch.setitem(batches.READERS, ".parquet", lambda *_: pytest.fail("rows were read"))
+    with pytest.raises(DataError, match=r"has nested column\(s\) 'tags'"):
+        ingest.read_batch(tmp_path / "b.parquet")
+
+
+def test_a_parquet_files_named_index_stays_a_column(tmp_path):
+    frame().set_index("b").to_parquet(tmp_path / "b.parquet")
+    assert sorted(ingest.read_batch(tmp_path / "b.parquet").columns) == ["a", "b", "y"]
 
 
 # content_ids
@@ -211,6 +275,26 @@ def test_snapshot_refuses_batches_with_different_columns():
         ingest.snapshot([("early", frame()), ("late", other)], data=data())
 
 
+def test_snapshot_names_columns_that_differ_between_batches_only_in_case_or_spaces():
+    other = frame().rename(columns={"b": " B"})
+    with pytest.raises(DataError, match=r"\(' B' here, 'b' there\): every batch"):
+        ingest.snapshot([("early", frame()), ("late", other)], data=data())
+
+
+def test_snapshot_refuses_a_column_whose_kind_changes_between_batches():
+    """pd.concat would make it an object column that Parquet cannot write (ArrowInvalid)."""
+    texts = frame().assign(a=["1.5", "heavy"])
+    with pytest.raises(
+        DataError, match=r"column 'a' holds text in batch 'late' but number in batch 'early'"
+    ):
+        ingest.snapshot([("early", frame()), ("late", texts)], data=data())
+    empty = frame().assign(b=None)  # no values in this batch: fits the others' text
+    assert len(ingest.snapshot([("early", empty), ("late", frame())], data=data())) == 4
+    years = frame().assign(t=[2007, 2008])
+    dates = frame().assign(t=["2009-05-01", "2009-06-01"])  # event times: read alike
+    assert len(ingest.snapshot([("a", years), ("b", dates)], data=data(time="t"))) == 4
+
+
 def test_snapshot_refuses_a_text_column_of_dates_until_its_role_is_named():
     """A date read as a category is a new value on every day: refused before any row is
     written, in the batch where it shows, whichever way the column is decided."""
@@ -223,11 +307,11 @@ def test_snapshot_refuses_a_text_column_of_dates_until_its_role_is_named():
     assert dropped["signup_date"].tolist() == ["2023-03-04", "2023-03-05"]
 
 
-@pytest.mark.parametrize("reserved", ["id", "batch"])
+@pytest.mark.parametrize("reserved", ["id", "batch", "ID", " Batch"])
 def test_snapshot_refuses_reserved_columns(reserved):
     df = frame().assign(**{reserved: ["p", "q"]})
     with pytest.raises(
-        DataError, match=f"batch 'b1' has reserved column.*{reserved}.*data.id_column"
+        DataError, match=f"batch 'b1' has reserved column.*{reserved.strip()}.*data.id_column"
     ):
         ingest.snapshot([("b1", df)], data=data())
 

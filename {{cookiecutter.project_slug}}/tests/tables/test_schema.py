@@ -211,16 +211,6 @@ def test_a_batch_read_as_one_column_separated_otherwise_is_refused(mark, word):
     schema.refuse_other_separator(["species"], "b1")
 
 
-def test_a_column_with_no_name_in_the_header_is_refused():
-    with pytest.raises(
-        DataError,
-        match=r"batch 'b1' has a column with no name in its header \(column 1, read as "
-        r"'Unnamed: 0'\): name it in the header, or write the file again without it",
-    ):
-        schema.refuse_unnamed_columns(["Unnamed: 0", "species", "island"], "b1")
-    schema.refuse_unnamed_columns(["species", "Unnamed plan", "unnamed: 3x"], "b1")
-
-
 def test_classes_that_differ_only_in_case_or_spaces_are_refused():
     counts = pd.Series({"no": 50, "yes": 30, "Yes": 4, " no": 2, "maybe": 9})
     message = (

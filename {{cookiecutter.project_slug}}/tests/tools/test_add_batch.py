@@ -1,4 +1,5 @@
-"""add-batch: a new batch file joins the folder only with the same columns, never replacing one."""
+"""add-batch: a new batch file joins the folder only when ingest would read it with the
+others (same columns, same kinds of values), never replacing one; a refusal writes nothing."""
 
 from __future__ import annotations
 
@@ -8,7 +9,22 @@ import yaml
 
 from {{ cookiecutter.package_name }}.__main__ import main
 from {{ cookiecutter.package_name }}.core.errors import DataError
-from {{ cookiecutter.package_name }}.tools.add_batch import add_batch
+from {{ cookiecutter.package_name }}.core.params import DataParams
+from {{ cookiecutter.package_name }}.tools import add_batch as adding
+
+
+def data(**changes) -> DataParams:
+#% if cookiecutter.remote_sources == "yes"
+    plain = {"id_column": None, "time": None, "groups": [], "drop": [], "fetch": {}}
+#% else
+    plain = {"id_column": None, "time": None, "groups": [], "drop": []}
+#% endif
+    roles = {"numeric": None, "categorical": None}
+    return DataParams(**{"source": "raw", "target": "b", **plain, **roles, **changes})
+
+
+def add_batch(path, folder, name=None, **changes):
+    return adding.add_batch(path, folder, data(**changes), name)
 
 
 def rows(**extra) -> pd.DataFrame:
@@ -58,7 +74,7 @@ def test_never_replaces_a_batch_even_with_another_suffix(folder, tmp_path, name)
     ("file", "name", "message"),
     [
         ("missing.csv", None, "is not a file"),
-        ("notes.txt", None, "a batch is a .csv or .parquet file"),
+        ("notes.txt", None, r"a batch is a .csv \(plain, .gz, .bz2, .xz or .zip\) or .parquet"),
         ("ok.csv", "../escape", "is not a file name"),
     ],
 )
@@ -95,3 +111,73 @@ def test_cli_refuses_when_data_source_is_a_single_file(tmp_path, monkeypatch, ca
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
     assert main(["add-batch", "only.csv", "--no-dvc"]) == 1
     assert "is not a folder: add-batch adds files to a folder" in capsys.readouterr().err
+
+
+def test_a_compressed_batch_keeps_its_suffix_and_its_name_is_the_stem(folder, tmp_path):
+    new = tmp_path / "2024-02.csv.gz"
+    rows().to_csv(new, index=False)
+    assert add_batch(new, folder) == folder / "2024-02.csv.gz"
+    with pytest.raises(DataError, match="batch '2024-02' already exists"):
+        add_batch(tmp_path / "2024-02.csv.gz", folder)
+
+
+def written(folder) -> dict:
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p.write_text("a,b,a\n1,x,2\n"), r"repeats column name\(s\) 'a'"),
+        (lambda p: p.write_text("a, B\n1,x\n"), r"\(' B' here, 'b' there\): rename or drop"),
+        (lambda p: p.write_text("a,b\n"), "has a header but no rows"),
+        (lambda p: p.write_bytes(b""), r"is empty \(0 bytes\)"),
+        (lambda p: p.write_text("a,b,ID\n1,x,7\n"), r"has reserved column\(s\) ID"),
+        (lambda p: rows().assign(a=["1.5", "heavy"]).to_csv(p, index=False),
+         r"column 'a' holds text in batch '2024-02' but number in batch '2024-01'"),
+        (lambda p: rows().assign(b=[True, False]).to_csv(p, index=False),
+         r"column 'b' holds true/false in batch '2024-02' but text in batch '2024-01'"),
+    ],
+)  # fmt: skip
+def test_what_ingest_would_refuse_is_refused_before_anything_is_written(
+    folder, tmp_path, make, message
+):
+    new = tmp_path / "2024-02.csv"
+    make(new)
+    before = written(folder)
+    with pytest.raises(DataError, match=message):
+        add_batch(new, folder)
+    assert written(folder) == before
+
+
+def test_a_nested_or_retyped_parquet_batch_is_refused_from_its_first_rows(folder, tmp_path):
+    nested = tmp_path / "nested.parquet"
+    rows().assign(b=[["x"], ["y"]]).to_parquet(nested)
+    with pytest.raises(DataError, match=r"has nested column\(s\) 'b'"):
+        add_batch(nested, folder)
+    retyped = tmp_path / "retyped.parquet"
+    rows().assign(a=["1.5", "heavy"]).to_parquet(retyped)
+    with pytest.raises(DataError, match="column 'a' holds text in batch 'retyped'"):
+        add_batch(retyped, folder)
+    assert sorted(written(folder)) == ["2024-01.csv"]
+
+
+def test_the_type_check_reads_a_bounded_sample_and_spares_the_event_time(
+    folder, tmp_path, monkeypatch
+):
+    """Only the first SAMPLE_ROWS rows are compared (ingest compares every row); the event
+    time may be years in one batch and dates in another, as ingest reads both."""
+    monkeypatch.setattr(adding, "SAMPLE_ROWS", 2)
+    late = tmp_path / "late.csv"
+    text_later = pd.concat([rows(), rows().assign(a="x")]).assign(t=[2007, 2008, 2009, 2010])
+    text_later.to_csv(late, index=False)
+    (folder / "2024-01.csv").write_text("a,b,t\n1,x,2007-05-01\n")
+    assert add_batch(late, folder, time="t").exists()
+
+
+def test_a_folder_holding_a_file_ingest_refuses_is_named(folder, tmp_path):
+    (folder / "notes.txt").write_text("hi")
+    (folder / ".gitignore").write_text("/x\n")
+    rows().to_csv(tmp_path / "2024-02.csv", index=False)
+    with pytest.raises(DataError, match="cannot read notes.txt in"):
+        add_batch(tmp_path / "2024-02.csv", folder)

@@ -27,14 +27,14 @@ import pandas as pd
 from ..core import cluster, io, paths, progress
 from ..core.params import DataParams, Params, load
 from ..stages import ingest
-from ..tables import batches, parts, row_hash, schema
+from ..tables import batches, headers, parts, row_hash, schema
 
 log = logging.getLogger(__name__)
 
 
 def survey(path: Path, data: DataParams) -> tuple:
     """Pass 1 on a worker: (empty prepared frame, row hashes or given ids, rows, the text
-    columns holding dates)."""
+    columns holding dates, each column's kind of values after time parsing)."""
     id_column, time = data.id_column, data.time
     frame = ingest.read_batch(path)
     dates = schema.misread_text(frame, data)
@@ -46,7 +46,7 @@ def survey(path: Path, data: DataParams) -> tuple:
         frame[time] = ingest.event_time(frame[time])
     # A copy: an empty slice is a view that keeps the whole batch alive on the worker
     # until the client gathers every survey (at 1e8 rows: 7.4 GB a worker, measured).
-    return frame.iloc[:0].copy(), keys, len(frame), dates
+    return frame.iloc[:0].copy(), keys, len(frame), dates, headers.kinds(frame)
 
 
 @dataclass(frozen=True)
@@ -75,28 +75,27 @@ def write_part(
         frame = frame.drop(columns=data.id_column)
     frame = frame.astype(dtypes[frame.columns].to_dict())
     frame.insert(0, schema.ID, pd.array(ids.to_numpy(), dtype="string"))
-    frame.insert(1, schema.BATCH, pd.array([path.stem] * len(frame), dtype="string"))
+    frame.insert(1, schema.BATCH, pd.array([batches.name(path)] * len(frame), dtype="string"))
     checks = schema.snapshot_schema(check_unique=False)
     frame = schema.validate(frame, checks, f"the ingested batch {path.name}", inplace=True)
     frame.to_parquet(target, index=False, engine="pyarrow")
     return len(frame)
 
 
-def snapshot_dtypes(
-    files: list[Path], empties: list[tuple[pd.DataFrame, list]], data: DataParams
-) -> pd.Series:
+def snapshot_dtypes(files: list[Path], empties: list[tuple], data: DataParams) -> pd.Series:
     """The dtypes pd.concat gives the whole table, indexed by the first batch's columns in
-    its order, from each batch's (empty frame, date columns), once every batch is checked
-    against the first, in the local engine's order."""
+    its order, from each batch's (empty frame, date columns, kinds), once every batch is
+    checked against the first, in the local engine's order."""
     columns = list(empties[0][0].columns)
     if data.time and data.time not in columns:
         log.warning("skipping time column not in the data: %s", data.time)
-    for path, (empty, dates) in zip(files, empties, strict=True):
-        schema.refuse_other_separator(list(empty.columns), path.stem)
-        schema.refuse_unnamed_columns(list(empty.columns), path.stem)
-        ingest.check_batch(path.stem, empty, files[0].stem, columns, data=data)
-        schema.refuse_misread_text(dates, path.stem)
-    frames = [empty[columns] for empty, _ in empties]
+    first, kinds = batches.name(files[0]), {}
+    for path, (empty, dates, found) in zip(files, empties, strict=True):
+        schema.refuse_other_separator(list(empty.columns), batches.name(path))
+        ingest.check_batch(batches.name(path), empty, first, columns, data=data)
+        schema.refuse_misread_text(dates, batches.name(path))
+        headers.agree(batches.name(path), found, kinds)
+    frames = [empty[columns] for empty, _, _ in empties]
     return pd.concat(frames, ignore_index=True).dtypes
 
 
@@ -118,7 +117,7 @@ def run(files: list[Path], params: Params) -> int:
     files = [f.resolve() for f in files]  # workers may not share this process's cwd
     with cluster.client(params.compute) as client:
         surveyed = client.gather(client.map(survey, files, data=data, pure=False))
-        dtypes = snapshot_dtypes(files, [(s[0], s[3]) for s in surveyed], data)
+        dtypes = snapshot_dtypes(files, [(s[0], s[3], s[4]) for s in surveyed], data)
         keys, nth, bounds = row_keys(surveyed, data)
         del surveyed
         # Scattered, not put in the tasks: each batch's slice goes to a worker once, and

@@ -41,6 +41,12 @@ def ratios(df: pd.DataFrame, pairs: list) -> dict[str, pd.Series]:
 def columns(df: pd.DataFrame, pairs: list) -> pd.DataFrame:
     """The derived columns of `df`'s rows, on its index: the ratios, then derive()'s."""
     made = pd.DataFrame(ratios(df, pairs), index=df.index)
+    clash = [c for c in made.columns if c in df.columns]
+    if clash:  # assign would overwrite the data's own column without a word
+        raise ConfigError(
+            f"preprocess.ratios makes column(s) {', '.join(clash)}, which the data already has: "
+            "rename the data's column, or leave that pair out of preprocess.ratios"
+        )
     try:
         yours = derived.derive(df)
     except KeyError as exc:

@@ -3,8 +3,7 @@ the batch it came from, and its event time parsed when data.time names a column.
 
 A text column that the config gives no role and whose values are mostly dates, or numbers
 written with commas, is refused (schema.misread_text, on the first values of each batch);
-so is a batch read as one column because a `;`, tab or `|` separates its values, and a
-header cell with no name (pandas' `Unnamed: N`).
+so is a batch read as one column because a `;`, tab or `|` separates its values.
 Batches are read, checked, hashed and time-parsed one at a time, and only the prepared
 batch is kept until they are stacked: a folder of batches peaks at about two copies of
 the snapshot (the prepared batches, then their concatenation), whatever the batch count.
@@ -23,34 +22,32 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..core import io, paths, progress
-from ..core.errors import DataError, first_line
+from ..core.errors import DataError
 from ..core.params import DataParams, load
-from ..tables import batches, row_hash, schema
+from ..tables import batches, headers, row_hash, schema
 
 log = logging.getLogger(__name__)
 
 
 def read_batch(path: Path) -> pd.DataFrame:
-    """One batch file as a table; a file that is empty, cut short, not UTF-8 or without
-    rows is refused naming the file, before any row is hashed or written."""
+    """One batch file as a table; a file that is empty, cut short, not UTF-8, without rows
+    or with a header that headers.names refuses is refused naming the file, before any row
+    is hashed or written."""
     if path.stat().st_size == 0:
         raise DataError(f"{path} is empty (0 bytes): export it again, or move it out of the folder")
+    headers.names(path)
     try:
-        frame = batches.READERS[path.suffix.lower()](path)
+        frame = batches.reader(path)(path)
     except UnicodeDecodeError as exc:
-        raise DataError(
-            f"{path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} near byte {exc.start}): "
-            f"save it as UTF-8, e.g. `iconv -f latin1 -t utf-8 {path.name} > fixed.csv`"
-        ) from None
+        raise DataError(headers.not_utf8(path, exc)) from None
     except Exception as exc:  # the reader's own message says what is wrong with the file
-        raise DataError(
-            f"cannot read {path}: {first_line(exc)}: write the file again, or `dvc pull` it if "
-            "DVC tracks it"
-        ) from None
+        raise DataError(headers.unreadable(path, exc)) from None
     if frame.empty:
         raise DataError(
             f"{path} has a header but no rows: export its rows again, or move it out of the folder"
         )
+    if any(level is not None for level in frame.index.names):
+        frame = frame.reset_index()  # a Parquet file's named index is a column of the data
     frame.attrs = {}  # a snapshot's content hash describes that file, not the ingested data
     return frame
 
@@ -153,12 +150,15 @@ def check_batch(
 ) -> None:
     """A batch has the first batch's columns, in any order, and none of ingest's own."""
     if set(frame.columns) != set(columns):
-        diff = sorted(set(frame.columns) ^ set(columns))
+        near = headers.near_misses(frame.columns, columns)
+        alike = {n for pair in near for n in pair}
+        diff = [str(c) for c in sorted(set(frame.columns) ^ set(columns)) if c not in alike]
+        diff += [f"{here!r} here, {there!r} there" for here, there in near]
         raise DataError(
             f"batch {name!r} has different columns from {first!r} ({', '.join(diff)}): "
-            "every batch needs the same columns"
+            "every batch needs the same columns, named alike"
         )
-    clash = [c for c in schema.BOOKKEEPING if c in frame.columns and c != data.id_column]
+    clash = headers.reserved(frame.columns, data.id_column)
     if clash:
         raise DataError(
             f"batch {name!r} has reserved column(s) {', '.join(clash)}: rename them, "
@@ -205,6 +205,7 @@ def prepare(
     names: list[str] = []
     hashes: list[np.ndarray] = []
     columns: list = []
+    kinds: dict[str, tuple[str, str]] = {}
     for name, frame in batches:
         if not prepared:
             columns = list(frame.columns)
@@ -212,7 +213,6 @@ def prepare(
                 # Skipped, loudly, as schema.infer_roles does.
                 log.warning("skipping time column not in the data: %s", data.time)
         schema.refuse_other_separator(list(frame.columns), name)
-        schema.refuse_unnamed_columns(list(frame.columns), name)
         check_batch(name, frame, names[0] if names else name, columns, data=data)
         schema.refuse_misread_text(schema.misread_text(frame, data), name)
         frame = frame[columns]
@@ -221,6 +221,7 @@ def prepare(
             hashes.append(row_hash.row_hashes(frame))
         if data.time in columns:
             frame[data.time] = event_time(frame[data.time])
+        headers.agree(name, headers.kinds(frame), kinds)
         prepared.append(frame)
         names.append(name)
     if not prepared:
@@ -280,4 +281,4 @@ def read_batches(files: list[Path]) -> Iterator[tuple[str, pd.DataFrame]]:
                 rows=len(rows),
                 seconds=round(time.perf_counter() - started, 2),
             )
-        yield path.stem, rows
+        yield batches.name(path), rows

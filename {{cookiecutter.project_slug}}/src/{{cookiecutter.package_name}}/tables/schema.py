@@ -269,25 +269,6 @@ def refuse_misread_text(found: list[tuple[str, str, int, int, str]], batch: str)
 SEPARATORS = {";": "semicolon", "\t": "tab", "|": "pipe"}
 
 
-# The name pandas gives a header cell that is empty.
-UNNAMED = re.compile(r"Unnamed: \d+")
-
-
-def refuse_unnamed_columns(columns: list, batch: str) -> None:
-    """Refuse a column with no name in a batch's header: pandas names it `Unnamed: N`, and
-    as a feature it is either empty (a trailing comma on every line) or, worse, the row
-    numbers `to_csv` writes without index=False, which leak the file's order."""
-    unnamed = [(i, c) for i, c in enumerate(columns) if UNNAMED.fullmatch(str(c))]
-    if unnamed:
-        place, name = unnamed[0]
-        raise DataError(
-            f"batch {batch!r} has a column with no name in its header (column {place + 1}, "
-            f"read as {name!r}): name it in the header, or write the file again without it "
-            "(row numbers from `to_csv` without index=False, or a comma at the end of every "
-            "line, make one)"
-        )
-
-
 def refuse_other_separator(columns: list, batch: str) -> None:
     """Refuse a batch read as one column because its values are separated by something
     other than commas (a European spreadsheet's `;`): every later check would be about a

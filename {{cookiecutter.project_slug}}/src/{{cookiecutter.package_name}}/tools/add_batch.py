@@ -1,8 +1,12 @@
 """Collect more data: copy a new batch file into the batch folder, then `dvc add` it.
 
-The file must have the same columns as the batches already there (the ingest
-stage refuses anything else, but later and with less to go on). The copy is
-atomic and never replaces an existing batch: a batch once ingested stays as it was.
+Before anything is written the file gets the checks ingest makes (its suffix, a header
+with a name for every column, once, nothing nested, at least one row, no column of
+ingest's own) and is compared with the batches already there: the same columns, and the
+same kind of values in each (number, text, ...), read from the first SAMPLE_ROWS rows of
+each file, so the cost does not grow with the batches' sizes (ingest then compares every
+row). The copy is atomic and never replaces an existing batch: a batch once ingested
+stays as it was.
 """
 
 from __future__ import annotations
@@ -16,64 +20,105 @@ import pyarrow.parquet as pq
 
 from ..core import io, paths
 from ..core.errors import ConfigError, DataError
-from ..core.params import load
-from ..tables import batches
+from ..core.params import DataParams, load
+from ..tables import batches, headers
+
+SAMPLE_ROWS = 1000
 
 
-def columns_of(path: Path) -> list[str]:
-    """Column names from the file's header or schema, without reading its rows."""
+def sample(path: Path) -> pd.DataFrame:
+    """The first SAMPLE_ROWS rows of a batch file, its columns as headers.names has them."""
     try:
-        if path.suffix.lower() == ".parquet":
-            return [name for name in pq.read_schema(path).names if name != "__index_level_0__"]
-        return list(pd.read_csv(path, nrows=0).columns)
-    except Exception as exc:
-        raise DataError(f"cannot read the columns of {path}: {exc}") from None
+        if batches.suffix_of(path) == ".parquet":
+            with pq.ParquetFile(path) as file:
+                first = next(file.iter_batches(batch_size=SAMPLE_ROWS), None)
+                rows = file.schema_arrow.empty_table() if first is None else first
+            frame = rows.to_pandas(ignore_metadata=True)
+            return frame[headers.parquet_names(rows.schema)]
+        return batches.reader(path)(path, nrows=SAMPLE_ROWS)
+    except UnicodeDecodeError as exc:
+        raise DataError(headers.not_utf8(path, exc)) from None
+    except Exception as exc:  # the reader's own message says what is wrong with the file
+        raise DataError(headers.unreadable(path, exc)) from None
 
 
-def check_columns(new: Path, existing: list[Path]) -> None:
-    if not existing:
-        return
-    wanted, have = set(columns_of(existing[0])), set(columns_of(new))
-    missing, extra = sorted(wanted - have), sorted(have - wanted)
-    if missing or extra:
+def check_columns(new: Path, columns: list[str], existing: Path) -> None:
+    """The new batch has the columns of an existing one, named alike (any order)."""
+    wanted, have = headers.names(existing), columns
+    near = headers.near_misses(have, wanted)
+    alike = {n for pair in near for n in pair}
+    missing = sorted(set(wanted) - set(have) - alike)
+    extra = sorted(set(have) - set(wanted) - alike)
+    if missing or extra or near:
         parts = [f"missing {', '.join(missing)}" if missing else "",
-                 f"extra {', '.join(extra)}" if extra else ""]  # fmt: skip
+                 f"extra {', '.join(extra)}" if extra else "",
+                 *(f"{here!r} here, {there!r} there" for here, there in near)]  # fmt: skip
         raise DataError(
-            f"{new} does not have the columns of the batches in {existing[0].parent} "
+            f"{new} does not have the columns of the batches in {existing.parent} "
             f"({'; '.join(p for p in parts if p)}): rename or drop columns so they match "
-            f"{existing[0].name}"
+            f"{existing.name}"
         )
 
 
-def add_batch(path: Path, folder: Path, name: str | None = None) -> Path:
+def check_kinds(new: Path, name: str, existing: list[Path], data: DataParams) -> None:
+    """Each column holds the same kind of values as in the existing batches (their first
+    rows); the event time is left out: ingest reads years and dates alike."""
+    seen: dict[str, tuple[str, str]] = {}
+    for path in [*existing, new]:
+        found = headers.kinds(sample(path))
+        found.pop(data.time, None)
+        headers.agree(name if path == new else batches.name(path), found, seen)
+
+
+def check_batch(new: Path, name: str, existing: list[Path], data: DataParams) -> None:
+    """What ingest would refuse in `new`, refused before it joins the folder."""
+    if new.stat().st_size == 0:
+        raise DataError(f"{new} is empty (0 bytes): export it again")
+    columns = headers.names(new)
+    if sample(new).empty:
+        raise DataError(f"{new} has a header but no rows: export its rows again")
+    clash = headers.reserved(columns, data.id_column)
+    if clash:
+        raise DataError(
+            f"{new} has reserved column(s) {', '.join(clash)}: rename them, or set "
+            "data.id_column to your id column"
+        )
+    if existing:
+        check_columns(new, columns, existing[0])
+        check_kinds(new, name, existing, data)
+
+
+def add_batch(path: Path, folder: Path, data: DataParams, name: str | None = None) -> Path:
     """Copy `path` into `folder` as batch `name` (default: the file's own name); return it."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path} is not a file: give the path of a .csv or .parquet batch")
-    suffix = path.suffix.lower()
-    if suffix not in batches.READERS:
-        raise DataError(f"cannot add {path.name}: a batch is a .csv or .parquet file")
-    name = name or path.stem
+        raise DataError(f"{path} is not a file: give the path of a {batches.KINDS} batch")
+    suffix = batches.suffix_of(path)
+    if suffix is None:
+        raise DataError(
+            f"cannot add {path.name}: a batch is a {batches.KINDS} file; convert it to one first"
+        )
+    name = name or batches.name(path)
     if not paths.FILE_STEM.match(name):
         raise DataError(
             f"batch name {name!r} is not a file name: use letters, digits, '.', '_' and '-'"
         )
-    existing = batches.files(folder) if folder.is_dir() and any(folder.iterdir()) else []
-    taken = [p.name for p in existing if p.stem == name]
+    existing = batches.listed(folder, [p for p in folder.iterdir() if not p.name.startswith(".")])
+    taken = [p.name for p in existing if batches.name(p) == name]
     if taken:
         raise DataError(
             f"batch {name!r} already exists ({folder / taken[0]}): batches are never replaced; "
             "pick another name with --name"
         )
-    check_columns(path, existing)
+    check_batch(path, name, existing, data)
     target = folder / f"{name}{suffix}"
     io.write_bytes(target, path.read_bytes())
     return target
 
 
-def batch_folder() -> Path:
+def batch_folder(data: DataParams) -> Path:
     """data.source, which must be a folder for batches to be added to it."""
-    source = Path(load().data.source)
+    source = Path(data.source)
     if not source.is_dir():
         raise ConfigError(
             f"data.source {str(source)!r} is not a folder: add-batch adds files to a folder of "
@@ -83,8 +128,9 @@ def batch_folder() -> Path:
 
 
 def main(path: str, name: str | None = None, track: bool = True) -> None:
-    folder = batch_folder()
-    target = add_batch(Path(path), folder, name)
+    data = load().data
+    folder = batch_folder(data)
+    target = add_batch(Path(path), folder, data, name)
     print(f"added batch {target}")
     command = [sys.executable, "-m", "dvc", "add", str(folder)]
     if track:
