@@ -11,13 +11,17 @@ docs/bad-input.md is from tests/test_bad_input.py: a test fails when it is stale
 
 from __future__ import annotations
 
+#% if cookiecutter.serving == "yes"
 import contextlib
 import errno
 import json
 import logging
+#% endif
 import os
 import re
+#% if cookiecutter.serving == "yes"
 import time
+#% endif
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
