@@ -240,3 +240,16 @@ def test_a_full_queue_drops_whole_requests_and_never_blocks(tmp_path):
     assert log.status()["rows_waiting"] == 0
     log.close()
     assert [r["request_id"] for r in prediction_log.read(path)] == ["a"] * 3 + ["c"] * 2
+
+
+def test_a_half_full_queue_is_written_at_once_not_at_the_next_timer(tmp_path):
+    """A burst (3 rows of a queue of 4) wakes the writer: with a 60 s timer, only that can
+    have written them, and the next burst then finds room."""
+    path = tmp_path / "p.jsonl"
+    log = PredictionLog(path, 1_000_000, 1, flush_seconds=60, queue_rows=4)
+    log.write(rows(3, "burst"))
+    wait_for(lambda: log.status()["rows_waiting"] == 0)
+    log.write(rows(3, "next"))
+    log.close()
+    assert log.status()["rows_lost"] == 0
+    assert len(prediction_log.read(path)) == 6

@@ -3,8 +3,9 @@ in a size-bounded file rotated as the standard library's RotatingFileHandler doe
 (file, file.1, ... file.N, N = backups).
 
 A request only queues its records (a deque append, well under a microsecond); a
-background thread encodes them and appends them in batches every `flush_seconds`, and
-`close()` writes what is left, so a clean stop loses nothing. Every batch is written
+background thread encodes them and appends them in batches every `flush_seconds`, or as
+soon as half the queue is full, and `close()` writes what is left, so a clean stop loses
+nothing. Every batch is written
 under an exclusive lock on `file.lock`, and a writer that finds the file rotated by
 another process reopens it: several server processes (`serve --workers N`, or two
 servers of one project) share one log, one set of backups and one size bound.
@@ -60,6 +61,7 @@ class PredictionLog:
         self._error: str | None = None  # the failing write's error, until one succeeds
         self._closed = False
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set by write() when half the queue is full
         # A daemon, so that a log nobody closes never holds the interpreter open; a server
         # closes it at shutdown (the app's lifespan), which joins it.
         self._writer = threading.Thread(target=self._run, name="prediction-log", daemon=True)
@@ -74,7 +76,10 @@ class PredictionLog:
                 self._dropped += len(records)
                 return
             self._queued += len(records)
+            crowded = self._queued > self.queue_rows // 2
         self._pending.append(records)
+        if crowded:
+            self._wake.set()
 
     def status(self) -> dict:
         """Rows waiting to be written, rows lost since the start, and the error of the
@@ -94,6 +99,7 @@ class PredictionLog:
         """Stop the writer, write what is left, and say how many rows were lost, if any
         (idempotent)."""
         self._stop.set()
+        self._wake.set()
         if self._writer.is_alive():
             self._writer.join()
         with self._writing:
@@ -124,7 +130,14 @@ class PredictionLog:
             self._lock_file.close()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.flush_seconds):
+        while True:
+            # Early when write() finds the queue half full (a burst would otherwise fill it
+            # between two timer flushes), but not while writes fail: then one retry per
+            # flush_seconds, not a busy loop on a full disk.
+            (self._stop if self._error else self._wake).wait(self.flush_seconds)
+            if self._stop.is_set():
+                return
+            self._wake.clear()
             try:
                 self.flush()
             except OSError as exc:  # a full disk, say: report it, keep serving
