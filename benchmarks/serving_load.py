@@ -2,7 +2,8 @@
 p50/p99 of 1-row and 100-row POST /predict, for 1 and 2 workers and the skops and ONNX
 paths, each against the same runs of a bare FastAPI endpoint answering a constant (the
 framework's floor here). Also counts non-2xx answers, socket errors, and the prediction log's
-lines against the requests answered (read after SIGTERM). Prints a markdown table; not a test.
+lines, with the rows the server counted lost (its shutdown line), against the requests
+answered (read after SIGTERM). Prints a markdown table; not a test.
 
     .venv/bin/python benchmarks/serving_load.py [--task classification] [--seconds 10]
         [--connections 4] [--workers 1 2] [--paths skops onnx]
@@ -154,6 +155,22 @@ def sh(cwd: Path, *command: str) -> str:
     ).stdout
 
 
+def keep_every_line(project: Path) -> None:
+    """Rotation stays on (it is part of the cost), with backups enough to keep every line.
+    serve's settings live in service.yaml, not in conf/ (`params` composes conf/ only)."""
+    service = project / "service.yaml"
+    setting = re.compile(r"^  log_backups: \d+$", re.MULTILINE)
+    text = service.read_text()
+    if not setting.search(text):
+        sys.exit(f"error: {service} has no serve.log_backups line: update keep_every_line()")
+    service.write_text(setting.sub("  log_backups: 100000", text))
+
+
+def rows_lost(stderr: str) -> int:
+    """The rows the server's workers counted lost (one shutdown line each, when any)."""
+    return sum(int(n) for n in re.findall(r"(\d+) rows not logged since the start", stderr))
+
+
 def log_lines(project: Path) -> int:
     """Lines of the prediction log and every rotated backup."""
     logs = project / "logs"
@@ -202,13 +219,17 @@ def server_row(project: Path, command: list[str], rows: int, body: Path, floor: 
     """The table cells after path, rows and workers for one run of the model server."""
     shutil.rmtree(project / "logs", ignore_errors=True)
     env = {**ENV, "PYTHONPATH": str(project / "src")}
-    warmup, load = measure(Server(command, project, env), body, args.seconds, args.connections)
-    lines = log_verdict(
-        log_lines(project), warmup.answered + load.answered, rows, 2 * args.connections
-    )
+    server = Server(command, project, env)
+    warmup, load = measure(server, body, args.seconds, args.connections)
+    lost = rows_lost(server.stderr())
+    lines = log_lines(project)
+    # Every answered row is a line of the log or counted lost by the server.
+    verdict = log_verdict(lines + lost, warmup.answered + load.answered, rows, 2 * args.connections)
+    if lost:
+        verdict += f" ({lines} lines, {lost} counted lost)"
     return (
         f"{figures(load)} | {figures(floor)} | {load.per_second / floor.per_second:.2f} | "
-        f"{load.non_2xx} ({load.server_errors}) | {load.socket_errors} | {lines} |"
+        f"{load.non_2xx} ({load.server_errors}) | {load.socket_errors} | {verdict} |"
     )
 
 
@@ -234,8 +255,7 @@ def main() -> None:
            f"task={args.task}", "project_name=Bench")  # fmt: skip
         project = Path(tmp) / "bench"
         sh(project, sys.executable, "-m", PACKAGE, "run")
-        # Rotation stays on (it is part of the cost); enough backups to keep every line.
-        sh(project, sys.executable, "-m", PACKAGE, "params", "serve.log_backups=100000")
+        keep_every_line(project)
         body = bodies(project, Path(tmp))
         has_workers, runtime = serve_options(project)
         floor = floor_runs(body, args)

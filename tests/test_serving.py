@@ -3,7 +3,8 @@ subprocess on a free loopback port. The API must predict as the model does in-pr
 refuse bad requests with a 4xx naming the field and oversized bodies with a 413, follow
 GTO stage assignments (deploy and roll back), and its prediction log must show drift for
 a shifted batch and not otherwise, with every answered row logged once when SIGTERM
-stops the server (one process, or `--workers 2` sharing the log). Schemathesis fuzzes
+stops the server (one process, or `--workers 2` sharing the log), and counted in one line
+when the disk is full. Schemathesis fuzzes
 the server of each task from its own OpenAPI schema: no 5xx, every answer as the schema
 declares, /health answering throughout."""
 
@@ -358,6 +359,42 @@ def test_sigterm_right_after_the_answers_loses_no_logged_row(project):
         params.write_text(before)
     rows = logged_rows(root)
     assert len(rows) == sum(sizes) and len(set(rows)) == len(rows)
+
+
+def test_sigterm_on_a_full_disk_exits_0_with_one_line_counting_the_rows_lost(project):
+    """The log on /dev/full (ENOSPC on every write): answers go on, /health shows the rows
+    waiting and the error, and SIGTERM stops the server with status 0, no traceback, and
+    one line counting the rows that could not be written."""
+    root, package, _ = project
+    logs = root / "logs"
+    for old in logs.glob("predictions.jsonl*"):
+        old.unlink()
+    logs.mkdir(exist_ok=True)
+    (logs / "predictions.jsonl").symlink_to("/dev/full")
+    test = pd.read_parquet(root / "data/processed/test.parquet")
+    server = Server(root, package)
+    try:
+        with server as client:
+            for n in (1, 7, 3):
+                answer = client.post("/predict", json={"instances": instances(test.head(n))})
+                assert answer.status_code == 200, answer.text
+            deadline = time.time() + 30
+            while (log := client.get("/health").json()["prediction_log"])["error"] is None:
+                assert time.time() < deadline, "the log's writer never tried to write"
+                time.sleep(0.2)
+            assert log == {"rows_waiting": 11, "rows_lost": 0, "error": "No space left on device"}
+            server.process.terminate()
+            output, _ = server.process.communicate(timeout=30)
+    finally:
+        (logs / "predictions.jsonl").unlink()
+    assert server.process.returncode == 0, output
+    assert "Traceback" not in output and "ERROR" not in output, output
+    said = [line for line in output.splitlines() if "prediction log" in line]
+    assert len(said) == 2, output  # writing failed; then the shutdown's count
+    assert said[-1].endswith(
+        "predictions.jsonl: 11 rows not logged since the start, 11 of them at shutdown "
+        "(No space left on device)"
+    ), said
 
 
 def test_two_workers_answer_and_log_every_row_once(project):

@@ -13,11 +13,19 @@ from __future__ import annotations
 
 import contextlib
 import io
+#% if cookiecutter.serving == "yes"
+import errno
+import json
+import logging
+#% endif
 import os
 import re
 import shutil
 import subprocess
 import sys
+#% if cookiecutter.serving == "yes"
+import time
+#% endif
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -314,7 +322,217 @@ IDENTITY: list[Fault] = []
 #% endif
 
 # --- The prediction log ----------------------------------------------------------------
+#% if cookiecutter.serving == "yes"
+LOG_PATH = Path("logs/predictions.jsonl")  # relative: the table shows no test folder
+LOGGED_ROW = {"time": "2026-01-01T00:00:00", "request_id": "r", "row": 0, "inputs": {"x": 1}}
+
+
+class _Heard(logging.Handler):
+    """The prediction log's warnings, as the server log shows them."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+    def wait_for(self, text: str) -> str:
+        """The first line holding `text`, once the writer thread has logged it."""
+        deadline = time.time() + 10
+        while not any(text in line for line in self.lines):
+            assert time.time() < deadline, f"no {text!r} in {self.lines}"
+            time.sleep(0.02)
+        return next(line for line in self.lines if text in line)
+
+
+@contextlib.contextmanager
+def _full_disk_log(queue_rows: int = 4):
+    """A PredictionLog on /dev/full (ENOSPC on every write), its timer at 20 ms, and what
+    it logs; closed on the way out."""
+    from {{ cookiecutter.package_name }}.serving import prediction_log
+
+    LOG_PATH.parent.mkdir()
+    LOG_PATH.symlink_to("/dev/full")
+    heard, logger = _Heard(), logging.getLogger(prediction_log.__name__)
+    logger.addHandler(heard)
+    log = prediction_log.PredictionLog(LOG_PATH, 10**6, 1, 0.02, queue_rows=queue_rows)
+    try:
+        yield log, heard
+    finally:
+        log.close()
+        logger.removeHandler(heard)
+
+
+def _rows(n: int) -> list[dict]:
+    return [{**LOGGED_ROW, "row": i} for i in range(n)]
+
+
+def _disk_full(request, work) -> str:
+    with _full_disk_log() as (log, heard):
+        log.write(_rows(3))
+        line = heard.wait_for("cannot write")
+        assert log.status()["rows_waiting"] == 3
+    return line
+
+
+def _queue_full(request, work) -> str:
+    with _full_disk_log() as (log, heard):
+        log.write(_rows(3))
+        heard.wait_for("cannot write")
+        log.write(_rows(2))  # 3 + 2 > queue_rows (4): dropped, the request not held up
+        line = heard.wait_for("queue full")
+        assert log.status()["rows_lost"] == 2
+    return line
+
+
+def _space_returns(request, work) -> str:
+    from {{ cookiecutter.package_name }}.serving import prediction_log
+
+    with _full_disk_log() as (log, heard):
+        log.write(_rows(3))
+        heard.wait_for("cannot write")
+        log.write(_rows(2))
+        heard.wait_for("queue full")
+        LOG_PATH.unlink()
+        LOG_PATH.touch()
+        line = heard.wait_for("written again")
+    assert prediction_log.read(LOG_PATH) == _rows(3)
+    return line
+
+
+def _write_cut_short(request, work) -> str:
+    """os.write writes half the bytes, then ENOSPC, until space returns: the file ends up
+    with every row once, no torn line (tests/serving/test_prediction_log.py checks the
+    bytes after the cut)."""
+    from {{ cookiecutter.package_name }}.serving import prediction_log
+
+    heard, logger = _Heard(), logging.getLogger(prediction_log.__name__)
+    logger.addHandler(heard)
+    log = prediction_log.PredictionLog(LOG_PATH, 10**6, 1, 0.02, queue_rows=100)
+    try:
+        log.write(_rows(1))
+        log.flush()
+        real_write = os.write
+
+        def half_then_full(fd: int, data) -> int:
+            real_write(fd, bytes(data[: len(data) // 2]))
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        request.getfixturevalue("monkeypatch").setattr(os, "write", half_then_full)
+        log.write(_rows(2))
+        line = heard.wait_for("cannot write")
+        request.getfixturevalue("monkeypatch").setattr(os, "write", real_write)
+    finally:
+        log.close()
+        logger.removeHandler(heard)
+    contents = prediction_log.load(LOG_PATH)
+    assert contents.records == _rows(1) + _rows(2) and contents.unreadable == []
+    return line
+
+
+def _shutdown_disk_full(request, work) -> str:
+    with _full_disk_log(queue_rows=100) as (log, heard):
+        log.write(_rows(7))
+    (line,) = heard.lines[-1:]
+    return line
+
+
+def _torn_line(request, work) -> str:
+    from {{ cookiecutter.package_name }}.serving import monitor
+
+    LOG_PATH.parent.mkdir()
+    whole = json.dumps(LOGGED_ROW) + "\n"
+    LOG_PATH.write_text(whole + whole[:20] + "\n" + whole)
+    heard, logger = _Heard(), logging.getLogger(monitor.__name__)
+    logger.addHandler(heard)
+    try:
+        records, _, skipped = monitor.logged_rows(LOG_PATH, None)
+    finally:
+        logger.removeHandler(heard)
+    assert len(records) == 2 and skipped == 1
+    return heard.lines[-1]
+
+
+def _nothing_readable(request, work) -> str:
+    from {{ cookiecutter.package_name }}.core.errors import UserError
+    from {{ cookiecutter.package_name }}.serving import monitor
+
+    LOG_PATH.parent.mkdir()
+    LOG_PATH.write_text("not json\n")
+    with pytest.raises(UserError) as refused:
+        monitor.logged_rows(LOG_PATH, None)
+    return f"error: {refused.value}"
+
+
+LOG: list[Fault] = [
+    Fault(
+        "log-disk-full",
+        "The disk under the prediction log is full (ENOSPC on every write)",
+        "serve",
+        "handled: answers go on; rows wait in memory, up to serve.log_queue_rows, and "
+        "are retried at each flush; /health shows the error and the rows waiting",
+        r"^prediction log logs/predictions.jsonl: cannot write \(No space left on device\): "
+        r"3 rows wait",
+        _disk_full,
+    ),
+    Fault(
+        "log-queue-full",
+        "Rows keep coming while nothing can be written (the queue is full)",
+        "serve",
+        "handled: a request whose rows would pass serve.log_queue_rows is answered, not "
+        "logged; its rows are counted lost (/health's rows_lost), never waited for",
+        r"queue full \(3 rows waiting\): rows of new requests are dropped",
+        _queue_full,
+    ),
+    Fault(
+        "log-space-returns",
+        "Space returns after rows were dropped",
+        "serve",
+        "handled: the waiting rows are written, each on a line of its own; one line gives "
+        "the count dropped",
+        r"written again; 2 rows dropped meanwhile, 2 since the start",
+        _space_returns,
+    ),
+    Fault(
+        "log-write-cut-short",
+        "A write stops part way (some bytes written, then ENOSPC)",
+        "serve",
+        "handled: the file is cut back to its last whole line and the rows are retried: "
+        "no torn line, no row twice",
+        r"cannot write \(No space left on device\)",
+        _write_cut_short,
+    ),
+    Fault(
+        "log-shutdown-disk-full",
+        "The server is stopped (SIGTERM, Ctrl-C) while the disk is full",
+        "serve",
+        "handled: a clean stop, exit status 0 for SIGTERM; one line counts the rows lost",
+        r"7 rows not logged since the start, 7 of them at shutdown \(No space left on device\)",
+        _shutdown_disk_full,
+    ),
+    Fault(
+        "log-torn-line",
+        "A log line is torn (a crash of an older version) or edited by hand",
+        "monitor",
+        "handled: the line is skipped and named with the count (drift.json's "
+        "skipped_lines); the writer starts its next row on a new line",
+        r"^logs/predictions.jsonl line 2: not a whole prediction record .*1 such line",
+        _torn_line,
+    ),
+    Fault(
+        "log-nothing-readable",
+        "No line of the log is a whole record",
+        "monitor",
+        "refused",
+        r"^error: no predictions logged in logs/predictions.jsonl \(logs/predictions.jsonl "
+        r"line 1: ",
+        _nothing_readable,
+    ),
+]
+#% else
 LOG: list[Fault] = []
+#% endif
 
 # --- Exposure and start-up ---------------------------------------------------------------
 EXPOSURE: list[Fault] = []

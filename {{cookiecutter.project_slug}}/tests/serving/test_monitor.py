@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.package_name }}.core.errors import ConfigError
+from {{ cookiecutter.package_name }}.core.errors import ConfigError, DataError
 from {{ cookiecutter.package_name }}.core.params import MonitorParams
 from {{ cookiecutter.package_name }}.serving import monitor
 from {{ cookiecutter.package_name }}.tables.schema import Roles
@@ -126,3 +128,24 @@ def test_monitor_reads_the_exported_models_roles_only_beside_its_training_data(
     io.write_bytes(paths.MODEL, b"another model")
     with pytest.raises(DataError, match="^models/model.skops is not the file models/manifest"):
         monitor.exported_roles()
+
+
+def test_lines_of_the_log_that_are_no_record_are_named_counted_and_reported(tmp_path, caplog):
+    path = tmp_path / "p.jsonl"
+    whole = [json.dumps({**r, "inputs": {"x": 1.0, "c": "red"}}) for r in LOGGED[:3]]
+    lines = [whole[0], whole[1][:30], whole[1], "{}", whole[2]]  # a torn one, an edited one
+    path.write_text("".join(line + "\n" for line in lines))
+    records, times, skipped = monitor.logged_rows(path, None)
+    assert [r["request_id"] for r in records] == ["r1", "r2", "r3"] and len(times) == 3
+    assert skipped == 2
+    assert f"{path} line 2: not a whole prediction record" in caplog.text
+    assert "2 such lines in the log" in caplog.text
+    report = {**monitor.drift_report(frame(50), frame(50), ROLES, RULES), "skipped_lines": 2}
+    assert "2 lines of the log were no whole record" in monitor.summary(report)
+
+
+def test_a_log_with_no_whole_record_is_refused_naming_the_line(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"time": "2026-01-01", "request_id": "r", "ro\n')
+    with pytest.raises(DataError, match=rf"no predictions logged in {path} \({path} line 1: "):
+        monitor.logged_rows(path, None)

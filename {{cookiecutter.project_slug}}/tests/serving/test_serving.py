@@ -114,7 +114,9 @@ def served(model_source, tmp_path, configured):
         source, model = model_source(task, config)
 #% endif
         log_path = tmp_path / "logs" / "predictions.jsonl"
-        log = prediction_log.PredictionLog(log_path, 1_000_000, 2, flush_seconds=60)
+        log = prediction_log.PredictionLog(
+            log_path, 1_000_000, 2, flush_seconds=60, queue_rows=100_000
+        )
         logs.append(log)
         app = create_app(
             source, configured("serve", **settings), api_key, log, tmp_path / paths.MODEL_CONF
@@ -441,8 +443,12 @@ def test_api_key_guards_predict_and_metadata_not_health(served):
 
 def test_the_prediction_log_rotates_and_stays_bounded(tmp_path):
     path = tmp_path / "predictions.jsonl"
-    log = prediction_log.PredictionLog(path, max_bytes=2000, backups=2, flush_seconds=60)
-    log.write([{"row": i, "inputs": {"x": "y" * 50}} for i in range(200)])
+    log = prediction_log.PredictionLog(
+        path, max_bytes=2000, backups=2, flush_seconds=60, queue_rows=100_000
+    )
+    log.write(
+        [{"time": "t", "request_id": "r", "row": i, "inputs": {"x": "y" * 50}} for i in range(200)]
+    )
     log.close()
     files = prediction_log.log_files(path)
     assert [f.name for f in files] == [f"{path.name}.2", f"{path.name}.1", path.name]
@@ -451,15 +457,22 @@ def test_the_prediction_log_rotates_and_stays_bounded(tmp_path):
     assert rows == sorted(rows) and rows[-1] == 199 and len(rows) < 200
 
 
-def test_shutdown_writes_the_queued_rows_and_health_names_the_worker(served, tmp_path):
+def test_shutdown_writes_the_queued_rows_and_health_names_the_worker_and_its_log(served, tmp_path):
     client, _, _ = served()
     path = tmp_path / "logs" / "predictions.jsonl"
     with client:  # runs the app's lifespan: startup here, shutdown on leaving
         health = client.get("/health").json()
-        assert health == {"status": "ok", "version": "v0.0.1", "worker": os.getpid()}
+        log = {"rows_waiting": 0, "rows_lost": 0, "error": None}
+        assert health == {
+            "status": "ok",
+            "version": "v0.0.1",
+            "worker": os.getpid(),
+            "prediction_log": log,
+        }
         for _ in range(3):
             assert client.post("/predict", json={"instances": [GOOD, GOOD]}).status_code == 200
         assert prediction_log.read(path) == []  # queued: the 60 s timer has not fired
+        assert client.get("/health").json()["prediction_log"] == {**log, "rows_waiting": 6}
     records = prediction_log.read(path)
     assert len(records) == 6 and len({(r["request_id"], r["row"]) for r in records}) == 6
 

@@ -251,6 +251,7 @@ class ServeParams(_Strict):
     log_max_bytes: int = Field(ge=1024)
     log_backups: int = Field(ge=0)
     log_flush_seconds: float = Field(gt=0.0)
+    log_queue_rows: int = Field(ge=1)
 
 
 class MonitorParams(_Strict):

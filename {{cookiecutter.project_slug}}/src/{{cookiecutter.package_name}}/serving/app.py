@@ -11,6 +11,7 @@ import gc
 import json
 import os
 import secrets
+import signal
 import socket
 import tempfile
 import uuid
@@ -151,7 +152,7 @@ async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
 
 def _lifespan(prediction_log: PredictionLog | None):
     """The app's startup and shutdown: it closes `prediction_log` at shutdown, writing the
-    rows still queued."""
+    rows still queued (on a full disk: one warning with the count lost, no exception)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -351,7 +352,10 @@ def create_app(
 
     @app.get("/health")
     def health() -> responses.Health:
-        return responses.Health(status="ok", version=source.version, worker=os.getpid())
+        logged = None if prediction_log is None else prediction_log.status()
+        return responses.Health(
+            status="ok", version=source.version, worker=os.getpid(), prediction_log=logged
+        )
 
     @app.get("/metadata", dependencies=guard, responses=key_answers)
     def metadata() -> responses.Metadata:
@@ -404,6 +408,7 @@ def served_app(root: Path, source: ModelSource, settings: ServeParams) -> FastAP
         settings.log_max_bytes,
         settings.log_backups,
         settings.log_flush_seconds,
+        queue_rows=settings.log_queue_rows,
     )
     return create_app(source, settings, api_key, log, root / paths.MODEL_CONF)
 
@@ -470,7 +475,12 @@ def serve(
         f", {API_KEY_HEADER} required" if os.environ.get(settings.api_key_env) else "",
     )
     if workers == 1:
-        uvicorn.run(served_app(root, source, settings), host=host, port=port)
+        app = served_app(root, source, settings)
+        # uvicorn stops gracefully on SIGTERM (the app's shutdown writes or counts the
+        # logged rows), then raises it again, which would end the process with status 143;
+        # a planned stop exits 0.
+        signal.signal(signal.SIGTERM, _exit_zero)
+        uvicorn.run(app, host=host, port=port)
         return
     from uvicorn.supervisors import Multiprocess
 
@@ -483,6 +493,10 @@ def serve(
             Multiprocess(config, sockets=[tcp_socket(host, port)]).run()
         finally:
             del os.environ[HANDOVER_ENV]
+
+
+def _exit_zero(*_: object) -> None:
+    raise SystemExit(0)
 
 
 def tcp_socket(host: str, port: int) -> socket.socket:

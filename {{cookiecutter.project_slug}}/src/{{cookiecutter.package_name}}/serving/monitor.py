@@ -137,6 +137,12 @@ def summary(report: dict) -> str:
         f"Drifted features: {verdict}.",
         "",
     ]
+    if report.get("skipped_lines"):
+        lines += [
+            f"{report['skipped_lines']} lines of the log were no whole record (torn by a "
+            "crash, or edited): skipped.",
+            "",
+        ]
     if "period" in report:
         when = report["period"]
         lines += [
@@ -247,6 +253,22 @@ def exported_roles() -> schema.Roles:
     return schema.roles_from_dict(meta["features"]["roles"])
 
 
+def logged_rows(log_path: Path, since: str | None) -> tuple[list[dict], pd.Series, int]:
+    """The log's records from `since` on, in time order (window), their times, and how many
+    lines were no record: a warning names the first of those (torn or edited lines)."""
+    contents = prediction_log.load(log_path)
+    records, times = window(contents.records, since_time(since))
+    if not records:
+        after = f" since {since}" if since else ""
+        skipped = f" ({contents.warning()})" if contents.unreadable else ""
+        raise DataError(
+            f"no predictions logged in {log_path}{after}{skipped}: serve some requests first"
+        )
+    if contents.unreadable:
+        log.warning("%s", contents.warning())
+    return records, times, len(contents.unreadable)
+
+
 def main(
     params: Params,
     service: ServiceParams,
@@ -257,10 +279,7 @@ def main(
     since: str | None = None,
 ) -> int:
     log_path = Path(log_path or service.serve.prediction_log)
-    records, times = window(prediction_log.read(log_path), since_time(since))
-    if not records:
-        after = f" since {since}" if since else ""
-        raise DataError(f"no predictions logged in {log_path}{after}: serve some requests first")
+    records, times, skipped = logged_rows(log_path, since)
     if batch is not None:
         if batch.exists():
             raise DataError(f"{batch} exists: batches are never overwritten, pick a new name")
@@ -278,6 +297,7 @@ def main(
     train = train[schema.base_ids(train[schema.ID]) == train[schema.ID].astype(str)]
     report = drift_report(train, logged_inputs(records, roles), roles, service.monitor)
     report["log"] = str(log_path)
+    report["skipped_lines"] = skipped
     report["period"] = period(records, times)
     io.write_json(DRIFT_REPORT, report)
     io.write_text(DRIFT_SUMMARY, summary(report))

@@ -3,21 +3,30 @@ in a size-bounded file rotated as the standard library's RotatingFileHandler doe
 (file, file.1, ... file.N, N = backups).
 
 A request only queues its records (a deque append, well under a microsecond); a
-background thread encodes them and appends them in batches every `flush_seconds`, and
-`close()` writes what is left, so a clean stop loses nothing. Every batch is written
+background thread encodes them and appends them in batches every `flush_seconds`, or as
+soon as half the queue is full, and `close()` writes what is left, so a clean stop loses
+nothing. Every batch is written
 under an exclusive lock on `file.lock`, and a writer that finds the file rotated by
 another process reopens it: several server processes (`serve --workers N`, or two
 servers of one project) share one log, one set of backups and one size bound.
+
+Nothing is lost without a count. At most `queue_rows` rows wait to be written; a request
+whose rows would pass that is not logged (never made to wait) and its rows are counted
+as lost. A write that fails (a full disk, an I/O error) is cut back to the last whole
+line and its rows stay queued for the next attempt. The server log says when rows start
+waiting on a failing disk or being dropped, and when they are written again; /health
+gives the counts (status()); close() gives the count lost in one line.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import fcntl
-import json
 import logging
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -26,54 +35,152 @@ log = logging.getLogger(__name__)
 # orjson: a line in well under a microsecond, ten times the standard library's speed; at
 # a hundred rows per request the log's encoding was the server's largest cost.
 _OPTIONS = orjson.OPT_SORT_KEYS
+# What every reader of a record uses (monitor): a line without them is no record.
+RECORD_KEYS = ("time", "request_id", "row", "inputs")
 
 
 class PredictionLog:
-    def __init__(self, path: Path, max_bytes: int, backups: int, flush_seconds: float) -> None:
+    def __init__(
+        self, path: Path, max_bytes: int, backups: int, flush_seconds: float, *, queue_rows: int
+    ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.max_bytes, self.backups, self.flush_seconds = max_bytes, backups, flush_seconds
+        self.queue_rows = queue_rows
         self._pending: collections.deque[list[dict]] = collections.deque()
+        self._unwritten: list[bytes] = []  # encoded lines a failed write left, oldest first
         self._lock_file = open(self.path.with_name(self.path.name + ".lock"), "ab")  # noqa: SIM115
-        self._file = None
+        self._fd: int | None = None
         self._writing = threading.Lock()
+        # Guards the counts, which request threads and the writer both change.
+        self._counting = threading.Lock()
+        self._queued = 0  # rows in _pending and _unwritten
+        self._lost = 0  # rows never written, since the start
+        self._dropped = 0  # rows dropped since the writer last looked (_report)
+        self._episode = 0  # rows dropped since the last "written again"
+        self._error: str | None = None  # the failing write's error, until one succeeds
+        self._closed = False
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set by write() when half the queue is full
         # A daemon, so that a log nobody closes never holds the interpreter open; a server
         # closes it at shutdown (the app's lifespan), which joins it.
         self._writer = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self._writer.start()
 
     def write(self, records: list[dict]) -> None:
-        """Queue one request's records; the writer thread encodes and writes them."""
+        """Queue one request's records, or, when the queue has no room for them, count
+        them lost: a request never waits for the log."""
+        with self._counting:
+            if self._queued + len(records) > self.queue_rows:
+                self._lost += len(records)
+                self._dropped += len(records)
+                return
+            self._queued += len(records)
+            crowded = self._queued > self.queue_rows // 2
         self._pending.append(records)
+        if crowded:
+            self._wake.set()
+
+    def status(self) -> dict:
+        """Rows waiting to be written, rows lost since the start, and the error of the
+        failing write (None when the last write succeeded)."""
+        with self._counting:
+            return {"rows_waiting": self._queued, "rows_lost": self._lost, "error": self._error}
 
     def flush(self) -> None:
-        """Write every queued record now."""
+        """Write every queued record now; a failed write raises OSError, its rows queued."""
         with self._writing:
-            batch = []
             while self._pending:
-                batch.extend(self._pending.popleft())
-            if batch:
-                self._append(self._encode(batch))
+                self._unwritten.extend(self._encode(self._pending.popleft()))
+            if self._unwritten:
+                self._append()
 
     def close(self) -> None:
-        """Stop the writer and write what is left (idempotent)."""
+        """Stop the writer, write what is left, and say how many rows were lost, if any
+        (idempotent)."""
         self._stop.set()
+        self._wake.set()
         if self._writer.is_alive():
             self._writer.join()
-        self.flush()
         with self._writing:
-            if self._file is not None:
-                self._file.close()
-                self._file = None
+            if self._closed:
+                return
+            self._closed = True
+        error = None
+        try:
+            self.flush()
+        except OSError as exc:  # a full disk at shutdown: count the rows, do not raise
+            error = exc
+        with self._writing, self._counting:
+            at_close, self._lost = self._queued, self._lost + self._queued
+            self._queued, self._unwritten = 0, []
+            if self._lost:
+                why = f" ({error.strerror or error})" if error else ""
+                log.warning(
+                    "prediction log %s: %d rows not logged since the start, %d of them at "
+                    "shutdown%s",
+                    self.path,
+                    self._lost,
+                    at_close,
+                    why,
+                )
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
             self._lock_file.close()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.flush_seconds):
+        while True:
+            # Early when write() finds the queue half full (a burst would otherwise fill it
+            # between two timer flushes), but not while writes fail: then one retry per
+            # flush_seconds, not a busy loop on a full disk.
+            (self._stop if self._error else self._wake).wait(self.flush_seconds)
+            if self._stop.is_set():
+                return
+            self._wake.clear()
             try:
                 self.flush()
             except OSError as exc:  # a full disk, say: report it, keep serving
-                log.error("prediction log %s: %s", self.path, exc)
+                self._report(exc)
+            else:
+                self._report(None)
+
+    def _report(self, error: OSError | None) -> None:
+        """One warning when writes start failing or rows start being dropped, one when
+        every queued row is written again (with the count dropped meanwhile)."""
+        with self._counting:
+            dropped, self._dropped = self._dropped, 0
+            started = error is not None and self._error is None
+            if error is not None:
+                self._error = error.strerror or str(error)
+            waiting, lost = self._queued, self._lost
+        if started:
+            log.warning(
+                "prediction log %s: cannot write (%s): %d rows wait (at most "
+                "serve.log_queue_rows = %d), then new rows are dropped and counted on /health",
+                self.path,
+                self._error,
+                waiting,
+                self.queue_rows,
+            )
+        if dropped and not self._episode:
+            log.warning(
+                "prediction log %s: queue full (%d rows waiting): rows of new requests are "
+                "dropped and counted on /health",
+                self.path,
+                waiting,
+            )
+        self._episode += dropped
+        if error is None and not dropped and (self._error or self._episode):
+            log.warning(
+                "prediction log %s: written again; %d rows dropped meanwhile, %d since the start",
+                self.path,
+                self._episode,
+                lost,
+            )
+            with self._counting:
+                self._error = None
+            self._episode = 0
 
     def _encode(self, records: list[dict]) -> list[bytes]:
         lines = []
@@ -83,43 +190,79 @@ class PredictionLog:
             except TypeError as exc:  # orjson.JSONEncodeError: a value JSON cannot hold
                 where = f"row {record.get('row')} of request {record.get('request_id')}"
                 log.error("prediction log: %s not logged: %s", where, exc)
+                with self._counting:
+                    self._queued -= 1
+                    self._lost += 1
         return lines
 
-    def _append(self, lines: list[bytes]) -> None:
-        """Append `lines`, rotating before a line that would take the file past max_bytes
-        (a longer line gets a file of its own)."""
+    def _append(self) -> None:
+        """Append the unwritten lines, rotating before a line that would take the file past
+        max_bytes (a longer line gets a file of its own); each line written leaves the
+        queue, the others stay when a write fails."""
         fcntl.flock(self._lock_file, fcntl.LOCK_EX)
         try:
             size = self._open()
-            chunk: list[bytes] = []
-            for line in lines:
-                if size and size + len(line) > self.max_bytes:
-                    self._file.write(b"".join(chunk))
+            while self._unwritten:
+                if size and size + len(self._unwritten[0]) > self.max_bytes:
                     self._rotate()
-                    chunk, size = [], 0
-                chunk.append(line)
-                size += len(line)
-            self._file.write(b"".join(chunk))
-            self._file.flush()
+                    size = 0
+                count, chunk = self._chunk(size)
+                self._write_whole(chunk, size)
+                del self._unwritten[:count]
+                with self._counting:
+                    self._queued -= count
+                size += len(chunk)
         finally:
             fcntl.flock(self._lock_file, fcntl.LOCK_UN)
 
+    def _chunk(self, size: int) -> tuple[int, bytes]:
+        """(how many, the bytes of) the unwritten lines that fit in a file of `size` bytes
+        below max_bytes: one at least."""
+        count = 0
+        for line in self._unwritten:
+            if count and size + len(line) > self.max_bytes:
+                break
+            size += len(line)
+            count += 1
+        return count, b"".join(self._unwritten[:count])
+
+    def _write_whole(self, data: bytes, size: int) -> None:
+        """Append `data` to the file of `size` bytes, or leave it as it was: a write that
+        fails part way (ENOSPC, EIO) is cut back, so that the file still ends with a whole
+        line and the next row starts a line of its own."""
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except OSError:
+            if os.fstat(self._fd).st_size != size:
+                # Should the cut fail too, _open starts the next write on a new line.
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, size)
+            raise
+
     def _open(self) -> int:
-        """Open the current file (again, when another process has rotated it); its size."""
-        if self._file is not None:
+        """Open the current file (again, when another process has rotated it); its size,
+        after ending a torn last line (left by a crash) with a newline."""
+        if self._fd is not None:
             try:
-                same = os.stat(self.path).st_ino == os.fstat(self._file.fileno()).st_ino
+                same = os.stat(self.path).st_ino == os.fstat(self._fd).st_ino
             except FileNotFoundError:
                 same = False
             if not same:
-                self._file.close()
-                self._file = None
-        if self._file is None:
-            self._file = open(self.path, "ab")  # noqa: SIM115
-        return os.fstat(self._file.fileno()).st_size
+                os.close(self._fd)
+                self._fd = None
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        size = os.fstat(self._fd).st_size
+        if size and os.pread(self._fd, 1, size - 1) != b"\n":
+            self._write_whole(b"\n", size)
+            size += 1
+        return size
 
     def _rotate(self) -> None:
-        self._file.close()
+        os.close(self._fd)
+        self._fd = None
         # The backups that exist, newest last (not every number up to `backups`: a large
         # count would make each rotation thousands of file checks).
         for older in [p for p in log_files(self.path) if p != self.path]:
@@ -132,7 +275,7 @@ class PredictionLog:
             self.path.replace(self.path.with_name(f"{self.path.name}.1"))
         else:
             self.path.unlink()
-        self._file = open(self.path, "ab")  # noqa: SIM115
+        self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
 
 
 def log_files(path: Path) -> list[Path]:
@@ -146,13 +289,55 @@ def log_files(path: Path) -> list[Path]:
     return backups + ([path] if path.exists() else [])
 
 
-def read(path: Path) -> list[dict]:
-    """Every record of the log and its backups, oldest first; a torn last line is skipped."""
-    records = []
+@dataclass(frozen=True)
+class Contents:
+    """What the log holds: its records, oldest first, and where each line that is no
+    record lies (file, line number): torn by a crash, or edited by hand."""
+
+    records: list[dict]
+    unreadable: list[tuple[Path, int]]
+
+    def warning(self) -> str | None:
+        """One line naming the first unreadable line and the count, or None."""
+        if not self.unreadable:
+            return None
+        (file, number), count = self.unreadable[0], len(self.unreadable)
+        return (
+            f"{file} line {number}: not a whole prediction record (torn by a crash, or "
+            f"edited), skipped; {count} such line{'s' if count > 1 else ''} in the log"
+        )
+
+
+def _record(line: bytes) -> dict | None:
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError:  # torn, edited, or not UTF-8
+        return None
+    if not isinstance(record, dict) or not all(key in record for key in RECORD_KEYS):
+        return None
+    return record
+
+
+def load(path: Path) -> Contents:
+    """The log and its backups, oldest first, every line a record or counted unreadable."""
+    records, unreadable = [], []
     for file in log_files(path):
-        for line in file.read_text(encoding="utf-8").splitlines():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return records
+        lines = file.read_bytes().split(b"\n")
+        if lines[-1] == b"":  # the newline that ends the last line
+            lines.pop()
+        for number, line in enumerate(lines, start=1):
+            record = _record(line)
+            if record is None:
+                unreadable.append((file, number))
+            else:
+                records.append(record)
+    return Contents(records, unreadable)
+
+
+def read(path: Path) -> list[dict]:
+    """Every record of the log and its backups, oldest first; a line that is no record is
+    skipped with a warning naming it and the count (Contents.warning)."""
+    contents = load(path)
+    if contents.warning():
+        log.warning("%s", contents.warning())
+    return contents.records

@@ -14,11 +14,24 @@ Finite = Annotated[float, Field(allow_inf_nan=False)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 
 
+class LogStatus(BaseModel):
+    """The answering worker's prediction log (each worker has its own queue)."""
+
+    rows_waiting: int = Field(ge=0)
+    # Rows answered but never logged since the worker started: the queue was full, or a
+    # value JSON cannot hold.
+    rows_lost: int = Field(ge=0)
+    # Why writing fails (a full disk, say); None when the last write succeeded.
+    error: str | None
+
+
 class Health(BaseModel):
     status: Literal["ok"]
     version: str
     # The answering process's id: with `serve --workers N`, which worker this was.
     worker: int
+    # None: the app keeps no prediction log.
+    prediction_log: LogStatus | None = None
 
 
 class Features(BaseModel):
