@@ -12,9 +12,11 @@ docs/bad-input.md is from tests/test_bad_input.py: a test fails when it is stale
 from __future__ import annotations
 
 import contextlib
-import io
 #% if cookiecutter.serving == "yes"
 import errno
+#% endif
+import io
+#% if cookiecutter.serving == "yes"
 import json
 import logging
 #% endif
