@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -58,6 +59,7 @@ class Server:
         self.process = subprocess.Popen(
             [sys.executable, "-m", self.package, "serve", "--port", str(self.port), *self.args],
             cwd=self.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True,
         )  # fmt: skip
         headers = {"X-API-Key": self.api_key} if self.api_key else {}
         client = httpx.Client(base_url=self.url, headers=headers, timeout=30)
@@ -73,8 +75,9 @@ class Server:
         raise AssertionError("server did not start in 60 s")
 
     def __exit__(self, *exc) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
 
 
 def instances(frame: pd.DataFrame, columns: list[str] = FEATURES) -> list[dict]:
@@ -328,6 +331,25 @@ def test_sigterm_right_after_the_answers_loses_no_logged_row(project):
         params.write_text(before)
     rows = logged_rows(root)
     assert len(rows) == sum(sizes) and len(set(rows)) == len(rows)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_ctrl_c_stops_the_server_cleanly_in_one_line_exit_130(project, workers):
+    """SIGINT to the server's process group, as Ctrl-C in its terminal sends it: uvicorn
+    finishes and runs the app's shutdown (rows logged), then `serve` says so in one line
+    and exits 130 as an interrupted command does; no worker prints a traceback."""
+    root, package, _ = project
+    server = Server(root, package, "--workers", workers)
+    with server as client:
+        assert client.get("/health").status_code == 200
+        os.killpg(server.process.pid, signal.SIGINT)
+        output, _ = server.process.communicate(timeout=60)
+    assert server.process.returncode == 130, output
+    assert "Traceback" not in output
+    assert output.strip().splitlines()[-1] == (
+        "interrupted: serve stopped; the server shut down as on SIGTERM, requests in flight "
+        "answered"
+    )
 
 
 def test_two_workers_answer_and_log_every_row_once(project):
