@@ -141,6 +141,32 @@ def test_a_killed_writes_temporary_is_never_part_of_an_output_folder(project):
         stale.unlink()
 
 
+def test_ctrl_c_under_dvc_repro_is_one_line_and_the_rerun_rebuilds(project):
+    """SIGINT to `dvc repro`'s process group (Ctrl-C) while a stage runs: the stage says so
+    in one line, DVC names the stage, no traceback; the next `dvc repro` rebuilds the
+    outputs byte for byte."""
+    marker = "select     start"
+    environment = {**os.environ, "PYTHONPATH": str(project / "src")}
+    child = subprocess.Popen(
+        ["dvc", "repro", "--force", "--single-item", "select"], cwd=project, env=environment,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+    lines = []
+    for line in child.stdout:
+        lines.append(line)
+        if marker in line:
+            time.sleep(1.0)  # into its work
+            os.killpg(child.pid, signal.SIGINT)
+            break
+    lines += child.stdout.readlines()
+    child.wait(timeout=60)
+    output = "".join(lines)
+    assert child.returncode != 0 and "Traceback" not in output, output
+    assert "interrupted: select stopped; outputs it had not finished were not written" in output
+    run(project, "dvc", "repro")
+    assert_recovered(project)
+
+
 def mount_full_tmpfs(folder: Path) -> None:
     """Mount a tmpfs over `folder` holding a copy of its files and one free page (no
     temporary files of killed writes: the stage would delete them and gain room)."""

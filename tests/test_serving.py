@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -60,6 +61,7 @@ class Server:
         self.process = subprocess.Popen(
             [sys.executable, "-m", self.package, "serve", "--port", str(self.port), *self.args],
             cwd=self.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True,
         )  # fmt: skip
         headers = {"X-API-Key": self.api_key} if self.api_key else {}
         client = httpx.Client(base_url=self.url, headers=headers, timeout=30)
@@ -75,8 +77,9 @@ class Server:
         raise AssertionError("server did not start in 60 s")
 
     def __exit__(self, *exc) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
 
 
 def instances(frame: pd.DataFrame, columns: list[str] = FEATURES) -> list[dict]:
@@ -395,6 +398,25 @@ def test_sigterm_on_a_full_disk_exits_0_with_one_line_counting_the_rows_lost(pro
         "predictions.jsonl: 11 rows not logged since the start, 11 of them at shutdown "
         "(No space left on device)"
     ), said
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_ctrl_c_stops_the_server_cleanly_in_one_line_exit_130(project, workers):
+    """SIGINT to the server's process group, as Ctrl-C in its terminal sends it: uvicorn
+    finishes and runs the app's shutdown (rows logged), then `serve` says so in one line
+    and exits 130 as an interrupted command does; no worker prints a traceback."""
+    root, package, _ = project
+    server = Server(root, package, "--workers", workers)
+    with server as client:
+        assert client.get("/health").status_code == 200
+        os.killpg(server.process.pid, signal.SIGINT)
+        output, _ = server.process.communicate(timeout=60)
+    assert server.process.returncode == 130, output
+    assert "Traceback" not in output
+    assert output.strip().splitlines()[-1] == (
+        "interrupted: serve stopped; the server shut down as on SIGTERM, requests in flight "
+        "answered"
+    )
 
 
 def test_two_workers_answer_and_log_every_row_once(project):

@@ -1,18 +1,22 @@
 """The command line: `params` writes and checks params.yaml; user errors are one line, exit 1;
+command line mistakes one line, exit 2; Ctrl-C one line, exit 130, nothing half written;
 compute.engine picks the module that runs a data stage, here and nowhere else."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from {{ cookiecutter.package_name }}.__main__ import DASK_STAGES, main, stage_module
+from {{ cookiecutter.package_name }}.__main__ import COMMANDS, DASK_STAGES, main, stage_module
 from {{ cookiecutter.package_name }}.core import params
 from {{ cookiecutter.package_name }}.stages import STAGES
 from {{ cookiecutter.package_name }}.tools import dvc_deps
@@ -119,6 +123,70 @@ def test_a_stage_module_without_main_is_one_line_naming_the_fix(tmp_path):
     assert done.returncode == 1
     assert done.stderr.strip().endswith("has no main(): add `def main() -> None:`"), done.stderr
     assert "Traceback" not in done.stderr
+
+
+# A stage that rewrites out.bin (5 MB, atomically, core/io.py) until it is stopped.
+REWRITING = """\
+from pathlib import Path
+
+from ..core import io
+
+
+def main():
+    Path("started").write_text("")
+    while True:
+        io.write_bytes(Path("out.bin"), b"x" * 5_000_000)
+"""
+
+
+def interrupt_stage(tmp_path: Path) -> subprocess.CompletedProcess:
+    """`python -m <package> rewrite` (REWRITING) in a child process, sent SIGINT (Ctrl-C
+    sends it to the terminal's process group) while it writes."""
+    package_copy_with(tmp_path, "rewrite", REWRITING)
+    environment = {**os.environ, "PYTHONPATH": str(tmp_path / "src")}
+    command = [sys.executable, "-m", PACKAGE, "rewrite"]
+    child = subprocess.Popen(
+        command, cwd=tmp_path, env=environment, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "started").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # some writes done, one under way
+    os.killpg(child.pid, signal.SIGINT)
+    _, err = child.communicate(timeout=60)
+    return subprocess.CompletedProcess(command, child.returncode, "", err)
+
+
+def test_ctrl_c_is_one_line_exit_130_and_leaves_no_half_written_file(tmp_path):
+    done = interrupt_stage(tmp_path)
+    assert done.returncode == 130, done.stderr
+    assert "Traceback" not in done.stderr
+    *_, last = done.stderr.splitlines()
+    assert last == "interrupted: rewrite stopped; outputs it had not finished were not written"
+    assert (tmp_path / "out.bin").stat().st_size == 5_000_000
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_ctrl_c_in_any_command_is_the_one_line(name, monkeypatch, capsys):
+    def interrupted(args):
+        """Ctrl-C while it runs"""
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(COMMANDS, name, dataclasses.replace(COMMANDS[name], run=interrupted))
+    argv = {"add-batch": ["add-batch", "x.csv"]}.get(name, [name])
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert err.startswith(f"interrupted: {name} stopped; ") and err.count("\n") == 1
+
+
+def test_a_command_line_mistake_is_one_line_exit_2(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--bogus"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err == f"error: python -m {PACKAGE}: unrecognized arguments: --bogus; see --help\n"
 
 
 def test_run_follows_dvc_yaml_and_takes_your_stage_where_it_stands(project, tmp_path):

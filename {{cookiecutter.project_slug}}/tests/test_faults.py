@@ -536,11 +536,178 @@ LOG: list[Fault] = [
 LOG: list[Fault] = []
 #% endif
 
+
 # --- Exposure and start-up ---------------------------------------------------------------
+#% if cookiecutter.serving == "yes"
+def free_port() -> str:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return str(probe.getsockname()[1])
+
+
+def serve_line(request: pytest.FixtureRequest, *args: str, key: str | None = None) -> str:
+    """The last line `serve ARGS` prints, run in-process in the case's folder (with this
+    project's service.yaml and dvc.yaml, no model) on a free port unless ARGS give one,
+    MODEL_API_KEY set to `key`."""
+    import shutil
+
+    from {{ cookiecutter.package_name }}.__main__ import main
+
+    if "--port" not in args:
+        args = (*args, "--port", free_port())
+    for name in ("service.yaml", "dvc.yaml"):
+        shutil.copy(PROJECT / name, name)
+    monkeypatch = request.getfixturevalue("monkeypatch")
+    if key:
+        monkeypatch.setenv("MODEL_API_KEY", key)
+    else:
+        monkeypatch.delenv("MODEL_API_KEY", raising=False)
+    capsys = request.getfixturevalue("capsys")
+    capsys.readouterr()
+    try:
+        status = main(["serve", *args])
+    except SystemExit as exit_:
+        status = exit_.code
+    assert status in (1, 2)
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    return line.replace(f"{Path.cwd()}/", "").replace("{{ cookiecutter.package_name }}", "PKG")
+
+
+def serve_on_a_taken_port(request: pytest.FixtureRequest, work: Path) -> str:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        return serve_line(request, "--port", port).replace(port, "PORT")
+
+
+def serve_an_empty_stage(request: pytest.FixtureRequest, work: Path) -> str:
+    """A git repository whose one commit holds dvc.yaml; no GTO version, no stage."""
+    import subprocess
+
+    (work / "dvc.yaml").write_bytes((PROJECT / "dvc.yaml").read_bytes())
+    identity = ["-c", "user.name=t", "-c", "user.email=t@example.com"]
+    for command in (["init", "-q"], ["add", "dvc.yaml"], [*identity, "commit", "-qm", "x"]):
+        subprocess.run(["git", *command], check=True, capture_output=True)
+    return serve_line(request, "--stage", "staging")
+
+
+EXPOSURE: list[Fault] = [
+    Fault(
+        "open-host-no-key",
+        "`--host 0.0.0.0` (or `::`, or any address but loopback) and no API key",
+        "serve",
+        "refused",
+        r"^error: host 0\.0\.0\.0 .*set MODEL_API_KEY .*--no-api-key",
+        lambda request, work: serve_line(request, "--host", "0.0.0.0"),
+    ),
+    Fault(
+        "no-key-flag-with-key",
+        "`--no-api-key` while MODEL_API_KEY is set",
+        "serve",
+        "refused",
+        r"^error: --no-api-key, yet MODEL_API_KEY is set",
+        lambda request, work: serve_line(request, "--no-api-key", key="k"),
+    ),
+    Fault(
+        "port-in-use",
+        "the port is taken by another process",
+        "serve",
+        "refused",
+        r"^error: port PORT on 127\.0\.0\.1 is in use",
+        serve_on_a_taken_port,
+    ),
+    Fault(
+        "host-not-here",
+        "`--host` an address this machine does not have",
+        "serve",
+        "refused",
+        r"^error: 192\.0\.2\.1 is no address of this machine",
+        lambda request, work: serve_line(request, "--host", "192.0.2.1", key="k"),
+    ),
+    Fault(
+        "host-unresolved",
+        "`--host` a name that does not resolve",
+        "serve",
+        "refused",
+        r"^error: host 'no-such-host\.invalid' does not resolve",
+        lambda request, work: serve_line(request, "--host", "no-such-host.invalid"),
+    ),
+    Fault(
+        "bad-port",
+        "`--port 70000` (or `--workers 0`)",
+        "serve",
+        "refused (exit 2)",
+        r"^error: .* argument --port: '70000' is not a port",
+        lambda request, work: serve_line(request, "--port", "70000"),
+    ),
+    Fault(
+        "no-model",
+        "no model built or pulled yet",
+        "serve",
+        "refused",
+        r"^error: models/model\.skops does not exist: .*(dvc repro|dvc pull)",
+        lambda request, work: serve_line(request, "--workspace"),
+    ),
+    Fault(
+        "empty-stage",
+        "`--stage staging` and no version assigned to it",
+        "serve",
+        "refused",
+        r"^error: no version of .* is assigned to stage 'staging'",
+        serve_an_empty_stage,
+    ),
+]
+
+
+#% else
 EXPOSURE: list[Fault] = []
 
+
+#% endif
 # --- Any command ------------------------------------------------------------------------
-COMMANDS: list[Fault] = []
+def ctrl_c(request: pytest.FixtureRequest, work: Path) -> str:
+    """A stage sent SIGINT in a child process while it writes (test_cli's)."""
+    from test_cli import interrupt_stage
+
+    done = interrupt_stage(work)
+    assert done.returncode == 130 and "Traceback" not in done.stderr
+    assert (work / "out.bin").stat().st_size == 5_000_000  # the last whole write, or none
+    return done.stderr.strip().splitlines()[-1]
+
+
+def argument_mistake(request: pytest.FixtureRequest, work: Path) -> str:
+    from {{ cookiecutter.package_name }}.__main__ import main
+
+    capsys = request.getfixturevalue("capsys")
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--bogus"])
+    assert exit_.value.code == 2
+    return capsys.readouterr().err.strip().replace("{{ cookiecutter.package_name }}", "PKG")
+
+
+COMMANDS: list[Fault] = [
+    Fault(
+        "ctrl-c",
+        "Ctrl-C (SIGINT) while a command runs, a stage under `dvc repro` too",
+        "any command",
+        "handled: exit 130; atomic writes leave the last whole file or none",
+        r"^interrupted: rewrite stopped; outputs it had not finished were not written$",
+        ctrl_c,
+    ),
+    Fault(
+        "bad-argument",
+        "an option the command does not take",
+        "any command",
+        "refused (exit 2)",
+        r"^error: python -m PKG: unrecognized arguments: --bogus; see --help$",
+        argument_mistake,
+    ),
+]
 
 SECTIONS = {
     "Data: batches added to the data folder": DATA,

@@ -15,6 +15,10 @@ batch file to the data.source folder and tracks it with DVC.
 `... compare` lists the experiments, best headline metric first (options it does not know
 go to `dvc exp show`). Stages log progress (progress.py); `--quiet` before the command, or
 LOG_LEVEL=WARNING in the environment, keeps only warnings and errors.
+
+A mistake on the command line is one `error: ...` line and exit status 2; an input the
+command refuses, one `error: ...` line and exit status 1; Ctrl-C, one `interrupted: ...`
+line and exit status 130 (what a shell reports for SIGINT). None prints a traceback.
 """
 
 from __future__ import annotations
@@ -30,11 +34,13 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import importlib  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 from types import ModuleType  # noqa: E402
+from typing import NoReturn  # noqa: E402
 
 from .core import progress  # noqa: E402
 from .core.errors import UserError  # noqa: E402
@@ -45,6 +51,12 @@ from .stages import names  # noqa: E402
 def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: give one from 1 to 65535")
     return int(text)
 
 
@@ -137,7 +149,7 @@ def params(args: argparse.Namespace) -> int:
 #% if cookiecutter.serving == "yes"
 def serve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="address to bind (default serve.host, loopback)")
-    parser.add_argument("--port", type=int, help="port (default serve.port)")
+    parser.add_argument("--port", type=_port, help="port (default serve.port)")
     parser.add_argument(
         "--workers", type=_positive, help="server processes (default serve.workers, 1)"
     )
@@ -149,6 +161,12 @@ def serve_options(parser: argparse.ArgumentParser) -> None:
         choices=["auto", "onnx", "skops"],
         help="what computes predictions (default serve.runtime; auto = ONNX when exported)",
     )
+    parser.add_argument(
+        "--no-api-key",
+        action="store_true",
+        help="serve a host other machines reach without an API key (serve.api_key_env): "
+        "anyone who reaches it may predict; a warning says so",
+    )
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -158,15 +176,15 @@ def serve(args: argparse.Namespace) -> int:
 
     settings = load_service().serve
     stage = None if args.workspace else (args.stage or settings.stage)
-    if args.runtime:
-        settings = settings.model_copy(update={"runtime": args.runtime})
+    given = {"host": args.host, "port": args.port, "workers": args.workers}
+    given["runtime"] = args.runtime
+    settings = settings.model_copy(update={k: v for k, v in given.items() if v is not None})
     serve_model(
         Path.cwd(),
         settings,
         stage,
-        args.host or settings.host,
-        args.port or settings.port,
-        args.workers or settings.workers,
+        no_api_key=args.no_api_key,
+        stage_required=args.stage is not None,
     )
     return 0
 
@@ -213,8 +231,15 @@ class Command:
     passes_on: bool = False
     # `--help`'s line: the first line of run's docstring unless given.
     help: str | None = None
+    # What Ctrl-C left, after `interrupted: <command> stopped; `.
+    interrupted: str = "outputs it had not finished were not written"
 
 
+#% if cookiecutter.serving == "yes"
+# uvicorn finishes the requests in flight and runs the app's shutdown (the prediction log
+# written), then raises the SIGINT it caught again.
+SERVER_STOPPED = "the server shut down as on SIGTERM, requests in flight answered"
+#% endif
 # The one table of commands, one entry per line, in `--help`'s order: what runs each, and
 # its options. A command imports its modules when it runs, so that pipeline stages never
 # load FastAPI, and a stage's dvc.yaml deps list only what that stage runs.
@@ -227,16 +252,23 @@ COMMANDS: dict[str, Command] = {
     "run": Command(run_all),
     "params": Command(params, params_options),
 #% if cookiecutter.serving == "yes"
-    "serve": Command(serve, serve_options),
+    "serve": Command(serve, serve_options, interrupted=SERVER_STOPPED),
     "monitor": Command(monitor, monitor_options),
 #% endif
     "compare": Command(compare, compare_options, passes_on=True),
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, its errors one line (not the usage text too), exit status 2 as ever."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message}; see --help\n")
+
+
 def parser() -> argparse.ArgumentParser:
     """The command line: global options, then one subcommand per COMMANDS entry."""
-    top = argparse.ArgumentParser(
+    top = _Parser(
         prog="python -m {{ cookiecutter.package_name }}",
         description=__doc__,
     )
@@ -263,7 +295,18 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        # Every write is atomic (core/io.py): what the command had not finished is absent,
+        # not half written.
+        print(f"interrupted: {args.command} stopped; {command.interrupted}", file=sys.stderr)
+        return INTERRUPTED
+
+
+INTERRUPTED = 128 + signal.SIGINT  # 130, the status a shell gives a SIGINT
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    if status == INTERRUPTED:  # a second Ctrl-C while Python exits stays quiet too
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(status)

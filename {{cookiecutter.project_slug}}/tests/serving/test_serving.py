@@ -354,11 +354,12 @@ def test_an_integer_names_the_same_category_as_its_text(served):
 
 def test_the_openapi_schema_declares_every_answer(served):
     client, _, _ = served(api_key="s3cret")
-    paths = client.get("/openapi.json").json()["paths"]
+    whole = client.get("/openapi.json", headers={"X-API-Key": "s3cret"}).json()  # test_exposure
+    paths = whole["paths"]
     assert set(paths["/predict"]["post"]["responses"]) == {"200", "400", "401", "413", "422"}
     assert set(paths["/metadata"]["get"]["responses"]) == {"200", "401", "413"}
     assert set(paths["/health"]["get"]["responses"]) == {"200", "413"}
-    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    schemas = whole["components"]["schemas"]
     required = schemas["Prediction"]["required"]
     assert required == ["predictions", "probabilities", "warnings", "model"]
     labels = schemas["Prediction"]["properties"]["predictions"]["items"]["enum"]

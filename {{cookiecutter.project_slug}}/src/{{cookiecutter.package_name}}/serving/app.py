@@ -7,10 +7,11 @@ features. GET /openapi.json declares every answer, errors included.
 
 import contextlib
 import datetime as dt
+import errno
 import gc
 import json
+import logging
 import os
-import secrets
 import signal
 import socket
 import tempfile
@@ -28,18 +29,17 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
 
 from ..core import model_catalog, paths
-from ..core.errors import DataError
+from ..core.errors import DataError, UserError
 from ..core.params import ServeParams
 from ..modeling import derivation, models
 from ..tables import schema
 from . import request as request_schema
 from . import responses
 from .body_limit import BodyLimit
+from .exposure import API_KEY_HEADER, add_docs, exposure_warning, key_matches
 from .prediction_log import PredictionLog
 from .registry import WORKSPACE, ModelSource
 from .runtime import choose
-
-API_KEY_HEADER = "X-API-Key"  # pragma: allowlist secret (a header name)
 
 
 def load(source: ModelSource, models_dir: Path):
@@ -174,9 +174,10 @@ def _key_guard(api_key: str | None) -> tuple[list, dict]:
     if not api_key:
         return [], {}
     header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False)
+    matches = key_matches(api_key)
 
     def check_key(given: str | None = Security(header)) -> None:
-        if not (given and secrets.compare_digest(given, api_key)):
+        if not matches(given):
             raise HTTPException(401, f"missing or wrong {API_KEY_HEADER} header")
 
     return [Depends(check_key)], {
@@ -308,9 +309,13 @@ class Predictor:
 def _bare_app(
     source: ModelSource, max_body_bytes: int, prediction_log: PredictionLog | None
 ) -> FastAPI:
-    """The app without its endpoints: its title, body limit, error answers and lifespan."""
+    """The app without its endpoints: its title, body limit, error answers and lifespan.
+    Without FastAPI's /openapi.json, /docs and /redoc: exposure.add_docs adds its own."""
     app = FastAPI(
         lifespan=_lifespan(prediction_log),
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
         title=f"{source.artifact} {source.version}",
         description=(
             f"{source.metadata['task']} model `{source.metadata['model']}`; see GET /metadata"
@@ -329,8 +334,9 @@ def create_app(
     prediction_log: PredictionLog | None = None,
     models_dir: Path = paths.MODEL_CONF,
 ) -> FastAPI:
-    """An app serving `source`; with `api_key`, /metadata and /predict need it. The app
-    closes `prediction_log` at shutdown (its lifespan), writing the rows still queued.
+    """An app serving `source`; with `api_key`, /metadata and /predict need it, and
+    /openapi.json leaves the training facts out for a client without it. The app closes
+    `prediction_log` at shutdown (its lifespan), writing the rows still queued.
     models_dir: the model files, whose reviewed skops types load() trusts."""
     model = load(source, models_dir)
     features, task = source.metadata["features"], source.metadata["task"]
@@ -346,6 +352,7 @@ def create_app(
         features, settings.max_rows
     )
     app = _bare_app(source, max_body_bytes, prediction_log)
+    add_docs(app, api_key, request_schema.input_roles(features))
     guard, key_answers = _key_guard(api_key)
     about = _metadata(source, runtime.name, classes, settings.max_rows, max_body_bytes)
     predictor = Predictor(source, runtime, classes, with_probabilities, prediction_log)
@@ -403,14 +410,31 @@ HANDOVER_ENV = "MODEL_SERVE_HANDOVER"
 def served_app(root: Path, source: ModelSource, settings: ServeParams) -> FastAPI:
     """The app with its API key (from the environment) and its prediction log."""
     api_key = os.environ.get(settings.api_key_env) or None
-    log = PredictionLog(
-        root / settings.prediction_log,
-        settings.log_max_bytes,
-        settings.log_backups,
-        settings.log_flush_seconds,
-        queue_rows=settings.log_queue_rows,
-    )
+    log = open_log(root, settings)
     return create_app(source, settings, api_key, log, root / paths.MODEL_CONF)
+
+
+def open_log(root: Path, settings: ServeParams) -> PredictionLog:
+    """The prediction log, its folder made and the file opened once for appending now: a
+    log the server cannot write is a start-up error, not rows lost at every flush."""
+    path = root / settings.prediction_log
+    try:
+        log = PredictionLog(
+            path,
+            settings.log_max_bytes,
+            settings.log_backups,
+            settings.log_flush_seconds,
+            queue_rows=settings.log_queue_rows,
+        )
+        with open(path, "ab"):
+            pass
+    except OSError as exc:
+        raise UserError(
+            f"cannot write the prediction log {settings.prediction_log} "
+            f"({exc.strerror or exc}): make {path.parent} a writable folder and {path.name} "
+            "a writable file in it, or set serve.prediction_log in service.yaml"
+        ) from None
+    return log
 
 
 def hand_over(root: Path, source: ModelSource, settings: ServeParams, folder: Path) -> Path:
@@ -451,48 +475,109 @@ def worker_app() -> FastAPI:
 
 
 def serve(
-    root: Path, settings: ServeParams, stage: str | None, host: str, port: int, workers: int
+    root: Path,
+    settings: ServeParams,
+    stage: str | None,
+    *,
+    no_api_key: bool = False,
+    stage_required: bool = False,
 ) -> None:
-    """Resolve the model for `stage` and run the app with uvicorn until interrupted: in
-    this process, or in `workers` uvicorn worker processes sharing the port and the log."""
-    import logging
-
+    """Serve the model of `stage` on settings.host and settings.port until interrupted: in
+    this process, or in settings.workers uvicorn worker processes sharing the port and the
+    log. Each start-up failure is a UserError (one line), met before the server starts:
+    a reachable host without a key, a port taken or not this machine's, no model, no
+    version in a stage asked for by name (stage_required), a log it cannot write."""
     import uvicorn
 
     from .registry import resolve
 
-    source = resolve(root, stage)
-    logging.getLogger(__name__).info(
-        "serving %s %s (stage %s, md5 %s) on http://%s:%d with %d worker%s%s",
-        source.artifact,
-        source.version,
-        source.stage or "none: workspace model",
-        source.md5,
-        host,
-        port,
-        workers,
-        "s" if workers > 1 else "",
-        f", {API_KEY_HEADER} required" if os.environ.get(settings.api_key_env) else "",
+    log = logging.getLogger(__name__)
+    api_key = os.environ.get(settings.api_key_env) or None
+    with contextlib.closing(tcp_socket(settings.host, settings.port)) as sock:
+        warning = exposure_warning(
+            settings.host, api_key, no_api_key=no_api_key, key_env=settings.api_key_env
+        )
+        if stage_required:
+            _refuse_empty_stage(root, stage)
+        source = resolve(root, stage)
+        # Built before anything is announced: a model or log that fails is the one line.
+        # With workers, a trial here: each would fail alike, with uvicorn's traceback.
+        prediction_log = open_log(root, settings)
+        app = create_app(source, settings, api_key, prediction_log, root / paths.MODEL_CONF)
+        if warning:
+            log.warning(warning)
+        log.info(_serving_line(source, settings, api_key))
+        if settings.workers == 1:
+            # uvicorn stops gracefully on SIGTERM (the app's shutdown writes or counts the
+            # logged rows), then raises it again, which would end the process with status
+            # 143; a planned stop exits 0.
+            signal.signal(signal.SIGTERM, _exit_zero)
+            uvicorn.Server(uvicorn.Config(app)).run(sockets=[sock])
+            return
+        prediction_log.close()
+        del app
+        gc.collect()
+        _run_workers(root, source, settings, sock)
+
+
+def _exit_zero(*_: object) -> None:
+    raise SystemExit(0)
+
+
+def _refuse_empty_stage(root: Path, stage: str) -> None:
+    """A stage asked for by name (--stage) that holds no version: refused, where the
+    configured serve.stage falls back to the workspace model."""
+    from .registry import artifact_name, assigned_version
+
+    artifact = artifact_name(root)
+    if assigned_version(root, artifact, stage) is None:
+        raise UserError(
+            f"no version of {artifact} is assigned to stage {stage!r}: assign one (`gto "
+            f"assign {artifact} --version vX.Y.Z --stage {stage}`), or serve the workspace "
+            "model with --workspace"
+        )
+
+
+def _serving_line(source: ModelSource, settings: ServeParams, api_key: str | None) -> str:
+    workers = settings.workers
+    return (
+        f"serving {source.artifact} {source.version} (stage "
+        f"{source.stage or 'none: workspace model'}, md5 {source.md5}) on "
+        f"http://{settings.host}:{settings.port} with {workers} worker"
+        f"{'s' if workers > 1 else ''}{f', {API_KEY_HEADER} required' if api_key else ''}"
     )
-    if workers == 1:
-        app = served_app(root, source, settings)
-        # uvicorn stops gracefully on SIGTERM (the app's shutdown writes or counts the
-        # logged rows), then raises it again, which would end the process with status 143;
-        # a planned stop exits 0.
-        signal.signal(signal.SIGTERM, _exit_zero)
-        uvicorn.run(app, host=host, port=port)
-        return
+
+
+def _run_workers(
+    root: Path, source: ModelSource, settings: ServeParams, sock: socket.socket
+) -> None:
+    """settings.workers uvicorn workers on `sock`, each building the app from what this
+    process hands over."""
+    import uvicorn
     from uvicorn.supervisors import Multiprocess
+
+    class Supervisor(Multiprocess):
+        """uvicorn's supervisor, which returns after Ctrl-C as after SIGTERM; this one
+        notes it, so that `serve` then ends as an interrupted command does."""
+
+        interrupted = False
+
+        def handle_int(self) -> None:
+            self.interrupted = True
+            super().handle_int()
 
     with tempfile.TemporaryDirectory(prefix="serve-") as folder:
         os.environ[HANDOVER_ENV] = str(hand_over(root, source, settings, Path(folder)))
         try:
             config = uvicorn.Config(
-                f"{__name__}:worker_app", factory=True, workers=workers, host=host, port=port
+                f"{__name__}:worker_app", factory=True, workers=settings.workers
             )
-            Multiprocess(config, sockets=[tcp_socket(host, port)]).run()
+            supervisor = Supervisor(config, sockets=[sock])
+            supervisor.run()
         finally:
             del os.environ[HANDOVER_ENV]
+    if supervisor.interrupted:
+        raise KeyboardInterrupt
 
 
 def _exit_zero(*_: object) -> None:
@@ -500,13 +585,39 @@ def _exit_zero(*_: object) -> None:
 
 
 def tcp_socket(host: str, port: int) -> socket.socket:
-    """The workers' shared listening socket, bound here rather than by uvicorn: uvicorn's
-    leaves the protocol number 0, so asyncio never sets TCP_NODELAY on the connections it
-    accepts and every keep-alive answer waits ~40 ms for a delayed ACK (uvicorn issue
-    3149; measured: 90 requests/s for a bare endpoint, 1,784 with this socket)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    """The listening socket, bound here rather than by uvicorn: a port taken, or a host
+    that does not resolve or is not this machine's, is one line before the model loads.
+    And uvicorn's own leaves the protocol number 0, so asyncio never sets TCP_NODELAY on
+    the connections it accepts and every keep-alive answer waits ~40 ms for a delayed
+    ACK (uvicorn issue 3149; measured: 90 requests/s for a bare endpoint, 1,784 with
+    this socket)."""
+    try:
+        family, *_, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise UserError(
+            f"host {host!r} does not resolve ({exc.strerror}): give an address (127.0.0.1 "
+            "for this machine only) or a name this machine resolves"
+        ) from None
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise UserError(_bind_problem(host, port, exc)) from None
     sock.set_inheritable(True)
     return sock
+
+
+def _bind_problem(host: str, port: int, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"port {port} on {host} is in use (another server?): stop it, or pick another "
+            "port with --port (or serve.port)"
+        )
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return (
+            f"{host} is no address of this machine: give one of its own (127.0.0.1 for "
+            "this machine only, 0.0.0.0 for every interface) with --host (or serve.host)"
+        )
+    return f"cannot listen on {host} port {port} ({exc.strerror}): pick another with --port"
