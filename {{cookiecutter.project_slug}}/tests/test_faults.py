@@ -319,8 +319,12 @@ IDENTITY: list[Fault] = [
         other_task_model,
     ),
 ]
+
+
 #% else
 IDENTITY: list[Fault] = []
+
+
 #% endif
 
 # --- The prediction log ----------------------------------------------------------------
@@ -532,8 +536,12 @@ LOG: list[Fault] = [
         _nothing_readable,
     ),
 ]
+
+
 #% else
 LOG: list[Fault] = []
+
+
 #% endif
 
 
