@@ -15,9 +15,9 @@ from {{ cookiecutter.package_name }}.tables import batches, row_hash
 def data(**changes) -> DataParams:
     """A data set of plain columns: no id, time, group or fetched source unless changed."""
 #% if cookiecutter.remote_sources == "yes"
-    plain = {"id_column": None, "time": None, "groups": [], "drop": [], "fetch": {}}
+    plain = {"id_column": None, "time": None, "groups": [], "drop": [], "missing_values": [], "fetch": {}}
 #% else
-    plain = {"id_column": None, "time": None, "groups": [], "drop": []}
+    plain = {"id_column": None, "time": None, "groups": [], "drop": [], "missing_values": []}
 #% endif
     roles = {"numeric": None, "categorical": None}
     return DataParams(**{"source": "data/raw", "target": "y", **plain, **roles, **changes})
@@ -67,7 +67,7 @@ def test_read_batch_wraps_reader_errors(tmp_path):
     path = tmp_path / "broken.parquet"
     path.write_bytes(b"not parquet")
     with pytest.raises(DataError, match="cannot read .*broken.parquet"):
-        ingest.read_batch(path)
+        ingest.read_batch(path, [])
 
 
 # content_ids
@@ -165,8 +165,8 @@ def test_a_row_read_from_csv_or_parquet_gets_the_same_id(tmp_path):
     )
     df.to_csv(tmp_path / "b.csv", index=False)
     df.to_parquet(tmp_path / "b.parquet")
-    from_csv = ingest.content_ids(ingest.read_batch(tmp_path / "b.csv"))
-    from_parquet = ingest.content_ids(ingest.read_batch(tmp_path / "b.parquet"))
+    from_csv = ingest.content_ids(ingest.read_batch(tmp_path / "b.csv", []))
+    from_parquet = ingest.content_ids(ingest.read_batch(tmp_path / "b.parquet", []))
     assert from_csv.tolist() == from_parquet.tolist()
 
 
@@ -366,4 +366,4 @@ def test_read_batch_drops_a_snapshots_own_metadata(tmp_path):
     df = frame()
     df.attrs = {"content_sha256": "abc"}
     df.to_parquet(tmp_path / "s.parquet")
-    assert ingest.read_batch(tmp_path / "s.parquet").attrs == {}
+    assert ingest.read_batch(tmp_path / "s.parquet", []).attrs == {}
