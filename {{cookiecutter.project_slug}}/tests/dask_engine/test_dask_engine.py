@@ -75,7 +75,9 @@ def test_dask_ingest_equals_the_local_engine(tmp_path, monkeypatch, make_params,
     rows = dask_ingest(tmp_path, monkeypatch, make_params, scheduler)
     params = make_params({"data.source": "raw", "data.time": "when"})
     files = batches.files(tmp_path / "raw")
-    local = ingest.snapshot(ingest.read_batches(files, params.data.missing_values), data=params.data)
+    local = ingest.snapshot(
+        ingest.read_batches(files, params.data.missing_values), data=params.data
+    )
     parts = sorted(p.name for p in paths.INGESTED.iterdir())
     assert parts == ["part-000000.parquet", "part-000001.parquet", "part-000002.parquet"]
     dask = io.read_parquet(paths.INGESTED)
@@ -104,7 +106,9 @@ def test_dask_ingest_refuses_a_column_of_dates_as_the_local_engine_does(
         dask_ingest(tmp_path, monkeypatch, make_params, scheduler, **unset)
     local = make_params({"data.source": "raw", **unset}).data
     with pytest.raises(DataError) as on_local:
-        ingest.snapshot(ingest.read_batches(batches.files(tmp_path / "raw"), local.missing_values), data=local)
+        ingest.snapshot(
+            ingest.read_batches(batches.files(tmp_path / "raw"), local.missing_values), data=local
+        )
     assert str(on_dask.value) == str(on_local.value)
     assert not paths.INGESTED.exists()
 
@@ -243,6 +247,7 @@ def test_dask_clean_equals_the_local_engine(tmp_path, monkeypatch, make_params, 
     assert report["dropped"]["duplicate"] == 3 and report["coerced_to_missing"] == {"x": 2}
     assert report["non_finite_to_missing"] == {"x": 1, "w": 2}
     assert report["missing_markers_kept"] == {"g": 2}
+    assert set(report["missing_per_column"]) == {"x", "w", "y"}
     assert min(report["dropped"].values()) > 0 and report["unlabelled"] > 0
     assert len(list(paths.CLEANED.iterdir())) == len(list(paths.UNLABELLED.iterdir())) == 3
     pd.testing.assert_frame_equal(io.read_parquet(paths.CLEANED), kept)

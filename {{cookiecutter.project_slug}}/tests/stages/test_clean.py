@@ -48,6 +48,7 @@ def test_each_reason_is_counted():
         "coerced_to_missing": {},
         "non_finite_to_missing": {},
         "missing_markers_kept": {},
+        "missing_per_column": {"mass": 1, "length": 2, "y": 1},
     }
     assert out["id"].tolist() == ["keep1", "keep2"]
     assert list(out.index) == [0, 1]

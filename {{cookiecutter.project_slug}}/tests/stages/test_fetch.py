@@ -62,7 +62,9 @@ def test_http_csv_is_read_through_a_loopback_server(server):
 def test_http_parquet_and_a_missing_file(server):
     root, base = server
     ROWS.to_parquet(root / "rows.parquet", index=False)
-    assert fetch.fetch(FetchParams(url=f"{base}/rows.parquet"), missing_values=[])["key"].tolist() == [3, 1, 2]
+    assert fetch.fetch(FetchParams(url=f"{base}/rows.parquet"), missing_values=[])[
+        "key"
+    ].tolist() == [3, 1, 2]
     with pytest.raises(DataError, match=r"cannot fetch http://127\.0\.0\.1:\d+/gone\.csv: .*404"):
         fetch.fetch(FetchParams(url=f"{base}/gone.csv"), missing_values=[])
 
@@ -77,7 +79,9 @@ def test_object_store_stand_in_memory_url():
     """memory:// takes the same fsspec path as s3://, gs:// and azure://."""
     with fsspec.open("memory://bucket/rows.csv", "w") as handle:
         ROWS.to_csv(handle, index=False)
-    pd.testing.assert_frame_equal(fetch.fetch(FetchParams(url="memory://bucket/rows.csv"), missing_values=[]), ROWS)
+    pd.testing.assert_frame_equal(
+        fetch.fetch(FetchParams(url="memory://bucket/rows.csv"), missing_values=[]), ROWS
+    )
 
 
 def test_a_cloud_url_without_its_package_names_the_install():
@@ -117,14 +121,20 @@ def test_file_url_needs_a_known_format():
 def test_sqlite_table_and_query(shop):
     table = fetch.fetch(FetchParams(url=shop, table="orders"), missing_values=[])
     assert sorted(table["key"]) == [1, 2, 3]
-    query = fetch.fetch(FetchParams(url=shop, query="SELECT key, kind FROM orders WHERE key > 1"), missing_values=[])
+    query = fetch.fetch(
+        FetchParams(url=shop, query="SELECT key, kind FROM orders WHERE key > 1"), missing_values=[]
+    )
     assert list(query.columns) == ["key", "kind"]
     assert sorted(query["key"]) == [2, 3]
 
 
 def test_database_rows_come_in_the_same_order_whatever_order_the_database_uses(shop):
-    forward = fetch.fetch(FetchParams(url=shop, query="SELECT * FROM orders ORDER BY key"), missing_values=[])
-    backward = fetch.fetch(FetchParams(url=shop, query="SELECT * FROM orders ORDER BY key DESC"), missing_values=[])
+    forward = fetch.fetch(
+        FetchParams(url=shop, query="SELECT * FROM orders ORDER BY key"), missing_values=[]
+    )
+    backward = fetch.fetch(
+        FetchParams(url=shop, query="SELECT * FROM orders ORDER BY key DESC"), missing_values=[]
+    )
     pd.testing.assert_frame_equal(forward, backward)
     assert fetch.content_sha256(forward) == fetch.content_sha256(backward)
 
@@ -158,7 +168,10 @@ def test_a_missing_driver_names_the_package():
     except ImportError:
         pass
     with pytest.raises(DataError, match="needs a database driver.*psycopg"):
-        fetch.fetch(FetchParams(url="postgresql+psycopg://me@127.0.0.1:1/shop", table="t"), missing_values=[])
+        fetch.fetch(
+            FetchParams(url="postgresql+psycopg://me@127.0.0.1:1/shop", table="t"),
+            missing_values=[],
+        )
 
 
 def test_secrets_come_from_the_environment_and_never_show(monkeypatch):

@@ -15,9 +15,22 @@ from {{ cookiecutter.package_name }}.tables import batches, row_hash
 def data(**changes) -> DataParams:
     """A data set of plain columns: no id, time, group or fetched source unless changed."""
 #% if cookiecutter.remote_sources == "yes"
-    plain = {"id_column": None, "time": None, "groups": [], "drop": [], "missing_values": [], "fetch": {}}
+    plain = {
+        "id_column": None,
+        "time": None,
+        "groups": [],
+        "drop": [],
+        "missing_values": [],
+        "fetch": {},
+    }
 #% else
-    plain = {"id_column": None, "time": None, "groups": [], "drop": [], "missing_values": []}
+    plain = {
+        "id_column": None,
+        "time": None,
+        "groups": [],
+        "drop": [],
+        "missing_values": [],
+    }
 #% endif
     roles = {"numeric": None, "categorical": None}
     return DataParams(**{"source": "data/raw", "target": "y", **plain, **roles, **changes})

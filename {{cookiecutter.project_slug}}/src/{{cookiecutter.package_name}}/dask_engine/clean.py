@@ -46,10 +46,11 @@ class Columns:
 
 def survey(frame: pd.DataFrame, columns: Columns) -> tuple:
     """Pass 1 on a worker: (row hashes of the content columns, what coercion found, the
-    infinities per column, the missing markers kept per column)."""
+    infinities, the missing markers kept and the missing values, per column)."""
     coerced, infinite = clean.as_read(frame, columns.numeric, columns.target)
     markers = clean.markers_kept(frame, columns.content)
-    return row_hash.row_hashes(frame[columns.content]), coerced, infinite, markers
+    missing = clean.missing_counts(frame, columns.content)
+    return row_hash.row_hashes(frame[columns.content]), coerced, infinite, markers, missing
 
 
 def candidates(frame: pd.DataFrame, columns: Columns, rows) -> pd.DataFrame:
@@ -82,13 +83,10 @@ def merge_coerced(found: list[dict]) -> dict[str, tuple[int, list]]:
     return merged
 
 
-def merge_infinite(found: list[dict[str, int]]) -> dict[str, int]:
-    """The parts' infinities per column as one table's."""
-    merged: dict[str, int] = {}
-    for part in found:
-        for column, count in part.items():
-            merged[column] = merged.get(column, 0) + count
-    return merged
+def sum_per_column(found: list[dict[str, int]], order: list[str]) -> dict[str, int]:
+    """The parts' counts per column as one table's, in the table's column order."""
+    totals = {column: sum(part.get(column, 0) for part in found) for column in order}
+    return {column: count for column, count in totals.items() if count}
 
 
 def merge_counts(counts: list[dict]) -> dict:
@@ -148,9 +146,12 @@ def run(params: Params) -> dict:
         findings = {
             "coerced_to_missing": clean.warn_coerced(merge_coerced([s[1] for s in surveyed])),
             "non_finite_to_missing": clean.warn_non_finite(
-                merge_infinite([s[2] for s in surveyed]), target
+                sum_per_column([s[2] for s in surveyed], list(meta.columns)), target
             ),
             "missing_markers_kept": clean.warn_markers(merge_coerced([s[3] for s in surveyed])),
+            "missing_per_column": clean.note_missing(
+                sum_per_column([s[4] for s in surveyed], content)
+            ),
         }
         if rules.drop_duplicates:
             duplicate = repeats(frames, hashes, columns)

@@ -67,10 +67,11 @@ def read_corrections(path: Path, missing_values: list[str]) -> pd.DataFrame:
         empty = corrections[column].isna()
         if empty.any():
             line = int(empty.to_numpy().argmax()) + 2  # the header is line 1
+            article = "an" if column == "id" else "a"
             raise DataError(
-                f"{path} has {int(empty.sum())} correction(s) without {'an' if column == 'id' else 'a'} "
-                f"{column} (first on line {line}; empty, or in data.missing_values): "
-                f"write the {column}, or delete the line"
+                f"{path} has {int(empty.sum())} correction(s) without {article} {column} "
+                f"(first on line {line}; empty, or in data.missing_values): write the "
+                f"{column}, or delete the line"
             )
     return corrections
 

@@ -10,10 +10,12 @@ not one ("n/a?", "-") becomes missing, and the report counts them per column und
 `coerced_to_missing`. An infinite number (inf, -inf) in a feature becomes missing too,
 counted under `non_finite_to_missing`; in the target it is refused. Text that often marks
 a missing value (NA, None, null, ...) but that data.missing_values does not list stays a
-value: a warning names it, counted under `missing_markers_kept`. Data with nothing to learn from is refused here, the first stage
-that knows the target: no labelled row left, or one target value in every labelled row;
-and so is a `metric` that the labelled target's classes cannot take (a binary-only
-scorer such as roc_auc on three classes, scorers.py), before any model is fitted.
+value: a warning names it, counted under `missing_markers_kept`. Every column's missing
+values, whatever made them so, are counted under `missing_per_column`. Data with nothing
+to learn from is refused here, the first stage that knows the target: no labelled row
+left, or one target value in every labelled row; and so is a `metric` that the labelled
+target's classes cannot take (a binary-only scorer such as roc_auc on three classes,
+scorers.py), before any model is fitted.
 """
 
 from __future__ import annotations
@@ -158,6 +160,23 @@ def warn_non_finite(found: dict[str, int], target: str) -> dict[str, int]:
     return found
 
 
+def missing_counts(df: pd.DataFrame, columns: list[str]) -> dict[str, int]:
+    """Per column with any, its missing values as clean reads them: empty cells, nulls,
+    data.missing_values, and what as_read made missing. The report's account of them."""
+    counts = {column: int(df[column].isna().sum()) for column in columns}
+    return {column: count for column, count in counts.items() if count}
+
+
+def note_missing(counts: dict[str, int]) -> dict[str, int]:
+    if counts:
+        log.info(
+            "missing values per column (an empty cell, a null, a value data.missing_values "
+            "lists, or one read as missing above): %s",
+            ", ".join(f"{column} {count}" for column, count in counts.items()),
+        )
+    return counts
+
+
 def warn_unknown_columns(columns: pd.Index, *, rules: CleanParams) -> None:
     for setting, named in (("valid_ranges", rules.valid_ranges), ("exclude", rules.exclude)):
         for column in named:
@@ -259,6 +278,7 @@ def clean(
     }
     content, features = content_columns(df, target)
     findings["missing_markers_kept"] = warn_markers(markers_kept(df, content))
+    findings["missing_per_column"] = note_missing(missing_counts(df, content))
     duplicate = (
         duplicated(df, content) if rules.drop_duplicates else pd.Series(False, index=df.index)
     )
