@@ -37,6 +37,7 @@ class Fault:
 
 # Each area's cases live in its own list below; SECTIONS orders them in the table.
 
+
 # --- Data: batches added to the data folder -------------------------------------------
 def relabel_line(text: str, missing_values: list[str]) -> str:
     """annotate's reading of a relabel file holding `text` under its header."""

@@ -379,6 +379,21 @@ def test_a_category_the_data_lists_as_missing_is_missing(toy_roles):
     assert request_schema.missing_values({"roles": {}}) == frozenset()
 
 
+def test_the_server_reads_a_listed_missing_value_as_null(model_source, configured, tmp_path):
+    """features.json's missing_values [NA]: "NA" predicts as null does, with no warning."""
+#% if cookiecutter.onnx == "yes"
+    source, _ = model_source("classification", None, False)
+#% else
+    source, _ = model_source("classification")
+#% endif
+    source.metadata["features"]["missing_values"] = ["NA"]
+    app = create_app(source, configured("serve"), None, None, tmp_path / paths.MODEL_CONF)
+    client = TestClient(app)
+    listed = client.post("/predict", json={"instances": [{**GOOD, "color": "NA"}]}).json()
+    null = client.post("/predict", json={"instances": [{**GOOD, "color": None}]}).json()
+    assert listed["warnings"] == [] and listed == null
+
+
 def test_an_unseen_category_predicts_and_warns(served):
     client, _, _ = served()
     answer = client.post("/predict", json={"instances": [GOOD, {**GOOD, "color": "teal"}]})
