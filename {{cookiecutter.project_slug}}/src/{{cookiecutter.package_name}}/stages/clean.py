@@ -168,6 +168,7 @@ def missing_counts(df: pd.DataFrame, columns: list[str]) -> dict[str, int]:
 
 
 def note_missing(counts: dict[str, int]) -> dict[str, int]:
+    """One info line of missing_counts (the user's own rule, no warning); the counts."""
     if counts:
         log.info(
             "missing values per column (an empty cell, a null, a value data.missing_values "
