@@ -131,6 +131,24 @@ def look_alike_classes(rows: pd.DataFrame, target: str, task: str) -> None:
     csv(rows)
 
 
+def renamed(column: str, old: str, new: str) -> Callable[[pd.DataFrame, str, str], None]:
+    def write(rows: pd.DataFrame, target: str, task: str) -> None:
+        csv(rows.replace({column: {old: new}}))
+
+    return write
+
+
+def text_values(column: str, values: list[str]) -> Callable[[pd.DataFrame, str, str], None]:
+    """`values` written over the first rows of `column`, as the file's text."""
+
+    def write(rows: pd.DataFrame, target: str, task: str) -> None:
+        rows[column] = rows[column].astype(object)
+        rows.loc[: len(values) - 1, column] = values
+        csv(rows)
+
+    return write
+
+
 def unseen_island(rows: pd.DataFrame, target: str, task: str) -> None:
     rows.loc[TEST_ROW[task], "island"] = "Atlantis"
     csv(rows)
@@ -393,7 +411,8 @@ CASES = [
         # The first stage that infers feature roles: annotate's judge, or preprocess.
         lambda task: "annotate" if task == "classification" else "preprocess",
         r"column 'bill_length_mm' looks numeric but \d+ of \d+ values are text \(e.g. 'n/a\?'\)"
-        r": list it in data.numeric to read those as missing, or in data.categorical",
+        r": list those values in data.missing_values if they mean missing, or the column in "
+        r"data.numeric",
         text_in("bill_length_mm", 40),
     ),
     Case(
@@ -406,6 +425,64 @@ CASES = [
         numeric_features,
         handled=True,
         report=("reports/clean.json", "coerced_to_missing.bill_length_mm", 40),
+    ),
+    Case(
+        "class-named-na",
+        "a class named `NA`, with data.missing_values empty (NA is a value)",
+        "clean",
+        r"column species: 44 value\(s\) 'NA' read as values, not as missing: list them in "
+        r"data.missing_values if they mean missing",
+        renamed("species", "Chinstrap", "NA"),
+        ["data.missing_values=[]"],
+        handled=True,
+        report=("reports/clean.json", "missing_markers_kept.species", 44),
+        task="classification",
+    ),
+    Case(
+        "category-named-none",
+        "a category named `None` (island), with data.missing_values empty",
+        "clean",
+        r"column island: \d+ value\(s\) 'None' read as values, not as missing",
+        renamed("island", "Dream", "None"),
+        ["data.missing_values=[]"],
+        handled=True,
+        report=("reports/clean.json", "missing_markers_kept.island", 80),
+    ),
+    Case(
+        "na-text-in-numeric",
+        "40 values `NA` in a numeric column, with data.missing_values empty",
+        lambda task: "annotate" if task == "classification" else "preprocess",
+        r"column 'bill_length_mm' looks numeric but \d+ of \d+ values are text \(e.g. 'NA'\): "
+        r"list those values in data.missing_values if they mean missing",
+        text_values("bill_length_mm", ["NA"] * 40),
+        ["data.missing_values=[]"],
+    ),
+    Case(
+        "na-text-listed",
+        "the same, with `NA` in data.missing_values (as shipped)",
+        "clean",
+        r"missing values per column \(.*\): bill_length_mm 40, ",
+        text_values("bill_length_mm", ["NA"] * 40),
+        handled=True,
+        report=("reports/clean.json", "missing_per_column.bill_length_mm", 40),
+    ),
+    Case(
+        "infinity-in-feature",
+        "`inf`, `-inf`, `Infinity`, `1e999` in a numeric feature",
+        "clean",
+        r"column bill_length_mm: 4 infinite value\(s\) \(inf or -inf\) read as missing",
+        text_values("bill_length_mm", ["inf", "-inf", "Infinity", "1e999"]),
+        handled=True,
+        report=("reports/clean.json", "non_finite_to_missing.bill_length_mm", 4),
+    ),
+    Case(
+        "infinity-in-target",
+        "`inf` in a numeric target",
+        "clean",
+        r"target 'body_mass_g' has 3 infinite value\(s\) \(inf or -inf\): a target must be a "
+        r"finite number",
+        text_values("body_mass_g", ["inf", "-inf", "inf"]),
+        task="regression",
     ),
     Case(
         "unseen-category",
@@ -594,7 +671,10 @@ def table(seen: dict[str, Seen], task: str) -> str:
         "**Refused**: the stage stops with this one line and writes none of its outputs;",
         "fix what it names and rerun. **Handled**: a documented rule applies, the pipeline",
         "runs on, and a report counts it. A bad `dvc exp run -S` value is refused while",
-        "conf/ is composed, before DVC writes params.yaml or runs anything.",
+        "conf/ is composed, before DVC writes params.yaml or runs anything. A value is",
+        "missing when its cell is empty, when it is a null, or when data.missing_values lists",
+        "it; `NA`, `None` and `null` are values otherwise (see",
+        "[Missing values](data-sources.md#missing-values)).",
         "",
         "| Case | Caught in | Outcome | What you see |",
         "|---|---|---|---|",

@@ -53,7 +53,8 @@ class Fault:
 
 # Each area's cases live in its own list below; SECTIONS orders them in the table.
 
-# --- Data: batches added to the data folder -------------------------------------------
+
+# --- Data: batches added, labels corrected -------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +107,21 @@ def list_column(path: Path) -> None:
     rows.assign(tags=[["ringed"]] * len(rows)).to_parquet(path, index=False)
 
 
+def relabel_line(text: str, missing_values: list[str]) -> str:
+    """annotate's reading of a relabel file holding `text` under its header."""
+    from {{ cookiecutter.package_name }}.core.errors import DataError
+    from {{ cookiecutter.package_name }}.stages import annotate
+
+    path = Path("data", "annotations", "relabel.csv")
+    path.parent.mkdir(parents=True)
+    path.write_text("id,label,note\n" + text, encoding="utf-8")
+    try:
+        read = annotate.read_corrections(path, missing_values)
+    except DataError as exc:
+        return f"error: {exc}"
+    return f"labels read: {', '.join(map(repr, read['label']))}"
+
+
 DATA: list[Fault] = [
     Fault(
         "add-batch-retyped",
@@ -132,6 +148,23 @@ DATA: list[Fault] = [
         r"^error: cannot add penguins_2009.csv.zst: a batch is a .csv \(plain, .gz, .bz2, .xz "
         r"or .zip\) or .parquet file",
         refused_batch("penguins_2009.csv.zst", lambda path: path.write_bytes(b"(\xb5/\xfd")),
+    ),
+    Fault(
+        "relabel-empty-label",
+        "a relabel.csv line with an empty label",
+        "annotate",
+        "refused",
+        r"error: data/annotations/relabel.csv has 1 correction\(s\) without a label \(first "
+        r"on line 3;.*\): write the label, or delete the line",
+        lambda request, work: relabel_line("a1,Adelie,\nb2,,checked\n", []),
+    ),
+    Fault(
+        "relabel-label-na",
+        "a relabel.csv label `NA`, data.missing_values empty",
+        "annotate",
+        "handled: the class NA (only an empty cell is missing)",
+        r"labels read: 'NA'",
+        lambda request, work: relabel_line("a1,NA,\n", []),
     ),
 ]
 
@@ -718,7 +751,7 @@ COMMANDS: list[Fault] = [
 ]
 
 SECTIONS = {
-    "Data: batches added to the data folder": DATA,
+    "Data: batches added, labels corrected": DATA,
     "Files that belong together": IDENTITY,
     "The prediction log": LOG,
     "Exposure and start-up": EXPOSURE,

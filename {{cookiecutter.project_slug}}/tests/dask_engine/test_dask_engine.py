@@ -75,7 +75,9 @@ def test_dask_ingest_equals_the_local_engine(tmp_path, monkeypatch, make_params,
     rows = dask_ingest(tmp_path, monkeypatch, make_params, scheduler)
     params = make_params({"data.source": "raw", "data.time": "when"})
     files = batches.files(tmp_path / "raw")
-    local = ingest.snapshot(ingest.read_batches(files), data=params.data)
+    local = ingest.snapshot(
+        ingest.read_batches(files, params.data.missing_values), data=params.data
+    )
     parts = sorted(p.name for p in paths.INGESTED.iterdir())
     assert parts == ["part-000000.parquet", "part-000001.parquet", "part-000002.parquet"]
     dask = io.read_parquet(paths.INGESTED)
@@ -104,7 +106,9 @@ def test_dask_ingest_refuses_a_column_of_dates_as_the_local_engine_does(
         dask_ingest(tmp_path, monkeypatch, make_params, scheduler, **unset)
     local = make_params({"data.source": "raw", **unset}).data
     with pytest.raises(DataError) as on_local:
-        ingest.snapshot(ingest.read_batches(batches.files(tmp_path / "raw")), data=local)
+        ingest.snapshot(
+            ingest.read_batches(batches.files(tmp_path / "raw"), local.missing_values), data=local
+        )
     assert str(on_dask.value) == str(on_local.value)
     assert not paths.INGESTED.exists()
 
@@ -209,19 +213,24 @@ def test_without_a_scheduler_a_stage_gets_a_local_cluster_of_n_jobs_processes(ma
 def write_snapshot(folder) -> pd.DataFrame:
     """An ingested snapshot as three parts, with what clean decides over the whole table:
     a row repeated in its own part and in both later ones, text in a declared numeric
-    column, rows without a target, and rows each rule drops."""
+    column, infinities (as text and as numbers), text that often marks a missing value,
+    rows without a target, and rows each rule drops."""
     rng = np.random.default_rng(1)
     x = [f"{v:.3f}" for v in rng.normal(size=90)]
-    x[7], x[61] = "n/a?", "-"
+    x[7], x[61], x[33] = "n/a?", "-", "inf"
     y = rng.integers(0, 3, 90).astype(float)
     y[[12, 50, 88]] = np.nan
+    w = rng.choice([1.0, np.nan], 90, p=[0.6, 0.4])
+    w[[3, 65]] = [np.inf, -np.inf]
+    g = rng.choice(["a", "b", "drop"], 90)
+    g[[20, 80]] = ["NA", "None"]
     df = pd.DataFrame(
         {
             "id": [f"r{i}" for i in range(90)],
             "batch": "b",
             "x": x,
-            "g": rng.choice(["a", "b", "drop"], 90),
-            "w": rng.choice([1.0, np.nan], 90, p=[0.6, 0.4]),
+            "g": g,
+            "w": w,
             "y": y,
         }
     ).astype({"id": "string", "batch": "string", "x": "str", "g": "str"})
@@ -259,6 +268,9 @@ def test_dask_clean_equals_the_local_engine(tmp_path, monkeypatch, make_params, 
     )
     assert clean_dask.run(params) == report == io.read_json(paths.CLEAN_REPORT)
     assert report["dropped"]["duplicate"] == 3 and report["coerced_to_missing"] == {"x": 2}
+    assert report["non_finite_to_missing"] == {"x": 1, "w": 2}
+    assert report["missing_markers_kept"] == {"g": 2}
+    assert set(report["missing_per_column"]) == {"x", "w", "y"}
     assert min(report["dropped"].values()) > 0 and report["unlabelled"] > 0
     assert len(list(paths.CLEANED.iterdir())) == len(list(paths.UNLABELLED.iterdir())) == 3
     pd.testing.assert_frame_equal(io.read_parquet(paths.CLEANED), kept)
@@ -279,6 +291,28 @@ def test_dask_clean_refusing_the_data_leaves_the_old_outputs(
         clean_dask.run(one_class)
     assert (io.file_md5(paths.CLEANED), io.file_md5(paths.UNLABELLED)) == before
     assert not list(tmp_path.glob("data/interim/.*"))  # no temporary folder left
+
+
+def test_dask_clean_refuses_an_infinite_target_as_the_local_engine_does(
+    tmp_path, monkeypatch, make_params, scheduler
+):
+    from {{ cookiecutter.package_name }}.dask_engine import clean as clean_dask
+    from {{ cookiecutter.package_name }}.stages import clean
+
+    monkeypatch.chdir(tmp_path)
+    df = write_snapshot(tmp_path / "whole")
+    df.loc[[10, 70], "y"] = np.inf
+    paths.INGESTED.mkdir(parents=True)
+    for number, start in enumerate((0, 30, 60)):
+        part = paths.INGESTED / f"part-{number:06d}.parquet"
+        df.iloc[start : start + 30].to_parquet(part, index=False)
+    params = clean_params(make_params, scheduler)
+    with pytest.raises(DataError, match="target 'y' has 2 infinite value") as on_dask:
+        clean_dask.run(params)
+    with pytest.raises(DataError) as on_local:
+        clean.clean(io.read_parquet(paths.INGESTED), target="y", rules=params.clean)
+    assert str(on_dask.value) == str(on_local.value)
+    assert not paths.CLEANED.exists() and not paths.CLEAN_REPORT.exists()
 
 
 def test_dask_clean_refuses_a_metric_the_classes_cannot_take_as_the_local_engine_does(

@@ -8,9 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from {{ cookiecutter.package_name }}.core import io
 from {{ cookiecutter.package_name }}.core.errors import ConfigError, DataError
 from {{ cookiecutter.package_name }}.core.params import MonitorParams
 from {{ cookiecutter.package_name }}.serving import monitor
+from {{ cookiecutter.package_name }}.tables import batches
 from {{ cookiecutter.package_name }}.tables.schema import Roles
 
 ROLES = Roles(target="y", numeric=["x"], categorical=["c"], time=None, groups=[])
@@ -149,3 +151,29 @@ def test_a_log_with_no_whole_record_is_refused_naming_the_line(tmp_path):
     path.write_text('{"time": "2026-01-01", "request_id": "r", "ro\n')
     with pytest.raises(DataError, match=rf"no predictions logged in {path} \({path} line 1: "):
         monitor.logged_rows(path, None)
+
+
+def test_logged_text_like_na_is_a_category_and_null_is_missing():
+    """The data's rule in the log: a logged "NA" is a category (unseen when training had
+    none, known when it had one), a logged null is missing."""
+    records = [{"inputs": {"x": 0.0, "c": "NA" if n % 2 else None}} for n in range(40)]
+    live = monitor.logged_inputs(records, ROLES)
+    unseen = monitor.drift_report(frame(2000), live, ROLES, RULES)["features"]["c"]
+    assert unseen["unseen_share"] == 0.5
+    known = monitor.drift_report(frame(2000, colors=("NA", "red")), live, ROLES, RULES)
+    assert known["features"]["c"]["unseen_share"] == 0.0
+
+
+def test_a_batch_from_the_log_reads_back_by_the_same_rule(tmp_path, make_params):
+    """to_batch writes a null as an empty cell and "NA" as text: ingest reads them back
+    as missing and as the category NA (data.missing_values empty)."""
+    records = [
+        {**LOGGED[0], "request_id": "r1", "row": 0, "inputs": {"x": 1.5, "c": "NA"}},
+        {**LOGGED[1], "request_id": "r1", "row": 1, "inputs": {"x": None, "c": None}},
+    ]
+    params = make_params({"data.missing_values": []})
+    path = tmp_path / "batch.csv"
+    io.write_csv(path, monitor.to_batch(records, ["y", "x", "c"], params))
+    back = batches.READERS[".csv"](path, missing_values=params.data.missing_values)
+    assert back["c"].tolist()[0] == "NA" and back["c"].isna().tolist() == [False, True]
+    assert back["x"].isna().tolist() == [False, True] and back["y"].isna().all()

@@ -11,6 +11,7 @@ import dataclasses
 import itertools
 import json
 import os
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -333,6 +334,66 @@ def test_malformed_json_and_non_finite_numbers_are_422(served):
     )
     assert surrogate.status_code == 422
     assert surrogate.json()["error"].startswith("instances[0].color: Value error, not valid")
+
+
+@pytest.mark.parametrize("token", [b"NaN", b"Infinity", b"-Infinity", b"1e999"])
+def test_a_non_finite_number_is_a_422_in_one_line_naming_the_field(served, token):
+    client, _, logged = served()
+    answer = client.post(
+        "/predict",
+        content=b'{"instances": [{"x1": 1, "x2": 1, "color": "red"}, {"x1": 1, "x2": '
+        + token
+        + b', "color": "red"}]}',
+        headers=JSON,
+    )
+    assert answer.status_code == 422
+    assert answer.json()["error"] == "instances[1].x2: Input should be a finite number"
+    assert logged() == []
+
+
+def test_a_category_named_na_is_a_category_and_null_is_missing(served):
+    """The data's missing-value rule (features.json's missing_values, none here): "NA",
+    "None" and "null" are categories (unseen: predicted, with a warning), null is missing."""
+    client, _, logged = served()
+    rows = [{**GOOD, "color": text} for text in ("NA", "None", "null")] + [{**GOOD, "color": None}]
+    answer = client.post("/predict", json={"instances": rows})
+    assert answer.status_code == 200
+    assert [w.split(":")[0] for w in answer.json()["warnings"]] == [
+        f"instances[{n}].color" for n in range(3)
+    ]
+    assert [r["inputs"]["color"] for r in logged()] == ["NA", "None", "null", None]
+
+
+def test_a_category_the_data_lists_as_missing_is_missing(toy_roles):
+    """With data.missing_values [NA] (recorded in features.json) "NA" is read as null, as
+    ingest read it in training; other text stays a category."""
+    features = {"roles": toy_roles.to_dict(), "missing_values": ["NA"]}
+    roles = request_schema.input_roles({**features, "derived": {}})
+    rows = [
+        SimpleNamespace(
+            **{c: 1.0 for c in roles["numeric"]}, **{c: v for c in roles["categorical"]}
+        )
+        for v in ("NA", "None", None, 7)
+    ]
+    found = request_schema.columns(rows, roles, request_schema.missing_values(features))
+    column = roles["categorical"][0]
+    assert found[column] == [None, "None", None, "7"]
+    assert request_schema.missing_values({"roles": {}}) == frozenset()
+
+
+def test_the_server_reads_a_listed_missing_value_as_null(model_source, configured, tmp_path):
+    """features.json's missing_values [NA]: "NA" predicts as null does, with no warning."""
+#% if cookiecutter.onnx == "yes"
+    source, _ = model_source("classification", None, False)
+#% else
+    source, _ = model_source("classification")
+#% endif
+    source.metadata["features"]["missing_values"] = ["NA"]
+    app = create_app(source, configured("serve"), None, None, tmp_path / paths.MODEL_CONF)
+    client = TestClient(app)
+    listed = client.post("/predict", json={"instances": [{**GOOD, "color": "NA"}]}).json()
+    null = client.post("/predict", json={"instances": [{**GOOD, "color": None}]}).json()
+    assert listed["warnings"] == [] and listed == null
 
 
 def test_an_unseen_category_predicts_and_warns(served):

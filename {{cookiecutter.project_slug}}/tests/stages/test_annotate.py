@@ -80,20 +80,37 @@ def test_an_id_corrected_twice_is_refused():
 
 
 def test_read_corrections(tmp_path):
+    """The data's missing-value rule: NA is text unless data.missing_values lists it."""
     path = tmp_path / "relabel.csv"
-    path.write_text("id,label,note\nabc,Gentoo,seen in photo\nNA,Adelie,\n")
-    read = annotate.read_corrections(path)
-    assert read["id"].tolist() == ["abc", "NA"], "ids are text, never parsed as missing"
-    assert read["label"].tolist() == ["Gentoo", "Adelie"]
+    path.write_text("id,label,note\nabc,Gentoo,seen in photo\nNA,None,\nnull,NA,\n")
+    read = annotate.read_corrections(path, [])
+    assert read["id"].tolist() == ["abc", "NA", "null"], "ids are text"
+    assert read["label"].tolist() == ["Gentoo", "None", "NA"], "so is a class named None"
+    assert read["note"].isna().tolist() == [False, True, True], "an empty cell is missing"
+
+
+@pytest.mark.parametrize(
+    ("text", "missing", "found"),
+    [
+        ("abc,,\n", [], r"1 correction\(s\) without a label \(first on line 2;"),
+        ("abc,Adelie,\ndef,NA,\n", ["NA"], r"without a label \(first on line 3;"),
+        (",Adelie,\n", [], r"without an id \(first on line 2;"),
+    ],
+)
+def test_a_correction_without_an_id_or_a_label_is_refused(tmp_path, text, missing, found):
+    path = tmp_path / "relabel.csv"
+    path.write_text("id,label,note\n" + text)
+    with pytest.raises(DataError, match=found + ".*write the (label|id), or delete the line"):
+        annotate.read_corrections(path, missing)
 
 
 def test_read_corrections_errors(tmp_path):
     with pytest.raises(DataError, match="not found"):
-        annotate.read_corrections(tmp_path / "absent.csv")
+        annotate.read_corrections(tmp_path / "absent.csv", [])
     bad = tmp_path / "bad.csv"
     bad.write_text("row,label\n1,x\n")
     with pytest.raises(DataError, match="lacks column.*id"):
-        annotate.read_corrections(bad)
+        annotate.read_corrections(bad, [])
 
 
 def test_a_label_given_to_an_unlabelled_row_counts_as_a_change():

@@ -46,6 +46,9 @@ def test_each_reason_is_counted():
             "excluded": 1,
         },
         "coerced_to_missing": {},
+        "non_finite_to_missing": {},
+        "missing_markers_kept": {},
+        "missing_per_column": {"mass": 1, "length": 2, "y": 1},
     }
     assert out["id"].tolist() == ["keep1", "keep2"]
     assert list(out.index) == [0, 1]
@@ -212,3 +215,32 @@ def test_missing_share_matches_the_row_mean():
     features = ["mass", "length", "site"]
     expected = df[features].isna().mean(axis=1)
     pd.testing.assert_series_equal(clean.missing_share(df, features), expected)
+
+
+def test_infinities_in_a_feature_become_missing_and_are_counted(caplog):
+    """inf as a number, and as text in a data.numeric column: both missing, one count."""
+    df = rows()
+    df["mass"] = df["mass"].astype(float)
+    df.loc[0, "mass"] = np.inf
+    df["size"] = pd.Series(["1", "-inf", "2", "3", "4", "5", "Infinity"], dtype="str")
+    out, _, report = clean.clean(df, target="y", rules=RULES, numeric=["size"])
+    assert report["non_finite_to_missing"] == {"mass": 1, "size": 2}
+    assert np.isfinite(out["mass"].dropna()).all() and np.isfinite(out["size"].dropna()).all()
+    assert "column size: 2 infinite value(s) (inf or -inf) read as missing" in caplog.text
+
+
+def test_an_infinite_target_is_refused_naming_it_and_its_count():
+    df = rows().assign(y=[1.0, np.inf, 2.0, -np.inf, 1.0, 2.0, 1.0])
+    with pytest.raises(DataError, match=r"target 'y' has 2 infinite value\(s\)"):
+        clean.clean(df, target="y", rules=RULES)
+
+
+@pytest.mark.parametrize("marker", ["NA", "None", "null"])
+def test_text_that_often_means_missing_stays_a_value_and_is_named(marker, caplog):
+    """A class named NA (None, null) is a class: only data.missing_values say otherwise."""
+    df = rows()
+    df.loc[[0, 6], "y"] = marker
+    out, unlabelled, report = clean.clean(df, target="y", rules=RULES)
+    assert report["missing_markers_kept"] == {"y": 2}
+    assert marker in set(out["y"]) and unlabelled["id"].tolist() == ["notarget"]
+    assert f"column y: 2 value(s) '{marker}' read as values, not as missing" in caplog.text

@@ -15,9 +15,22 @@ from {{ cookiecutter.package_name }}.tables import batches, row_hash
 def data(**changes) -> DataParams:
     """A data set of plain columns: no id, time, group or fetched source unless changed."""
 #% if cookiecutter.remote_sources == "yes"
-    plain = {"id_column": None, "time": None, "groups": [], "drop": [], "fetch": {}}
+    plain = {
+        "id_column": None,
+        "time": None,
+        "groups": [],
+        "drop": [],
+        "missing_values": [],
+        "fetch": {},
+    }
 #% else
-    plain = {"id_column": None, "time": None, "groups": [], "drop": []}
+    plain = {
+        "id_column": None,
+        "time": None,
+        "groups": [],
+        "drop": [],
+        "missing_values": [],
+    }
 #% endif
     roles = {"numeric": None, "categorical": None}
     return DataParams(**{"source": "data/raw", "target": "y", **plain, **roles, **changes})
@@ -95,15 +108,15 @@ def test_read_batch_wraps_reader_errors(tmp_path):
     path = tmp_path / "broken.parquet"
     path.write_bytes(b"not parquet")
     with pytest.raises(DataError, match="cannot read .*broken.parquet"):
-        ingest.read_batch(path)
+        ingest.read_batch(path, [])
 
 
 @pytest.mark.parametrize("suffix", [".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zip"])
 def test_a_compressed_csv_reads_as_the_plain_one_and_names_its_batch(tmp_path, suffix):
     frame().to_csv(tmp_path / "plain.csv", index=False)
     frame().to_csv(tmp_path / f"2024-01{suffix}", index=False)
-    plain = ingest.read_batch(tmp_path / "plain.csv")
-    pd.testing.assert_frame_equal(ingest.read_batch(tmp_path / f"2024-01{suffix}"), plain)
+    plain = ingest.read_batch(tmp_path / "plain.csv", [])
+    pd.testing.assert_frame_equal(ingest.read_batch(tmp_path / f"2024-01{suffix}", []), plain)
     ((name, _),) = ingest.read_batches([tmp_path / f"2024-01{suffix}"])
     assert name == "2024-01"
 
@@ -111,7 +124,7 @@ def test_a_compressed_csv_reads_as_the_plain_one_and_names_its_batch(tmp_path, s
 def test_a_compressed_header_only_csv_is_refused_by_name(tmp_path):
     frame().head(0).to_csv(tmp_path / "b.csv.gz", index=False)
     with pytest.raises(DataError, match=r"b.csv.gz has a header but no rows"):
-        ingest.read_batch(tmp_path / "b.csv.gz")
+        ingest.read_batch(tmp_path / "b.csv.gz", [])
 
 
 def test_a_repeated_header_is_refused_before_pandas_renames_it(tmp_path, monkeypatch):
@@ -119,19 +132,19 @@ def test_a_repeated_header_is_refused_before_pandas_renames_it(tmp_path, monkeyp
     path.write_text("a,b,a\n1,x,2\n", encoding="utf-8")
     monkeypatch.setitem(batches.READERS, ".csv", lambda *_: pytest.fail("rows were read"))
     with pytest.raises(DataError, match=r"repeats column name\(s\) 'a'"):
-        ingest.read_batch(path)
+        ingest.read_batch(path, [])
 
 
 def test_a_nested_column_is_refused_from_the_schema_before_any_row_is_read(tmp_path, monkeypatch):
     pd.DataFrame({"a": [1.0], "tags": [{"k": 1}]}).to_parquet(tmp_path / "b.parquet")
     monkeypatch.setitem(batches.READERS, ".parquet", lambda *_: pytest.fail("rows were read"))
     with pytest.raises(DataError, match=r"has nested column\(s\) 'tags'"):
-        ingest.read_batch(tmp_path / "b.parquet")
+        ingest.read_batch(tmp_path / "b.parquet", [])
 
 
 def test_a_parquet_files_named_index_stays_a_column(tmp_path):
     frame().set_index("b").to_parquet(tmp_path / "b.parquet")
-    assert sorted(ingest.read_batch(tmp_path / "b.parquet").columns) == ["a", "b", "y"]
+    assert sorted(ingest.read_batch(tmp_path / "b.parquet", []).columns) == ["a", "b", "y"]
 
 
 # content_ids
@@ -229,8 +242,8 @@ def test_a_row_read_from_csv_or_parquet_gets_the_same_id(tmp_path):
     )
     df.to_csv(tmp_path / "b.csv", index=False)
     df.to_parquet(tmp_path / "b.parquet")
-    from_csv = ingest.content_ids(ingest.read_batch(tmp_path / "b.csv"))
-    from_parquet = ingest.content_ids(ingest.read_batch(tmp_path / "b.parquet"))
+    from_csv = ingest.content_ids(ingest.read_batch(tmp_path / "b.csv", []))
+    from_parquet = ingest.content_ids(ingest.read_batch(tmp_path / "b.parquet", []))
     assert from_csv.tolist() == from_parquet.tolist()
 
 
@@ -450,4 +463,4 @@ def test_read_batch_drops_a_snapshots_own_metadata(tmp_path):
     df = frame()
     df.attrs = {"content_sha256": "abc"}
     df.to_parquet(tmp_path / "s.parquet")
-    assert ingest.read_batch(tmp_path / "s.parquet").attrs == {}
+    assert ingest.read_batch(tmp_path / "s.parquet", []).attrs == {}

@@ -12,9 +12,22 @@ from {{ cookiecutter.package_name }}.tables import schema
 
 def data(**changes) -> DataParams:
 #% if cookiecutter.remote_sources == "yes"
-    plain = {"id_column": None, "time": None, "groups": [], "drop": [], "fetch": {}}
+    plain = {
+        "id_column": None,
+        "time": None,
+        "groups": [],
+        "drop": [],
+        "missing_values": [],
+        "fetch": {},
+    }
 #% else
-    plain = {"id_column": None, "time": None, "groups": [], "drop": []}
+    plain = {
+        "id_column": None,
+        "time": None,
+        "groups": [],
+        "drop": [],
+        "missing_values": [],
+    }
 #% endif
     roles = {"numeric": None, "categorical": None}
     return DataParams(**{"source": "data/raw", "target": "target", **plain, **roles, **changes})
@@ -87,8 +100,13 @@ def test_base_ids_strip_augmentation_suffixes():
 def test_a_text_column_of_mostly_numbers_is_refused_naming_count_and_examples(toy):
     rows = toy("regression").astype({"x2": object})
     rows.loc[:9, "x2"] = "n/a?"
-    message = "column 'x2' looks numeric but 10 of 60 values are text \\(e.g. 'n/a\\?'\\): list it "
-    with pytest.raises(DataError, match=message + "in data.numeric .* or in data.categorical"):
+    message = "column 'x2' looks numeric but 10 of 60 values are text \\(e.g. 'n/a\\?'\\): list "
+    with pytest.raises(
+        DataError,
+        match=message
+        + "those values in data.missing_values if they mean missing, or the column in "
+        "data.numeric .* or in data.categorical",
+    ):
         schema.infer_roles(rows, data(), "regression")
     # Deciding the role either way is the fix.
     roles = schema.infer_roles(rows, data(categorical=["color", "x2"]), "regression")

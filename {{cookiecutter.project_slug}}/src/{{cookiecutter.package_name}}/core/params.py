@@ -102,6 +102,8 @@ class DataParams(_Strict):
     groups: list[str]
     numeric: list[str] | None
     categorical: list[str] | None
+    # Values that mean "missing" besides an empty cell or a null (tables/batches.py).
+    missing_values: list[str]
 #% if cookiecutter.remote_sources == "yes"
     drop: list[str]
     # name -> remote source; the `fetch` stage snapshots each to paths.FETCHED/<name>.parquet.
@@ -124,12 +126,21 @@ class DataParams(_Strict):
                 )
         return self
 
-
 #% else
     drop: list[str]
 
-
 #% endif
+    @field_validator("missing_values", mode="before")
+    @classmethod
+    def _numbers_as_text(cls, values: object) -> object:
+        """YAML reads `[-999]` as a number; the rule compares a value as a file writes it."""
+        if not isinstance(values, list):
+            return values
+        return [
+            str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v for v in values
+        ]
+
+
 class CleanParams(_Strict):
     drop_duplicates: bool
     max_missing_fraction: float = Field(ge=0.0, le=1.0)

@@ -410,7 +410,7 @@ def run(params: Params) -> None:
     annotate.refuse_pseudo_labels(task=params.task, rules=params.annotate)
     rules = params.annotate
     tables, sources = source_parts()
-    corrections = annotate.read_corrections(Path(rules.relabel_file))
+    corrections = annotate.read_corrections(Path(rules.relabel_file), params.data.missing_values)
     classification = params.task == "classification"
     with cluster.client(params.compute) as client:
         job = Job(client, params, sources, common_dtypes(tables))

@@ -7,7 +7,8 @@ part. Duplicates need the whole table: a row is dropped when an equal row came b
 in any part. As in the local engine (`clean.duplicated`), one 64-bit hash per row finds
 the rows that can be repeats, and pandas decides on those rows alone:
 1. each worker returns its part's row hashes (8 bytes a row, the only per-row array this
-   process holds) and what the numeric coercion found;
+   process holds) and what the numeric coercion, the infinities and the missing markers
+   found (clean.as_read, clean.markers_kept): infinities in the target are refused here;
 2. here, the hashes seen more than once pick the candidate rows; workers return just
    those rows, and `DataFrame.duplicated` over them, in snapshot order, marks repeats;
 3. each worker applies every mask to its part and writes its two parts; the counts come
@@ -44,14 +45,17 @@ class Columns:
 
 
 def survey(frame: pd.DataFrame, columns: Columns) -> tuple:
-    """Pass 1 on a worker: (row hashes of the content columns, what coercion found)."""
-    coerced = clean.as_numbers(frame, columns.numeric)
-    return row_hash.row_hashes(frame[columns.content]), coerced
+    """Pass 1 on a worker: (row hashes of the content columns, what coercion found, the
+    infinities, the missing markers kept and the missing values, per column)."""
+    coerced, infinite = clean.as_read(frame, columns.numeric, columns.target)
+    markers = clean.markers_kept(frame, columns.content)
+    missing = clean.missing_counts(frame, columns.content)
+    return row_hash.row_hashes(frame[columns.content]), coerced, infinite, markers, missing
 
 
 def candidates(frame: pd.DataFrame, columns: Columns, rows) -> pd.DataFrame:
     """Pass 2 on a worker: the content of the rows at positions `rows` of the part."""
-    clean.as_numbers(frame, columns.numeric)
+    clean.as_read(frame, columns.numeric, columns.target)
     return frame[columns.content].iloc[rows]
 
 
@@ -60,7 +64,7 @@ def sort_part(
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Pass 3 on a worker: the part's kept rows, unlabelled rows and counts; `repeats`
     are the positions of the part's duplicate rows; classes: see clean.sort_rows."""
-    clean.as_numbers(frame, columns.numeric)
+    clean.as_read(frame, columns.numeric, columns.target)
     duplicate = np.zeros(len(frame), dtype=bool)
     duplicate[repeats] = True
     masks = {"duplicate": pd.Series(duplicate, index=frame.index)}
@@ -69,14 +73,20 @@ def sort_part(
 
 
 def merge_coerced(found: list[dict]) -> dict[str, tuple[int, list]]:
-    """The parts' coercion findings as one table's: counts summed, the first three
-    distinct values in snapshot order."""
+    """The parts' findings per column (coercion, or missing markers kept) as one table's:
+    counts summed, the first three distinct values in snapshot order."""
     merged: dict[str, tuple[int, list]] = {}
     for part in found:
         for column, (count, examples) in part.items():
             total, seen = merged.get(column, (0, []))
             merged[column] = (total + count, list(dict.fromkeys(seen + examples))[:3])
     return merged
+
+
+def sum_per_column(found: list[dict[str, int]], order: list[str]) -> dict[str, int]:
+    """The parts' counts per column as one table's, in the table's column order."""
+    totals = {column: sum(part.get(column, 0) for part in found) for column in order}
+    return {column: count for column, count in totals.items() if count}
 
 
 def merge_counts(counts: list[dict]) -> dict:
@@ -132,8 +142,17 @@ def run(params: Params) -> dict:
         classes = clean.counts_classes(params.metric)
         frames = table.to_delayed()
         surveyed = dask.compute(*[dask.delayed(survey)(f, columns) for f in frames])
-        hashes = [h for h, _ in surveyed]
-        coerced = clean.warn_coerced(merge_coerced([c for _, c in surveyed]))
+        hashes = [s[0] for s in surveyed]
+        findings = {
+            "coerced_to_missing": clean.warn_coerced(merge_coerced([s[1] for s in surveyed])),
+            "non_finite_to_missing": clean.warn_non_finite(
+                sum_per_column([s[2] for s in surveyed], list(meta.columns)), target
+            ),
+            "missing_markers_kept": clean.warn_markers(merge_coerced([s[3] for s in surveyed])),
+            "missing_per_column": clean.note_missing(
+                sum_per_column([s[4] for s in surveyed], content)
+            ),
+        }
         if rules.drop_duplicates:
             duplicate = repeats(frames, hashes, columns)
         else:
@@ -146,7 +165,7 @@ def run(params: Params) -> dict:
         summary = {}
 
         def check(_rows: dict, counts: list[dict]) -> None:
-            summary.update(clean.report(merge_counts(counts), coerced, target, params.metric))
+            summary.update(clean.report(merge_counts(counts), findings, target, params.metric))
 
         parts.write_many(
             {

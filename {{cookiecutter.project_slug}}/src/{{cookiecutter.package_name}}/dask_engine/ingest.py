@@ -36,7 +36,7 @@ def survey(path: Path, data: DataParams) -> tuple:
     """Pass 1 on a worker: (empty prepared frame, row hashes or given ids, rows, the text
     columns holding dates, each column's kind of values after time parsing)."""
     id_column, time = data.id_column, data.time
-    frame = ingest.read_batch(path)
+    frame = ingest.read_batch(path, data.missing_values)
     dates = schema.misread_text(frame, data)
     if id_column in frame.columns:
         keys = frame[id_column].astype("string")
@@ -68,7 +68,7 @@ def write_part(
     `target`; `dtypes`: the snapshot's columns, in order, and their dtypes."""
     ids = keys.ids()
     columns = list(dtypes.index)
-    frame = ingest.read_batch(path)[columns]
+    frame = ingest.read_batch(path, data.missing_values)[columns]
     if data.time in columns:
         frame[data.time] = ingest.event_time(frame[data.time])
     if data.id_column:

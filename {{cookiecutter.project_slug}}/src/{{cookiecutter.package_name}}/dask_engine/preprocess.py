@@ -204,6 +204,7 @@ def run(params: Params) -> None:
     ignored = schema.non_features(columns, roles, params.data.id_column)
     described = features_json(facts, roles, task, report.pop("encodings"), ignored)
     described.update(derivation.record(rules.ratios, derived))
+    described["missing_values"] = params.data.missing_values  # as the local engine
     io.write_json(paths.FEATURES, described)
     io.write_json(paths.PREPROCESS_REPORT, report)
     progress.note(

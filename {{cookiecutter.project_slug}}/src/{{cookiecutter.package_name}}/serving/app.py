@@ -244,12 +244,13 @@ class Predictor:
         self.class_names = [str(c) for c in classes]
         self.with_probabilities = with_probabilities
         self.known = {c: frozenset(v) for c, v in self.features["categorical"].items()}
+        self.missing = request_schema.missing_values(self.features)
         self.served = {"artifact": source.artifact, "version": source.version}
 
     def answer(self, instances: list) -> dict[str, Any]:
         """Predictions (and probabilities) of `instances`, with warnings of unseen categories."""
         # Column by column from the validated rows: what both runtimes take.
-        columns = request_schema.columns(instances, self.inputs)
+        columns = request_schema.columns(instances, self.inputs, self.missing)
         columns = request_schema.with_derived(columns, self.features)
         times = request_schema.event_times(instances, self.roles.time)
         predicted, probabilities = self.runtime.predict(columns, len(instances))

@@ -3,12 +3,15 @@ recorded in models/model.json): one field per feature, each required, null = mis
 derived features (modeling/derivation.py) are no field: `with_derived` computes them
 from the row's other features, as preprocess did.
 
-Numbers must be JSON numbers (not strings, not booleans) within `number_bound`;
+Numbers must be JSON numbers (not strings, not booleans), finite (JSON's NaN and
+Infinity tokens, and 1e999, are refused naming the field) and within `number_bound`;
 categories are strings (or integers, which name the same category as their text, as in
-training) of valid Unicode. A row may also carry the data's columns that are no feature
-(features.json's `non_features`: the target, data.time, data.id_column, data.drop), as
-rows come in the data: they are optional and ignored, except that the event time
-(data.time) is checked and logged. Any other field is refused, as are an empty
+training) of valid Unicode; a category is missing when null or one of the data's
+missing_values (docs/data-sources.md: Missing values), any other text is a category. A
+row may also carry the data's columns that are no feature (features.json's
+`non_features`: the target, data.time, data.id_column, data.drop), as rows come in the
+data: they are optional and ignored, except that the event time (data.time) is checked
+and logged. Any other field is refused, as are an empty
 `instances` list and more than `max_rows` rows; `body_limit` sizes the largest body such
 a request needs.
 """
@@ -146,13 +149,22 @@ def row_model(features: dict) -> type[BaseModel]:
     )
 
 
-def columns(instances: list[BaseModel], roles: dict) -> dict[str, list]:
+def missing_values(features: dict) -> frozenset[str]:
+    """The data's missing values besides null (data.missing_values, recorded in
+    features.json; none for a model exported before it recorded them)."""
+    return frozenset(features.get("missing_values", []))
+
+
+def columns(instances: list[BaseModel], roles: dict, missing: frozenset[str]) -> dict[str, list]:
     """Validated rows as columns (feature -> one value per row, None = missing); an integer
-    category becomes its text, the category it names in training (schema.category_label)."""
+    category becomes its text, the category it names in training (schema.category_label).
+    A category is missing when null or in `missing` (missing_values), as in training: so
+    "NA" is the category NA unless the data's rule lists it."""
     out = {c: [getattr(row, c) for row in instances] for c in roles["numeric"]}
     for column in roles["categorical"]:
         values = [getattr(row, column) for row in instances]
         values = [None if v is None else schema.category_label(v) for v in values]
+        values = [None if v in missing else v for v in values]
         _require_unicode(values, column)
         out[column] = values
     return out

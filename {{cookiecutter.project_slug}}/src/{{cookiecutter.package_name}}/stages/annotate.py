@@ -48,15 +48,31 @@ class Settings(StageSettings):
     compute: ComputeParams
 
 
-def read_corrections(path: Path) -> pd.DataFrame:
+def read_corrections(path: Path, missing_values: list[str]) -> pd.DataFrame:
+    """The corrections as text, under the data's missing-value rule (tables/batches.py):
+    an empty cell or one of `missing_values` is missing, so a label NA is the class NA
+    unless data.missing_values lists NA. A correction without an id or a label is refused:
+    it could only be a half-written line."""
     if not path.exists():
         raise DataError(f"{path} not found: create it with the header `id,label,note`")
-    corrections = pd.read_csv(path, dtype="string", keep_default_na=False)
+    corrections = pd.read_csv(
+        path, dtype="string", keep_default_na=False, na_values=["", *missing_values]
+    )
     missing = [c for c in RELABEL_COLUMNS if c not in corrections.columns]
     if missing:
         raise DataError(
             f"{path} lacks column(s) {', '.join(missing)}: the header is `id,label,note`"
         )
+    for column in RELABEL_COLUMNS:
+        empty = corrections[column].isna()
+        if empty.any():
+            line = int(empty.to_numpy().argmax()) + 2  # the header is line 1
+            article = "an" if column == "id" else "a"
+            raise DataError(
+                f"{path} has {int(empty.sum())} correction(s) without {article} {column} "
+                f"(first on line {line}; empty, or in data.missing_values): write the "
+                f"{column}, or delete the line"
+            )
     return corrections
 
 
@@ -200,7 +216,7 @@ def main() -> None:
     rows = pd.concat(
         [io.read_parquet(paths.CLEANED), io.read_parquet(paths.UNLABELLED)], ignore_index=True
     )
-    corrections = read_corrections(Path(params.annotate.relabel_file))
+    corrections = read_corrections(Path(params.annotate.relabel_file), params.data.missing_values)
     out, report = annotate(rows, corrections, target, params.task)
     labelled, unlabelled = split_labelled(out, target)
     if params.task == "classification":  # only the judges read seed and compute

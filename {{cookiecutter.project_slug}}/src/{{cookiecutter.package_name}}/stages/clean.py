@@ -7,10 +7,15 @@ target are not dropped: they go to data/interim/unlabelled.parquet (counted as
 
 Columns that data.numeric declares numeric are read as numbers first: a value that is
 not one ("n/a?", "-") becomes missing, and the report counts them per column under
-`coerced_to_missing`. Data with nothing to learn from is refused here, the first stage
-that knows the target: no labelled row left, or one target value in every labelled row;
-and so is a `metric` that the labelled target's classes cannot take (a binary-only
-scorer such as roc_auc on three classes, scorers.py), before any model is fitted.
+`coerced_to_missing`. An infinite number (inf, -inf) in a feature becomes missing too,
+counted under `non_finite_to_missing`; in the target it is refused. Text that often marks
+a missing value (NA, None, null, ...) but that data.missing_values does not list stays a
+value: a warning names it, counted under `missing_markers_kept`. Every column's missing
+values, whatever made them so, are counted under `missing_per_column`. Data with nothing
+to learn from is refused here, the first stage that knows the target: no labelled row
+left, or one target value in every labelled row; and so is a `metric` that the labelled
+target's classes cannot take (a binary-only scorer such as roc_auc on three classes,
+scorers.py), before any model is fitted.
 """
 
 from __future__ import annotations
@@ -86,6 +91,91 @@ def warn_coerced(coerced: dict[str, tuple[int, list]]) -> dict[str, int]:
                 ", ".join(map(repr, examples)),
             )
     return {column: count for column, (count, _) in coerced.items()}
+
+
+# Text that often marks a missing value (most of pandas' default NA strings). Only an empty
+# cell and data.missing_values are missing (tables/batches.py), so these stay values, a
+# class named NA included: clean says so, and the report counts them.
+MISSING_MARKERS = ("NA", "N/A", "n/a", "NaN", "nan", "None", "null", "NULL", "<NA>", "#N/A")
+
+
+def markers_kept(df: pd.DataFrame, columns: list[str]) -> dict[str, tuple[int, list]]:
+    """Per text column holding MISSING_MARKERS, their count and first three distinct ones."""
+    found = {}
+    for column in columns:
+        if not schema.is_text(df[column]):
+            continue
+        hit = df[column].isin(MISSING_MARKERS).to_numpy(dtype=bool)
+        if hit.any():
+            found[column] = (int(hit.sum()), df[column][hit].astype(str).unique()[:3].tolist())
+    return found
+
+
+def warn_markers(found: dict[str, tuple[int, list]]) -> dict[str, int]:
+    """A warning per column holding values that often mean missing; the report's counts."""
+    for column, (count, examples) in found.items():
+        log.warning(
+            "column %s: %d value(s) %s read as values, not as missing: list them in "
+            "data.missing_values if they mean missing (docs/data-sources.md: Missing values)",
+            column,
+            count,
+            ", ".join(map(repr, examples)),
+        )
+    return {column: count for column, (count, _) in found.items()}
+
+
+def non_finite(df: pd.DataFrame, target: str) -> dict[str, int]:
+    """Per float column, its inf and -inf values (CSV's inf, Infinity, 1e999; Parquet's
+    infinities); in place, those of every column but the target become missing: no
+    model or imputer takes them, and none could mean a measured value."""
+    found = {}
+    for column in df.columns:
+        if not pd.api.types.is_float_dtype(df[column]):
+            continue
+        bad = np.isinf(df[column].to_numpy(dtype="float64", na_value=np.nan))
+        if bad.any():
+            found[column] = int(bad.sum())
+            if column != target:
+                df[column] = df[column].mask(bad)
+    return found
+
+
+def as_read(
+    df: pd.DataFrame, numeric: list[str], target: str
+) -> tuple[dict[str, tuple[int, list]], dict[str, int]]:
+    """Every pass's view of the rows, in place: data.numeric's columns as numbers
+    (as_numbers), then infinities made missing (non_finite); what each found."""
+    return as_numbers(df, numeric), non_finite(df, target)
+
+
+def warn_non_finite(found: dict[str, int], target: str) -> dict[str, int]:
+    """Refuse infinities in the target; warn of those made missing; the report's counts."""
+    if target in found:
+        raise DataError(
+            f"target {target!r} has {found[target]} infinite value(s) (inf or -inf): a target "
+            "must be a finite number; fix those rows, or remove them from the data"
+        )
+    for column, count in found.items():
+        log.warning("column %s: %d infinite value(s) (inf or -inf) read as missing", column, count)
+    return found
+
+
+def missing_counts(df: pd.DataFrame, columns: list[str]) -> dict[str, int]:
+    """Per column with any, its missing values as clean reads them: empty cells, nulls,
+    data.missing_values, and what as_read made missing. The report's account of them."""
+    counts = {column: int(df[column].isna().sum()) for column in columns}
+    return {column: count for column, count in counts.items() if count}
+
+
+def note_missing(counts: dict[str, int]) -> dict[str, int]:
+    """One info line of missing_counts (the user's own rule, no warning); the counts."""
+    if counts:
+        log.info(
+            "missing values per column (an empty cell, a null, a value data.missing_values "
+            "lists, or one read as missing above): %s",
+            ", ".join(f"{column} {count}" for column, count in counts.items()),
+        )
+    return counts
 
 
 def warn_unknown_columns(columns: pd.Index, *, rules: CleanParams) -> None:
@@ -182,14 +272,20 @@ def clean(
     `metric` is refused when the labelled target's classes cannot take it."""
     schema.require_target(df, target)
     warn_unknown_columns(df.columns, rules=rules)
-    coerced = warn_coerced(as_numbers(df, [c for c in numeric or [] if c != target]))
+    coerced, infinite = as_read(df, [c for c in numeric or [] if c != target], target)
+    findings = {
+        "coerced_to_missing": warn_coerced(coerced),
+        "non_finite_to_missing": warn_non_finite(infinite, target),
+    }
     content, features = content_columns(df, target)
+    findings["missing_markers_kept"] = warn_markers(markers_kept(df, content))
+    findings["missing_per_column"] = note_missing(missing_counts(df, content))
     duplicate = (
         duplicated(df, content) if rules.drop_duplicates else pd.Series(False, index=df.index)
     )
     masks = {"duplicate": duplicate, **row_masks(df, features, rules=rules)}
     kept, unlabelled, counts = sort_rows(df, target, masks, counts_classes(metric))
-    return kept, unlabelled, report(counts, coerced, target, metric)
+    return kept, unlabelled, report(counts, findings, target, metric)
 
 
 def counts_classes(metric: str | None) -> bool:
@@ -198,9 +294,10 @@ def counts_classes(metric: str | None) -> bool:
     return metric is not None and scorers.depends_on_classes(metric)
 
 
-def report(counts: dict, coerced: dict[str, int], target: str, metric: str | None = None) -> dict:
-    """The stage's report from the row counts; refuses data with nothing to learn, and a
-    metric its classes cannot take."""
+def report(counts: dict, findings: dict[str, dict], target: str, metric: str | None = None) -> dict:
+    """The stage's report from the row counts and the per-column counts of values read as
+    missing or kept (`findings`); refuses data with nothing to learn, and a metric its
+    classes cannot take."""
     require_something_to_learn(target, counts["targets"], counts["rows_out"], counts["rows_in"])
     if counts.get("classes") is not None:
         problem = scorers.classes_problem(metric, counts["classes"], f"target {target!r}")
@@ -211,7 +308,7 @@ def report(counts: dict, coerced: dict[str, int], target: str, metric: str | Non
         "rows_out": counts["rows_out"],
         "unlabelled": counts["unlabelled"],
         "dropped": counts["dropped"],
-        "coerced_to_missing": coerced,
+        **findings,
     }
 
 

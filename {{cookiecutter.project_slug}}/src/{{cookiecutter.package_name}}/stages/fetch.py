@@ -105,8 +105,9 @@ def storage_options(url: str) -> dict:
     return {"known_hosts": str(known_hosts)}
 
 
-def read_file_url(url: str) -> pd.DataFrame:
-    """A CSV or Parquet file at a URL that fsspec understands."""
+def read_file_url(url: str, missing_values: list[str]) -> pd.DataFrame:
+    """A CSV or Parquet file at a URL that fsspec understands, read as ingest reads a batch
+    (batches.READERS: empty cells, nulls and `missing_values` are missing)."""
     import fsspec
 
     suffix = PurePosixPath(urlsplit(url).path).suffix.lower()
@@ -133,7 +134,7 @@ def read_file_url(url: str) -> pd.DataFrame:
             "any credentials"
         ) from None
     try:
-        return batches.READERS[suffix](BytesIO(raw))
+        return batches.READERS[suffix](BytesIO(raw), missing_values=missing_values)
     except Exception as exc:
         raise DataError(f"{shown(url)} is not a readable {suffix[1:]} file: {exc}") from None
 
@@ -189,11 +190,13 @@ def read_database(url: str, table: str | None, query: str | None) -> pd.DataFram
     return in_content_order(frame)
 
 
-def fetch(source: FetchParams) -> pd.DataFrame:
+def fetch(source: FetchParams, *, missing_values: list[str]) -> pd.DataFrame:
+    """The source's rows; `missing_values` (data.missing_values) apply to files, as in
+    ingest: a database's NULL is its own missing value."""
     url = expand_secrets(source.url)
     if is_database_url(url):
         return read_database(url, source.table, source.query)
-    return read_file_url(url)
+    return read_file_url(url, missing_values)
 
 
 def snapshot_path(name: str) -> Path:
@@ -201,7 +204,8 @@ def snapshot_path(name: str) -> Path:
 
 
 def main(names: list[str] | None = None) -> None:
-    sources = load().data.fetch
+    data = load().data
+    sources = data.fetch
     unknown = sorted(set(names or []) - set(sources))
     if unknown:
         raise ConfigError(
@@ -209,7 +213,7 @@ def main(names: list[str] | None = None) -> None:
             "add it to the data config"
         )
     for name in names or sources:
-        df = fetch(sources[name])
+        df = fetch(sources[name], missing_values=data.missing_values)
         if df.empty:
             raise DataError(f"{shown(sources[name].url)} returned no rows: check the source")
         digest = content_sha256(df)

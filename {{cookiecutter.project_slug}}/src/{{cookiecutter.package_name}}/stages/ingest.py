@@ -29,15 +29,16 @@ from ..tables import batches, headers, row_hash, schema
 log = logging.getLogger(__name__)
 
 
-def read_batch(path: Path) -> pd.DataFrame:
-    """One batch file as a table; a file that is empty, cut short, not UTF-8, without rows
-    or with a header that headers.names refuses is refused naming the file, before any row
-    is hashed or written."""
+def read_batch(path: Path, missing_values: list[str]) -> pd.DataFrame:
+    """One batch file as a table, `missing_values` (data.missing_values) read as missing
+    (batches.READERS); a file that is empty, cut short, not UTF-8, without rows or with a
+    header that headers.names refuses is refused naming the file, before any row is hashed
+    or written."""
     if path.stat().st_size == 0:
         raise DataError(f"{path} is empty (0 bytes): export it again, or move it out of the folder")
     headers.names(path)
     try:
-        frame = batches.reader(path)(path)
+        frame = batches.reader(path)(path, missing_values=missing_values)
     except UnicodeDecodeError as exc:
         raise DataError(headers.not_utf8(path, exc)) from None
     except Exception as exc:  # the reader's own message says what is wrong with the file
@@ -263,18 +264,20 @@ def main() -> None:
     params = load()
     files = batches.files(Path(params.data.source))
     # A generator: each file is read when snapshot is ready for it, not all up front.
-    df = snapshot(read_batches(files), data=params.data)
+    df = snapshot(read_batches(files, params.data.missing_values), data=params.data)
     io.write_parquet(paths.INGESTED, df)
     progress.note(files=len(files), rows_out=len(df))
 
 
-def read_batches(files: list[Path]) -> Iterator[tuple[str, pd.DataFrame]]:
+def read_batches(
+    files: list[Path], missing_values: list[str]
+) -> Iterator[tuple[str, pd.DataFrame]]:
     """(name, rows) of each batch file, read in turn; a progress line for each file of a
     short list, else for every progress.every(len(files))-th one and the last."""
     step = progress.every(len(files))
     for number, path in enumerate(files, 1):
         started = time.perf_counter()
-        rows = read_batch(path)
+        rows = read_batch(path, missing_values)
         if number % step == 0 or number == len(files):
             progress.report(
                 f"batch {number}/{len(files)} {path}",

@@ -214,6 +214,8 @@ def main() -> None:
     encodings = report.pop("encodings")
     described = describe_features(train, roles, params.task, encodings, params.data.id_column)
     described.update(derivation.record(ratios, derived))
+    # The server reads a request's categories by the data's missing-value rule.
+    described["missing_values"] = params.data.missing_values
     io.write_json(paths.FEATURES, described)
     io.write_json(paths.PREPROCESS_REPORT, report)
     progress.note(

@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -23,10 +22,48 @@ import pandas as pd
 from ..core import io
 from ..core.errors import DataError
 
+
+def read_csv(
+    source: object, *, missing_values: list[str], nrows: int | None = None
+) -> pd.DataFrame:
+    """A CSV file (a path or a file-like object; its first `nrows` rows) under the
+    missing-value rule: an empty cell is missing, and so is a cell holding one of
+    `missing_values` (data.missing_values); nothing else. pandas' default would also read
+    NA, None, null, nan, N/A, ... as missing, so a class named NA would silently become an
+    unlabelled row."""
+    return pd.read_csv(
+        source, keep_default_na=False, na_values=["", *missing_values], nrows=nrows
+    )
+
+
+def read_parquet(source: object, *, missing_values: list[str]) -> pd.DataFrame:
+    """A Parquet file under the same rule: a null is missing, and so is a value that is one
+    of `missing_values` (text compared as text, numbers as numbers)."""
+    return as_missing(pd.read_parquet(source, **io.PARQUET_READ), missing_values)
+
+
+def as_missing(frame: pd.DataFrame, missing_values: list[str]) -> pd.DataFrame:
+    """`frame` with every value listed in `missing_values` made missing, in place."""
+    if not missing_values:
+        return frame
+    numbers = pd.to_numeric(pd.Series(missing_values), errors="coerce").dropna().unique()
+    for column in frame.columns:
+        values = frame[column]
+        if pd.api.types.is_bool_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
+            continue
+        listed = missing_values if not pd.api.types.is_numeric_dtype(values) else numbers
+        hit = values.isin(listed)
+        if hit.any():
+            frame[column] = values.mask(hit)
+    return frame
+
+
+# File suffix -> reader of a path or a file-like object, called as
+# `READERS[suffix](source, missing_values=data.missing_values)`.
+READERS = {".csv": read_csv, ".parquet": read_parquet}
+
 log = logging.getLogger(__name__)
 
-# File suffix -> reader of a path or a file-like object.
-READERS = {".csv": pd.read_csv, ".parquet": partial(pd.read_parquet, **io.PARQUET_READ)}
 # A batch file's suffix (lowercase) -> its kind in READERS: pandas reads these compressions
 # from a path with the standard library alone (.csv.zst would need the zstandard package).
 SUFFIXES = {

@@ -202,8 +202,9 @@ def refuse_numbers_in_text(name: str, tallies: list[tuple[int, int, pd.Series]])
         examples = text.sort_values(ascending=False, kind="stable").index[:3]
         raise DataError(
             f"column {name!r} looks numeric but {total - numbers} of {total} values are "
-            f"text (e.g. {', '.join(repr(v) for v in examples)}): list it in data.numeric to "
-            "read those as missing, or in data.categorical to keep it as text"
+            f"text (e.g. {', '.join(repr(v) for v in examples)}): list those values in "
+            "data.missing_values if they mean missing, or the column in data.numeric to read "
+            "any text as missing, or in data.categorical to keep it as text"
         )
 
 

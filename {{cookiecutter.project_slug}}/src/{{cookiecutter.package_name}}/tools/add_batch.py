@@ -26,8 +26,9 @@ from ..tables import batches, headers
 SAMPLE_ROWS = 1000
 
 
-def sample(path: Path) -> pd.DataFrame:
-    """The first SAMPLE_ROWS rows of a batch file, its columns as headers.names has them."""
+def sample(path: Path, missing_values: list[str]) -> pd.DataFrame:
+    """The first SAMPLE_ROWS rows of a batch file, its columns as headers.names has them,
+    read as ingest reads them (data.missing_values)."""
     try:
         if batches.suffix_of(path) == ".parquet":
             with pq.ParquetFile(path) as file:
@@ -35,7 +36,7 @@ def sample(path: Path) -> pd.DataFrame:
                 rows = file.schema_arrow.empty_table() if first is None else first
             frame = rows.to_pandas(ignore_metadata=True)
             return frame[headers.parquet_names(rows.schema)]
-        return batches.reader(path)(path, nrows=SAMPLE_ROWS)
+        return batches.reader(path)(path, missing_values=missing_values, nrows=SAMPLE_ROWS)
     except UnicodeDecodeError as exc:
         raise DataError(headers.not_utf8(path, exc)) from None
     except Exception as exc:  # the reader's own message says what is wrong with the file
@@ -65,7 +66,7 @@ def check_kinds(new: Path, name: str, existing: list[Path], data: DataParams) ->
     rows); the event time is left out: ingest reads years and dates alike."""
     seen: dict[str, tuple[str, str]] = {}
     for path in [*existing, new]:
-        found = headers.kinds(sample(path))
+        found = headers.kinds(sample(path, data.missing_values))
         found.pop(data.time, None)
         headers.agree(name if path == new else batches.name(path), found, seen)
 
@@ -75,7 +76,7 @@ def check_batch(new: Path, name: str, existing: list[Path], data: DataParams) ->
     if new.stat().st_size == 0:
         raise DataError(f"{new} is empty (0 bytes): export it again")
     columns = headers.names(new)
-    if sample(new).empty:
+    if sample(new, data.missing_values).empty:
         raise DataError(f"{new} has a header but no rows: export its rows again")
     clash = headers.reserved(columns, data.id_column)
     if clash:
