@@ -31,9 +31,7 @@ def read_csv(
     `missing_values` (data.missing_values); nothing else. pandas' default would also read
     NA, None, null, nan, N/A, ... as missing, so a class named NA would silently become an
     unlabelled row."""
-    return pd.read_csv(
-        source, keep_default_na=False, na_values=["", *missing_values], nrows=nrows
-    )
+    return pd.read_csv(source, keep_default_na=False, na_values=["", *missing_values], nrows=nrows)
 
 
 def read_parquet(source: object, *, missing_values: list[str]) -> pd.DataFrame:
