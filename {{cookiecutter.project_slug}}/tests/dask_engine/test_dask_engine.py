@@ -131,7 +131,9 @@ def test_dask_ingest_refuses_a_retyped_compressed_batch_as_the_local_engine_does
         ingest_dask.run(batches.files(folder), params)
     local = make_params({"data.source": "raw", "data.time": "when"}).data
     with pytest.raises(DataError) as on_local:
-        ingest.snapshot(ingest.read_batches(batches.files(folder), local.missing_values), data=local)
+        ingest.snapshot(
+            ingest.read_batches(batches.files(folder), local.missing_values), data=local
+        )
     assert str(on_dask.value) == str(on_local.value)
     assert not paths.INGESTED.exists()
 

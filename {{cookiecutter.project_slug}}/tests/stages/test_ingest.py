@@ -117,7 +117,7 @@ def test_a_compressed_csv_reads_as_the_plain_one_and_names_its_batch(tmp_path, s
     frame().to_csv(tmp_path / f"2024-01{suffix}", index=False)
     plain = ingest.read_batch(tmp_path / "plain.csv", [])
     pd.testing.assert_frame_equal(ingest.read_batch(tmp_path / f"2024-01{suffix}", []), plain)
-    ((name, _),) = ingest.read_batches([tmp_path / f"2024-01{suffix}"])
+    ((name, _),) = ingest.read_batches([tmp_path / f"2024-01{suffix}"], [])
     assert name == "2024-01"
 
 

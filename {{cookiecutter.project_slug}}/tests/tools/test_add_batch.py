@@ -19,7 +19,7 @@ def data(**changes) -> DataParams:
 #% else
     plain = {"id_column": None, "time": None, "groups": [], "drop": []}
 #% endif
-    roles = {"numeric": None, "categorical": None}
+    roles = {"numeric": None, "categorical": None, "missing_values": []}
     return DataParams(**{"source": "raw", "target": "b", **plain, **roles, **changes})
 
 
