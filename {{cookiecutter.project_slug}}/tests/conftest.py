@@ -44,6 +44,26 @@ MODELS = {
 FAMILIES = [(TASK, config) for config in MODELS.values()]
 
 
+def plain_data(**changes) -> dict:
+    """conf/data's settings for a table of plain columns (no id, time, group, drop, missing
+    values or fetched source) with `changes`: DataParams(**plain_data(target=...))."""
+    plain = {
+        "source": "data/raw",
+        "target": "y",
+        "id_column": None,
+        "time": None,
+        "groups": [],
+        "drop": [],
+        "missing_values": [],
+        "numeric": None,
+        "categorical": None,
+    }
+#% if cookiecutter.remote_sources == "yes"
+    plain["fetch"] = {}
+#% endif
+    return {**plain, **changes}
+
+
 @pytest.fixture(scope="session")
 def project() -> Path:
     return PROJECT

@@ -11,29 +11,12 @@ from {{ cookiecutter.package_name }}.core.params import DataParams
 from {{ cookiecutter.package_name }}.stages import ingest
 from {{ cookiecutter.package_name }}.tables import batches, row_hash
 
+from conftest import plain_data
+
 
 def data(**changes) -> DataParams:
     """A data set of plain columns: no id, time, group or fetched source unless changed."""
-#% if cookiecutter.remote_sources == "yes"
-    plain = {
-        "id_column": None,
-        "time": None,
-        "groups": [],
-        "drop": [],
-        "missing_values": [],
-        "fetch": {},
-    }
-#% else
-    plain = {
-        "id_column": None,
-        "time": None,
-        "groups": [],
-        "drop": [],
-        "missing_values": [],
-    }
-#% endif
-    roles = {"numeric": None, "categorical": None}
-    return DataParams(**{"source": "data/raw", "target": "y", **plain, **roles, **changes})
+    return DataParams(**plain_data(**changes))
 
 
 def frame(**columns) -> pd.DataFrame:

@@ -9,28 +9,11 @@ from {{ cookiecutter.package_name }}.core.errors import DataError
 from {{ cookiecutter.package_name }}.core.params import DataParams
 from {{ cookiecutter.package_name }}.tables import schema
 
+from conftest import plain_data
+
 
 def data(**changes) -> DataParams:
-#% if cookiecutter.remote_sources == "yes"
-    plain = {
-        "id_column": None,
-        "time": None,
-        "groups": [],
-        "drop": [],
-        "missing_values": [],
-        "fetch": {},
-    }
-#% else
-    plain = {
-        "id_column": None,
-        "time": None,
-        "groups": [],
-        "drop": [],
-        "missing_values": [],
-    }
-#% endif
-    roles = {"numeric": None, "categorical": None}
-    return DataParams(**{"source": "data/raw", "target": "target", **plain, **roles, **changes})
+    return DataParams(**plain_data(**{"target": "target", **changes}))
 
 
 def test_roles_are_inferred_from_dtypes(toy):

@@ -12,15 +12,11 @@ from {{ cookiecutter.package_name }}.core.errors import DataError
 from {{ cookiecutter.package_name }}.core.params import DataParams
 from {{ cookiecutter.package_name }}.tools import add_batch as adding
 
+from conftest import plain_data
+
 
 def data(**changes) -> DataParams:
-#% if cookiecutter.remote_sources == "yes"
-    plain = {"id_column": None, "time": None, "groups": [], "drop": [], "fetch": {}}
-#% else
-    plain = {"id_column": None, "time": None, "groups": [], "drop": []}
-#% endif
-    roles = {"numeric": None, "categorical": None, "missing_values": []}
-    return DataParams(**{"source": "raw", "target": "b", **plain, **roles, **changes})
+    return DataParams(**plain_data(**{"source": "raw", "target": "b", **changes}))
 
 
 def add_batch(path, folder, name=None, **changes):
