@@ -126,6 +126,11 @@ def semicolons(rows: pd.DataFrame, target: str, task: str) -> None:
     (SOURCE / "penguins.csv").write_text(rows.to_csv(index=False, sep=";"), encoding="utf-8")
 
 
+def customer_ids(rows: pd.DataFrame, target: str, task: str) -> None:
+    rows.insert(0, "customer_id", [f"C{i:05d}" for i in range(len(rows))])
+    csv(rows)
+
+
 def look_alike_classes(rows: pd.DataFrame, target: str, task: str) -> None:
     rows.loc[rows.index % 10 == 0, target] = rows[target].str.lower() + " "
     csv(rows)
@@ -344,6 +349,15 @@ CASES = [
         r"batch 'penguins' reads as one column named '.*': its values are separated by "
         r"semicolons \(';'\), not commas: save it as comma-separated CSV",
         semicolons,
+    ),
+    Case(
+        "id-as-category",
+        "an id column (`customer_id`, text) that no role names",
+        "ingest",
+        r"column 'customer_id' holds a different value in every row \(224 of the first 224 "
+        r"values of batch 'penguins', e.g. 'C00000'\), which would be read as categories: "
+        r"name it in data.id_column",
+        customer_ids,
     ),
     Case(
         "missing-target",

@@ -212,6 +212,23 @@ def test_a_batch_read_as_one_column_separated_otherwise_is_refused(mark, word):
     schema.refuse_other_separator(["species"], "b1")
 
 
+def test_a_text_column_with_a_different_value_in_every_row_is_an_id_not_a_category():
+    ids = [f"C{i:05d}" for i in range(schema.ID_SAMPLE)]
+    frame = pd.DataFrame({"target": ["a"] * len(ids), "customer": ids})
+    found = schema.misread_text(frame, data())
+    assert found == [("customer", schema.IDS, len(ids), len(ids), "C00000")]
+    with pytest.raises(
+        DataError,
+        match=r"column 'customer' holds a different value in every "
+        r"row \(50 of the first 50 values .*: name it in data.id_column",
+    ):
+        schema.refuse_misread_text(found, "b1")
+    assert schema.misread_text(frame.head(schema.ID_SAMPLE - 1), data()) == []  # too few
+    repeated = frame.assign(customer=ids[:-1] + ids[:1])
+    assert schema.misread_text(repeated, data()) == []
+    assert schema.misread_text(frame, data(id_column="customer")) == []
+
+
 def test_classes_that_differ_only_in_case_or_spaces_are_refused():
     counts = pd.Series({"no": 50, "yes": 30, "Yes": 4, " no": 2, "maybe": 9})
     message = (

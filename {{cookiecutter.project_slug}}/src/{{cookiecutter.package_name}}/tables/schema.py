@@ -7,9 +7,10 @@ except a text column whose values are mostly numbers: it is refused (numbers_in_
 because reading it either way silently would be a guess, and the wrong guess costs
 accuracy without a word. Listing it in data.numeric or data.categorical decides.
 Likewise ingest refuses a text column whose values are mostly dates, or numbers written
-with commas (misread_text): as a category every day or amount is a value of its own,
-unseen in any later row. Naming it in data.time (the event time), data.drop or
-data.categorical decides; numbers are written again without commas.
+with commas, or all different (an id: misread_text): as a category every day, amount or
+id is a value of its own, unseen in any later row. Naming it in data.time (the event
+time), data.id_column, data.drop or data.categorical decides; numbers are written again
+without commas.
 Dtypes are asked with pandas' type predicates, not `dtype == object`, because
 pandas 3 gives strings a dtype of their own.
 """
@@ -232,6 +233,14 @@ MISREAD = (
         "list it in data.categorical to keep it as text",
     ),
 )
+# A text column with a different value in each of its first ID_SAMPLE or more values
+# identifies rows: as a category every value is seen once, and every new row is unseen.
+IDS = "a different value in every row"
+ID_SAMPLE = 50
+ID_FIX = (
+    "name it in data.id_column (it identifies rows) or data.drop (or data.categorical to keep "
+    "it as a feature)"
+)
 # misread_text reads at most this many non-null values of a column per batch, the first
 # ones among its first 10x as many rows: its cost is bounded whatever the batch's size.
 SAMPLE = 1000
@@ -240,7 +249,7 @@ SAMPLE = 1000
 def misread_text(frame: pd.DataFrame, data: DataParams) -> list[tuple[str, str, int, int, str]]:
     """(column, what it holds, matches, values read, first match) per text column of a
     batch that the config gives no role and whose first SAMPLE non-null values are mostly
-    one of MISREAD's kinds (dates, numbers with commas)."""
+    one of MISREAD's kinds (dates, numbers with commas), or all different (IDS)."""
     decided = {data.target, data.time, data.id_column, *data.drop, *(data.categorical or [])}
     found = []
     for column in frame.columns:
@@ -252,6 +261,9 @@ def misread_text(frame: pd.DataFrame, data: DataParams) -> list[tuple[str, str, 
             if hits.sum() > len(values) / 2:
                 found.append((column, kind, int(hits.sum()), len(values), values[hits].iloc[0]))
                 break
+        else:
+            if len(values) >= ID_SAMPLE and values.is_unique:
+                found.append((column, IDS, len(values), len(values), values.iloc[0]))
     return found
 
 
@@ -259,7 +271,7 @@ def refuse_misread_text(found: list[tuple[str, str, int, int, str]], batch: str)
     """Refuse the first column misread_text found in `batch`."""
     if found:
         column, kind, hits, total, first = found[0]
-        fix = next(fix for name, _, fix in MISREAD if name == kind)
+        fix = next((fix for name, _, fix in MISREAD if name == kind), ID_FIX)
         raise DataError(
             f"column {column!r} holds {kind} ({hits} of the first {total} values of batch "
             f"{batch!r}, e.g. {first!r}), which would be read as categories: {fix}"
