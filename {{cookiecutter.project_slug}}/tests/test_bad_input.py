@@ -154,6 +154,12 @@ def text_values(column: str, values: list[str]) -> Callable[[pd.DataFrame, str, 
     return write
 
 
+def look_alike_island(rows: pd.DataFrame, target: str, task: str) -> None:
+    rows.loc[:4, "island"] = "dream "
+    rows.loc[5:7, "island"] = "DREAM"
+    csv(rows)
+
+
 def unseen_island(rows: pd.DataFrame, target: str, task: str) -> None:
     rows.loc[TEST_ROW[task], "island"] = "Atlantis"
     csv(rows)
@@ -497,6 +503,16 @@ CASES = [
         r"finite number",
         text_values("body_mass_g", ["inf", "-inf", "inf"]),
         task="regression",
+    ),
+    Case(
+        "look-alike-categories",
+        "an island written `Dream`, `dream ` and `DREAM`",
+        "clean",
+        r"column island: values that differ only in case or spaces \('Dream', 'dream ', "
+        r"'DREAM'; 88 rows in all\) are separate categories",
+        look_alike_island,
+        handled=True,
+        report=("reports/clean.json", "look_alike_values.island", 88),
     ),
     Case(
         "unseen-category",

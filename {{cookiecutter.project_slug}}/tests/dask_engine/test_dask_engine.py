@@ -216,7 +216,8 @@ def write_snapshot(folder) -> pd.DataFrame:
     """An ingested snapshot as three parts, with what clean decides over the whole table:
     a row repeated in its own part and in both later ones, text in a declared numeric
     column, infinities (as text and as numbers), text that often marks a missing value,
-    rows without a target, and rows each rule drops."""
+    rows without a target, rows each rule drops, and values that differ only in case or
+    spaces."""
     rng = np.random.default_rng(1)
     x = [f"{v:.3f}" for v in rng.normal(size=90)]
     x[7], x[61], x[33] = "n/a?", "-", "inf"
@@ -226,6 +227,7 @@ def write_snapshot(folder) -> pd.DataFrame:
     w[[3, 65]] = [np.inf, -np.inf]
     g = rng.choice(["a", "b", "drop"], 90)
     g[[20, 80]] = ["NA", "None"]
+    g[[10, 45]] = ["A", "a "]  # look-alikes of "a", in two parts
     df = pd.DataFrame(
         {
             "id": [f"r{i}" for i in range(90)],
@@ -263,7 +265,7 @@ def test_dask_clean_equals_the_local_engine(tmp_path, monkeypatch, make_params, 
     from {{ cookiecutter.package_name }}.stages import clean
 
     monkeypatch.chdir(tmp_path)
-    write_snapshot(paths.INGESTED)
+    written = write_snapshot(paths.INGESTED)
     params = clean_params(make_params, scheduler)
     kept, unlabelled, report = clean.clean(
         io.read_parquet(paths.INGESTED), target="y", rules=params.clean, numeric=params.data.numeric
@@ -273,6 +275,8 @@ def test_dask_clean_equals_the_local_engine(tmp_path, monkeypatch, make_params, 
     assert report["non_finite_to_missing"] == {"x": 1, "w": 2}
     assert report["missing_markers_kept"] == {"g": 2}
     assert set(report["missing_per_column"]) == {"x", "w", "y"}
+    alike = written["g"].str.strip().str.casefold() == "a"
+    assert report["look_alike_values"] == {"g": int(alike.sum())}
     assert min(report["dropped"].values()) > 0 and report["unlabelled"] > 0
     assert len(list(paths.CLEANED.iterdir())) == len(list(paths.UNLABELLED.iterdir())) == 3
     pd.testing.assert_frame_equal(io.read_parquet(paths.CLEANED), kept)

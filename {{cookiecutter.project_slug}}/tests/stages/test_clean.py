@@ -49,6 +49,7 @@ def test_each_reason_is_counted():
         "non_finite_to_missing": {},
         "missing_markers_kept": {},
         "missing_per_column": {"mass": 1, "length": 2, "y": 1},
+        "look_alike_values": {},
     }
     assert out["id"].tolist() == ["keep1", "keep2"]
     assert list(out.index) == [0, 1]
@@ -244,3 +245,25 @@ def test_text_that_often_means_missing_stays_a_value_and_is_named(marker, caplog
     assert report["missing_markers_kept"] == {"y": 2}
     assert marker in set(out["y"]) and unlabelled["id"].tolist() == ["notarget"]
     assert f"column y: 2 value(s) '{marker}' read as values, not as missing" in caplog.text
+
+
+def test_values_that_differ_only_in_case_or_spaces_are_named_and_counted(caplog):
+    """'Field', 'field ' and 'field' stay three categories, as written: a warning names
+    them, with the rows that hold any of them; the target is left to annotate's check."""
+    df = rows()
+    df.loc[[1, 6], "site"] = ["Field", "field "]
+    df.loc[0, "y"] = "A"
+    out, _, report = clean.clean(df, target="y", rules=RULES)
+    assert report["look_alike_values"] == {"site": 6}
+    assert "column site: values that differ only in case or spaces ('field', 'Field', " in (
+        caplog.text
+    )
+    assert set(out["site"]) >= {"field", "field "}, "the values stay as written"
+
+
+def test_columns_past_max_categories_are_no_categories_and_left_out(monkeypatch):
+    monkeypatch.setattr(clean, "MAX_CATEGORIES", 2)
+    df = rows()
+    df.loc[[1, 4], "site"] = ["Field", "field "]
+    assert clean.look_alikes(clean.text_counts(df, ["site"])) == {}
+    assert clean.text_counts(df, ["site", "mass"]) == {"site": None}

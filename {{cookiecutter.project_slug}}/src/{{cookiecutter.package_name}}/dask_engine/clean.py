@@ -8,7 +8,8 @@ in any part. As in the local engine (`clean.duplicated`), one 64-bit hash per ro
 the rows that can be repeats, and pandas decides on those rows alone:
 1. each worker returns its part's row hashes (8 bytes a row, the only per-row array this
    process holds) and what the numeric coercion, the infinities and the missing markers
-   found (clean.as_read, clean.markers_kept): infinities in the target are refused here;
+   found (clean.as_read, clean.markers_kept), and its text features' value counts
+   (clean.look_alikes): infinities in the target are refused here;
 2. here, the hashes seen more than once pick the candidate rows; workers return just
    those rows, and `DataFrame.duplicated` over them, in snapshot order, marks repeats;
 3. each worker applies every mask to its part and writes its two parts; the counts come
@@ -46,11 +47,14 @@ class Columns:
 
 def survey(frame: pd.DataFrame, columns: Columns) -> tuple:
     """Pass 1 on a worker: (row hashes of the content columns, what coercion found, the
-    infinities, the missing markers kept and the missing values, per column)."""
+    infinities, the missing markers kept, the missing values, per column, and the text
+    features' value counts)."""
     coerced, infinite = clean.as_read(frame, columns.numeric, columns.target)
     markers = clean.markers_kept(frame, columns.content)
     missing = clean.missing_counts(frame, columns.content)
-    return row_hash.row_hashes(frame[columns.content]), coerced, infinite, markers, missing
+    texts = clean.text_counts(frame, columns.features)
+    hashes = row_hash.row_hashes(frame[columns.content])
+    return hashes, coerced, infinite, markers, missing, texts
 
 
 def candidates(frame: pd.DataFrame, columns: Columns, rows) -> pd.DataFrame:
@@ -81,6 +85,17 @@ def merge_coerced(found: list[dict]) -> dict[str, tuple[int, list]]:
             total, seen = merged.get(column, (0, []))
             merged[column] = (total + count, list(dict.fromkeys(seen + examples))[:3])
     return merged
+
+
+def add_counts(found: list[dict[str, pd.Series | None]]) -> dict[str, pd.Series | None]:
+    """The parts' value counts per column as one table's; None where a part had too many
+    values to count (clean.text_counts), as the whole table has then."""
+    columns = list(dict.fromkeys(c for part in found for c in part))
+    tallies = {c: [part.get(c) for part in found] for c in columns}
+    return {
+        c: None if any(t is None for t in parts_of) else pd.concat(parts_of).groupby(level=0).sum()
+        for c, parts_of in tallies.items()
+    }
 
 
 def sum_per_column(found: list[dict[str, int]], order: list[str]) -> dict[str, int]:
@@ -151,6 +166,9 @@ def run(params: Params) -> dict:
             "missing_markers_kept": clean.warn_markers(merge_coerced([s[3] for s in surveyed])),
             "missing_per_column": clean.note_missing(
                 sum_per_column([s[4] for s in surveyed], content)
+            ),
+            "look_alike_values": clean.warn_look_alikes(
+                clean.look_alikes(add_counts([s[5] for s in surveyed]))
             ),
         }
         if rules.drop_duplicates:

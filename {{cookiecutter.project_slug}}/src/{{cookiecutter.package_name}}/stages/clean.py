@@ -11,7 +11,10 @@ not one ("n/a?", "-") becomes missing, and the report counts them per column und
 counted under `non_finite_to_missing`; in the target it is refused. Text that often marks
 a missing value (NA, None, null, ...) but that data.missing_values does not list stays a
 value: a warning names it, counted under `missing_markers_kept`. Every column's missing
-values, whatever made them so, are counted under `missing_per_column`. Data with nothing
+values, whatever made them so, are counted under `missing_per_column`. Values of a text
+feature that differ only in case or surrounding spaces ('PRO', 'pro ') stay separate
+categories, as written: a warning names them, counted under `look_alike_values`. Data with
+nothing
 to learn from is refused here, the first stage that knows the target: no labelled row
 left, or one target value in every labelled row; and so is a `metric` that the labelled
 target's classes cannot take (a binary-only scorer such as roc_auc on three classes,
@@ -160,6 +163,49 @@ def warn_non_finite(found: dict[str, int], target: str) -> dict[str, int]:
     return found
 
 
+# look_alikes reads the text columns with at most this many distinct values: categories.
+# An id or free text has more, and its counts would cost memory a table's size.
+MAX_CATEGORIES = 10_000
+
+
+def text_counts(df: pd.DataFrame, columns: list[str]) -> dict[str, pd.Series | None]:
+    """Per text column, its values' counts, or None past MAX_CATEGORIES: the input of
+    look_alikes, which the parts of a table give as theirs (counts add up)."""
+    counts = {c: df[c].value_counts() for c in columns if schema.is_text(df[c])}
+    return {c: tally if len(tally) <= MAX_CATEGORIES else None for c, tally in counts.items()}
+
+
+def look_alikes(counts: dict[str, pd.Series | None]) -> dict[str, tuple[int, list]]:
+    """Per column holding values that differ only in case or surrounding spaces, the rows
+    holding them and the spellings of the first such value (most rows first); columns
+    past MAX_CATEGORIES are not categories and are left out."""
+    found = {}
+    for column, tally in counts.items():
+        if tally is None or len(tally) > MAX_CATEGORIES:
+            continue
+        tally = tally.sort_index(kind="stable").sort_values(ascending=False, kind="stable")
+        keys = tally.index.to_series().astype(str).str.strip().str.casefold()
+        alike = keys.duplicated(keep=False).to_numpy()
+        if alike.any():
+            first = keys[alike].iloc[0]
+            spellings = tally.index[(keys == first).to_numpy()].astype(str).tolist()
+            found[column] = (int(tally[alike].sum()), spellings[:3])
+    return found
+
+
+def warn_look_alikes(found: dict[str, tuple[int, list]]) -> dict[str, int]:
+    """A warning per column of look_alikes; the report's counts."""
+    for column, (rows, spellings) in found.items():
+        log.warning(
+            "column %s: values that differ only in case or spaces (%s; %d rows in all) are "
+            "separate categories: write each one way in the data if they are one",
+            column,
+            ", ".join(map(repr, spellings)),
+            rows,
+        )
+    return {column: rows for column, (rows, _) in found.items()}
+
+
 def missing_counts(df: pd.DataFrame, columns: list[str]) -> dict[str, int]:
     """Per column with any, its missing values as clean reads them: empty cells, nulls,
     data.missing_values, and what as_read made missing. The report's account of them."""
@@ -280,6 +326,7 @@ def clean(
     content, features = content_columns(df, target)
     findings["missing_markers_kept"] = warn_markers(markers_kept(df, content))
     findings["missing_per_column"] = note_missing(missing_counts(df, content))
+    findings["look_alike_values"] = warn_look_alikes(look_alikes(text_counts(df, features)))
     duplicate = (
         duplicated(df, content) if rules.drop_duplicates else pd.Series(False, index=df.index)
     )
