@@ -6,8 +6,8 @@ the very bytes it will use: `serve` (the workspace's files, or a GTO version's f
 and the DVC cache), `monitor`, and any later gate that promotes a model (a `decide`
 command would call check_workspace). An export cut short after writing models/model.skops
 leaves the old manifest (or none: `dvc repro` deletes a stage's outputs before running
-it), so the mixture is refused in one line instead of served. No heavy imports: hashing
-needs no scikit-learn.
+it), so the mixture is refused in one line instead of served. Hashing needs no scikit-learn: a
+check costs one md5 pass over the bytes.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import json
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
-from ..core import paths
+from ..core import io, paths
 from ..core.errors import DataError
 
 MANIFEST = paths.MODEL_MANIFEST.as_posix()
@@ -50,18 +50,14 @@ def entry(data: bytes) -> dict:
     return {"bytes": len(data), "md5": hashlib.md5(data).hexdigest()}
 
 
-def _file_entry(path: Path) -> dict:
-    """entry() of a file, read in chunks: a model file may be hundreds of megabytes."""
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return {"bytes": path.stat().st_size, "md5": digest.hexdigest()}
-
-
 def record(root: Path = Path(".")) -> dict:
-    """The manifest of export's files in `root` as they are on disk (export's last write)."""
-    return {"files": {name: _file_entry(root / name) for name in exported(root)}}
+    """The manifest of export's files in `root` as they are on disk (export's last write):
+    each read in chunks by io.file_md5, as a model file may be hundreds of megabytes."""
+    files = {}
+    for name in exported(root):
+        path = root / name
+        files[name] = {"bytes": path.stat().st_size, "md5": io.file_md5(path)}
+    return {"files": files}
 
 
 def _is_entry(name: object, value: object) -> bool:
@@ -96,13 +92,16 @@ def mismatch(
     `recorded`: missing, not recorded, or other bytes. None when every file matches."""
     for name in sorted((set(recorded) | set(found)) - {MANIFEST}):
         data, want = found.get(name), recorded.get(name)
-        if want is None and data is not None:
-            return name, f"{name} is not in {MANIFEST}"
-        if want is not None and data is None:
+        if want is None:
+            if data is not None:
+                return name, f"{name} is not in {MANIFEST}"
+            continue
+        if data is None:
             return name, f"{name} is missing, but {MANIFEST} lists it"
-        if want is not None and entry(data) != {"bytes": want["bytes"], "md5": want["md5"]}:
-            got = entry(data)["md5"]
-            return name, f"{name} is not the file {MANIFEST} records (md5 {got}, not {want['md5']})"
+        got = entry(data)  # one md5 pass over a file that may be hundreds of megabytes
+        if got != {"bytes": want["bytes"], "md5": want["md5"]}:
+            shown = f"md5 {got['md5']}, not {want['md5']}"
+            return name, f"{name} is not the file {MANIFEST} records ({shown})"
     return None
 
 
