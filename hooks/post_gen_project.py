@@ -52,7 +52,7 @@ FEATURE_FILES = {
         "src/{{ cookiecutter.package_name }}/export/onnx_convert.py",
         "src/{{ cookiecutter.package_name }}/export/onnx_target_encoder.py",
         "docs/onnx.md",
-        "tests/export",
+        "tests/export/test_onnx.py",
     ],
     "remote_sources": [
         "src/{{ cookiecutter.package_name }}/stages/fetch.py",
