@@ -119,6 +119,31 @@ def test_a_whole_number_max_samples_caps_rows_per_tree(task):
     assert models.build(task, {**config, "max_samples": 0.5}, 0, n_rows=50).max_samples == 0.5
 
 
+def _wide_table(task: str, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """60 float32 columns and two target-encoded categoricals (issue 21's wide shape), a
+    noisy target that three of them carry: unbounded trees grow deep on it."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n_rows, 62), dtype=np.float32)
+    y = X[:, 0] + X[:, 1] * X[:, 2] + rng.normal(size=n_rows)
+    return X, (y > 0).astype(int) if task == "classification" else y
+
+
+def test_the_forest_weighs_few_of_many_features_per_split_and_its_trees_stay_bounded(task):
+    """On 62 features each split weighs sqrt(p) (classification) or p/3 (regression) of
+    them, not all 62; trees stop at 16 levels (classification; unbounded they reach 26
+    here) or at leaves of 5 rows and 20 levels (regression; unbounded: 2,547 nodes)."""
+    X, y = _wide_table(task, 2000)
+    forest = models.build(task, MODELS["random_forest"], 0, n_rows=len(X)).fit(X, y)
+    per_split = {"classification": 7, "regression": 20}[task]
+    assert {tree.max_features_ for tree in forest.estimators_} == {per_split}
+    if task == "classification":
+        assert max(tree.get_depth() for tree in forest.estimators_) == 16
+    else:
+        assert max(tree.get_depth() for tree in forest.estimators_) <= 20
+        # Leaves of at least 5 of the 2,000 rows: at most 400 leaves, 799 nodes.
+        assert max(tree.tree_.node_count for tree in forest.estimators_) <= 799
+
+
 def test_build_does_not_change_the_config(task):
     config = dict(MODELS["random_forest"])
     models.build(task, config, seed=0)
