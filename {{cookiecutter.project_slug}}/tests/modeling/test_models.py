@@ -144,6 +144,16 @@ def test_the_forest_weighs_few_of_many_features_per_split_and_its_trees_stay_bou
         assert max(tree.tree_.node_count for tree in forest.estimators_) <= 799
 
 
+def test_forest_large_is_a_bigger_deeper_forest_that_still_stops():
+    """conf/experiment/forest_large.yaml: more trees and more levels than the forest's own
+    file, still a depth cap (its comment says what it costs)."""
+    experiment = CONF_MODEL.parent / "experiment" / "forest_large.yaml"
+    large = yaml.safe_load(experiment.read_text(encoding="utf-8"))["model"]
+    forest = model_catalog.read("random_forest", CONF_MODEL)
+    assert large["n_estimators"] > forest["n_estimators"]
+    assert forest["max_depth"] < large["max_depth"] <= 32
+
+
 def test_build_does_not_change_the_config(task):
     config = dict(MODELS["random_forest"])
     models.build(task, config, seed=0)
