@@ -11,6 +11,17 @@ No rung is larger than `select.max_rows`, so neither is what select reads: with 
 training rows than that, it ranks on a seeded sample of `max_rows` of them (stratified
 by class for classification, chosen from the target column alone) and reads only those
 rows (row_budget). With at most `max_rows`, it reads every row, as it always did.
+
+Rows do not bound cost (width, depth and an estimator's defaults escape them), so
+`select.time_budget` bounds it in reference seconds as well: each rung gets an equal share
+of what is left of the budget, and its candidates run cheapest first, each with an equal
+share of what is left of the rung's. A candidate predicted past its share is scored on the
+largest sample of the rung's rows that fits (at least 1/FLOOR of the first rung's rows;
+more than it was last scored on) and goes no further; when not even that fits it keeps
+its earlier score, or ranks last unscored. The first rung's cheapest candidate is always
+scored, so there is a winner. Costs are predicted before fitting (modeling/fit_cost.py),
+never timed, so a rerun on any machine cuts the same; select.json records each cut, the
+log adds the measured seconds.
 """
 
 from __future__ import annotations
