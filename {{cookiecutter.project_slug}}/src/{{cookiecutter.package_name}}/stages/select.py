@@ -219,7 +219,9 @@ class Halving:
         folds, n_jobs = self.settings.select.cv_folds, self.settings.compute.n_jobs
         return fit_cost.cv_seconds(self.model(name, rows), shape, folds=folds, n_jobs=n_jobs)
 
-    def run_rung(self, number: int, size: int, budget: float | None, alive: list[str]):
+    def run_rung(
+        self, number: int, size: int, budget: float | None, alive: list[str]
+    ) -> tuple[list[str], float]:
         """Cross-validate the `alive` candidates on a sample of `size` rows, cheapest first,
         each within an equal share of what is left of `budget` (reference seconds; None: no
         limit). Returns those scored on every row, and the predicted seconds spent."""
@@ -237,7 +239,9 @@ class Halving:
                 complete.append(name)
         return complete, spent
 
-    def run_candidate(self, name: str, rung: int, sample: tuple, share, always: bool) -> float:
+    def run_candidate(
+        self, name: str, rung: int, sample: tuple, share: float | None, always: bool
+    ) -> float:
         """Score `name` on the rung's sample (rows, folds) when its predicted cost fits
         `share`; else, recording the cut, on the largest sample of those rows that fits, of
         at least the floor (or more rows than it was last scored on), or not at all.
