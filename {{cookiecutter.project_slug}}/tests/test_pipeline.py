@@ -149,6 +149,7 @@ def test_the_selected_model_is_exported_with_its_metadata(run):
     meta = json.loads((work / paths.MODEL_METADATA).read_text())
     assert settings["model"] == {"name": "auto"}
     assert meta["model"] == selection["winner"]
+    assert selection["cut_for_time"] == [], "the default time budget cuts nothing on penguins"
     assert (meta["select"]["first"], meta["select"]["chosen_by"]) == (selection["winner"], "select")
     card = (work / paths.MODEL_CARD).read_text()
     assert f"- Chosen by `select` (`model=auto`): first of {len(selection['candidates'])}" in card

@@ -190,6 +190,9 @@ class SelectParams(_Strict):
     min_rows: int = Field(ge=100)
     max_rows: int = Field(ge=100)
     factor: int = Field(ge=2)
+    # Reference seconds (modeling/fit_cost.py) the cross-validations may take; null: no
+    # limit but the rows.
+    time_budget: float | None = Field(gt=0)
     candidates: dict[str, dict[str, Any]]
 
     @model_validator(mode="after")

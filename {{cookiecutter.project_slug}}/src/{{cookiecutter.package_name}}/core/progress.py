@@ -2,7 +2,7 @@
 
     12:00:01 ingest     start
     12:00:02 ingest     batch 3/120 data/raw/2024-03.csv rows=10000 seconds=0.04
-    12:00:09 select     candidate random_forest score=-0.0926 rows=20000 seconds=4.10
+    12:00:09 select     candidate random_forest score=-0.0926 rows=20000 predicted=3.62 seconds=4.10
     12:00:10 select     dask workers workers=2 peak_rss_mb=412,398
     12:00:12 train      fit random_forest rows=267 seconds=0.33
     12:00:12 train      done rows_in=267 seconds=1.52 peak_rss_mb=289
