@@ -98,10 +98,10 @@ def run(cwd: Path, *command: str, timeout: float = 3600, env: dict | None = None
     return Run(status, time.perf_counter() - started, log)
 
 
-def bake(out: Path, *answers: str) -> tuple[Run, Path, str]:
-    """Bake with the default answers, but for `answers` ("key=value"), into `out`: (the
-    run, project dir, package name)."""
-    baked = run(out, str(BIN / "cookiecutter"), "--no-input", str(TEMPLATE), "-o", ".", *answers)
+def bake(out: Path, *answers: str, template: Path = TEMPLATE) -> tuple[Run, Path, str]:
+    """Bake `template` with the default answers, but for `answers` ("key=value"), into
+    `out`: (the run, project dir, package name)."""
+    baked = run(out, str(BIN / "cookiecutter"), "--no-input", str(template), "-o", ".", *answers)
     if baked.status != "ok":
         raise RuntimeError(f"bake failed: {baked.failure()[1]}")
     project = next(out.glob("*/dvc.yaml")).parent
@@ -145,17 +145,20 @@ def builtin(rows: list[tuple[str, ...]], timeout: float) -> None:
         rows.append(("ratio first repro / floor", f"{first.seconds / floor.seconds:.2f}x", "", ""))
 
 
-def synthetic_data(rows: int, folder: Path, batches: int | None = None) -> Path:
-    """The synthetic table as a folder of batches (by default one per 250,000 rows, 1 to
-    10); an existing complete folder is reused."""
+def synthetic_data(
+    rows: int, folder: Path, batches: int | None = None, shape: str = "long"
+) -> Path:
+    """The synthetic table of `shape` as a folder of batches (by default one per 250,000
+    rows, 1 to 10); an existing complete folder is reused."""
     default = max(1, min(10, rows // 250_000))
     batches = batches or default
-    target = folder / (f"synthetic-{rows}" if batches == default else f"synthetic-{rows}-{batches}")
+    name = f"synthetic-{rows}" if shape == "long" else f"synthetic-{shape}-{rows}"
+    target = folder / (name if batches == default else f"{name}-{batches}")
     if not target.is_dir():
-        progress(f"generating {rows:,} rows in {batches} batch(es) under {target}")
+        progress(f"generating {rows:,} {shape} rows in {batches} batch(es) under {target}")
         partial = folder / f"{target.name}.partial"
         shutil.rmtree(partial, ignore_errors=True)  # an interrupted run's batches
-        write_synthetic(rows, partial, batches=batches)
+        write_synthetic(rows, partial, batches=batches, shape=shape)
         partial.rename(target)
     return target
 
