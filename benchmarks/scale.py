@@ -1,7 +1,8 @@
 """How the pipeline scales: bake, the built-in data under DVC and in one process (the floor),
 then `dvc exp run` end to end on synthetic tables of growing size (benchmarks/synthetic.py),
 with each stage's wall time and peak RSS as its progress `done` line gives them.
-Prints one table; progress goes to stderr. A failed or timed-out size is a row, not a crash.
+Prints one table; progress goes to stderr. A failed or timed-out size is a row, not a crash
+(the script then exits 1 after the table).
 
     .venv/bin/python benchmarks/scale.py [--sizes 1e5,1e6,1e7] [--data-dir DIR]
         [--timeout 3600] [--skip-builtin]
@@ -194,6 +195,14 @@ def machine() -> str:
     return f"machine: {os.cpu_count()} cores, {memory}"
 
 
+def exit_if_failed(rows: list[tuple[str, ...]]) -> None:
+    """Exit 1 when a run failed or timed out (its row says so in the wall column), so that
+    `make bench-smoke` catches a benchmark that no longer runs."""
+    failed = [r[0] for r in rows if r[1].startswith(("failed", "timeout"))]
+    if failed:
+        sys.exit(f"error: {len(failed)} run(s) did not finish: {', '.join(failed)}")
+
+
 def table(
     rows: list[tuple[str, ...]],
     header: tuple[str, ...] = HEADER,
@@ -233,6 +242,7 @@ def main() -> None:
             rows.append((name, "failed", "-", repr(exc)[:120]))
     print(machine())
     print(table(rows), flush=True)
+    exit_if_failed(rows)
 
 
 if __name__ == "__main__":

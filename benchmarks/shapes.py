@@ -2,7 +2,8 @@
 with the default model (model=auto: select picks), against the budgets: 5 minutes end to
 end and 3 GB (3,072 MB, as progress lines count) per stage. One bake per task; prints one
 table of each shape's wall time and each stage's time and peak RSS, from its progress
-`done` lines. A failed or timed-out shape is a row, not a crash; progress goes to stderr.
+`done` lines. A failed or timed-out shape is a row, not a crash (the script exits 1 after
+the table); a shape over budget is marked OVER. Progress goes to stderr.
 
     .venv/bin/python benchmarks/shapes.py [--shapes long,wide,...] [--rows 1e6]
         [--timeout 900] [--data-dir DIR] [--template PATH]
@@ -17,7 +18,17 @@ import re
 import tempfile
 from pathlib import Path
 
-from scale import TEMPLATE, Run, bake, machine, progress, run, synthetic_data, table
+from scale import (
+    TEMPLATE,
+    Run,
+    bake,
+    exit_if_failed,
+    machine,
+    progress,
+    run,
+    synthetic_data,
+    table,
+)
 from synthetic import SHAPES
 
 BUDGET_SECONDS = 300
@@ -119,6 +130,7 @@ def main() -> None:
     print(f"{machine()}; template {args.template}; {args.rows:,} rows per shape")
     print(f"{started} at the start, {load()} at the end")
     print(table(rows, HEADER, RIGHT), flush=True)
+    exit_if_failed(rows)
 
 
 if __name__ == "__main__":

@@ -149,7 +149,7 @@ def phrases(count: int, words: list[str], rng: np.random.Generator) -> np.ndarra
         length, text = int(rng.integers(40, 121)), ""
         while len(text) < length:
             text = f"{text} {words[int(rng.integers(len(words)))]}".strip()
-        made[text[:length].rstrip()] = None
+        made[text[:120].rstrip()] = None
     return np.array(list(made))
 
 
