@@ -30,7 +30,7 @@ SMOKE = {
     "shapes.py": ["--rows", "3000", "--shapes", "wide", "--timeout", "600"],
     "pipeline.py": ["--repeat", "1"],
     "serving.py": ["--seconds", "1", "--requests", "5", "--models", "logistic_regression"],
-    "walkthrough.py": [],
+    "walkthrough.py": ["--turns", "1"],
     "dask_engine.py": ["--rows", "20000", "--batches", "2", "--timeout", "600"],
     "ssh_remote.py": ["--size-mb", "4", "--files", "2", "--timeout", "300"],
     "serving_load.py": ["--seconds", "1", "--workers", "1", "--paths", "skops"],
