@@ -1,7 +1,8 @@
 """How the pipeline scales: bake, the built-in data under DVC and in one process (the floor),
 then `dvc exp run` end to end on synthetic tables of growing size (benchmarks/synthetic.py),
 with each stage's wall time and peak RSS as its progress `done` line gives them.
-Prints one table; progress goes to stderr. A failed or timed-out size is a row, not a crash.
+Prints one table; progress goes to stderr. A failed or timed-out size is a row, not a crash
+(the script then exits 1 after the table).
 
     .venv/bin/python benchmarks/scale.py [--sizes 1e5,1e6,1e7] [--data-dir DIR]
         [--timeout 3600] [--skip-builtin]
@@ -98,10 +99,10 @@ def run(cwd: Path, *command: str, timeout: float = 3600, env: dict | None = None
     return Run(status, time.perf_counter() - started, log)
 
 
-def bake(out: Path, *answers: str) -> tuple[Run, Path, str]:
-    """Bake with the default answers, but for `answers` ("key=value"), into `out`: (the
-    run, project dir, package name)."""
-    baked = run(out, str(BIN / "cookiecutter"), "--no-input", str(TEMPLATE), "-o", ".", *answers)
+def bake(out: Path, *answers: str, template: Path = TEMPLATE) -> tuple[Run, Path, str]:
+    """Bake `template` with the default answers, but for `answers` ("key=value"), into
+    `out`: (the run, project dir, package name)."""
+    baked = run(out, str(BIN / "cookiecutter"), "--no-input", str(template), "-o", ".", *answers)
     if baked.status != "ok":
         raise RuntimeError(f"bake failed: {baked.failure()[1]}")
     project = next(out.glob("*/dvc.yaml")).parent
@@ -145,17 +146,20 @@ def builtin(rows: list[tuple[str, ...]], timeout: float) -> None:
         rows.append(("ratio first repro / floor", f"{first.seconds / floor.seconds:.2f}x", "", ""))
 
 
-def synthetic_data(rows: int, folder: Path, batches: int | None = None) -> Path:
-    """The synthetic table as a folder of batches (by default one per 250,000 rows, 1 to
-    10); an existing complete folder is reused."""
+def synthetic_data(
+    rows: int, folder: Path, batches: int | None = None, shape: str = "long"
+) -> Path:
+    """The synthetic table of `shape` as a folder of batches (by default one per 250,000
+    rows, 1 to 10); an existing complete folder is reused."""
     default = max(1, min(10, rows // 250_000))
     batches = batches or default
-    target = folder / (f"synthetic-{rows}" if batches == default else f"synthetic-{rows}-{batches}")
+    name = f"synthetic-{rows}" if shape == "long" else f"synthetic-{shape}-{rows}"
+    target = folder / (name if batches == default else f"{name}-{batches}")
     if not target.is_dir():
-        progress(f"generating {rows:,} rows in {batches} batch(es) under {target}")
+        progress(f"generating {rows:,} {shape} rows in {batches} batch(es) under {target}")
         partial = folder / f"{target.name}.partial"
         shutil.rmtree(partial, ignore_errors=True)  # an interrupted run's batches
-        write_synthetic(rows, partial, batches=batches)
+        write_synthetic(rows, partial, batches=batches, shape=shape)
         partial.rename(target)
     return target
 
@@ -189,6 +193,14 @@ def machine() -> str:
     cpu_name = f", {cpu[1].strip()}" if cpu else ""
     memory = f"{kib / 2**20:.1f} GiB RAM{cpu_name}, Python {platform.python_version()}"
     return f"machine: {os.cpu_count()} cores, {memory}"
+
+
+def exit_if_failed(rows: list[tuple[str, ...]]) -> None:
+    """Exit 1 when a run failed or timed out (its row says so in the wall column), so that
+    `make bench-smoke` catches a benchmark that no longer runs."""
+    failed = [r[0] for r in rows if r[1].startswith(("failed", "timeout"))]
+    if failed:
+        sys.exit(f"error: {len(failed)} run(s) did not finish: {', '.join(failed)}")
 
 
 def table(
@@ -230,6 +242,7 @@ def main() -> None:
             rows.append((name, "failed", "-", repr(exc)[:120]))
     print(machine())
     print(table(rows), flush=True)
+    exit_if_failed(rows)
 
 
 if __name__ == "__main__":

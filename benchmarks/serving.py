@@ -4,6 +4,10 @@ target and year too), then requests per second under a bounded load (a few concu
 clients for a fixed time). Also prints the ONNX parity of each model family. Not a test.
 
     .venv/bin/python benchmarks/serving.py [--task classification] [--seconds 20] [--clients 4]
+        [--requests 200] [--models a,b]
+
+The models are the bake's own select candidates (its params.yaml), so a model added to the
+catalog is measured without an edit here; --models picks some of them.
 """
 
 from __future__ import annotations
@@ -22,20 +26,28 @@ from pathlib import Path
 
 import httpx
 import pandas as pd
+import yaml
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-MODELS = {
-    "classification": ["logistic_regression", "random_forest", "hist_gradient_boosting"],
-    "regression": ["ridge", "random_forest", "hist_gradient_boosting"],
-}
+TASKS = ("classification", "regression")
 
 
 def sh(cwd: Path, *command: str) -> str:
     env = {**ENV, "PYTHONPATH": str(cwd / "src")}
     done = subprocess.run(command, cwd=cwd, env=env, check=True, capture_output=True, text=True)
     return done.stdout
+
+
+def candidates(project: Path, picked: str | None) -> list[str]:
+    """The bake's select candidates in its order, or those of them named in `picked`."""
+    catalog = list(yaml.safe_load((project / "params.yaml").read_text())["select"]["candidates"])
+    names = [n.strip() for n in picked.split(",")] if picked else catalog
+    unknown = [n for n in names if n not in catalog]
+    if unknown:
+        sys.exit(f"error: --models {','.join(unknown)} not in this bake: {', '.join(catalog)}")
+    return names
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -81,10 +93,11 @@ def load(url: str, body: dict, seconds: float, clients: int) -> tuple[int, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--task", default="classification", choices=sorted(MODELS))
+    parser.add_argument("--task", default="classification", choices=TASKS)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--requests", type=int, default=200, help="per latency figure")
+    parser.add_argument("--models", help="comma-separated; default: every select candidate")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         sh(Path(tmp), str(BIN / "cookiecutter"), "--no-input", str(TEMPLATE), "-o", ".",
@@ -92,7 +105,7 @@ def main() -> None:
         project = Path(tmp) / "bench"
         sh(project, "dvc", "repro")
         parity = {}
-        for model in MODELS[args.task]:
+        for model in candidates(project, args.models):
             sh(project, "dvc", "exp", "run", "-S", f"model={model}")
             onnx = json.loads((project / "models/model.json").read_text())["onnx"]
             parity[model] = onnx.get("parity", {}).get("max_abs_diff", onnx["status"])

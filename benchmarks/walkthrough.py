@@ -1,7 +1,10 @@
 """Time each turn of a baked project's docs/reality-loop.md, run exactly as written, and
 print which stages each turn reran.
 
-    .venv/bin/python benchmarks/walkthrough.py [--task classification|regression]
+    .venv/bin/python benchmarks/walkthrough.py [--task classification|regression] [--turns N]
+
+--turns runs the first N turns only (each turn builds on the one before); the whole doc is
+tests/test_walkthrough.py's.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ def main() -> None:
     parser.add_argument(
         "--task", default="classification", choices=["classification", "regression"]
     )
+    parser.add_argument("--turns", type=int, help="only the first N turns (default: all)")
     args = parser.parse_args()
     env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     with tempfile.TemporaryDirectory() as tmp:
@@ -40,7 +44,7 @@ def main() -> None:
         env["PYTHONPATH"] = str(root / "src")
         doc = (root / "docs/reality-loop.md").read_text()
         print(f"task={args.task}, {os.cpu_count()} cores")
-        for section in re.split(r"^## ", doc, flags=re.M)[1:]:
+        for section in re.split(r"^## ", doc, flags=re.M)[1:][: args.turns]:
             title = section.splitlines()[0]
             started, log = time.perf_counter(), ""
             for block in re.findall(r"```bash\n(.*?)```", section, flags=re.S):
