@@ -81,7 +81,9 @@ def fit_transformer(
     """The transformer fitted on `fit` (training rows), and choose_encodings' decision."""
     encodings = choose_encodings(fit, roles.categorical, rules.encoding)
     transformer = build_transformer(roles, rules, task, encodings, seed)
-    transformer.fit(fit[roles.features], schema.target_array(fit[roles.target]))
+    # The model frame (no copy of its numbers): text typed alike whichever engine gathered
+    # `fit`, and as train and select hand it to the transformer.
+    transformer.fit(schema.model_frame(fit, roles), schema.target_array(fit[roles.target]))
     return transformer, encodings
 
 
