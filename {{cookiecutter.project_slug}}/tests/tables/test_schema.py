@@ -84,6 +84,8 @@ def test_model_frame_keeps_float32_and_shares_each_text_value(toy, toy_roles):
     assert out["color"].isna().sum() == df["color"].isna().sum() == 1
     firsts = {}
     assert all(firsts.setdefault(v, v) is v for v in out["color"].dropna())
+    missing = schema.model_frame(df.assign(color=None).head(2), toy_roles)["color"]
+    assert missing.dtype == object and missing.isna().all()
 
 
 def test_snapshot_schema_rejects_repeated_ids(toy):

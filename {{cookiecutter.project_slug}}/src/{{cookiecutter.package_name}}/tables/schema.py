@@ -392,8 +392,8 @@ def shared_text(text: pd.Series) -> pd.Series:
     reads text as objects: a string column gives each cell its own (about 60 bytes: 1.7 GB
     for 18 columns of 800,000 rows), this one 8 bytes a cell, a pointer to the shared one."""
     codes, values = pd.factorize(text)
-    shared = np.asarray(values, dtype=object).take(codes)
-    shared[codes < 0] = np.nan
+    # A missing value's code is -1: the last entry, NaN (all of an all-missing column).
+    shared = np.append(np.asarray(values, dtype=object), np.nan).take(codes)
     return pd.Series(shared, index=text.index, dtype=object, name=text.name)
 
 
