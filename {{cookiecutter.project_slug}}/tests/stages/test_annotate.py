@@ -53,6 +53,16 @@ def test_no_corrections_change_nothing():
     assert report == {"corrections": 0, "labels_changed": 0}
 
 
+def test_a_table_without_corrections_or_unlabelled_rows_is_not_copied():
+    """No copy of the whole table to change nothing (issue 21: a wide table's copies)."""
+    df = masses()
+    out, _ = annotate.annotate(df, corrections(), "mass", "regression")
+    labelled, unlabelled = annotate.split_labelled(out, "mass")
+    assert np.shares_memory(labelled["mass"].to_numpy(), df["mass"].to_numpy())
+    pd.testing.assert_frame_equal(labelled, df)
+    assert unlabelled.empty and list(unlabelled.columns) == list(df.columns)
+
+
 def test_an_unknown_id_is_named():
     with pytest.raises(DataError, match="ids not in the cleaned data: zz9"):
         annotate.annotate(

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
+from {{ cookiecutter.package_name }}.core import io, paths
 from {{ cookiecutter.package_name }}.core.errors import DataError
 from {{ cookiecutter.package_name }}.core.params import AugmentParams
 from {{ cookiecutter.package_name }}.stages import preprocess
 from {{ cookiecutter.package_name }}.tables import schema
+
+from conftest import plain_data
 
 TASKS = ["classification", "regression"]
 
@@ -254,3 +260,50 @@ def test_pseudo_labelled_rows_train_but_never_grade(toy, toy_roles, task, config
     assert pseudo_ids <= set(train["id"])
     assert not pseudo_ids & set(test["id"])
     assert report["train_rows"] + report["test_rows"] == len(rows)
+
+
+# memory: a wide float32 table (issue 21)
+
+
+def wide_table(rows: int, width: int) -> pd.DataFrame:
+    """An annotated table of `width` float32 features with missing values, two text
+    features of 50 values (target-encoded) and a float32 target."""
+    rng = np.random.default_rng(0)
+    numbers = rng.normal(size=(rows, width)).astype(np.float32)
+    target = (numbers[:, 0] * 2 + rng.normal(size=rows)).astype(np.float32)
+    numbers[rng.random((rows, width)) < 0.01] = np.nan
+    df = pd.DataFrame(numbers, columns=[f"x{i:02d}" for i in range(width)])
+    for name in ("shop", "zone"):
+        df[name] = pd.Series(rng.integers(0, 50, rows)).map(lambda v, n=name: f"{n}{v}")
+    df["y"] = target
+    df.insert(0, "id", [f"r{i}" for i in range(rows)])
+    df.insert(1, "batch", "b0")
+    return df
+
+
+def test_preprocess_keeps_a_wide_float32_table_float32_in_a_few_times_its_size(
+    tmp_path, monkeypatch, make_params
+):
+    """train/test Parquet keep float32 columns float32, and preprocess allocates a small
+    multiple of the numbers' size: no float64 widening, no copy of the whole table made
+    only to be dropped. (tracemalloc sees numpy's buffers, not Arrow's: the bound is on
+    the pandas and scikit-learn copies, where the widening and the copies were.)"""
+    monkeypatch.chdir(tmp_path)
+    df = wide_table(20_000, 60)
+    io.write_parquet(paths.ANNOTATED, df)
+    params = make_params({"task": "regression", "data": plain_data(target="y")})
+    monkeypatch.setattr(preprocess, "load", lambda: params)
+    numbers = df.select_dtypes("float32").memory_usage(index=False).sum()
+    del df
+    preprocess.main()  # once untraced: imports and caches are no cost of the table
+    tracemalloc.start()
+    try:
+        preprocess.main()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    for path in (paths.TRAIN, paths.TEST):
+        types = {f.name: str(f.type) for f in pq.read_schema(path)}
+        assert {types[f"x{i:02d}"] for i in range(60)} | {types["y"]} == {"float"}
+    # 13 times before issue 21 (float64 copies of the whole table), under 6 since.
+    assert peak < 8 * numbers, f"peak {peak / numbers:.1f} times the table's numbers"

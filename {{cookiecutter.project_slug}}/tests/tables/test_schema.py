@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -62,10 +63,29 @@ def test_model_frame_types_features(toy, toy_roles):
     out = schema.model_frame(df, toy_roles)
     assert list(out.columns) == ["x1", "x2", "color"]
     assert out["x1"].dtype == "float64"
-    assert pd.api.types.is_string_dtype(out["color"])
+    assert out["color"].dropna().map(type).eq(str).all()
     assert out["x2"].isna().sum() == 1 and out["color"].isna().sum() == 1, "missing stays missing"
     with pytest.raises(DataError, match="lack feature column.*color"):
         schema.model_frame(df.drop(columns=["color"]), toy_roles)
+
+
+def test_model_frame_keeps_float32_and_shares_each_text_value(toy, toy_roles):
+    """float32 stays float32 and a float column is not copied; other numbers become
+    float64; text is an object column with one Python string per distinct value (what
+    scikit-learn reads, 8 bytes a cell)."""
+    df = toy("regression").assign(
+        x1=lambda d: d["x1"].astype("float32"), x2=lambda d: d["x2"].round().astype("Int64")
+    )
+    out = schema.model_frame(df, toy_roles)
+    assert out["x1"].dtype == "float32" and np.shares_memory(out["x1"], df["x1"])
+    assert out["x2"].dtype == "float64"
+    assert out["color"].dtype == object
+    assert out["color"].dropna().tolist() == df["color"].dropna().tolist()
+    assert out["color"].isna().sum() == df["color"].isna().sum() == 1
+    firsts = {}
+    assert all(firsts.setdefault(v, v) is v for v in out["color"].dropna())
+    missing = schema.model_frame(df.assign(color=None).head(2), toy_roles)["color"]
+    assert missing.dtype == object and missing.isna().all()
 
 
 def test_snapshot_schema_rejects_repeated_ids(toy):

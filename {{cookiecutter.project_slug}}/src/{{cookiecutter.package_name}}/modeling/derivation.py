@@ -24,7 +24,8 @@ SOURCE = f"src/{__package__.split('.')[0]}/modeling/derived.py"
 
 
 def ratios(df: pd.DataFrame, pairs: list) -> dict[str, pd.Series]:
-    """numerator_per_denominator per pair; a zero denominator gives a missing value."""
+    """numerator_per_denominator per pair; a zero denominator gives a missing value. Two
+    float32 columns give a float32 ratio (schema.as_floats), any other pair float64."""
     out = {}
     for numerator, denominator in pairs:
         if numerator not in df.columns or denominator not in df.columns:
@@ -32,8 +33,8 @@ def ratios(df: pd.DataFrame, pairs: list) -> dict[str, pd.Series]:
                 "preprocess.ratios: skipping %s/%s, not in the data", numerator, denominator
             )
             continue
-        bottom = pd.to_numeric(df[denominator], errors="coerce").astype("float64")
-        top = pd.to_numeric(df[numerator], errors="coerce").astype("float64")
+        bottom = schema.as_floats(df[denominator], errors="coerce")
+        top = schema.as_floats(df[numerator], errors="coerce")
         out[f"{numerator}_per_{denominator}"] = top / bottom.where(bottom != 0)
     return out
 

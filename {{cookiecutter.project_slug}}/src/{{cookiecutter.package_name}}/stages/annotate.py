@@ -127,8 +127,10 @@ def checked_corrections(
 def corrected(df: pd.DataFrame, new: pd.Series, target: str) -> tuple[pd.DataFrame, int]:
     """(df with the corrections `new` applied, labels changed): row by row, so any slice
     of the table can be corrected on its own."""
+    rows = df[schema.ID].isin(new.index)
+    if not rows.any():  # the usual case: no copy of the whole table to change nothing
+        return df, 0
     out = df.copy()
-    rows = out[schema.ID].isin(new.index)
     before = out.loc[rows, target]
     after = out.loc[rows, schema.ID].map(new).astype(out[target].dtype)
     out.loc[rows, target] = after
@@ -140,6 +142,8 @@ def corrected(df: pd.DataFrame, new: pd.Series, target: str) -> tuple[pd.DataFra
 def split_labelled(df: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(rows with a label, rows without), each in the order of `df`."""
     has_label = df[target].notna()
+    if has_label.all():  # no masked copy of the whole table
+        return df.reset_index(drop=True), df.iloc[:0].reset_index(drop=True)
     return df[has_label].reset_index(drop=True), df[~has_label].reset_index(drop=True)
 
 

@@ -81,7 +81,9 @@ def fit_transformer(
     """The transformer fitted on `fit` (training rows), and choose_encodings' decision."""
     encodings = choose_encodings(fit, roles.categorical, rules.encoding)
     transformer = build_transformer(roles, rules, task, encodings, seed)
-    transformer.fit(fit[roles.features], schema.target_array(fit[roles.target]))
+    # The model frame (no copy of its numbers): text typed alike whichever engine gathered
+    # `fit`, and as train and select hand it to the transformer.
+    transformer.fit(schema.model_frame(fit, roles), schema.target_array(fit[roles.target]))
     return transformer, encodings
 
 
@@ -184,18 +186,42 @@ def preprocess(
 ) -> tuple[pd.DataFrame, pd.DataFrame, ColumnTransformer, dict]:
     """(train, test, the transformer fitted on train, report); report["encodings"] is
     choose_encodings' decision per categorical column, for features.json."""
+    train, test = split_table(df, roles, rules=rules, seed=seed, task=task)
+    train, transformer, report = fitted(train, len(test), roles, rules=rules, seed=seed, task=task)
+    return train, test, transformer, report
+
+
+def split_table(
+    df: pd.DataFrame, roles: schema.Roles, *, rules: PreprocessParams, seed: int, task: Task
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, test): the model frame's rows, each split taken once. They hold every row,
+    so a caller that drops `df` next holds the table once, not twice."""
     df = df.assign(**schema.model_frame(df, roles))
     # Pseudo-labels are a model's guesses: they may teach, never grade, so train only.
     pseudo = df[schema.BATCH] == schema.PSEUDO_LABELLED
+    if not pseudo.any():  # the usual case: no masked copy of the whole table
+        return split(df, roles.target, rules.test_size, seed, task)
     train, test = split(df[~pseudo], roles.target, rules.test_size, seed, task)
-    if pseudo.any():
-        train = pd.concat([train, df[pseudo]], ignore_index=True)
+    return pd.concat([train, df[pseudo]], ignore_index=True), test
+
+
+def fitted(
+    train: pd.DataFrame,
+    test_rows: int,
+    roles: schema.Roles,
+    *,
+    rules: PreprocessParams,
+    seed: int,
+    task: Task,
+) -> tuple[pd.DataFrame, ColumnTransformer, dict]:
+    """(train, augmented when asked; the transformer fitted on its rows; the report)."""
     classes = train[roles.target].to_numpy() if task == "classification" else None
     sample = fit_rows(len(train), classes, rules=rules, seed=seed)
     fit = train if sample is None else train.iloc[sample]
     transformer, encodings = fit_transformer(fit, roles, rules=rules, task=task, seed=seed)
+    del fit  # a sample is a copy: gone before augment makes more
     train = augment(train, roles.numeric, rules=rules.augment, seed=seed)
-    return train, test, transformer, summary(len(train), len(test), roles, transformer, encodings)
+    return train, transformer, summary(len(train), test_rows, roles, transformer, encodings)
 
 
 def main() -> None:
@@ -205,9 +231,11 @@ def main() -> None:
     roles = schema.infer_roles(df, params.data, params.task)
     # In place: this stage owns df, and pandera's copy would be one more copy of the table.
     df = schema.validate(df, schema.model_input_schema(roles), "the annotated data", inplace=True)
-    train, test, transformer, report = preprocess(
-        df, roles, rules=params.preprocess, seed=params.seed, task=params.task
-    )
+    rows_in, settings = len(df), {"rules": params.preprocess, "seed": params.seed}
+    train, test = split_table(df, roles, task=params.task, **settings)
+    # The splits hold every row: the whole table goes before the fit, the stage's peak.
+    del df
+    train, transformer, report = fitted(train, len(test), roles, task=params.task, **settings)
     io.write_parquet(paths.TRAIN, train)
     io.write_parquet(paths.TEST, test)
     io.save_model(paths.PREPROCESSOR, transformer)
@@ -219,7 +247,7 @@ def main() -> None:
     io.write_json(paths.FEATURES, described)
     io.write_json(paths.PREPROCESS_REPORT, report)
     progress.note(
-        rows_in=len(df),
+        rows_in=rows_in,
         train_rows=report["train_rows"],
         test_rows=report["test_rows"],
         features=report["features_in"],
