@@ -153,7 +153,9 @@ def test_select_within_its_budget_ranks_every_row_as_before(
         io.load_model(paths.PREPROCESSOR),
         settings=select.Settings.of(params),
     )
-    pd.testing.assert_frame_equal(ranking, before.round(6), check_exact=True)
+    # A CSV has no integer type with missing values: cut_* columns that no cut filled come
+    # back as floats, equal in value.
+    pd.testing.assert_frame_equal(ranking, before.round(6), check_exact=True, check_dtype=False)
 
 
 def test_select_past_its_budget_ranks_a_sample_alike_from_a_file_or_parts(
