@@ -187,8 +187,8 @@ def preprocess(
     """(train, test, the transformer fitted on train, report); report["encodings"] is
     choose_encodings' decision per categorical column, for features.json."""
     train, test = split_table(df, roles, rules=rules, seed=seed, task=task)
-    train, transformer, report = fitted(train, len(test), roles, rules=rules, seed=seed, task=task)
-    return train, test, transformer, report
+    train, transformer, encodings = fitted(train, roles, rules=rules, seed=seed, task=task)
+    return train, test, transformer, summary(len(train), len(test), roles, transformer, encodings)
 
 
 def split_table(
@@ -206,22 +206,17 @@ def split_table(
 
 
 def fitted(
-    train: pd.DataFrame,
-    test_rows: int,
-    roles: schema.Roles,
-    *,
-    rules: PreprocessParams,
-    seed: int,
-    task: Task,
+    train: pd.DataFrame, roles: schema.Roles, *, rules: PreprocessParams, seed: int, task: Task
 ) -> tuple[pd.DataFrame, ColumnTransformer, dict]:
-    """(train, augmented when asked; the transformer fitted on its rows; the report)."""
+    """(train, augmented when asked; the transformer fitted on its rows; choose_encodings'
+    decision per categorical column)."""
     classes = train[roles.target].to_numpy() if task == "classification" else None
     sample = fit_rows(len(train), classes, rules=rules, seed=seed)
     fit = train if sample is None else train.iloc[sample]
     transformer, encodings = fit_transformer(fit, roles, rules=rules, task=task, seed=seed)
     del fit  # a sample is a copy: gone before augment makes more
     train = augment(train, roles.numeric, rules=rules.augment, seed=seed)
-    return train, transformer, summary(len(train), test_rows, roles, transformer, encodings)
+    return train, transformer, encodings
 
 
 def main() -> None:
@@ -235,7 +230,8 @@ def main() -> None:
     train, test = split_table(df, roles, task=params.task, **settings)
     # The splits hold every row: the whole table goes before the fit, the stage's peak.
     del df
-    train, transformer, report = fitted(train, len(test), roles, task=params.task, **settings)
+    train, transformer, encodings = fitted(train, roles, task=params.task, **settings)
+    report = summary(len(train), len(test), roles, transformer, encodings)
     io.write_parquet(paths.TRAIN, train)
     io.write_parquet(paths.TEST, test)
     io.save_model(paths.PREPROCESSOR, transformer)
