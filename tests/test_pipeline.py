@@ -392,16 +392,15 @@ class PipelineChecks:
     def test_checkout_restores_the_tagged_model_byte_for_byte(self, project):
         root, task = project
 
-        def locked_md5(lock_text: str) -> str:
-            outs = yaml.safe_load(lock_text)["stages"]["export"]["outs"]
-            return next(o["md5"] for o in outs if o["path"] == "models/model.skops")
-
         tagged_md5 = locked_model_md5(git(root, "show", "v1:dvc.lock"))
         # A new baseline changes conf/ (params.yaml follows it), not just an override.
         config = root / "conf/config.yaml"
         default = "  - model: auto\n"
         assert default in config.read_text()
-        config.write_text(config.read_text().replace(default, f"  - model: {MODELS[task][1]}\n"))
+        # Another model than the one v1 trained (select's winner there, whichever it was).
+        winner = json.loads(git(root, "show", "v1:reports/select.json"))["winner"]
+        other = next(m for m in MODELS[task][1:] if m != winner)
+        config.write_text(config.read_text().replace(default, f"  - model: {other}\n"))
         run(root, "dvc", "exp", "run")
         git(root, "add", "-A")
         git(root, "commit", "-qm", "Switch model")

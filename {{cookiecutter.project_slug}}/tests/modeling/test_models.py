@@ -128,7 +128,7 @@ def _wide_table(task: str, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
     return X, (y > 0).astype(int) if task == "classification" else y
 
 
-def test_the_forest_weighs_few_of_many_features_per_split_and_its_trees_stay_bounded(task):
+def test_the_forest_draws_few_of_many_features_per_split_and_its_trees_stay_bounded(task):
     """On 62 features each split weighs sqrt(p) (classification) or p/3 (regression) of
     them, not all 62; trees stop at 16 levels (classification; unbounded they reach 26
     here) or at leaves of 5 rows and 20 levels (regression; unbounded: 2,547 nodes)."""

@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import os
+import secrets
 import shutil
 import tempfile
 import zipfile
@@ -115,8 +116,10 @@ def _atomic_write(path: Path, write: Callable[[Path], None], needs: int | None =
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         _remove_stale_temps(path)
-        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        tmp = Path(name)
+        # Named before it exists (mkstemp names it only after creating it): a Ctrl-C that
+        # lands between creating the file and naming it would leave it behind.
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             # Held until the rename: tells _remove_stale_temps this writer is alive.
             with contextlib.suppress(OSError):
@@ -127,8 +130,10 @@ def _atomic_write(path: Path, write: Callable[[Path], None], needs: int | None =
         finally:
             os.close(fd)
     except BaseException as exc:
-        written = tmp.stat().st_size if tmp is not None and tmp.exists() else 0
-        if tmp is not None:
+        # FileExistsError: the name is another writer's (64 random bits: never, in practice).
+        ours = tmp is not None and not isinstance(exc, FileExistsError)
+        written = tmp.stat().st_size if ours and tmp.exists() else 0
+        if ours:
             tmp.unlink(missing_ok=True)
         error = _storage_error(exc, path, needs, written) if isinstance(exc, OSError) else None
         if error is None:
