@@ -44,9 +44,11 @@ CI_FILES = {"github": [".github"], "gitlab": [".gitlab-ci.yml"], "none": []}
 FEATURE_FILES = {
     "serving": [
         "src/{{ cookiecutter.package_name }}/serving",
+        "src/{{ cookiecutter.package_name }}/decision",
         "service.yaml",
         "docs/serving.md",
         "tests/serving",
+        "tests/decision",
     ],
     "onnx": [
         "src/{{ cookiecutter.package_name }}/export/onnx_convert.py",

@@ -275,6 +275,60 @@ class MonitorParams(_Strict):
     min_rows: int = Field(ge=1)
 
 
+class GateParams(_Strict):
+    """service.yaml's gate: the policy `decide` judges a challenger by (decision/). Each
+    change is the challenger's value minus the champion's, in the direction in which the
+    metric is better (scikit-learn scorers: greater is better)."""
+
+    # Headline metric: the lower end of the paired interval of the change must reach this;
+    # negative allows a loss of up to that much.
+    min_improvement: float
+    # business_value: the same rule (negative: the margin it may fall by; positive: a gain
+    # it must show).
+    min_business_change: float
+    # Per data.groups column: the challenger's gap may exceed the champion's by this much.
+    max_gap_increase: float = Field(ge=0.0)
+    # Classification: no class's recall or F1 may drop by more than this.
+    max_class_drop: float = Field(ge=0.0)
+    # The recent slice (data.time): the headline metric there may drop by at most this.
+    max_recent_drop: float = Field(ge=0.0)
+    # Fewer rows than this for a gate (test rows, a group, a class, the recent slice): HOLD.
+    min_rows: int = Field(ge=1)
+    bootstrap_samples: int = Field(ge=100)
+    confidence: float = Field(gt=0.5, lt=1.0)
+    seed: int
+    # true: a PROMOTE puts the challenger in staging; only a version in staging goes to prod.
+    require_staging: bool
+
+
+class LoopParams(_Strict):
+    """service.yaml's loop: when `loop` retrains (decision/loop.py)."""
+
+    # A window of the prediction log counts only with at least this many rows.
+    min_rows: int = Field(ge=1)
+    # A window breaches on drift when at least this many features drift (monitor's rules).
+    min_drifted_features: int = Field(ge=1)
+    # k-of-n: retrain when `breaches` of the last `windows` windows breached.
+    windows: int = Field(ge=1)
+    breaches: int = Field(ge=1)
+    # No retrain sooner than this after the last one.
+    cooldown_hours: float = Field(ge=0.0)
+    # The schedule: retrain when the last retrain is older than this; null: never for age.
+    every_days: float | None = Field(gt=0.0)
+    # A window also breaches when the live metric of its labelled rows is below this;
+    # null: no floor.
+    live_metric_floor: float | None
+
+    @model_validator(mode="after")
+    def _k_of_n(self) -> LoopParams:
+        if self.breaches > self.windows:
+            raise ValueError(
+                f"breaches ({self.breaches}) is more than windows ({self.windows}): "
+                "no run of windows could ever retrain"
+            )
+        return self
+
+
 #% endif
 # A scheduler address as distributed's Client takes it: an optional network transport,
 # a host name or IP (IPv6 in brackets) and a port.
@@ -390,6 +444,8 @@ class ServiceParams(_Strict):
 
     serve: ServeParams
     monitor: MonitorParams
+    gate: GateParams
+    loop: LoopParams
 
 
 #% endif
