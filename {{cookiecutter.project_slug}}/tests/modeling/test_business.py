@@ -93,3 +93,19 @@ def test_select_ranks_by_business_value(
         )
         means.append(ranking["mean"].iloc[0])
     assert means[0] == pytest.approx(means[1])
+
+
+def test_row_values_are_each_rows_value_and_average_to_business_value(configured):
+    y_true = np.array(["Adelie", "Adelie", "Gentoo", "Chinstrap", "Gentoo"])
+    y_pred = np.array(["Adelie", "Gentoo", "Adelie", "Adelie", "Gentoo"])
+    params = BusinessParams(value_matrix=MATRIX, correct_value=1.0, wrong_value=-0.5)
+    values = business.row_values("classification", params, y_true, y_pred)
+    assert values.tolist() == [2.0, -5.0, -1.0, -0.5, 1.0]
+    assert values.mean() == business.classification_value(
+        y_true, y_pred, matrix=MATRIX, correct_value=1.0, wrong_value=-0.5
+    )
+    # Whole floats are their integer: 1.0 predicted for the class 1 is right.
+    numeric = BusinessParams(value_matrix={0: {1: -3.0}}, correct_value=1.0, wrong_value=0.0)
+    assert business.row_values("classification", numeric, [0, 1], [1.0, 1.0]).tolist() == [-3, 1]
+    regression = BusinessParams(cost_per_unit_error=2.0)
+    assert business.row_values("regression", regression, [1, 2], [2, 5]).tolist() == [-2, -6]
