@@ -244,8 +244,7 @@ def decide(args: argparse.Namespace) -> int:
         return deciding.run(Path.cwd(), args.challenger, args.champion, apply=args.apply)
     if args.challenger or args.champion or args.apply:
         raise UserError(
-            "--replay recomputes a decision from the revisions and policy it records: "
-            "give it alone"
+            "--replay recomputes a decision from the revisions and policy it records: give it alone"
         )
     return deciding.replay(Path.cwd(), args.replay)
 

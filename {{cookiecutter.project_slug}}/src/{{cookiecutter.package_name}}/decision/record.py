@@ -101,8 +101,8 @@ def _number(value: float | None) -> str:
 def gate_lines(record: dict) -> list[str]:
     """One line per gate: outcome, name, value against threshold, and what it means."""
     return [
-        f"{g['outcome']:>4}  {g['name']}: {_number(g['value'])} (threshold "
-        f"{_number(g['threshold'])}) {g['detail']}".rstrip()
+        f"{g['outcome']:>4}  {g['name']}: value {_number(g['value'])}, threshold "
+        f"{_number(g['threshold'])}: {g['detail']}"
         for g in record["gates"]
     ]
 
@@ -149,7 +149,7 @@ def read(path: Path) -> dict:
     """A record as decide wrote it; a damaged one is refused in one line."""
     try:
         record = json.loads(Path(path).read_text(encoding="utf-8"))
-        valid = isinstance(record, dict) and KEYS <= set(record)
+        valid = isinstance(record, dict) and set(record) >= KEYS
         valid = valid and isinstance(record["challenger"], dict)
     except FileNotFoundError:
         raise DataError(f"{path} does not exist: name a decisions/*.json file") from None
