@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -165,6 +166,12 @@ def decision_repo(tmp_path_factory, project, params_raw, conf, toy_roles, task, 
             api.register(str(root), ARTIFACT, "HEAD", version="v0.0.1")
             api.assign(str(root), ARTIFACT, "prod", version="v0.0.1")
     return root, commits
+
+
+@pytest.fixture(scope="session")
+def repo_tools() -> SimpleNamespace:
+    """This module's helpers, for tests that add a commit to a repo."""
+    return SimpleNamespace(export=export, commit=commit, run=run)
 
 
 @pytest.fixture
