@@ -11,6 +11,7 @@ batch file to the data.source folder and tracks it with DVC.
 #% endif
 #% if cookiecutter.serving == "yes"
 `... serve` serves the model over HTTP; `... monitor` checks logged inputs for drift;
+`... loop` takes one turn of the closed loop (retrains when the log calls for it);
 #% endif
 `... compare` lists the experiments, best headline metric first (options it does not know
 go to `dvc exp show`). Stages log progress (progress.py); `--quiet` before the command, or
@@ -211,6 +212,26 @@ def monitor(args: argparse.Namespace) -> int:
     )
 
 
+def loop_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--log", type=Path, help="prediction log (default serve.prediction_log)")
+    parser.add_argument(
+        "--now", metavar="TIME", help="the turn's time, ISO 8601 (tests and replays; default now)"
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="assess the window, say what it would do, write nothing",
+    )
+
+
+def loop(args: argparse.Namespace) -> int:
+    """one turn of the closed loop: retrain when the log calls for it (service.yaml: loop)"""
+    from .core.params import load, load_service
+    from .decision import loop as closing
+
+    return closing.main(load(), load_service(), args.log, now=args.now, dry_run=args.dry_run)
+
+
 #% endif
 def compare_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--md", action="store_true", help="GitHub markdown (CI job summary)")
@@ -239,6 +260,8 @@ class Command:
 # uvicorn finishes the requests in flight and runs the app's shutdown (the prediction log
 # written), then raises the SIGINT it caught again.
 SERVER_STOPPED = "the server shut down as on SIGTERM, requests in flight answered"
+# decision/loop.py undoes a turn that stops before decide has judged its challenger.
+TURN_UNDONE = "git is back where the turn found it, unless decide had already judged"
 #% endif
 # The one table of commands, one entry per line, in `--help`'s order: what runs each, and
 # its options. A command imports its modules when it runs, so that pipeline stages never
@@ -254,6 +277,7 @@ COMMANDS: dict[str, Command] = {
 #% if cookiecutter.serving == "yes"
     "serve": Command(serve, serve_options, interrupted=SERVER_STOPPED),
     "monitor": Command(monitor, monitor_options),
+    "loop": Command(loop, loop_options, interrupted=TURN_UNDONE),
 #% endif
     "compare": Command(compare, compare_options, passes_on=True),
 }
