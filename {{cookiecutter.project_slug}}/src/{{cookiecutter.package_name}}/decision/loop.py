@@ -475,6 +475,8 @@ def _undo(start: str, turn: Turn) -> None:
         path.unlink(missing_ok=True)
     for path, aside in turn.set_aside:
         aside.replace(path)
+    if QUEUE.is_dir() and not any(QUEUE.iterdir()):  # made by this turn's queue file
+        QUEUE.rmdir()
 
 
 @contextlib.contextmanager
