@@ -163,9 +163,11 @@ def test_bad_input_is_one_line_and_status_1(project, tmp_path, monkeypatch, caps
 
 
 def test_a_damaged_record_file_is_one_line_naming_it(tmp_path):
-    (tmp_path / "loop.jsonl").write_text('{"time": "2026-01-01T00:00:00+00:00"}\n{"time\n')
-    with pytest.raises(DataError, match=r"loop.jsonl line 2 is not a loop record: restore"):
-        loop.history(tmp_path / "loop.jsonl")
+    good = '{"time": "2026-01-01T00:00:00+00:00", "window": {}}\n'
+    for bad in ('{"time\n', '{"time": "2026-01-01T00:00:00+00:00"}\n', "[]\n"):
+        (tmp_path / "loop.jsonl").write_text(good + bad)
+        with pytest.raises(DataError, match=r"loop.jsonl line 2 is not a loop record: restore"):
+            loop.history(tmp_path / "loop.jsonl")
     with pytest.raises(ConfigError, match="^--now '2026-13-01' is not a date"):
         loop.parse_now("2026-13-01")
     assert loop.parse_now("2026-01-31") == dt.datetime(2026, 1, 31, tzinfo=dt.UTC)
@@ -270,7 +272,7 @@ def test_a_quiet_window_is_one_committed_line_and_a_second_turn_changes_nothing(
     assert turn(params, service, "2026-03-04") == 0  # nothing new logged: nothing changes
     assert git("rev-list", "--count", "HEAD") == "2"
     assert turn(params, service, "2026-03-03T12:00") == 0
-    with pytest.raises(ConfigError, match="^--now 2026-03-01T00:00:00\\+00:00 is before"):
+    with pytest.raises(ConfigError, match="^the turn's time 2026-03-01T00:00:00\\+00:00 is befo"):
         turn(params, service, "2026-03-01")
 
 
@@ -289,6 +291,24 @@ def test_a_failing_step_undoes_the_turn_and_names_the_step(little):
     assert git("rev-parse", "HEAD") == start and git("status", "--porcelain") == ""
     assert sorted(p.name for p in paths.RAW.iterdir()) == ["first.csv"]
     assert not loop.QUEUE.exists()
+
+
+def test_a_batch_add_batch_refuses_undoes_the_turn_naming_the_step(little):
+    """The raw data gained a column the batches lack: add-batch refuses the window's
+    batch, and the turn says which step, undone."""
+    params, service, write_log = little
+    ingested = pd.read_parquet(paths.INGESTED).assign(z=1.0)
+    io.write_parquet(paths.INGESTED, ingested)
+    write_log(50, shift=4.0, labels=20)
+    with pytest.raises(UserError) as failed:
+        turn(params, service, "2026-03-02")
+    assert str(failed.value).startswith(
+        "step batch and labelling queue failed: .dvc/tmp/loop-20260302T000000Z.csv does not "
+        "have the columns of the batches in data/raw (extra z)"
+    )
+    assert "the turn is undone" in str(failed.value)
+    assert git("status", "--porcelain") == "" and git("rev-list", "--count", "HEAD") == "1"
+    assert sorted(p.name for p in paths.RAW.iterdir()) == ["first.csv"]
 
 
 def test_a_retrain_commits_the_data_then_the_verdict_and_a_labelled_queue_joins_later(

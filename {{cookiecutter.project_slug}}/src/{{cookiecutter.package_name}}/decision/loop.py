@@ -253,12 +253,15 @@ def history(path: Path = RECORD) -> list[dict]:
     records = []
     for number, line in enumerate(lines, start=1):
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError:
+            record = None
+        if not isinstance(record, dict) or not {"time", "window"} <= set(record):
             raise DataError(
                 f"{path} line {number} is not a loop record: restore the file from git "
                 f"(`git checkout -- {path}`)"
-            ) from None
+            )
+        records.append(record)
     return records
 
 
@@ -287,8 +290,8 @@ def assess(
     loop = turn.service.loop
     if past and _time(past[-1]["time"]) > turn.now:
         raise ConfigError(
-            f"--now {turn.now.isoformat()} is before the last turn's time, "
-            f"{past[-1]['time']} ({RECORD}): give a later time"
+            f"the turn's time {turn.now.isoformat()} is before the last turn's, "
+            f"{past[-1]['time']} ({RECORD}): give a later --now"
         )
     start = _time(past[-1]["window"]["to"]) if past else None
     settle = dt.timedelta(seconds=SETTLE_FLUSHES * turn.service.serve.log_flush_seconds)
@@ -445,9 +448,21 @@ def challenge(turn: Turn) -> str:
     return verdicts[done.returncode]
 
 
+@contextlib.contextmanager
+def _step(name: str):
+    """A refusal inside the block names the step (a command's failure names its own)."""
+    try:
+        yield
+    except UserError as exc:
+        if str(exc).startswith("step "):
+            raise
+        raise UserError(f"step {name} failed: {exc}") from None
+
+
 def retrain(record: dict, rows: list[dict], turn: Turn) -> dict:
     """A retrain: the data written and committed, the challenger run and judged."""
-    record.update(write_data(rows, turn))
+    with _step("batch and labelling queue"):
+        record.update(write_data(rows, turn))
     source = add_batch.batch_folder(turn.params.data)
     paths = [f"{source}.dvc", str(QUEUE)]
     commit(f"loop: data for {turn.name} ({figures(record)})", *paths)
