@@ -21,8 +21,6 @@ from {{ cookiecutter.package_name }}.decision import loop
 from {{ cookiecutter.package_name }}.decision.verdicts import Yardstick
 from {{ cookiecutter.package_name }}.export import manifest
 
-from conftest import TASK
-
 RULES = {
     "min_rows": 40,
     "min_drifted_features": 2,
@@ -193,7 +191,7 @@ def label_of(task: str, n: int, seed: int) -> list:
 
 
 @pytest.fixture
-def little(tmp_path, monkeypatch, make_params, project):
+def little(tmp_path, monkeypatch, make_params, project, task):
     """A project with one batch, DVC, and an exported model's training split: (params,
     service, write_log(rows, shift, labels))."""
     monkeypatch.chdir(tmp_path)
@@ -203,7 +201,7 @@ def little(tmp_path, monkeypatch, make_params, project):
     git("init", "-q", "-b", "main")
     sh(sys.executable, "-m", "dvc", "init", "-q")
     rng, n = np.random.default_rng(0), 400
-    data = pd.DataFrame({"y": label_of(TASK, n, 0), "x": rng.normal(0, 1, n)})
+    data = pd.DataFrame({"y": label_of(task, n, 0), "x": rng.normal(0, 1, n)})
     data = data.assign(c=rng.choice(["red", "blue"], n), year=2025)
     io.write_csv(paths.RAW / "first.csv", data)
     sh(sys.executable, "-m", "dvc", "add", "-q", str(paths.RAW))
@@ -230,7 +228,7 @@ def little(tmp_path, monkeypatch, make_params, project):
         colours = ["green"] if shift else ["red", "blue"]
         path = tmp_path / "logs" / "predictions.jsonl"
         path.parent.mkdir(exist_ok=True)
-        truth = label_of(TASK, n, day)
+        truth = label_of(task, n, day)
         with path.open("a") as handle:
             for i in range(n):
                 entry = {
@@ -312,7 +310,7 @@ def test_a_batch_add_batch_refuses_undoes_the_turn_naming_the_step(little):
 
 
 def test_a_retrain_commits_the_data_then_the_verdict_and_a_labelled_queue_joins_later(
-    little, monkeypatch
+    little, monkeypatch, task
 ):
     """The challenger's run and judgement (decide) stubbed by a HOLD: the data commit,
     the record and its commit, then the queue file labelled and folded in a later turn."""
@@ -342,7 +340,7 @@ def test_a_retrain_commits_the_data_then_the_verdict_and_a_labelled_queue_joins_
     ]
     assert git("status", "--porcelain") == ""
     # Labelled by a person, the queue file becomes a batch at the next retrain.
-    filled = pd.read_csv(queue).assign(y=label_of(TASK, 30, 9))
+    filled = pd.read_csv(queue).assign(y=label_of(task, 30, 9))
     io.write_csv(queue, filled)
     write_log(50, shift=4.0, day=3)
     assert turn(params, service, "2026-03-04") == 0
