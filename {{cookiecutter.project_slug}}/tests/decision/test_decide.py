@@ -80,6 +80,28 @@ def test_without_prod_only_the_absolute_gates_apply(repo, capsys):
     assert "n/a  headline" in out
 
 
+def test_the_first_promotion_registers_v0_0_1_when_nothing_is_registered(repo, capsys):
+    root, _ = repo
+    run(root, "git", "tag", "-d", f"{ARTIFACT}#prod#1", f"{ARTIFACT}@v0.0.1")
+    assert main(["decide", "--apply"]) == EXIT_STATUS["PROMOTE"]
+    assert api.show(str(root))[ARTIFACT]["stage"]["prod"] == "v0.0.1"
+    head = run(root, "git", "rev-parse", "HEAD").strip()
+    assert run(root, "git", "rev-parse", f"{ARTIFACT}@v0.0.1" + "^{commit}").strip() == head
+
+
+def test_with_require_staging_a_promotion_stops_at_staging_then_goes_to_prod(repo, capsys):
+    root, _ = repo
+    service = yaml.safe_load((root / "service.yaml").read_text())
+    service["gate"]["require_staging"] = True
+    (root / "service.yaml").write_text(yaml.safe_dump(service))
+    run(root, "git", "commit", "-qam", "staging before prod")
+    assert main(["decide", "--apply"]) == EXIT_STATUS["PROMOTE"]
+    stages = api.show(str(root))[ARTIFACT]["stage"]
+    assert stages["staging"] == "v0.0.2" and stages["prod"] == "v0.0.1"
+    assert main(["decide", "--challenger", "staging", "--apply"]) == EXIT_STATUS["PROMOTE"]
+    assert api.show(str(root))[ARTIFACT]["stage"]["prod"] == "v0.0.2"
+
+
 def refused(capsys, argv, message, root) -> None:
     assert main(argv) == 1
     err = capsys.readouterr().err
@@ -90,7 +112,7 @@ def refused(capsys, argv, message, root) -> None:
 
 def test_bad_input_is_one_line_status_1_and_nothing_written(repo, capsys, tmp_path):
     root, _ = repo
-    refused(capsys, ["decide", "--challenger", "no-such-exp"], "no experiment or git", root)
+    refused(capsys, ["decide", "--challenger", "no-such-exp"], "no experiment, GTO stage", root)
     refused(capsys, ["decide", "--champion", "staging"], "no version of", root)
     damaged = tmp_path / "damaged.json"
     damaged.write_text('{"verdict": "PROMOTE"')

@@ -124,7 +124,8 @@ def workspace_is_head(root: Path, files: dict[str, bytes]) -> str | None:
 
 
 def resolve_challenger(root: Path, artifact: str, asked: str | None) -> Named:
-    """The challenger: the workspace (None), an experiment's name or a git revision."""
+    """The challenger: the workspace (None), an experiment's name, a GTO stage (the
+    version in staging, say, on its way to prod), a GTO version or a git revision."""
     if asked is None:
         head = workspace_is_head(root, manifest.check_workspace(root))
         if head is None:
@@ -133,12 +134,19 @@ def resolve_challenger(root: Path, artifact: str, asked: str | None) -> Named:
         return Named(WORKSPACE, label, head, version_at(root, artifact, head))
     commit = experiment(root, asked)
     label = f"experiment {asked}"
+    staged = registry.assigned_version(root, artifact, asked) if commit is None else None
+    if staged is not None:
+        version, commit = staged
+        return Named(asked, f"{asked} ({version})", commit, version, asked)
+    if commit is None:
+        commit, label = _commit(root, f"{artifact}@{asked}"), f"version {asked}"
     if commit is None:
         commit, label = _commit(root, asked), f"revision {asked}"
     if commit is None:
         raise DataError(
-            f"--challenger {asked}: no experiment or git revision of that name: `dvc exp list` "
-            "lists experiments, `git log --oneline` commits"
+            f"--challenger {asked}: no experiment, GTO stage or version, or git revision of "
+            "that name: `dvc exp list` lists experiments, `gto show` stages and versions, "
+            "`git log --oneline` commits"
         )
     return Named(asked, label, commit, version_at(root, artifact, commit))
 

@@ -72,9 +72,13 @@ def refuse_unready(root: Path, challenger: Named) -> None:
 def next_version(root: Path, artifact: str) -> str:
     """The version after the latest registered one (GTO's patch bump), its tag free."""
     from gto import api
+    from gto.exceptions import ArtifactNotFound
     from gto.versions import SemVer
 
-    latest = api.find_latest_version(str(root), artifact, registered=True)
+    try:
+        latest = api.find_latest_version(str(root), artifact, registered=True)
+    except ArtifactNotFound:  # nothing registered yet: the first version
+        latest = None
     version = SemVer(latest.version).bump_patch().version if latest else "v0.0.1"
     if git(root, "rev-parse", "--verify", "--quiet", f"refs/tags/{artifact}@{version}"):
         raise DataError(
@@ -146,7 +150,7 @@ def _assign(root: Path, artifact: str, steps: Plan) -> str:
     api.assign(str(root), artifact, steps.stage, version=steps.version)
     done = f"{artifact}@{steps.version} assigned {steps.stage}"
     if steps.stage == STAGING:
-        done += f" (gate.require_staging: decide again to promote it to {PROD})"
+        done += f" (gate.require_staging: `decide --challenger {STAGING} --apply` next)"
     return done
 
 
