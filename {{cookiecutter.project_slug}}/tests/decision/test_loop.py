@@ -17,7 +17,7 @@ from {{ cookiecutter.package_name }}.__main__ import main as cli
 from {{ cookiecutter.package_name }}.core import io, paths
 from {{ cookiecutter.package_name }}.core.errors import ConfigError, DataError, UserError
 from {{ cookiecutter.package_name }}.core.params import LoopParams, load_service
-from {{ cookiecutter.package_name }}.decision import loop
+from {{ cookiecutter.package_name }}.decision import loop, triggers
 from {{ cookiecutter.package_name }}.decision.verdicts import Yardstick
 from {{ cookiecutter.package_name }}.export import manifest
 
@@ -39,7 +39,7 @@ def rules(**changes) -> LoopParams:
 
 def fires(flags, retrained=None, model_time=None, **changes):
     loop_rules = rules(**changes)
-    return loop.trigger(NOW, flags, retrained=retrained, model_time=model_time, loop=loop_rules)
+    return triggers.trigger(NOW, flags, retrained=retrained, model_time=model_time, loop=loop_rules)
 
 
 def test_k_of_n_retrains_only_when_enough_of_the_last_windows_breached():
@@ -86,20 +86,20 @@ def record(minute: int, **extra) -> dict:
 def test_the_window_starts_after_the_last_one_and_ends_at_the_turn():
     records = [record(m) for m in (30, 5, 10, 20, 59)]
     start, end = NOW - dt.timedelta(minutes=50), NOW - dt.timedelta(minutes=30)
-    rows, times = loop.window(records, start, end)
+    rows, times = triggers.window(records, start, end)
     assert [r["request_id"] for r in rows] == ["r20", "r30"]  # (start, end], in time order
     assert times.is_monotonic_increasing
     # An event time, when logged, is the row's time (as monitor reads it).
     late = record(50, event_time=(NOW - dt.timedelta(days=1)).isoformat())
-    assert loop.window([late], None, end)[0] == [late]
-    assert loop.window([late], start, end)[0] == []
+    assert triggers.window([late], None, end)[0] == [late]
+    assert triggers.window([late], start, end)[0] == []
 
 
 def test_the_windows_since_the_last_retrain_are_the_ones_counted():
     past = [{"breach": True}, {"experiment": "loop-1", "breach": True}, {"breach": False}, {}]
-    assert loop.since_retrain(past) == [{"breach": False}, {}]
-    assert loop.retrains(past) == [past[1]]
-    assert loop.since_retrain(past[:1]) == past[:1]
+    assert triggers.since_retrain(past) == [{"breach": False}, {}]
+    assert triggers.retrains(past) == [past[1]]
+    assert triggers.since_retrain(past[:1]) == past[:1]
 
 
 def labelled(task: str, right: int, wrong: int) -> list[dict]:
@@ -127,20 +127,20 @@ def test_the_live_metric_scores_the_logged_answers_and_breaches_below_its_floor(
 ):
     yardstick = Yardstick(task, metric, make_params({"task": task}).business)
     rows = labelled(task, 30, 10)
-    live = loop.live_metric(rows, yardstick, min_rows=20)
+    live = triggers.live_metric(rows, yardstick, min_rows=20)
     assert live == {"metric": metric, "value": value, "rows": 40}
-    assert loop.breach_reasons([], live, rules(live_metric_floor=value)) == []
+    assert triggers.breach_reasons([], live, rules(live_metric_floor=value)) == []
     below = rules(live_metric_floor=value + 0.01)
-    assert loop.breach_reasons([], live, below) == [f"live {metric} {value} < {value + 0.01}"]
-    too_few = loop.live_metric(rows[:19], yardstick, min_rows=20)
+    assert triggers.breach_reasons([], live, below) == [f"live {metric} {value} < {value + 0.01}"]
+    too_few = triggers.live_metric(rows[:19], yardstick, min_rows=20)
     assert too_few["value"] is None and too_few["why"].startswith("fewer than 20 labelled")
-    assert loop.breach_reasons(["x", "c"], too_few, below) == ["2 features drift"]
+    assert triggers.breach_reasons(["x", "c"], too_few, below) == ["2 features drift"]
 
 
 def test_a_metric_the_log_cannot_score_is_said_not_breached(make_params):
     yardstick = Yardstick("classification", "neg_log_loss", make_params().business)
     rows = [{**r, "probabilities": None} for r in labelled("classification", 30, 10)]
-    live = loop.live_metric(rows, yardstick, min_rows=20)
+    live = triggers.live_metric(rows, yardstick, min_rows=20)
     assert live["value"] is None
     assert live["why"] == "cannot score the logged answers: the log holds no probabilities"
 
@@ -167,8 +167,8 @@ def test_a_damaged_record_file_is_one_line_naming_it(tmp_path):
         with pytest.raises(DataError, match=r"loop.jsonl line 2 is not a loop record: restore"):
             loop.history(tmp_path / "loop.jsonl")
     with pytest.raises(ConfigError, match="^--now '2026-13-01' is not a date"):
-        loop.parse_now("2026-13-01")
-    assert loop.parse_now("2026-01-31") == dt.datetime(2026, 1, 31, tzinfo=dt.UTC)
+        triggers.parse_now("2026-13-01")
+    assert triggers.parse_now("2026-01-31") == dt.datetime(2026, 1, 31, tzinfo=dt.UTC)
 
 
 # Turns end to end in a project of their own: git, DVC, a batch of data, and a stand-in
@@ -264,7 +264,7 @@ def test_a_quiet_window_is_one_committed_line_and_a_second_turn_changes_nothing(
     assert (line["rows"], line["breach"], line["trigger"]) == (120, False, None)
     assert line["window"] == {"from": None, "to": "2026-03-02T23:59:58+00:00"}
     message = git("log", "-1", "--format=%s")
-    assert message == f"loop: no trigger ({loop.figures(line)})"
+    assert message == f"loop: no trigger ({triggers.figures(line)})"
     assert message.startswith("loop: no trigger (120 rows; 0 drifted; breaches 0 of 1; 0 of the")
     assert git("status", "--porcelain") == ""
     assert turn(params, service, "2026-03-04") == 0  # nothing new logged: nothing changes
@@ -327,8 +327,8 @@ def test_a_retrain_commits_the_data_then_the_verdict_and_a_labelled_queue_joins_
     assert line["batch"] == {"path": f"data/raw/{name}.csv", "rows": 20}
     assert line["queue"] == {"path": f"data/labelling/{name}.csv", "rows": 30}
     assert git("log", "-2", "--format=%s").splitlines() == [
-        f"loop: HOLD {name} ({loop.figures(line)})",
-        f"loop: data for {name} ({loop.figures(line)})",
+        f"loop: HOLD {name} ({triggers.figures(line)})",
+        f"loop: data for {name} ({triggers.figures(line)})",
     ]
     assert "data/raw.dvc" in git("show", "--name-only", "HEAD~1")
     batch = pd.read_csv(paths.RAW / f"{name}.csv")

@@ -449,7 +449,8 @@ def test_the_openapi_schema_declares_every_answer(served):
     assert labels == ["high", "low", "mid"]
     color = schemas["Instance"]["properties"]["color"]["anyOf"]
     assert color == [{"type": "string"}, {"type": "integer"}, {"type": "null"}]
-    # The data's other columns: declared, optional, said to be ignored (the time logged).
+    # The data's other columns: declared, optional, said to be ignored (the time and
+    # the target logged).
     instance = schemas["Instance"]
     assert instance["required"] == ["x1", "x2", "color"]
     assert list(instance["properties"]) == ["x1", "x2", "color", "key", "target", "when", "note"]
@@ -461,8 +462,9 @@ def test_the_openapi_schema_declares_every_answer(served):
         "date-time",
         "null",
     ]
-    for column in ("key", "target", "note"):
+    for column in ("key", "note"):
         assert "ignored" in instance["properties"][column]["description"]
+    assert "logged as the row's label" in instance["properties"]["target"]["description"]
     assert instance["additionalProperties"] is False
     x1 = schemas["Instance"]["properties"]["x1"]["anyOf"][0]
     assert x1["type"] == "number" and x1["maximum"] == -x1["minimum"] >= request_schema.REACH
