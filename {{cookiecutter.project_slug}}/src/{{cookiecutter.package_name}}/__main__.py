@@ -11,6 +11,7 @@ batch file to the data.source folder and tracks it with DVC.
 #% endif
 #% if cookiecutter.serving == "yes"
 `... serve` serves the model over HTTP; `... monitor` checks logged inputs for drift;
+`... decide` judges a challenger against the model in prod and records the decision;
 #% endif
 `... compare` lists the experiments, best headline metric first (options it does not know
 go to `dvc exp show`). Stages log progress (progress.py); `--quiet` before the command, or
@@ -211,6 +212,43 @@ def monitor(args: argparse.Namespace) -> int:
     )
 
 
+def decide_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--challenger",
+        metavar="EXP|REV",
+        help="a `dvc exp` name or a git revision (default: the workspace's model)",
+    )
+    parser.add_argument(
+        "--champion",
+        metavar="STAGE|REV",
+        help="a GTO stage or a git revision (default: the version in prod)",
+    )
+    parser.add_argument(
+        "--apply",
+        action="store_true",
+        help="commit the decision; on PROMOTE register the challenger and assign prod",
+    )
+    parser.add_argument(
+        "--replay",
+        type=Path,
+        metavar="FILE",
+        help="recompute a decisions/*.json from its revisions and policy, and compare",
+    )
+
+
+def decide(args: argparse.Namespace) -> int:
+    """judge a challenger by service.yaml's gate: (exit 0 PROMOTE, 3 HOLD, 4 REJECT)"""
+    from .decision import decide as deciding
+
+    if args.replay is None:
+        return deciding.run(Path.cwd(), args.challenger, args.champion, apply=args.apply)
+    if args.challenger or args.champion or args.apply:
+        raise UserError(
+            "--replay recomputes a decision from the revisions and policy it records: give it alone"
+        )
+    return deciding.replay(Path.cwd(), args.replay)
+
+
 #% endif
 def compare_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--md", action="store_true", help="GitHub markdown (CI job summary)")
@@ -239,6 +277,8 @@ class Command:
 # uvicorn finishes the requests in flight and runs the app's shutdown (the prediction log
 # written), then raises the SIGINT it caught again.
 SERVER_STOPPED = "the server shut down as on SIGTERM, requests in flight answered"
+# decide writes its files atomically, and --apply undoes its commit and tags when cut short.
+DECIDE_STOPPED = "no decision was half written or half applied"
 #% endif
 # The one table of commands, one entry per line, in `--help`'s order: what runs each, and
 # its options. A command imports its modules when it runs, so that pipeline stages never
@@ -254,6 +294,7 @@ COMMANDS: dict[str, Command] = {
 #% if cookiecutter.serving == "yes"
     "serve": Command(serve, serve_options, interrupted=SERVER_STOPPED),
     "monitor": Command(monitor, monitor_options),
+    "decide": Command(decide, decide_options, interrupted=DECIDE_STOPPED),
 #% endif
     "compare": Command(compare, compare_options, passes_on=True),
 }

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import make_scorer
 
 from ..core.errors import ConfigError
@@ -31,6 +32,28 @@ def _matrix(raw: dict) -> dict[str, dict[str, float]]:
     }
 
 
+def classification_row_values(
+    y_true: Iterable,
+    y_pred: Iterable,
+    *,
+    matrix: dict,
+    correct_value: float,
+    wrong_value: float,
+) -> np.ndarray:
+    """The value of each prediction. Vectorised: each distinct (true, predicted) pair is
+    looked up once, so the cost is one pass over the rows (decision/bootstrap.py resamples
+    these values instead of scoring every resample again)."""
+    table = _matrix(matrix)
+    true_codes, true_classes = pd.factorize(np.asarray(y_true), use_na_sentinel=False)
+    pred_codes, pred_classes = pd.factorize(np.asarray(y_pred), use_na_sentinel=False)
+    pairs = np.empty((len(true_classes), len(pred_classes)))
+    for i, true in enumerate(map(schema.category_label, true_classes)):
+        for j, pred in enumerate(map(schema.category_label, pred_classes)):
+            default = correct_value if true == pred else wrong_value
+            pairs[i, j] = table.get(true, {}).get(pred, default)
+    return pairs[true_codes, pred_codes]
+
+
 def classification_value(
     y_true: Iterable,
     y_pred: Iterable,
@@ -39,19 +62,38 @@ def classification_value(
     correct_value: float,
     wrong_value: float,
 ) -> float:
-    table = _matrix(matrix)
-    values = []
-    for true, pred in zip(
-        map(schema.category_label, y_true), map(schema.category_label, y_pred), strict=True
-    ):
-        default = correct_value if true == pred else wrong_value
-        values.append(table.get(true, {}).get(pred, default))
-    return float(np.mean(values)) if values else 0.0
+    values = classification_row_values(
+        y_true, y_pred, matrix=matrix, correct_value=correct_value, wrong_value=wrong_value
+    )
+    return float(np.mean(values)) if values.size else 0.0
+
+
+def regression_row_values(
+    y_true: Iterable, y_pred: Iterable, *, cost_per_unit_error: float
+) -> np.ndarray:
+    """Minus the cost of each prediction's absolute error."""
+    error = np.abs(np.asarray(y_true, dtype=float) - np.asarray(y_pred, dtype=float))
+    return -cost_per_unit_error * error
 
 
 def regression_value(y_true: Iterable, y_pred: Iterable, *, cost_per_unit_error: float) -> float:
-    error = np.abs(np.asarray(y_true, dtype=float) - np.asarray(y_pred, dtype=float))
-    return -cost_per_unit_error * float(np.mean(error)) if error.size else 0.0
+    values = regression_row_values(y_true, y_pred, cost_per_unit_error=cost_per_unit_error)
+    return float(np.mean(values)) if values.size else 0.0
+
+
+def row_values(
+    task: Task, business: BusinessParams, y_true: Iterable, y_pred: Iterable
+) -> np.ndarray:
+    """business_value of each row: its mean over the rows is business_value."""
+    if task == "classification":
+        return classification_row_values(
+            y_true,
+            y_pred,
+            matrix=business.value_matrix,
+            correct_value=business.correct_value,
+            wrong_value=business.wrong_value,
+        )
+    return regression_row_values(y_true, y_pred, cost_per_unit_error=business.cost_per_unit_error)
 
 
 def check_matrix(business: BusinessParams, classes: Iterable) -> None:

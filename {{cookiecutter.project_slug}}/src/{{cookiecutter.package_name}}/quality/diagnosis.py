@@ -75,7 +75,8 @@ def _group_values(column: pd.Series) -> pd.Series:
 def per_group(
     y_true: np.ndarray, y_pred: np.ndarray, groups: pd.DataFrame, task: Task, min_size: int
 ) -> dict:
-    """groups.<column>.<value>.{metric, rows} and groups.<column>.gap (see module doc)."""
+    """groups.<column>.<value>.{metric, rows} and groups.<column>.gap (see module doc); no
+    gap when fewer than 2 of a column's values have `min_size` rows (the caller says so)."""
     functions = GROUP_METRICS[task]
     gap_metric = GAP_METRIC[task]
     result = {}
@@ -105,13 +106,6 @@ def per_group(
                     sensitive_features=values[keep],
                 ).difference(method="between_groups")
                 entry["gap"] = _round(gap)
-            else:
-                log.warning(
-                    "evaluate: no gap for group column %s: fewer than 2 of its values have "
-                    "evaluate.min_group_size=%d test rows",
-                    column,
-                    min_size,
-                )
         result[key(column)] = entry
     return result
 
@@ -195,6 +189,14 @@ def diagnose(
             )
     columns = schema.present(test, groups, "group columns", "the test data")
     result["groups"] = per_group(y_true, y_pred, test[columns], task, rules.min_group_size)
+    for column in columns:
+        if "gap" not in result["groups"][key(column)]:
+            log.warning(
+                "evaluate: no gap for group column %s: fewer than 2 of its values have "
+                "evaluate.min_group_size=%d test rows",
+                column,
+                rules.min_group_size,
+            )
     result["gate"] = gate(result["groups"], rules)
     if time and schema.present(test, [time], "time column", "the test data"):
         mask, cutoff = recent_mask(test[time], rules.recent_fraction)

@@ -100,6 +100,12 @@ def _local_cache(root: str):
         return repo.cache.local
 
 
+def cache_path(root: Path, md5: str) -> Path:
+    """Where the project's DVC cache keeps the file (or a folder's listing, `<md5>.dir`)
+    whose md5 dvc.lock records."""
+    return Path(_local_cache(str(Path(root).resolve())).oid_to_path(md5))
+
+
 def _read_cached(path: Path, name: str, where: str) -> bytes:
     """A file from DVC's local cache (.dvc/cache/files/md5/xx/yyyy...)."""
     if not path.exists():
@@ -113,14 +119,13 @@ def _read_cached(path: Path, name: str, where: str) -> bytes:
 def cached_paths(root: Path, lock_text: str, where: str) -> dict[str, Path]:
     """Where DVC's cache keeps each cached file export wrote, by the md5s of the dvc.lock
     `lock_text`: models/model.skops, and the files of models/onnx/ when export writes ONNX."""
-    cache = _local_cache(str(Path(root).resolve()))
-    found = {manifest.MODEL: Path(cache.oid_to_path(locked_md5(lock_text)))}
+    found = {manifest.MODEL: cache_path(root, locked_md5(lock_text))}
 #% if cookiecutter.onnx == "yes"
     # A folder output is cached as a listing (<md5>.dir: each file's relpath and md5).
     folder = paths.ONNX_DIR.as_posix()
-    listing = Path(cache.oid_to_path(locked_md5(lock_text, paths.ONNX_DIR)))
+    listing = cache_path(root, locked_md5(lock_text, paths.ONNX_DIR))
     for entry in json.loads(_read_cached(listing, folder, where)):
-        found[f"{folder}/{entry['relpath']}"] = Path(cache.oid_to_path(entry["md5"]))
+        found[f"{folder}/{entry['relpath']}"] = cache_path(root, entry["md5"])
 #% endif
     return found
 
