@@ -49,6 +49,8 @@ FEATURE_FILES = {
         "docs/serving.md",
         "tests/serving",
         "tests/decision",
+        # The scheduled loop's workflow (ci: github only; CI_FILES takes it with .github).
+        ".github/workflows/loop.yml",
     ],
     "onnx": [
         "src/{{ cookiecutter.package_name }}/export/onnx_convert.py",

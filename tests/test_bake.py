@@ -201,28 +201,64 @@ def test_ci_files_pass_their_audit(baked):
     assert workflow.exists() == (answers["ci"] == "github")
     assert gitlab.exists() == (answers["ci"] == "gitlab")
     assert not (project / ".github").exists() or answers["ci"] == "github"
-    if workflow.exists():
-        audit = run(project, "zizmor", "--offline", "--persona", "pedantic", str(workflow))
+    workflows = sorted(project.glob(".github/workflows/*.yml"))
+    loop = project / ".github/workflows/loop.yml"
+    assert loop.exists() == (answers["ci"] == "github" and answers["serving"] == "yes")
+    for each in workflows:
+        audit = run(project, "zizmor", "--offline", "--persona", "pedantic", str(each))
         assert "No findings" in audit.stdout + audit.stderr, audit.stdout
-        run(
-            project,
-            "check-jsonschema",
-            "--builtin-schema",
-            "vendor.github-workflows",
-            str(workflow),
-        )
-        uses = re.findall(r"uses: (.+)", workflow.read_text())
+        run(project, "check-jsonschema", "--builtin-schema", "vendor.github-workflows", str(each))
+        uses = re.findall(r"uses: (.+)", each.read_text())
         assert uses and [u for u in uses if not PINNED.fullmatch(u)] == []
+    if loop.exists():
+        check_loop_workflow(yaml.safe_load(loop.read_text()), package_of(project))
+    if workflow.exists():
         steps = yaml.safe_load(workflow.read_text())["jobs"]["test"]["steps"]
         script = "\n".join(s.get("run", "") for s in steps)
         assert "uv sync --locked" in script
         assert "dvc metrics diff --md origin/main" in script
         assert '>> "$GITHUB_STEP_SUMMARY"' in script
     if gitlab.exists():
-        run(project, "check-jsonschema", "--builtin-schema", "vendor.gitlab-ci", str(gitlab))
-        assert "uv sync --locked" in "\n".join(
-            yaml.safe_load(gitlab.read_text())["check"]["script"]
-        )
+        check_gitlab(project, answers)
+
+
+def check_gitlab(project: Path, answers: dict) -> None:
+    """.gitlab-ci.yml valid against GitLab's schema; with serving, a loop job that only a
+    pipeline schedule runs, and the check job only the others."""
+    gitlab = project / ".gitlab-ci.yml"
+    run(project, "check-jsonschema", "--builtin-schema", "vendor.gitlab-ci", str(gitlab))
+    jobs = yaml.safe_load(gitlab.read_text())
+    assert "uv sync --locked" in "\n".join(jobs["check"]["script"])
+    assert ("loop" in jobs) == (answers["serving"] == "yes")
+    if "loop" in jobs:
+        assert jobs["loop"]["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "schedule"'}]
+        assert f"python -m {package_of(project)} loop" in jobs["loop"]["script"]
+        assert jobs["check"]["rules"] == [{"if": '$CI_PIPELINE_SOURCE != "schedule"'}]
+
+
+def test_gitlab_with_serving_runs_the_loop_on_pipeline_schedules_only(tmp_path):
+    """The matrix's GitLab bake answers serving=no: this one has the loop job."""
+    project = bake(tmp_path, ci="gitlab")
+    check_gitlab(project, answers_of({"ci": "gitlab"}))
+
+
+def check_loop_workflow(flow: dict, package: str) -> None:
+    """The scheduled loop: a cron and a manual start, no permission by default and write
+    only for the job that pushes, one turn at a time, the log's URL from a variable passed
+    through the environment (no expression inside a script), the turn, then the push."""
+    # PyYAML reads the key `on` as True (YAML 1.1).
+    assert set(flow[True]) == {"schedule", "workflow_dispatch"} and flow[True]["schedule"]
+    assert flow["permissions"] == {}
+    assert flow["concurrency"]["cancel-in-progress"] is False
+    (job,) = flow["jobs"].values()
+    assert job["permissions"] == {"contents": "write"}
+    steps = {step.get("name", step.get("uses")): step for step in job["steps"]}
+    fetch = steps["Data, model and prediction log"]
+    assert fetch["env"] == {"PREDICTION_LOG_URL": "${{ vars.PREDICTION_LOG_URL }}"}
+    assert 'dvc get-url "$PREDICTION_LOG_URL" logs/predictions.jsonl' in fetch["run"]
+    assert f"python -m {package} loop" in steps["Turn"]["run"]
+    assert "--tags" in steps["Push the turn's commits and tags"]["run"]
+    assert not any("${{" in step.get("run", "") for step in job["steps"])
 
 
 def test_locks_agree_with_pyproject(baked, tmp_path):

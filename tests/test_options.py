@@ -49,7 +49,7 @@ FEATURE_PINS = {
     "onnx": (["onnx", "onnxruntime", "skl2onnx"], []),
     "remote_sources": (["sqlalchemy"], ["fsspec"]),
 }
-COMMANDS = {"serving": {"serve", "monitor"}, "onnx": set(), "remote_sources": {"fetch"}}
+COMMANDS = {"serving": {"serve", "monitor", "loop"}, "onnx": set(), "remote_sources": {"fetch"}}
 # The combinations test_bake.py's matrix does not bake (it has yyy, nnn, ynn, nyy).
 OTHERS = [("yes", "yes", "no"), ("yes", "no", "yes"), ("no", "yes", "no"), ("no", "no", "yes")]
 STATEMENT = re.compile(r"^[ \t]*#%", re.M)
@@ -96,7 +96,10 @@ def check_pruned(project: Path, answers: dict) -> None:
     for feature, names in FEATURE_FILES.items():
         wanted = answers[feature] == "yes"
         for name in names:
-            assert (project / name.replace("<pkg>", package)).exists() == wanted, name
+            # A feature's GitHub workflow exists only in a bake that has GitHub's CI.
+            github = answers.get("ci", "github") == "github"  # cookiecutter.json's default
+            kept = wanted and (github or not name.startswith(".github/"))
+            assert (project / name.replace("<pkg>", package)).exists() == kept, name
         users = [
             f"{p.relative_to(project)}: {sorted(imported(p) & FEATURE_MODULES[feature])}"
             for p in python

@@ -12,6 +12,7 @@ batch file to the data.source folder and tracks it with DVC.
 #% if cookiecutter.serving == "yes"
 `... serve` serves the model over HTTP; `... monitor` checks logged inputs for drift;
 `... decide` judges a challenger against the model in prod and records the decision;
+`... loop` takes one turn of the closed loop (retrains when the log calls for it);
 #% endif
 `... compare` lists the experiments, best headline metric first (options it does not know
 go to `dvc exp show`). Stages log progress (progress.py); `--quiet` before the command, or
@@ -247,6 +248,24 @@ def decide(args: argparse.Namespace) -> int:
             "--replay recomputes a decision from the revisions and policy it records: give it alone"
         )
     return deciding.replay(Path.cwd(), args.replay)
+def loop_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--log", type=Path, help="prediction log (default serve.prediction_log)")
+    parser.add_argument(
+        "--now", metavar="TIME", help="the turn's time, ISO 8601 (tests and replays; default now)"
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="assess the window, say what it would do, write nothing",
+    )
+
+
+def loop(args: argparse.Namespace) -> int:
+    """one turn of the closed loop: retrain when the log calls for it (service.yaml: loop)"""
+    from .core.params import load, load_service
+    from .decision import loop as closing
+
+    return closing.main(load(), load_service(), args.log, now=args.now, dry_run=args.dry_run)
 
 
 #% endif
@@ -279,6 +298,8 @@ class Command:
 SERVER_STOPPED = "the server shut down as on SIGTERM, requests in flight answered"
 # decide writes its files atomically, and --apply undoes its commit and tags when cut short.
 DECIDE_STOPPED = "no decision was half written or half applied"
+# decision/loop.py undoes a turn that stops before decide has judged its challenger.
+TURN_UNDONE = "git is back where the turn found it, unless decide had already judged"
 #% endif
 # The one table of commands, one entry per line, in `--help`'s order: what runs each, and
 # its options. A command imports its modules when it runs, so that pipeline stages never
@@ -295,6 +316,7 @@ COMMANDS: dict[str, Command] = {
     "serve": Command(serve, serve_options, interrupted=SERVER_STOPPED),
     "monitor": Command(monitor, monitor_options),
     "decide": Command(decide, decide_options, interrupted=DECIDE_STOPPED),
+    "loop": Command(loop, loop_options, interrupted=TURN_UNDONE),
 #% endif
     "compare": Command(compare, compare_options, passes_on=True),
 }

@@ -301,6 +301,28 @@ def test_a_row_as_the_data_holds_it_is_predicted_and_its_event_time_logged(serve
     assert [r["inputs"] for r in records] == [GOOD] * 10
 
 
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_a_target_the_row_carries_is_logged_as_its_label_as_sent(served, task):
+    """A label the caller knows rides along: logged as sent (text, a number, a list), for
+    `loop` to score and batch; a row without it, or with null, logs no label at all."""
+    client, _, logged = served(task)
+    sent = ["high", 7, 2.5, None, "missing key", ["odd", 1]]
+    rows = [GOOD if label == "missing key" else {**GOOD, "target": label} for label in sent]
+    answer = client.post("/predict", json={"instances": rows})
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == client.post("/predict", json={"instances": [GOOD] * 6}).json()
+    records = logged()[:6]
+    assert [r.get("label", "absent") for r in records] == [
+        "high",
+        7,
+        2.5,
+        "absent",
+        "absent",
+        ["odd", 1],
+    ]
+    assert all("label" not in r for r in logged()[6:])
+
+
 @pytest.mark.parametrize(
     "when", ["yesterday", "2024-13-01", "2024", "１２３４", 2024.5, 99999, 999, True, [2024]]
 )

@@ -246,6 +246,9 @@ class Predictor:
         self.known = {c: frozenset(v) for c, v in self.features["categorical"].items()}
         self.missing = request_schema.missing_values(self.features)
         self.served = {"artifact": source.artifact, "version": source.version}
+        # A row may carry the target, a label the caller knows: the log keeps it, and
+        # `loop` scores the served model on such rows and makes them a batch.
+        self.target = self.roles.target
 
     def answer(self, instances: list) -> dict[str, Any]:
         """Predictions (and probabilities) of `instances`, with warnings of unseen categories."""
@@ -268,19 +271,23 @@ class Predictor:
         answer["warnings"] = [message for _, message in unseen]
         answer["model"] = self.served
         if self.prediction_log is not None:
-            self.log(columns, times, predictions, per_row, unseen)
+            given = {"event_time": times, "label": [getattr(r, self.target) for r in instances]}
+            self.log(columns, given, predictions, per_row, unseen)
         return answer
 
     def log(
         self,
         columns: dict,
-        times: list | None,
+        given: dict[str, list | None],
         predictions: list,
         per_row: list | None,
         unseen: list,
     ) -> None:
         """One prediction log row per input row, under one request id: `time` when it
-        arrived, `event_time` the row's own time (data.time) when the request gave one."""
+        arrived, `event_time` the row's own time (data.time) when the request gave one,
+        `label` the target when the row carried it (a JSON value as sent; no key when it
+        did not). given: per log key, each row's value, or None when no row gave one."""
+        times, labels = given["event_time"], given["label"]
         request_id = uuid.uuid4().hex
         when = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
         values = zip(*columns.values(), strict=True)
@@ -288,23 +295,25 @@ class Predictor:
         row_warnings: dict[int, list[str]] = {}
         for i, message in unseen:
             row_warnings.setdefault(i, []).append(message)
-        self.prediction_log.write(
-            [
-                {
-                    "time": when,
-                    "event_time": times[i] if times else None,
-                    "request_id": request_id,
-                    "row": i,
-                    "model_version": self.source.version,
-                    "model_md5": self.source.md5,
-                    "inputs": row,
-                    "prediction": predictions[i],
-                    "probabilities": per_row[i] if per_row else None,
-                    "warnings": row_warnings.get(i, []),
-                }
-                for i, row in enumerate(rows)
-            ]
-        )
+        records = [
+            {
+                "time": when,
+                "event_time": times[i] if times else None,
+                "request_id": request_id,
+                "row": i,
+                "model_version": self.source.version,
+                "model_md5": self.source.md5,
+                "inputs": row,
+                "prediction": predictions[i],
+                "probabilities": per_row[i] if per_row else None,
+                "warnings": row_warnings.get(i, []),
+            }
+            for i, row in enumerate(rows)
+        ]
+        for record, label in zip(records, labels, strict=True):
+            if label is not None:
+                record["label"] = label
+        self.prediction_log.write(records)
 
 
 def _bare_app(

@@ -253,6 +253,14 @@ def exported_roles() -> schema.Roles:
     return schema.roles_from_dict(meta["features"]["roles"])
 
 
+def reference() -> tuple[schema.Roles, pd.DataFrame]:
+    """The exported model's feature roles and the rows it trained on (exported_roles), less
+    augmented copies (ids ending -augN): noise added to training rows, not real data."""
+    roles = exported_roles()
+    train = io.read_parquet(paths.TRAIN)
+    return roles, train[schema.base_ids(train[schema.ID]) == train[schema.ID].astype(str)]
+
+
 def logged_rows(log_path: Path, since: str | None) -> tuple[list[dict], pd.Series, int]:
     """The log's records from `since` on, in time order (window), their times, and how many
     lines were no record: a warning names the first of those (torn or edited lines)."""
@@ -291,10 +299,7 @@ def main(
             params.data.target,
         )
         return 0
-    roles = exported_roles()
-    train = io.read_parquet(paths.TRAIN)
-    # Augmented copies (ids ending -augN) are noise added to training rows, not real data.
-    train = train[schema.base_ids(train[schema.ID]) == train[schema.ID].astype(str)]
+    roles, train = reference()
     report = drift_report(train, logged_inputs(records, roles), roles, service.monitor)
     report["log"] = str(log_path)
     report["skipped_lines"] = skipped

@@ -11,7 +11,8 @@ missing_values (docs/data-sources.md: Missing values), any other text is a categ
 row may also carry the data's columns that are no feature (features.json's
 `non_features`: the target, data.time, data.id_column, data.drop), as rows come in the
 data: they are optional and ignored, except that the event time (data.time) is checked
-and logged. Any other field is refused, as are an empty
+and logged, and the target, when a row carries it, is logged as the row's `label`. Any
+other field is refused, as are an empty
 `instances` list and more than `max_rows` rows; `body_limit` sizes the largest body such
 a request needs.
 """
@@ -137,6 +138,9 @@ def row_model(features: dict) -> type[BaseModel]:
         if column == roles["time"]:
             said = "the event time (data.time), a year or a date: logged, not a feature"
             fields[column] = (EventTime, Field(None, description=said))
+        elif column == roles["target"]:
+            said = "the target, when known: logged as the row's label, not a feature"
+            fields[column] = (Any, Field(None, description=said))
         else:
             said = "a column of the data that is no feature: accepted and ignored"
             fields[column] = (Any, Field(None, description=said))
