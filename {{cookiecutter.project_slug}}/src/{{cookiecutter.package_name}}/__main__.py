@@ -248,6 +248,8 @@ def decide(args: argparse.Namespace) -> int:
             "--replay recomputes a decision from the revisions and policy it records: give it alone"
         )
     return deciding.replay(Path.cwd(), args.replay)
+
+
 def loop_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log", type=Path, help="prediction log (default serve.prediction_log)")
     parser.add_argument(
