@@ -2,8 +2,7 @@
 plain CSV batches that a bake's `add-batch` accepts into its batch folder (data.source).
 
 - penguins(): rows resampled from the shipped penguins, with a covariate shift (rows
-  drawn by a weight, so P(x) moves and P(species | x) stays) and, optionally, labels
-  made noisy in one group's rows.
+  drawn by a weight, so P(x) moves and P(species | x) stays).
 - synthetic(): a churn table (numeric x1..x3, a `segment` group, a `day` time, a binary
   `outcome`) whose label bends outside the region the first batches cover: a model
   fitted on the old region is wrong beyond doubt on the new one, and one retrained on it
@@ -19,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-SPECIES = ["Adelie", "Chinstrap", "Gentoo"]
 MEASURES = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
 # The outcome missing which costs most: the value matrix of scenario d is on it.
 RARE, COMMON = "churn", "stay"
@@ -58,16 +56,12 @@ def penguins(
     seed: int,
     year: int,
     heavier: float = 0.0,
-    noisy: tuple[str, str] | None = None,
-    noise: float = 0.0,
 ) -> pd.DataFrame:
     """`rows` penguins resampled from the shipped ones, as a batch of `year`.
 
     heavier: the covariate shift; a row is drawn with weight exp(heavier * z), z its
     body mass in standard units, so heavier > 0 favours heavy penguins. Every measure
     gets a little seeded jitter (no row repeats a shipped one, so its hash id is new).
-    noisy=(column, value): that group's rows get a random other species with
-    probability `noise`.
     """
     rng = np.random.default_rng(seed)
     source = shipped_penguins(project)
@@ -79,11 +73,6 @@ def penguins(
         jitter = rng.normal(0.0, 0.01 * batch[column].std(), rows)
         batch[column] = (batch[column] + jitter).round(2)
     batch["year"] = year
-    if noisy is not None:
-        column, value = noisy
-        flip = (batch[column] == value).to_numpy() & (rng.random(rows) < noise)
-        others = [[s for s in SPECIES if s != label] for label in batch["species"]]
-        batch.loc[flip, "species"] = [rng.choice(others[i]) for i in np.flatnonzero(flip)]
     return batch
 
 
