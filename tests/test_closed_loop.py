@@ -1,8 +1,9 @@
 """The closed loop end to end (issue 22, 4a-e), on seeded streams (tests/streams.py), with
 the bake's own commands: add-batch, `dvc exp run`, `decide [--apply]`, `gto show`, `serve`,
-`loop`. Two baked projects are the baselines, each with its first model in prod: the
-penguins, and the synthetic churn stream. Each scenario works in its own `git clone` of one
-(the same DVC cache), so the tags one moves are not another's; each prints its seconds.
+`loop`. Baked projects are the baselines, each with its first model in prod: the
+penguins, and the synthetic churn stream (one per class, so that the classes can run on
+different xdist workers). Each scenario works in its own `git clone` of one (the same DVC
+cache), so the tags one moves are not another's; each prints its seconds.
 Scenario e (replay) replays d's applied decision; f (the property) is in the bake's
 tests/decision/test_gates.py."""
 
@@ -55,15 +56,21 @@ def stream_project(parent: Path) -> Path:
     return root
 
 
+# Class-scoped: each class below makes the baseline it needs, so xdist (--dist
+# loadscope) can run the classes on different workers.
 @pytest.fixture(scope="class")
-def bases(tmp_path_factory) -> dict[str, Path]:
-    parent = tmp_path_factory.mktemp("bases")
-    penguins = bake(parent, project_name="Loop Penguins")
+def penguins_base(tmp_path_factory) -> Path:
+    penguins = bake(tmp_path_factory.mktemp("bases"), project_name="Loop Penguins")
     run(penguins, "dvc", "repro")
     commit_and_deploy(penguins, "First pipeline run")
-    stream = stream_project(parent)
+    return penguins
+
+
+@pytest.fixture(scope="class")
+def stream_base(tmp_path_factory) -> Path:
+    stream = stream_project(tmp_path_factory.mktemp("bases"))
     commit_and_deploy(stream, "First pipeline run: the churn stream")
-    return {"penguins": penguins, "stream": stream}
+    return stream
 
 
 def clone(base: Path, where: Path) -> Path:
@@ -119,10 +126,10 @@ def challenge(root: Path, batch, name: str) -> None:
     challenger(root, name)
 
 
-class TestClosedLoop:
-    def test_a_drift_and_a_better_challenger_is_promoted_and_served(self, bases, tmp_path):
+class TestPromotion:
+    def test_a_drift_and_a_better_challenger_is_promoted_and_served(self, stream_base, tmp_path):
         started = time.perf_counter()
-        root = clone(bases["stream"], tmp_path)
+        root = clone(stream_base, tmp_path)
         new = streams.synthetic(3000, seed=2, region="new", first_day="2026-03-01")
         challenge(root, new, "drifted")
         before = prod_version(root)
@@ -139,49 +146,11 @@ class TestClosedLoop:
         print(f"\nscenario a: {record['verdict']} in {time.perf_counter() - started:.1f} s")
         print(printed)
 
-    def test_b_a_wider_group_gap_is_rejected_naming_the_group(self, bases, tmp_path):
-        started = time.perf_counter()
-        root = clone(bases["stream"], tmp_path)
-        noisy = streams.synthetic(
-            3000, seed=2, region="new", first_day="2026-03-01", noisy_segment="wholesale"
-        )
-        challenge(root, noisy, "noisy")
-        before = prod_version(root)
-        status, record, printed = decide(root, "--challenger", "noisy", "--apply")
-        assert (record["verdict"], status) == ("REJECT", 4), printed
-        found = gates(record)
-        assert found["headline"]["outcome"] == "pass", printed
-        gap = found["group_gap:segment"]
-        assert gap["outcome"] == "fail" and gap["value"] > 0.05, gap
-        failed = {g["name"] for g in record["gates"] if g["outcome"] == "fail"}
-        assert failed == {"group_gap:segment"}, printed
-        markdown = sorted((root / "decisions").glob("*.md"))[-1].read_text()
-        assert "segment" in markdown and f"{gap['value']:.3f}"[:4] in markdown, markdown
-        assert prod_version(root) == before
-        print(f"\nscenario b: {record['verdict']} in {time.perf_counter() - started:.1f} s")
-        print(printed)
-
-    def test_c_too_few_rows_hold(self, bases, tmp_path):
-        started = time.perf_counter()
-        root = clone(bases["penguins"], tmp_path)
-        few = streams.penguins(root, 12, seed=3, year=2010, heavier=1.0)
-        challenge(root, few, "few")
-        before = prod_version(root)
-        status, record, printed = decide(root, "--challenger", "few", "--apply")
-        assert (record["verdict"], status) == ("HOLD", 3), printed
-        outcomes = {g["outcome"] for g in record["gates"]}
-        assert "fail" not in outcomes and "hold" in outcomes, printed
-        held = [g["detail"] for g in record["gates"] if g["outcome"] == "hold"]
-        assert any("rows" in detail for detail in held), held
-        assert prod_version(root) == before
-        print(f"\nscenario c: {record['verdict']} in {time.perf_counter() - started:.1f} s")
-        print(printed)
-
     def test_d_a_policy_on_business_value_promotes_what_the_headline_would_not_e_replay(
-        self, bases, tmp_path
+        self, stream_base, tmp_path
     ):
         started = time.perf_counter()
-        root = clone(bases["stream"], tmp_path)
+        root = clone(stream_base, tmp_path)
         challenger(root, "balanced", "model=logistic_regression", "model.class_weight=balanced")
         status, headline_only, printed = decide(root, "--challenger", "balanced")
         assert headline_only["verdict"] != "PROMOTE" and status != 0, printed
@@ -208,9 +177,35 @@ class TestClosedLoop:
               f"in {seconds:.1f} s")  # fmt: skip
         print(printed, printed_value, sep="\n")
 
-    def test_loop_fires_on_drift_in_k_of_n_windows_and_records_quiet_ones(self, bases, tmp_path):
+
+class TestRejectionAndTheLoop:
+    def test_b_a_wider_group_gap_is_rejected_naming_the_group(self, stream_base, tmp_path):
         started = time.perf_counter()
-        root = clone(bases["stream"], tmp_path)
+        root = clone(stream_base, tmp_path)
+        noisy = streams.synthetic(
+            3000, seed=2, region="new", first_day="2026-03-01", noisy_segment="wholesale"
+        )
+        challenge(root, noisy, "noisy")
+        before = prod_version(root)
+        status, record, printed = decide(root, "--challenger", "noisy", "--apply")
+        assert (record["verdict"], status) == ("REJECT", 4), printed
+        found = gates(record)
+        assert found["headline"]["outcome"] == "pass", printed
+        gap = found["group_gap:segment"]
+        assert gap["outcome"] == "fail" and gap["value"] > 0.05, gap
+        failed = {g["name"] for g in record["gates"] if g["outcome"] == "fail"}
+        assert failed == {"group_gap:segment"}, printed
+        markdown = sorted((root / "decisions").glob("*.md"))[-1].read_text()
+        assert "segment" in markdown and f"{gap['value']:.3f}"[:4] in markdown, markdown
+        assert prod_version(root) == before
+        print(f"\nscenario b: {record['verdict']} in {time.perf_counter() - started:.1f} s")
+        print(printed)
+
+    def test_loop_fires_on_drift_in_k_of_n_windows_and_records_quiet_ones(
+        self, stream_base, tmp_path
+    ):
+        started = time.perf_counter()
+        root = clone(stream_base, tmp_path)
         set_policy(root, "loop", min_drifted_features=1)
         git(root, "commit", "-qam", "loop: one drifted feature breaches")
         quiet = streams.synthetic(300, seed=4, first_day="2026-02-01", days=5)
@@ -238,3 +233,21 @@ class TestClosedLoop:
         decided = json.loads(sorted((root / "decisions").glob("*.json"))[-1].read_text())
         assert fired["verdict"] == decided["verdict"], (fired, decided["verdict"])
         assert [line["breach"] for line in lines] == [False, True, True], lines
+
+
+class TestTooFewRows:
+    def test_c_too_few_rows_hold(self, penguins_base, tmp_path):
+        started = time.perf_counter()
+        root = clone(penguins_base, tmp_path)
+        few = streams.penguins(root, 12, seed=3, year=2010, heavier=1.0)
+        challenge(root, few, "few")
+        before = prod_version(root)
+        status, record, printed = decide(root, "--challenger", "few", "--apply")
+        assert (record["verdict"], status) == ("HOLD", 3), printed
+        outcomes = {g["outcome"] for g in record["gates"]}
+        assert "fail" not in outcomes and "hold" in outcomes, printed
+        held = [g["detail"] for g in record["gates"] if g["outcome"] == "hold"]
+        assert any("rows" in detail for detail in held), held
+        assert prod_version(root) == before
+        print(f"\nscenario c: {record['verdict']} in {time.perf_counter() - started:.1f} s")
+        print(printed)
