@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 
 import yaml
 from gto import api
@@ -100,6 +101,22 @@ def test_with_require_staging_a_promotion_stops_at_staging_then_goes_to_prod(rep
     assert stages["staging"] == "v0.0.2" and stages["prod"] == "v0.0.1"
     assert main(["decide", "--challenger", "staging", "--apply"]) == EXIT_STATUS["PROMOTE"]
     assert api.show(str(root))[ARTIFACT]["stage"]["prod"] == "v0.0.2"
+
+
+def test_what_the_cache_lacks_is_fetched_from_the_dvc_remote(repo, capsys, tmp_path, monkeypatch):
+    """A fresh clone after `dvc pull` (CI's) holds HEAD's outputs only: the champion's
+    model and splits come from the default remote when decide needs them."""
+    root, _ = repo
+    dvc = (sys.executable, "-m", "dvc")
+    run(root, *dvc, "remote", "add", "-d", "--local", "store", str(tmp_path / "store"))
+    run(root, *dvc, "push", "-q", "--all-commits")
+    clone = tmp_path / "clone"
+    run(tmp_path, "git", "clone", "-q", str(root), str(clone))
+    run(clone, *dvc, "remote", "add", "-d", "--local", "store", str(tmp_path / "store"))
+    run(clone, *dvc, "pull", "-q")
+    monkeypatch.chdir(clone)
+    assert main(["decide"]) == EXIT_STATUS["PROMOTE"]
+    assert "against prod (v0.0.1)" in capsys.readouterr().out
 
 
 def refused(capsys, argv, message, root) -> None:

@@ -14,6 +14,7 @@ the challenger's target), so memory and time follow the test rows.
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,8 @@ from ..quality import diagnosis
 from ..serving import registry
 from ..tables import schema
 from .verdicts import Answers, Rows, Yardstick
+
+log = logging.getLogger(__name__)
 
 WORKSPACE = "workspace"
 PROD = "prod"
@@ -297,9 +300,52 @@ def _refuse_stale_splits(root: Path, metadata: dict) -> None:
             )
 
 
+# What a side reads from DVC's cache at its commit: its export and its splits.
+# (ONNX_DIR only where export writes it: _missing skips what a dvc.lock lacks.)
+SIDE_OUTPUTS = (paths.MODEL, paths.ONNX_DIR, paths.TRAIN, paths.TEST)
+
+
+def _missing(root: Path, revision: str) -> list[str]:
+    """The outputs of SIDE_OUTPUTS that `revision`'s dvc.lock records and the cache lacks
+    (a folder by its listing only: fetching it brings its files too)."""
+    lock = Snapshot(root, revision).lock()
+    missing = []
+    for path in SIDE_OUTPUTS:
+        try:
+            md5 = registry.locked_md5(lock, path)
+        except DataError:  # that commit has no such output (no ONNX export, say)
+            continue
+        if not registry.cache_path(root, md5).is_file():
+            missing.append(str(path))
+    return missing
+
+
+def fetch_missing(root: Path, sides: list[Named | None]) -> None:
+    """Bring what the committed sides read into DVC's cache from the default remote when
+    it lacks them (a fresh clone in CI holds only HEAD's outputs, after `dvc pull`), so
+    that a decision needs no `dvc fetch` of every tagged commit first. Without a remote,
+    or when the fetch fails, the reads below say what is missing, in one line."""
+    wanted = {n.revision: _missing(root, n.revision) for n in sides if n and n.revision}
+    wanted = {revision: paths_ for revision, paths_ in wanted.items() if paths_}
+    if not wanted:
+        return
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        if not repo.config["core"].get("remote"):
+            return
+        for revision, targets in wanted.items():
+            try:
+                repo.fetch(targets=targets, revs=[revision], workspace=False)
+            except DvcException as exc:
+                log.warning("could not fetch %s of %s: %s", ", ".join(targets), revision, exc)
+
+
 def gather(root: Path, challenger: Named, champion: Named | None) -> Evidence:
     """Both sides loaded and scored on the challenger's test split, less the rows the
     champion trained on, with the prior/mean baseline; the yardstick is the challenger's."""
+    fetch_missing(root, [challenger, champion])
     artifact = registry.artifact_name(root)
     new = load_side(root, artifact, challenger)
     old = load_side(root, artifact, champion) if champion else None
