@@ -91,8 +91,8 @@ class Walkthrough:
             assert ran(log) == ["clean", "select", "train", "evaluate", "export"]
             assert "business_value" in metrics(root)
         elif title == "The closed turn":
-            # Nothing served yet: an empty log, a window carried, nothing written.
-            assert "loop (dry run, nothing written): 0 rows; window carried" in log
+            # Nothing served yet: an empty log, a window carried; a dry run writes nothing.
+            assert "loop (dry run, nothing written): 0 rows; window carried: fewer" in log
             assert not (root / "decisions/loop.jsonl").exists()
         else:
             raise AssertionError(f"no check for section {title!r}")

@@ -74,7 +74,7 @@ def test_the_schedule_counts_from_the_last_retrain_else_from_the_models_commit()
 
 
 def test_a_carried_window_counts_for_nothing_but_the_schedule():
-    assert fires(None) == (None, "window carried")
+    assert fires(None) == (None, "window carried: fewer than 40 rows (loop.min_rows)")
     assert fires(None, None, NOW - dt.timedelta(days=2), every_days=1)[0].startswith("schedule")
 
 
@@ -250,26 +250,28 @@ def turn(params, service, now: str) -> int:
     return loop.main(params, service, None, now=now)
 
 
-def test_a_quiet_window_is_one_committed_line_and_a_second_turn_changes_nothing(little, capsys):
+def test_every_turn_is_one_committed_line_and_a_carried_window_starts_the_next(little, capsys):
     params, service, write_log = little
     write_log(10)
     assert turn(params, service, "2026-03-02") == 0
-    assert "10 rows since the last window, fewer than loop.min_rows (40): carried" in (
-        capsys.readouterr().out
-    )
-    assert not loop.RECORD.exists() and git("rev-list", "--count", "HEAD") == "1"
+    assert "window carried: fewer than 40 rows (loop.min_rows)" in capsys.readouterr().out
+    carried = json.loads(loop.RECORD.read_text())
+    assert (carried["rows"], carried["carried"], carried["trigger"]) == (10, True, None)
+    assert git("log", "-1", "--format=%s") == f"loop: no trigger ({triggers.figures(carried)})"
     write_log(110, day=2)
     assert turn(params, service, "2026-03-03") == 0
-    line = json.loads(loop.RECORD.read_text())
+    line = json.loads(loop.RECORD.read_text().splitlines()[-1])
     assert (line["rows"], line["breach"], line["trigger"]) == (120, False, None)
     assert line["window"] == {"from": None, "to": "2026-03-02T23:59:58+00:00"}
     message = git("log", "-1", "--format=%s")
     assert message == f"loop: no trigger ({triggers.figures(line)})"
     assert message.startswith("loop: no trigger (120 rows; 0 drifted; breaches 0 of 1; 0 of the")
     assert git("status", "--porcelain") == ""
-    assert turn(params, service, "2026-03-04") == 0  # nothing new logged: nothing changes
-    assert git("rev-list", "--count", "HEAD") == "2"
-    assert turn(params, service, "2026-03-03T12:00") == 0
+    assert turn(params, service, "2026-03-04") == 0  # nothing new logged: a line says so
+    last = json.loads(loop.RECORD.read_text().splitlines()[-1])
+    assert (last["rows"], last["carried"]) == (0, True)
+    assert git("rev-list", "--count", "HEAD") == "4"
+    assert git("status", "--porcelain") == ""
     with pytest.raises(ConfigError, match="^the turn's time 2026-03-01T00:00:00\\+00:00 is befo"):
         turn(params, service, "2026-03-01")
 

@@ -2,16 +2,18 @@
 
 The window is the prediction log's rows after the previous turn's window (each row's
 time as `monitor` reads it: its event time, else its arrival), up to the turn's time
-less SETTLE_FLUSHES flushes of the log (a row answered just before the turn may reach the
-log a flush later). A window of fewer than loop.min_rows rows is carried to the next turn:
-nothing is recorded. A counted window breaches when at least loop.min_drifted_features
-features drift (monitor's rules against the exported model's training split) or when the
-live metric (the headline metric on the rows whose request carried the target) is below
+less SETTLE_FLUSHES flushes of the log (a row answered just before the turn may reach
+the log a flush later). A window of fewer than loop.min_rows rows is carried: the next
+turn's window starts where this one started, and this one counts for nothing but the
+schedule. A counted window breaches when at least loop.min_drifted_features features
+drift (monitor's rules against the exported model's training split) or when the live
+metric (the headline metric on the rows whose request carried the target) is below
 loop.live_metric_floor. The turn retrains when loop.breaches of the last loop.windows
 windows since the last retrain breached, or when the last retrain is older than
 loop.every_days; never within loop.cooldown_hours of the last retrain.
 
-Each counted window is one line of decisions/loop.jsonl, committed. A retrain turns the
+Every turn is one line of decisions/loop.jsonl, committed (a carried window's too, marked
+`carried`), so the history says when the loop looked and what it saw. A retrain turns the
 window's labelled rows into a batch of data.source and the others into a labelling queue
 (data/labelling/, DVC-tracked; a queue file whose target column is filled in completely
 becomes a batch at the next retrain), commits them, runs the challenger as a DVC
@@ -131,7 +133,8 @@ def assess(
             f"the turn's time {turn.now.isoformat()} is before the last turn's, "
             f"{past[-1]['time']} ({RECORD}): give a later --now"
         )
-    start = recorded_time(past[-1]["window"]["to"]) if past else None
+    counted = [r for r in past if not r.get("carried")]
+    start = recorded_time(counted[-1]["window"]["to"]) if counted else None
     settle = dt.timedelta(seconds=SETTLE_FLUSHES * turn.service.serve.log_flush_seconds)
     end = max(turn.now - settle, start) if start else turn.now - settle
     rows, _ = window(records, start, end)
@@ -144,8 +147,11 @@ def assess(
     flags = None
     if len(rows) >= loop.min_rows:
         record.update(_measured(rows, turn))
-        flags = [r.get("breach", False) for r in since_retrain(past)] + [record["breach"]]
+        flags = [r["breach"] for r in since_retrain(counted) if "breach" in r]
+        flags.append(record["breach"])
         record["breaches"], record["windows"] = breaches(flags, loop)
+    else:
+        record["carried"] = True
     done = retrains(past)
     retrained = recorded_time(done[-1]["time"]) if done else None
     why, why_not = trigger(turn.now, flags, retrained=retrained, model_time=model_time, loop=loop)
@@ -350,8 +356,6 @@ def run_turn(records: list[dict], turn: Turn) -> dict:
     """Assess the window, then record it, or retrain and record that; the record."""
     start = _require_clean()
     record, rows = assess(records, history(), turn, model_time())
-    if record["trigger"] is None and record["rows"] < turn.service.loop.min_rows:
-        return record
     try:
         if record["trigger"] is not None:
             retrain(record, rows, turn)
@@ -405,11 +409,5 @@ def main(
         record = run_turn(records, turn)
         if record.get("verdict"):
             push()
-    if "breach" not in record and record["trigger"] is None:
-        print(
-            f"loop: {record['rows']} rows since the last window, fewer than loop.min_rows "
-            f"({service.loop.min_rows}): carried to the next turn, nothing recorded"
-        )
-    else:
-        print(f"loop: {record.get('verdict') or 'no trigger'} ({figures(record)})")
+    print(f"loop: {record.get('verdict') or 'no trigger'} ({figures(record)})")
     return 0

@@ -77,7 +77,7 @@ def trigger(
         if age >= loop.every_days:
             return f"schedule: last retrain {age:.1f} days ago (loop.every_days)", None
     if flags is None:
-        return None, "window carried"
+        return None, f"window carried: fewer than {loop.min_rows} rows (loop.min_rows)"
     return None, f"{count} of the last {counted} windows breached, {loop.breaches} needed"
 
 
