@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
+from fairlearn.metrics import MetricFrame
+from sklearn import metrics as skm
 
 from {{ cookiecutter.package_name }}.quality import diagnosis
 
@@ -48,6 +51,111 @@ def test_regression_groups_use_rmse_and_mae():
     assert values["x"] == {"rmse": 0.0, "mae": 0.0, "rows": 2}
     assert values["y"] == {"rmse": pytest.approx(1.414214), "mae": 1.0, "rows": 2}
     assert values["gap"] == pytest.approx(1.414214)
+
+
+PLAIN = {
+    "classification": {
+        "accuracy": skm.accuracy_score,
+        "balanced_accuracy": skm.balanced_accuracy_score,
+    },
+    "regression": {"rmse": skm.root_mean_squared_error, "mae": skm.mean_absolute_error},
+}
+
+
+def metric_frame(*args, **kwargs) -> pd.DataFrame:
+    with warnings.catch_warnings():
+        # A group holding one class makes balanced accuracy warn; the value is still right.
+        warnings.simplefilter("ignore", UserWarning)
+        return MetricFrame(*args, **kwargs).by_group
+
+
+def plain_by_group(y_true, y_pred, values, task) -> pd.DataFrame:
+    """The per-group figures computed the plain way: sklearn's metrics on every row."""
+    return metric_frame(
+        metrics=PLAIN[task], y_true=y_true, y_pred=y_pred, sensitive_features=values
+    )
+
+
+def random_case(task: str, rows: int, seed: int):
+    """Labels with a class only predicted, never true; a group value with one row; missing
+    group values; regression targets of very different sizes."""
+    r = np.random.default_rng(seed)
+    groups = pd.DataFrame(
+        {
+            "site": pd.Series(r.choice(["x", "y", "z", None], rows), dtype=object),
+            "year": r.choice([2007.0, 2008.0, np.nan], rows),
+        }
+    )
+    groups.loc[0, "site"] = "lonely"
+    if task == "classification":  # fixed-width text, as schema.target_array gives
+        y_true = np.array(["Adelie", "Gentoo", "Chinstrap"])[r.integers(0, 3, rows)]
+        unseen = np.array(["Adelie", "Gentoo", "Chinstrap", "Emperor"])
+        y_pred = np.where(r.random(rows) < 0.7, y_true, unseen[r.integers(0, 4, rows)])
+    else:
+        y_true = r.normal(4000, 800, rows) * r.choice([1e-3, 1.0, 1e6], rows)
+        y_pred = y_true + r.standard_cauchy(rows) * 100
+    return y_true, y_pred, groups
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+@pytest.mark.parametrize("rows", [2, 40, 20_000], ids=["two-rows", "small", "large"])
+def test_summarised_rows_give_exactly_the_figures_of_every_row(task, rows):
+    """20,000 rows: groups longer than numpy's 8,192-element blocks, where a sum taken
+    differently from sklearn's would show in the last digits."""
+    y_true, y_pred, groups = random_case(task, rows, seed=rows)
+    for column in groups.columns:
+        values = diagnosis._group_values(groups[column]).to_numpy()
+        want = plain_by_group(y_true, y_pred, values, task)
+        truth, pred, group, weight = diagnosis._summary(y_true, y_pred, values, task)
+        assert len(truth) <= 3 * 4 * len(want), "a few rows per group, not one per row"
+        got = metric_frame(
+            metrics=diagnosis.GROUP_METRICS[task],
+            y_true=truth,
+            y_pred=pred,
+            sensitive_features=group,
+            sample_params={m: {"sample_weight": weight} for m in PLAIN[task]},
+        )
+        assert got.index.tolist() == want.index.tolist()
+        for metric in PLAIN[task]:
+            assert got[metric].tolist() == want[metric].tolist(), f"{column}: {metric} not equal"
+        found = diagnosis.per_group(y_true, y_pred, groups[[column]], task, min_size=2)
+        counts = pd.Series(values).value_counts()
+        assert {value: found[column][diagnosis.key(value)]["rows"] for value in counts.index} == {
+            value: int(count) for value, count in counts.items()
+        }
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_one_summary_row_is_not_refused(task):
+    """One group value, every prediction right: one summarised row, which MetricFrame
+    alone would refuse (it squeezes it to a scalar)."""
+    y_true = np.array(["a", "a", "a"]) if task == "classification" else np.array([1.0, 2, 4])
+    y_pred = y_true if task == "classification" else np.array([1.0, 2, 2])
+    found = diagnosis.per_group(y_true, y_pred, pd.DataFrame({"sex": ["f"] * 3}), task, 1)
+    if task == "classification":
+        assert found["sex"] == {"f": {"accuracy": 1.0, "balanced_accuracy": 1.0, "rows": 3}}
+    else:
+        assert found["sex"] == {"f": {"rmse": 1.154701, "mae": 0.666667, "rows": 3}}
+
+
+def test_per_group_matches_the_plain_computation_key_for_key():
+    y_true, y_pred, groups = random_case("classification", 500, seed=7)
+    found = diagnosis.per_group(y_true, y_pred, groups, "classification", min_size=30)
+    for column in groups.columns:
+        values = diagnosis._group_values(groups[column]).to_numpy()
+        want = plain_by_group(y_true, y_pred, values, "classification")
+        counts = pd.Series(values).value_counts()
+        expected = {
+            diagnosis.key(value): {
+                "accuracy": diagnosis._round(row["accuracy"]),
+                "balanced_accuracy": diagnosis._round(row["balanced_accuracy"]),
+                "rows": int(counts[value]),
+            }
+            for value, row in want.iterrows()
+        }
+        large = want.loc[counts[counts >= 30].index, "balanced_accuracy"]
+        expected["gap"] = diagnosis._round(large.max() - large.min())
+        assert found[column] == expected
 
 
 def test_recent_mask_takes_the_latest_share_with_ties():
