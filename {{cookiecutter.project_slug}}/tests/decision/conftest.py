@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -48,23 +47,11 @@ DVC_YAML = {
 
 
 def toy_rows(task: str, n: int = 400, seed: int = 1) -> pd.DataFrame:
-    """conftest's toy rows (ids, two numbers, a colour as the group), more of them."""
-    rng = np.random.default_rng(seed)
-    x1, x2 = rng.normal(size=n), rng.normal(size=n)
-    if task == "classification":
-        target = np.where(x1 < -0.4, "low", np.where(x1 > 0.4, "high", "mid"))
-    else:
-        target = 3.0 * x1 - x2 + rng.normal(scale=0.1, size=n)
-    return pd.DataFrame(
-        {
-            "id": [f"r{i:04d}" for i in range(n)],
-            "batch": ["b1"] * n,
-            "x1": x1,
-            "x2": x2,
-            "color": rng.choice(["red", "green", "blue"], size=n),
-            "target": target,
-        }
-    )
+    """The top conftest's toy rows (ids, two numbers, a colour as the group, a value of
+    each missing), more of them."""
+    from conftest import _toy
+
+    return _toy(task, n, seed)
 
 
 def run(root: Path, *command: str) -> str:
