@@ -44,6 +44,25 @@ def candidates(task: str) -> list[str]:
 MODELS = {task: candidates(task) for task in ("classification", "regression")}
 
 
+# The modules whose scopes take longest (minutes each, measured with --durations),
+# longest first. `--dist loadscope` hands scopes to the workers in collection order, so
+# these start first and the suite ends on short scopes, with neither worker left idle
+# while the other finishes a long one (alphabetically, the walkthroughs came last).
+LONGEST_FIRST = (
+    "test_pipeline.py",
+    "test_walkthrough.py",
+    "test_closed_loop.py",
+    "test_own_data.py",
+    "test_make_it_yours.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Reorder the modules (LONGEST_FIRST), keeping the order of tests within each."""
+    rank = {name: n for n, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def isolated_env(tmp_path_factory: pytest.TempPathFactory) -> None:
     home = tmp_path_factory.mktemp("home")
