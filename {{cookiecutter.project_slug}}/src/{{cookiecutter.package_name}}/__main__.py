@@ -216,13 +216,14 @@ def monitor(args: argparse.Namespace) -> int:
 def decide_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--challenger",
-        metavar="EXP|REV",
-        help="a `dvc exp` name or a git revision (default: the workspace's model)",
+        metavar="EXP|STAGE|VERSION|REV",
+        help="a `dvc exp` name, GTO stage or version, or git revision (default: the "
+        "workspace's model)",
     )
     parser.add_argument(
         "--champion",
-        metavar="STAGE|REV",
-        help="a GTO stage or a git revision (default: the version in prod)",
+        metavar="STAGE|VERSION|REV",
+        help="a GTO stage or version, or a git revision (default: the version in prod)",
     )
     parser.add_argument(
         "--apply",
