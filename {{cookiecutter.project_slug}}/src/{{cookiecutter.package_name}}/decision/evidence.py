@@ -267,8 +267,6 @@ class Snapshot:
 def load_side(root: Path, artifact: str, named: Named) -> Side:
     """A side's model, loaded as serving loads it (the skops types io and the checkout's
     conf/model/<name>.yaml trust), and the hashes of what it came from."""
-    from ..serving.app import load
-
     snapshot = Snapshot(root, named.revision)
     source = snapshot.model(root, artifact, named)
     if named.revision is None:
@@ -286,7 +284,7 @@ def load_side(root: Path, artifact: str, named: Named) -> Side:
         "train_md5": registry.locked_md5(lock, paths.TRAIN),
         "test_md5": registry.locked_md5(lock, paths.TEST),
     }
-    return Side(named, source, load(source, root / paths.MODEL_CONF), facts)
+    return Side(named, source, registry.load(source, root / paths.MODEL_CONF), facts)
 
 
 def _refuse_stale_splits(root: Path, metadata: dict) -> None:

@@ -16,7 +16,6 @@ import signal
 import socket
 import tempfile
 import uuid
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -28,82 +27,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
 
-from ..core import model_catalog, paths
-from ..core.errors import DataError, UserError
+from ..core import paths
+from ..core.errors import UserError
 from ..core.params import ServeParams
-from ..modeling import derivation, models
+from ..modeling import derivation
 from ..tables import schema
 from . import request as request_schema
 from . import responses
 from .body_limit import BodyLimit
 from .exposure import API_KEY_HEADER, add_docs, exposure_warning, key_matches
 from .prediction_log import PredictionLog
-from .registry import WORKSPACE, ModelSource
+from .registry import ModelSource, load
 from .runtime import choose
-
-
-def load(source: ModelSource, models_dir: Path):
-    """The skops model from its bytes, through models.load: trusting io's reviewed types
-    and those that models_dir/<its name>.yaml (conf/model/ of the checkout that serves)
-    lists. Not a list recorded in model.json: that file travels with the model, so a model
-    would vouch for itself; the model file is written and reviewed by a person, in git.
-    Refused in one line unless it is what export writes (_refuse_foreign)."""
-    config = model_catalog.read(source.metadata["model"], models_dir)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.skops"
-        path.write_bytes(source.model_bytes)
-        try:
-            model = models.load(path, config)
-        except zipfile.BadZipFile as exc:
-            problem = f"{_named(source)} is not a skops file ({exc})"
-            raise DataError(f"{problem}: {_refit(source)}") from None
-    _refuse_foreign(model, source)
-    return model
-
-
-def _named(source: ModelSource) -> str:
-    if source.version == WORKSPACE:
-        return str(paths.MODEL)
-    return f"{paths.MODEL} of version {source.version}"
-
-
-def _refit(source: ModelSource) -> str:
-    """The fix for a model file that is not what export writes."""
-    if source.version == WORKSPACE:
-        return "export it again (`dvc repro export`)"
-    return "export it again (`dvc repro export`), commit, and register that commit"
-
-
-def _refuse_foreign(model, source: ModelSource) -> None:
-    """A DataError unless `model` is what export writes for its model.json. A skops file
-    may hold any trusted object (a dict, another estimator), and the server would fail on
-    its first use with a traceback."""
-    features = schema.roles_from_dict(source.metadata["features"]["roles"]).features
-    problem = _foreign(model, source.metadata["task"], features)
-    if problem:
-        raise DataError(f"{_named(source)} holds {problem}: {_refit(source)}")
-
-
-def _foreign(model, task: str, features: list[str]) -> str | None:
-    """What `model` is instead of a fitted scikit-learn Pipeline that does `task`, fitted
-    on `features` in their order; None when it is one."""
-    from sklearn.base import is_classifier, is_regressor
-    from sklearn.exceptions import NotFittedError
-    from sklearn.pipeline import Pipeline
-    from sklearn.utils.validation import check_is_fitted
-
-    if not isinstance(model, Pipeline):
-        return f"a {type(model).__name__}, not the scikit-learn pipeline export writes"
-    try:
-        check_is_fitted(model)
-    except NotFittedError:
-        return "a pipeline that was never fitted"
-    if not (is_classifier if task == "classification" else is_regressor)(model):
-        return f"a {type(model.steps[-1][1]).__name__}, which does not do {task}"
-    fitted_on = [str(c) for c in getattr(model, "feature_names_in_", [])]
-    if fitted_on != features:
-        return f"a pipeline fitted on {fitted_on}, not on {paths.MODEL_METADATA}'s {features}"
-    return None
 
 
 def _where(loc: tuple | list) -> str:

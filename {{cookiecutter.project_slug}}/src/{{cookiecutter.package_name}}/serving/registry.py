@@ -6,7 +6,8 @@ commit's dvc.lock gives the md5 of models/model.skops, and DVC's cache holds the
 under that md5 (`dvc fetch`/`dvc pull` fills the cache from the remote when it is not).
 models/model.json and models/manifest.json are committed to git (cache: false), so they
 are read from the commit. Whichever the source, the files are served only once they
-match the manifest export wrote with them (export/manifest.py).
+match the manifest export wrote with them (export/manifest.py), and load() makes the
+model of them for `serve` and `decide` alike, without FastAPI.
 """
 
 from __future__ import annotations
@@ -16,14 +17,18 @@ import hashlib
 import json
 import os
 import subprocess
+import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from ..core import paths
+from ..core import model_catalog, paths
 from ..core.errors import DataError
 from ..export import manifest
+from ..modeling import models
+from ..tables import schema
 
 WORKSPACE = "workspace"
 
@@ -214,3 +219,67 @@ def resolve(root: Path, stage: str | None) -> ModelSource:
         return from_workspace(root, artifact)
     version, commit = found
     return from_version(root, artifact, version, stage, commit)
+
+
+def load(source: ModelSource, models_dir: Path):
+    """The skops model from its bytes, through models.load: trusting io's reviewed types
+    and those that models_dir/<its name>.yaml (conf/model/ of the checkout that serves)
+    lists. Not a list recorded in model.json: that file travels with the model, so a model
+    would vouch for itself; the model file is written and reviewed by a person, in git.
+    Refused in one line unless it is what export writes (_refuse_foreign)."""
+    config = model_catalog.read(source.metadata["model"], models_dir)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.skops"
+        path.write_bytes(source.model_bytes)
+        try:
+            model = models.load(path, config)
+        except zipfile.BadZipFile as exc:
+            problem = f"{_named(source)} is not a skops file ({exc})"
+            raise DataError(f"{problem}: {_refit(source)}") from None
+    _refuse_foreign(model, source)
+    return model
+
+
+def _named(source: ModelSource) -> str:
+    if source.version == WORKSPACE:
+        return str(paths.MODEL)
+    return f"{paths.MODEL} of version {source.version}"
+
+
+def _refit(source: ModelSource) -> str:
+    """The fix for a model file that is not what export writes."""
+    if source.version == WORKSPACE:
+        return "export it again (`dvc repro export`)"
+    return "export it again (`dvc repro export`), commit, and register that commit"
+
+
+def _refuse_foreign(model, source: ModelSource) -> None:
+    """A DataError unless `model` is what export writes for its model.json. A skops file
+    may hold any trusted object (a dict, another estimator), and the server would fail on
+    its first use with a traceback."""
+    features = schema.roles_from_dict(source.metadata["features"]["roles"]).features
+    problem = _foreign(model, source.metadata["task"], features)
+    if problem:
+        raise DataError(f"{_named(source)} holds {problem}: {_refit(source)}")
+
+
+def _foreign(model, task: str, features: list[str]) -> str | None:
+    """What `model` is instead of a fitted scikit-learn Pipeline that does `task`, fitted
+    on `features` in their order; None when it is one."""
+    from sklearn.base import is_classifier, is_regressor
+    from sklearn.exceptions import NotFittedError
+    from sklearn.pipeline import Pipeline
+    from sklearn.utils.validation import check_is_fitted
+
+    if not isinstance(model, Pipeline):
+        return f"a {type(model).__name__}, not the scikit-learn pipeline export writes"
+    try:
+        check_is_fitted(model)
+    except NotFittedError:
+        return "a pipeline that was never fitted"
+    if not (is_classifier if task == "classification" else is_regressor)(model):
+        return f"a {type(model.steps[-1][1]).__name__}, which does not do {task}"
+    fitted_on = [str(c) for c in getattr(model, "feature_names_in_", [])]
+    if fitted_on != features:
+        return f"a pipeline fitted on {fitted_on}, not on {paths.MODEL_METADATA}'s {features}"
+    return None
