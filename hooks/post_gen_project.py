@@ -45,10 +45,12 @@ FEATURE_FILES = {
     "serving": [
         "src/{{ cookiecutter.package_name }}/serving",
         "src/{{ cookiecutter.package_name }}/decision",
+        "src/{{ cookiecutter.package_name }}/monitoring",
         "service.yaml",
         "docs/serving.md",
         "tests/serving",
         "tests/decision",
+        "tests/monitoring",
         # The scheduled loop's workflow (ci: github only; CI_FILES takes it with .github).
         ".github/workflows/loop.yml",
     ],

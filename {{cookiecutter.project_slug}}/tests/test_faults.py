@@ -478,7 +478,7 @@ def _shutdown_disk_full(request, work) -> str:
 
 
 def _torn_line(request, work) -> str:
-    from {{ cookiecutter.package_name }}.serving import monitor
+    from {{ cookiecutter.package_name }}.monitoring import monitor
 
     LOG_PATH.parent.mkdir()
     whole = json.dumps(LOGGED_ROW) + "\n"
@@ -495,7 +495,7 @@ def _torn_line(request, work) -> str:
 
 def _nothing_readable(request, work) -> str:
     from {{ cookiecutter.package_name }}.core.errors import UserError
-    from {{ cookiecutter.package_name }}.serving import monitor
+    from {{ cookiecutter.package_name }}.monitoring import monitor
 
     LOG_PATH.parent.mkdir()
     LOG_PATH.write_text("not json\n")

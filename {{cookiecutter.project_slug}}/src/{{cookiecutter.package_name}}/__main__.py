@@ -205,7 +205,7 @@ def monitor_options(parser: argparse.ArgumentParser) -> None:
 def monitor(args: argparse.Namespace) -> int:
     """drift of logged inputs (service.yaml: monitor)"""
     from .core.params import load, load_service
-    from .serving import monitor as monitoring
+    from .monitoring import monitor as monitoring
 
     service = load_service()
     return monitoring.main(

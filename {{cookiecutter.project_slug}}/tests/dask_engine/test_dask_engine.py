@@ -158,7 +158,7 @@ def test_a_rerun_writes_the_same_bytes_and_readers_take_the_folder(
     """export's ingested_md5 of the folder is the same for a rerun (the parts are
     byte-identical whichever worker wrote which) and monitor reads its columns."""
     from {{ cookiecutter.package_name }}.dask_engine import ingest as ingest_dask
-    from {{ cookiecutter.package_name }}.serving import monitor
+    from {{ cookiecutter.package_name }}.monitoring import monitor
 
 #% else
     """export's ingested_md5 of the folder is the same for a rerun (the parts are

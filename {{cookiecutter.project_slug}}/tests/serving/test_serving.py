@@ -225,6 +225,11 @@ def test_insisting_on_onnx_is_refused_naming_the_fix(served):
 
 
 #% endif
+def without_ids(answer: dict) -> dict:
+    """An answer less its row ids, which differ from request to request."""
+    return {key: value for key, value in answer.items() if key != "ids"}
+
+
 @pytest.mark.parametrize("task", ["classification", "regression"])
 def test_predictions_equal_the_model_and_are_logged(served, toy_roles, task):
     client, model, logged = served(task)
@@ -245,6 +250,9 @@ def test_predictions_equal_the_model_and_are_logged(served, toy_roles, task):
     assert [r["inputs"] for r in records] == rows
     assert [r["prediction"] for r in records] == body["predictions"]
     assert {r["model_version"] for r in records} == {"v0.0.1"}
+    # One id per row, distinct, kept by the log: what labels that come later join on.
+    assert len(set(body["ids"])) == len(rows)
+    assert [r["id"] for r in records] == body["ids"]
 
 
 @pytest.mark.parametrize(
@@ -291,7 +299,10 @@ def test_a_row_as_the_data_holds_it_is_predicted_and_its_event_time_logged(serve
     ]
     answer = client.post("/predict", json={"instances": rows})
     assert answer.status_code == 200, answer.text
-    assert answer.json() == client.post("/predict", json={"instances": [GOOD] * 5}).json()
+    first, again = answer.json(), client.post("/predict", json={"instances": [GOOD] * 5}).json()
+    # The same rows, the same answer, each row under an id of its own.
+    assert set(first["ids"]).isdisjoint(again["ids"])
+    assert without_ids(first) == without_ids(again)
     records = logged()
     assert [r["event_time"] for r in records] == [
         "2024-05-31T12:00:00+02:00",
@@ -310,7 +321,8 @@ def test_a_target_the_row_carries_is_logged_as_its_label_as_sent(served, task):
     rows = [GOOD if label == "missing key" else {**GOOD, "target": label} for label in sent]
     answer = client.post("/predict", json={"instances": rows})
     assert answer.status_code == 200, answer.text
-    assert answer.json() == client.post("/predict", json={"instances": [GOOD] * 6}).json()
+    plain = client.post("/predict", json={"instances": [GOOD] * 6}).json()
+    assert without_ids(answer.json()) == without_ids(plain)
     records = logged()[:6]
     assert [r.get("label", "absent") for r in records] == [
         "high",
@@ -415,7 +427,7 @@ def test_the_server_reads_a_listed_missing_value_as_null(model_source, configure
     client = TestClient(app)
     listed = client.post("/predict", json={"instances": [{**GOOD, "color": "NA"}]}).json()
     null = client.post("/predict", json={"instances": [{**GOOD, "color": None}]}).json()
-    assert listed["warnings"] == [] and listed == null
+    assert listed["warnings"] == [] and without_ids(listed) == without_ids(null)
 
 
 def test_an_unseen_category_predicts_and_warns(served):
@@ -444,7 +456,7 @@ def test_the_openapi_schema_declares_every_answer(served):
     assert set(paths["/health"]["get"]["responses"]) == {"200", "413"}
     schemas = whole["components"]["schemas"]
     required = schemas["Prediction"]["required"]
-    assert required == ["predictions", "probabilities", "warnings", "model"]
+    assert required == ["predictions", "probabilities", "warnings", "model", "ids"]
     labels = schemas["Prediction"]["properties"]["predictions"]["items"]["enum"]
     assert labels == ["high", "low", "mid"]
     color = schemas["Instance"]["properties"]["color"]["anyOf"]

@@ -266,6 +266,17 @@ class ServeParams(_Strict):
     log_backups: int = Field(ge=0)
     log_flush_seconds: float = Field(gt=0.0)
     log_queue_rows: int = Field(ge=1)
+    # The labels that arrive later (`feedback`, POST /feedback): id,label lines appended
+    # beside the prediction log, joined to its rows when read (monitoring/labels.py).
+    feedback_log: str
+    # A server of a stage checks its GTO tags this often and swaps in the version now
+    # assigned, between requests; null: it keeps the version it started with.
+    reload_seconds: float | None = Field(gt=0.0)
+    # A second model (an experiment's name or a git revision) scoring a share of the
+    # requests off the response path; its answers go to shadow_log, never to the caller.
+    shadow: str | None
+    shadow_share: float = Field(ge=0.0, le=1.0)
+    shadow_log: str
 
 
 class MonitorParams(_Strict):
@@ -273,6 +284,36 @@ class MonitorParams(_Strict):
     ks_alpha: float = Field(ge=0.0, le=1.0)
     bins: int = Field(ge=2, le=100)
     min_rows: int = Field(ge=1)
+
+
+class AlertParams(_Strict):
+    """service.yaml's alert: when `monitor --act` (and `loop`) roll prod back to the last
+    version that held (monitoring/alerts.py). Judged on windows of min_labelled_rows
+    labelled rows each, of the version in prod, in the order they were predicted."""
+
+    # The live headline metric (params.yaml metric; scikit-learn scorers: greater is
+    # better) must stay at or above this.
+    min_metric: float
+    # Per data.groups column, the live gap (balanced accuracy; RMSE for regression)
+    # between its best and worst group may be at most this.
+    max_group_gap: float = Field(ge=0.0)
+    # Prediction bias: predicted against observed class shares (regression: mean
+    # prediction against mean label, over the label's standard deviation), per slice.
+    max_bias: float = Field(ge=0.0)
+    # A window holds this many labelled rows; fewer are no window and never act.
+    min_labelled_rows: int = Field(ge=1)
+    # k-of-n: act when `breaches` of the last `windows` windows breached.
+    windows: int = Field(ge=1)
+    breaches: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _k_of_n(self) -> AlertParams:
+        if self.breaches > self.windows:
+            raise ValueError(
+                f"breaches ({self.breaches}) is more than windows ({self.windows}): "
+                "no run of windows could ever act"
+            )
+        return self
 
 
 class GateParams(_Strict):
@@ -444,6 +485,7 @@ class ServiceParams(_Strict):
 
     serve: ServeParams
     monitor: MonitorParams
+    alert: AlertParams
     gate: GateParams
     loop: LoopParams
 

@@ -39,7 +39,8 @@ import pandas as pd
 from ..core import io
 from ..core.errors import ConfigError, DataError, UserError
 from ..core.params import Params, ServiceParams
-from ..serving import monitor, prediction_log
+from ..monitoring import monitor
+from ..serving import prediction_log
 from ..tables import batches
 from ..tools import add_batch
 from .triggers import (

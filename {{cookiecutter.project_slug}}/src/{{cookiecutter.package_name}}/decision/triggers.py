@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..core.errors import ConfigError, first_line
 from ..core.params import LoopParams
-from ..serving import monitor
+from ..monitoring import monitor
 from ..tables import schema
 from . import bootstrap
 from .verdicts import Answers, Yardstick

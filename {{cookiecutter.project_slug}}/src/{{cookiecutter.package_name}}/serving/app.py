@@ -32,8 +32,8 @@ from ..core.errors import UserError
 from ..core.params import ServeParams
 from ..modeling import derivation
 from ..tables import schema
+from . import prediction_log, responses
 from . import request as request_schema
-from . import responses
 from .body_limit import BodyLimit
 from .exposure import API_KEY_HEADER, add_docs, exposure_warning, key_matches
 from .prediction_log import PredictionLog
@@ -205,25 +205,29 @@ class Predictor:
         unseen = request_schema.unseen_categories(columns, self.known)
         answer["warnings"] = [message for _, message in unseen]
         answer["model"] = self.served
+        # One id per row, the key that labels arriving later (feedback) are joined on.
+        request_id = uuid.uuid4().hex
+        answer["ids"] = prediction_log.row_ids(request_id, len(instances))
         if self.prediction_log is not None:
             given = {"event_time": times, "label": [getattr(r, self.target) for r in instances]}
-            self.log(columns, given, predictions, per_row, unseen)
+            self.log(request_id, columns, given, (predictions, per_row), unseen)
         return answer
 
     def log(
         self,
+        request_id: str,
         columns: dict,
         given: dict[str, list | None],
-        predictions: list,
-        per_row: list | None,
+        outputs: tuple[list, list | None],
         unseen: list,
     ) -> None:
-        """One prediction log row per input row, under one request id: `time` when it
-        arrived, `event_time` the row's own time (data.time) when the request gave one,
-        `label` the target when the row carried it (a JSON value as sent; no key when it
-        did not). given: per log key, each row's value, or None when no row gave one."""
+        """One prediction log row per input row, under one request id, each with its row
+        id (the answer's `ids`): `time` when it arrived, `event_time` the row's own time
+        (data.time) when the request gave one, `label` the target when the row carried it
+        (a JSON value as sent; no key when it did not). given: per log key, each row's
+        value, or None when no row gave one. outputs: the predictions, the probabilities."""
         times, labels = given["event_time"], given["label"]
-        request_id = uuid.uuid4().hex
+        predictions, per_row = outputs
         when = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
         values = zip(*columns.values(), strict=True)
         rows = [dict(zip(self.roles.features, row, strict=True)) for row in values]
@@ -236,6 +240,7 @@ class Predictor:
                 "event_time": times[i] if times else None,
                 "request_id": request_id,
                 "row": i,
+                "id": f"{request_id}-{i}",
                 "model_version": self.source.version,
                 "model_md5": self.source.md5,
                 "inputs": row,

@@ -278,6 +278,16 @@ class PredictionLog:
         self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
 
 
+def row_ids(request_id: str, rows: int) -> list[str]:
+    """The ids of a request's rows, as POST /predict answers them and the log keeps them."""
+    return [f"{request_id}-{i}" for i in range(rows)]
+
+
+def row_id(record: dict) -> str:
+    """A logged row's id; a record written before rows had ids gets the one it would have."""
+    return record.get("id") or f"{record['request_id']}-{record['row']}"
+
+
 def log_files(path: Path) -> list[Path]:
     """The log and its rotated backups, oldest first."""
     path = Path(path)

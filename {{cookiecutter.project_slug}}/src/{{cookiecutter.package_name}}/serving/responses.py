@@ -103,4 +103,11 @@ def prediction_model(task: str, classes: list, with_probabilities: bool) -> type
     fields: dict[str, Any] = {"predictions": (list[label], ...)}
     if with_probabilities:
         fields["probabilities"] = (list[dict[str, Probability]], ...)
-    return create_model("Prediction", **fields, warnings=(list[str], ...), model=(ServedModel, ...))
+    return create_model(
+        "Prediction",
+        **fields,
+        warnings=(list[str], ...),
+        model=(ServedModel, ...),
+        # One per row: the id `feedback` (and POST /feedback) joins a later label on.
+        ids=(list[str], ...),
+    )

@@ -11,7 +11,7 @@ import pytest
 from {{ cookiecutter.package_name }}.core import io
 from {{ cookiecutter.package_name }}.core.errors import ConfigError, DataError
 from {{ cookiecutter.package_name }}.core.params import MonitorParams
-from {{ cookiecutter.package_name }}.serving import monitor
+from {{ cookiecutter.package_name }}.monitoring import monitor
 from {{ cookiecutter.package_name }}.tables import batches
 from {{ cookiecutter.package_name }}.tables.schema import Roles
 

@@ -30,8 +30,8 @@ from ..core import io, paths
 from ..core.errors import ConfigError, DataError
 from ..core.params import MonitorParams, Params, ServiceParams
 from ..export import manifest
+from ..serving import prediction_log
 from ..tables import schema
-from . import prediction_log
 
 log = logging.getLogger(__name__)
 
