@@ -44,7 +44,7 @@ demo: venv ## bake a project with the default answers into demo/ and run its pip
 
 # The full suite: every test, slow ones included.
 test: venv ## the template's whole test suite, slow tier included
-	$(BIN)/python -m pytest -n 2 --dist loadscope tests
+	$(BIN)/python -m pytest -n 2 --dist loadscope --durations=15 tests
 
 # Only the fast tier (no pipeline runs in baked projects).
 test-fast: venv ## the fast tier only (no pipeline runs in baked projects)
