@@ -12,6 +12,7 @@ standard deviations of the label. A group, a slice or the whole window counts on
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -213,7 +214,10 @@ def version_figures(rows: list[dict], times: pd.Series, settings: Settings) -> d
     except (ValueError, TypeError, KeyError):
         return figures  # the metric says why
     predicted, frame = answers.predicted, group_frame(rows, settings.groups)
-    figures["overall"] = diagnosis.slice_metrics(truth, predicted, task)
+    with warnings.catch_warnings():
+        # A version that met one class only makes balanced accuracy warn; the value stands.
+        warnings.simplefilter("ignore", UserWarning)
+        figures["overall"] = diagnosis.slice_metrics(truth, predicted, task)
     if task == "classification":
         figures["per_class"], _ = diagnosis.per_class(truth, predicted, classes, 0)
     figures["per_group"] = diagnosis.per_group(truth, predicted, frame, task, settings.min_rows)
