@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,7 @@ from {{ cookiecutter.package_name }}.core.params import LoopParams, load_service
 from {{ cookiecutter.package_name }}.decision import loop, triggers
 from {{ cookiecutter.package_name }}.decision.verdicts import Yardstick
 from {{ cookiecutter.package_name }}.export import manifest
+from {{ cookiecutter.package_name }}.monitoring import labels, live
 
 RULES = {
     "min_rows": 40,
@@ -127,12 +129,12 @@ def test_the_live_metric_scores_the_logged_answers_and_breaches_below_its_floor(
 ):
     yardstick = Yardstick(task, metric, make_params({"task": task}).business)
     rows = labelled(task, 30, 10)
-    live = triggers.live_metric(rows, yardstick, min_rows=20)
-    assert live == {"metric": metric, "value": value, "rows": 40}
-    assert triggers.breach_reasons([], live, rules(live_metric_floor=value)) == []
+    scored = live.live_metric(rows, yardstick, min_rows=20)
+    assert scored == {"metric": metric, "value": value, "rows": 40}
+    assert triggers.breach_reasons([], scored, rules(live_metric_floor=value)) == []
     below = rules(live_metric_floor=value + 0.01)
-    assert triggers.breach_reasons([], live, below) == [f"live {metric} {value} < {value + 0.01}"]
-    too_few = triggers.live_metric(rows[:19], yardstick, min_rows=20)
+    assert triggers.breach_reasons([], scored, below) == [f"live {metric} {value} < {value + 0.01}"]
+    too_few = live.live_metric(rows[:19], yardstick, min_rows=20)
     assert too_few["value"] is None and too_few["why"].startswith("fewer than 20 labelled")
     assert triggers.breach_reasons(["x", "c"], too_few, below) == ["2 features drift"]
 
@@ -140,9 +142,9 @@ def test_the_live_metric_scores_the_logged_answers_and_breaches_below_its_floor(
 def test_a_metric_the_log_cannot_score_is_said_not_breached(make_params):
     yardstick = Yardstick("classification", "neg_log_loss", make_params().business)
     rows = [{**r, "probabilities": None} for r in labelled("classification", 30, 10)]
-    live = triggers.live_metric(rows, yardstick, min_rows=20)
-    assert live["value"] is None
-    assert live["why"] == "cannot score the logged answers: the log holds no probabilities"
+    scored = live.live_metric(rows, yardstick, min_rows=20)
+    assert scored["value"] is None
+    assert scored["why"] == "cannot score the logged answers: the log holds no probabilities"
 
 
 @pytest.mark.parametrize(
@@ -274,6 +276,21 @@ def test_every_turn_is_one_committed_line_and_a_carried_window_starts_the_next(l
     assert git("status", "--porcelain") == ""
     with pytest.raises(ConfigError, match="^the turn's time 2026-03-01T00:00:00\\+00:00 is befo"):
         turn(params, service, "2026-03-01")
+
+
+def test_labels_that_arrived_later_count_in_the_turns_window(little):
+    """A label sent through feedback (serve.feedback_log, by row id) joins its logged row:
+    the turn counts and scores it as one the request carried."""
+    params, service, write_log = little
+    write_log(50)
+    later = [(f"d1r{i}-0", label) for i, label in enumerate(label_of("regression", 30, 9))]
+    if params.task == "classification":
+        later = [(id_, "a") for id_, _ in later]
+    labels.append(Path(service.serve.feedback_log), later, "2026-03-01T12:00:00+00:00")
+    assert turn(params, service, "2026-03-02") == 0
+    record = json.loads(loop.RECORD.read_text())
+    assert record["rows"] == 50 and record["labelled"] == 30
+    assert record["live_metric"]["rows"] == 30
 
 
 def test_a_failing_step_undoes_the_turn_and_names_the_step(little):
