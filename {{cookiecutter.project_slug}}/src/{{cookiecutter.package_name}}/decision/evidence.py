@@ -80,11 +80,6 @@ def git(root: Path, *args: str) -> str | None:
     return done.stdout if done.returncode == 0 else None
 
 
-def _commit(root: Path, rev: str) -> str | None:
-    found = git(root, "rev-parse", "--verify", "--quiet", rev + "^{commit}")
-    return found.strip() if found else None
-
-
 def version_at(root: Path, artifact: str, commit: str) -> str | None:
     """The GTO version registered at `commit` (the highest when several are)."""
     tags = git(root, "tag", "--points-at", commit, "--sort=-v:refname", "--list", f"{artifact}@*")
@@ -92,26 +87,10 @@ def version_at(root: Path, artifact: str, commit: str) -> str | None:
     return first[0].split("@", 1)[1] if first else None
 
 
-def experiment(root: Path, name: str) -> str | None:
-    """The commit of the `dvc exp` named `name`: refs/exps/<baseline>/<name>, the one on
-    HEAD's baseline when names repeat across baselines (as `dvc exp apply` picks)."""
-    listed = git(root, "for-each-ref", "--format=%(refname) %(objectname)", "refs/exps")
-    refs = [line.split() for line in (listed or "").splitlines()]
-    found = [(ref, sha) for ref, sha in refs if ref.rsplit("/", 1)[-1] == name]
-    if len(found) > 1:
-        head = _commit(root, "HEAD") or ""
-        found = [(ref, sha) for ref, sha in found if "".join(ref.split("/")[2:4]) == head]
-    if len(found) > 1:
-        raise DataError(
-            f"experiment {name!r} exists on several baselines: check out the commit it ran on"
-        )
-    return found[0][1] if found else None
-
-
 def workspace_is_head(root: Path, files: dict[str, bytes]) -> str | None:
     """HEAD's commit when the workspace's export, its splits and params.yaml are HEAD's
     (the export's checked `files`); None when any differs, or there is no commit."""
-    head = _commit(root, "HEAD")
+    head = registry.commit_of(root, "HEAD")
     if head is None:
         return None
     committed = Snapshot(root, head)
@@ -135,16 +114,16 @@ def resolve_challenger(root: Path, artifact: str, asked: str | None) -> Named:
             return Named(WORKSPACE, "workspace (uncommitted)", None, None)
         label = f"workspace (HEAD {head[:7]})"
         return Named(WORKSPACE, label, head, version_at(root, artifact, head))
-    commit = experiment(root, asked)
+    commit = registry.experiment(root, asked)
     label = f"experiment {asked}"
     staged = registry.assigned_version(root, artifact, asked) if commit is None else None
     if staged is not None:
         version, commit = staged
         return Named(asked, f"{asked} ({version})", commit, version, asked)
     if commit is None:
-        commit, label = _commit(root, f"{artifact}@{asked}"), f"version {asked}"
+        commit, label = registry.commit_of(root, f"{artifact}@{asked}"), f"version {asked}"
     if commit is None:
-        commit, label = _commit(root, asked), f"revision {asked}"
+        commit, label = registry.commit_of(root, asked), f"revision {asked}"
     if commit is None:
         raise DataError(
             f"--challenger {asked}: no experiment, GTO stage or version, or git revision of "
@@ -164,7 +143,7 @@ def resolve_champion(root: Path, artifact: str, asked: str | None) -> Named | No
         return Named(stage, f"{stage} ({version})", commit, version, stage)
     if asked is None:
         return None
-    commit = _commit(root, asked) or _commit(root, f"{artifact}@{asked}")
+    commit = registry.commit_of(root, asked) or registry.commit_of(root, f"{artifact}@{asked}")
     if commit is None:
         raise DataError(
             f"--champion {asked}: no version of {artifact} is in stage {asked!r} and no git "
