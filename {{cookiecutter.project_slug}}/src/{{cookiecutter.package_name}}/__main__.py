@@ -209,14 +209,18 @@ def monitor_options(parser: argparse.ArgumentParser) -> None:
 
 
 def monitor(args: argparse.Namespace) -> int:
-    """drift of logged inputs (service.yaml: monitor)"""
+    """drift of logged inputs, and a shadow against the champion (service.yaml: monitor)"""
     from .core.params import load, load_service
     from .monitoring import monitor as monitoring
+    from .monitoring import shadow as shadowing
 
-    service = load_service()
-    return monitoring.main(
-        load(), service, args.log, args.to_batch, args.fail_on_drift, since=args.since
+    params, service = load(), load_service()
+    status = monitoring.main(
+        params, service, args.log, args.to_batch, args.fail_on_drift, since=args.since
     )
+    if args.to_batch is None:  # and the shadow beside the champion, when one scored
+        shadowing.write(params, service, args.log, args.since)
+    return status
 
 
 def decide_options(parser: argparse.ArgumentParser) -> None:

@@ -25,18 +25,23 @@ import yaml
 
 from ..core import compute, io, paths
 from ..core.errors import DataError
-from ..core.params import Params, parse
+from ..core.params import GateParams, Params, ServeParams, parse
 from ..export import manifest
 from ..modeling import derivation
+from ..monitoring import labels
+from ..monitoring import shadow as shadowing
 from ..quality import diagnosis
-from ..serving import registry
+from ..serving import prediction_log, registry
 from ..tables import schema
+from . import bootstrap
 from .verdicts import Answers, Rows, Yardstick
 
 log = logging.getLogger(__name__)
 
 WORKSPACE = "workspace"
 PROD = "prod"
+# `decide --challenger shadow`: the model serve.shadow names, or the shadow log's.
+SHADOW = "shadow"
 
 
 @dataclass(frozen=True)
@@ -466,3 +471,57 @@ def _baseline(snapshot: Snapshot, params: Params, rows: Rows) -> Answers:
     dummy = DummyClassifier(strategy="prior").fit(np.zeros((len(y), 1)), y)
     proba = aligned(dummy.predict_proba(blank), list(dummy.classes_), rows.classes)
     return Answers(dummy.predict(blank), proba)
+
+
+def shadow_asked(root: Path, serve: ServeParams) -> str:
+    """What `--challenger shadow` judges: serve.shadow, else the git revision the shadow
+    log's last record names (a server started with `--shadow`)."""
+    if serve.shadow:
+        return serve.shadow
+    records = shadowing.read(root / serve.shadow_log)
+    if not records or not records[-1]["git_revision"]:
+        raise DataError(
+            f"--challenger shadow: serve.shadow is null and {serve.shadow_log} holds no "
+            "shadow's answers: serve with `--shadow EXP|REV` (or set serve.shadow) first"
+        )
+    return records[-1]["git_revision"]
+
+
+def live(root: Path, serve: ServeParams, challenger: Named, policy: GateParams) -> dict:
+    """The shadow's live evidence (JSON-ready): its rows paired with the champion's
+    answers to the same requests, their agreement, and on the labelled pairs both
+    models' headline metric and the paired bootstrap interval of the change, scored by
+    the challenger's yardstick. What the logs hold now: a replay carries it over."""
+    params = Snapshot(root, challenger.revision).params()
+    yardstick = Yardstick(params.task, params.metric, params.business)
+    theirs = [
+        r
+        for r in shadowing.read(root / serve.shadow_log)
+        if r["git_revision"] == challenger.revision
+    ]
+    ours = prediction_log.load(root / serve.prediction_log).records
+    ours = labels.joined(ours, labels.latest(root / serve.feedback_log))
+    matched = shadowing.pairs(ours, theirs)
+    truth, champion, shadow, classes = shadowing.labelled_answers(matched, params.task)
+    found = {
+        "paired_rows": len(matched),
+        "labelled_rows": len(truth),
+        "champion_md5": sorted({c.get("model_md5") for c, _ in matched} - {None}),
+        "agreement": shadowing.agreement(matched, params.task) if matched else None,
+        "metric": yardstick.metric,
+        "challenger": None,
+        "champion": None,
+        "change": None,
+    }
+    if not len(truth):
+        return found
+    scoring = bootstrap.Scoring(yardstick.metric, yardstick, truth, classes)
+    try:
+        interval = bootstrap.paired(scoring, shadow, champion, policy=policy)
+    except AttributeError:  # a scorer that needs probabilities the logs lack
+        return found
+    if interval is not None:
+        found["challenger"] = round(float(scoring.score(shadow)), bootstrap.DECIMALS)
+        found["champion"] = round(float(scoring.score(champion)), bootstrap.DECIMALS)
+        found["change"] = interval.as_dict()
+    return found
