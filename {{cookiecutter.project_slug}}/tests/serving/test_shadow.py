@@ -31,11 +31,12 @@ RECORD_KEYS = {
 
 
 @pytest.fixture
-def sources(fitted, toy_roles, simple_model, task_models, tmp_path):
-    """sources(task): (champion, shadow): ModelSources of two toy models fitted on the
-    same features (a linear model, a small forest), their model files in tmp_path."""
+def sources(fitted, toy_roles, simple_model, task_models, task, tmp_path):
+    """sources(): (champion, shadow): ModelSources of two toy models of the bake's task
+    fitted on the same features (a linear model, a small forest), their model files in
+    tmp_path."""
 
-    def make(task: str = "classification"):
+    def make():
         made = []
         pairs = ((simple_model[task], "c0ffee"), (task_models["random_forest"], "5ad0"))
         for config, revision in pairs:
@@ -66,12 +67,12 @@ def sources(fitted, toy_roles, simple_model, task_models, tmp_path):
 
 @pytest.fixture
 def shadowed(sources, tmp_path, configured):
-    """shadowed(task, runtime=None, **serve settings): (TestClient, champion model, shadow
+    """shadowed(runtime=None, **serve settings): (TestClient, champion model, shadow
     model, Shadow). runtime replaces the shadow's runtime (a slow or failing one)."""
     opened = []
 
-    def make(task: str = "classification", runtime=None, **settings):
-        (champion, ours), (second, theirs) = sources(task)
+    def make(runtime=None, **settings):
+        (champion, ours), (second, theirs) = sources()
         settings = configured("serve", shadow="forest-exp", shadow_share=1.0, **settings)
         log = prediction_log.PredictionLog(
             tmp_path / "logs/p.jsonl", 1_000_000, 2, flush_seconds=60, queue_rows=100_000
@@ -105,7 +106,7 @@ def test_the_share_is_chosen_by_the_request_id_exactly_over_many_and_again_alike
 
 
 def test_the_answer_is_the_champions_and_the_shadow_logs_its_own_for_the_same_ids(
-    shadowed, toy_roles, tmp_path
+    shadowed, toy_roles, task, tmp_path
 ):
     client, ours, theirs, _ = shadowed()
     rows = [GOOD, {**GOOD, "x1": -2.0}, {**GOOD, "x1": 3.0, "color": "blue"}]
@@ -125,7 +126,8 @@ def test_the_answer_is_the_champions_and_the_shadow_logs_its_own_for_the_same_id
     assert [r["prediction"] for r in records] == predicted(theirs, every_row, toy_roles)
     assert {r["git_revision"] for r in records} == {"5ad0"}
     assert all(r["latency_ms"] > 0 for r in records)
-    assert all(set(r["probabilities"]) == {"high", "low", "mid"} for r in records)
+    classes = {"high", "low", "mid"} if task == "classification" else None
+    assert all((r["probabilities"] and set(r["probabilities"])) == classes for r in records)
 
 
 def shadow_records(root) -> list[dict]:
@@ -208,6 +210,7 @@ def test_serve_refuses_a_shadow_it_cannot_find_fetch_compare_or_tell_apart(
     not in the DVC cache, a model that could not score the champion's rows, the champion
     itself."""
     (champion, _), (second, _) = sources()
+    task = champion.metadata["task"]
     root = tmp_path / "repo"
     root.mkdir()
     git(root, "init", "-q")
@@ -235,6 +238,7 @@ def test_serve_refuses_a_shadow_it_cannot_find_fetch_compare_or_tell_apart(
     unlike = r"reads \['x1', 'x2', 'color'\], the champion \['x1', 'color'\]: it could not score"
     with pytest.raises(DataError, match=unlike):
         registry.shadow(root, "HEAD", dataclasses.replace(champion, metadata=other))
-    regression = {**champion.metadata, "task": "regression"}
-    with pytest.raises(DataError, match="does classification, the champion regression"):
-        registry.shadow(root, "HEAD", dataclasses.replace(champion, metadata=regression))
+    other = "regression" if task == "classification" else "classification"
+    with pytest.raises(DataError, match=f"does {task}, the champion {other}"):
+        other_task = {**champion.metadata, "task": other}
+        registry.shadow(root, "HEAD", dataclasses.replace(champion, metadata=other_task))
