@@ -1,10 +1,13 @@
 """Latency and throughput of a baked project's model server on loopback: p50/p99 of 1-row and
 100-row POST /predict (of the features alone, and of rows as the raw data holds them, the
 target and year too), then requests per second under a bounded load (a few concurrent
-clients for a fixed time). Also prints the ONNX parity of each model family. Not a test.
+clients for a fixed time). Also prints the ONNX parity of each model family. Then, in one
+run under wrk against the bare FastAPI floor (floor_app.py), the server with no shadow and
+with an experiment in the shadow (serve.shadow_share as shipped, and 1.0): requests/s and
+p50/p99 of the answer for 1-row and 100-row requests. Not a test.
 
     .venv/bin/python benchmarks/serving.py [--task classification] [--seconds 20] [--clients 4]
-        [--requests 200] [--models a,b]
+        [--requests 200] [--models a,b] [--wrk-seconds 10]
 
 The models are the bake's own select candidates (its params.yaml), so a model added to the
 catalog is measured without an edit here; --models picks some of them.
@@ -15,6 +18,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -26,9 +31,11 @@ from pathlib import Path
 
 import httpx
 import pandas as pd
+import serving_load
 import yaml
 
-TEMPLATE = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parent
+TEMPLATE = HERE.parent
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
 TASKS = ("classification", "regression")
@@ -98,6 +105,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--requests", type=int, default=200, help="per latency figure")
     parser.add_argument("--models", help="comma-separated; default: every select candidate")
+    parser.add_argument("--wrk-seconds", type=float, default=10.0, help="per shadow-table run")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         sh(Path(tmp), str(BIN / "cookiecutter"), "--no-input", str(TEMPLATE), "-o", ".",
@@ -160,6 +168,68 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(timeout=30)
+        shadow_table(project, args.wrk_seconds)
+
+
+# wrk's keep-alive connections in the shadow table (serving_load.py's default).
+CONNECTIONS = 4
+
+
+def set_share(project: Path, share: float) -> None:
+    """serve.shadow_share in the bake's service.yaml (serve reads it there, not in conf/)."""
+    service = project / "service.yaml"
+    setting = re.compile(r"^  shadow_share: [\d.]+$", re.MULTILINE)
+    if not setting.search(service.read_text()):
+        sys.exit(f"error: {service} has no serve.shadow_share line: update set_share()")
+    service.write_text(setting.sub(f"  shadow_share: {share}", service.read_text()))
+
+
+def shadowed_run(project: Path, share: float | None, body: Path, seconds: float):
+    """One wrk run of the workspace's server, with the experiment bench-shadow in the shadow
+    at `share` (None: no shadow): (the run, the shadow log's lines)."""
+    shutil.rmtree(project / "logs", ignore_errors=True)
+    command = [sys.executable, "-m", "bench", "serve", "--workspace"]
+    if share is not None:
+        set_share(project, share)
+        command += ["--shadow", "bench-shadow"]
+    env = {**ENV, "PYTHONPATH": str(project / "src")}
+    server = serving_load.Server(command, project, env)
+    measured = serving_load.measure(server, body, seconds, CONNECTIONS)[1]
+    lines = sum(f.read_bytes().count(b"\n") for f in (project / "logs").glob("shadow.jsonl*"))
+    return measured, lines
+
+
+def shadow_table(project: Path, seconds: float) -> None:
+    """Shadow off and on against the bare floor, under wrk, in one run (rows of 1 and 100)."""
+    if shutil.which("wrk") is None:
+        print("\nshadow table: skipped, wrk not found (`apt-get install wrk`; make bench does)")
+        return
+    served = json.loads((project / "models/model.json").read_text())["model"]
+    other = next(m for m in candidates(project, None) if m != served)
+    sh(project, "dvc", "exp", "run", "--temp", "-n", "bench-shadow", "-S", f"model={other}")
+    shipped = yaml.safe_load((project / "service.yaml").read_text())["serve"]["shadow_share"]
+    body = serving_load.bodies(project, project.parent)
+    print(
+        f"\nPOST /predict under wrk (1 thread, {CONNECTIONS} connections, {seconds:g} s), served "
+        f"{served}, in the shadow {other}; floor: a bare FastAPI endpoint.\n\n"
+        "| shadow | rows | req/s | p50 ms | p99 ms | req/s vs floor | p99 vs off | "
+        "shadow rows logged |\n|" + " --- |" * 8
+    )
+    for rows in serving_load.ROWS:
+        floor_server = serving_load.Server([sys.executable, "floor_app.py"], HERE, ENV)
+        floor = serving_load.measure(floor_server, body[rows], seconds, CONNECTIONS)[1]
+        print(f"| floor | {rows} | {serving_load.figures(floor)} | 1.00 | | |")
+        off = None
+        for label, share in (("off", None), (f"on, {shipped:g}", shipped), ("on, 1.0", 1.0)):
+            measured, lines = shadowed_run(project, share, body[rows], seconds)
+            off = off or measured
+            print(
+                f"| {label} | {rows} | {serving_load.figures(measured)} | "
+                f"{measured.per_second / floor.per_second:.2f} | "
+                f"{measured.p99_ms / off.p99_ms:.2f} | "
+                f"{lines if share else '-'} |"
+            )
+        set_share(project, shipped)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,16 @@ SMOKE = {
     # wide: the regression bake (scale.py ran the classification one) and the widest table.
     "shapes.py": ["--rows", "3000", "--shapes", "wide", "--timeout", "600"],
     "pipeline.py": ["--repeat", "1"],
-    "serving.py": ["--seconds", "1", "--requests", "5", "--models", "logistic_regression"],
+    "serving.py": [
+        "--seconds",
+        "1",
+        "--requests",
+        "5",
+        "--models",
+        "logistic_regression",
+        "--wrk-seconds",
+        "1",
+    ],
     "walkthrough.py": ["--turns", "1"],
     "dask_engine.py": ["--rows", "20000", "--batches", "2", "--timeout", "600"],
     "ssh_remote.py": ["--size-mb", "4", "--files", "2", "--timeout", "300"],

@@ -251,6 +251,63 @@ def test_a_version_whose_cached_files_differ_from_its_manifest_is_refused(projec
     assert served == ("v0.0.1", md5, locked["models/manifest.json"])
 
 
+def test_a_challenger_in_the_shadow_is_served_compared_and_judged_live(project):
+    """An experiment in the shadow of prod: it scores every request (shadow_share 1.0) and
+    logs beside the champion; with labels, monitor compares the two and decide judges it
+    with its live evidence; the shadows serve cannot use are refused in one line."""
+    root, package, artifact = project
+    for asked, problem in (
+        ("no-such-exp", "shadow 'no-such-exp': no experiment or git revision of that name"),
+        (f"{artifact}@v0.0.1", "is the served model itself"),
+    ):
+        done = run(root, sys.executable, "-m", package, "serve", "--stage", "prod",
+                   "--shadow", asked, check=False)  # fmt: skip
+        assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+        assert problem in done.stderr
+    run(root, "dvc", "exp", "run", "--temp", "-n", "in-the-shadow", "-S",
+        "model=hist_gradient_boosting")  # fmt: skip
+    service = root / "service.yaml"
+    shipped = service.read_text()
+    service.write_text(shipped.replace("  shadow_share: 0.25\n", "  shadow_share: 1.0\n"))
+    test = pd.read_parquet(root / "data/processed/test.parquet")
+    try:
+        with Server(root, package, "--shadow", "in-the-shadow") as client:
+            ids = []
+            for start in range(0, len(test), 7):
+                rows = instances(test.iloc[start : start + 7])
+                ids += client.post("/predict", json={"instances": rows}).json()["ids"]
+            health = client.get("/health").json()["shadow"]
+        assert (health["version"], health["share"]) == ("in-the-shadow", 1.0)
+        records = [json.loads(line) for line in (root / "logs/shadow.jsonl").open()]
+        assert sorted(r["id"] for r in records) == sorted(ids)
+        exp = git(root, "for-each-ref", "--format=%(objectname)", "refs/exps/*/*/in-the-shadow")
+        assert {r["git_revision"] for r in records} == {exp}
+        labels = [{"id": i, "label": y, "time": "2026-01-01T00:00:00+00:00"}
+                  for i, y in zip(ids, test["species"], strict=True)]  # fmt: skip
+        (root / "logs/feedback.jsonl").write_text("".join(json.dumps(x) + "\n" for x in labels))
+        run(root, sys.executable, "-m", package, "monitor")
+        report = json.loads((root / "reports/shadow.json").read_text())
+        assert report["paired_rows"] == len(ids) == report["live"]["labelled"]
+        assert 0.5 < report["agreement"]["share_equal"] <= 1.0
+        done = run(root, sys.executable, "-m", package, "decide", "--challenger", "shadow",
+                   check=False)  # fmt: skip
+        assert done.returncode in (0, 3, 4), done.stderr
+        written = sorted((root / "decisions").glob("*.json"))[-1]
+        record = json.loads(written.read_text())
+        assert record["challenger"]["revision"] == exp
+        assert record["live"]["labelled_rows"] == len(ids)
+        assert record["gates"][-1]["name"] == "live"
+        replayed = run(root, sys.executable, "-m", package, "decide", "--replay", str(written),
+                       check=False)  # fmt: skip
+        assert "the same decision, byte for byte" in replayed.stdout, replayed.stdout
+    finally:
+        service.write_text(shipped)
+        for made in ("logs/shadow.jsonl", "logs/feedback.jsonl", "reports/shadow.json"):
+            (root / made).unlink(missing_ok=True)
+        for made in (root / "decisions").glob("*"):
+            made.unlink()
+
+
 def test_monitor_flags_a_shifted_batch_only(project):
     root, package, _ = project
     batches = sorted((root / "data/raw").glob("*.csv"))

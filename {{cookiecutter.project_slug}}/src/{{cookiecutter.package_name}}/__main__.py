@@ -169,6 +169,12 @@ def serve_options(parser: argparse.ArgumentParser) -> None:
         help="serve a host other machines reach without an API key (serve.api_key_env): "
         "anyone who reaches it may predict; a warning says so",
     )
+    parser.add_argument(
+        "--shadow",
+        metavar="EXP|REV",
+        help="an experiment's name or a git revision whose model scores serve.shadow_share "
+        "of the requests off the response path, into serve.shadow_log (default serve.shadow)",
+    )
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -179,7 +185,7 @@ def serve(args: argparse.Namespace) -> int:
     settings = load_service().serve
     stage = None if args.workspace else (args.stage or settings.stage)
     given = {"host": args.host, "port": args.port, "workers": args.workers}
-    given["runtime"] = args.runtime
+    given["runtime"], given["shadow"] = args.runtime, args.shadow
     settings = settings.model_copy(update={k: v for k, v in given.items() if v is not None})
     serve_model(
         Path.cwd(),
@@ -203,14 +209,18 @@ def monitor_options(parser: argparse.ArgumentParser) -> None:
 
 
 def monitor(args: argparse.Namespace) -> int:
-    """drift of logged inputs (service.yaml: monitor)"""
+    """drift of logged inputs, and a shadow against the champion (service.yaml: monitor)"""
     from .core.params import load, load_service
     from .monitoring import monitor as monitoring
+    from .monitoring import shadow as shadowing
 
-    service = load_service()
-    return monitoring.main(
-        load(), service, args.log, args.to_batch, args.fail_on_drift, since=args.since
+    params, service = load(), load_service()
+    status = monitoring.main(
+        params, service, args.log, args.to_batch, args.fail_on_drift, since=args.since
     )
+    if args.to_batch is None:  # and the shadow beside the champion, when one scored
+        shadowing.write(params, service, args.log, args.since)
+    return status
 
 
 def decide_options(parser: argparse.ArgumentParser) -> None:

@@ -20,11 +20,14 @@ from ..core.params import GateParams, load_service
 from ..serving import registry
 from . import evidence, gates, promote
 from . import record as records
-from .verdicts import EXIT_STATUS
+from .verdicts import EXIT_STATUS, Judgement
 
 
-def judged(root: Path, challenger, champion, policy: GateParams, time: str) -> dict:
-    """The record of one decision: both sides scored and judged."""
+def judged(
+    root: Path, challenger, champion, policy: GateParams, time: str, live: dict | None = None
+) -> dict:
+    """The record of one decision: both sides scored and judged; with the shadow's `live`
+    evidence (evidence.live), its section and its gate too."""
     found = evidence.gather(root, challenger, champion)
     answers = found.answers
     judgement = gates.judge(
@@ -35,7 +38,13 @@ def judged(root: Path, challenger, champion, policy: GateParams, time: str) -> d
         yardstick=found.yardstick,
         policy=policy,
     )
-    return records.build(found, judgement, policy, time)
+    if live is not None:
+        every = [*judgement.gates, gates.live_gate(live, policy)]
+        judgement = Judgement(judgement.measures, every, gates.verdict(every))
+    record = records.build(found, judgement, policy, time)
+    if live is not None:
+        record["live"] = live
+    return record
 
 
 def run(
@@ -48,13 +57,19 @@ def run(
     say: Callable[[str], None] = print,
 ) -> int:
     """One decision; `now` (UTC) names it, the current time unless given."""
-    policy = load_service(root / paths.SERVICE).gate
+    service = load_service(root / paths.SERVICE)
+    policy = service.gate
     artifact = registry.artifact_name(root)
+    shadow = challenger == evidence.SHADOW
+    if shadow:
+        challenger = evidence.shadow_asked(root, service.serve)
     new = evidence.resolve_challenger(root, artifact, challenger)
     old = evidence.resolve_champion(root, artifact, champion)
     if apply:
         promote.refuse_unready(root, new)
-    record = judged(root, new, old, policy, records.stamp(now or dt.datetime.now(dt.UTC)))
+    live = evidence.live(root, service.serve, new, policy) if shadow else None
+    time = records.stamp(now or dt.datetime.now(dt.UTC))
+    record = judged(root, new, old, policy, time, live)
     steps = promote.plan(root, artifact, record, policy) if apply else None
     _report(record, say)
     if steps is None:
@@ -84,7 +99,9 @@ def replay(root: Path, path: Path, say: Callable[[str], None] = print) -> int:
         raise DataError(f"{path} is damaged: its policy is not valid ({problem})") from None
     new = records.named(recorded["challenger"], "challenger", path)
     old = records.named(recorded["champion"], "champion", path)
-    again = records.text(judged(root, new, old, policy, recorded["time"]))
+    # The live evidence is what the logs held then: carried over, its gate judged again.
+    again = judged(root, new, old, policy, recorded["time"], recorded.get("live"))
+    again = records.text(again)
     difference = records.first_difference(Path(path).read_text(encoding="utf-8"), again)
     if difference:
         say(f"replay differs from {path}: {difference}")

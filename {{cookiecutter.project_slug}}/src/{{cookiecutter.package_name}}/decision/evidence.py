@@ -25,18 +25,23 @@ import yaml
 
 from ..core import compute, io, paths
 from ..core.errors import DataError
-from ..core.params import Params, parse
+from ..core.params import GateParams, Params, ServeParams, parse
 from ..export import manifest
 from ..modeling import derivation
+from ..monitoring import labels
+from ..monitoring import shadow as shadowing
 from ..quality import diagnosis
-from ..serving import registry
+from ..serving import prediction_log, registry
 from ..tables import schema
+from . import bootstrap
 from .verdicts import Answers, Rows, Yardstick
 
 log = logging.getLogger(__name__)
 
 WORKSPACE = "workspace"
 PROD = "prod"
+# `decide --challenger shadow`: the model serve.shadow names, or the shadow log's.
+SHADOW = "shadow"
 
 
 @dataclass(frozen=True)
@@ -80,11 +85,6 @@ def git(root: Path, *args: str) -> str | None:
     return done.stdout if done.returncode == 0 else None
 
 
-def _commit(root: Path, rev: str) -> str | None:
-    found = git(root, "rev-parse", "--verify", "--quiet", rev + "^{commit}")
-    return found.strip() if found else None
-
-
 def version_at(root: Path, artifact: str, commit: str) -> str | None:
     """The GTO version registered at `commit` (the highest when several are)."""
     tags = git(root, "tag", "--points-at", commit, "--sort=-v:refname", "--list", f"{artifact}@*")
@@ -92,26 +92,10 @@ def version_at(root: Path, artifact: str, commit: str) -> str | None:
     return first[0].split("@", 1)[1] if first else None
 
 
-def experiment(root: Path, name: str) -> str | None:
-    """The commit of the `dvc exp` named `name`: refs/exps/<baseline>/<name>, the one on
-    HEAD's baseline when names repeat across baselines (as `dvc exp apply` picks)."""
-    listed = git(root, "for-each-ref", "--format=%(refname) %(objectname)", "refs/exps")
-    refs = [line.split() for line in (listed or "").splitlines()]
-    found = [(ref, sha) for ref, sha in refs if ref.rsplit("/", 1)[-1] == name]
-    if len(found) > 1:
-        head = _commit(root, "HEAD") or ""
-        found = [(ref, sha) for ref, sha in found if "".join(ref.split("/")[2:4]) == head]
-    if len(found) > 1:
-        raise DataError(
-            f"experiment {name!r} exists on several baselines: check out the commit it ran on"
-        )
-    return found[0][1] if found else None
-
-
 def workspace_is_head(root: Path, files: dict[str, bytes]) -> str | None:
     """HEAD's commit when the workspace's export, its splits and params.yaml are HEAD's
     (the export's checked `files`); None when any differs, or there is no commit."""
-    head = _commit(root, "HEAD")
+    head = registry.commit_of(root, "HEAD")
     if head is None:
         return None
     committed = Snapshot(root, head)
@@ -135,16 +119,16 @@ def resolve_challenger(root: Path, artifact: str, asked: str | None) -> Named:
             return Named(WORKSPACE, "workspace (uncommitted)", None, None)
         label = f"workspace (HEAD {head[:7]})"
         return Named(WORKSPACE, label, head, version_at(root, artifact, head))
-    commit = experiment(root, asked)
+    commit = registry.experiment(root, asked)
     label = f"experiment {asked}"
     staged = registry.assigned_version(root, artifact, asked) if commit is None else None
     if staged is not None:
         version, commit = staged
         return Named(asked, f"{asked} ({version})", commit, version, asked)
     if commit is None:
-        commit, label = _commit(root, f"{artifact}@{asked}"), f"version {asked}"
+        commit, label = registry.commit_of(root, f"{artifact}@{asked}"), f"version {asked}"
     if commit is None:
-        commit, label = _commit(root, asked), f"revision {asked}"
+        commit, label = registry.commit_of(root, asked), f"revision {asked}"
     if commit is None:
         raise DataError(
             f"--challenger {asked}: no experiment, GTO stage or version, or git revision of "
@@ -164,7 +148,7 @@ def resolve_champion(root: Path, artifact: str, asked: str | None) -> Named | No
         return Named(stage, f"{stage} ({version})", commit, version, stage)
     if asked is None:
         return None
-    commit = _commit(root, asked) or _commit(root, f"{artifact}@{asked}")
+    commit = registry.commit_of(root, asked) or registry.commit_of(root, f"{artifact}@{asked}")
     if commit is None:
         raise DataError(
             f"--champion {asked}: no version of {artifact} is in stage {asked!r} and no git "
@@ -487,3 +471,57 @@ def _baseline(snapshot: Snapshot, params: Params, rows: Rows) -> Answers:
     dummy = DummyClassifier(strategy="prior").fit(np.zeros((len(y), 1)), y)
     proba = aligned(dummy.predict_proba(blank), list(dummy.classes_), rows.classes)
     return Answers(dummy.predict(blank), proba)
+
+
+def shadow_asked(root: Path, serve: ServeParams) -> str:
+    """What `--challenger shadow` judges: serve.shadow, else the git revision the shadow
+    log's last record names (a server started with `--shadow`)."""
+    if serve.shadow:
+        return serve.shadow
+    records = shadowing.read(root / serve.shadow_log)
+    if not records or not records[-1]["git_revision"]:
+        raise DataError(
+            f"--challenger shadow: serve.shadow is null and {serve.shadow_log} holds no "
+            "shadow's answers: serve with `--shadow EXP|REV` (or set serve.shadow) first"
+        )
+    return records[-1]["git_revision"]
+
+
+def live(root: Path, serve: ServeParams, challenger: Named, policy: GateParams) -> dict:
+    """The shadow's live evidence (JSON-ready): its rows paired with the champion's
+    answers to the same requests, their agreement, and on the labelled pairs both
+    models' headline metric and the paired bootstrap interval of the change, scored by
+    the challenger's yardstick. What the logs hold now: a replay carries it over."""
+    params = Snapshot(root, challenger.revision).params()
+    yardstick = Yardstick(params.task, params.metric, params.business)
+    theirs = [
+        r
+        for r in shadowing.read(root / serve.shadow_log)
+        if r["git_revision"] == challenger.revision
+    ]
+    ours = prediction_log.load(root / serve.prediction_log).records
+    ours = labels.joined(ours, labels.latest(root / serve.feedback_log))
+    matched = shadowing.pairs(ours, theirs)
+    truth, champion, shadow, classes = shadowing.labelled_answers(matched, params.task)
+    found = {
+        "paired_rows": len(matched),
+        "labelled_rows": len(truth),
+        "champion_md5": sorted({c.get("model_md5") for c, _ in matched} - {None}),
+        "agreement": shadowing.agreement(matched, params.task) if matched else None,
+        "metric": yardstick.metric,
+        "challenger": None,
+        "champion": None,
+        "change": None,
+    }
+    if not len(truth):
+        return found
+    scoring = bootstrap.Scoring(yardstick.metric, yardstick, truth, classes)
+    try:
+        interval = bootstrap.paired(scoring, shadow, champion, policy=policy)
+    except AttributeError:  # a scorer that needs probabilities the logs lack
+        return found
+    if interval is not None:
+        found["challenger"] = round(float(scoring.score(shadow)), bootstrap.DECIMALS)
+        found["champion"] = round(float(scoring.score(champion)), bootstrap.DECIMALS)
+        found["change"] = interval.as_dict()
+    return found

@@ -13,6 +13,8 @@ the metric is better. Gates, in the order they are reported:
   each at most max_class_drop; a class with fewer than gate.min_rows rows holds.
 - recent: the headline metric on the recent slice may drop by at most max_recent_drop.
 - baseline: a prior/mean predictor must score below the challenger (ML Test Score, Model 5).
+- live (`decide --challenger shadow` only): the headline change on the labelled rows both
+  models answered live (the shadow's log), judged as the headline gate (live_gate).
 Without a champion the relative gates (headline, business, group gaps, classes, recent)
 do not apply (n/a). A gate's value and threshold are the numbers it compared, rounded to
 6 decimals first, so a recorded decision reads the same as it was made.
@@ -226,6 +228,19 @@ def _baseline_gate(case: _Case, baseline: Answers) -> tuple[Gate, dict]:
         return Gate("baseline", ours, theirs, "pass", detail), measure
     detail = f"{metric} {ours:.4f} <= baseline {theirs:.4f}: a prior/mean predictor does as well"
     return Gate("baseline", ours, theirs, "fail", detail), measure
+
+
+def live_gate(live: dict, policy: GateParams) -> Gate:
+    """live (decide --challenger shadow): the change of the headline metric on the
+    labelled rows both models answered live (evidence.live), judged as the headline
+    gate; fewer than gate.min_rows labelled rows hold."""
+    rows = live["labelled_rows"]
+    if rows < policy.min_rows:
+        return _few_rows("live", rows, policy, "labelled rows the shadow scored")
+    change = live["change"]
+    interval = None if change is None else bootstrap.Interval(**change)
+    metric = f"live {live['metric']}"
+    return _interval_outcome("live", metric, interval, _round(policy.min_improvement))
 
 
 def _json(value):

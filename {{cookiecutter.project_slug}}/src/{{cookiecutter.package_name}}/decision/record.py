@@ -119,6 +119,19 @@ def _side_line(facts: dict | None) -> str:
     )
 
 
+def _live_lines(live: dict | None) -> list[str]:
+    """The shadow's live evidence (decide --challenger shadow), when the record has it."""
+    if live is None:
+        return []
+    agreement = ", ".join(f"{k} {v}" for k, v in (live["agreement"] or {}).items())
+    return [
+        f"- live, in the shadow: {live['paired_rows']} rows answered by both "
+        f"({agreement or 'none'}), {live['labelled_rows']} labelled: {live['metric']} "
+        f"{_number(live['challenger'])} (challenger) against {_number(live['champion'])} "
+        "(champion, as served)"
+    ]
+
+
 def markdown(record: dict) -> str:
     """What a reviewer reads: the verdict, a table of the gates, both sides, the policy."""
     rows, yardstick = record["rows"], record["yardstick"]
@@ -131,6 +144,7 @@ def markdown(record: dict) -> str:
         "out (the champion trained on them)",
         f"- yardstick: {yardstick['task']}, headline metric {yardstick['metric']}",
         f"- policy: service.yaml gate:, sha256 {record['policy_sha256']}",
+        *_live_lines(record.get("live")),
         "",
         "| gate | value | threshold | outcome | detail |",
         "| --- | --- | --- | --- | --- |",

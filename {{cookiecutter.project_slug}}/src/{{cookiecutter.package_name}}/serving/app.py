@@ -39,6 +39,7 @@ from .exposure import API_KEY_HEADER, add_docs, exposure_warning, key_matches
 from .prediction_log import PredictionLog
 from .registry import ModelSource, load
 from .runtime import choose
+from .shadow import Shadow, start
 
 
 def _where(loc: tuple | list) -> str:
@@ -85,9 +86,10 @@ async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
     return JSONResponse({"error": _message(errors), "detail": errors}, status_code=422)
 
 
-def _lifespan(prediction_log: PredictionLog | None):
+def _lifespan(prediction_log: PredictionLog | None, shadow: Shadow | None = None):
     """The app's startup and shutdown: it closes `prediction_log` at shutdown, writing the
-    rows still queued (on a full disk: one warning with the count lost, no exception)."""
+    rows still queued (on a full disk: one warning with the count lost, no exception),
+    and the shadow, scoring what it still holds."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -96,6 +98,8 @@ def _lifespan(prediction_log: PredictionLog | None):
         # walks them, which had stalled answers by tens of milliseconds (p99).
         gc.freeze()
         yield
+        if shadow is not None:
+            shadow.close()
         if prediction_log is not None:
             prediction_log.close()
 
@@ -170,8 +174,10 @@ class Predictor:
         classes: list,
         with_probabilities: bool,
         prediction_log: PredictionLog | None,
+        shadow: Shadow | None = None,
     ):
         self.source, self.runtime, self.prediction_log = source, runtime, prediction_log
+        self.shadow = shadow
         self.features = source.metadata["features"]
         self.roles = schema.roles_from_dict(self.features["roles"])
         self.inputs = request_schema.input_roles(self.features)
@@ -211,6 +217,8 @@ class Predictor:
         # One id per row, the key that labels arriving later (feedback) are joined on.
         request_id = uuid.uuid4().hex
         answer["ids"] = prediction_log.row_ids(request_id, len(instances))
+        if self.shadow is not None:  # a queue append at most: scored off this path
+            self.shadow.offer(request_id, columns, len(instances))
         if self.prediction_log is not None:
             given = {
                 "event_time": times,
@@ -271,12 +279,15 @@ class Predictor:
 
 
 def _bare_app(
-    source: ModelSource, max_body_bytes: int, prediction_log: PredictionLog | None
+    source: ModelSource,
+    max_body_bytes: int,
+    prediction_log: PredictionLog | None,
+    shadow: Shadow | None = None,
 ) -> FastAPI:
     """The app without its endpoints: its title, body limit, error answers and lifespan.
     Without FastAPI's /openapi.json, /docs and /redoc: exposure.add_docs adds its own."""
     app = FastAPI(
-        lifespan=_lifespan(prediction_log),
+        lifespan=_lifespan(prediction_log, shadow),
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
@@ -297,11 +308,13 @@ def create_app(
     api_key: str | None = None,
     prediction_log: PredictionLog | None = None,
     models_dir: Path = paths.MODEL_CONF,
+    shadow: Shadow | None = None,
 ) -> FastAPI:
     """An app serving `source`; with `api_key`, /metadata and /predict need it, and
     /openapi.json leaves the training facts out for a client without it. The app closes
     `prediction_log` at shutdown (its lifespan), writing the rows still queued.
-    models_dir: the model files, whose reviewed skops types load() trusts."""
+    models_dir: the model files, whose reviewed skops types load() trusts. shadow: a
+    second model scoring a share of the requests off the response path (shadow.py)."""
     model = load(source, models_dir)
     features, task = source.metadata["features"], source.metadata["task"]
     roles = schema.roles_from_dict(features["roles"])
@@ -315,17 +328,21 @@ def create_app(
     max_body_bytes = settings.max_body_bytes or request_schema.body_limit(
         features, settings.max_rows
     )
-    app = _bare_app(source, max_body_bytes, prediction_log)
+    app = _bare_app(source, max_body_bytes, prediction_log, shadow)
     add_docs(app, api_key, request_schema.input_roles(features))
     guard, key_answers = _key_guard(api_key)
     about = _metadata(source, runtime.name, classes, settings.max_rows, max_body_bytes)
-    predictor = Predictor(source, runtime, classes, with_probabilities, prediction_log)
+    predictor = Predictor(source, runtime, classes, with_probabilities, prediction_log, shadow)
 
     @app.get("/health")
     def health() -> responses.Health:
         logged = None if prediction_log is None else prediction_log.status()
         return responses.Health(
-            status="ok", version=source.version, worker=os.getpid(), prediction_log=logged
+            status="ok",
+            version=source.version,
+            worker=os.getpid(),
+            prediction_log=logged,
+            shadow=None if shadow is None else shadow.status(),
         )
 
     @app.get("/metadata", dependencies=guard, responses=key_answers)
@@ -371,11 +388,16 @@ def _refuse_non_finite(outputs: np.ndarray | None) -> None:
 HANDOVER_ENV = "MODEL_SERVE_HANDOVER"
 
 
-def served_app(root: Path, source: ModelSource, settings: ServeParams) -> FastAPI:
-    """The app with its API key (from the environment) and its prediction log."""
+def served_app(
+    root: Path, source: ModelSource, settings: ServeParams, shadow: ModelSource | None = None
+) -> FastAPI:
+    """The app with its API key (from the environment), its prediction log and, given a
+    shadow's model, that model scoring a share of the requests (shadow.py)."""
     api_key = os.environ.get(settings.api_key_env) or None
     log = open_log(root, settings)
-    return create_app(source, settings, api_key, log, root / paths.MODEL_CONF)
+    models_dir = root / paths.MODEL_CONF
+    second = None if shadow is None else start(root, settings, shadow, models_dir)
+    return create_app(source, settings, api_key, log, models_dir, second)
 
 
 def open_log(root: Path, settings: ServeParams) -> PredictionLog:
@@ -401,41 +423,60 @@ def open_log(root: Path, settings: ServeParams) -> PredictionLog:
     return log
 
 
-def hand_over(root: Path, source: ModelSource, settings: ServeParams, folder: Path) -> Path:
+def hand_over(
+    root: Path,
+    source: ModelSource,
+    settings: ServeParams,
+    folder: Path,
+    shadow: ModelSource | None = None,
+) -> Path:
     """Write what a worker needs into `folder`: the model bytes once, the rest as JSON.
-    Workers load the model `serve` resolved, not the stage again (it may move meanwhile)."""
-    model = folder / "model.skops"
-    model.write_bytes(source.model_bytes)
-    onnx = None
-    if source.onnx_bytes is not None:
-        onnx = folder / "model.onnx"
-        onnx.write_bytes(source.onnx_bytes)
+    Workers load the model `serve` resolved, not the stage again (it may move meanwhile),
+    and the shadow's it resolved, each worker scoring its own share of the requests."""
     spec = {
         "root": str(root.resolve()),
         "settings": settings.model_dump(),
-        "source": {
-            "artifact": source.artifact,
-            "version": source.version,
-            "stage": source.stage,
-            "git_revision": source.git_revision,
-            "metadata": source.metadata,
-            "manifest_md5": source.manifest_md5,
-        },
-        "model": str(model),
-        "onnx": str(onnx) if onnx else None,
+        "source": _handed(source, folder / "model"),
+        "shadow": None if shadow is None else _handed(shadow, folder / "shadow"),
     }
     path = folder / "handover.json"
     path.write_text(json.dumps(spec), encoding="utf-8")
     return path
 
 
+def _handed(source: ModelSource, stem: Path) -> dict:
+    """A model's files written at `stem`.skops (and .onnx), and its facts, as JSON."""
+    model = stem.with_suffix(".skops")
+    model.write_bytes(source.model_bytes)
+    onnx = None
+    if source.onnx_bytes is not None:
+        onnx = stem.with_suffix(".onnx")
+        onnx.write_bytes(source.onnx_bytes)
+    return {
+        "artifact": source.artifact,
+        "version": source.version,
+        "stage": source.stage,
+        "git_revision": source.git_revision,
+        "metadata": source.metadata,
+        "manifest_md5": source.manifest_md5,
+        "model": str(model),
+        "onnx": str(onnx) if onnx else None,
+    }
+
+
+def _received(spec: dict) -> ModelSource:
+    facts = {k: v for k, v in spec.items() if k not in ("model", "onnx")}
+    onnx_bytes = Path(spec["onnx"]).read_bytes() if spec["onnx"] else None
+    model_bytes = Path(spec["model"]).read_bytes()
+    return ModelSource(**facts, model_bytes=model_bytes, onnx_bytes=onnx_bytes)
+
+
 def worker_app() -> FastAPI:
     """The app of one uvicorn worker (`factory=True`), from the handover file `serve` wrote."""
     spec = json.loads(Path(os.environ[HANDOVER_ENV]).read_text(encoding="utf-8"))
-    model_bytes = Path(spec["model"]).read_bytes()
-    onnx_bytes = Path(spec["onnx"]).read_bytes() if spec["onnx"] else None
-    source = ModelSource(**spec["source"], model_bytes=model_bytes, onnx_bytes=onnx_bytes)
-    return served_app(Path(spec["root"]), source, ServeParams(**spec["settings"]))
+    shadow = None if spec["shadow"] is None else _received(spec["shadow"])
+    settings = ServeParams(**spec["settings"])
+    return served_app(Path(spec["root"]), _received(spec["source"]), settings, shadow)
 
 
 def serve(
@@ -450,10 +491,11 @@ def serve(
     this process, or in settings.workers uvicorn worker processes sharing the port and the
     log. Each start-up failure is a UserError (one line), met before the server starts:
     a reachable host without a key, a port taken or not this machine's, no model, no
-    version in a stage asked for by name (stage_required), a log it cannot write."""
+    version in a stage asked for by name (stage_required), a log it cannot write, a
+    shadow (settings.shadow) it cannot find or that could not score the same rows."""
     import uvicorn
 
-    from .registry import resolve
+    from .registry import resolve, shadow
 
     log = logging.getLogger(__name__)
     api_key = os.environ.get(settings.api_key_env) or None
@@ -464,13 +506,18 @@ def serve(
         if stage_required:
             _refuse_empty_stage(root, stage)
         source = resolve(root, stage)
+        second = shadow(root, settings.shadow, source) if settings.shadow else None
         # Built before anything is announced: a model or log that fails is the one line.
         # With workers, a trial here: each would fail alike, with uvicorn's traceback.
         prediction_log = open_log(root, settings)
-        app = create_app(source, settings, api_key, prediction_log, root / paths.MODEL_CONF)
+        models_dir = root / paths.MODEL_CONF
+        shadowed = None if second is None else start(root, settings, second, models_dir)
+        app = create_app(source, settings, api_key, prediction_log, models_dir, shadowed)
         if warning:
             log.warning(warning)
         log.info(_serving_line(source, settings, api_key))
+        if second is not None:
+            log.info(_shadow_line(second, settings))
         if settings.workers == 1:
             # uvicorn stops gracefully on SIGTERM (the app's shutdown writes or counts the
             # logged rows), then raises it again, which would end the process with status
@@ -479,9 +526,11 @@ def serve(
             uvicorn.Server(uvicorn.Config(app)).run(sockets=[sock])
             return
         prediction_log.close()
+        if shadowed is not None:
+            shadowed.close()
         del app
         gc.collect()
-        _run_workers(root, source, settings, sock)
+        _run_workers(root, (source, second), settings, sock)
 
 
 def _exit_zero(*_: object) -> None:
@@ -502,6 +551,15 @@ def _refuse_empty_stage(root: Path, stage: str) -> None:
         )
 
 
+def _shadow_line(second: ModelSource, settings: ServeParams) -> str:
+    revision = (second.git_revision or "")[:12]
+    return (
+        f"shadow {second.version} (commit {revision}, md5 {second.md5}) scores "
+        f"{settings.shadow_share:.0%} of the requests off the response path into "
+        f"{settings.shadow_log}"
+    )
+
+
 def _serving_line(source: ModelSource, settings: ServeParams, api_key: str | None) -> str:
     workers = settings.workers
     return (
@@ -513,10 +571,13 @@ def _serving_line(source: ModelSource, settings: ServeParams, api_key: str | Non
 
 
 def _run_workers(
-    root: Path, source: ModelSource, settings: ServeParams, sock: socket.socket
+    root: Path,
+    sources: tuple[ModelSource, ModelSource | None],
+    settings: ServeParams,
+    sock: socket.socket,
 ) -> None:
     """settings.workers uvicorn workers on `sock`, each building the app from what this
-    process hands over."""
+    process hands over. sources: the model served, the shadow's (or None)."""
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
@@ -531,7 +592,8 @@ def _run_workers(
             super().handle_int()
 
     with tempfile.TemporaryDirectory(prefix="serve-") as folder:
-        os.environ[HANDOVER_ENV] = str(hand_over(root, source, settings, Path(folder)))
+        handover = hand_over(root, sources[0], settings, Path(folder), sources[1])
+        os.environ[HANDOVER_ENV] = str(handover)
         try:
             config = uvicorn.Config(
                 f"{__name__}:worker_app", factory=True, workers=settings.workers

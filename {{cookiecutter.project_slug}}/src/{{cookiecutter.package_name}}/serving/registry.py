@@ -211,6 +211,85 @@ def from_workspace(root: Path, artifact: str) -> ModelSource:
     return _source(artifact, WORKSPACE, None, revision, files)
 
 
+def _git_or_none(root: Path, *args: str) -> str | None:
+    """git's output, or None when it fails (no such revision, not a repository)."""
+    done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+    return done.stdout if done.returncode == 0 else None
+
+
+def commit_of(root: Path, rev: str) -> str | None:
+    """The commit `rev` names (a sha, a branch, a tag), or None when it names none."""
+    found = _git_or_none(root, "rev-parse", "--verify", "--quiet", rev + "^{commit}")
+    return found.strip() if found else None
+
+
+def experiment(root: Path, name: str) -> str | None:
+    """The commit of the `dvc exp` named `name`: refs/exps/<baseline>/<name>, the one on
+    HEAD's baseline when names repeat across baselines (as `dvc exp apply` picks)."""
+    listed = _git_or_none(root, "for-each-ref", "--format=%(refname) %(objectname)", "refs/exps")
+    refs = [line.split() for line in (listed or "").splitlines()]
+    found = [(ref, sha) for ref, sha in refs if ref.rsplit("/", 1)[-1] == name]
+    if len(found) > 1:
+        head = commit_of(root, "HEAD") or ""
+        found = [(ref, sha) for ref, sha in found if "".join(ref.split("/")[2:4]) == head]
+    if len(found) > 1:
+        raise DataError(
+            f"experiment {name!r} exists on several baselines: check out the commit it ran on"
+        )
+    return found[0][1] if found else None
+
+
+def shadow(root: Path, asked: str, champion: ModelSource) -> ModelSource:
+    """The model of the experiment or git revision `asked`, to score beside `champion`
+    (serve --shadow): read as a version is (dvc.lock's md5, DVC's cache, the manifest).
+    Refused in one line when it names nothing, its model is not in the cache, it could
+    not score the champion's rows (other features, derived columns or task), or it is
+    the champion's very model."""
+    commit = experiment(root, asked) or commit_of(root, asked)
+    if commit is None:
+        raise DataError(
+            f"shadow {asked!r}: no experiment or git revision of that name: `dvc exp list` "
+            "lists experiments, `git log --oneline` commits"
+        )
+    where = f"shadow {asked} (commit {commit[:12]})"
+    lock = _committed(root, commit, "dvc.lock")
+    if lock is None:
+        raise DataError(f"{where} has no dvc.lock: it holds no pipeline run")
+    if not cache_path(root, locked_md5(lock.decode("utf-8"))).is_file():
+        raise DataError(
+            f"the model of {where} is not in the DVC cache: run `dvc exp pull <remote> "
+            f"{asked}` for an experiment, or `dvc fetch --all-commits` for a commit"
+        )
+    found = from_version(root, champion.artifact, asked, None, commit)
+    problem = _unlike(found.metadata, champion.metadata)
+    if problem:
+        raise DataError(
+            f"{where} {problem}: it could not score the same rows; shadow a model trained "
+            "on the champion's features"
+        )
+    if found.md5 == champion.md5:
+        raise DataError(
+            f"{where} is the served model itself (md5 {found.md5}): shadow another model "
+            "(`dvc exp list`)"
+        )
+    return found
+
+
+def _unlike(shadow: dict, champion: dict) -> str | None:
+    """How the shadow's model.json differs from the champion's in what scoring one
+    request's columns needs (the task, the features in order, the derived columns)."""
+    if shadow["task"] != champion["task"]:
+        return f"does {shadow['task']}, the champion {champion['task']}"
+    ours = schema.roles_from_dict(shadow["features"]["roles"]).features
+    theirs = schema.roles_from_dict(champion["features"]["roles"]).features
+    if ours != theirs:
+        return f"reads {ours}, the champion {theirs}"
+    derived = (shadow["features"].get("derived"), champion["features"].get("derived"))
+    if derived[0] != derived[1]:
+        return f"derives {derived[0]}, the champion {derived[1]}"
+    return None
+
+
 def resolve(root: Path, stage: str | None) -> ModelSource:
     """The model assigned to `stage`; with none assigned (or stage None), the workspace's."""
     artifact = artifact_name(root)

@@ -25,6 +25,25 @@ class LogStatus(BaseModel):
     error: str | None
 
 
+class ShadowStatus(BaseModel):
+    """The answering worker's shadow model (serving/shadow.py): which, its share of the
+    requests, and its rows since the worker started."""
+
+    version: str
+    git_revision: str | None
+    model_md5: str
+    share: float = Field(ge=0.0, le=1.0)
+    # Rows of the chosen requests; dropped: the queue was full; failed: the shadow could
+    # not score them (error says why); waiting: queued, not yet scored.
+    rows_offered: int = Field(ge=0)
+    rows_scored: int = Field(ge=0)
+    rows_dropped: int = Field(ge=0)
+    rows_failed: int = Field(ge=0)
+    rows_waiting: int = Field(ge=0)
+    error: str | None
+    log: LogStatus
+
+
 class Health(BaseModel):
     status: Literal["ok"]
     version: str
@@ -32,6 +51,8 @@ class Health(BaseModel):
     worker: int
     # None: the app keeps no prediction log.
     prediction_log: LogStatus | None = None
+    # None: no model in the shadow (serve.shadow).
+    shadow: ShadowStatus | None = None
 
 
 class Features(BaseModel):
