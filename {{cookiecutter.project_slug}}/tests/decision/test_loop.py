@@ -20,6 +20,7 @@ from {{ cookiecutter.package_name }}.core.params import LoopParams, load_service
 from {{ cookiecutter.package_name }}.decision import loop, triggers
 from {{ cookiecutter.package_name }}.decision.verdicts import Yardstick
 from {{ cookiecutter.package_name }}.export import manifest
+from {{ cookiecutter.package_name }}.monitoring import live
 
 RULES = {
     "min_rows": 40,
@@ -127,12 +128,12 @@ def test_the_live_metric_scores_the_logged_answers_and_breaches_below_its_floor(
 ):
     yardstick = Yardstick(task, metric, make_params({"task": task}).business)
     rows = labelled(task, 30, 10)
-    live = triggers.live_metric(rows, yardstick, min_rows=20)
-    assert live == {"metric": metric, "value": value, "rows": 40}
-    assert triggers.breach_reasons([], live, rules(live_metric_floor=value)) == []
+    scored = live.live_metric(rows, yardstick, min_rows=20)
+    assert scored == {"metric": metric, "value": value, "rows": 40}
+    assert triggers.breach_reasons([], scored, rules(live_metric_floor=value)) == []
     below = rules(live_metric_floor=value + 0.01)
-    assert triggers.breach_reasons([], live, below) == [f"live {metric} {value} < {value + 0.01}"]
-    too_few = triggers.live_metric(rows[:19], yardstick, min_rows=20)
+    assert triggers.breach_reasons([], scored, below) == [f"live {metric} {value} < {value + 0.01}"]
+    too_few = live.live_metric(rows[:19], yardstick, min_rows=20)
     assert too_few["value"] is None and too_few["why"].startswith("fewer than 20 labelled")
     assert triggers.breach_reasons(["x", "c"], too_few, below) == ["2 features drift"]
 
@@ -140,9 +141,9 @@ def test_the_live_metric_scores_the_logged_answers_and_breaches_below_its_floor(
 def test_a_metric_the_log_cannot_score_is_said_not_breached(make_params):
     yardstick = Yardstick("classification", "neg_log_loss", make_params().business)
     rows = [{**r, "probabilities": None} for r in labelled("classification", 30, 10)]
-    live = triggers.live_metric(rows, yardstick, min_rows=20)
-    assert live["value"] is None
-    assert live["why"] == "cannot score the logged answers: the log holds no probabilities"
+    scored = live.live_metric(rows, yardstick, min_rows=20)
+    assert scored["value"] is None
+    assert scored["why"] == "cannot score the logged answers: the log holds no probabilities"
 
 
 @pytest.mark.parametrize(

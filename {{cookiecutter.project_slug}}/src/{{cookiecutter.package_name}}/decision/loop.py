@@ -40,6 +40,7 @@ from ..core import io
 from ..core.errors import ConfigError, DataError, UserError
 from ..core.params import Params, ServiceParams
 from ..monitoring import monitor
+from ..monitoring.live import live_metric
 from ..serving import prediction_log
 from ..tables import batches
 from ..tools import add_batch
@@ -47,7 +48,6 @@ from .triggers import (
     breach_reasons,
     breaches,
     figures,
-    live_metric,
     parse_now,
     recorded_time,
     retrains,

@@ -9,12 +9,9 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from ..core.errors import ConfigError, first_line
+from ..core.errors import ConfigError
 from ..core.params import LoopParams
 from ..monitoring import monitor
-from ..tables import schema
-from . import bootstrap
-from .verdicts import Answers, Yardstick
 
 
 def parse_now(text: str | None) -> dt.datetime:
@@ -92,47 +89,6 @@ def window(
         keep &= times > pd.Timestamp(start)
     picked = np.flatnonzero(keep.to_numpy())
     return [chosen[i] for i in picked], times[keep].reset_index(drop=True)
-
-
-def _answers(labelled: list[dict], task: str) -> tuple[np.ndarray, Answers, list | None]:
-    """(the labels, the logged answers, the classes: proba's columns) of labelled
-    records; classes as text."""
-    if task == "regression":
-        truth = np.array([float(r["label"]) for r in labelled])
-        predicted = np.array([float(r["prediction"]) for r in labelled])
-        return truth, Answers(predicted), None
-    truth = np.array([schema.category_label(r["label"]) for r in labelled], dtype=object)
-    predicted = np.array([schema.category_label(r["prediction"]) for r in labelled], dtype=object)
-    probabilities = [r.get("probabilities") for r in labelled]
-    if any(p is None for p in probabilities):
-        return truth, Answers(predicted), sorted(set(predicted) | set(truth))
-    classes = sorted({schema.category_label(c) for p in probabilities for c in p})
-    proba = np.array(
-        [[{schema.category_label(c): v for c, v in p.items()}.get(c, 0.0) for c in classes]
-         for p in probabilities]
-    )  # fmt: skip
-    return truth, Answers(predicted, proba), classes
-
-
-def live_metric(labelled: list[dict], yardstick: Yardstick, min_rows: int) -> dict:
-    """The headline metric of the served answers on rows whose request carried the target:
-    {metric, value, rows}, value None (and why) with fewer than `min_rows` rows or when the
-    log cannot score it (no probabilities for a metric that needs them). Scored as decide
-    scores stored answers (bootstrap.Scoring)."""
-    result = {"metric": yardstick.metric, "value": None, "rows": len(labelled)}
-    if len(labelled) < min_rows:
-        return {**result, "why": f"fewer than {min_rows} labelled rows (monitor.min_rows)"}
-    try:
-        truth, answers, classes = _answers(labelled, yardstick.task)
-    except (ValueError, TypeError, KeyError) as exc:
-        return {**result, "why": f"cannot score the logged answers: {first_line(exc)}"}
-    try:
-        value = bootstrap.Scoring(yardstick.metric, yardstick, truth, classes).score(answers)
-    except AttributeError:  # a scorer that needs probabilities, which the log lacks
-        return {**result, "why": "cannot score the logged answers: the log holds no probabilities"}
-    if value is None:
-        return {**result, "why": f"{yardstick.metric} cannot score the logged answers"}
-    return {**result, "value": round(float(value), 6)}
 
 
 def breach_reasons(drifted: list[str], live: dict | None, loop: LoopParams) -> list[str]:

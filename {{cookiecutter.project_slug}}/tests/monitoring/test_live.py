@@ -1,0 +1,111 @@
+"""Live figures of joined records: the metric, group gaps and prediction bias of a window,
+computed by hand on rows built to give round numbers."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from {{ cookiecutter.package_name }}.decision.verdicts import Yardstick
+from {{ cookiecutter.package_name }}.monitoring import live
+
+
+def row(label, prediction, color: str, region: str, **extra) -> dict:
+    """A joined record: color a feature (in inputs), region a group the request carried
+    beside the features (the log's groups)."""
+    record = {"inputs": {"color": color, "x": 1.0}, "groups": {"region": region}}
+    record.update(prediction=prediction, probabilities=None, **extra)
+    if label is not None:
+        record["label"] = label
+    return record
+
+
+def classified() -> list[dict]:
+    """red/north: 20 rows all right; blue/south: 20 rows that always say a (half wrong);
+    5 rows without a label, which count for nothing."""
+    red = [row(c, c, "red", "north") for c in "ab" * 10]
+    blue = [row(c, "a", "blue", "south") for c in "ab" * 10]
+    unlabelled = [row(None, "b", "blue", "south") for _ in range(5)]
+    return red + blue + unlabelled
+
+
+def test_a_classification_windows_figures(make_params):
+    yardstick = Yardstick("classification", "accuracy", make_params().business)
+    figures = live.window_figures(classified(), yardstick, ["color", "region"], min_rows=20)
+    # Balanced accuracy 1.0 for red, 0.5 for blue; blue predicts a for all, half of it is a.
+    assert figures == {
+        "labelled": 40,
+        "metric": {"name": "accuracy", "value": 0.75},
+        "group_gaps": {"color": 0.5, "region": 0.5},
+        "bias": 0.5,
+    }
+    # Groups short of min_rows have no gap and no slice: the overall share gap remains.
+    fewer = live.window_figures(classified(), yardstick, ["color"], min_rows=21)
+    assert fewer["group_gaps"] == {"color": None} and fewer["bias"] == 0.25
+    assert fewer["metric"]["value"] == 0.75
+
+
+def test_too_few_labelled_rows_give_no_figures(make_params):
+    yardstick = Yardstick("classification", "accuracy", make_params().business)
+    figures = live.window_figures(classified(), yardstick, ["color"], min_rows=41)
+    assert figures == {
+        "labelled": 40,
+        "metric": {"name": "accuracy", "value": None, "why": "fewer than 41 labelled rows"},
+        "group_gaps": {"color": None},
+        "bias": None,
+    }
+    empty = live.window_figures([], yardstick, ["color"], min_rows=1)
+    assert empty["labelled"] == 0 and empty["bias"] is None
+
+
+def regressed(offsets: dict[str, float]) -> list[dict]:
+    """20 rows per region, labels alternating 10 and 20, predictions off by the region's
+    offset."""
+    return [
+        row(label, label + offset, "red", region)
+        for region, offset in offsets.items()
+        for label in [10.0, 20.0] * 10
+    ]
+
+
+def test_a_regression_windows_figures(make_params):
+    yardstick = Yardstick(
+        "regression", "neg_root_mean_squared_error", make_params({"task": "regression"}).business
+    )
+    figures = live.window_figures(
+        regressed({"north": 1.0, "south": -3.0}), yardstick, ["region"], min_rows=20
+    )
+    # RMSE 1 and 3: the gap is 2. The labels' standard deviation is 5: south's mean is
+    # 3 below, 0.6 deviations (overall, -1: 0.2).
+    assert figures == {
+        "labelled": 40,
+        "metric": {"name": "neg_root_mean_squared_error", "value": round(-math.sqrt(5), 6)},
+        "group_gaps": {"region": 2.0},
+        "bias": 0.6,
+    }
+
+
+@pytest.mark.parametrize(
+    ("records", "why"),
+    [
+        ([row(7.0, 7.0, "red", "n")] * 30, None),
+        ([row("seven", 7.0, "red", "n")] * 30, "cannot score the logged answers: could not"),
+    ],
+)
+def test_labels_that_do_not_vary_or_are_no_number_give_no_bias(make_params, records, why):
+    yardstick = Yardstick(
+        "regression", "neg_root_mean_squared_error", make_params({"task": "regression"}).business
+    )
+    figures = live.window_figures(records, yardstick, ["region"], min_rows=20)
+    assert figures["bias"] is None
+    assert figures["metric"].get("why", "").startswith(why or "")
+    if why:
+        assert figures["metric"]["value"] is None and figures["group_gaps"] == {"region": None}
+
+
+def test_a_group_value_comes_from_the_inputs_else_from_the_logged_groups():
+    record = row("a", "a", "red", "north")
+    assert live.group_value(record, "color") == "red"
+    assert live.group_value(record, "region") == "north"
+    assert live.group_value({"inputs": {}}, "region") is None
