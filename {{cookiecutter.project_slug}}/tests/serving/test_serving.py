@@ -566,6 +566,7 @@ def test_shutdown_writes_the_queued_rows_and_health_names_the_worker_and_its_log
             "version": "v0.0.1",
             "worker": os.getpid(),
             "prediction_log": log,
+            "restart_needed": None,
         }
         for _ in range(3):
             assert client.post("/predict", json={"instances": [GOOD, GOOD]}).status_code == 200

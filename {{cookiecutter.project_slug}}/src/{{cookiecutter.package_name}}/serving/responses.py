@@ -32,6 +32,9 @@ class Health(BaseModel):
     worker: int
     # None: the app keeps no prediction log.
     prediction_log: LogStatus | None = None
+    # Set when the stage holds a version this server cannot swap in (follow.py): why,
+    # and that a restart serves it.
+    restart_needed: str | None = None
 
 
 class Features(BaseModel):
