@@ -194,3 +194,18 @@ def test_monitor_act_in_the_cli_and_decide_refuses_to_replay_a_rollback(two_vers
     err = capsys.readouterr().err
     assert "records a rollback (monitor --act), which decide does not replay" in err
     assert err.count("\n") == 1
+
+
+def test_a_loop_turn_rolls_back_first_and_its_line_records_it(two_versions, task, capsys):
+    from {{ cookiecutter.package_name }}.decision import loop
+
+    root, params, service, log = two_versions
+    write_log(log, "v0.0.2", task, 60, wrong=True, feedback=service.serve.feedback_log)
+    assert loop.main(params, service, log) == 0
+    assert prod(root) == "v0.0.1"
+    subjects = run(root, "git", "log", "-2", "--format=%s").splitlines()
+    assert subjects[0].startswith("loop: no trigger (prod rolled back v0.0.2 -> v0.0.1;")
+    assert subjects[1].startswith("rollback: prod v0.0.2 -> v0.0.1")
+    line = json.loads((root / loop.RECORD).read_text().splitlines()[-1])
+    assert (line["rollback"]["from"], line["rollback"]["to"]) == ("v0.0.2", "v0.0.1")
+    assert line["rollback"]["commit"] == run(root, "git", "rev-parse", "HEAD~1").strip()
