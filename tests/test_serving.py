@@ -10,6 +10,7 @@ declares, /health answering throughout."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
@@ -26,7 +27,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import BIN, bake, docs_harness, git, package_of, run, status_lines
+from conftest import BIN, bake, chart_marks, docs_harness, git, package_of, run, status_lines
 
 pytestmark = pytest.mark.slow
 
@@ -282,6 +283,39 @@ def test_monitor_flags_a_shifted_batch_only(project):
     again = run(root, sys.executable, "-m", package, "monitor", "--to-batch",
                 "data/raw/logged.csv", check=False)  # fmt: skip
     assert again.returncode == 1 and "exists" in again.stderr
+
+
+def test_monitor_scores_later_labels_estimates_and_draws_its_page_offline(project, tmp_path):
+    """Rows served without their target, labels for two thirds of them sent later (lines of
+    serve.feedback_log, by the answer's ids): monitor's live report counts and scores them
+    for the version served, estimates the metric without labels (CBPE), and its page draws
+    every chart in headless Chromium with no network."""
+    root, package, _ = project
+    for old in [*(root / "logs").glob("predictions.jsonl*"), root / "logs/feedback.jsonl"]:
+        old.unlink(missing_ok=True)
+    test = pd.read_parquet(root / "data/processed/test.parquet")
+    with Server(root, package) as client:
+        answer = client.post("/predict", json={"instances": instances(test)}).json()
+    labelled = 2 * len(test) // 3
+    sent = zip(answer["ids"][:labelled], test["species"], strict=False)
+    now = dt.datetime.now(dt.UTC).isoformat()
+    lines = [json.dumps({"id": i, "label": label, "time": now}) for i, label in sent]
+    (root / "logs/feedback.jsonl").write_text("\n".join(lines) + "\n")
+    run(root, sys.executable, "-m", package, "monitor")
+    report = json.loads((root / "reports/live.json").read_text())
+    assert (report["coverage"]["logged"], report["coverage"]["labelled"]) == (len(test), labelled)
+    assert report["versions"] == ["v0.0.1"]
+    figures = report["by_version"]["v0.0.1"]
+    assert figures["labelled"] == labelled and figures["metric"]["value"] is not None
+    estimate = figures["estimate_unlabelled"]
+    assert estimate["estimate"] is True and estimate["rows"] == len(test) - labelled
+    assert "(estimate)" in (root / "reports/live.md").read_text()
+    page = tmp_path / "monitor.html"
+    page.write_bytes((root / "reports/monitor.html").read_bytes())
+    marks = chart_marks(page)
+    titles = [m["title"] for m in marks]
+    assert titles[0].startswith("Live ") and titles[-1] == "Input drift (PSI) per feature"
+    assert len(marks) == 4 and all(m["marks"] > 0 for m in marks), marks  # sex, island
 
 
 def run_step(root: Path, commands: str) -> str:

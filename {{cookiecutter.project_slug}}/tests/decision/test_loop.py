@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,7 @@ from {{ cookiecutter.package_name }}.core.params import LoopParams, load_service
 from {{ cookiecutter.package_name }}.decision import loop, triggers
 from {{ cookiecutter.package_name }}.decision.verdicts import Yardstick
 from {{ cookiecutter.package_name }}.export import manifest
-from {{ cookiecutter.package_name }}.monitoring import live
+from {{ cookiecutter.package_name }}.monitoring import labels, live
 
 RULES = {
     "min_rows": 40,
@@ -275,6 +276,21 @@ def test_every_turn_is_one_committed_line_and_a_carried_window_starts_the_next(l
     assert git("status", "--porcelain") == ""
     with pytest.raises(ConfigError, match="^the turn's time 2026-03-01T00:00:00\\+00:00 is befo"):
         turn(params, service, "2026-03-01")
+
+
+def test_labels_that_arrived_later_count_in_the_turns_window(little):
+    """A label sent through feedback (serve.feedback_log, by row id) joins its logged row:
+    the turn counts and scores it as one the request carried."""
+    params, service, write_log = little
+    write_log(50)
+    later = [(f"d1r{i}-0", label) for i, label in enumerate(label_of("regression", 30, 9))]
+    if params.task == "classification":
+        later = [(id_, "a") for id_, _ in later]
+    labels.append(Path(service.serve.feedback_log), later, "2026-03-01T12:00:00+00:00")
+    assert turn(params, service, "2026-03-02") == 0
+    record = json.loads(loop.RECORD.read_text())
+    assert record["rows"] == 50 and record["labelled"] == 30
+    assert record["live_metric"]["rows"] == 30
 
 
 def test_a_failing_step_undoes_the_turn_and_names_the_step(little):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import pytest
 
 from {{ cookiecutter.package_name }}.decision.verdicts import Yardstick
@@ -109,3 +110,55 @@ def test_a_group_value_comes_from_the_inputs_else_from_the_logged_groups():
     assert live.group_value(record, "color") == "red"
     assert live.group_value(record, "region") == "north"
     assert live.group_value({"inputs": {}}, "region") is None
+
+
+def timed(minute: int, version: str, label=None, label_minute: int | None = None) -> dict:
+    """A joined record predicted at 12:<minute>, its label (if any) arriving at
+    12:<label_minute>."""
+    record = row(label, "a", "red", "north", model_version=version)
+    record["time"] = f"2026-03-01T12:{minute:02d}:00+00:00"
+    if label_minute is not None:
+        record["label_time"] = f"2026-03-01T12:{label_minute:02d}:00+00:00"
+    return record
+
+
+def test_the_report_gives_coverage_freshness_versions_and_windows(make_params):
+    yardstick = Yardstick("classification", "accuracy", make_params().business)
+    settings = live.Settings(yardstick, ["color"], min_rows=2, recent_fraction=0.5, window_rows=2)
+    records = [
+        timed(0, "v1", "a", 10),
+        timed(1, "v1"),
+        timed(2, "v1", "b", 4),
+        timed(3, "v2", "a"),  # carried by the request: no label_time, no delay
+        timed(4, "v2", "a"),
+        timed(5, "v2"),
+    ]
+    times = pd.to_datetime(pd.Series([r["time"] for r in records]), utc=True)
+    seen = []
+
+    def estimate(rows: list[dict]) -> dict:
+        seen.append(len(rows))
+        return {"estimate": True, "value": 0.5, "lower": 0.4, "upper": 0.6}
+
+    found = live.report(records, times, settings, estimate)
+    assert found["versions"] == ["v1", "v2"] and found["current_version"] == "v2"
+    assert found["coverage"]["labelled"] == 4 and found["coverage"]["share"] == round(4 / 6, 6)
+    assert found["coverage"]["by_version"]["v1"] == {"logged": 3, "labelled": 2, "share": 0.666667}
+    v1 = found["by_version"]["v1"]
+    assert v1["metric"]["value"] == 0.5 and v1["labelled"] == 2
+    assert v1["per_class"]["b"]["recall"] == 0.0 and v1["recent"]["rows"] == 1
+    # Windows of 2 labelled rows, each with the unlabelled rows among them; the last short.
+    windows = found["windows"]["list"]
+    spans = [(w["rows"], w["labelled"], w["versions"], w["complete"]) for w in windows]
+    assert spans == [(3, 2, ["v1"], True), (2, 2, ["v2"], True), (1, 0, ["v2"], False)]
+    assert seen[:4] == [3, 1, 3, 1], "each version's rows, then its unlabelled rows"
+    fresh = live.freshness(records, pd.Timestamp("2026-03-01T12:20:00+00:00"))
+    # Delays: 10, 2, 0 and 0 minutes; the newest label arrived at 12:10.
+    assert fresh == {
+        "newest_label": "2026-03-01T12:10:00+00:00",
+        "newest_label_age_seconds": 600.0,
+        "median_delay_seconds": 60.0,
+    }
+    text = live.summary({**found, "freshness": fresh})
+    assert "4 of 6 logged rows have a label (66.7%)" in text
+    assert "~0.5 [0.4, 0.6] (estimate)" in text

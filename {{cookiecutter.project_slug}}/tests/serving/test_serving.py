@@ -335,6 +335,28 @@ def test_a_target_the_row_carries_is_logged_as_its_label_as_sent(served, task):
     assert all("label" not in r for r in logged()[6:])
 
 
+def test_a_group_that_is_no_feature_is_logged_beside_the_inputs(model_source, configured, tmp_path):
+    """data.groups columns that are no feature (here `note`, in data.drop) are logged as
+    sent, as `groups`, for monitor's per-group figures; a group that is a feature (color)
+    is in `inputs` already and is not logged twice."""
+    source, _ = model_source()
+    source.metadata["features"]["roles"]["groups"] = ["color", "note"]
+    log = prediction_log.PredictionLog(tmp_path / "p.jsonl", 1_000_000, 2, 60, queue_rows=100)
+    app = create_app(source, configured("serve"), None, log, tmp_path / paths.MODEL_CONF)
+    rows = [{**GOOD, "note": "n1"}, GOOD, {**GOOD, "note": 3}]
+    answer = TestClient(app).post("/predict", json={"instances": rows})
+    assert answer.status_code == 200, answer.text
+    log.flush()
+    records = prediction_log.read(tmp_path / "p.jsonl")
+    assert [r["groups"] for r in records] == [{"note": "n1"}, {"note": None}, {"note": 3}]
+    assert [r["inputs"]["color"] for r in records] == ["red"] * 3
+    source.metadata["features"]["roles"]["groups"] = ["color"]
+    app = create_app(source, configured("serve"), None, log, tmp_path / paths.MODEL_CONF)
+    assert TestClient(app).post("/predict", json={"instances": rows}).status_code == 200
+    log.flush()
+    assert all("groups" not in r for r in prediction_log.read(tmp_path / "p.jsonl")[3:])
+
+
 @pytest.mark.parametrize(
     "when", ["yesterday", "2024-13-01", "2024", "１２３４", 2024.5, 99999, 999, True, [2024]]
 )

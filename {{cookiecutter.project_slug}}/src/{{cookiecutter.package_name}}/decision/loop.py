@@ -7,7 +7,8 @@ the log a flush later). A window of fewer than loop.min_rows rows is carried: th
 turn's window starts where this one started, and this one counts for nothing but the
 schedule. A counted window breaches when at least loop.min_drifted_features features
 drift (monitor's rules against the exported model's training split) or when the live
-metric (the headline metric on the rows whose request carried the target) is below
+metric (the headline metric on the labelled rows: the target a request carried, or a
+label that arrived later through `feedback`) is below
 loop.live_metric_floor. The turn retrains when loop.breaches of the last loop.windows
 windows since the last retrain breached, or when the last retrain is older than
 loop.every_days; never within loop.cooldown_hours of the last retrain.
@@ -42,7 +43,7 @@ import pandas as pd
 from ..core import io
 from ..core.errors import ConfigError, DataError, UserError
 from ..core.params import Params, ServiceParams
-from ..monitoring import monitor
+from ..monitoring import labels, monitor
 from ..monitoring.live import live_metric
 from ..serving import prediction_log
 from ..tables import batches
@@ -410,7 +411,9 @@ def main(
 ) -> int:
     """One turn; 0 whatever the verdict (errors are UserErrors: status 1)."""
     turn = Turn(params, service, parse_now(now))
-    records = read_log(Path(log_path or service.serve.prediction_log))
+    # Labels that arrived later (feedback) join the rows they name, as monitor reads them.
+    logged = read_log(Path(log_path or service.serve.prediction_log))
+    records = labels.joined(logged, labels.latest(Path(service.serve.feedback_log)))
     if dry_run:
         rollback.run(Path.cwd(), params, service, records, dry_run=True)
         record, _ = assess(records, history(), turn, model_time())

@@ -12,6 +12,9 @@ standard deviations of the label. A group, a slice or the whole window counts on
 
 from __future__ import annotations
 
+import warnings
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -94,43 +97,52 @@ def group_gaps(
     return {column: found.get(diagnosis.key(column), {}).get("gap") for column in frame.columns}
 
 
-def _share_distance(truth: np.ndarray, predicted: np.ndarray) -> float:
-    """The largest |predicted share - observed share| over the classes of a slice."""
-    observed = pd.Series(truth).value_counts(normalize=True)
-    shares = pd.Series(predicted).value_counts(normalize=True)
-    both = observed.index.union(shares.index)
-    difference = shares.reindex(both, fill_value=0.0) - observed.reindex(both, fill_value=0.0)
-    return float(difference.abs().max())
+def _shares(values: np.ndarray) -> dict[str, float]:
+    return pd.Series(values).value_counts(normalize=True).sort_index().to_dict()
 
 
-def slices(frame: pd.DataFrame, rows: int, min_rows: int) -> list[np.ndarray]:
-    """The row positions of each slice with `min_rows` rows: all rows, each group value."""
-    found = [np.arange(rows)] if rows >= min_rows else []
+def slices(frame: pd.DataFrame, rows: int) -> list[tuple[str, np.ndarray]]:
+    """(name, row positions) of each slice: all rows, then each group column's values."""
+    found = [("all", np.arange(rows))]
     for column in frame.columns:
         given = frame[column]
         # A missing value is a group of its own, as evaluate counts it.
         values = schema.category_text(given).where(given.notna(), diagnosis.MISSING)
-        for positions in values.groupby(values, sort=True).indices.values():
-            if len(positions) >= min_rows:
-                found.append(np.asarray(positions))
+        for value, positions in values.groupby(values, sort=True).indices.items():
+            found.append((f"{column}={value}", np.asarray(positions)))
     return found
 
 
-def bias(
-    truth: np.ndarray, predicted: np.ndarray, frame: pd.DataFrame, task: str, min_rows: int
-) -> float | None:
-    """The prediction bias (module doc) over the slices with `min_rows` rows; None when
-    no slice has them (or, regression, the labels do not vary)."""
-    chosen = slices(frame, len(truth), min_rows)
-    if not chosen:
-        return None
-    if task == "regression":
-        spread = float(np.std(truth))
-        if spread == 0.0:
-            return None
-        worst = max(abs(predicted[p].mean() - truth[p].mean()) for p in chosen)
-        return round(float(worst / spread), 6)
-    return round(max(_share_distance(truth[p], predicted[p]) for p in chosen), 6)
+def bias_by_slice(
+    truth: np.ndarray, predicted: np.ndarray, frame: pd.DataFrame, task: str
+) -> list[dict]:
+    """Per slice: classification, the predicted and observed class shares and the largest
+    distance between them; regression, the mean prediction and label and their distance
+    in standard deviations of the window's labels (None when the labels do not vary)."""
+    spread = float(np.std(truth)) if task == "regression" and len(truth) else 0.0
+    found = []
+    for name, p in slices(frame, len(truth)):
+        entry: dict = {"slice": name, "rows": len(p)}
+        if not len(p):
+            continue
+        if task == "regression":
+            means = float(predicted[p].mean()), float(truth[p].mean())
+            entry.update(mean_prediction=round(means[0], 6), mean_label=round(means[1], 6))
+            entry["bias"] = round(abs(means[0] - means[1]) / spread, 6) if spread else None
+        else:
+            shares, observed = _shares(predicted[p]), _shares(truth[p])
+            distance = max(
+                abs(shares.get(c, 0.0) - observed.get(c, 0.0)) for c in {*shares, *observed}
+            )
+            entry.update(predicted=shares, observed=observed, bias=round(distance, 6))
+        found.append(entry)
+    return found
+
+
+def bias(entries: list[dict], min_rows: int) -> float | None:
+    """The largest bias of the slices with `min_rows` rows; None when none has them."""
+    values = [e["bias"] for e in entries if e["rows"] >= min_rows and e["bias"] is not None]
+    return max(values) if values else None
 
 
 def window_figures(
@@ -155,5 +167,252 @@ def window_figures(
         return figures  # labels that are no class or number: the metric says why
     frame, task = group_frame(rows, groups), yardstick.task
     figures["group_gaps"] = group_gaps(truth, answers.predicted, frame, task, min_rows)
-    figures["bias"] = bias(truth, answers.predicted, frame, task, min_rows)
+    figures["bias"] = bias(bias_by_slice(truth, answers.predicted, frame, task), min_rows)
     return figures
+
+
+# The report of `monitor`: reports/live.json and reports/live.md.
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How the live figures are measured: the yardstick (task, metric), the data.groups
+    columns, the fewest labelled rows a figure needs (monitor.min_rows), the recent
+    slice's share (evaluate.recent_fraction), the window size (alert.min_labelled_rows)."""
+
+    yardstick: Yardstick
+    groups: list[str]
+    min_rows: int
+    recent_fraction: float
+    window_rows: int
+
+
+def _parsed(texts: list[str | None]) -> pd.Series:
+    return pd.to_datetime(pd.Series(texts, dtype="string"), utc=True, format="ISO8601")
+
+
+def recent(rows: list[dict], times: pd.Series, settings: Settings) -> dict:
+    """The metric of the latest recent_fraction of the labelled rows by time, as
+    evaluate's recent slice (ties with the cutoff included)."""
+    mask, cutoff = diagnosis.recent_mask(times.reset_index(drop=True), settings.recent_fraction)
+    chosen = [rows[i] for i in np.flatnonzero(mask)]
+    scored = live_metric(chosen, settings.yardstick, settings.min_rows)
+    found = {"rows": len(chosen), "since": None if cutoff is None else cutoff.isoformat()}
+    return {**found, "metric": {k: v for k, v in scored.items() if k != "rows"}}
+
+
+def version_figures(rows: list[dict], times: pd.Series, settings: Settings) -> dict:
+    """One model version's figures on its labelled rows (in time order, `times` theirs):
+    window_figures', the metrics of all rows, per class, per group, bias per slice and
+    the recent slice."""
+    yardstick, task = settings.yardstick, settings.yardstick.task
+    figures = window_figures(rows, yardstick, settings.groups, settings.min_rows)
+    if not rows:
+        return figures
+    try:
+        truth, answers, classes = _answers(rows, task)
+    except (ValueError, TypeError, KeyError):
+        return figures  # the metric says why
+    predicted, frame = answers.predicted, group_frame(rows, settings.groups)
+    with warnings.catch_warnings():
+        # A version that met one class only makes balanced accuracy warn; the value stands.
+        warnings.simplefilter("ignore", UserWarning)
+        figures["overall"] = diagnosis.slice_metrics(truth, predicted, task)
+    if task == "classification":
+        figures["per_class"], _ = diagnosis.per_class(truth, predicted, classes, 0)
+    figures["per_group"] = diagnosis.per_group(truth, predicted, frame, task, settings.min_rows)
+    figures["bias_by_slice"] = bias_by_slice(truth, predicted, frame, task)
+    figures["recent"] = recent(rows, times, settings)
+    return figures
+
+
+def coverage(records: list[dict]) -> dict:
+    """Labelled rows against logged rows, overall and per model version."""
+
+    def share(rows: list[dict]) -> dict:
+        done = len(labelled(rows))
+        return {"logged": len(rows), "labelled": done, "share": round(done / len(rows), 6)}
+
+    versions = by_version(records).items()
+    return {
+        **share(records),
+        "by_version": {v: share([records[i] for i in p]) for v, p in versions},
+    }
+
+
+def freshness(records: list[dict], now: pd.Timestamp) -> dict:
+    """When the newest label arrived and how old it is, and the median time from a
+    prediction to its label (a label the request carried came with it: no delay)."""
+    rows = labelled(records)
+    if not rows:
+        return dict.fromkeys(["newest_label", "newest_label_age_seconds", "median_delay_seconds"])
+    predicted = _parsed([r["time"] for r in rows])
+    arrived = _parsed([r.get("label_time") or r["time"] for r in rows])
+    newest = arrived.max()
+    return {
+        "newest_label": newest.isoformat(),
+        "newest_label_age_seconds": round((now - newest).total_seconds(), 3),
+        "median_delay_seconds": round((arrived - predicted).dt.total_seconds().median(), 3),
+    }
+
+
+def version_of(record: dict) -> str:
+    return str(record.get("model_version") or "unknown")
+
+
+def by_version(records: list[dict]) -> dict[str, list[int]]:
+    """The positions of each model version's records, versions in the order they first
+    answered."""
+    found: dict[str, list[int]] = {}
+    for i, record in enumerate(records):
+        found.setdefault(version_of(record), []).append(i)
+    return found
+
+
+def timeline(records: list[dict], size: int) -> list[list[dict]]:
+    """The records (in time order) cut into windows of `size` labelled rows, each with
+    the unlabelled rows predicted among them, as the alert rules count windows; the
+    rows after the last whole window are a last window short of labels."""
+    windows, current, count = [], [], 0
+    for record in records:
+        current.append(record)
+        count += "label" in record
+        if count == size:
+            windows.append(current)
+            current, count = [], 0
+    if current:
+        windows.append(current)
+    return windows
+
+
+def group_metrics(rows: list[dict], settings: Settings) -> dict:
+    """Per group column, each value's gap metric (balanced accuracy; RMSE) and rows."""
+    task = settings.yardstick.task
+    try:
+        truth, answers, _ = _answers(rows, task)
+    except (ValueError, TypeError, KeyError):
+        return {}
+    if not len(truth):
+        return {}
+    found = diagnosis.per_group(
+        truth, answers.predicted, group_frame(rows, settings.groups), task, settings.min_rows
+    )
+    metric = diagnosis.GAP_METRIC[task]
+    return {
+        column: {v: {"value": e[metric], "rows": e["rows"]} for v, e in entry.items() if v != "gap"}
+        for column, entry in found.items()
+    }
+
+
+def window_entry(rows: list[dict], times: pd.Series, settings: Settings, estimate) -> dict:
+    """One window of the timeline: its span, versions, figures (on its labelled rows,
+    at least window_rows of them), each group's metric, and the estimate of all its rows."""
+    figures = window_figures(rows, settings.yardstick, settings.groups, settings.window_rows)
+    return {
+        "from": times.iloc[0].isoformat(),
+        "to": times.iloc[-1].isoformat(),
+        "rows": len(rows),
+        "versions": list(by_version(rows)),
+        "complete": figures["labelled"] >= settings.window_rows,
+        **figures,
+        "per_group": group_metrics(labelled(rows), settings),
+        "estimate": estimate(rows),
+    }
+
+
+def windows(records: list[dict], times: pd.Series, settings: Settings, estimate) -> dict:
+    """The timeline's windows (timeline), each a window_entry."""
+    found, start = [], 0
+    for chunk in timeline(records, settings.window_rows):
+        span = times.iloc[start : start + len(chunk)]
+        found.append(window_entry(chunk, span, settings, estimate))
+        start += len(chunk)
+    return {"labelled_rows": settings.window_rows, "list": found}
+
+
+def report(records: list[dict], times: pd.Series, settings: Settings, estimate) -> dict:
+    """The live report of joined records in time order (`times` theirs): coverage, per
+    model version its figures and estimates, the timeline's windows. estimate: the CBPE
+    of a list of records (cbpe.Estimator)."""
+    result: dict = {
+        "task": settings.yardstick.task,
+        "metric": settings.yardstick.metric,
+        "min_rows": settings.min_rows,
+        "versions": list(by_version(records)),
+        "current_version": version_of(records[-1]),
+        "coverage": coverage(records),
+        "by_version": {},
+    }
+    for version, picked in by_version(records).items():
+        rows = [records[i] for i in picked]
+        own = [i for i in picked if "label" in records[i]]
+        figures = version_figures([records[i] for i in own], times.iloc[own], settings)
+        figures["estimate"] = estimate(rows)
+        figures["estimate_unlabelled"] = estimate([r for r in rows if "label" not in r])
+        result["by_version"][version] = figures
+    result["windows"] = windows(records, times, settings, estimate)
+    return result
+
+
+def _value(figure: dict | None) -> str:
+    """A metric's value, an estimate's with its interval, or why there is none."""
+    if not figure or figure.get("value") is None:
+        return f"none ({figure['why']})" if figure and figure.get("why") else "none"
+    if figure.get("estimate"):
+        return f"~{figure['value']} [{figure['lower']}, {figure['upper']}] (estimate)"
+    return str(figure["value"])
+
+
+def _version_lines(version: str, figures: dict, metric: str) -> list[str]:
+    lines = [
+        f"## Version {version}",
+        "",
+        f"- {metric} on {figures['labelled']} labelled rows: {_value(figures['metric'])}",
+        f"- estimated without labels, all its rows: {_value(figures['estimate'])}",
+        f"- estimated, its unlabelled rows: {_value(figures['estimate_unlabelled'])}",
+        f"- largest prediction bias: {figures['bias']}; group gaps: {figures['group_gaps']}",
+    ]
+    if "recent" in figures:
+        scored = figures["recent"]
+        lines.append(
+            f"- recent slice ({scored['rows']} rows since {scored['since']}): "
+            f"{_value(scored['metric'])}"
+        )
+    for name, entry in figures.get("per_class", {}).items():
+        lines.append(
+            f"- class {name}: recall {entry['recall']}, precision {entry['precision']}, "
+            f"F1 {entry['f1']} ({entry['support']} rows)"
+        )
+    return lines + [""]
+
+
+def summary(report: dict) -> str:
+    """The live report as Markdown for people."""
+    covered, fresh = report["coverage"], report["freshness"]
+    lines = [
+        "# Live metrics",
+        "",
+        f"{covered['labelled']} of {covered['logged']} logged rows have a label "
+        f"({covered['share']:.1%}); versions in the log: {', '.join(report['versions'])} "
+        f"(now {report['current_version']}).",
+        f"Newest label: {fresh['newest_label']} ({fresh['newest_label_age_seconds']} s ago); "
+        f"median delay from prediction to label: {fresh['median_delay_seconds']} s.",
+        "Figures marked (estimate) are CBPE's, from the logged probabilities, not from "
+        "labels: blind to concept drift (docs/serving.md: The estimate without labels).",
+        "",
+    ]
+    for version, figures in report["by_version"].items():
+        lines += _version_lines(version, figures, report["metric"])
+    lines += [
+        f"## Windows of {report['windows']['labelled_rows']} labelled rows",
+        "",
+        "| from | to | rows | labelled | versions | metric | estimate | bias |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for entry in report["windows"]["list"]:
+        lines.append(
+            f"| {entry['from']} | {entry['to']} | {entry['rows']} | {entry['labelled']} | "
+            f"{', '.join(entry['versions'])} | {_value(entry['metric'])} | "
+            f"{_value(entry['estimate'])} | {entry['bias']} |"
+        )
+    return "\n".join(lines) + "\n"

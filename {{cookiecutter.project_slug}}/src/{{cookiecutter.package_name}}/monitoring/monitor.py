@@ -10,6 +10,11 @@ Each logged row's time is its event time (data.time, when the request gave it), 
 time the server received it: `--since` keeps the rows from a time on, the report gives
 their period, and a batch lists them in time order.
 
+Beside drift, the live report (monitoring/live.py) scores the logged answers against
+the labels that arrived (serve.feedback_log, joined by id; a label the request carried
+counts too), estimates the metric without labels (monitoring/cbpe.py), and the page
+(monitoring/page.py) draws both and the drift.
+
 The log can also become a raw data batch (`--to-batch`), so production rows re-enter the
 pipeline: the raw data's columns, features from the log, each row's time in data.time,
 the target left empty to be labelled.
@@ -29,15 +34,20 @@ from scipy import stats
 from ..core import io, paths
 from ..core.errors import ConfigError, DataError
 from ..core.params import MonitorParams, Params, ServiceParams
+from ..decision.verdicts import Yardstick
 from ..export import manifest
 from ..serving import prediction_log
 from ..tables import schema
+from . import cbpe, labels, live, page
 
 log = logging.getLogger(__name__)
 
 # Outputs of `monitor`, not of the pipeline (dvc.yaml does not know them).
 DRIFT_REPORT = Path("reports/drift.json")
 DRIFT_SUMMARY = Path("reports/drift.md")
+LIVE_REPORT = Path("reports/live.json")
+LIVE_SUMMARY = Path("reports/live.md")
+PAGE = Path("reports/monitor.html")
 MISSING = "(missing)"
 UNSEEN = "(unseen)"
 # Empty buckets get this share, so ln() stays finite (the usual PSI convention).
@@ -277,6 +287,34 @@ def logged_rows(log_path: Path, since: str | None) -> tuple[list[dict], pd.Serie
     return records, times, len(contents.unreadable)
 
 
+def estimator(params: Params) -> cbpe.Estimator:
+    """CBPE of the workspace's exported model, calibrated on its test split."""
+    yardstick = Yardstick(params.task, params.metric, params.business)
+    if params.task == "regression":
+        return cbpe.Estimator(None, None, yardstick, params.seed)
+    return cbpe.Estimator(*cbpe.from_export(), yardstick, params.seed)
+
+
+def live_report(
+    records: list[dict], times: pd.Series, roles: schema.Roles, settings: tuple
+) -> dict:
+    """The live report (live.report) of the records joined to the labels that arrived;
+    settings: (params, service)."""
+    params, service = settings
+    feedback = Path(service.serve.feedback_log)
+    joined = labels.joined(records, labels.latest(feedback))
+    measured = live.Settings(
+        Yardstick(params.task, params.metric, params.business),
+        groups=list(roles.groups),
+        min_rows=service.monitor.min_rows,
+        recent_fraction=params.evaluate.recent_fraction,
+        window_rows=service.alert.min_labelled_rows,
+    )
+    found = live.report(joined, times, measured, estimator(params))
+    found["freshness"] = live.freshness(joined, pd.Timestamp.now(tz="UTC"))
+    return {"feedback_log": str(feedback), **found}
+
+
 def main(
     params: Params,
     service: ServiceParams,
@@ -306,6 +344,10 @@ def main(
     report["period"] = period(records, times)
     io.write_json(DRIFT_REPORT, report)
     io.write_text(DRIFT_SUMMARY, summary(report))
+    found = {"log": str(log_path), **live_report(records, times, roles, (params, service))}
+    io.write_json(LIVE_REPORT, found)
+    io.write_text(LIVE_SUMMARY, live.summary(found))
+    page.write(PAGE, found, report)
     log.info(
         "drift report %s: %s",
         DRIFT_REPORT,

@@ -198,6 +198,9 @@ class Predictor:
         # A row may carry the target, a label the caller knows: the log keeps it, and
         # `loop` scores the served model on such rows and makes them a batch.
         self.target = self.roles.target
+        # data.groups columns that are no feature: a row may carry them (non_features), and
+        # the log keeps them, so that monitor measures the live figures per group.
+        self.groups = [c for c in self.roles.groups if c not in self.roles.features]
 
     def swapped(self, source: ModelSource, runtime, classes: list) -> "Predictor":
         """A copy answering with another version (the log, and whatever else was set on
@@ -230,7 +233,13 @@ class Predictor:
         request_id = uuid.uuid4().hex
         answer["ids"] = prediction_log.row_ids(request_id, len(instances))
         if self.prediction_log is not None:
-            given = {"event_time": times, "label": [getattr(r, self.target) for r in instances]}
+            given = {
+                "event_time": times,
+                "label": [getattr(r, self.target) for r in instances],
+                "groups": [{c: getattr(r, c, None) for c in self.groups} for r in instances]
+                if self.groups
+                else None,
+            }
             self.log(request_id, columns, given, (predictions, per_row), unseen)
         return answer
 
@@ -245,8 +254,10 @@ class Predictor:
         """One prediction log row per input row, under one request id, each with its row
         id (the answer's `ids`): `time` when it arrived, `event_time` the row's own time
         (data.time) when the request gave one, `label` the target when the row carried it
-        (a JSON value as sent; no key when it did not). given: per log key, each row's
-        value, or None when no row gave one. outputs: the predictions, the probabilities."""
+        (a JSON value as sent; no key when it did not), `groups` the data.groups columns
+        that are no feature, as sent (no key when every group is a feature: `inputs` has
+        it). given: per log key, each row's value, or None when no row gave one. outputs:
+        the predictions, the probabilities."""
         times, labels = given["event_time"], given["label"]
         predictions, per_row = outputs
         when = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
@@ -274,6 +285,9 @@ class Predictor:
         for record, label in zip(records, labels, strict=True):
             if label is not None:
                 record["label"] = label
+        if given["groups"]:
+            for record, values in zip(records, given["groups"], strict=True):
+                record["groups"] = values
         self.prediction_log.write(records)
 
 
