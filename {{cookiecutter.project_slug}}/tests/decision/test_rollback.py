@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import subprocess
 import uuid
 
@@ -175,8 +176,11 @@ def test_a_version_rolled_back_from_is_never_chosen_again():
     assert rollback.last_held(history, ("v2", "v1")) is None
 
 
-def test_monitor_act_in_the_cli_and_decide_refuses_to_replay_a_rollback(two_versions, task, capsys):
+def test_monitor_act_in_the_cli_and_decide_refuses_to_replay_a_rollback(
+    two_versions, task, capsys, project
+):
     root, *_ = two_versions
+    shutil.copytree(project / "plots", root / "plots")  # monitor's page draws with it
     settings = yaml.safe_load((root / "service.yaml").read_text())
     settings["alert"].update(ALERT)
     (root / "service.yaml").write_text(yaml.safe_dump(settings))
