@@ -10,9 +10,14 @@ tests/decision/test_gates.py."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
+import httpx
 import pytest
 import streams
 import yaml
@@ -126,14 +131,95 @@ def challenge(root: Path, batch, name: str) -> None:
     challenger(root, name)
 
 
+@pytest.fixture(scope="class")
+def promoted(stream_base, tmp_path_factory) -> SimpleNamespace:
+    """Scenario a's clone: a drifted batch, its challenger promoted by `decide --apply`
+    (v1 in prod before, v2 after); the rollback drill goes on from there."""
+    started = time.perf_counter()
+    root = clone(stream_base, tmp_path_factory.mktemp("promoted"))
+    new = streams.synthetic(3000, seed=2, region="new", first_day="2026-03-01")
+    challenge(root, new, "drifted")
+    before = prod_version(root)
+    status, record, printed = decide(root, "--challenger", "drifted", "--apply")
+    return SimpleNamespace(
+        root=root, before=before, status=status, record=record, printed=printed,
+        seconds=time.perf_counter() - started,
+    )  # fmt: skip
+
+
+def plant_wrong_labels(root: Path, rows, answer: dict) -> None:
+    """Labels that arrive later for every answered row, wrong for the wholesale segment
+    (the answer's opposite), true for the others: appended to serve.feedback_log as
+    `feedback` appends them (one JSON line per id)."""
+    other = {streams.RARE: streams.COMMON, streams.COMMON: streams.RARE}
+    lines = []
+    for id_, segment, truth, predicted in zip(
+        answer["ids"], rows["segment"], rows["outcome"], answer["predictions"], strict=True
+    ):
+        label = other[predicted] if segment == "wholesale" else truth
+        lines.append(json.dumps({"id": id_, "label": label, "time": "2026-04-30T00:00:00Z"}))
+    feedback = root / "logs/feedback.jsonl"
+    feedback.write_text("\n".join(lines) + "\n")
+
+
+def logged_rows(root: Path) -> int:
+    path = root / "logs/predictions.jsonl"
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def wait_until(done, what: str, seconds: float = 60) -> None:
+    """Poll `done` every 0.1 s, for up to `seconds`."""
+    started = time.perf_counter()
+    while not done():
+        assert time.perf_counter() - started < seconds, f"waited {seconds} s for {what}"
+        time.sleep(0.1)
+
+
+def act(root: Path) -> dict[str, float]:
+    """`monitor --act`, each line of its output timed: when it started and when it printed
+    the alert's verdict and the rollback (time.perf_counter)."""
+    command = [str(BIN / "python"), "-m", package_of(root), "monitor", "--act"]
+    timeline, output = {"start": time.perf_counter()}, []
+    process = subprocess.Popen(
+        command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONPATH": str(root / "src")},
+    )  # fmt: skip
+    for line in process.stdout:
+        output.append(line)
+        for key in ("alert", "rollback"):
+            if line.startswith(f"{key}: "):
+                timeline[key] = time.perf_counter()
+    assert process.wait() == 0 and {"alert", "rollback"} <= set(timeline), "".join(output)
+    return timeline
+
+
+class VersionWatch(threading.Thread):
+    """Asks GET /metadata every 50 ms, for up to 60 s, until it names `version`; `seen`
+    then holds when ({"served": time.perf_counter()})."""
+
+    def __init__(self, client: httpx.Client, version: str) -> None:
+        super().__init__(daemon=True)
+        self.base_url, self.headers, self.version = client.base_url, client.headers, version
+        self.seen: dict[str, float] = {}
+        self.start()
+
+    def run(self) -> None:
+        with httpx.Client(base_url=self.base_url, headers=self.headers) as own:
+            deadline = time.perf_counter() + 60
+            while time.perf_counter() < deadline:
+                if own.get("/metadata").json()["version"] == self.version:
+                    self.seen["served"] = time.perf_counter()
+                    return
+                time.sleep(0.05)
+
+
 class TestPromotion:
-    def test_a_drift_and_a_better_challenger_is_promoted_and_served(self, stream_base, tmp_path):
-        started = time.perf_counter()
-        root = clone(stream_base, tmp_path)
-        new = streams.synthetic(3000, seed=2, region="new", first_day="2026-03-01")
-        challenge(root, new, "drifted")
-        before = prod_version(root)
-        status, record, printed = decide(root, "--challenger", "drifted", "--apply")
+    def test_a_drift_and_a_better_challenger_is_promoted_and_served(self, promoted):
+        started = time.perf_counter() - promoted.seconds
+        root, before, record, printed = (
+            promoted.root, promoted.before, promoted.record, promoted.printed
+        )  # fmt: skip
+        status = promoted.status
         assert (record["verdict"], status) == ("PROMOTE", 0), printed
         assert all(g["outcome"] in ("pass", "n/a") for g in record["gates"]), printed
         headline = gates(record)["headline"]
@@ -145,6 +231,49 @@ class TestPromotion:
             assert client.get("/metadata").json()["version"] == after
         print(f"\nscenario a: {record['verdict']} in {time.perf_counter() - started:.1f} s")
         print(printed)
+
+    def test_the_rollback_drill_wrong_labels_for_one_group_roll_prod_back_and_the_server_follows(
+        self, promoted
+    ):
+        """Issue 23's drill: v2 serves with serve.reload_seconds 1; labels planted wrong for
+        the wholesale segment breach the alert in 2 of the last 3 windows; `monitor --act`
+        commits the rollback and puts v1 back in prod; the running server answers with v1."""
+        started = time.perf_counter()
+        root, v1 = promoted.root, promoted.before
+        v2 = prod_version(root)
+        assert v2 != v1, promoted.printed
+        set_policy(root, "serve", reload_seconds=1)
+        # A floor the headline keeps even with the planted labels: the group gap acts.
+        set_policy(root, "alert", min_metric=-2.0)
+        git(root, "commit", "-qam", "serve: follow the stage every second")
+        rows = streams.synthetic(300, seed=7, region="new", first_day="2026-04-01")
+        with Server(root, package_of(root)) as client:
+            sent = rows.drop(columns=["outcome"]).to_dict(orient="records")
+            answer = client.post("/predict", json={"instances": sent}).json()
+            assert answer["model"]["version"] == v2, answer["model"]
+            plant_wrong_labels(root, rows, answer)
+            wait_until(lambda: logged_rows(root) >= len(rows), "the log to hold the rows")
+            watcher = VersionWatch(client, v1)
+            timeline = act(root)
+            watcher.join(timeout=60)
+            again = client.post("/predict", json={"instances": sent[:1]}).json()
+        assert "served" in timeline | watcher.seen, "the server did not swap in 60 s"
+        assert again["model"]["version"] == v1, again["model"]
+        assert prod_version(root) == v1
+        subject = git(root, "log", "-1", "--format=%s")
+        assert subject.startswith(f"rollback: prod {v2} -> {v1}"), subject
+        (path,) = git(root, "show", "--name-only", "--format=", "HEAD", "--", "*.json").split()
+        record = json.loads((root / path).read_text())
+        assert record["kind"] == "rollback" and record["alert"]["breached"] >= 2, record
+        assert "segment gap" in record["breach"], record["breach"]
+        at = {key: when - timeline["start"] for key, when in (timeline | watcher.seen).items()}
+        print(f"\nrollback drill ({time.perf_counter() - started:.1f} s): {record['breach']}")
+        print(
+            f"timeline: monitor --act started 0.0 s -> breach detected {at['alert']:.1f} s -> "
+            f"rollback committed, prod assigned {at['rollback']:.1f} s -> served version "
+            f"changed {at['served']:.1f} s ({at['served'] - at['rollback']:.1f} s after the "
+            "commit; serve.reload_seconds 1)"
+        )
 
     def test_d_a_policy_on_business_value_promotes_what_the_headline_would_not_e_replay(
         self, stream_base, tmp_path

@@ -10,7 +10,8 @@ batch file to the data.source folder and tracks it with DVC.
 `... add-batch PATH` adds a batch file to the data.source folder and tracks it with DVC.
 #% endif
 #% if cookiecutter.serving == "yes"
-`... serve` serves the model over HTTP; `... monitor` checks logged inputs for drift;
+`... serve` serves the model over HTTP; `... monitor` checks logged inputs for drift (and
+with --act rolls prod back to the last version that held when service.yaml's alert: says);
 `... decide` judges a challenger against the model in prod and records the decision;
 `... loop` takes one turn of the closed loop (retrains when the log calls for it);
 #% endif
@@ -206,20 +207,34 @@ def monitor_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--since", metavar="TIME", help="only rows from this time on (event time, else arrival)"
     )
+    parser.add_argument(
+        "--act",
+        action="store_true",
+        help="then judge prod by service.yaml's alert: and, on a breach, roll it back to the "
+        "last version that held (committed record, gto assign); exit 0 when nothing was to "
+        "do or prod was rolled back, 1 when it could not be (no earlier version)",
+    )
 
 
 def monitor(args: argparse.Namespace) -> int:
-    """drift of logged inputs, and a shadow against the champion (service.yaml: monitor)"""
+    """drift of logged inputs, the shadow against the champion (service.yaml: monitor);
+    --act rolls prod back on an alert"""
     from .core.params import load, load_service
     from .monitoring import monitor as monitoring
     from .monitoring import shadow as shadowing
 
     params, service = load(), load_service()
+    if args.act and args.to_batch:
+        raise UserError("--to-batch writes a batch and stops: run --act on its own")
     status = monitoring.main(
         params, service, args.log, args.to_batch, args.fail_on_drift, since=args.since
     )
     if args.to_batch is None:  # and the shadow beside the champion, when one scored
         shadowing.write(params, service, args.log, args.since)
+    if args.act:
+        from .decision import rollback
+
+        rollback.main(Path.cwd(), params, service, args.log)
     return status
 
 

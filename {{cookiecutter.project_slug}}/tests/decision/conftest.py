@@ -2,7 +2,8 @@
 rows split and fitted as preprocess and train do, export's files written as export
 writes them (model, model.json, manifest), DVC's cache and dvc.lock filled by `dvc
 commit`. Commit 1 holds a linear model, registered v0.0.1 and assigned prod; commit 2
-(HEAD) a challenger fitted with other settings. Tests that write copy it first."""
+(HEAD) a challenger fitted with other settings. Either can be served (serve's app, in
+test_follow.py). Tests that write copy it first."""
 
 from __future__ import annotations
 
@@ -86,6 +87,7 @@ def export(root: Path, pipeline, config: dict, split: tuple, task: str) -> None:
     from {{ cookiecutter.package_name }}.core import io, paths
     from {{ cookiecutter.package_name }}.export import manifest
     from {{ cookiecutter.package_name }}.modeling import models
+    from {{ cookiecutter.package_name }}.stages import preprocess
 
     train_rows, test_rows, roles = split
     io.write_parquet(root / paths.TRAIN, train_rows)
@@ -94,7 +96,10 @@ def export(root: Path, pipeline, config: dict, split: tuple, task: str) -> None:
     metadata = {
         "model": config["name"],
         "task": task,
-        "features": {"roles": roles.to_dict()},
+        # As export describes them: a version of this repo can be served (test_follow.py).
+        "features": preprocess.describe_features(train_rows, roles, task),
+        "metrics": {},
+        "hyperparameters": {},
         "data": {
             "train_md5": io.file_md5(root / paths.TRAIN),
             "test_md5": io.file_md5(root / paths.TEST),

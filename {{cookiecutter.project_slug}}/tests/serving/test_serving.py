@@ -589,6 +589,7 @@ def test_shutdown_writes_the_queued_rows_and_health_names_the_worker_and_its_log
             "worker": os.getpid(),
             "prediction_log": log,
             "shadow": None,
+            "restart_needed": None,
         }
         for _ in range(3):
             assert client.post("/predict", json={"instances": [GOOD, GOOD]}).status_code == 200

@@ -13,7 +13,10 @@ loop.live_metric_floor. The turn retrains when loop.breaches of the last loop.wi
 windows since the last retrain breached, or when the last retrain is older than
 loop.every_days; never within loop.cooldown_hours of the last retrain.
 
-Every turn is one line of decisions/loop.jsonl, committed (a carried window's too, marked
+Before anything else, a turn judges prod by service.yaml's alert: and rolls it back to
+the last version that held when the alert acts (decision/rollback.py; committed, it
+stays whatever the rest of the turn does). Every turn is one line of decisions/loop.jsonl
+(its `rollback` when there was one), committed (a carried window's too, marked
 `carried`), so the history says when the loop looked and what it saw. A retrain turns the
 window's labelled rows into a batch of data.source and the others into a labelling queue
 (data/labelling/, DVC-tracked; a queue file whose target column is filled in completely
@@ -45,6 +48,7 @@ from ..monitoring.live import live_metric
 from ..serving import prediction_log
 from ..tables import batches
 from ..tools import add_batch
+from . import rollback
 from .triggers import (
     breach_reasons,
     breaches,
@@ -355,9 +359,14 @@ def locked():
 
 
 def run_turn(records: list[dict], turn: Turn) -> dict:
-    """Assess the window, then record it, or retrain and record that; the record."""
+    """Roll prod back when the alert says so (committed: it stays whatever follows), then
+    assess the window, and record it, or retrain and record that; the record."""
+    _require_clean()
+    rolled = rollback.run(Path.cwd(), turn.params, turn.service, records)
     start = _require_clean()
     record, rows = assess(records, history(), turn, model_time())
+    if rolled:
+        record["rollback"] = rolled
     try:
         if record["trigger"] is not None:
             retrain(record, rows, turn)
@@ -406,6 +415,7 @@ def main(
     logged = read_log(Path(log_path or service.serve.prediction_log))
     records = labels.joined(logged, labels.latest(Path(service.serve.feedback_log)))
     if dry_run:
+        rollback.run(Path.cwd(), params, service, records, dry_run=True)
         record, _ = assess(records, history(), turn, model_time())
         print(f"loop (dry run, nothing written): {figures(record)}")
         return 0

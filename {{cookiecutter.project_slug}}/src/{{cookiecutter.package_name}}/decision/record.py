@@ -23,6 +23,8 @@ from .verdicts import Judgement
 
 FOLDER = Path("decisions")
 FORMAT = 1
+# A rollback's record (decision/rollback.py) says so; decide's records have no kind.
+ROLLBACK = "rollback"
 # A JSON record's keys; a file without them is not a decision as decide writes it.
 KEYS = {"format", "time", "verdict", "gates", "measures", "challenger", "champion", "policy"}
 
@@ -87,10 +89,16 @@ def stem(record: dict) -> str:
 
 def write(root: Path, record: dict) -> tuple[Path, Path]:
     """Both files, each written whole or not at all: (json, md), relative to root."""
-    name = FOLDER / stem(record)
-    paths = (name.with_suffix(".json"), name.with_suffix(".md"))
-    io.write_text(root / paths[0], text(record))
-    io.write_text(root / paths[1], markdown(record))
+    return write_pair(root, stem(record), text(record), markdown(record))
+
+
+def write_pair(root: Path, name: str, json_text: str, markdown_text: str) -> tuple[Path, Path]:
+    """decisions/<name>.json and .md (a decision's or a rollback's), each written whole or
+    not at all: their paths relative to root."""
+    base = FOLDER / name
+    paths = (base.with_suffix(".json"), base.with_suffix(".md"))
+    io.write_text(root / paths[0], json_text)
+    io.write_text(root / paths[1], markdown_text)
     return paths
 
 
@@ -163,6 +171,11 @@ def read(path: Path) -> dict:
     """A record as decide wrote it; a damaged one is refused in one line."""
     try:
         record = json.loads(Path(path).read_text(encoding="utf-8"))
+        if isinstance(record, dict) and record.get("kind") == ROLLBACK:
+            raise DataError(
+                f"{path} records a rollback (monitor --act), which decide does not replay: "
+                "its .md beside it says how to check it and how to undo it"
+            )
         valid = isinstance(record, dict) and set(record) >= KEYS
         valid = valid and isinstance(record["challenger"], dict)
     except FileNotFoundError:

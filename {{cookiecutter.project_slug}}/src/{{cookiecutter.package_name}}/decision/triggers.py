@@ -115,4 +115,7 @@ def figures(record: dict) -> str:
     if record.get("breaches") is not None:
         parts.append(f"breaches {record['breaches']} of {record['windows']}")
     parts.append(record["trigger"] or record["why_no_trigger"])
+    if record.get("rollback"):
+        done = record["rollback"]
+        parts.insert(0, f"prod rolled back {done['from']} -> {done['to']}")
     return "; ".join(parts)

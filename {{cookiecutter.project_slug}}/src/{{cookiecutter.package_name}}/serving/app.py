@@ -6,6 +6,8 @@ features. GET /openapi.json declares every answer, errors included.
 """
 
 import contextlib
+import copy
+import dataclasses
 import datetime as dt
 import errno
 import gc
@@ -36,6 +38,7 @@ from . import prediction_log, responses
 from . import request as request_schema
 from .body_limit import BodyLimit
 from .exposure import API_KEY_HEADER, add_docs, exposure_warning, key_matches
+from .follow import Current, Follower, SchemaChanged
 from .prediction_log import PredictionLog
 from .registry import ModelSource, load
 from .runtime import choose
@@ -86,10 +89,13 @@ async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
     return JSONResponse({"error": _message(errors), "detail": errors}, status_code=422)
 
 
-def _lifespan(prediction_log: PredictionLog | None, shadow: Shadow | None = None):
-    """The app's startup and shutdown: it closes `prediction_log` at shutdown, writing the
-    rows still queued (on a full disk: one warning with the count lost, no exception),
-    and the shadow, scoring what it still holds."""
+def _lifespan(
+    prediction_log: PredictionLog | None, follower: Follower | None, shadow: Shadow | None
+):
+    """The app's startup and shutdown: the follower of the stage started in each server
+    process (a worker's own thread) and stopped; the shadow closed, scoring what it still
+    holds; `prediction_log` closed at shutdown, writing the rows still queued (on a full
+    disk: one warning with the count lost, no exception)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -97,7 +103,11 @@ def _lifespan(prediction_log: PredictionLog | None, shadow: Shadow | None = None
         # long as the server: out of the collector's sight, a full collection no longer
         # walks them, which had stalled answers by tens of milliseconds (p99).
         gc.freeze()
+        if follower is not None:
+            follower.start()
         yield
+        if follower is not None:
+            follower.stop()
         if shadow is not None:
             shadow.close()
         if prediction_log is not None:
@@ -165,7 +175,10 @@ def _metadata(
 
 class Predictor:
     """POST /predict's work: the answer to validated rows, each logged when the server
-    keeps a prediction log."""
+    keeps a prediction log, and offered to the shadow when it has one."""
+
+    # create_app sets it; a swap (swapped) carries it over to the next version.
+    shadow: Shadow | None = None
 
     def __init__(
         self,
@@ -174,16 +187,19 @@ class Predictor:
         classes: list,
         with_probabilities: bool,
         prediction_log: PredictionLog | None,
-        shadow: Shadow | None = None,
     ):
-        self.source, self.runtime, self.prediction_log = source, runtime, prediction_log
-        self.shadow = shadow
+        self.prediction_log = prediction_log
+        self.with_probabilities = with_probabilities
+        self._answer_with(source, runtime, classes)
+
+    def _answer_with(self, source: ModelSource, runtime, classes: list) -> None:
+        """What depends on the version answered: its source, runtime and features."""
+        self.source, self.runtime = source, runtime
         self.features = source.metadata["features"]
         self.roles = schema.roles_from_dict(self.features["roles"])
         self.inputs = request_schema.input_roles(self.features)
         self.task = source.metadata["task"]
         self.class_names = [str(c) for c in classes]
-        self.with_probabilities = with_probabilities
         self.known = {c: frozenset(v) for c, v in self.features["categorical"].items()}
         self.missing = request_schema.missing_values(self.features)
         self.served = {"artifact": source.artifact, "version": source.version}
@@ -193,6 +209,13 @@ class Predictor:
         # data.groups columns that are no feature: a row may carry them (non_features), and
         # the log keeps them, so that monitor measures the live figures per group.
         self.groups = [c for c in self.roles.groups if c not in self.roles.features]
+
+    def swapped(self, source: ModelSource, runtime, classes: list) -> "Predictor":
+        """A copy answering with another version (the log, and whatever else was set on
+        this one, shared): the follower swaps it in (follow.py)."""
+        new = copy.copy(self)
+        new._answer_with(source, runtime, classes)
+        return new
 
     def answer(self, instances: list) -> dict[str, Any]:
         """Predictions (and probabilities) of `instances`, with warnings of unseen categories."""
@@ -282,12 +305,13 @@ def _bare_app(
     source: ModelSource,
     max_body_bytes: int,
     prediction_log: PredictionLog | None,
-    shadow: Shadow | None = None,
+    follower: Follower | None,
+    shadow: Shadow | None,
 ) -> FastAPI:
     """The app without its endpoints: its title, body limit, error answers and lifespan.
     Without FastAPI's /openapi.json, /docs and /redoc: exposure.add_docs adds its own."""
     app = FastAPI(
-        lifespan=_lifespan(prediction_log, shadow),
+        lifespan=_lifespan(prediction_log, follower, shadow),
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
@@ -302,52 +326,122 @@ def _bare_app(
     return app
 
 
+@dataclasses.dataclass(frozen=True)
+class Served:
+    """What one version serves, swapped whole (follow.py): its source, the predictor that
+    answers with it, GET /metadata's answer, and the shape of the API it answers (the
+    columns a request carries, the task, the classes, whether it gives probabilities)."""
+
+    source: ModelSource
+    predictor: Predictor
+    about: responses.Metadata
+    shape: dict
+
+
+def serving(
+    source: ModelSource,
+    settings: ServeParams,
+    models_dir: Path,
+    prediction_log: PredictionLog | None,
+    predictor: Predictor | None = None,
+) -> Served:
+    """`source` loaded and checked, ready to answer; predictor: the one it replaces."""
+    model = load(source, models_dir)
+    features, task = source.metadata["features"], source.metadata["task"]
+    roles = schema.roles_from_dict(features["roles"])
+    derivation.refuse_changed(features)
+    classes = [c.item() if hasattr(c, "item") else c for c in getattr(model, "classes_", [])]
+    with_probabilities = task == "classification" and hasattr(model, "predict_proba")
+    onnx_status = source.metadata.get("onnx", {}).get("status", "missing")
+    runtime = choose(settings.runtime, model, source.onnx_bytes, onnx_status, roles, task)
+    max_body_bytes = settings.max_body_bytes or request_schema.body_limit(
+        features, settings.max_rows
+    )
+    about = _metadata(source, runtime.name, classes, settings.max_rows, max_body_bytes)
+    if predictor is None:
+        predictor = Predictor(source, runtime, classes, with_probabilities, prediction_log)
+    else:
+        predictor = predictor.swapped(source, runtime, classes)
+    shape = {
+        "inputs": request_schema.input_roles(features),
+        "non_features": request_schema.non_features(features),
+        "task": task,
+        "classes": classes,
+        "probabilities": with_probabilities,
+    }
+    return Served(source, predictor, about, shape)
+
+
+def _swapper(current: Current, settings: ServeParams, models_dir: Path):
+    """The follower's swap: a version loaded beside the served one, then put in its place
+    with one assignment (follow.py). The request and answer models stay the first
+    version's: a version of another shape (other columns, task, classes) is refused, one
+    of other training ranges answers within the first one's (generous) number bounds and
+    body limit."""
+
+    def swap(source: ModelSource) -> None:
+        served = current.served
+        new = serving(source, settings, models_dir, None, served.predictor)
+        changed = [key for key, value in new.shape.items() if served.shape[key] != value]
+        if changed:
+            raise SchemaChanged(
+                f"its API differs ({', '.join(changed)}): restart the server to serve "
+                f"{source.version} (it serves {served.source.version} meanwhile)"
+            )
+        limit = {"max_body_bytes": served.about.max_body_bytes}
+        current.served = dataclasses.replace(new, about=new.about.model_copy(update=limit))
+
+    return swap
+
+
 def create_app(
     source: ModelSource,
     settings: ServeParams,
     api_key: str | None = None,
     prediction_log: PredictionLog | None = None,
     models_dir: Path = paths.MODEL_CONF,
+    root: Path | None = None,
     shadow: Shadow | None = None,
 ) -> FastAPI:
     """An app serving `source`; with `api_key`, /metadata and /predict need it, and
     /openapi.json leaves the training facts out for a client without it. The app closes
     `prediction_log` at shutdown (its lifespan), writing the rows still queued.
-    models_dir: the model files, whose reviewed skops types load() trusts. shadow: a
-    second model scoring a share of the requests off the response path (shadow.py)."""
-    model = load(source, models_dir)
-    features, task = source.metadata["features"], source.metadata["task"]
-    roles = schema.roles_from_dict(features["roles"])
-    derivation.refuse_changed(features)
-    classes = [c.item() if hasattr(c, "item") else c for c in getattr(model, "classes_", [])]
-    PredictRequest = request_schema.request_model(features, settings.max_rows)  # noqa: N806
-    with_probabilities = task == "classification" and hasattr(model, "predict_proba")
-    onnx_status = source.metadata.get("onnx", {}).get("status", "missing")
-    runtime = choose(settings.runtime, model, source.onnx_bytes, onnx_status, roles, task)
-    Prediction = responses.prediction_model(task, classes, with_probabilities)  # noqa: N806
-    max_body_bytes = settings.max_body_bytes or request_schema.body_limit(
-        features, settings.max_rows
-    )
-    app = _bare_app(source, max_body_bytes, prediction_log, shadow)
-    add_docs(app, api_key, request_schema.input_roles(features))
+    models_dir: the model files, whose reviewed skops types load() trusts. root: the
+    project whose GTO tags the app follows (source's stage, every serve.reload_seconds;
+    follow.py); None, a workspace model or reload_seconds null: it keeps `source`.
+    shadow: a second model scoring a share of the requests off the response path."""
+    current = Current(serving(source, settings, models_dir, prediction_log))
+    first = current.served
+    first.predictor.shadow = shadow
+    follower = None
+    if root is not None and source.stage and settings.reload_seconds:
+        swap = _swapper(current, settings, models_dir)
+        follower = Follower(root, source, settings.reload_seconds, current, swap)
+    app = _bare_app(source, first.about.max_body_bytes, prediction_log, follower, shadow)
+    app.state.current, app.state.follower = current, follower
+    features, shape = source.metadata["features"], first.shape
+    add_docs(app, api_key, shape["inputs"])
     guard, key_answers = _key_guard(api_key)
-    about = _metadata(source, runtime.name, classes, settings.max_rows, max_body_bytes)
-    predictor = Predictor(source, runtime, classes, with_probabilities, prediction_log, shadow)
+    PredictRequest = request_schema.request_model(features, settings.max_rows)  # noqa: N806
+    Prediction = responses.prediction_model(  # noqa: N806
+        shape["task"], shape["classes"], shape["probabilities"]
+    )
 
     @app.get("/health")
     def health() -> responses.Health:
         logged = None if prediction_log is None else prediction_log.status()
         return responses.Health(
             status="ok",
-            version=source.version,
+            version=current.served.source.version,
             worker=os.getpid(),
             prediction_log=logged,
             shadow=None if shadow is None else shadow.status(),
+            restart_needed=current.restart_needed,
         )
 
     @app.get("/metadata", dependencies=guard, responses=key_answers)
     def metadata() -> responses.Metadata:
-        return about
+        return current.served.about
 
     @app.post(
         "/predict",
@@ -357,7 +451,9 @@ def create_app(
     )
     def predict(body: PredictRequest) -> Response:
         # The answer is built to the declared schema (schemathesis checks it): encoded here
-        # (orjson), FastAPI spends no time validating it again.
+        # (orjson), FastAPI spends no time validating it again. One read of the served
+        # reference: the whole request answers with one version, whatever a swap does.
+        predictor = current.served.predictor
         return Response(
             orjson.dumps(predictor.answer(body.instances)), media_type="application/json"
         )
@@ -397,7 +493,7 @@ def served_app(
     log = open_log(root, settings)
     models_dir = root / paths.MODEL_CONF
     second = None if shadow is None else start(root, settings, shadow, models_dir)
-    return create_app(source, settings, api_key, log, models_dir, second)
+    return create_app(source, settings, api_key, log, models_dir, root, second)
 
 
 def open_log(root: Path, settings: ServeParams) -> PredictionLog:
@@ -512,7 +608,9 @@ def serve(
         prediction_log = open_log(root, settings)
         models_dir = root / paths.MODEL_CONF
         shadowed = None if second is None else start(root, settings, second, models_dir)
-        app = create_app(source, settings, api_key, prediction_log, models_dir, shadowed)
+        app = create_app(
+            source, settings, api_key, prediction_log, models_dir, root, shadowed
+        )
         if warning:
             log.warning(warning)
         log.info(_serving_line(source, settings, api_key))
@@ -604,10 +702,6 @@ def _run_workers(
             del os.environ[HANDOVER_ENV]
     if supervisor.interrupted:
         raise KeyboardInterrupt
-
-
-def _exit_zero(*_: object) -> None:
-    raise SystemExit(0)
 
 
 def tcp_socket(host: str, port: int) -> socket.socket:

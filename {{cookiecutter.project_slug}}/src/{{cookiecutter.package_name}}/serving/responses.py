@@ -53,6 +53,9 @@ class Health(BaseModel):
     prediction_log: LogStatus | None = None
     # None: no model in the shadow (serve.shadow).
     shadow: ShadowStatus | None = None
+    # Set when the stage holds a version this server cannot swap in (follow.py): why,
+    # and that a restart serves it.
+    restart_needed: str | None = None
 
 
 class Features(BaseModel):
