@@ -37,7 +37,7 @@ def app_of(root, reload_seconds: float | None = 1.0, log=None):
     settings = load_service(root / "service.yaml").serve
     settings = settings.model_copy(update={"reload_seconds": reload_seconds})
     source = registry.resolve(root, "prod")
-    return app_module.create_app(source, settings, None, log, root / paths.MODEL_CONF, root)
+    return app_module.create_app(source, settings, None, log, root / paths.MODEL_CONF, root=root)
 
 
 def test_a_reassigned_stage_is_swapped_in_and_the_answers_and_log_name_it(in_prod, tmp_path):
@@ -128,7 +128,7 @@ def test_no_following_without_a_stage_or_with_reload_seconds_null(in_prod, tmp_p
     assert app_of(root, reload_seconds=None).state.follower is None
     settings = load_service(root / "service.yaml").serve
     workspace = registry.from_workspace(root, ARTIFACT)
-    app = app_module.create_app(workspace, settings, None, None, root / paths.MODEL_CONF, root)
+    app = app_module.create_app(workspace, settings, None, None, root / paths.MODEL_CONF, root=root)
     assert app.state.follower is None
 
 

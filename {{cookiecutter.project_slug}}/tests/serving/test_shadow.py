@@ -81,7 +81,7 @@ def shadowed(sources, tmp_path, configured):
         if runtime is not None:
             started.runtime = runtime
         opened.extend([log, started])
-        app = create_app(champion, settings, None, log, tmp_path / paths.MODEL_CONF, started)
+        app = create_app(champion, settings, None, log, tmp_path / paths.MODEL_CONF, shadow=started)
         return TestClient(app), ours, theirs, started
 
     yield make

@@ -400,6 +400,7 @@ def create_app(
     api_key: str | None = None,
     prediction_log: PredictionLog | None = None,
     models_dir: Path = paths.MODEL_CONF,
+    *,
     root: Path | None = None,
     shadow: Shadow | None = None,
 ) -> FastAPI:
@@ -493,7 +494,7 @@ def served_app(
     log = open_log(root, settings)
     models_dir = root / paths.MODEL_CONF
     second = None if shadow is None else start(root, settings, shadow, models_dir)
-    return create_app(source, settings, api_key, log, models_dir, root, second)
+    return create_app(source, settings, api_key, log, models_dir, root=root, shadow=second)
 
 
 def open_log(root: Path, settings: ServeParams) -> PredictionLog:
@@ -609,7 +610,7 @@ def serve(
         models_dir = root / paths.MODEL_CONF
         shadowed = None if second is None else start(root, settings, second, models_dir)
         app = create_app(
-            source, settings, api_key, prediction_log, models_dir, root, shadowed
+            source, settings, api_key, prediction_log, models_dir, root=root, shadow=shadowed
         )
         if warning:
             log.warning(warning)
