@@ -16,6 +16,11 @@ as lost. A write that fails (a full disk, an I/O error) is cut back to the last 
 line and its rows stay queued for the next attempt. The server log says when rows start
 waiting on a failing disk or being dropped, and when they are written again; /health
 gives the counts (status()); close() gives the count lost in one line.
+
+A disk that stalls (a write that blocks: NFS, a dying device) holds the writer thread,
+never a request: rows queue up to the bound, then are counted lost. close() waits for
+the writer at most stall_seconds(flush_seconds), then counts the rows still queued as
+lost in one line and returns, so a server stops even then.
 """
 
 from __future__ import annotations
@@ -37,6 +42,14 @@ log = logging.getLogger(__name__)
 _OPTIONS = orjson.OPT_SORT_KEYS
 # What every reader of a record uses (monitor): a line without them is no record.
 RECORD_KEYS = ("time", "request_id", "row", "inputs")
+# close() waits for a stalled writer at most max(this, 5 x flush_seconds): long enough for
+# a slow disk's last batch, short enough that a stop never hangs on a dead one.
+STALL_FLOOR_SECONDS = 5.0
+
+
+def stall_seconds(flush_seconds: float) -> float:
+    """How long close() waits for the writer's last write before counting its rows lost."""
+    return max(STALL_FLOOR_SECONDS, 5 * flush_seconds)
 
 
 class PredictionLog:
@@ -59,6 +72,7 @@ class PredictionLog:
         self._dropped = 0  # rows dropped since the writer last looked (_report)
         self._episode = 0  # rows dropped since the last "written again"
         self._error: str | None = None  # the failing write's error, until one succeeds
+        self._last_error: OSError | None = None  # the writer's last write, at close
         self._closed = False
         self._stop = threading.Event()
         self._wake = threading.Event()  # set by write() when half the queue is full
@@ -87,43 +101,49 @@ class PredictionLog:
         with self._counting:
             return {"rows_waiting": self._queued, "rows_lost": self._lost, "error": self._error}
 
-    def flush(self) -> None:
-        """Write every queued record now; a failed write raises OSError, its rows queued."""
-        with self._writing:
+    def flush(self, wait: float = -1) -> bool:
+        """Write every queued record now; a failed write raises OSError, its rows queued.
+        wait: seconds to wait for a write in progress (-1: as long as it takes); False when
+        that write held on longer (a stalled disk) and nothing was written here."""
+        if not self._writing.acquire(timeout=wait):
+            return False
+        try:
             while self._pending:
                 self._unwritten.extend(self._encode(self._pending.popleft()))
             if self._unwritten:
                 self._append()
+        finally:
+            self._writing.release()
+        return True
 
     def close(self) -> None:
-        """Stop the writer, write what is left, and say how many rows were lost, if any
-        (idempotent)."""
-        self._stop.set()
-        self._wake.set()
-        if self._writer.is_alive():
-            self._writer.join()
-        with self._writing:
+        """Stop the writer, which writes what is left; wait for it at most stall_seconds
+        (a stalled disk), then say how many rows were lost, if any (idempotent)."""
+        with self._counting:
             if self._closed:
                 return
             self._closed = True
-        error = None
-        try:
-            self.flush()
-        except OSError as exc:  # a full disk at shutdown: count the rows, do not raise
-            error = exc
-        with self._writing, self._counting:
+        self._stop.set()
+        self._wake.set()
+        waited = stall_seconds(self.flush_seconds)
+        self._writer.join(waited)
+        stalled = self._writer.is_alive()
+        with self._counting:
             at_close, self._lost = self._queued, self._lost + self._queued
-            self._queued, self._unwritten = 0, []
-            if self._lost:
-                why = f" ({error.strerror or error})" if error else ""
-                log.warning(
-                    "prediction log %s: %d rows not logged since the start, %d of them at "
-                    "shutdown%s",
-                    self.path,
-                    self._lost,
-                    at_close,
-                    why,
-                )
+            self._queued, lost = 0, self._lost
+        if lost:
+            error = self._last_error
+            why = f" ({error.strerror or error})" if error else ""
+            if stalled:
+                why = f" (the disk took no write for {waited:g} s: stalled?)"
+            log.warning(
+                "prediction log %s: %d rows not logged since the start, %d of them at shutdown%s",
+                self.path,
+                lost,
+                at_close,
+                why,
+            )
+        if not stalled:  # a stalled writer still holds the file: the process exit closes it
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
@@ -136,7 +156,7 @@ class PredictionLog:
             # flush_seconds, not a busy loop on a full disk.
             (self._stop if self._error else self._wake).wait(self.flush_seconds)
             if self._stop.is_set():
-                return
+                break
             self._wake.clear()
             try:
                 self.flush()
@@ -144,6 +164,12 @@ class PredictionLog:
                 self._report(exc)
             else:
                 self._report(None)
+        # The last write is this thread's, not close()'s: should it block on a stalled
+        # disk, close() stops waiting for it after stall_seconds.
+        try:
+            self.flush()
+        except OSError as exc:  # a full disk at shutdown: close() counts the rows
+            self._last_error = exc
 
     def _report(self, error: OSError | None) -> None:
         """One warning when writes start failing or rows start being dropped, one when
