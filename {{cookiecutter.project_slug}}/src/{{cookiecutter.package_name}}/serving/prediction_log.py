@@ -31,6 +31,7 @@ import fcntl
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -253,19 +254,7 @@ class PredictionLog:
         return count, b"".join(self._unwritten[:count])
 
     def _write_whole(self, data: bytes, size: int) -> None:
-        """Append `data` to the file of `size` bytes, or leave it as it was: a write that
-        fails part way (ENOSPC, EIO) is cut back, so that the file still ends with a whole
-        line and the next row starts a line of its own."""
-        view = memoryview(data)
-        try:
-            while view:
-                view = view[os.write(self._fd, view) :]
-        except OSError:
-            if os.fstat(self._fd).st_size != size:
-                # Should the cut fail too, _open starts the next write on a new line.
-                with contextlib.suppress(OSError):
-                    os.ftruncate(self._fd, size)
-            raise
+        write_whole(self._fd, data, size)
 
     def _open(self) -> int:
         """Open the current file (again, when another process has rotated it); its size,
@@ -304,6 +293,74 @@ class PredictionLog:
         self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
 
 
+def write_whole(fd: int, data: bytes, size: int) -> None:
+    """Append `data` to the file `fd` of `size` bytes, or leave it as it was: a write that
+    fails part way (ENOSPC, EIO, or Ctrl-C between two writes of `feedback`) is cut back,
+    so that the file still ends with a whole line and the next starts a line of its own."""
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(fd, view) :]
+    except BaseException:
+        if os.fstat(fd).st_size != size:
+            # Should the cut fail too, the next writer starts on a new line (_open).
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+        raise
+
+
+def append_labels(path: Path, pairs: list[tuple[str, object]], time: str) -> None:
+    """Append (id, label) pairs received at `time` to the feedback log (serve.feedback_log),
+    one JSON line each, as one write under an exclusive lock on `<file>.lock`: the
+    `feedback` command and every server worker's POST /feedback write here, and their
+    lines never interleave. A torn last line (a crash) is ended first."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = b"".join(
+        orjson.dumps({"id": id_, "label": label, "time": time}) + b"\n" for id_, label in pairs
+    )
+    with open(path.with_name(path.name + ".lock"), "ab") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                data = b"\n" + data
+            write_whole(fd, data, size)
+        finally:
+            os.close(fd)
+
+
+def label_entry(line: bytes) -> dict | None:
+    """A feedback log line as {"id", "label", "time"}, or None for one that is no whole
+    label (torn by a crash, or edited)."""
+    try:
+        entry = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(entry, dict) and isinstance(entry.get("id"), str) and "label" in entry:
+        return entry
+    return None
+
+
+def split_known(pairs: list[tuple[str, object]], known) -> tuple[dict[str, object], list[str]]:
+    """Each known id's last label (a repeated id: the last wins, as in the store), in the
+    order the ids first came, and the ids in no prediction log, each once. known: a
+    container of the logged ids (a set, an IdIndex)."""
+    last = dict(pairs)
+    unknown = [id_ for id_ in last if id_ not in known]
+    for id_ in unknown:
+        del last[id_]
+    return last, unknown
+
+
+def unknown_line(unknown: list[str], given: int) -> str:
+    """The refusal's first half: how many of the `given` ids are unknown, the first three."""
+    first = ", ".join(repr(id_[:40]) for id_ in unknown[:3])
+    more = " ..." if len(unknown) > 3 else ""
+    return f"{len(unknown)} of {given} ids are in no prediction log ({first}{more})"
+
+
 def row_ids(request_id: str, rows: int) -> list[str]:
     """The ids of a request's rows, as POST /predict answers them and the log keeps them."""
     return [f"{request_id}-{i}" for i in range(rows)]
@@ -323,6 +380,124 @@ def log_files(path: Path) -> list[Path]:
         reverse=True,
     )
     return backups + ([path] if path.exists() else [])
+
+
+def logged_id(line: bytes) -> str | None:
+    """The id of a prediction log line, or None for a line that is no record."""
+    record = _record(line)
+    return None if record is None else row_id(record)
+
+
+def labelled_id(line: bytes) -> str | None:
+    """The id of a feedback log line, or None for a line that is no whole label."""
+    entry = label_entry(line)
+    return None if entry is None else entry["id"]
+
+
+class Stalled(OSError):
+    """A writer held a log's lock longer than a reader would wait (a stalled disk)."""
+
+
+class IdIndex:
+    """The ids in a JSON-lines log and its rotated backups, kept between looks, so that a
+    look costs what was added since the last, not the log's size: a backup never changes
+    once rotated, so its ids are read once and kept by its identity (_identity); of the
+    current file only the bytes after the last look's end are read. Each look holds the
+    log's lock (shared), so that no rotation or half-written line falls between its reads.
+    id_of: a line's id, or None for a line that is no record (logged_id, labelled_id)."""
+
+    def __init__(self, path: Path, id_of, wait: float) -> None:
+        self.path, self.id_of, self.wait = Path(path), id_of, wait
+        self._backups: dict[tuple, frozenset[str]] = {}
+        self._following: tuple | None = None  # the current file's (inode, first line)
+        self._offset = 0  # where the last look's reading of it ended
+        self._current: set[str] = set()
+
+    def __contains__(self, id_: str) -> bool:
+        return id_ in self._current or any(id_ in ids for ids in self._backups.values())
+
+    def refresh(self) -> None:
+        """Read what the log gained since the last look; Stalled when a writer holds the
+        lock longer than `wait` seconds."""
+        with _shared_lock(self.path.with_name(self.path.name + ".lock"), self.wait):
+            kept = {}
+            for file in log_files(self.path):
+                if file == self.path:
+                    continue
+                key = _identity(file)
+                if key not in self._backups:
+                    self._backups[key] = self._rotated(file, key)
+                kept[key] = self._backups[key]
+            self._backups = kept  # a backup rotated out of the log is forgotten
+            self._follow()
+
+    def _rotated(self, file: Path, key: tuple) -> frozenset[str]:
+        """The ids of a backup not seen before: the current file followed so far, rotated
+        since (its last lines read), or one read whole."""
+        inode, _, head = key
+        if (inode, head) != self._following:
+            return frozenset(self._read(file, 0)[0])
+        self._read_current(file)
+        ids, self._following, self._offset, self._current = frozenset(self._current), None, 0, set()
+        return ids
+
+    def _follow(self) -> None:
+        """Read the current file's new lines; start over on another file (rotated since,
+        its inode maybe reused: the first line tells) or a truncated one."""
+        if not self.path.exists():
+            self._following, self._offset, self._current = None, 0, set()
+            return
+        inode, size, head = _identity(self.path)
+        if (inode, head) != self._following or size < self._offset:
+            self._offset, self._current = 0, set()
+        self._following = (inode, head)
+        self._read_current(self.path)
+
+    def _read_current(self, file: Path) -> None:
+        ids, consumed = self._read(file, self._offset)
+        self._current |= ids
+        self._offset += consumed
+
+    def _read(self, file: Path, start: int) -> tuple[set[str], int]:
+        """The ids of `file`'s whole lines from byte `start` on, and the bytes they take."""
+        with open(file, "rb") as handle:
+            handle.seek(start)
+            data = handle.read()
+        whole = data[: data.rfind(b"\n") + 1]
+        ids = {self.id_of(line) for line in whole.splitlines()}
+        ids.discard(None)
+        return ids, len(whole)
+
+
+def _identity(file: Path) -> tuple[int, int, bytes]:
+    """(inode, size, first line) of a log file. A file system reuses a deleted file's
+    inode at once (measured here: each rotation's new file got the number of the backup
+    it deleted), and rotated files of one size are common; the first line, unique to its
+    file (each record has its own id), tells them apart."""
+    with open(file, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        head = handle.read(4096).split(b"\n", 1)[0]
+        return os.fstat(handle.fileno()).st_ino, size, head
+
+
+@contextlib.contextmanager
+def _shared_lock(path: Path, wait: float):
+    """A shared lock on `path` (writers take it exclusive), waited for at most `wait`
+    seconds: a writer blocked on a stalled disk holds it, and a reader must not hang."""
+    with open(path, "ab") as lock:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise Stalled(f"{path.name} held by a writer for over {wait:g} s") from None
+                time.sleep(0.005)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @dataclass(frozen=True)
