@@ -105,7 +105,7 @@ def test_the_id_index_reads_only_what_the_log_gained_and_follows_rotations(tmp_p
     its last look ended."""
     path = tmp_path / "p.jsonl"
     log = PredictionLog(path, 500, 2, flush_seconds=60, queue_rows=10_000)  # ~5 rows a file
-    index = IdIndex(path, prediction_log.logged_id, wait=1.0)
+    index = IdIndex(path, prediction_log.logged_id)
     reads: list[tuple[str, int]] = []
     read = IdIndex._read
 
@@ -119,14 +119,14 @@ def test_the_id_index_reads_only_what_the_log_gained_and_follows_rotations(tmp_p
                     "inputs": {"x": "y" * 40}} for i in range(12)])  # fmt: skip
         log.flush()
         reads.clear()
-        index.refresh()
+        index.refresh(wait=1.0)
         held = labels.logged_ids(path)
         assert {i for i in held if i in index} == held and f"q{round_}-11" in held
         names = [name for name, _ in reads]
         assert len(names) == len(set(names)), reads  # each file read at most once a look
     assert "q0-0" not in index  # rotated out of the log: forgotten, as the join forgets it
     reads.clear()
-    index.refresh()
+    index.refresh(wait=1.0)
     assert reads == [(path.name, path.stat().st_size)]  # nothing new: only the tail looked at
     log.close()
 
@@ -137,4 +137,24 @@ def test_a_writer_holding_the_lock_past_the_wait_is_stalled_not_a_hang(tmp_path)
     with open(tmp_path / "p.jsonl.lock", "ab") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # a writer blocked on a stalled disk holds it
         with pytest.raises(prediction_log.Stalled, match="held by a writer for over 0.1 s"):
-            IdIndex(path, prediction_log.logged_id, wait=0.1).refresh()
+            IdIndex(path, prediction_log.logged_id).refresh(wait=0.1)
+
+
+def test_a_stalled_disk_makes_feedback_a_503_after_the_wait_never_a_hang(
+    served, task, tmp_path, monkeypatch
+):
+    """A writer blocked on a stalled disk holds the prediction log's lock: the request
+    waits stall_seconds (0.2 s here), then is a 503 and nothing is stored; once the lock
+    is free, the same labels are stored."""
+    monkeypatch.setattr(prediction_log, "stall_seconds", lambda flush_seconds: 0.2)
+    client, _, _ = served(task)
+    ids = answered(client, 1)
+    body = {"labels": [{"id": ids[0], "label": truth(task, 0)}]}
+    with open(tmp_path / "logs" / "predictions.jsonl.lock", "ab") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        answer = client.post("/feedback", json=body)
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    assert answer.status_code == 503
+    assert answer.json()["detail"].startswith("labels not stored (predictions.jsonl.lock held")
+    assert not (tmp_path / "logs" / "feedback.jsonl").exists()
+    assert client.post("/feedback", json=body).json()["stored"] == 1

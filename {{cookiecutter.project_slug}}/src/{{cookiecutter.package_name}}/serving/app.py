@@ -17,6 +17,7 @@ import signal
 import socket
 import tempfile
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ from . import prediction_log, responses
 from . import request as request_schema
 from .body_limit import BodyLimit
 from .exposure import API_KEY_HEADER, add_docs, exposure_warning, key_matches
-from .prediction_log import IdIndex, PredictionLog, Stalled
+from .prediction_log import IdIndex, PredictionLog
 from .registry import ModelSource, load
 from .runtime import choose
 
@@ -267,36 +268,37 @@ class Feedback:
     def __init__(self, path: Path, log: PredictionLog, task: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path, self.log, self.task = path, log, task
-        # A stalled disk holds a log's lock or the writer: waited for as long as close()
-        # waits, then a 503 (the request thread is never held for good).
+        # A stalled disk holds the log's writer and its lock: a request waits for them at
+        # most as long as close() waits, then is a 503 (its thread is never held for good).
         self.wait = prediction_log.stall_seconds(log.flush_seconds)
-        self.logged = IdIndex(log.path, prediction_log.logged_id, self.wait)
-        self.labelled = IdIndex(path, prediction_log.labelled_id, self.wait)
+        self.logged = IdIndex(log.path, prediction_log.logged_id)
+        self.labelled = IdIndex(path, prediction_log.labelled_id)
         self.busy = threading.Lock()
 
     def store(self, labels: list, skip_unknown: bool) -> Response:
         pairs = request_schema.label_pairs(labels, self.task)
+        deadline = time.monotonic() + self.wait
         if not self.busy.acquire(timeout=self.wait):
             raise HTTPException(503, "earlier labels are still being stored (a stalled disk?)")
         try:
-            return self._store(pairs, skip_unknown)
-        except (Stalled, OSError) as exc:
+            return self._store(pairs, skip_unknown, deadline)
+        except OSError as exc:  # a full disk, or Stalled: a writer holds a log's lock
             raise HTTPException(
                 503, f"labels not stored ({exc.strerror or exc}): nothing stored, send again"
             ) from None
         finally:
             self.busy.release()
 
-    def _store(self, pairs: list[tuple[str, object]], skip_unknown: bool) -> Response:
+    def _store(self, pairs: list[tuple], skip_unknown: bool, deadline: float) -> Response:
         # The rows answered a moment ago are still queued: written first, so that a label
         # for one is known. On a full disk they stay queued, their ids unknown for now.
         with contextlib.suppress(OSError):
-            self.log.flush(wait=self.wait)
-        self.logged.refresh()
+            self.log.flush(wait=max(0.0, deadline - time.monotonic()))
+        self.logged.refresh(max(0.0, deadline - time.monotonic()))
         known, unknown = prediction_log.split_known(pairs, self.logged)
         if unknown and not skip_unknown:
             return _unknown(pairs, unknown)
-        self.labelled.refresh()
+        self.labelled.refresh(max(0.0, deadline - time.monotonic()))
         replaced = sum(id_ in self.labelled for id_ in known)
         if known:
             when = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
@@ -323,7 +325,7 @@ def _unknown(pairs: list[tuple[str, object]], unknown: list[str]) -> JSONRespons
 
 FEEDBACK_ANSWERS = {
     **BODY_ANSWERS,
-    503: {"model": responses.Problem, "description": "Labels not stored: the disk failed"},
+    503: {"model": responses.Problem, "description": "Labels not stored: a failed or stalled disk"},
 }
 
 

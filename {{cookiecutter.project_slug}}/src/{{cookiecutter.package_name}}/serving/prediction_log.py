@@ -104,15 +104,16 @@ class PredictionLog:
 
     def flush(self, wait: float = -1) -> bool:
         """Write every queued record now; a failed write raises OSError, its rows queued.
-        wait: seconds to wait for a write in progress (-1: as long as it takes); False when
-        that write held on longer (a stalled disk) and nothing was written here."""
+        wait: seconds to wait for a write in progress, this process's or another's (-1: as
+        long as it takes); False when this process's held on longer (a stalled disk) and
+        nothing was written, Stalled when another's held the file's lock longer."""
         if not self._writing.acquire(timeout=wait):
             return False
         try:
             while self._pending:
                 self._unwritten.extend(self._encode(self._pending.popleft()))
             if self._unwritten:
-                self._append()
+                self._append(wait)
         finally:
             self._writing.release()
         return True
@@ -222,11 +223,11 @@ class PredictionLog:
                     self._lost += 1
         return lines
 
-    def _append(self) -> None:
+    def _append(self, wait: float) -> None:
         """Append the unwritten lines, rotating before a line that would take the file past
         max_bytes (a longer line gets a file of its own); each line written leaves the
         queue, the others stay when a write fails."""
-        fcntl.flock(self._lock_file, fcntl.LOCK_EX)
+        _take(self._lock_file, fcntl.LOCK_EX, wait)
         try:
             size = self._open()
             while self._unwritten:
@@ -406,8 +407,8 @@ class IdIndex:
     log's lock (shared), so that no rotation or half-written line falls between its reads.
     id_of: a line's id, or None for a line that is no record (logged_id, labelled_id)."""
 
-    def __init__(self, path: Path, id_of, wait: float) -> None:
-        self.path, self.id_of, self.wait = Path(path), id_of, wait
+    def __init__(self, path: Path, id_of) -> None:
+        self.path, self.id_of = Path(path), id_of
         self._backups: dict[tuple, frozenset[str]] = {}
         self._following: tuple | None = None  # the current file's (inode, first line)
         self._offset = 0  # where the last look's reading of it ended
@@ -416,10 +417,10 @@ class IdIndex:
     def __contains__(self, id_: str) -> bool:
         return id_ in self._current or any(id_ in ids for ids in self._backups.values())
 
-    def refresh(self) -> None:
+    def refresh(self, wait: float) -> None:
         """Read what the log gained since the last look; Stalled when a writer holds the
         lock longer than `wait` seconds."""
-        with _shared_lock(self.path.with_name(self.path.name + ".lock"), self.wait):
+        with _shared_lock(self.path.with_name(self.path.name + ".lock"), wait):
             kept = {}
             for file in log_files(self.path):
                 if file == self.path:
@@ -485,19 +486,29 @@ def _shared_lock(path: Path, wait: float):
     """A shared lock on `path` (writers take it exclusive), waited for at most `wait`
     seconds: a writer blocked on a stalled disk holds it, and a reader must not hang."""
     with open(path, "ab") as lock:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise Stalled(f"{path.name} held by a writer for over {wait:g} s") from None
-                time.sleep(0.005)
+        _take(lock, fcntl.LOCK_SH, wait)
         try:
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _take(lock, kind: int, wait: float) -> None:
+    """flock `kind` on the open file `lock`, waiting as long as it takes (wait < 0) or at
+    most `wait` seconds, then Stalled."""
+    if wait < 0:
+        fcntl.flock(lock, kind)
+        return
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(lock, kind | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                name = Path(lock.name).name
+                raise Stalled(f"{name} held by a writer for over {wait:g} s") from None
+            time.sleep(0.005)
 
 
 @dataclass(frozen=True)
