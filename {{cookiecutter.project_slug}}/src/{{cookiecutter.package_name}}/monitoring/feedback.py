@@ -164,8 +164,8 @@ def main(params: Params, serve: ServeParams, file: Path, log: Path | None, skip:
         line += f"; {_count(unlabelled, 'row')} without a label skipped"
     if done["unknown"]:
         line += f"; {_count(done['unknown'], 'id')} in no prediction log skipped"
-    share = done["labelled"] / done["logged"]
-    line += f"); labelled: {done['labelled']:,} of {done['logged']:,} logged rows ({share:.1%})"
+    share = 100 * done["labelled"] / done["logged"]
+    line += f"); labelled: {done['labelled']:,} of {done['logged']:,} logged rows ({share:.1f}%)"
     print(line)
     return 0
 
