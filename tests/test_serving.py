@@ -419,6 +419,8 @@ def test_the_serving_docs_leave_git_status_as_they_say(tmp_path):
                 checked += 1
     assert checked == 7
     assert (root / "deployed/prod.skops").exists() and (root / "reports/drift.md").exists()
+    # The Labels section's file held the id of the row the curl sent: its label is stored.
+    assert logged["id"] in (root / "logs/feedback.jsonl").read_text()
 
 
 def logged_rows(root: Path) -> list[tuple[str, int]]:
@@ -572,6 +574,16 @@ class HealthPoller(threading.Thread):
                 self.halt.wait(0.1)
 
 
+# POST /feedback answers schema-valid labels for ids no answer gave (all of the fuzzer's) with
+# a 422 naming them, by design, and a body past the limit with a 413 as every endpoint does:
+# both are accepted answers to valid data there, and only there.
+FUZZ_CONFIG = """
+[[operations]]
+include-path = "/feedback"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "413", "422"]
+"""
+
+
 @pytest.mark.parametrize("task", ["classification", "regression"])
 def test_schemathesis_finds_no_error_and_health_answers_throughout(task, request, tmp_path):
     if task == "classification":
@@ -581,13 +593,16 @@ def test_schemathesis_finds_no_error_and_health_answers_throughout(task, request
         root, package = request.getfixturevalue("regression_project")
         server = Server(root, package, "--workspace")
     report = tmp_path / "schemathesis.json"
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(FUZZ_CONFIG)
     with server as client:
         poller = HealthPoller(server.url)
         poller.start()
         # Every check: no 5xx, status codes, content types, headers and bodies as the
         # schema declares, invalid data refused, valid data accepted, the key enforced.
         done = subprocess.run(
-            [str(BIN / "st"), "run", f"{server.url}/openapi.json", "--checks", "all",
+            [str(BIN / "st"), "--config-file", str(config), "run", f"{server.url}/openapi.json",
+             "--checks", "all",
              "--header", f"X-API-Key: {API_KEY}", "--max-examples", str(FUZZ_EXAMPLES),
              "--seed", str(FUZZ_SEED), "--generation-database", "none",
              "--request-timeout", "10", "--report", "json", "--report-json-path", str(report),
@@ -597,6 +612,7 @@ def test_schemathesis_finds_no_error_and_health_answers_throughout(task, request
         poller.halt.set()
         poller.join()
         after = client.get("/health")
+        stored = round_trip(client, task)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
     summary = json.loads(report.read_text())
     cases = summary["test_cases"]
@@ -604,7 +620,22 @@ def test_schemathesis_finds_no_error_and_health_answers_throughout(task, request
           f"{cases['generated']} test cases, {summary['running_time']:.1f} s, "
           f"{len(poller.answers)} health polls")  # fmt: skip
     assert (summary["failures"], summary["errors"]) == ([], [])
-    assert summary["operations"]["tested"] == 3
+    assert summary["operations"]["tested"] == 4  # /health, /metadata, /predict, /feedback
     assert cases["generated"] >= FUZZ_EXAMPLES
     assert len(poller.answers) >= 10 and set(poller.answers) == {200}, poller.answers
     assert after.status_code == 200
+    assert stored == {"stored": 1, "replaced": 0, "unknown": 0}
+
+
+def round_trip(client: httpx.Client, task: str) -> dict:
+    """POST /feedback's answer to a label for the id a POST /predict answer just gave."""
+    row = {"bill_length_mm": 39.1, "bill_depth_mm": 18.7, "flipper_length_mm": 181,
+           "body_mass_g": 3750, "island": "Torgersen", "sex": "male"}  # fmt: skip
+    if task == "regression":
+        row.pop("body_mass_g")
+        row["species"] = "Adelie"
+    answer = client.post("/predict", json={"instances": [row]})
+    assert answer.status_code == 200, answer.text
+    label = "Adelie" if task == "classification" else 3750.0
+    body = {"labels": [{"id": answer.json()["ids"][0], "label": label}]}
+    return client.post("/feedback", json=body).json()

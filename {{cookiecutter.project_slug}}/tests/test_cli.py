@@ -175,7 +175,8 @@ def test_ctrl_c_in_any_command_is_the_one_line(name, monkeypatch, capsys):
         raise KeyboardInterrupt
 
     monkeypatch.setitem(COMMANDS, name, dataclasses.replace(COMMANDS[name], run=interrupted))
-    argv = {"add-batch": ["add-batch", "x.csv"]}.get(name, [name])
+    given = {"add-batch": ["add-batch", "x.csv"], "feedback": ["feedback", "x.csv"]}
+    argv = given.get(name, [name])
     assert main(argv) == 130
     err = capsys.readouterr().err
     assert err.startswith(f"interrupted: {name} stopped; ") and err.count("\n") == 1

@@ -12,6 +12,7 @@ batch file to the data.source folder and tracks it with DVC.
 #% if cookiecutter.serving == "yes"
 `... serve` serves the model over HTTP; `... monitor` checks logged inputs for drift (and
 with --act rolls prod back to the last version that held when service.yaml's alert: says);
+`... feedback FILE` stores labels that arrive later for logged rows (by the answers' ids);
 `... decide` judges a challenger against the model in prod and records the decision;
 `... loop` takes one turn of the closed loop (retrains when the log calls for it);
 #% endif
@@ -238,6 +239,25 @@ def monitor(args: argparse.Namespace) -> int:
     return status
 
 
+def feedback_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", type=Path, help="a .csv or .parquet file with columns id,label")
+    parser.add_argument("--log", type=Path, help="prediction log (default serve.prediction_log)")
+    parser.add_argument(
+        "--skip-unknown",
+        action="store_true",
+        help="store the labels of logged ids and count the others (default: refuse them all)",
+    )
+
+
+def feedback(args: argparse.Namespace) -> int:
+    """store labels that arrive later for logged rows (service.yaml: serve.feedback_log)"""
+    from .core.params import load, load_service
+    from .monitoring import feedback as labelling
+
+    settings = load_service().serve
+    return labelling.main(load(), settings, args.file, args.log, args.skip_unknown)
+
+
 def decide_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--challenger",
@@ -343,6 +363,7 @@ COMMANDS: dict[str, Command] = {
 #% if cookiecutter.serving == "yes"
     "serve": Command(serve, serve_options, interrupted=SERVER_STOPPED),
     "monitor": Command(monitor, monitor_options),
+    "feedback": Command(feedback, feedback_options),
     "decide": Command(decide, decide_options, interrupted=DECIDE_STOPPED),
     "loop": Command(loop, loop_options, interrupted=TURN_UNDONE),
 #% endif

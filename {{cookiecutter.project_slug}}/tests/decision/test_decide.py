@@ -151,3 +151,31 @@ def test_apply_refuses_a_dirty_workspace_before_writing(repo, capsys):
     assert main(["decide", "--apply"]) == 1
     assert "tracked files have uncommitted changes" in capsys.readouterr().err
     assert decisions(root) == [] and "#prod#2" not in run(root, "git", "tag")
+
+
+def test_apply_takes_a_workspace_a_plain_dvc_exp_run_left_and_nothing_else(repo, capsys):
+    """`dvc exp run` leaves its results in the workspace, uncommitted: they are the
+    challenger experiment's own files, so --apply goes ahead; any other change, in the
+    workspace or staged, is still refused before anything is written."""
+    root, commits = repo
+    run(root, sys.executable, "-m", "dvc", "exp", "run", "-q", "-n", "tuned", "-S", "seed=7")
+    assert run(root, "git", "status", "--porcelain") == " M params.yaml\n"
+    service = root / "service.yaml"
+    service.write_text(service.read_text() + "\n")
+    assert main(["decide", "--challenger", "tuned", "--apply"]) == 1
+    assert "uncommitted changes (service.yaml ...)" in capsys.readouterr().err
+    run(root, "git", "checkout", "--", "service.yaml")
+    (root / "dvc.yaml").write_text((root / "dvc.yaml").read_text() + "\n")
+    run(root, "git", "add", "dvc.yaml")
+    (root / "dvc.yaml").write_text((root / "dvc.yaml").read_text()[:-1])
+    assert main(["decide", "--challenger", "tuned", "--apply"]) == 1
+    assert "uncommitted changes (dvc.yaml ...)" in capsys.readouterr().err
+    assert decisions(root) == []
+    assert run(root, "git", "rev-parse", "HEAD").strip() == commits["challenger"]
+    run(root, "git", "reset", "-q", "--", "dvc.yaml")
+    assert main(["decide", "--challenger", "tuned", "--apply"]) == EXIT_STATUS["PROMOTE"]
+    assert "PROMOTE: experiment tuned" in capsys.readouterr().out
+    committed = run(root, "git", "show", "--name-only", "--format=", "HEAD").split()
+    assert committed == [f"decisions/{name}" for name in decisions(root)] + ["params.yaml"]
+    assert "seed: 7" in run(root, "git", "show", "HEAD:params.yaml")
+    assert run(root, "git", "status", "--porcelain") == ""

@@ -253,3 +253,45 @@ def test_a_half_full_queue_is_written_at_once_not_at_the_next_timer(tmp_path):
     log.close()
     assert log.status()["rows_lost"] == 0
     assert len(prediction_log.read(path)) == 6
+
+
+def test_a_stalled_disk_holds_the_writer_never_a_request_and_close_waits_a_bounded_time(
+    tmp_path, monkeypatch, caplog
+):
+    """os.write blocks (a stalled disk, an NFS server gone) until an Event is set: writes
+    keep returning at once, rows past the queue's bound are counted lost, flush(wait)
+    gives up, and close() returns after stall_seconds, counting the queued rows lost in
+    one line; the blocked write then finishes in the background."""
+    monkeypatch.setattr(prediction_log, "STALL_FLOOR_SECONDS", 0.3)
+    assert prediction_log.stall_seconds(0.02) == 0.3 and prediction_log.stall_seconds(1.0) == 5.0
+    path = tmp_path / "p.jsonl"
+    log = PredictionLog(path, 1_000_000, 1, flush_seconds=0.02, queue_rows=4)
+    released, blocked = threading.Event(), threading.Event()
+    real_write = os.write
+
+    def stalled(fd: int, data) -> int:
+        if fd == log._fd:
+            blocked.set()
+            released.wait()
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", stalled)
+    log.write(rows(1, "stuck"))
+    assert blocked.wait(10), "the writer never wrote"
+    started = time.perf_counter()
+    log.write(rows(3, "queued"))
+    log.write(rows(2, "dropped"))  # 3 + 1 in flight fill the queue of 4
+    assert time.perf_counter() - started < 0.01
+    assert log.status() == {"rows_waiting": 4, "rows_lost": 2, "error": None}
+    assert log.flush(wait=0.05) is False
+    started = time.perf_counter()
+    log.close()
+    assert 0.3 <= time.perf_counter() - started < 2
+    lines = [r.getMessage() for r in caplog.records if r.name == prediction_log.__name__]
+    assert lines == [
+        f"prediction log {path}: 6 rows not logged since the start, 4 of them at shutdown "
+        "(the disk took no write for 0.3 s: stalled?)"
+    ]
+    released.set()
+    log._writer.join(10)
+    assert not log._writer.is_alive()

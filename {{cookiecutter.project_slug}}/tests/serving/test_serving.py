@@ -120,7 +120,12 @@ def served(model_source, tmp_path, configured):
         )
         logs.append(log)
         app = create_app(
-            source, configured("serve", **settings), api_key, log, tmp_path / paths.MODEL_CONF
+            source,
+            configured("serve", **settings),
+            api_key,
+            log,
+            tmp_path / paths.MODEL_CONF,
+            feedback_log=tmp_path / "logs" / "feedback.jsonl",
         )
 
         def logged() -> list[dict]:
@@ -474,6 +479,9 @@ def test_the_openapi_schema_declares_every_answer(served):
     whole = client.get("/openapi.json", headers={"X-API-Key": "s3cret"}).json()  # test_exposure
     paths = whole["paths"]
     assert set(paths["/predict"]["post"]["responses"]) == {"200", "400", "401", "413", "422"}
+    assert set(paths["/feedback"]["post"]["responses"]) == {
+        "200", "400", "401", "413", "422", "503"
+    }  # fmt: skip
     assert set(paths["/metadata"]["get"]["responses"]) == {"200", "401", "413"}
     assert set(paths["/health"]["get"]["responses"]) == {"200", "413"}
     schemas = whole["components"]["schemas"]
@@ -503,6 +511,10 @@ def test_the_openapi_schema_declares_every_answer(served):
     x1 = schemas["Instance"]["properties"]["x1"]["anyOf"][0]
     assert x1["type"] == "number" and x1["maximum"] == -x1["minimum"] >= request_schema.REACH
     assert "security" in paths["/predict"]["post"] and "security" not in paths["/health"]["get"]
+    assert "security" in paths["/feedback"]["post"]
+    assert schemas["Stored"]["required"] == ["stored", "replaced", "unknown"]
+    assert schemas["FeedbackRequest"]["required"] == ["labels"]
+    assert schemas["Label"]["additionalProperties"] is False
     open_paths = served()[0].get("/openapi.json").json()["paths"]
     assert "401" not in open_paths["/predict"]["post"]["responses"]
     assert "security" not in open_paths["/predict"]["post"]

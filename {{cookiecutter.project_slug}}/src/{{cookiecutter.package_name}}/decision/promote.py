@@ -1,10 +1,10 @@
 """`decide --apply`: the decision becomes a commit, and a PROMOTE a GTO version in prod.
 
 Every precondition is checked before the first write (the challenger committed, no
-uncommitted change to a tracked file, a git identity, the GTO tag to make still free), so
-a refusal leaves nothing behind; a step that fails after the first write (a `dvc exp
-apply`, a commit, a tag) undoes the ones before it. HOLD and REJECT commit the decision
-and leave prod and the workspace's model where they are.
+uncommitted change to a tracked file but the challenger's own, a git identity, the GTO
+tag to make still free), so a refusal leaves nothing behind; a step that fails after the
+first write (a `dvc exp apply`, a commit, a tag) undoes the ones before it. HOLD and
+REJECT commit the decision and leave prod and the workspace's model where they are.
 """
 
 from __future__ import annotations
@@ -53,20 +53,41 @@ def refuse_unready(root: Path, challenger: Named) -> None:
             "export, splits or params.yaml differ from HEAD: commit them (git add dvc.lock "
             "params.yaml models && git commit) or decide without --apply"
         )
-    changed = git(root, "status", "--porcelain", "--untracked-files=no")
-    if changed is None:
-        raise DataError(f"{root.resolve()} is not a git repository: --apply commits decisions")
-    if changed.strip():
-        first = changed.splitlines()[0][3:]
+    changed = uncommitted(root, challenger.revision)
+    if changed:
         raise DataError(
-            f"tracked files have uncommitted changes ({first} ...): --apply commits only its "
-            "decision, so commit or stash them first (`git status` lists them)"
+            f"tracked files have uncommitted changes ({changed[0]} ...) that are not the "
+            "challenger's: --apply commits only its decision, so commit or stash them first "
+            "(`git status` lists them)"
         )
     if git(root, "var", "GIT_COMMITTER_IDENT") is None:
         raise DataError(
             "git has no identity to commit the decision with: set user.name and user.email "
             "(`git config user.email you@example.com`)"
         )
+
+
+def uncommitted(root: Path, challenger: str) -> list[str]:
+    """The tracked files changed since HEAD (in the workspace or staged) that the
+    challenger's commit does not have as they are. After a plain `dvc exp run` the
+    workspace holds the experiment's results (dvc.lock, params.yaml, metrics) uncommitted;
+    --apply brings in that same commit (`dvc exp apply`), so those files lose nothing and
+    are no reason to refuse. A staged file is compared as staged: the commit would take it."""
+    found: set[str] = set()
+    for staged in (False, True):
+        changed = _changed(root, "HEAD", staged=staged)
+        if changed:
+            found |= set(_changed(root, challenger, changed, staged=staged))
+    return sorted(found)
+
+
+def _changed(root: Path, commit: str, paths: list[str] = (), *, staged: bool) -> list[str]:
+    """The files (of `paths`, or all) that differ from `commit` in the workspace, or staged."""
+    where = ["--cached"] if staged else []
+    listed = git(root, "diff", *where, "--name-only", "-z", commit, "--", *paths)
+    if listed is None:
+        raise DataError(f"{root.resolve()} is not a git repository: --apply commits decisions")
+    return [name for name in listed.split("\0") if name]
 
 
 def next_version(root: Path, artifact: str) -> str:

@@ -13,38 +13,15 @@ interleave; a write that fails part way is cut back to the file's last whole lin
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import os
 from pathlib import Path
-
-import orjson
 
 from ..serving import prediction_log
 
 
 def append(path: Path, pairs: list[tuple[str, object]], time: str) -> None:
-    """Append (id, label) pairs, received at `time` (ISO 8601, UTC), as one write."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = b"".join(
-        orjson.dumps({"id": id_, "label": label, "time": time}) + b"\n" for id_, label in pairs
-    )
-    with open(path.with_name(path.name + ".lock"), "ab") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            size = os.fstat(fd).st_size
-            view = memoryview(data)
-            try:
-                while view:
-                    view = view[os.write(fd, view) :]
-            except OSError:
-                with contextlib.suppress(OSError):
-                    os.ftruncate(fd, size)
-                raise
-        finally:
-            os.close(fd)
+    """Append (id, label) pairs, received at `time` (ISO 8601, UTC), as one write. The
+    writing lives beside the prediction log's (serving/), where the servers reach it."""
+    prediction_log.append_labels(path, pairs, time)
 
 
 def latest(path: Path) -> dict[str, dict]:
@@ -55,11 +32,8 @@ def latest(path: Path) -> dict[str, dict]:
         return {}
     found: dict[str, dict] = {}
     for line in path.read_bytes().splitlines():
-        try:
-            entry = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            continue
-        if isinstance(entry, dict) and isinstance(entry.get("id"), str) and "label" in entry:
+        entry = prediction_log.label_entry(line)
+        if entry is not None:
             found[entry["id"]] = {"label": entry["label"], "time": entry.get("time")}
     return found
 

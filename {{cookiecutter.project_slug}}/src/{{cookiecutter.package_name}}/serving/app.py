@@ -1,4 +1,5 @@
-"""The HTTP API (FastAPI): GET /health, GET /metadata, POST /predict (V1 inference protocol).
+"""The HTTP API (FastAPI): GET /health, GET /metadata, POST /predict (V1 inference protocol),
+POST /feedback (labels that arrive later, for the rows' ids the answers gave).
 
 No `from __future__ import annotations` here: FastAPI reads the request and answer models
 from the endpoint's annotations at runtime, and both are built at startup from the
@@ -17,6 +18,8 @@ import os
 import signal
 import socket
 import tempfile
+import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -39,7 +42,7 @@ from . import request as request_schema
 from .body_limit import BodyLimit
 from .exposure import API_KEY_HEADER, add_docs, exposure_warning, key_matches
 from .follow import Current, Follower, SchemaChanged
-from .prediction_log import PredictionLog
+from .prediction_log import IdIndex, PredictionLog
 from .registry import ModelSource, load
 from .runtime import choose
 from .shadow import Shadow, start
@@ -301,6 +304,76 @@ class Predictor:
         self.prediction_log.write(records)
 
 
+class Feedback:
+    """POST /feedback's work: labels for logged rows (this server's or another's of the
+    project), appended to `path` (serve.feedback_log) only when every id is a logged
+    row's, or with skip_unknown the known ones. One request at a time per process: each
+    looks at what the logs gained since the last (IdIndex), not at the whole logs."""
+
+    def __init__(self, path: Path, log: PredictionLog, task: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path, self.log, self.task = path, log, task
+        # A stalled disk holds the log's writer and its lock: a request waits for them at
+        # most as long as close() waits, then is a 503 (its thread is never held for good).
+        self.wait = prediction_log.stall_seconds(log.flush_seconds)
+        self.logged = IdIndex(log.path, prediction_log.logged_id)
+        self.labelled = IdIndex(path, prediction_log.labelled_id)
+        self.busy = threading.Lock()
+
+    def store(self, labels: list, skip_unknown: bool) -> Response:
+        pairs = request_schema.label_pairs(labels, self.task)
+        deadline = time.monotonic() + self.wait
+        if not self.busy.acquire(timeout=self.wait):
+            raise HTTPException(503, "earlier labels are still being stored (a stalled disk?)")
+        try:
+            return self._store(pairs, skip_unknown, deadline)
+        except OSError as exc:  # a full disk, or Stalled: a writer holds a log's lock
+            raise HTTPException(
+                503, f"labels not stored ({exc.strerror or exc}): nothing stored, send again"
+            ) from None
+        finally:
+            self.busy.release()
+
+    def _store(self, pairs: list[tuple], skip_unknown: bool, deadline: float) -> Response:
+        # The rows answered a moment ago are still queued: written first, so that a label
+        # for one is known. On a full disk they stay queued, their ids unknown for now.
+        with contextlib.suppress(OSError):
+            self.log.flush(wait=max(0.0, deadline - time.monotonic()))
+        self.logged.refresh(max(0.0, deadline - time.monotonic()))
+        known, unknown = prediction_log.split_known(pairs, self.logged)
+        if unknown and not skip_unknown:
+            return _unknown(pairs, unknown)
+        self.labelled.refresh(max(0.0, deadline - time.monotonic()))
+        replaced = sum(id_ in self.labelled for id_ in known)
+        if known:
+            when = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+            prediction_log.append_labels(self.path, list(known.items()), when)
+        stored = {"stored": len(known), "replaced": replaced, "unknown": len(unknown)}
+        return Response(orjson.dumps(stored), media_type="application/json")
+
+
+def _unknown(pairs: list[tuple[str, object]], unknown: list[str]) -> JSONResponse:
+    """The 422 for ids in no prediction log: one line, and each such label's place."""
+    line = prediction_log.unknown_line(unknown, len({id_ for id_, _ in pairs}))
+    missing = set(unknown)
+    detail = [
+        {"type": "unknown_id", "loc": ["body", "labels", i, "id"], "msg": "no logged row's id"}
+        for i, (id_, _) in enumerate(pairs)
+        if id_ in missing
+    ]
+    error = (
+        f"{line}: nothing stored; send ids a POST /predict answer gave (`ids`), or set "
+        "skip_unknown to store the known ones"
+    )
+    return JSONResponse({"error": error, "detail": detail}, status_code=422)
+
+
+FEEDBACK_ANSWERS = {
+    **BODY_ANSWERS,
+    503: {"model": responses.Problem, "description": "Labels not stored: a failed or stalled disk"},
+}
+
+
 def _bare_app(
     source: ModelSource,
     max_body_bytes: int,
@@ -403,11 +476,14 @@ def create_app(
     *,
     root: Path | None = None,
     shadow: Shadow | None = None,
+    feedback_log: Path | None = None,
 ) -> FastAPI:
-    """An app serving `source`; with `api_key`, /metadata and /predict need it, and
-    /openapi.json leaves the training facts out for a client without it. The app closes
-    `prediction_log` at shutdown (its lifespan), writing the rows still queued.
-    models_dir: the model files, whose reviewed skops types load() trusts. root: the
+    """An app serving `source`; with `api_key`, /metadata, /predict and /feedback need it,
+    and /openapi.json leaves the training facts out for a client without it. The app
+    closes `prediction_log` at shutdown (its lifespan), writing the rows still queued.
+    models_dir: the model files, whose reviewed skops types load() trusts. feedback_log:
+    where POST /feedback appends labels (serve.feedback_log); no such endpoint without it
+    or without a prediction log (no ids to label). root: the
     project whose GTO tags the app follows (source's stage, every serve.reload_seconds;
     follow.py); None, a workspace model or reload_seconds null: it keeps `source`.
     shadow: a second model scoring a share of the requests off the response path."""
@@ -459,6 +535,20 @@ def create_app(
             orjson.dumps(predictor.answer(body.instances)), media_type="application/json"
         )
 
+    if feedback_log is not None and prediction_log is not None:
+        task = shape["task"]
+        FeedbackRequest = request_schema.feedback_model(task, settings.max_rows)  # noqa: N806
+        feedback = Feedback(feedback_log, prediction_log, task)
+
+        @app.post(
+            "/feedback",
+            dependencies=guard,
+            responses={**key_answers, **FEEDBACK_ANSWERS},
+            response_model=responses.Stored,
+        )
+        def store_feedback(body: FeedbackRequest) -> Response:
+            return feedback.store(body.labels, body.skip_unknown)
+
     return app
 
 
@@ -494,7 +584,16 @@ def served_app(
     log = open_log(root, settings)
     models_dir = root / paths.MODEL_CONF
     second = None if shadow is None else start(root, settings, shadow, models_dir)
-    return create_app(source, settings, api_key, log, models_dir, root=root, shadow=second)
+    return create_app(
+        source,
+        settings,
+        api_key,
+        log,
+        models_dir,
+        root=root,
+        shadow=second,
+        feedback_log=root / settings.feedback_log,
+    )
 
 
 def open_log(root: Path, settings: ServeParams) -> PredictionLog:
@@ -610,7 +709,14 @@ def serve(
         models_dir = root / paths.MODEL_CONF
         shadowed = None if second is None else start(root, settings, second, models_dir)
         app = create_app(
-            source, settings, api_key, prediction_log, models_dir, root=root, shadow=shadowed
+            source,
+            settings,
+            api_key,
+            prediction_log,
+            models_dir,
+            root=root,
+            shadow=shadowed,
+            feedback_log=root / settings.feedback_log,
         )
         if warning:
             log.warning(warning)

@@ -16,6 +16,11 @@ as lost. A write that fails (a full disk, an I/O error) is cut back to the last 
 line and its rows stay queued for the next attempt. The server log says when rows start
 waiting on a failing disk or being dropped, and when they are written again; /health
 gives the counts (status()); close() gives the count lost in one line.
+
+A disk that stalls (a write that blocks: NFS, a dying device) holds the writer thread,
+never a request: rows queue up to the bound, then are counted lost. close() waits for
+the writer at most stall_seconds(flush_seconds), then counts the rows still queued as
+lost in one line and returns, so a server stops even then.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import fcntl
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +43,14 @@ log = logging.getLogger(__name__)
 _OPTIONS = orjson.OPT_SORT_KEYS
 # What every reader of a record uses (monitor): a line without them is no record.
 RECORD_KEYS = ("time", "request_id", "row", "inputs")
+# close() waits for a stalled writer at most max(this, 5 x flush_seconds): long enough for
+# a slow disk's last batch, short enough that a stop never hangs on a dead one.
+STALL_FLOOR_SECONDS = 5.0
+
+
+def stall_seconds(flush_seconds: float) -> float:
+    """How long close() waits for the writer's last write before counting its rows lost."""
+    return max(STALL_FLOOR_SECONDS, 5 * flush_seconds)
 
 
 class PredictionLog:
@@ -59,6 +73,7 @@ class PredictionLog:
         self._dropped = 0  # rows dropped since the writer last looked (_report)
         self._episode = 0  # rows dropped since the last "written again"
         self._error: str | None = None  # the failing write's error, until one succeeds
+        self._last_error: OSError | None = None  # the writer's last write, at close
         self._closed = False
         self._stop = threading.Event()
         self._wake = threading.Event()  # set by write() when half the queue is full
@@ -87,43 +102,50 @@ class PredictionLog:
         with self._counting:
             return {"rows_waiting": self._queued, "rows_lost": self._lost, "error": self._error}
 
-    def flush(self) -> None:
-        """Write every queued record now; a failed write raises OSError, its rows queued."""
-        with self._writing:
+    def flush(self, wait: float = -1) -> bool:
+        """Write every queued record now; a failed write raises OSError, its rows queued.
+        wait: seconds to wait for a write in progress, this process's or another's (-1: as
+        long as it takes); False when this process's held on longer (a stalled disk) and
+        nothing was written, Stalled when another's held the file's lock longer."""
+        if not self._writing.acquire(timeout=wait):
+            return False
+        try:
             while self._pending:
                 self._unwritten.extend(self._encode(self._pending.popleft()))
             if self._unwritten:
-                self._append()
+                self._append(wait)
+        finally:
+            self._writing.release()
+        return True
 
     def close(self) -> None:
-        """Stop the writer, write what is left, and say how many rows were lost, if any
-        (idempotent)."""
-        self._stop.set()
-        self._wake.set()
-        if self._writer.is_alive():
-            self._writer.join()
-        with self._writing:
+        """Stop the writer, which writes what is left; wait for it at most stall_seconds
+        (a stalled disk), then say how many rows were lost, if any (idempotent)."""
+        with self._counting:
             if self._closed:
                 return
             self._closed = True
-        error = None
-        try:
-            self.flush()
-        except OSError as exc:  # a full disk at shutdown: count the rows, do not raise
-            error = exc
-        with self._writing, self._counting:
+        self._stop.set()
+        self._wake.set()
+        waited = stall_seconds(self.flush_seconds)
+        self._writer.join(waited)
+        stalled = self._writer.is_alive()
+        with self._counting:
             at_close, self._lost = self._queued, self._lost + self._queued
-            self._queued, self._unwritten = 0, []
-            if self._lost:
-                why = f" ({error.strerror or error})" if error else ""
-                log.warning(
-                    "prediction log %s: %d rows not logged since the start, %d of them at "
-                    "shutdown%s",
-                    self.path,
-                    self._lost,
-                    at_close,
-                    why,
-                )
+            self._queued, lost = 0, self._lost
+        if lost:
+            error = self._last_error
+            why = f" ({error.strerror or error})" if error else ""
+            if stalled:
+                why = f" (the disk took no write for {waited:g} s: stalled?)"
+            log.warning(
+                "prediction log %s: %d rows not logged since the start, %d of them at shutdown%s",
+                self.path,
+                lost,
+                at_close,
+                why,
+            )
+        if not stalled:  # a stalled writer still holds the file: the process exit closes it
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
@@ -136,7 +158,7 @@ class PredictionLog:
             # flush_seconds, not a busy loop on a full disk.
             (self._stop if self._error else self._wake).wait(self.flush_seconds)
             if self._stop.is_set():
-                return
+                break
             self._wake.clear()
             try:
                 self.flush()
@@ -144,6 +166,12 @@ class PredictionLog:
                 self._report(exc)
             else:
                 self._report(None)
+        # The last write is this thread's, not close()'s: should it block on a stalled
+        # disk, close() stops waiting for it after stall_seconds.
+        try:
+            self.flush()
+        except OSError as exc:  # a full disk at shutdown: close() counts the rows
+            self._last_error = exc
 
     def _report(self, error: OSError | None) -> None:
         """One warning when writes start failing or rows start being dropped, one when
@@ -195,11 +223,11 @@ class PredictionLog:
                     self._lost += 1
         return lines
 
-    def _append(self) -> None:
+    def _append(self, wait: float) -> None:
         """Append the unwritten lines, rotating before a line that would take the file past
         max_bytes (a longer line gets a file of its own); each line written leaves the
         queue, the others stay when a write fails."""
-        fcntl.flock(self._lock_file, fcntl.LOCK_EX)
+        _take(self._lock_file, fcntl.LOCK_EX, wait)
         try:
             size = self._open()
             while self._unwritten:
@@ -227,19 +255,7 @@ class PredictionLog:
         return count, b"".join(self._unwritten[:count])
 
     def _write_whole(self, data: bytes, size: int) -> None:
-        """Append `data` to the file of `size` bytes, or leave it as it was: a write that
-        fails part way (ENOSPC, EIO) is cut back, so that the file still ends with a whole
-        line and the next row starts a line of its own."""
-        view = memoryview(data)
-        try:
-            while view:
-                view = view[os.write(self._fd, view) :]
-        except OSError:
-            if os.fstat(self._fd).st_size != size:
-                # Should the cut fail too, _open starts the next write on a new line.
-                with contextlib.suppress(OSError):
-                    os.ftruncate(self._fd, size)
-            raise
+        write_whole(self._fd, data, size)
 
     def _open(self) -> int:
         """Open the current file (again, when another process has rotated it); its size,
@@ -278,6 +294,74 @@ class PredictionLog:
         self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
 
 
+def write_whole(fd: int, data: bytes, size: int) -> None:
+    """Append `data` to the file `fd` of `size` bytes, or leave it as it was: a write that
+    fails part way (ENOSPC, EIO, or Ctrl-C between two writes of `feedback`) is cut back,
+    so that the file still ends with a whole line and the next starts a line of its own."""
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(fd, view) :]
+    except BaseException:
+        if os.fstat(fd).st_size != size:
+            # Should the cut fail too, the next writer starts on a new line (_open).
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+        raise
+
+
+def append_labels(path: Path, pairs: list[tuple[str, object]], time: str) -> None:
+    """Append (id, label) pairs received at `time` to the feedback log (serve.feedback_log),
+    one JSON line each, as one write under an exclusive lock on `<file>.lock`: the
+    `feedback` command and every server worker's POST /feedback write here, and their
+    lines never interleave. A torn last line (a crash) is ended first."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = b"".join(
+        orjson.dumps({"id": id_, "label": label, "time": time}) + b"\n" for id_, label in pairs
+    )
+    with open(path.with_name(path.name + ".lock"), "ab") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                data = b"\n" + data
+            write_whole(fd, data, size)
+        finally:
+            os.close(fd)
+
+
+def label_entry(line: bytes) -> dict | None:
+    """A feedback log line as {"id", "label", "time"}, or None for one that is no whole
+    label (torn by a crash, or edited)."""
+    try:
+        entry = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(entry, dict) and isinstance(entry.get("id"), str) and "label" in entry:
+        return entry
+    return None
+
+
+def split_known(pairs: list[tuple[str, object]], known) -> tuple[dict[str, object], list[str]]:
+    """Each known id's last label (a repeated id: the last wins, as in the store), in the
+    order the ids first came, and the ids in no prediction log, each once. known: a
+    container of the logged ids (a set, an IdIndex)."""
+    last = dict(pairs)
+    unknown = [id_ for id_ in last if id_ not in known]
+    for id_ in unknown:
+        del last[id_]
+    return last, unknown
+
+
+def unknown_line(unknown: list[str], given: int) -> str:
+    """The refusal's first half: how many of the `given` ids are unknown, the first three."""
+    first = ", ".join(repr(id_[:40]) for id_ in unknown[:3])
+    more = " ..." if len(unknown) > 3 else ""
+    return f"{len(unknown)} of {given} ids are in no prediction log ({first}{more})"
+
+
 def row_ids(request_id: str, rows: int) -> list[str]:
     """The ids of a request's rows, as POST /predict answers them and the log keeps them."""
     return [f"{request_id}-{i}" for i in range(rows)]
@@ -297,6 +381,134 @@ def log_files(path: Path) -> list[Path]:
         reverse=True,
     )
     return backups + ([path] if path.exists() else [])
+
+
+def logged_id(line: bytes) -> str | None:
+    """The id of a prediction log line, or None for a line that is no record."""
+    record = _record(line)
+    return None if record is None else row_id(record)
+
+
+def labelled_id(line: bytes) -> str | None:
+    """The id of a feedback log line, or None for a line that is no whole label."""
+    entry = label_entry(line)
+    return None if entry is None else entry["id"]
+
+
+class Stalled(OSError):
+    """A writer held a log's lock longer than a reader would wait (a stalled disk)."""
+
+
+class IdIndex:
+    """The ids in a JSON-lines log and its rotated backups, kept between looks, so that a
+    look costs what was added since the last, not the log's size: a backup never changes
+    once rotated, so its ids are read once and kept by its identity (_identity); of the
+    current file only the bytes after the last look's end are read. Each look holds the
+    log's lock (shared), so that no rotation or half-written line falls between its reads.
+    id_of: a line's id, or None for a line that is no record (logged_id, labelled_id)."""
+
+    def __init__(self, path: Path, id_of) -> None:
+        self.path, self.id_of = Path(path), id_of
+        self._backups: dict[tuple, frozenset[str]] = {}
+        self._following: tuple | None = None  # the current file's (inode, first line)
+        self._offset = 0  # where the last look's reading of it ended
+        self._current: set[str] = set()
+
+    def __contains__(self, id_: str) -> bool:
+        return id_ in self._current or any(id_ in ids for ids in self._backups.values())
+
+    def refresh(self, wait: float) -> None:
+        """Read what the log gained since the last look; Stalled when a writer holds the
+        lock longer than `wait` seconds."""
+        with _shared_lock(self.path.with_name(self.path.name + ".lock"), wait):
+            kept = {}
+            for file in log_files(self.path):
+                if file == self.path:
+                    continue
+                key = _identity(file)
+                if key not in self._backups:
+                    self._backups[key] = self._rotated(file, key)
+                kept[key] = self._backups[key]
+            self._backups = kept  # a backup rotated out of the log is forgotten
+            self._follow()
+
+    def _rotated(self, file: Path, key: tuple) -> frozenset[str]:
+        """The ids of a backup not seen before: the current file followed so far, rotated
+        since (its last lines read), or one read whole."""
+        inode, _, head = key
+        if (inode, head) != self._following:
+            return frozenset(self._read(file, 0)[0])
+        self._read_current(file)
+        ids, self._following, self._offset, self._current = frozenset(self._current), None, 0, set()
+        return ids
+
+    def _follow(self) -> None:
+        """Read the current file's new lines; start over on another file (rotated since,
+        its inode maybe reused: the first line tells) or a truncated one."""
+        if not self.path.exists():
+            self._following, self._offset, self._current = None, 0, set()
+            return
+        inode, size, head = _identity(self.path)
+        if (inode, head) != self._following or size < self._offset:
+            self._offset, self._current = 0, set()
+        self._following = (inode, head)
+        self._read_current(self.path)
+
+    def _read_current(self, file: Path) -> None:
+        ids, consumed = self._read(file, self._offset)
+        self._current |= ids
+        self._offset += consumed
+
+    def _read(self, file: Path, start: int) -> tuple[set[str], int]:
+        """The ids of `file`'s whole lines from byte `start` on, and the bytes they take."""
+        with open(file, "rb") as handle:
+            handle.seek(start)
+            data = handle.read()
+        whole = data[: data.rfind(b"\n") + 1]
+        ids = {self.id_of(line) for line in whole.splitlines()}
+        ids.discard(None)
+        return ids, len(whole)
+
+
+def _identity(file: Path) -> tuple[int, int, bytes]:
+    """(inode, size, first line) of a log file. A file system reuses a deleted file's
+    inode at once (measured here: each rotation's new file got the number of the backup
+    it deleted), and rotated files of one size are common; the first line, unique to its
+    file (each record has its own id), tells them apart."""
+    with open(file, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        head = handle.read(4096).split(b"\n", 1)[0]
+        return os.fstat(handle.fileno()).st_ino, size, head
+
+
+@contextlib.contextmanager
+def _shared_lock(path: Path, wait: float):
+    """A shared lock on `path` (writers take it exclusive), waited for at most `wait`
+    seconds: a writer blocked on a stalled disk holds it, and a reader must not hang."""
+    with open(path, "ab") as lock:
+        _take(lock, fcntl.LOCK_SH, wait)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _take(lock, kind: int, wait: float) -> None:
+    """flock `kind` on the open file `lock`, waiting as long as it takes (wait < 0) or at
+    most `wait` seconds, then Stalled."""
+    if wait < 0:
+        fcntl.flock(lock, kind)
+        return
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(lock, kind | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                name = Path(lock.name).name
+                raise Stalled(f"{name} held by a writer for over {wait:g} s") from None
+            time.sleep(0.005)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from pydantic import (
     ConfigDict,
     Field,
     Strict,
+    StrictBool,
     StrictInt,
     StrictStr,
     WithJsonSchema,
@@ -231,7 +232,7 @@ def unknown_columns(errors: list[dict]) -> str | None:
     )
 
 
-def _require_unicode(values: list, column: str) -> None:
+def _require_unicode(values: list, column: str, where: str = "instances") -> None:
     """JSON's \\ud800 escapes decode to lone surrogates, which no UTF-8 file or answer can
     hold (the prediction log, Parquet): one encode per column finds them."""
     try:
@@ -242,7 +243,7 @@ def _require_unicode(values: list, column: str) -> None:
             [
                 {
                     "type": "value_error",
-                    "loc": ("body", "instances", row, column),
+                    "loc": ("body", where, row, column),
                     "msg": f"Value error, not valid Unicode text ({exc.reason}): send UTF-8 text",
                 }
             ]
@@ -265,6 +266,43 @@ def request_model(features: dict, max_rows: int) -> type[BaseModel]:
         __config__=ConfigDict(extra="forbid"),
         instances=(list[instance], Field(..., min_length=1, max_length=max_rows)),
     )
+
+
+# A row's id is its request's id (32 hex digits), a dash and the row number: 100
+# characters hold any, and an error line quoting one stays short.
+RowId = Annotated[StrictStr, Field(min_length=1, max_length=100)]
+
+
+def feedback_model(task: str, max_rows: int) -> type[BaseModel]:
+    """POST /feedback's body: {"labels": [{"id", "label"}, ...], "skip_unknown": false}, at
+    most max_rows labels (a label is far smaller than a row, so the body limit holds
+    them). A label is a class, text or an integer (classification), or a finite number."""
+    number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+    item = create_model(
+        "Label",
+        __config__=ConfigDict(extra="forbid"),
+        id=(RowId, Field(..., description="one of a POST /predict answer's `ids`")),
+        label=(Category if task == "classification" else number, ...),
+    )
+    return create_model(
+        "FeedbackRequest",
+        __config__=ConfigDict(extra="forbid"),
+        labels=(list[item], Field(..., min_length=1, max_length=max_rows)),
+        skip_unknown=(
+            StrictBool,
+            Field(False, description="store the known ids' labels and count the others"),
+        ),
+    )
+
+
+def label_pairs(labels: list[BaseModel], task: str) -> list[tuple[str, object]]:
+    """(id, label) per item, a class as its text (schema.category_label: 1 and "1" name
+    one class); a 422 naming the first label that is not valid Unicode text."""
+    if task != "classification":
+        return [(item.id, item.label) for item in labels]
+    texts = [schema.category_label(item.label) for item in labels]
+    _require_unicode(texts, "label", "labels")  # an id is stored only when a logged row's
+    return list(zip([item.id for item in labels], texts, strict=True))
 
 
 def body_limit(features: dict, max_rows: int) -> int:

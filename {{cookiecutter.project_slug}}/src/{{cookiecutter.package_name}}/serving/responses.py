@@ -109,6 +109,16 @@ class Invalid(BaseModel):
     detail: list[dict[str, Any]]
 
 
+class Stored(BaseModel):
+    """POST /feedback's answer: the labels stored (a repeated id's last one), how many of
+    them replaced a label sent before, and the ids in no prediction log left out
+    (skip_unknown; without it they are a 422 and nothing is stored)."""
+
+    stored: int = Field(ge=0)
+    replaced: int = Field(ge=0)
+    unknown: int = Field(ge=0)
+
+
 def json_values(values: np.ndarray) -> list:
     """`values` as Python lists, each number at its own precision: a float32 (ONNX trees)
     as the shortest text that is that float32 (0.03, not 0.029999999329447746, its
