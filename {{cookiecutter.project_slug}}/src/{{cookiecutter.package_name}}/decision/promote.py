@@ -37,7 +37,8 @@ class Plan:
     register: bool = False
 
 
-def _run(root: Path, *command: str) -> str:
+def run_command(root: Path, *command: str) -> str:
+    """`command`'s output, run in `root`; its last line of error as a DataError."""
     done = subprocess.run(command, cwd=root, capture_output=True, text=True)
     if done.returncode != 0:
         problem = (done.stderr or done.stdout).strip().splitlines()
@@ -136,15 +137,15 @@ def apply(root: Path, artifact: str, record: dict, steps: Plan) -> str:
     """Write the decision, commit it (with the challenger's files on PROMOTE when it is
     not HEAD), register and assign; undo what was done when a step fails. Returns what
     happened, one line."""
-    head = _run(root, "git", "rev-parse", "HEAD").strip()
+    head = run_command(root, "git", "rev-parse", "HEAD").strip()
     written: tuple[Path, Path] = ()
     try:
         written = records.write(root, record)
         changed = _bring_in(root, head, steps.bring_in) if steps.verdict == "PROMOTE" else []
-        _run(root, "git", "add", "-A", "--", *map(str, written), *changed)
+        run_command(root, "git", "add", "-A", "--", *map(str, written), *changed)
         # No hooks: a formatter among them would change the record's bytes, and replay
         # compares those.
-        _run(root, "git", "commit", "-q", "--no-verify", "-m", message(record))
+        run_command(root, "git", "commit", "-q", "--no-verify", "-m", message(record))
         return _assign(root, artifact, steps)
     except BaseException:
         _undo(root, artifact, head, written, steps)
@@ -156,8 +157,8 @@ def _bring_in(root: Path, head: str, revision: str | None) -> list[str]:
     paths git tracks that differ from HEAD's, to commit."""
     if revision is None:
         return []
-    _run(root, sys.executable, "-m", "dvc", "exp", "apply", revision)
-    listed = _run(root, "git", "diff", "--name-only", head, revision)
+    run_command(root, sys.executable, "-m", "dvc", "exp", "apply", revision)
+    listed = run_command(root, "git", "diff", "--name-only", head, revision)
     return listed.splitlines()
 
 

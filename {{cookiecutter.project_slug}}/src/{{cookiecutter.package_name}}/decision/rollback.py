@@ -18,7 +18,6 @@ import datetime as dt
 import functools
 import json
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from ..monitoring import alerts, labels, live
 from ..serving import prediction_log, registry
 from . import record as records
 from .evidence import PROD, git
+from .promote import run_command
 from .verdicts import Yardstick
 
 
@@ -179,14 +179,6 @@ def markdown(record: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _run(root: Path, *command: str) -> str:
-    done = subprocess.run(command, cwd=root, capture_output=True, text=True)
-    if done.returncode != 0:
-        problem = (done.stderr or done.stdout).strip().splitlines()
-        raise DataError(f"`{' '.join(command)}` failed: {problem[-1] if problem else 'no output'}")
-    return done.stdout
-
-
 def refuse_unready(root: Path, assessment: Assessment) -> None:
     """What a rollback needs before anything is written."""
     if assessment.target is None:
@@ -214,23 +206,23 @@ def apply(root: Path, record: dict) -> str:
     commit's id."""
     from gto import api
 
-    head = _run(root, "git", "rev-parse", "HEAD").strip()
-    before = _run(root, "git", "tag", "--list").split()
+    head = run_command(root, "git", "rev-parse", "HEAD").strip()
+    before = run_command(root, "git", "tag", "--list").split()
     name = f"{record['time']}-{record['to']['revision'][:7]}"
     written: tuple[Path, ...] = ()
     try:
         written = records.write_pair(root, name, io.json_text(record), markdown(record))
         paths = [str(p) for p in written]
-        _run(root, "git", "add", "--", *paths)
+        run_command(root, "git", "add", "--", *paths)
         # Only the record (a change in the workspace stays out); no hooks: a formatter
         # among them would change the record's bytes.
-        _run(root, "git", "commit", "-q", "--no-verify", "-m", message(record), "--", *paths)
+        run_command(root, "git", "commit", "-q", "--no-verify", "-m", message(record), "--", *paths)
         version = record["to"]["version"]
         try:
             api.assign(str(root), record["artifact"], PROD, version=version, force=True)
         except Exception as exc:  # GTO's own errors: one line, then undone below
             raise DataError(f"gto assign failed: {exc}") from None
-        return _run(root, "git", "rev-parse", "HEAD").strip()
+        return run_command(root, "git", "rev-parse", "HEAD").strip()
     except BaseException:
         _undo(root, head, written, before)
         raise

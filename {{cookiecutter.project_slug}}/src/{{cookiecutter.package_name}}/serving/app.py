@@ -597,26 +597,8 @@ def served_app(
 
 
 def open_log(root: Path, settings: ServeParams) -> PredictionLog:
-    """The prediction log, its folder made and the file opened once for appending now: a
-    log the server cannot write is a start-up error, not rows lost at every flush."""
-    path = root / settings.prediction_log
-    try:
-        log = PredictionLog(
-            path,
-            settings.log_max_bytes,
-            settings.log_backups,
-            settings.log_flush_seconds,
-            queue_rows=settings.log_queue_rows,
-        )
-        with open(path, "ab"):
-            pass
-    except OSError as exc:
-        raise UserError(
-            f"cannot write the prediction log {settings.prediction_log} "
-            f"({exc.strerror or exc}): make {path.parent} a writable folder and {path.name} "
-            "a writable file in it, or set serve.prediction_log in service.yaml"
-        ) from None
-    return log
+    """The prediction log (serve.prediction_log), writable or a one-line start-up error."""
+    return prediction_log.opened(root, settings, "prediction_log")
 
 
 def hand_over(

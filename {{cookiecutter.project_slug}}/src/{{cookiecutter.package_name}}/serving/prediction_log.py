@@ -37,6 +37,9 @@ from pathlib import Path
 
 import orjson
 
+from ..core.errors import UserError
+from ..core.params import ServeParams
+
 log = logging.getLogger(__name__)
 # orjson: a line in well under a microsecond, ten times the standard library's speed; at
 # a hundred rows per request the log's encoding was the server's largest cost.
@@ -360,6 +363,32 @@ def unknown_line(unknown: list[str], given: int) -> str:
     first = ", ".join(repr(id_[:40]) for id_ in unknown[:3])
     more = " ..." if len(unknown) > 3 else ""
     return f"{len(unknown)} of {given} ids are in no prediction log ({first}{more})"
+
+
+def opened(root: Path, settings: ServeParams, setting: str) -> PredictionLog:
+    """The log at serve.<setting> (prediction_log, shadow_log) of `root`, its folder made
+    and its file opened once for appending now: a log the server cannot write is a
+    start-up error (one line), not rows lost at every flush."""
+    shown = getattr(settings, setting)
+    path = root / shown
+    try:
+        log = PredictionLog(
+            path,
+            settings.log_max_bytes,
+            settings.log_backups,
+            settings.log_flush_seconds,
+            queue_rows=settings.log_queue_rows,
+        )
+        with open(path, "ab"):
+            pass
+    except OSError as exc:
+        what = setting.replace("_", " ")
+        raise UserError(
+            f"cannot write the {what} {shown} ({exc.strerror or exc}): make {path.parent} "
+            f"a writable folder and {path.name} a writable file in it, or set "
+            f"serve.{setting} in service.yaml"
+        ) from None
+    return log
 
 
 def row_ids(request_id: str, rows: int) -> list[str]:

@@ -27,10 +27,9 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
-from ..core.errors import UserError
 from ..core.params import ServeParams
 from ..tables import schema
-from . import responses
+from . import prediction_log, responses
 from .prediction_log import PredictionLog
 from .registry import ModelSource, load
 from .runtime import choose
@@ -201,22 +200,7 @@ def start(root: Path, settings: ServeParams, source: ModelSource, models_dir: Pa
     task = source.metadata["task"]
     onnx_status = source.metadata.get("onnx", {}).get("status", "missing")
     runtime = choose(settings.runtime, model, source.onnx_bytes, onnx_status, roles, task)
-    path = root / settings.shadow_log
-    try:
-        log_ = PredictionLog(
-            path,
-            settings.log_max_bytes,
-            settings.log_backups,
-            settings.log_flush_seconds,
-            queue_rows=settings.log_queue_rows,
-        )
-        with open(path, "ab"):
-            pass
-    except OSError as exc:
-        raise UserError(
-            f"cannot write the shadow log {settings.shadow_log} ({exc.strerror or exc}): "
-            f"make {path.parent} a writable folder, or set serve.shadow_log in service.yaml"
-        ) from None
+    log_ = prediction_log.opened(root, settings, "shadow_log")
     names = None
     if task == "classification" and hasattr(model, "predict_proba"):
         names = [str(c) for c in model.classes_]
