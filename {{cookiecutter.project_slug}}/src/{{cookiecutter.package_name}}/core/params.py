@@ -286,7 +286,24 @@ class MonitorParams(_Strict):
     min_rows: int = Field(ge=1)
 
 
-class AlertParams(_Strict):
+class _KOfN(_Strict):
+    """k-of-n: a section acts (alert: rolls back, loop: retrains) when `breaches` of the
+    last `windows` windows breached, so one noisy window never acts."""
+
+    windows: int = Field(ge=1)
+    breaches: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _k_of_n(self) -> _KOfN:
+        if self.breaches > self.windows:
+            raise ValueError(
+                f"breaches ({self.breaches}) is more than windows ({self.windows}): "
+                "no run of windows could ever act"
+            )
+        return self
+
+
+class AlertParams(_KOfN):
     """service.yaml's alert: when `monitor --act` (and `loop`) roll prod back to the last
     version that held (monitoring/alerts.py). Judged on windows of min_labelled_rows
     labelled rows each, of the version in prod, in the order they were predicted."""
@@ -302,18 +319,6 @@ class AlertParams(_Strict):
     max_bias: float = Field(ge=0.0)
     # A window holds this many labelled rows; fewer are no window and never act.
     min_labelled_rows: int = Field(ge=1)
-    # k-of-n: act when `breaches` of the last `windows` windows breached.
-    windows: int = Field(ge=1)
-    breaches: int = Field(ge=1)
-
-    @model_validator(mode="after")
-    def _k_of_n(self) -> AlertParams:
-        if self.breaches > self.windows:
-            raise ValueError(
-                f"breaches ({self.breaches}) is more than windows ({self.windows}): "
-                "no run of windows could ever act"
-            )
-        return self
 
 
 class GateParams(_Strict):
@@ -342,16 +347,13 @@ class GateParams(_Strict):
     require_staging: bool
 
 
-class LoopParams(_Strict):
+class LoopParams(_KOfN):
     """service.yaml's loop: when `loop` retrains (decision/loop.py)."""
 
     # A window of the prediction log counts only with at least this many rows.
     min_rows: int = Field(ge=1)
     # A window breaches on drift when at least this many features drift (monitor's rules).
     min_drifted_features: int = Field(ge=1)
-    # k-of-n: retrain when `breaches` of the last `windows` windows breached.
-    windows: int = Field(ge=1)
-    breaches: int = Field(ge=1)
     # No retrain sooner than this after the last one.
     cooldown_hours: float = Field(ge=0.0)
     # The schedule: retrain when the last retrain is older than this; null: never for age.
@@ -359,15 +361,6 @@ class LoopParams(_Strict):
     # A window also breaches when the live metric of its labelled rows is below this;
     # null: no floor.
     live_metric_floor: float | None
-
-    @model_validator(mode="after")
-    def _k_of_n(self) -> LoopParams:
-        if self.breaches > self.windows:
-            raise ValueError(
-                f"breaches ({self.breaches}) is more than windows ({self.windows}): "
-                "no run of windows could ever retrain"
-            )
-        return self
 
 
 #% endif
