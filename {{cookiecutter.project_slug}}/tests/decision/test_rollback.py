@@ -213,3 +213,19 @@ def test_a_loop_turn_rolls_back_first_and_its_line_records_it(two_versions, task
     line = json.loads((root / loop.RECORD).read_text().splitlines()[-1])
     assert (line["rollback"]["from"], line["rollback"]["to"]) == ("v0.0.2", "v0.0.1")
     assert line["rollback"]["commit"] == run(root, "git", "rev-parse", "HEAD~1").strip()
+
+
+def test_a_loop_turn_with_nothing_to_roll_back_to_records_it_and_goes_on(two_versions, task):
+    """monitor --act fails (a person must act); a loop turn records the refusal and goes on,
+    since its retrain may be the way out."""
+    from {{ cookiecutter.package_name }}.decision import loop
+
+    root, params, service, log = two_versions
+    write_log(log, "v0.0.2", task, 60, wrong=True, feedback=service.serve.feedback_log)
+    run(root, "git", "tag", "-d", f"{ARTIFACT}#prod#1")  # v0.0.1 was never in prod
+    assert loop.main(params, service, log) == 0
+    assert prod(root) == "v0.0.2" and decisions(root) == ["loop.jsonl"]  # no rollback record
+    subject = run(root, "git", "log", "-1", "--format=%s")
+    assert subject.startswith("loop: no trigger (the alert acts, but no earlier version")
+    line = json.loads((root / loop.RECORD).read_text().splitlines()[-1])
+    assert "no earlier version held in prod" in line["rollback"]["refused"]

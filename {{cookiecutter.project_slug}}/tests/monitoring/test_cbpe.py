@@ -8,9 +8,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from {{ cookiecutter.package_name }}.core.params import BusinessParams
 from {{ cookiecutter.package_name }}.decision.verdicts import Yardstick
 from {{ cookiecutter.package_name }}.monitoring import cbpe, live
 
+# The project's business rules whatever its task: this model is a classifier.
+BUSINESS = BusinessParams(value_matrix={}, correct_value=1.0, wrong_value=0.0)
 ROWS = 4000
 CLASSES = ["a", "b"]
 # The estimate tracks the truth within this under covariate shift (4000 rows: the
@@ -61,7 +64,7 @@ def calibrated() -> cbpe.Calibration:
 def estimate_and_truth(calibration, yardstick, mean: float, slope: float, label: str):
     """(the estimate, the true metric) of live rows x ~ N(mean, 1) under slope, printed."""
     records, _ = rows(mean, slope, seed=3)
-    guess = cbpe.Estimator("m", calibration, yardstick, seed=0)(records)
+    guess = cbpe.Estimator({"m": calibration}, yardstick, seed=0)(records)
     truth = realised(records, yardstick)
     print(
         f"{yardstick.metric} {label}: estimate {guess['value']} [{guess['lower']}, "
@@ -72,8 +75,8 @@ def estimate_and_truth(calibration, yardstick, mean: float, slope: float, label:
 
 
 @pytest.mark.parametrize("metric", ["accuracy", "business_value"])
-def test_the_estimate_tracks_covariate_shift(make_params, calibrated, metric):
-    yardstick = Yardstick("classification", metric, make_params().business)
+def test_the_estimate_tracks_covariate_shift(calibrated, metric):
+    yardstick = Yardstick("classification", metric, BUSINESS)
     reference = realised(rows(0.0, 1.5, seed=2)[0], yardstick)
     print(f"{metric} reference (no shift): {reference:.4f}")
     estimated, truth = estimate_and_truth(calibrated, yardstick, 2.0, 1.5, "covariate shift")
@@ -83,8 +86,8 @@ def test_the_estimate_tracks_covariate_shift(make_params, calibrated, metric):
 
 
 @pytest.mark.parametrize("metric", ["accuracy", "business_value", "roc_auc", "neg_log_loss"])
-def test_the_estimate_misses_concept_drift(make_params, calibrated, metric):
-    yardstick = Yardstick("classification", metric, make_params().business)
+def test_the_estimate_misses_concept_drift(calibrated, metric):
+    yardstick = Yardstick("classification", metric, BUSINESS)
     reference = realised(rows(0.0, 1.5, seed=2)[0], yardstick)
     estimated, truth = estimate_and_truth(calibrated, yardstick, 0.0, -0.5, "concept drift")
     # The inputs did not move, so neither did the estimate: it stays at the reference
@@ -105,14 +108,14 @@ def test_the_calibration_maps_probabilities_to_frequencies(calibrated):
     assert abs(fixed[sure, 1].mean() - observed) < 0.03
 
 
-def test_rows_of_another_model_or_a_regression_are_not_estimated(make_params, calibrated):
-    yardstick = Yardstick("classification", "accuracy", make_params().business)
+def test_rows_of_another_model_or_a_regression_are_not_estimated(calibrated):
+    yardstick = Yardstick("classification", "accuracy", BUSINESS)
     records = rows(0.0, 1.5, seed=5)[0][:100]
     other = [{**r, "model_md5": "other"} for r in records[:10]]
-    found = cbpe.Estimator("m", calibrated, yardstick, seed=0)(records[10:] + other)
+    found = cbpe.Estimator({"m": calibrated}, yardstick, seed=0)(records[10:] + other)
     assert found["rows"] == 90 and found["not_estimated"] == 10
-    again = cbpe.Estimator("m", calibrated, yardstick, seed=0)(records[10:] + other)
+    again = cbpe.Estimator({"m": calibrated}, yardstick, seed=0)(records[10:] + other)
     assert again == found, "seeded: the same rows give the same estimate"
     regression = Yardstick("regression", "neg_root_mean_squared_error", yardstick.business)
-    said = cbpe.Estimator(None, None, regression, seed=0)(records)
+    said = cbpe.Estimator({}, regression, seed=0)(records)
     assert said == {"estimate": True, "value": None, "why": cbpe.NOT_FOR_REGRESSION}

@@ -362,7 +362,13 @@ def run_turn(records: list[dict], turn: Turn) -> dict:
     """Roll prod back when the alert says so (committed: it stays whatever follows), then
     assess the window, and record it, or retrain and record that; the record."""
     _require_clean()
-    rolled = rollback.run(Path.cwd(), turn.params, turn.service, records)
+    try:
+        rolled = rollback.run(Path.cwd(), turn.params, turn.service, records)
+    except rollback.NothingToRollBackTo as exc:
+        # Recorded, and the turn goes on: its retrain may be the way out (monitor --act,
+        # which only rolls back, fails instead).
+        print(f"loop: {exc}; the turn goes on", flush=True)
+        rolled = {"refused": str(exc)}
     start = _require_clean()
     record, rows = assess(records, history(), turn, model_time())
     if rolled:
@@ -415,7 +421,10 @@ def main(
     logged = read_log(Path(log_path or service.serve.prediction_log))
     records = labels.joined(logged, labels.latest(Path(service.serve.feedback_log)))
     if dry_run:
-        rollback.run(Path.cwd(), params, service, records, dry_run=True)
+        try:
+            rollback.run(Path.cwd(), params, service, records, dry_run=True)
+        except rollback.NothingToRollBackTo as exc:
+            print(f"loop (dry run): {exc}; the turn would go on")
         record, _ = assess(records, history(), turn, model_time())
         print(f"loop (dry run, nothing written): {figures(record)}")
         return 0

@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,18 +30,7 @@ from .evidence import PROD, git
 from .promote import run_command
 from .verdicts import Yardstick
 
-
-@dataclass(frozen=True)
-class Assignment:
-    """One GTO assignment of a version to prod: the tag `<artifact>#prod#<number>`."""
-
-    version: str
-    commit: str
-    time: dt.datetime
-    number: int
-
-    def facts(self) -> dict:
-        return {"version": self.version, "revision": self.commit}
+Assignment = registry.Assignment
 
 
 @dataclass(frozen=True)
@@ -58,24 +46,8 @@ class Assessment:
 
 
 def prod_history(root: Path, artifact: str) -> list[Assignment]:
-    """The prod assignments, newest first (by the tag's number: GTO's order; tags made in
-    the same second share a time)."""
-    from gto import api
-
-    found = []
-    for event in api.history(str(root), artifact):
-        if event["event"] != "assignment" or event["stage"] != PROD:
-            continue
-        number = re.search(r"#(\d+)$", event["ref"])
-        found.append(
-            Assignment(
-                event["version"],
-                event["commit"],
-                event["timestamp"],
-                int(number.group(1)) if number else 0,
-            )
-        )
-    return sorted(found, key=lambda a: (a.number, a.time), reverse=True)
+    """The prod assignments, newest first (registry.assignments)."""
+    return registry.assignments(root, artifact, PROD)
 
 
 def rolled_back_from(root: Path) -> tuple[str, ...]:
@@ -179,11 +151,15 @@ def markdown(record: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+class NothingToRollBackTo(UserError):
+    """The alert acts, but no earlier version held in prod: a person (or a retrain) must."""
+
+
 def refuse_unready(root: Path, assessment: Assessment) -> None:
     """What a rollback needs before anything is written."""
     if assessment.target is None:
         tried = ", ".join(assessment.rolled_back_from) or "none"
-        raise UserError(
+        raise NothingToRollBackTo(
             f"the alert acts on {assessment.artifact} {assessment.current.version} but no "
             f"earlier version held in prod (rolled back from before: {tried}): nothing was "
             "rolled back; assign one by hand (`gto assign ... --stage prod --force`) or "

@@ -115,7 +115,9 @@ def figures(record: dict) -> str:
     if record.get("breaches") is not None:
         parts.append(f"breaches {record['breaches']} of {record['windows']}")
     parts.append(record["trigger"] or record["why_no_trigger"])
-    if record.get("rollback"):
-        done = record["rollback"]
+    done = record.get("rollback")
+    if done and "refused" in done:
+        parts.insert(0, "the alert acts, but no earlier version to roll back to")
+    elif done:
         parts.insert(0, f"prod rolled back {done['from']} -> {done['to']}")
     return "; ".join(parts)

@@ -24,9 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from sklearn.isotonic import IsotonicRegression
 
 from ..core import io, paths
+from ..core.errors import DataError
 from ..decision import bootstrap
 from ..decision.verdicts import Answers, Yardstick
 from ..serving import registry
@@ -110,38 +112,60 @@ def estimate(
     return {**result, **{k: round(float(v), DECIMALS) for k, v in figures.items()}, "draws": DRAWS}
 
 
-def from_export() -> tuple[str, Calibration | None]:
-    """(the md5 of the workspace's exported model, its calibration on its test split):
-    the logged rows that model answered (their model_md5) can be estimated; None for a
-    model without probabilities."""
-    source = registry.from_workspace(Path("."), registry.artifact_name())
-    model = registry.load(source, paths.MODEL_CONF)
+def _calibration(model, metadata: dict, test: pd.DataFrame) -> Calibration | None:
+    """The calibration of `model` on its test split; None without probabilities."""
     if not hasattr(model, "predict_proba"):
-        return source.md5, None
-    roles = schema.roles_from_dict(source.metadata["features"]["roles"])
-    test = io.read_parquet(paths.TEST)
+        return None
+    roles = schema.roles_from_dict(metadata["features"]["roles"])
     with np.errstate(all="ignore"):  # far-out numbers may overflow inside a model
         proba = model.predict_proba(schema.model_frame(test, roles))
-    return source.md5, calibrate(proba, test[roles.target].to_numpy(), list(model.classes_))
+    return calibrate(proba, test[roles.target].to_numpy(), list(model.classes_))
+
+
+def from_export() -> tuple[str, Calibration | None]:
+    """(the md5 of the workspace's exported model, its calibration on its test split)."""
+    source = registry.from_workspace(Path("."), registry.artifact_name())
+    model = registry.load(source, paths.MODEL_CONF)
+    return source.md5, _calibration(model, source.metadata, io.read_parquet(paths.TEST))
+
+
+def from_version(version: str) -> tuple[str, Calibration | None]:
+    """(the md5 of a registered version's model, its calibration on that version's test
+    split), both read from the DVC cache by its commit's dvc.lock, as serving reads a
+    version: the rows a served version answered are estimated by its own calibration,
+    whatever the workspace holds now. DataError when the cache lacks them."""
+    root, artifact = Path("."), registry.artifact_name()
+    commit = registry.version_commit(root, artifact, version)
+    source = registry.from_version(root, artifact, version, None, commit)
+    model = registry.load(source, paths.MODEL_CONF)
+    lock = registry.committed_text(root, commit, "dvc.lock")
+    test = registry.cache_path(root, registry.locked_md5(lock, paths.TEST))
+    if not test.is_file():
+        raise DataError(f"the test split of {version} is not in the DVC cache: `dvc fetch`")
+    return source.md5, _calibration(model, source.metadata, io.read_parquet(test))
 
 
 @dataclass(frozen=True)
 class Estimator:
-    """The estimate of any list of logged records: of those the calibrated model answered
-    (model_md5) with probabilities; the others are counted, not estimated."""
+    """The estimate of any list of logged records: of those a calibrated model answered
+    (by model_md5) with probabilities; the others are counted, not estimated."""
 
-    md5: str | None
-    calibration: Calibration | None
+    calibrations: dict[str, Calibration | None]
     yardstick: Yardstick
     seed: int
 
     def __call__(self, records: list[dict]) -> dict:
         if self.yardstick.task == "regression":
             return {"estimate": True, "value": None, "why": NOT_FOR_REGRESSION}
-        if self.calibration is None:
-            return {"estimate": True, "value": None, "why": "the model gives no probabilities"}
-        mine = [r for r in records if r.get("model_md5") == self.md5 and r.get("probabilities")]
-        result = estimate(mine, self.calibration, self.yardstick, self.seed)
+        usable = {md5 for md5, c in self.calibrations.items() if c is not None}
+        if not usable:
+            return {"estimate": True, "value": None, "why": "no model here to calibrate"}
+        mine = [r for r in records if r.get("model_md5") in usable and r.get("probabilities")]
+        # The rows of one model (the report asks per version): the first's, by its own
+        # calibration; another model's rows are counted as not estimated.
+        md5 = mine[0]["model_md5"] if mine else next(iter(usable))
+        mine = [r for r in mine if r["model_md5"] == md5]
+        result = estimate(mine, self.calibrations[md5], self.yardstick, self.seed)
         if len(mine) < len(records):
             # No reference to calibrate another model's probabilities on.
             result["not_estimated"] = len(records) - len(mine)

@@ -393,7 +393,7 @@ def summary(report: dict) -> str:
         "# Live metrics",
         "",
         f"{covered['labelled']} of {covered['logged']} logged rows have a label "
-        f"({covered['share']:.1%}); versions in the log: {', '.join(report['versions'])} "
+        f"({covered['share'] * 100:.1f}%); versions in the log: {', '.join(report['versions'])} "
         f"(now {report['current_version']}).",
         f"Newest label: {fresh['newest_label']} ({fresh['newest_label_age_seconds']} s ago); "
         f"median delay from prediction to label: {fresh['median_delay_seconds']} s.",

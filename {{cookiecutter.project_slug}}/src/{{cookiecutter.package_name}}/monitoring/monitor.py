@@ -287,12 +287,24 @@ def logged_rows(log_path: Path, since: str | None) -> tuple[list[dict], pd.Serie
     return records, times, len(contents.unreadable)
 
 
-def estimator(params: Params) -> cbpe.Estimator:
-    """CBPE of the workspace's exported model, calibrated on its test split."""
+def estimator(params: Params, records: list[dict]) -> cbpe.Estimator:
+    """CBPE of each model that answered `records`: the workspace's exported model, and
+    each registered version the log names, calibrated on its own test split. A version
+    whose files the DVC cache lacks is not estimated (one warning)."""
     yardstick = Yardstick(params.task, params.metric, params.business)
     if params.task == "regression":
-        return cbpe.Estimator(None, None, yardstick, params.seed)
-    return cbpe.Estimator(*cbpe.from_export(), yardstick, params.seed)
+        return cbpe.Estimator({}, yardstick, params.seed)
+    md5, calibration = cbpe.from_export()
+    calibrations = {md5: calibration}
+    logged = {r.get("model_md5"): r.get("model_version") for r in records}
+    for version in sorted({v for m, v in logged.items() if m not in calibrations and v}):
+        try:
+            found, calibration = cbpe.from_version(version)
+        except DataError as exc:
+            log.warning("no estimate for the rows %s answered: %s", version, exc)
+            continue
+        calibrations[found] = calibration
+    return cbpe.Estimator(calibrations, yardstick, params.seed)
 
 
 def live_report(
@@ -310,7 +322,7 @@ def live_report(
         recent_fraction=params.evaluate.recent_fraction,
         window_rows=service.alert.min_labelled_rows,
     )
-    found = live.report(joined, times, measured, estimator(params))
+    found = live.report(joined, times, measured, estimator(params, joined))
     found["freshness"] = live.freshness(joined, pd.Timestamp.now(tz="UTC"))
     return {"feedback_log": str(feedback), **found}
 

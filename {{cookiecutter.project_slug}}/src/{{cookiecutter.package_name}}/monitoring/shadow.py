@@ -72,7 +72,7 @@ def agreement(matched: list[tuple[dict, dict]], task: str) -> dict:
     return {
         "mean_absolute_difference": round(float(difference.mean()), 6),
         "share_within_tolerance": round(float(within.mean()), 6),
-        "tolerance": f"{TOLERANCE:.0%} of the larger prediction",
+        "tolerance": f"{TOLERANCE * 100:.0f}% of the larger prediction",
     }
 
 

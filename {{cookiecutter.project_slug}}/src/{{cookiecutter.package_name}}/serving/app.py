@@ -742,7 +742,7 @@ def _shadow_line(second: ModelSource, settings: ServeParams) -> str:
     revision = (second.git_revision or "")[:12]
     return (
         f"shadow {second.version} (commit {revision}, md5 {second.md5}) scores "
-        f"{settings.shadow_share:.0%} of the requests off the response path into "
+        f"{settings.shadow_share * 100:.0f}% of the requests off the response path into "
         f"{settings.shadow_log}"
     )
 

@@ -12,10 +12,12 @@ model of them for `serve` and `decide` alike, without FastAPI.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
 import json
 import os
+import re
 import subprocess
 import tempfile
 import zipfile
@@ -71,20 +73,56 @@ def _git(root: Path, *args: str) -> str:
     return done.stdout
 
 
-def assigned_version(root: Path, artifact: str, stage: str) -> tuple[str, str] | None:
-    """(version, commit) that `gto show` lists in `stage`, or None when nothing is assigned.
+@dataclass(frozen=True)
+class Assignment:
+    """One GTO assignment of a version to a stage: the tag `<artifact>#<stage>#<number>`."""
 
-    After a rollback (`gto assign --version OLD --stage prod --force`) a stage holds the
-    most recently assigned version, as `gto show` says.
-    """
+    version: str
+    commit: str
+    time: dt.datetime
+    number: int
+
+    def facts(self) -> dict:
+        return {"version": self.version, "revision": self.commit}
+
+
+def assignments(root: Path, artifact: str, stage: str) -> list[Assignment]:
+    """The assignments of versions to `stage`, newest first: by the tag's number, GTO's
+    own count (two tags made in the same second share a time, so time cannot order them)."""
     from gto import api
 
-    state = api.show(str(root)).get(artifact)
-    version = (state or {}).get("stage", {}).get(stage)
-    if not version:
-        return None
-    commit = _git(root, "rev-parse", f"{artifact}@{version}^" + "{commit}").strip()
-    return version, commit
+    found = []
+    for event in api.history(str(root), artifact):
+        if event["event"] != "assignment" or event["stage"] != stage:
+            continue
+        number = re.search(r"#(\d+)$", event["ref"])
+        found.append(
+            Assignment(
+                event["version"],
+                event["commit"],
+                event["timestamp"],
+                int(number.group(1)) if number else 0,
+            )
+        )
+    return sorted(found, key=lambda a: (a.number, a.time), reverse=True)
+
+
+def assigned_version(root: Path, artifact: str, stage: str) -> tuple[str, str] | None:
+    """(version, commit) of the version most recently assigned to `stage` (assignments),
+    or None when nothing is: after a rollback (`gto assign --version OLD --stage prod
+    --force`) the stage holds OLD."""
+    found = assignments(root, artifact, stage)
+    return (found[0].version, found[0].commit) if found else None
+
+
+def version_commit(root: Path, artifact: str, version: str) -> str:
+    """The commit GTO registered `version` of `artifact` at (its tag <artifact>@<version>)."""
+    return _git(root, "rev-list", "-n", "1", f"{artifact}@{version}").strip()
+
+
+def committed_text(root: Path, commit: str, name: str) -> str:
+    """A file as `commit` holds it in git; DataError when it holds none."""
+    return _git(root, "show", f"{commit}:{name}")
 
 
 def locked_md5(lock_text: str, path: Path = paths.MODEL) -> str:
