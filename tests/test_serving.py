@@ -417,7 +417,7 @@ def test_the_serving_docs_leave_git_status_as_they_say(tmp_path):
             if printed is not None:
                 assert status_lines(root) == printed, f"after\n{commands}"
                 checked += 1
-    assert checked == 7
+    assert checked == 8
     assert (root / "deployed/prod.skops").exists() and (root / "reports/drift.md").exists()
     # The Labels section's file held the id of the row the curl sent: its label is stored.
     assert logged["id"] in (root / "logs/feedback.jsonl").read_text()
