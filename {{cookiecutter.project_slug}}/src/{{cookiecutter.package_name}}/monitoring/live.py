@@ -363,6 +363,11 @@ def _value(figure: dict | None) -> str:
     return str(figure["value"])
 
 
+def _or_none(value: float | None) -> str:
+    """A figure, or `none` where too few rows gave one."""
+    return "none" if value is None else str(value)
+
+
 def _version_lines(version: str, figures: dict, metric: str) -> list[str]:
     lines = [
         f"## Version {version}",
@@ -370,7 +375,8 @@ def _version_lines(version: str, figures: dict, metric: str) -> list[str]:
         f"- {metric} on {figures['labelled']} labelled rows: {_value(figures['metric'])}",
         f"- estimated without labels, all its rows: {_value(figures['estimate'])}",
         f"- estimated, its unlabelled rows: {_value(figures['estimate_unlabelled'])}",
-        f"- largest prediction bias: {figures['bias']}; group gaps: {figures['group_gaps']}",
+        f"- largest prediction bias: {_or_none(figures['bias'])}; group gaps: "
+        + (", ".join(f"{c} {_or_none(g)}" for c, g in figures["group_gaps"].items()) or "none"),
     ]
     if "recent" in figures:
         scored = figures["recent"]
