@@ -64,13 +64,16 @@ lock: venv ## uv.lock and requirements.lock of the baked project again (UPGRADE=
 	$(BIN)/python scripts/lock.py $(if $(UPGRADE),--upgrade)
 
 # Wall times of the everyday commands, server latency and throughput (prints figures; not a test).
-# scale.py first: one table of bake, built-in DVC vs one-process floor, and synthetic sizes;
+# everyday.py first: on the built-in data, dvc repro -f, an experiment and the no-op against
+# the one-process floor, stage preloader on and off (median of 3, per stage too);
+# scale.py: one table of bake, built-in DVC vs one-process floor, and synthetic sizes;
 # shapes.py: each table shape (long, wide, categorical, text, rare) end to end at 1e6 rows
-# against the 5 min / 3 GB budgets. Both exit 1 when a run failed or timed out, after their
+# against the 5 min / 3 GB budgets. All three exit 1 when a run failed or timed out, after their
 # table; the `-` lets the other benchmarks run anyway.
 # dask_engine.py: the data stages on both engines at 1e7 rows; ssh_remote.py: dvc push/pull
 # of 1 GiB to an SSH remote on loopback; serving_load.py last: it loads the server with wrk.
 bench: venv bench-tools ## wall times, memory, remote and server throughput (figures, not tests)
+	-$(BIN)/python benchmarks/everyday.py
 	-$(BIN)/python benchmarks/scale.py
 	-$(BIN)/python benchmarks/shapes.py
 	$(BIN)/python benchmarks/pipeline.py --task classification

@@ -25,6 +25,8 @@ HELPERS = {
 }
 # Tiny settings: each script's whole path (bake, pipeline, server, remote) on little work.
 SMOKE = {
+    # One round (no median): every command of the table on and off, cold and warm.
+    "everyday.py": ["--repeat", "1", "--timeout", "600"],
     "scale.py": ["--sizes", "2000", "--skip-builtin", "--timeout", "600"],
     # wide: the regression bake (scale.py ran the classification one) and the widest table.
     "shapes.py": ["--rows", "3000", "--shapes", "wide", "--timeout", "600"],

@@ -1,11 +1,15 @@
 """The benchmarks' own mechanisms on small data: the synthetic shapes (signal, missing
-values, chunks, the long shape unchanged), shapes.py's budget verdicts, bench_smoke.py's
-pass/fail rule and its coverage of every script, and serving.py's model list."""
+values, chunks, the long shape unchanged), shapes.py's budget verdicts, everyday.py's
+schedule, stage times, table and preload-server stop, bench_smoke.py's pass/fail rule and
+its coverage of every script, and serving.py's model list."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +27,7 @@ from threadpoolctl import threadpool_limits
 
 sys.path[:0] = [str(TEMPLATE / "benchmarks"), str(TEMPLATE / "scripts")]
 import bench_smoke  # noqa: E402
+import everyday  # noqa: E402
 import serving  # noqa: E402
 import shapes  # noqa: E402
 import synthetic  # noqa: E402
@@ -41,6 +46,9 @@ def test_every_benchmark_script_has_smoke_settings_and_ci_runs_them():
     makefile = (TEMPLATE / "Makefile").read_text()
     recipe = re.search(r"^bench-smoke:.*\n((?:\t.*\n)+)", makefile, re.M)[1]
     assert "scripts/bench_smoke.py" in recipe
+    # The everyday loop's table comes first in `make bench`, before the sizes.
+    bench = re.search(r"^bench:.*\n((?:\t.*\n)+)", makefile, re.M)[1]
+    assert bench.index("benchmarks/everyday.py") < bench.index("benchmarks/scale.py")
     ci = (TEMPLATE / ".ci" / "run").read_text()
     assert ci.index("make test") < ci.index("make bench-smoke")
 
@@ -170,3 +178,93 @@ def test_serving_measures_the_bakes_own_candidates(tmp_path, task, capsys):
     assert serving.candidates(project, MODELS[task][1]) == [MODELS[task][1]]
     with pytest.raises(SystemExit, match=r"--models lasso not in this bake: "):
         serving.candidates(project, "lasso")
+
+
+def test_everyday_rounds_alternate_on_and_off_and_stop_the_server_before_a_cold_run():
+    for round_ in (0, 1, 2):
+        steps = everyday.schedule(round_)
+        assert steps[0].what == "floor"
+        assert sorted(map(str, steps)) == sorted(map(str, [*everyday.MEASURES, everyday.STOP]))
+        assert steps[steps.index(everyday.STOP) + 1].mode == "on, cold"
+        for what in ("repro", "exp", "noop"):
+            modes = [s.mode for s in steps if s.what == what]
+            assert (modes[0] == "off") == (round_ % 2 == 1)
+
+
+def test_everyday_stamps_each_stage_and_returns_while_a_forked_server_holds_its_output(
+    tmp_path,
+):
+    # A stage that leaves a process behind with the run's output open, as a preload
+    # server forked by a stage may: the run ends when the command does, not when it does.
+    script = (
+        "echo \"Running stage 'ingest':\"; sleep 0.4; "
+        "echo '12:00:00 ingest     done seconds=0.25 peak_rss_mb=90'; "
+        "echo \"Running stage 'clean':\"; (cd / && sleep 60 &); sleep 0.2; echo 'Use dvc push'"
+    )
+    env = {**os.environ, everyday.MARKER: str(tmp_path)}
+    started = time.perf_counter()
+    run = everyday.stamped(tmp_path, "sh", "-c", script, env=env, timeout=30)
+    assert time.perf_counter() - started < 5
+    assert run.status == "ok" and run.stages_ran() == ["ingest", "clean"]
+    walls = run.stage_walls()
+    assert 0.35 < walls["ingest"] < 1.5 and 0.15 < walls["clean"] < 1.5
+    assert run.inside() == {"ingest": 0.25}
+    # The orphan left the bake's folder but carries the run's marker: stop() finds it and
+    # kills it by id.
+    assert len(everyday.preload_pids(tmp_path)) == 1
+    assert everyday.stop(tmp_path, grace=0.3) == ["sleep 60"]
+    assert everyday.preload_pids(tmp_path) == []
+
+
+def test_everyday_stop_removes_the_socket_and_lets_a_server_exit_by_itself(tmp_path):
+    socket = tmp_path / everyday.PRELOAD_DIR / "server.sock"
+    socket.parent.mkdir(parents=True)
+    socket.touch()
+    server = subprocess.Popen(  # the preloader's contract: it exits once its socket is gone
+        [sys.executable, "-c", f"import os,time\nwhile os.path.exists({str(socket)!r}): "
+         "time.sleep(0.05)"], cwd=tmp_path,
+    )  # fmt: skip
+    assert everyday.preload_pids(tmp_path) == [server.pid]
+    assert everyday.stop(tmp_path, grace=5) == []
+    assert server.wait(timeout=1) == 0 and not socket.parent.exists()
+
+
+def stamped_run(seconds: float, stages: dict[str, tuple[float, float]], status="ok"):
+    """A Stamped run of `stages` {name: (own seconds, wall)}, one after the other."""
+    log, stamps, at = "", [], 0.5
+    for name, (own, wall) in stages.items():
+        stamps.append((at, f"Running stage '{name}':"))
+        log += done(name, own, 100)
+        at += wall
+    stamps.append((at, "Use `dvc push` to send your updates to remote storage."))
+    return everyday.Stamped(status, seconds, log, stamps)
+
+
+def test_everyday_rows_give_median_each_run_ratio_target_and_stages_ran():
+    floor = [everyday.Stamped("ok", s, done("ingest", 1, 90), []) for s in (10, 9, 11)]
+    repro = [stamped_run(s, {"ingest": (1.0, 2.0), "clean": (0.5, 1.5)}) for s in (14, 16, 15)]
+    noop = [stamped_run(s, {}) for s in (1.6, 1.4, 1.7)]
+    floor_row = everyday.summary_row(everyday.MEASURES[0], floor, 10.0)
+    assert floor_row[1:4] == ("10.0 s", "10.0, 9.0, 11.0", "1.00x")
+    row = everyday.summary_row(everyday.MEASURES[1], repro, 10.0)
+    assert row == ("dvc repro -f (on, cold)", "15.0 s", "14.0, 16.0, 15.0", "1.50x",
+                   "<= 1.5x: met", "2 stages ran")  # fmt: skip
+    assert everyday.summary_row(everyday.MEASURES[3], repro, 9.9)[4] == "<= 1.5x: missed"
+    assert everyday.summary_row(everyday.MEASURES[6], noop, 10.0)[4] == "<= 1.5 s: missed"
+    runs = {m: [] for m in everyday.MEASURES} | {everyday.MEASURES[0]: floor}
+    runs[everyday.MEASURES[1]] = repro
+    rows = everyday.stage_rows(runs)
+    assert rows[0] == ("ingest", "1.00", "1.00 / 2.00", "- / -", "- / -")
+    assert rows[1] == ("clean", "-", "0.50 / 1.50", "- / -", "- / -")
+    # Outside: the floor's 10 s less its stage's 1 s; repro's 15 s less 3.5 s of stages.
+    assert rows[-1] == ("outside any stage", "9.00", "11.50", "-", "-")
+
+
+def test_everyday_a_failed_run_is_its_row_and_exits_1_after_the_table():
+    failed = everyday.Stamped("failed", 3.0, "error: the target column 'y' is missing\n", [])
+    runs = [stamped_run(14, {}), failed]
+    row = everyday.summary_row(everyday.MEASURES[2], runs, 10.0)
+    assert row[1:3] == ("failed at 3.0 s", "14.0, 3.0")
+    assert row[5] == "ingest: error: the target column 'y' is missing"
+    with pytest.raises(SystemExit, match="1 run"):
+        everyday.exit_if_failed([row])
