@@ -88,7 +88,7 @@ class Stamped(Run):
         """Each stage DVC ran: from its `Running stage` line to the next one (the last: to
         the last line), so process start, imports and DVC's hashing and lock update count."""
         starts = [(t, m[1]) for t, line in self.stamps if (m := RUNNING.search(line))]
-        ends = [t for t, _ in starts[1:]] + [self.stamps[-1][0] if self.stamps else 0.0]
+        ends = [t for t, _ in starts[1:]] + ([self.stamps[-1][0]] if starts else [])
         return {name: end - start for (start, name), end in zip(starts, ends, strict=True)}
 
     def inside(self) -> dict[str, float]:
@@ -255,14 +255,15 @@ def summary_row(measure: Measure, runs: list[Stamped], floor: float | None) -> t
     ratio = f"{median / floor:.2f}x" if floor else "-"
     counts = sorted({len(r.stages_ran()) for r in runs})
     ran = "/".join(map(str, counts))
-    note = f"{len(STAGES)} stages, one process" if measure.what == "floor" else f"{ran} stages ran"
+    note = f"{len(STAGES)} stages, one process" if measure.what == "floor" else f"stages run: {ran}"
     return (measure.label, f"{median:.1f} s", each, ratio, target(measure, median, floor), note)
 
 
 def stage_rows(runs: dict[Measure, list[Stamped]]) -> list[tuple[str, ...]]:
     """Per stage, medians: the floor's own time, and in each `dvc repro -f` mode its own
-    time / its wall time inside DVC; last, the time outside any stage."""
-    floor, *repro = (runs[m] for m in MEASURES[:4])
+    time / its wall time inside DVC; last, the time outside any stage. Of the runs that
+    finished: a killed one's last stage and its total are cut short."""
+    floor, *repro = ([r for r in runs[m] if r.status == "ok"] for m in MEASURES[:4])
 
     def cell(values: list[float]) -> str:
         return f"{statistics.median(values):.2f}" if values else "-"
@@ -287,6 +288,16 @@ def versions() -> str:
 
 def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def busy(load_before: str) -> str | None:
+    """A warning when other work ran too: a 1-minute load past the cores, before or after."""
+    peak = max(float(load_before.split()[0]), os.getloadavg()[0])
+    cores = os.cpu_count() or 1
+    if peak <= cores:
+        return None
+    return (f"warning: load {peak:.1f} on {cores} cores: other work shared the machine, so "
+            "figures vary run to run; compare on and off within a round")  # fmt: skip
 
 
 def measure(out: Path, repeat: int, timeout: float) -> Bench:
@@ -317,6 +328,8 @@ def report(bench: Bench, load_before: str) -> list[tuple[str, ...]]:
     rows = [summary_row(m, bench.runs[m], floor) for m in MEASURES]
     print(f"{machine()}; {versions()}")
     print(f"load average (1, 5, 15 min): {load_before} before, {load()} after")
+    if warning := busy(load_before):
+        print(warning)
     print(table(rows, HEADER, (False, True, True, True, False, False)))
     print("\nPer stage, median seconds: the floor's own time; in `dvc repro -f`, the stage's")
     print("own time (its `done seconds=`) / its wall time in DVC (process start, imports, DVC's")

@@ -248,11 +248,12 @@ def test_everyday_rows_give_median_each_run_ratio_target_and_stages_ran():
     assert floor_row[1:4] == ("10.0 s", "10.0, 9.0, 11.0", "1.00x")
     row = everyday.summary_row(everyday.MEASURES[1], repro, 10.0)
     assert row == ("dvc repro -f (on, cold)", "15.0 s", "14.0, 16.0, 15.0", "1.50x",
-                   "<= 1.5x: met", "2 stages ran")  # fmt: skip
+                   "<= 1.5x: met", "stages run: 2")  # fmt: skip
     assert everyday.summary_row(everyday.MEASURES[3], repro, 9.9)[4] == "<= 1.5x: missed"
     assert everyday.summary_row(everyday.MEASURES[6], noop, 10.0)[4] == "<= 1.5 s: missed"
     runs = {m: [] for m in everyday.MEASURES} | {everyday.MEASURES[0]: floor}
-    runs[everyday.MEASURES[1]] = repro
+    # Runs killed at the timeout are left out: their totals would move the medians.
+    runs[everyday.MEASURES[1]] = [*repro, *[everyday.Stamped("timeout", 99.0, "", [])] * 2]
     rows = everyday.stage_rows(runs)
     assert rows[0] == ("ingest", "1.00", "1.00 / 2.00", "- / -", "- / -")
     assert rows[1] == ("clean", "-", "0.50 / 1.50", "- / -", "- / -")
@@ -263,8 +264,18 @@ def test_everyday_rows_give_median_each_run_ratio_target_and_stages_ran():
 def test_everyday_a_failed_run_is_its_row_and_exits_1_after_the_table():
     failed = everyday.Stamped("failed", 3.0, "error: the target column 'y' is missing\n", [])
     runs = [stamped_run(14, {}), failed]
+    assert failed.stage_walls() == {} and stamped_run(14, {}).stage_walls() == {}
     row = everyday.summary_row(everyday.MEASURES[2], runs, 10.0)
     assert row[1:3] == ("failed at 3.0 s", "14.0, 3.0")
     assert row[5] == "ingest: error: the target column 'y' is missing"
     with pytest.raises(SystemExit, match="1 run"):
         everyday.exit_if_failed([row])
+
+
+def test_everyday_warns_when_the_load_passed_the_cores(monkeypatch):
+    monkeypatch.setattr(everyday.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(everyday.os, "getloadavg", lambda: (1.5, 1.0, 1.0))
+    assert everyday.busy("0.50 0.40 0.30") is None
+    assert everyday.busy("4.58 4.11 3.06").startswith("warning: load 4.6 on 2 cores")
+    monkeypatch.setattr(everyday.os, "getloadavg", lambda: (11.1, 7.1, 4.6))
+    assert "load 11.1 on 2 cores" in everyday.busy("0.50 0.40 0.30")
