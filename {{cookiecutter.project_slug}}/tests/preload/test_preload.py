@@ -79,7 +79,7 @@ class Project:
         (self.root / "probe.mode").write_text(mode)
         command = [sys.executable, *kw.pop("flags", []), "-m", PACKAGE, "--quiet", "probe"]
         return subprocess.Popen(
-            command, cwd=self.root, env=self.env, text=True, stdin=subprocess.PIPE,
+            command, cwd=self.root, env=kw.pop("env", self.env), text=True, stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw,
         )  # fmt: skip
 
@@ -153,6 +153,12 @@ def test_a_stage_runs_in_a_forked_child_with_the_callers_streams_env_and_status(
     assert info["colour"] == "teal"
     assert info["umask"] == _umask()
     assert done.stderr == "to stderr\n"
+    # A variable no library reads at import: the same server, the caller's value.
+    server = project.server_pid()
+    again = project.call("info", env={**project.env, "COLOUR": "red"})
+    assert json.loads(again.stdout)["colour"] == "red"
+    assert json.loads(again.stdout)["child"] is True
+    assert project.server_pid() == server
 
 
 def _umask() -> int:
@@ -279,6 +285,11 @@ def test_a_changed_environment_gets_a_fresh_server_and_a_killed_one_is_replaced(
     assert json.loads(other.call("info").stdout)["child"] is False  # the old server is not used
     second = other.server_pid()
     assert second != first and gone_within(first, 10)
+    # A variable a library reads when imported (scikit-learn's config) picks a server too.
+    assert json.loads(other.call("info").stdout)["child"] is True
+    other.env["SKLEARN_ASSUME_FINITE"] = "1"
+    assert json.loads(other.call("info").stdout)["child"] is False
+    second = other.server_pid()
 
     os.kill(second, signal.SIGKILL)
     assert gone_within(second, 5)

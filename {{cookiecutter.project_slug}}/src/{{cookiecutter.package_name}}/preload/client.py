@@ -8,7 +8,7 @@ exits as the child did, with its status or by its signal.
 The server is per project, user and environment: its socket is
 `.dvc/tmp/preload/<uid>-<key>.sock`, and the key hashes everything the preloaded modules
 were imported under (the interpreter, its flags, sys.path and each of its folders' change
-time, the environment but for DVC's per-stage variables, resource limits, server.py). A
+time, the environment variables read at import time, resource limits, server.py). A
 `uv sync` or a new package version changes a site-packages folder, so the next stage
 meets no server and starts a fresh one: old modules never run new code.
 
@@ -23,8 +23,17 @@ import sys
 OFF_VALUES = frozenset({"0", "off", "false", "no"})
 # Seconds a server waits for the next stage before it exits.
 IDLE_SECONDS = 900.0
-# DVC sets these per stage and per experiment; none is read at import time.
-VOLATILE = ("DVC_", "_", "PWD", "OLDPWD", "SHLVL")
+# The environment variables that the interpreter and the preloaded libraries read when
+# they start or are imported (locale, thread pools, allocators, config folders, temp
+# folder, the dynamic linker). A child gets the caller's whole environment; these also
+# pick the server, as their values at import time stay in the modules it preloaded.
+# Others (DVC_STAGE, PYTEST_CURRENT_TEST ...) change from call to call and matter later.
+IMPORT_TIME = (
+    "PYTHON", "LC_", "LANG", "TZ", "HOME", "XDG_", "TMPDIR", "TEMP", "TMP", "LD_",
+    "OMP_", "OPENBLAS_", "MKL_", "KMP_", "BLIS_", "GOTO", "VECLIB_", "NUMEXPR_",
+    "NPY_", "NUMPY_", "SCIPY_", "SKLEARN_", "PANDAS_", "ARROW_", "PYARROW_", "JE_",
+    "MALLOC_", "PYDANTIC_", "DASK_", "SKOPS_", "ONNX",
+)  # fmt: skip
 # __main__.py sets them to 1 before numpy loads, unless the caller set them.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 FOLDER = os.path.join(".dvc", "tmp", "preload")
@@ -81,7 +90,7 @@ def key() -> str:
             except OSError:
                 continue
             parts.append(f"{folder} {stat.st_ino} {stat.st_mtime_ns}")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(VOLATILE)}
+    env = {k: v for k, v in os.environ.items() if k.startswith(IMPORT_TIME)}
     parts += sorted(f"{k}={v}" for k, v in env.items())
     limits = (getattr(resource, n) for n in dir(resource) if n.startswith("RLIMIT_"))
     parts += [repr(resource.getrlimit(limit)) for limit in limits]

@@ -174,6 +174,7 @@ class Server:
             _become(request, streams, server)
             return request
         _closed(streams)
+        print(f"preload: {pid} runs {' '.join(request['argv'][1:])}", flush=True)
         caller.settimeout(None)
         caller.sendall(f"started {pid}\n".encode())
         self.children[os.pidfd_open(pid)] = [pid, caller]
