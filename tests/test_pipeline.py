@@ -170,15 +170,15 @@ class PipelineChecks:
         assert (root / "dvc.lock").read_text() == lock
         if task != "classification":
             return
-        package = package_of(root)
-        run(root, "python", "-m", package, "params", "compute.engine=dask")
-        assert ran(run(root, "dvc", "repro").stdout)[:4] == DATA_STAGES
+        # The data stages are the ones with a dask twin.
+        run(root, "python", "-m", package_of(root), "params", "compute.engine=dask")
+        assert ran(run(root, "dvc", "repro", "preprocess").stdout) == DATA_STAGES
         on_dask = (root / "dvc.lock").read_text()
-        run(root, "dvc", "repro", "-f", REALITYLOOP_PRELOAD="0")
+        run(root, "dvc", "repro", "-f", "preprocess", REALITYLOOP_PRELOAD="0")
         assert (root / "dvc.lock").read_text() == on_dask
-        git(root, "checkout", "params.yaml", "dvc.lock")
-        run(root, "dvc", "checkout", "--force")
-        assert ran(run(root, "dvc", "repro").stdout) == []
+        git(root, "checkout", "params.yaml")
+        run(root, "dvc", "repro")  # back on the local engine: its run cache, or a rerun
+        assert (root / "dvc.lock").read_text() == lock
 
     def test_editing_a_module_changes_exactly_the_stages_that_import_it(self, project):
         """After a comment is appended to a module, `dvc status` names exactly the stages
