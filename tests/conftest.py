@@ -74,6 +74,9 @@ def isolated_env(tmp_path_factory: pytest.TempPathFactory) -> None:
         GIT_CONFIG_NOSYSTEM="1",
         DVC_NO_ANALYTICS="1",
         PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        # Every bake that runs `dvc repro` starts a preload server of its own: each goes
+        # a minute after its last stage, not the 15 a user's gets.
+        REALITYLOOP_PRELOAD_IDLE="60",
     )
     os.environ.pop("GIT_CONFIG_GLOBAL", None)
     os.environ.pop("PYTHONPATH", None)

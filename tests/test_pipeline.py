@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -81,6 +82,31 @@ def project(request, tmp_path_factory) -> tuple[Path, str]:
     return root, task
 
 
+def preload_servers_under(folder: Path) -> list[int]:
+    """Pids of the preload servers whose working directory is under `folder`."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            command = (proc / "cmdline").read_bytes().split(b"\0")
+            cwd = Path(os.readlink(proc / "cwd"))
+        except OSError:
+            continue
+        if any(part.endswith(b"preload/server.py") for part in command) and (
+            cwd.is_relative_to(folder) or not cwd.exists()
+        ):
+            found.append(int(proc.name))
+    return found
+
+
+def wait_until(condition, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
+
+
 def exp_show(root: Path) -> list[dict]:
     """Experiments of the workspace baseline, flattened to {name, params, metrics}."""
     rows = []
@@ -127,6 +153,32 @@ class PipelineChecks:
         assert ran(log) == []
         assert "up to date" in log
         assert time.perf_counter() - started < 30
+
+    def test_the_preloader_leaves_every_output_byte_identical(self, project):
+        """Stages that DVC runs are forked from the project's preload server (on by
+        default); as plain processes (REALITYLOOP_PRELOAD=0) they write the same bytes,
+        on the dask engine too (once: the classification class)."""
+        root, task = project
+        lock = (root / "dvc.lock").read_text()
+        assert ran(run(root, "dvc", "repro", "-f").stdout) == STAGES
+        (server_log,) = (root / ".dvc" / "tmp" / "preload").glob("*.log")
+        forked = re.findall(r"preload: \d+ runs (?:--quiet )?(\w+)", server_log.read_text())
+        assert set(STAGES) <= set(forked), server_log.read_text()
+        assert (root / "dvc.lock").read_text() == lock
+        plain = run(root, "dvc", "repro", "-f", REALITYLOOP_PRELOAD="0").stdout
+        assert ran(plain) == STAGES
+        assert (root / "dvc.lock").read_text() == lock
+        if task != "classification":
+            return
+        # The data stages are the ones with a dask twin.
+        run(root, "python", "-m", package_of(root), "params", "compute.engine=dask")
+        assert ran(run(root, "dvc", "repro", "preprocess").stdout) == DATA_STAGES
+        on_dask = (root / "dvc.lock").read_text()
+        run(root, "dvc", "repro", "-f", "preprocess", REALITYLOOP_PRELOAD="0")
+        assert (root / "dvc.lock").read_text() == on_dask
+        git(root, "checkout", "params.yaml")
+        run(root, "dvc", "repro")  # back on the local engine: its run cache, or a rerun
+        assert (root / "dvc.lock").read_text() == lock
 
     def test_editing_a_module_changes_exactly_the_stages_that_import_it(self, project):
         """After a comment is appended to a module, `dvc status` names exactly the stages
@@ -356,6 +408,10 @@ class PipelineChecks:
             time.sleep(2)
         assert "Failed" not in status, status
         assert status.count("Success") >= 2, status
+        # Each queued run had a preload server in its own temporary workspace; DVC removed
+        # the workspace, and with it the socket: the server is gone too.
+        exps = root / ".dvc" / "tmp" / "exps"
+        assert wait_until(lambda: not preload_servers_under(exps), 15), preload_servers_under(exps)
 
     def test_bring_your_own_data_with_overrides_only(self, project):
         """Another CSV (integer or numeric target, an id column, a text column, gaps) runs

@@ -36,6 +36,13 @@ import os
 for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
+from .preload import client  # noqa: E402  (standard library only)
+
+if __name__ == "__main__":
+    # A stage that DVC runs goes to a child of the project's preload server (preload/):
+    # the same command, without importing the libraries again. Returns if it runs here.
+    client.delegate(__package__)
+
 import argparse  # noqa: E402
 import importlib  # noqa: E402
 import signal  # noqa: E402

@@ -1,0 +1,301 @@
+"""The preload server (preload/): a stage that DVC runs goes to a forked child of a server
+that has imported the libraries, and behaves as its own process would.
+
+Each test drives the real client (`python -m {{ cookiecutter.package_name }} probe`, with
+DVC_STAGE set as DVC sets it) in a copy of this project that holds one more stage,
+stages/probe.py, whose behaviour a file picks: the environment stays the same from call
+to call, as under `dvc repro`, since it is part of the server's key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[2]
+PACKAGE = "{{ cookiecutter.package_name }}"
+# What each probe mode does; `info` reports what a test checks about the process.
+PROBE = """
+import json, os, sys, time, signal
+from pathlib import Path
+
+
+def main():
+    mode = Path("probe.mode").read_text().strip()
+    if mode == "info":
+        print(json.dumps({
+            "pid": os.getpid(), "cwd": os.getcwd(), "umask": os.umask(0o022),
+            "child": getattr(sys, "preloaded_child", False),
+            "stdin": sys.stdin.readline().strip(), "colour": os.environ.get("COLOUR"),
+        }))
+        print("to stderr", file=sys.stderr)
+        sys.exit(int(Path("probe.code").read_text()) if Path("probe.code").exists() else 0)
+    if mode == "version":
+        print("version 1")
+    if mode == "sleep":
+        Path("probe.pid").write_text(str(os.getpid()))
+        time.sleep(60)
+    if mode == "raise":
+        raise RuntimeError("the probe failed")
+    if mode == "die":
+        os.kill(os.getpid(), signal.SIGTERM)
+    if mode == "threads":
+        from threadpoolctl import threadpool_info
+        from {package}.core import compute
+
+        outside = max(p["num_threads"] for p in threadpool_info())
+        with compute.cores(2):
+            inside = max(p["num_threads"] for p in threadpool_info())
+        print(json.dumps({"outside": outside, "inside": inside}))
+"""
+
+
+class Project:
+    """A copy of this project with the probe stage, and the client's fixed environment."""
+
+    def __init__(self, root: Path, idle: int = 120) -> None:
+        self.root = root
+        shutil.copytree(PROJECT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
+        (root / ".dvc").mkdir()
+        probe = root / "src" / PACKAGE / "stages" / "probe.py"
+        probe.write_text(PROBE.replace("{package}", PACKAGE), encoding="utf-8")
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("REALITYLOOP_")},
+            "PYTHONPATH": str(root / "src"),
+            "DVC_STAGE": "probe",
+            "REALITYLOOP_PRELOAD_IDLE": str(idle),
+            "COLOUR": "teal",
+        }
+
+    def start(self, mode: str, **kw) -> subprocess.Popen:
+        (self.root / "probe.mode").write_text(mode)
+        command = [sys.executable, *kw.pop("flags", []), "-m", PACKAGE, "--quiet", "probe"]
+        return subprocess.Popen(
+            command, cwd=self.root, env=kw.pop("env", self.env), text=True, stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw,
+        )  # fmt: skip
+
+    def call(self, mode: str, stdin: str = "", **kw) -> subprocess.CompletedProcess:
+        proc = self.start(mode, **kw)
+        out, err = proc.communicate(stdin, timeout=120)
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+    def folder(self) -> Path:
+        return self.root / ".dvc" / "tmp" / "preload"
+
+    def server_pid(self, timeout: float = 120) -> int:
+        """The pid of the running server, once it listens (its log says so)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            sockets = list(self.folder().glob("*.sock")) if self.folder().exists() else []
+            logs = [path.with_suffix(".log") for path in sockets]
+            lines = [line for log in logs if log.exists() for line in log.read_text().splitlines()]
+            started = [line for line in lines if line.startswith("preload: pid ")]
+            if started:
+                return int(started[-1].split()[2].rstrip(","))
+            time.sleep(0.2)
+        raise AssertionError(f"no preload server came up in {timeout} s")
+
+    def warm(self) -> int:
+        """Start the server (the first call runs in the caller) and wait until it listens."""
+        first = self.call("version")
+        assert first.returncode == 0, first.stderr
+        return self.server_pid()
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+def gone_within(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not alive(pid):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Project:
+    made = Project(tmp_path_factory.mktemp("preload") / "project")
+    made.warm()
+    yield made
+    shutil.rmtree(made.folder(), ignore_errors=True)  # its server exits within a second
+
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the preloader is Linux's")
+
+
+def test_a_stage_runs_in_a_forked_child_with_the_callers_streams_env_and_status(project):
+    (project.root / "probe.code").write_text("7")
+    try:
+        done = project.call("info", stdin="hello\n")
+    finally:
+        (project.root / "probe.code").unlink()
+    info = json.loads(done.stdout)
+    assert info["child"] is True  # it ran in the server's child
+    assert done.returncode == 7
+    assert info["stdin"] == "hello"
+    assert info["cwd"] == str(project.root)
+    assert info["colour"] == "teal"
+    assert info["umask"] == _umask()
+    assert done.stderr == "to stderr\n"
+    # A variable no library reads at import: the same server, the caller's value.
+    server = project.server_pid()
+    again = project.call("info", env={**project.env, "COLOUR": "red"})
+    assert json.loads(again.stdout)["colour"] == "red"
+    assert json.loads(again.stdout)["child"] is True
+    assert project.server_pid() == server
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_an_edit_takes_effect_at_the_next_stage_on_the_same_server(project):
+    server = project.server_pid()
+    assert project.call("version").stdout == "version 1\n"
+    probe = project.root / "src" / PACKAGE / "stages" / "probe.py"
+    probe.write_text(probe.read_text().replace('"version 1"', '"version 2"'))
+    assert project.call("version").stdout == "version 2\n"
+    assert project.server_pid() == server
+
+
+def test_an_uncaught_exception_prints_its_traceback_and_exits_1(project):
+    done = project.call("raise")
+    assert done.returncode == 1
+    assert "RuntimeError: the probe failed" in done.stderr
+    assert "server.py" not in done.stderr  # the traceback starts where a process's would
+
+
+def test_a_stage_killed_by_a_signal_kills_the_caller_by_it(project):
+    assert project.call("die").returncode == -signal.SIGTERM
+
+
+def test_ctrl_c_reaches_the_stage_which_stops_as_it_would(project):
+    proc = project.start("sleep")
+    pid = _wait_for_pid(project)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert err.startswith("interrupted: probe stopped")
+    assert gone_within(pid, 5)
+
+
+def test_sigkill_of_the_caller_kills_its_stage(project):
+    proc = project.start("sleep")
+    pid = _wait_for_pid(project)
+    assert pid != proc.pid  # the stage is the server's child, not the caller
+    proc.kill()
+    proc.wait(timeout=10)
+    assert gone_within(pid, 5)
+
+
+def _wait_for_pid(project: Project) -> int:
+    marker = project.root / "probe.pid"
+    marker.unlink(missing_ok=True)
+    deadline = time.monotonic() + 60
+    while not marker.exists() or not marker.read_text():
+        assert time.monotonic() < deadline, "the probe never started"
+        time.sleep(0.05)
+    return int(marker.read_text())
+
+
+def test_compute_n_jobs_still_sets_the_thread_pools_in_a_child(project):
+    info = json.loads(project.call("threads").stdout)
+    assert info == {"outside": 1, "inside": 2}
+
+
+def test_the_server_holds_no_project_module_and_no_thread_pool(tmp_path):
+    """What a child inherits: the server's state right before it forks."""
+    server = PROJECT / "src" / PACKAGE / "preload" / "server.py"
+    check = """
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("preload_server", SERVER)
+server = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(server)
+loaded = server.preload()
+from threadpoolctl import threadpool_info
+print(json.dumps(dict(
+    project=sorted(m for m in sys.modules if m.split(".")[0] == PACKAGE),
+    threads=sorted(server._threads()),
+    pools=max(p["num_threads"] for p in threadpool_info()),
+    libraries=sorted(n for n in server.PRELOAD if n in sys.modules),
+)))
+""".replace("SERVER", repr(str(server))).replace("PACKAGE", repr(PACKAGE))
+    env = {**os.environ, "PYTHONPATH": str(PROJECT / "src")}
+    env.update(dict.fromkeys(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"), "1"))
+    done = subprocess.run([sys.executable, "-c", check], cwd=tmp_path, env=env, text=True,
+                          capture_output=True, check=True)  # fmt: skip
+    state = json.loads(done.stdout)
+    assert state["project"] == []
+    assert set(state["threads"]) <= {"python", "jemalloc_bg_thd"}
+    assert state["pools"] == 1
+    assert {"pandas", "sklearn.base", "pyarrow.parquet"} <= set(state["libraries"])
+
+
+def test_the_socket_is_private_and_inside_the_project(project):
+    folder = project.folder()
+    assert folder.stat().st_mode & 0o777 == 0o700
+    (socket_path,) = folder.glob(f"{os.getuid()}-*.sock")
+    assert socket_path.stat().st_mode & 0o777 == 0o600
+
+
+def test_interpreter_options_run_the_command_as_its_own_process(project):
+    done = project.call("info", flags=["-X", "importtime"])
+    assert json.loads(done.stdout)["child"] is False
+    assert "import time:" in done.stderr
+
+
+def test_off_switch_runs_every_stage_as_a_plain_process(tmp_path):
+    plain = Project(tmp_path / "project")
+    plain.env["REALITYLOOP_PRELOAD"] = "0"
+    for _ in range(2):
+        assert json.loads(plain.call("info").stdout)["child"] is False
+    assert not plain.folder().exists()
+
+
+def test_a_changed_environment_gets_a_fresh_server_and_a_killed_one_is_replaced(tmp_path, project):
+    """A folder on sys.path outside the project changes as site-packages does on `uv
+    sync`; a server killed by SIGKILL leaves a stale socket that the next stage replaces.
+    Two projects never share a server; an idle one exits."""
+    other = Project(tmp_path / "project", idle=3)
+    libraries = tmp_path / "site"
+    libraries.mkdir()
+    other.env["PYTHONPATH"] += os.pathsep + str(libraries)
+    first = other.warm()
+    assert first != project.server_pid()  # a project of its own, a server of its own
+    assert json.loads(other.call("info").stdout)["child"] is True
+    (libraries / "newlib.py").write_text("VERSION = 2\n")  # a package installed
+    assert json.loads(other.call("info").stdout)["child"] is False  # the old server is not used
+    second = other.server_pid()
+    assert second != first and gone_within(first, 10)
+    # A variable a library reads when imported (scikit-learn's config) picks a server too.
+    assert json.loads(other.call("info").stdout)["child"] is True
+    other.env["SKLEARN_ASSUME_FINITE"] = "1"
+    assert json.loads(other.call("info").stdout)["child"] is False
+    second = other.server_pid()
+
+    os.kill(second, signal.SIGKILL)
+    assert gone_within(second, 5)
+    assert json.loads(other.call("info").stdout)["child"] is False  # stale socket: in-process
+    third = other.server_pid()
+    assert third != second
+    assert json.loads(other.call("info").stdout)["child"] is True
+    assert gone_within(third, 30)  # idle for 3 s: it exits
+    assert not list(other.folder().glob("*.sock"))
