@@ -8,6 +8,7 @@ import pytest
 
 from {{ cookiecutter.package_name }}.core.errors import DataError
 from {{ cookiecutter.package_name }}.stages import annotate
+from {{ cookiecutter.package_name }}.tables import schema
 
 
 def species() -> pd.DataFrame:
@@ -165,11 +166,9 @@ def find_issues(conf, rows, roles, threshold: float, folds: int, max_rows=None, 
 
 
 def test_label_issues_rank_the_injected_noise_first(toy, toy_roles, conf):
-    from {{ cookiecutter.package_name }}.quality import label_quality
-
     rows, flipped = noisy(toy)
     issues = find_issues(conf, rows, toy_roles, threshold=0.6, folds=5)
-    assert list(issues.columns) == label_quality.ISSUE_COLUMNS
+    assert list(issues.columns) == schema.ISSUE_COLUMNS
     assert set(issues["id"].head(len(flipped))) == set(flipped)
     assert issues["confidence"].is_monotonic_decreasing
     assert (issues["label"] != issues["suggested_label"]).all()
@@ -186,11 +185,9 @@ def test_clean_labels_give_few_issues(toy, toy_roles, conf):
 
 
 def test_too_few_rows_per_class_give_an_empty_issue_list(toy, toy_roles, conf):
-    from {{ cookiecutter.package_name }}.quality import label_quality
-
     rows = toy("classification").head(3).assign(target=["a", "b", "c"])
     issues = find_issues(conf, rows, toy_roles, 0.5, 5)
-    assert issues.empty and list(issues.columns) == label_quality.ISSUE_COLUMNS
+    assert issues.empty and list(issues.columns) == schema.ISSUE_COLUMNS
 
 
 def test_the_judge_fits_on_its_budget_and_still_judges_every_row(toy, toy_roles, conf, monkeypatch):
@@ -223,7 +220,6 @@ def test_the_judge_fits_on_its_budget_and_still_judges_every_row(toy, toy_roles,
 
 def test_pseudo_labels_only_where_the_model_is_sure(toy, toy_roles, conf):
     from {{ cookiecutter.package_name }}.quality import label_quality
-    from {{ cookiecutter.package_name }}.tables import schema
 
     rows = toy("classification", n=200, seed=3)
     truth = rows["target"].copy()
@@ -296,7 +292,6 @@ def test_the_judge_transforms_as_preprocess_is_configured(toy, toy_roles, config
     from sklearn.preprocessing import RobustScaler
 
     from {{ cookiecutter.package_name }}.quality import label_quality
-    from {{ cookiecutter.package_name }}.tables import schema
 
     rows = schema.model_frame(toy("classification"), toy_roles)
     rules = configured("preprocess", scale="robust", impute_numeric="mean")

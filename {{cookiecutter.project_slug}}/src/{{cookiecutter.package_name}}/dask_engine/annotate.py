@@ -270,7 +270,7 @@ def judge_issues(job: Job, new: Future, labels: Labels) -> pd.DataFrame:
         labels.codes, rules.cv_folds, job.params.seed, rules.judge_max_rows
     )
     if planned is None:
-        return pd.DataFrame(columns=label_quality.ISSUE_COLUMNS)
+        return pd.DataFrame(columns=schema.ISSUE_COLUMNS)
     _, plan = planned
     fold_of = np.empty(len(labels.codes), dtype=np.int8)
     for fold, (_, held_out) in enumerate(plan):
@@ -430,7 +430,7 @@ def run(params: Params) -> None:
         if classification:
             issues, found, pseudo, dtypes = review_parts(job, new, summaries, roles, rules)
         else:
-            issues = pd.DataFrame(columns=label_quality.ISSUE_COLUMNS)
+            issues = pd.DataFrame(columns=schema.ISSUE_COLUMNS)
             found, pseudo, dtypes = dict(annotate.NO_REVIEW), [], job.dtypes
         report.update(found, unlabelled=sum(s["unlabelled"] for s in summaries))
         expected = [summaries[n]["labelled"] for n in kept]

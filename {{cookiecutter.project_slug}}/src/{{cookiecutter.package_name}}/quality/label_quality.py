@@ -31,7 +31,6 @@ from ..tables import schema
 
 log = logging.getLogger(__name__)
 
-ISSUE_COLUMNS = ["id", "label", "suggested_label", "confidence", "label_probability"]
 # Rows per predict_proba call: bounds the transformed matrix held at once.
 PREDICT_CHUNK = 200_000
 
@@ -135,7 +134,7 @@ def find_issues(df: pd.DataFrame, roles: schema.Roles, *, settings: JudgeSetting
     is stable)."""
     found = out_of_fold_proba(df, roles, settings=settings)
     if found is None:
-        return pd.DataFrame(columns=ISSUE_COLUMNS)
+        return pd.DataFrame(columns=schema.ISSUE_COLUMNS)
     proba, classes = found
     labels = schema.target_array(df[roles.target].astype(str))
     threshold = settings.annotate.issue_threshold

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..core import compute, io, paths, progress
+from ..core import io, paths, progress
 from ..core.errors import ConfigError, DataError
 from ..core.params import (
     AnnotateParams,
@@ -27,7 +27,6 @@ from ..core.params import (
     Task,
     load,
 )
-from ..quality import label_quality
 from ..tables import schema
 
 log = logging.getLogger(__name__)
@@ -176,13 +175,17 @@ def unreviewed(
     """review's answer for regression: no label issues (the judges need class
     probabilities), no pseudo-labels (refused when enabled)."""
     refuse_pseudo_labels(task=task, rules=rules)
-    return pd.DataFrame(columns=label_quality.ISSUE_COLUMNS), labelled, dict(NO_REVIEW)
+    return pd.DataFrame(columns=schema.ISSUE_COLUMNS), labelled, dict(NO_REVIEW)
 
 
 def review(
     labelled: pd.DataFrame, unlabelled: pd.DataFrame, *, settings: Settings
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """(label issues, labelled rows plus any pseudo-labelled ones, report)."""
+    # Here, not at the top: only the classification judge needs scikit-learn (1-2 s).
+    from ..core import compute
+    from ..quality import label_quality
+
     task, rules = settings.task, settings.annotate
     if task != "classification":
         return unreviewed(labelled, task=task, rules=rules)

@@ -39,6 +39,9 @@ BATCH = "batch"
 BOOKKEEPING = (ID, BATCH)
 # The batch of rows that annotate labelled from a model's prediction; never test rows.
 PSEUDO_LABELLED = "pseudo-labelled"
+# The header of reports/label_issues.csv: annotate writes it, with no rows for regression,
+# without loading the judge (quality/label_quality.py) and scikit-learn with it.
+ISSUE_COLUMNS = ["id", "label", "suggested_label", "confidence", "label_probability"]
 
 
 @dataclass(frozen=True)
