@@ -70,6 +70,7 @@ lock: venv ## uv.lock and requirements.lock of the baked project again (UPGRADE=
 # shapes.py: each table shape (long, wide, categorical, text, rare) end to end at 1e6 rows
 # against the 5 min / 3 GB budgets. All three exit 1 when a run failed or timed out, after their
 # table; the `-` lets the other benchmarks run anyway.
+# imports.py: each stage's import seconds (-X importtime) beside its wall time;
 # dask_engine.py: the data stages on both engines at 1e7 rows; ssh_remote.py: dvc push/pull
 # of 1 GiB to an SSH remote on loopback; serving_load.py last: it loads the server with wrk.
 bench: venv bench-tools ## wall times, memory, remote and server throughput (figures, not tests)
@@ -78,6 +79,7 @@ bench: venv bench-tools ## wall times, memory, remote and server throughput (fig
 	-$(BIN)/python benchmarks/shapes.py
 	$(BIN)/python benchmarks/pipeline.py --task classification
 	$(BIN)/python benchmarks/pipeline.py --task regression
+	$(BIN)/python benchmarks/imports.py --task classification
 	$(BIN)/python benchmarks/serving.py --task classification
 	$(BIN)/python benchmarks/walkthrough.py --task classification
 	$(BIN)/python benchmarks/dask_engine.py

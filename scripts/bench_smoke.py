@@ -31,6 +31,7 @@ SMOKE = {
     # wide: the regression bake (scale.py ran the classification one) and the widest table.
     "shapes.py": ["--rows", "3000", "--shapes", "wide", "--timeout", "600"],
     "pipeline.py": ["--repeat", "1"],
+    "imports.py": ["--repeat", "1"],
     "serving.py": [
         "--seconds",
         "1",
