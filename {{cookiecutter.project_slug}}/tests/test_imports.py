@@ -28,8 +28,6 @@ IN_FUNCTIONS = {
     "pandera": "used in tables/schema.py's validate",
     "dask": "used in tables/parts.py's functions and by the dask engine",
     "distributed": "used in core/cluster.py's functions",
-    "dvclive": "no stage: evaluate writes its format itself (core/io.py's dvclive_json_text)",
-    "dvc": "no stage calls DVC",
     "skl2onnx": "used in export/onnx_convert.py's functions",
     "onnx": "used in export/onnx_convert.py's functions",
     "onnxruntime": "used in export/onnx_convert.py's check",
@@ -46,7 +44,12 @@ NO_FITTING = {
     "scipy": "loaded by scikit-learn",
     "joblib": "loaded by scikit-learn; core/compute.py's contexts for the stages that fit",
 }
-NO_GROUP_METRICS = {"fairlearn": "used by evaluate's diagnosis (quality/diagnosis.py)"}
+# evaluate's: its diagnosis, and the metrics and plots it writes with dvclive.
+NO_GROUP_METRICS = {
+    "fairlearn": "used by evaluate's diagnosis (quality/diagnosis.py)",
+    "dvclive": "used by evaluate, which logs metrics and plots",
+    "dvc": "loaded by dvclive (evaluate)",
+}
 NOT_LOADED = {
     "fetch": IN_FUNCTIONS | NO_FITTING | NO_GROUP_METRICS,
     "ingest": IN_FUNCTIONS | NO_FITTING | NO_GROUP_METRICS,
