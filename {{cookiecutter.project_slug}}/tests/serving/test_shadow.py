@@ -1,13 +1,16 @@
 """The challenger in the shadow (serving/shadow.py): which requests it scores, that it
-scores them off the response path and never answers, its bounded queue, its log's
-records, and the shadows serve refuses (serving/registry.py)."""
+scores them in a process of its own and never answers, its bounded queue, its log's
+records, a shadow process that stalls, fails or dies, and the shadows serve refuses
+(serving/registry.py)."""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import multiprocessing
+import os
+import signal
 import subprocess
-import threading
 import time
 import uuid
 
@@ -17,7 +20,7 @@ import yaml
 from fastapi.testclient import TestClient
 
 from {{ cookiecutter.package_name }}.core import io, paths
-from {{ cookiecutter.package_name }}.core.errors import DataError
+from {{ cookiecutter.package_name }}.core.errors import DataError, UserError
 from {{ cookiecutter.package_name }}.serving import prediction_log, registry, shadow
 from {{ cookiecutter.package_name }}.serving.app import create_app
 from {{ cookiecutter.package_name }}.stages import preprocess
@@ -67,19 +70,17 @@ def sources(fitted, toy_roles, simple_model, task_models, task, tmp_path):
 
 @pytest.fixture
 def shadowed(sources, tmp_path, configured):
-    """shadowed(runtime=None, **serve settings): (TestClient, champion model, shadow
-    model, Shadow). runtime replaces the shadow's runtime (a slow or failing one)."""
+    """shadowed(**serve settings): (TestClient, champion model, shadow model, Shadow), the
+    shadow's process started."""
     opened = []
 
-    def make(runtime=None, **settings):
+    def make(**settings):
         (champion, ours), (second, theirs) = sources()
         settings = configured("serve", shadow="forest-exp", shadow_share=1.0, **settings)
         log = prediction_log.PredictionLog(
             tmp_path / "logs/p.jsonl", 1_000_000, 2, flush_seconds=60, queue_rows=100_000
         )
         started = shadow.start(tmp_path, settings, second, tmp_path / paths.MODEL_CONF)
-        if runtime is not None:
-            started.runtime = runtime
         opened.extend([log, started])
         app = create_app(champion, settings, None, log, tmp_path / paths.MODEL_CONF, shadow=started)
         return TestClient(app), ours, theirs, started
@@ -91,6 +92,15 @@ def shadowed(sources, tmp_path, configured):
 
 def predicted(model, rows: list[dict], roles) -> list:
     return model.predict(schema.model_frame(pd.DataFrame(rows), roles)).tolist()
+
+
+def until(client, ready, what: str) -> dict:
+    """GET /health's shadow once ready(it) holds; fails after 30 s."""
+    deadline = time.monotonic() + 30
+    while not ready(health := client.get("/health").json()["shadow"]):
+        assert time.monotonic() < deadline, what
+        time.sleep(shadow.BATCH_SECONDS)
+    return health
 
 
 def test_the_share_is_chosen_by_the_request_id_exactly_over_many_and_again_alike():
@@ -108,7 +118,8 @@ def test_the_share_is_chosen_by_the_request_id_exactly_over_many_and_again_alike
 def test_the_answer_is_the_champions_and_the_shadow_logs_its_own_for_the_same_ids(
     shadowed, toy_roles, task, tmp_path
 ):
-    client, ours, theirs, _ = shadowed()
+    client, ours, theirs, started = shadowed()
+    assert started.pid != os.getpid()
     rows = [GOOD, {**GOOD, "x1": -2.0}, {**GOOD, "x1": 3.0, "color": "blue"}]
     with client:
         answers = [
@@ -136,65 +147,117 @@ def shadow_records(root) -> list[dict]:
     return report.read(root / "logs/shadow.jsonl")
 
 
-class Blocked:
-    """A shadow runtime that waits until released: a slow shadow."""
-
-    name = "blocked"
-
-    def __init__(self, runtime) -> None:
-        self.runtime, self.release = runtime, threading.Event()
-
-    def predict(self, columns, rows):
-        self.release.wait(30)
-        return self.runtime.predict(columns, rows)
-
-
 def test_a_slow_shadow_never_delays_an_answer_and_a_full_queue_drops_counting(shadowed, tmp_path):
     client, _, _, started = shadowed(log_queue_rows=4)
-    blocked = Blocked(started.runtime)
-    started.runtime = blocked
     with client:
-        client.post("/predict", json={"instances": [GOOD]})
-        time.sleep(3 * shadow.BATCH_SECONDS)  # the thread now waits inside predict
-        begun = time.perf_counter()
-        for _ in range(6):
-            assert client.post("/predict", json={"instances": [GOOD, GOOD]}).status_code == 200
-        assert time.perf_counter() - begun < 5
-        health = client.get("/health").json()["shadow"]
-        # 1 row in predict, room for one more request of 2 rows, the other 10 dropped.
+        os.kill(started.pid, signal.SIGSTOP)  # a shadow that takes nothing: a slow one
+        try:
+            begun = time.perf_counter()
+            client.post("/predict", json={"instances": [GOOD]})
+            for _ in range(6):
+                answer = client.post("/predict", json={"instances": [GOOD, GOOD]})
+                assert answer.status_code == 200
+            assert time.perf_counter() - begun < 5
+            health = client.get("/health").json()["shadow"]
+        finally:
+            os.kill(started.pid, signal.SIGCONT)
+        # 1 row handed over, room for one more request of 2 rows, the other 10 dropped.
         counts = [health[f"rows_{n}"] for n in ("offered", "waiting", "dropped")]
         assert counts == [13, 3, 10]
-        blocked.release.set()
     assert len(shadow_records(tmp_path)) == 3  # shutdown scored what was queued
 
 
-def test_a_shadow_that_fails_is_counted_and_the_champion_still_answers(shadowed, tmp_path, caplog):
-    class Failing:
-        name = "failing"
-
-        def predict(self, columns, rows):
-            raise ValueError("cannot score this")
-
-    client, _, _, started = shadowed(runtime=Failing())
+def test_a_stalled_shadow_is_killed_at_shutdown_and_its_rows_counted_in_one_line(
+    shadowed, tmp_path, caplog
+):
+    client, _, _, started = shadowed()
+    started.stop_seconds = 0.5
     with client:
-        for _ in range(3):
-            assert client.post("/predict", json={"instances": [GOOD]}).status_code == 200
+        os.kill(started.pid, signal.SIGSTOP)
+        assert client.post("/predict", json={"instances": [GOOD, GOOD]}).status_code == 200
+    status = started.status()
+    assert (status["rows_failed"], status["rows_waiting"]) == (2, 0)
+    lines = [r.getMessage() for r in caplog.records if "at shutdown" in r.getMessage()]
+    assert lines == [
+        "shadow forest-exp: 2 rows not scored at shutdown (its process took over 0.5 s: stalled?)"
+    ]
     assert shadow_records(tmp_path) == []
-    assert started.status()["rows_failed"] == 3
-    assert started.status()["error"] == "ValueError: cannot score this"
+
+
+def test_a_dead_shadow_process_is_reported_once_and_the_server_answers_on(
+    shadowed, toy_roles, caplog
+):
+    client, ours, _, started = shadowed()
+    with client:
+        client.post("/predict", json={"instances": [GOOD]})
+        until(client, lambda h: h["rows_scored"] == 1, "the process never scored the row")
+        os.kill(started.pid, signal.SIGKILL)
+        until(client, lambda h: h["error"], "the dead process was never reported")
+        for _ in range(3):
+            answer = client.post("/predict", json={"instances": [GOOD]})
+            assert answer.status_code == 200
+            assert answer.json()["predictions"] == predicted(ours, [GOOD], toy_roles)
+        health = client.get("/health").json()["shadow"]
+    assert health["error"] == (
+        "the shadow process ended (exit code -9): restart the server to shadow again"
+    )
+    counts = [health[f"rows_{n}"] for n in ("offered", "scored", "failed", "waiting")]
+    assert counts == [4, 1, 3, 0]
+    ended = [r for r in caplog.records if "shadow process ended" in r.getMessage()]
+    assert len(ended) == 1 and ended[0].levelname == "WARNING"
+
+
+def test_a_shadow_that_fails_to_score_counts_its_rows_and_warns_once(sources, tmp_path, caplog):
+    class Failing:
+        def predict(self, columns, rows):
+            raise ValueError("cannot score this\nsecond line")
+
+    _, (second, _) = sources()
+    log = prediction_log.PredictionLog(
+        tmp_path / "logs/shadow.jsonl", 1_000_000, 2, flush_seconds=60, queue_rows=100
+    )
+    scorer = shadow.Scorer(second, Failing(), log, None)
+    columns = {name: [value] for name, value in GOOD.items()}
+    for _ in range(3):
+        scorer.score([shadow.Offer(time.time(), uuid.uuid4().hex, columns, 1)])
+    log.close()
+    assert scorer.counts()[:3] == (0, 3, "ValueError: cannot score this")
     failing = [r for r in caplog.records if "cannot score" in r.getMessage()]
     assert len(failing) == 1  # one warning, not one per batch
+    assert shadow_records(tmp_path) == []
+
+
+def test_the_shadow_process_reports_its_logs_failures_to_the_server(shadowed, tmp_path, caplog):
+    client, _, _, _ = shadowed(log_flush_seconds=0.05)
+    # The process opens its log file at its first write: a folder in its place fails it.
+    (tmp_path / "logs/shadow.jsonl").unlink()
+    (tmp_path / "logs/shadow.jsonl").mkdir()
+    with client:
+        client.post("/predict", json={"instances": [GOOD, GOOD]})
+        health = until(client, lambda h: h["log"]["error"], "the log's failure never reported")
+    assert health["rows_scored"] == 2 and health["log"]["rows_waiting"] == 2
+    assert health["log"]["error"] == "Is a directory"
+    lines = [r.getMessage() for r in caplog.records if "cannot write (" in r.getMessage()]
+    assert len(lines) == 1 and "logs/shadow.jsonl: cannot write (Is a directory)" in lines[0]
+
+
+def test_a_shadow_that_cannot_start_is_one_line_and_leaves_no_process(
+    sources, tmp_path, configured
+):
+    _, (second, _) = sources()
+    (tmp_path / "logs").write_text("a file where the logs' folder goes")
+    settings = configured("serve", shadow="forest-exp", shadow_log="logs/shadow.jsonl")
+    refused = r"^cannot write the shadow log logs/shadow.jsonl \(.*\): make .* serve.shadow_log"
+    with pytest.raises(UserError, match=refused):
+        shadow.start(tmp_path, settings, second, tmp_path / paths.MODEL_CONF)
+    assert not [p for p in multiprocessing.active_children() if p.name.startswith("shadow")]
 
 
 def test_health_counts_the_scored_rows(shadowed):
     client, _, _, _ = shadowed()
     with client:
         client.post("/predict", json={"instances": [GOOD, GOOD, GOOD]})
-        deadline = time.monotonic() + 10
-        while client.get("/health").json()["shadow"]["rows_scored"] < 3:
-            assert time.monotonic() < deadline, "the thread never scored the rows"
-            time.sleep(shadow.BATCH_SECONDS)
-        health = client.get("/health").json()["shadow"]
+        health = until(client, lambda h: h["rows_scored"] == 3, "the rows were never scored")
     assert (health["rows_scored"], health["rows_waiting"], health["rows_failed"]) == (3, 0, 0)
 
 
