@@ -35,6 +35,7 @@ def main():
             "pid": os.getpid(), "cwd": os.getcwd(), "umask": os.umask(0o022),
             "child": getattr(sys, "preloaded_child", False),
             "stdin": sys.stdin.readline().strip(), "colour": os.environ.get("COLOUR"),
+            "customized": getattr(sys, "customized", False),
         }))
         print("to stderr", file=sys.stderr)
         sys.exit(int(Path("probe.code").read_text()) if Path("probe.code").exists() else 0)
@@ -174,6 +175,18 @@ def test_an_edit_takes_effect_at_the_next_stage_on_the_same_server(project):
     probe.write_text(probe.read_text().replace('"version 1"', '"version 2"'))
     assert project.call("version").stdout == "version 2\n"
     assert project.server_pid() == server
+
+
+def test_a_sitecustomize_of_the_project_runs_in_the_child_as_at_a_start(project):
+    """A hook that every Python process of the project loads (tests patch writes so)."""
+    hook = project.root / "src" / "sitecustomize.py"
+    hook.write_text("import sys\nsys.customized = True\n")
+    try:
+        info = json.loads(project.call("info").stdout)
+        assert info["child"] is True and info["customized"] is True
+    finally:
+        hook.unlink()
+    assert json.loads(project.call("info").stdout)["customized"] is False
 
 
 def test_an_uncaught_exception_prints_its_traceback_and_exits_1(project):

@@ -61,8 +61,8 @@ def delegate(package: str) -> None:
 def _wanted(package: str) -> bool:
     if sys.platform != "linux" or getattr(sys, "preloaded_child", False):
         return False
-    if sys._xoptions:  # -X importtime, -X dev ...: a diagnosis wants the process itself
-        return False
+    if sys._xoptions or "COVERAGE_PROCESS_START" in os.environ:
+        return False  # -X importtime, coverage ...: a diagnosis wants the process itself
     if os.environ.get("REALITYLOOP_PRELOAD", "1").strip().lower() in OFF_VALUES:
         return False
     if "DVC_STAGE" not in os.environ or not os.path.isdir(".dvc"):
@@ -82,9 +82,8 @@ def key() -> str:
 
     parts = [sys.executable, sys.version, repr(sys.flags), repr(sys._xoptions)]
     parts += [repr(sys.warnoptions), repr(sys.path), str(os.getuid())]
-    project = os.path.join(os.getcwd(), "")
     for folder in sys.path:  # a project folder changes with every new module: not keyed
-        if folder and not os.path.join(os.path.abspath(folder), "").startswith(project):
+        if folder and not _in_project(folder):
             try:
                 stat = os.stat(folder)
             except OSError:
@@ -120,6 +119,7 @@ def start(socket_path: str) -> None:
     stale and replaced. Servers of this user with another key are told to go (their
     sockets removed: each notices within a second, after its running stages)."""
     import fcntl
+    import json
     import subprocess
 
     os.makedirs(FOLDER, mode=0o700, exist_ok=True)
@@ -136,18 +136,27 @@ def start(socket_path: str) -> None:
         os.unlink(socket_path)
     _retire(socket_path)
     idle = os.environ.get("REALITYLOOP_PRELOAD_IDLE", str(IDLE_SECONDS))
+    # The server finds libraries where this process does, but no project folder is on
+    # its path: neither a module nor a sitecustomize.py of the project loads there.
+    libraries = json.dumps([f for f in sys.path if f and not _in_project(f)])
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     with open(f"{socket_path[:-5]}.log", "wb") as log:
         subprocess.Popen(
             # The caller's interpreter options (-O, -W ...): the server checks they match.
             [sys.executable, *subprocess._args_from_interpreter_flags(), SERVER, socket_path]
-            + [idle, str(lock)],
+            + [idle, str(lock), libraries],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
+            env=env,
             pass_fds=(lock,),
             start_new_session=True,
         )
     os.close(lock)
+
+
+def _in_project(folder: str) -> bool:
+    return os.path.join(os.path.abspath(folder), "").startswith(os.path.join(os.getcwd(), ""))
 
 
 def _retire(socket_path: str) -> None:

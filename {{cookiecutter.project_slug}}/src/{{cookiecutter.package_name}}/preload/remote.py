@@ -70,6 +70,11 @@ def _send(connection: socket.socket, package: str):
         "umask": mask,
         "path": sys.path,
         "flags": [repr(sys.flags), repr(sys._xoptions), repr(sys.warnoptions)],
+        # The start-up hooks this process ran (a project's src/sitecustomize.py ...).
+        "customize": {
+            name: getattr(sys.modules.get(name), "__file__", None)
+            for name in ("sitecustomize", "usercustomize")
+        },
     }
     streams = [fd for fd in (0, 1, 2) if _is_open(fd)]
     request["streams"] = streams

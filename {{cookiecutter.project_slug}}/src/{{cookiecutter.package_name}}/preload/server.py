@@ -1,6 +1,6 @@
 """The preload server: import the libraries once, then fork a child per stage.
 
-Run by client.py as a script, `python server.py SOCKET IDLE_SECONDS LOCK_FD`, never
+Run by client.py as a script, `python server.py SOCKET IDLE LOCK_FD PATH_JSON`, never
 imported: no module of the package is ever loaded here, so a child starts with none and
 imports the project from disk. Per caller the server reads the request (remote.py),
 forks the child that runs the command, passes the caller's signals on, kills the child
@@ -74,9 +74,9 @@ PR_SET_PDEATHSIG = 1
 
 def main() -> None:
     socket_path, idle, lock = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
-    # Run as a script, Python put this file's folder first on sys.path: a library must
-    # not find the package's modules there (client.py ...) as its own.
-    del sys.path[0]
+    # The caller's library folders (client.start): not this file's folder, which Python
+    # put first, nor any other of the project.
+    sys.path[:] = json.loads(sys.argv[4])
     started = time.perf_counter()
     loaded = preload()
     threads = _threads()
@@ -266,6 +266,11 @@ def _become(request: dict, streams: list[int], server: int) -> None:
     os.environ.update(request["env"])
     sys.path[:] = request["path"]
     sys.argv[:] = request["argv"]
+    for name, file in request["customize"].items():  # as the interpreter ran it at start
+        if file != getattr(sys.modules.get(name), "__file__", None):
+            sys.modules.pop(name, None)
+            if file:
+                importlib.import_module(name)
     _streams(request["streams"], streams)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
