@@ -8,7 +8,7 @@ DEMO_SLUG := reality-loop-project
 LOCK := {{cookiecutter.project_slug}}/requirements.lock
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: help demo test test-fast lint bench bench-smoke bench-tools venv clean lock
+.PHONY: help demo test test-fast test-plain lint bench bench-smoke bench-tools venv clean lock
 
 # Each target's line ends with `## what it does`; `make help` lists them.
 help: ## this list of targets
@@ -49,6 +49,11 @@ test: venv ## the template's whole test suite, slow tier included
 # Only the fast tier (no pipeline runs in baked projects).
 test-fast: venv ## the fast tier only (no pipeline runs in baked projects)
 	$(BIN)/python -m pytest -n 2 --dist loadscope -m "not slow" tests
+
+# The pipeline and fault tests again with every stage a plain process: make test runs
+# them with the bakes' stage preloader on (the default); CI runs both.
+test-plain: venv ## the pipeline and fault tests with REALITYLOOP_PRELOAD=0
+	REALITYLOOP_PRELOAD=0 $(BIN)/python -m pytest -n 2 --dist loadscope tests/test_pipeline.py tests/test_faults.py
 
 lint: venv ## ruff check and format check of local_extensions.py, hooks, tests, benchmarks, scripts
 	$(BIN)/ruff check local_extensions.py hooks tests benchmarks scripts
