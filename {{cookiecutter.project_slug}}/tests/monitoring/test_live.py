@@ -185,3 +185,9 @@ def test_the_report_gives_coverage_freshness_versions_and_windows(make_params):
     text = live.summary({**found, "freshness": fresh})
     assert "4 of 6 logged rows have a label (66.7%)" in text
     assert "~0.5 [0.4, 0.6] (estimate)" in text
+    # An estimate says which versions' rows it covered (cbpe.Estimator) and what it left.
+    across = {"estimate": True, "value": 0.5, "lower": 0.4, "upper": 0.6,
+              "versions": {"v1": 2, "v2": 1}, "not_estimated": 3}  # fmt: skip
+    windows[0]["estimate"] = across
+    text = live.summary({**found, "freshness": fresh})
+    assert "| ~0.5 [0.4, 0.6] (estimate of v1, v2; 3 rows not estimated) |" in text

@@ -382,7 +382,11 @@ def _value(figure: dict | None) -> str:
     if not figure or figure.get("value") is None:
         return f"none ({figure['why']})" if figure and figure.get("why") else "none"
     if figure.get("estimate"):
-        return f"~{figure['value']} [{figure['lower']}, {figure['upper']}] (estimate)"
+        # Which versions' rows it covered (cbpe.Estimator), and the rows it could not.
+        covered = f" of {', '.join(figure['versions'])}" if figure.get("versions") else ""
+        left = figure.get("not_estimated")
+        covered += f"; {left} rows not estimated" if left else ""
+        return f"~{figure['value']} [{figure['lower']}, {figure['upper']}] (estimate{covered})"
     return str(figure["value"])
 
 
