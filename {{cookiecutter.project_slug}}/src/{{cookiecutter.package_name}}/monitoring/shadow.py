@@ -26,7 +26,7 @@ from ..decision.bootstrap import Scoring
 from ..decision.verdicts import Answers, Yardstick
 from ..serving import prediction_log
 from . import labels, live
-from .monitor import categorical_drift, logged_rows, numeric_drift
+from .monitor import Logged, categorical_drift, numeric_drift
 
 log = logging.getLogger(__name__)
 
@@ -179,18 +179,16 @@ def summary(found: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(
-    params: Params, service: ServiceParams, log_path: Path | None, since: str | None
-) -> dict | None:
+def write(params: Params, service: ServiceParams, logged: Logged) -> dict | None:
     """reports/shadow.json and .md when the shadow log (serve.shadow_log) holds records,
-    of the champion's rows `monitor` reads (its log, from `since` on); None, and nothing
-    written, without a shadow log. Called by `monitor` after its drift report."""
+    of the champion's rows `monitor` read (its log, from `since` on: logged_rows); None,
+    and nothing written, without a shadow log. Called by `monitor` after its drift
+    report."""
     shadow_log = Path(service.serve.shadow_log)
     shadow = read(shadow_log)
     if not shadow:
         return None
-    champion = logged_rows(Path(log_path or service.serve.prediction_log), since)[0]
-    joined = labels.joined(champion, labels.latest(Path(service.serve.feedback_log)))
+    joined = labels.joined(logged.rows, labels.latest(Path(service.serve.feedback_log)))
     yardstick = Yardstick(params.task, params.metric, params.business)
     found = report(joined, shadow, yardstick, service.monitor)
     found["log"] = str(shadow_log)
