@@ -366,7 +366,8 @@ def test_monitor_scores_later_labels_estimates_and_draws_its_page_offline(projec
     assert figures["labelled"] == labelled and figures["metric"]["value"] is not None
     estimate = figures["estimate_unlabelled"]
     assert estimate["estimate"] is True and estimate["rows"] == len(test) - labelled
-    assert "(estimate)" in (root / "reports/live.md").read_text()
+    assert estimate["versions"] == {"v0.0.1": len(test) - labelled}
+    assert "(estimate of v0.0.1)" in (root / "reports/live.md").read_text()
     page = tmp_path / "monitor.html"
     page.write_bytes((root / "reports/monitor.html").read_bytes())
     marks = chart_marks(page)

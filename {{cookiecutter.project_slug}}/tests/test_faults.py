@@ -486,10 +486,10 @@ def _torn_line(request, work) -> str:
     heard, logger = _Heard(), logging.getLogger(monitor.__name__)
     logger.addHandler(heard)
     try:
-        records, _, skipped = monitor.logged_rows(LOG_PATH, None)
+        logged = monitor.logged_rows(LOG_PATH, None)
     finally:
         logger.removeHandler(heard)
-    assert len(records) == 2 and skipped == 1
+    assert len(logged.rows) == 2 and logged.skipped == 1
     return heard.lines[-1]
 
 

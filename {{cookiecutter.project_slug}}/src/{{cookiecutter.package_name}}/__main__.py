@@ -234,15 +234,15 @@ def monitor(args: argparse.Namespace) -> int:
     params, service = load(), load_service()
     if args.act and args.to_batch:
         raise UserError("--to-batch writes a batch and stops: run --act on its own")
-    status = monitoring.main(
-        params, service, args.log, args.to_batch, args.fail_on_drift, since=args.since
-    )
+    # The log read once, for the drift, the live figures, the shadow and the alert.
+    logged = monitoring.logged_rows(Path(args.log or service.serve.prediction_log), args.since)
+    status = monitoring.main(params, service, logged, args.to_batch, args.fail_on_drift)
     if args.to_batch is None:  # and the shadow beside the champion, when one scored
-        shadowing.write(params, service, args.log, args.since)
+        shadowing.write(params, service, logged)
     if args.act:
         from .decision import rollback
 
-        rollback.main(Path.cwd(), params, service, args.log)
+        rollback.main(Path.cwd(), params, service, logged.every)
     return status
 
 

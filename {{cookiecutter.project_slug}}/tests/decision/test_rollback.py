@@ -30,6 +30,11 @@ def run(root, *command: str) -> str:
     return subprocess.run(command, cwd=root, capture_output=True, text=True, check=True).stdout
 
 
+def read(log) -> list[dict]:
+    """The log's records, as `monitor` hands them to the rollback (Logged.every)."""
+    return prediction_log.load(log).records
+
+
 def prod(root) -> str:
     return api.show(str(root))[ARTIFACT]["stage"]["prod"]
 
@@ -98,7 +103,7 @@ def test_wrong_answers_roll_prod_back_with_a_committed_record_and_only_once(
     feedback = service.serve.feedback_log
     write_log(log, "v0.0.2", task, 60, wrong=True, feedback=feedback)
     head = run(root, "git", "rev-parse", "HEAD").strip()
-    assert rollback.main(root, params, service, log) == 0
+    assert rollback.main(root, params, service, read(log)) == 0
     out = capsys.readouterr().out
     assert "alert: v0.0.2: 3 of the last 3 windows of 20 labelled rows breached" in out
     assert "rollback: prod v0.0.2 -> v0.0.1, committed" in out
@@ -119,7 +124,7 @@ def test_wrong_answers_roll_prod_back_with_a_committed_record_and_only_once(
     assert "| window from |" in (root / files[1]).read_text()
     # Idempotent: the version rolled back to has answered nothing since: no window, no act.
     tags = run(root, "git", "tag")
-    assert rollback.main(root, params, service, log) == 0
+    assert rollback.main(root, params, service, read(log)) == 0
     assert "v0.0.1: 0 of the last 0 windows" in capsys.readouterr().out
     assert run(root, "git", "tag") == tags and len(decisions(root)) == 2
 
@@ -129,7 +134,7 @@ def test_right_answers_and_one_noisy_window_do_not_act(two_versions, task, capsy
     feedback = service.serve.feedback_log
     write_log(log, "v0.0.2", task, 40, wrong=False, feedback=feedback)
     write_log(log, "v0.0.2", task, 20, wrong=True, feedback=feedback, after=10)
-    assert rollback.main(root, params, service, log) == 0
+    assert rollback.main(root, params, service, read(log)) == 0
     assert "1 of the last 3 windows" in capsys.readouterr().out
     assert prod(root) == "v0.0.2" and decisions(root) == []
 
@@ -142,7 +147,7 @@ def test_no_version_to_go_back_to_is_one_line_status_1_and_nothing_written(
     run(root, "git", "tag", "-d", f"{ARTIFACT}#prod#1")  # v0.0.1 was never in prod
     tags = run(root, "git", "tag")
     with pytest.raises(UserError, match="no earlier version held in prod"):
-        rollback.main(root, params, service, log)
+        rollback.main(root, params, service, read(log))
     assert decisions(root) == [] and run(root, "git", "tag") == tags and prod(root) == "v0.0.2"
 
 
@@ -159,7 +164,7 @@ def test_a_failing_assign_undoes_the_commit_and_keeps_the_workspace(
 
     monkeypatch.setattr(api, "assign", refuse)
     with pytest.raises(DataError, match="gto assign failed: tag refused"):
-        rollback.main(root, params, service, log)
+        rollback.main(root, params, service, read(log))
     assert run(root, "git", "rev-parse", "HEAD") == head and run(root, "git", "tag") == tags
     assert decisions(root) == []
     assert run(root, "git", "status", "--porcelain") == " M service.yaml\n"
@@ -177,7 +182,7 @@ def test_a_version_rolled_back_from_is_never_chosen_again():
 
 
 def test_monitor_act_in_the_cli_and_decide_refuses_to_replay_a_rollback(
-    two_versions, task, capsys, project
+    two_versions, task, capsys, project, monkeypatch
 ):
     root, *_ = two_versions
     shutil.copytree(project / "plots", root / "plots")  # monitor's page draws with it
@@ -190,7 +195,11 @@ def test_monitor_act_in_the_cli_and_decide_refuses_to_replay_a_rollback(
     write_log(
         root / service.serve.prediction_log, "v0.0.2", task, 60, wrong=True, feedback=feedback
     )
+    reads, load = [], prediction_log.load
+    monkeypatch.setattr(prediction_log, "load", lambda path: reads.append(path) or load(path))
     assert main(["monitor", "--act"]) == 0
+    # One read for the drift, the live figures, the shadow and the alert (was three).
+    assert [str(p) for p in reads] == [service.serve.prediction_log]
     assert "rollback: prod v0.0.2 -> v0.0.1" in capsys.readouterr().out
     assert prod(root) == "v0.0.1"
     (path,) = [p for p in decisions(root) if p.endswith(".json")]

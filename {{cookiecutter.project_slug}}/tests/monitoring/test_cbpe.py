@@ -26,24 +26,27 @@ def truth_proba(x: np.ndarray, slope: float) -> np.ndarray:
     return 1 / (1 + np.exp(-slope * x))
 
 
-def model_proba(x: np.ndarray) -> np.ndarray:
+def model_proba(x: np.ndarray, sure: float = 4.0) -> np.ndarray:
     """The model's P(a), P(b): the right direction, too sure (slope 4 where the world's
     is 1.5): miscalibrated, so the calibration has work to do."""
-    b = truth_proba(x, 4.0)
+    b = truth_proba(x, sure)
     return np.column_stack([1 - b, b])
 
 
-def rows(mean: float, slope: float, seed: int) -> tuple[list[dict], np.ndarray]:
-    """Logged records with the model's answers, x ~ N(mean, 1), labels drawn by the world's
-    rule of `slope`; and the labels."""
+def rows(
+    mean: float, slope: float, seed: int, model: tuple[str, float] = ("m", 4.0)
+) -> tuple[list[dict], np.ndarray]:
+    """Logged records with the answers of model (md5, its slope: 4, too sure), x ~
+    N(mean, 1), labels drawn by the world's rule of `slope`; and the labels."""
     rng = np.random.default_rng(seed)
     x = rng.normal(mean, 1.0, ROWS)
     labels = np.where(rng.random(ROWS) < truth_proba(x, slope), "b", "a")
-    proba = model_proba(x)
+    md5, sure = model
+    proba = model_proba(x, sure)
     given = [dict(zip(CLASSES, p.tolist(), strict=True)) for p in proba]
     records = [
         {"prediction": CLASSES[int(p[1] > 0.5)], "probabilities": g, "label": str(label),
-         "model_md5": "m"}
+         "model_md5": md5, "model_version": f"v-{md5}"}
         for p, g, label in zip(proba, given, labels, strict=True)
     ]  # fmt: skip
     return records, labels
@@ -119,3 +122,29 @@ def test_rows_of_another_model_or_a_regression_are_not_estimated(calibrated):
     regression = Yardstick("regression", "neg_root_mean_squared_error", yardstick.business)
     said = cbpe.Estimator({}, regression, seed=0)(records)
     assert said == {"estimate": True, "value": None, "why": cbpe.NOT_FOR_REGRESSION}
+
+
+def test_rows_two_versions_answered_are_each_estimated_by_their_own_calibration(calibrated):
+    """A window across a swap: v-m (too sure) answered 1,000 rows, v-u (unsure: slope 0.5
+    where the world's is 1.5, calibrated on its own reference rows) 4,000 rows of
+    shifted inputs. Each model's rows by its calibration, pooled by rows: the estimate
+    covers both versions and tracks the truth of all 5,000 rows."""
+    yardstick = Yardstick("classification", "accuracy", BUSINESS)
+    unsure = ("u", 0.5)
+    reference, labels = rows(0.0, 1.5, seed=6, model=unsure)
+    own = cbpe.calibrate(cbpe.logged_proba(reference, CLASSES), labels, CLASSES)
+    first, second = rows(0.0, 1.5, seed=7)[0][:1000], rows(2.0, 1.5, seed=8, model=unsure)[0]
+    estimator = cbpe.Estimator({"m": calibrated, "u": own}, yardstick, seed=0)
+    found = estimator(first + second)
+    truth = realised(first + second, yardstick)
+    print(f"two versions: estimate {found['value']} [{found['lower']}, {found['upper']}], "
+          f"truth {truth:.4f}")  # fmt: skip
+    assert found["rows"] == 5000 and "not_estimated" not in found
+    assert found["versions"] == {"v-m": 1000, "v-u": 4000}
+    assert abs(found["value"] - truth) < TOLERANCE
+    # Pooled by rows: between the two versions' own estimates, nearer the larger one.
+    alone = [estimator(part)["value"] for part in (first, second)]
+    assert found["value"] == pytest.approx((alone[0] + 4 * alone[1]) / 5, abs=0.005)
+    # The unsure model's rows read by the other's calibration would be estimated wrong.
+    wrong = cbpe.Estimator({"u": calibrated}, yardstick, seed=0)(second)["value"]
+    assert abs(wrong - realised(second, yardstick)) > TOLERANCE

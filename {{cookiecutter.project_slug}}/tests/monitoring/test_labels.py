@@ -7,6 +7,7 @@ import os
 import pytest
 
 from {{ cookiecutter.package_name }}.monitoring import labels
+from {{ cookiecutter.package_name }}.serving import prediction_log
 from {{ cookiecutter.package_name }}.serving.prediction_log import PredictionLog
 
 
@@ -40,7 +41,15 @@ def test_the_last_label_of_an_id_wins_and_the_log_is_untouched(tmp_path):
     assert [r["label"] for r in records] == ["c", "b", "carried"]
     assert records[0]["label_time"] == "2026-01-03T00:00:00Z" and "label_time" not in records[2]
     assert log_path.read_bytes() == before
-    assert labels.logged_ids(log_path) == set(ids)
+    assert labels.logged_ids(prediction_log.load(log_path).records) == set(ids)
+
+
+def test_logged_ids_are_the_records_ids_an_old_record_its_request_and_row():
+    """The one helper on records that `feedback` (its known ids, the rows that carried a
+    label) and the tests use."""
+    records = [{"request_id": "r", "row": 0, "id": "r-0"}, {"request_id": "old", "row": 3}]
+    assert labels.logged_ids(records) == {"r-0", "old-3"}
+    assert labels.logged_ids(r for r in records if "id" not in r) == {"old-3"}
 
 
 def test_a_torn_line_is_skipped_and_a_failed_write_leaves_whole_lines(tmp_path, monkeypatch):

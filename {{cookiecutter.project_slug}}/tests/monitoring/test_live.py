@@ -112,6 +112,29 @@ def test_a_group_value_comes_from_the_inputs_else_from_the_logged_groups():
     assert live.group_value({"inputs": {}}, "region") is None
 
 
+def test_logged_answers_share_one_class_list_and_read_probabilities_only_from_all_sides():
+    """The helper live figures and the shadow's comparison both use: classes named by
+    either side's probabilities are columns of both (1, 1.0 and "1" one class); a side
+    without probabilities leaves every side without them."""
+    ours = [{**row(1, 1, "red", "n"), "probabilities": {1.0: 0.75, "2": 0.25}},
+            {**row("2", "2", "red", "n"), "probabilities": {"1": 0.0, 2: 1.0}}]  # fmt: skip
+    theirs = [{"prediction": "3", "probabilities": {"1": 0.25, "3": 0.75}},
+              {"prediction": 2, "probabilities": {"2": 0.5, 3.0: 0.5}}]  # fmt: skip
+    truth, (mine, other), classes = live.logged_answers(ours, [ours, theirs], "classification")
+    assert classes == ["1", "2", "3"] and list(truth) == ["1", "2"]
+    assert list(mine.predicted) == ["1", "2"] and list(other.predicted) == ["3", "2"]
+    assert mine.proba.tolist() == [[0.75, 0.25, 0.0], [0.0, 1.0, 0.0]]
+    assert other.proba.tolist() == [[0.25, 0.0, 0.75], [0.0, 0.5, 0.5]]
+    blind = [{**theirs[0], "probabilities": None}, theirs[1]]
+    _, (mine, other), classes = live.logged_answers(ours, [ours, blind], "classification")
+    assert mine.proba is None and other.proba is None
+    assert classes == ["1", "2", "3"], "the labels and predictions seen"
+    numbers = [row(10.0, 12.0, "red", "n"), row(20.0, 17.5, "red", "n")]
+    truth, (answers,), classes = live.logged_answers(numbers, [numbers], "regression")
+    assert truth.tolist() == [10.0, 20.0] and answers.predicted.tolist() == [12.0, 17.5]
+    assert answers.proba is None and classes is None
+
+
 def timed(minute: int, version: str, label=None, label_minute: int | None = None) -> dict:
     """A joined record predicted at 12:<minute>, its label (if any) arriving at
     12:<label_minute>."""
@@ -162,3 +185,9 @@ def test_the_report_gives_coverage_freshness_versions_and_windows(make_params):
     text = live.summary({**found, "freshness": fresh})
     assert "4 of 6 logged rows have a label (66.7%)" in text
     assert "~0.5 [0.4, 0.6] (estimate)" in text
+    # An estimate says which versions' rows it covered (cbpe.Estimator) and what it left.
+    across = {"estimate": True, "value": 0.5, "lower": 0.4, "upper": 0.6,
+              "versions": {"v1": 2, "v2": 1}, "not_estimated": 3}  # fmt: skip
+    windows[0]["estimate"] = across
+    text = live.summary({**found, "freshness": fresh})
+    assert "| ~0.5 [0.4, 0.6] (estimate of v1, v2; 3 rows not estimated) |" in text

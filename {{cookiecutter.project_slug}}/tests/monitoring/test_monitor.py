@@ -137,9 +137,9 @@ def test_lines_of_the_log_that_are_no_record_are_named_counted_and_reported(tmp_
     whole = [json.dumps({**r, "inputs": {"x": 1.0, "c": "red"}}) for r in LOGGED[:3]]
     lines = [whole[0], whole[1][:30], whole[1], "{}", whole[2]]  # a torn one, an edited one
     path.write_text("".join(line + "\n" for line in lines))
-    records, times, skipped = monitor.logged_rows(path, None)
-    assert [r["request_id"] for r in records] == ["r1", "r2", "r3"] and len(times) == 3
-    assert skipped == 2
+    logged = monitor.logged_rows(path, None)
+    assert [r["request_id"] for r in logged.rows] == ["r1", "r2", "r3"] and len(logged.times) == 3
+    assert logged.skipped == 2 and len(logged.every) == 3
     assert f"{path} line 2: not a whole prediction record" in caplog.text
     assert "2 such lines in the log" in caplog.text
     report = {**monitor.drift_report(frame(50), frame(50), ROLES, RULES), "skipped_lines": 2}

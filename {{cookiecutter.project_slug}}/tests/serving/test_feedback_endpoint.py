@@ -100,9 +100,9 @@ def test_feedback_needs_the_key_when_one_is_set(served, task):
 
 def test_the_id_index_reads_only_what_the_log_gained_and_follows_rotations(tmp_path, monkeypatch):
     """Rows written in three rounds into a log that rotates every few rows: after each
-    round the index knows exactly the ids the log holds (labels.logged_ids reads it
-    whole), it never reads a backup twice, and it reads the file it follows from where
-    its last look ended."""
+    round the index knows exactly the ids the log holds (the whole log read, then
+    labels.logged_ids), it never reads a backup twice, and it reads the file it follows
+    from where its last look ended."""
     path = tmp_path / "p.jsonl"
     log = PredictionLog(path, 500, 2, flush_seconds=60, queue_rows=10_000)  # ~5 rows a file
     index = IdIndex(path, prediction_log.logged_id)
@@ -120,7 +120,7 @@ def test_the_id_index_reads_only_what_the_log_gained_and_follows_rotations(tmp_p
         log.flush()
         reads.clear()
         index.refresh(wait=1.0)
-        held = labels.logged_ids(path)
+        held = labels.logged_ids(prediction_log.load(path).records)
         assert {i for i in held if i in index} == held and f"q{round_}-11" in held
         names = [name for name, _ in reads]
         assert len(names) == len(set(names)), reads  # each file read at most once a look

@@ -24,7 +24,7 @@ from ..core import io
 from ..core.errors import DataError, UserError
 from ..core.params import Params, ServiceParams
 from ..monitoring import alerts, labels, live
-from ..serving import prediction_log, registry
+from ..serving import registry
 from . import record as records
 from .evidence import PROD, git
 from .promote import run_command
@@ -242,9 +242,9 @@ def run(
     return {"from": old, "to": new, "commit": commit, "breach": record["breach"]}
 
 
-def main(root: Path, params: Params, service: ServiceParams, log_path: Path | None) -> int:
-    """`monitor --act`: 0 when nothing was to do or prod was rolled back (a refusal is a
-    UserError: status 1)."""
-    path = root / (log_path or service.serve.prediction_log)
-    run(root, params, service, prediction_log.load(path).records)
+def main(root: Path, params: Params, service: ServiceParams, logged: list[dict]) -> int:
+    """`monitor --act` on the records `monitor` read (all of the log, whatever --since
+    says: the alert judges prod's rows since its assignment): 0 when nothing was to do
+    or prod was rolled back (a refusal is a UserError: status 1)."""
+    run(root, params, service, logged)
     return 0

@@ -10,6 +10,11 @@ NannyML), from the probabilities the server logged.
    would be (bootstrap.Scoring): the mean is the estimate, the middle 95% of the draws
    its interval. Any classification metric works this way, business_value included; the
    cost is DRAWS scorings of the rows, linear in rows.
+3. Rows several models answered (a window across a swap): each model's rows (by
+   model_md5) are drawn from its own calibration and the models' metrics pooled draw by
+   draw, weighted by rows (exact for a metric that is a mean over rows, as accuracy,
+   business_value and log loss are; for ROC AUC the rows-weighted mean of each model's).
+   The estimate says which versions it covered (`versions`: rows each).
 
 What it assumes: the calibration holds live, i.e. P(label | inputs) is what it was on the
 test split. It follows covariate shift (the inputs move, the model's confidence moves
@@ -20,6 +25,7 @@ estimated: a regressor gives one number per row, no distribution to draw labels 
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +39,7 @@ from ..decision import bootstrap
 from ..decision.verdicts import Answers, Yardstick
 from ..serving import registry
 from ..tables import schema
+from .live import version_of
 
 DRAWS = 200
 DECIMALS = 6
@@ -84,32 +91,63 @@ def draws(calibrated: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.minimum((u[:, None] >= cumulative).sum(axis=1), calibrated.shape[1] - 1)
 
 
-def estimate(
-    records: list[dict], calibration: Calibration, yardstick: Yardstick, seed: int
-) -> dict:
-    """The estimated headline metric of `records` (logged answers with probabilities):
-    {estimate: true, metric, value, lower, upper, rows, draws}; value None (and why) when
-    no draw could be scored."""
-    classes = calibration.classes
-    result = {"estimate": True, "metric": yardstick.metric, "rows": len(records), "value": None}
-    if not records:
-        return {**result, "why": "no rows to estimate"}
-    proba = logged_proba(records, classes)
-    predicted = np.array([schema.category_label(r["prediction"]) for r in records], dtype=object)
-    answers, calibrated = Answers(predicted, proba), calibration.apply(proba)
+Part = tuple[list[dict], Calibration]  # one model's records and its calibration
+
+
+def scored_draws(parts: list[Part], yardstick: Yardstick, seed: int) -> np.ndarray:
+    """Per draw (a row) and part (a column), the metric of one set of labels drawn from
+    the part's calibrated probabilities, scored against its logged answers; nan where a
+    draw could not be scored. One generator for all parts, part after part in a draw:
+    one part alone draws what it drew before parts were pooled."""
+    prepared, label = [], schema.category_label
+    for records, calibration in parts:
+        proba = logged_proba(records, calibration.classes)
+        predicted = np.array([label(r["prediction"]) for r in records], dtype=object)
+        names = np.array(calibration.classes, dtype=object)
+        prepared.append((Answers(predicted, proba), calibration.apply(proba), names))
     rng = np.random.default_rng(seed)
-    names = np.array(classes, dtype=object)
-    values = []
-    for _ in range(DRAWS):
-        truth = names[draws(calibrated, rng)]
-        value = bootstrap.Scoring(yardstick.metric, yardstick, truth, classes).score(answers)
-        if value is not None:
-            values.append(value)
-    if not values:
-        return {**result, "why": f"{yardstick.metric} could score no draw of labels"}
-    lower, upper = np.quantile(values, [0.025, 0.975])
-    figures = {"value": np.mean(values), "lower": lower, "upper": upper}
-    return {**result, **{k: round(float(v), DECIMALS) for k, v in figures.items()}, "draws": DRAWS}
+    values = np.full((DRAWS, len(parts)), np.nan)
+    for n in range(DRAWS):
+        for k, (answers, calibrated, names) in enumerate(prepared):
+            truth = names[draws(calibrated, rng)]
+            classes = parts[k][1].classes
+            value = bootstrap.Scoring(yardstick.metric, yardstick, truth, classes).score(answers)
+            values[n, k] = np.nan if value is None else value
+    return values
+
+
+def estimate(parts: list[Part], yardstick: Yardstick, seed: int) -> dict:
+    """The estimated headline metric of logged answers with probabilities, each model's
+    rows (a part) drawn from its own calibration and the parts pooled draw by draw,
+    weighted by rows: {estimate: true, metric, value, lower, upper, rows, draws,
+    versions: {version: rows}}. A part no draw could score (too few rows for the
+    metric) is left out; value None (and why) when nothing is left."""
+    parts = [p for p in parts if p[0]]
+    rows = sum(len(records) for records, _ in parts)
+    result = {"estimate": True, "metric": yardstick.metric, "rows": rows, "value": None}
+    if not parts:
+        return {**result, "why": "no rows to estimate"}
+    values = scored_draws(parts, yardstick, seed)
+    unscored = {**result, "why": f"{yardstick.metric} could score no draw of labels"}
+    kept = ~np.isnan(values).all(axis=0)
+    if not kept.any():
+        return unscored
+    parts, values = [p for p, k in zip(parts, kept, strict=True) if k], values[:, kept]
+    sizes = np.array([len(records) for records, _ in parts])
+    pooled = values @ (sizes / sizes.sum())  # nan in a draw a part could not score
+    pooled = pooled[~np.isnan(pooled)]
+    if not len(pooled):
+        return unscored
+    lower, upper = np.quantile(pooled, [0.025, 0.975])
+    figures = {"value": np.mean(pooled), "lower": lower, "upper": upper}
+    versions = Counter(version_of(r) for records, _ in parts for r in records)
+    return {
+        **result,
+        "rows": int(sizes.sum()),
+        **{k: round(float(v), DECIMALS) for k, v in figures.items()},
+        "draws": DRAWS,
+        "versions": dict(versions),
+    }
 
 
 def _calibration(model, metadata: dict, test: pd.DataFrame) -> Calibration | None:
@@ -148,7 +186,8 @@ def from_version(version: str) -> tuple[str, Calibration | None]:
 @dataclass(frozen=True)
 class Estimator:
     """The estimate of any list of logged records: of those a calibrated model answered
-    (by model_md5) with probabilities; the others are counted, not estimated."""
+    (by model_md5) with probabilities, each model's by its own calibration, pooled
+    (estimate); the others are counted as not_estimated."""
 
     calibrations: dict[str, Calibration | None]
     yardstick: Yardstick
@@ -160,13 +199,15 @@ class Estimator:
         usable = {md5 for md5, c in self.calibrations.items() if c is not None}
         if not usable:
             return {"estimate": True, "value": None, "why": "no model here to calibrate"}
-        mine = [r for r in records if r.get("model_md5") in usable and r.get("probabilities")]
-        # The rows of one model (the report asks per version): the first's, by its own
-        # calibration; another model's rows are counted as not estimated.
-        md5 = mine[0]["model_md5"] if mine else next(iter(usable))
-        mine = [r for r in mine if r["model_md5"] == md5]
-        result = estimate(mine, self.calibrations[md5], self.yardstick, self.seed)
-        if len(mine) < len(records):
-            # No reference to calibrate another model's probabilities on.
-            result["not_estimated"] = len(records) - len(mine)
+        # Each model's rows (rows answered by two versions: a window across a swap) by
+        # its own calibration, in the order the models first answered.
+        mine: dict[str, list[dict]] = {}
+        for record in records:
+            if record.get("model_md5") in usable and record.get("probabilities"):
+                mine.setdefault(record["model_md5"], []).append(record)
+        parts = [(rows, self.calibrations[md5]) for md5, rows in mine.items()]
+        result = estimate(parts, self.yardstick, self.seed)
+        if result["rows"] < len(records):
+            # No reference to calibrate an unknown model's probabilities on.
+            result["not_estimated"] = len(records) - result["rows"]
         return result

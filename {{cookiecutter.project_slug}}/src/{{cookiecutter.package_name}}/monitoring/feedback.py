@@ -127,7 +127,7 @@ def store(
             f"no prediction log at {log_path}: `serve` writes it; name another with --log"
         )
     records = prediction_log.read(log_path)
-    logged = {prediction_log.row_id(r) for r in records}
+    logged = labels.logged_ids(records)
     kept, unknown = prediction_log.split_known(found, logged)
     given = len(kept) + len(unknown)
     if unknown and not skip_unknown:
@@ -140,7 +140,7 @@ def store(
     before = labels.latest(feedback_path)
     when = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
     labels.append(feedback_path, list(kept.items()), when)
-    carried = {prediction_log.row_id(r) for r in records if r.get("label") is not None}
+    carried = labels.logged_ids(r for r in records if r.get("label") is not None)
     covered = (carried | set(before) | set(kept)) & logged
     return {
         "stored": len(kept),

@@ -13,6 +13,7 @@ interleave; a write that fails part way is cut back to the file's last whole lin
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from ..serving import prediction_log
@@ -50,6 +51,7 @@ def joined(records: list[dict], labels: dict[str, dict]) -> list[dict]:
     return out
 
 
-def logged_ids(log_path: Path) -> set[str]:
-    """The ids of every row in the prediction log and its backups."""
-    return {prediction_log.row_id(r) for r in prediction_log.load(log_path).records}
+def logged_ids(records: Iterable[dict]) -> set[str]:
+    """The ids of logged records (prediction_log.row_id: an old record without one gets
+    the id it would have)."""
+    return {prediction_log.row_id(r) for r in records}

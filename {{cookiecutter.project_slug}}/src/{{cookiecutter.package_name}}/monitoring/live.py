@@ -39,24 +39,47 @@ def group_value(record: dict, column: str) -> object:
     return (record.get("groups") or {}).get(column)
 
 
-def _answers(rows: list[dict], task: str) -> tuple[np.ndarray, Answers, list | None]:
-    """(the labels, the logged answers, the classes: proba's columns) of labelled
-    records; classes as text."""
+def logged_answers(
+    labelled: list[dict], sides: list[list[dict]], task: str
+) -> tuple[np.ndarray, list[Answers], list | None]:
+    """(the labels of `labelled`, each side's logged answers on those rows, the classes
+    they share: proba's columns and the scorer's). A side is the records of one model
+    in the same order (live: the records themselves; the shadow: the champion's and the
+    shadow's). Classes as text: those the probabilities name when every row of every
+    side logged them, else the labels and predictions seen and no side reads
+    probabilities, so that sides scored together are scored alike."""
     if task == "regression":
-        truth = np.array([float(r["label"]) for r in rows])
-        predicted = np.array([float(r["prediction"]) for r in rows])
-        return truth, Answers(predicted), None
-    truth = np.array([schema.category_label(r["label"]) for r in rows], dtype=object)
-    predicted = np.array([schema.category_label(r["prediction"]) for r in rows], dtype=object)
-    probabilities = [r.get("probabilities") for r in rows]
-    if any(p is None for p in probabilities):
-        return truth, Answers(predicted), sorted(set(predicted) | set(truth))
-    classes = sorted({schema.category_label(c) for p in probabilities for c in p})
-    proba = np.array(
-        [[{schema.category_label(c): v for c, v in p.items()}.get(c, 0.0) for c in classes]
-         for p in probabilities]
-    )  # fmt: skip
-    return truth, Answers(predicted, proba), classes
+        truth = np.array([float(r["label"]) for r in labelled])
+        return truth, [_side(rows, task, None) for rows in sides], None
+    label = schema.category_label
+    truth = np.array([label(r["label"]) for r in labelled], dtype=object)
+    given = [r.get("probabilities") for rows in sides for r in rows]
+    columns = None
+    if given and all(p is not None for p in given):
+        columns = sorted({label(c) for p in given for c in p})
+    answers = [_side(rows, task, columns) for rows in sides]
+    classes = columns or sorted(set(truth).union(*(a.predicted for a in answers)))
+    return truth, answers, classes
+
+
+def _side(rows: list[dict], task: str, columns: list | None) -> Answers:
+    """One model's logged answers: its predictions and, given columns, its probabilities
+    in them (0 for a class a row does not name)."""
+    if task == "regression":
+        return Answers(np.array([float(r["prediction"]) for r in rows]))
+    label = schema.category_label
+    predicted = np.array([label(r["prediction"]) for r in rows], dtype=object)
+    if columns is None:
+        return Answers(predicted)
+    named = [{label(c): v for c, v in r["probabilities"].items()} for r in rows]
+    return Answers(predicted, np.array([[p.get(c, 0.0) for c in columns] for p in named]))
+
+
+def _answers(rows: list[dict], task: str) -> tuple[np.ndarray, Answers, list | None]:
+    """(the labels, the logged answers, the classes) of labelled records (logged_answers
+    of one side)."""
+    truth, (answers,), classes = logged_answers(rows, [rows], task)
+    return truth, answers, classes
 
 
 def live_metric(rows: list[dict], yardstick: Yardstick, min_rows: int) -> dict:
@@ -359,7 +382,11 @@ def _value(figure: dict | None) -> str:
     if not figure or figure.get("value") is None:
         return f"none ({figure['why']})" if figure and figure.get("why") else "none"
     if figure.get("estimate"):
-        return f"~{figure['value']} [{figure['lower']}, {figure['upper']}] (estimate)"
+        # Which versions' rows it covered (cbpe.Estimator), and the rows it could not.
+        covered = f" of {', '.join(figure['versions'])}" if figure.get("versions") else ""
+        left = figure.get("not_estimated")
+        covered += f"; {left} rows not estimated" if left else ""
+        return f"~{figure['value']} [{figure['lower']}, {figure['upper']}] (estimate{covered})"
     return str(figure["value"])
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -271,9 +272,22 @@ def reference() -> tuple[schema.Roles, pd.DataFrame]:
     return roles, train[schema.base_ids(train[schema.ID]) == train[schema.ID].astype(str)]
 
 
-def logged_rows(log_path: Path, since: str | None) -> tuple[list[dict], pd.Series, int]:
-    """The log's records from `since` on, in time order (window), their times, and how many
-    lines were no record: a warning names the first of those (torn or edited lines)."""
+@dataclass(frozen=True)
+class Logged:
+    """The prediction log as `monitor` reads it, once for all it does (drift, live
+    figures, the shadow, the alert): every record, oldest first; the rows from --since
+    on, in time order (window), and their times; how many lines were no record."""
+
+    path: Path
+    every: list[dict]
+    rows: list[dict]
+    times: pd.Series
+    skipped: int
+
+
+def logged_rows(log_path: Path, since: str | None) -> Logged:
+    """The log read once (Logged); a warning names the first line that was no record
+    (torn or edited lines)."""
     contents = prediction_log.load(log_path)
     records, times = window(contents.records, since_time(since))
     if not records:
@@ -284,7 +298,7 @@ def logged_rows(log_path: Path, since: str | None) -> tuple[list[dict], pd.Serie
         )
     if contents.unreadable:
         log.warning("%s", contents.warning())
-    return records, times, len(contents.unreadable)
+    return Logged(log_path, contents.records, records, times, len(contents.unreadable))
 
 
 def estimator(params: Params, records: list[dict]) -> cbpe.Estimator:
@@ -328,16 +342,11 @@ def live_report(
 
 
 def main(
-    params: Params,
-    service: ServiceParams,
-    log_path: Path | None,
-    batch: Path | None,
-    fail_on_drift: bool,
-    *,
-    since: str | None = None,
+    params: Params, service: ServiceParams, logged: Logged, batch: Path | None, fail_on_drift: bool
 ) -> int:
-    log_path = Path(log_path or service.serve.prediction_log)
-    records, times, skipped = logged_rows(log_path, since)
+    """The drift and live reports of the logged rows (logged_rows), or with `batch` those
+    rows written as a raw data batch instead."""
+    records, times = logged.rows, logged.times
     if batch is not None:
         if batch.exists():
             raise DataError(f"{batch} exists: batches are never overwritten, pick a new name")
@@ -351,12 +360,12 @@ def main(
         return 0
     roles, train = reference()
     report = drift_report(train, logged_inputs(records, roles), roles, service.monitor)
-    report["log"] = str(log_path)
-    report["skipped_lines"] = skipped
+    report["log"] = str(logged.path)
+    report["skipped_lines"] = logged.skipped
     report["period"] = period(records, times)
     io.write_json(DRIFT_REPORT, report)
     io.write_text(DRIFT_SUMMARY, summary(report))
-    found = {"log": str(log_path), **live_report(records, times, roles, (params, service))}
+    found = {"log": str(logged.path), **live_report(records, times, roles, (params, service))}
     io.write_json(LIVE_REPORT, found)
     io.write_text(LIVE_SUMMARY, live.summary(found))
     page.write(PAGE, found, report)

@@ -25,9 +25,8 @@ from ..core.params import MonitorParams, Params, ServiceParams
 from ..decision.bootstrap import Scoring
 from ..decision.verdicts import Answers, Yardstick
 from ..serving import prediction_log
-from ..tables import schema
-from . import labels
-from .monitor import categorical_drift, logged_rows, numeric_drift
+from . import labels, live
+from .monitor import Logged, categorical_drift, numeric_drift
 
 log = logging.getLogger(__name__)
 
@@ -105,26 +104,14 @@ def labelled_answers(
     matched: list[tuple[dict, dict]], task: str
 ) -> tuple[np.ndarray, Answers, Answers, list | None]:
     """(the labels, the champion's answers, the shadow's, the classes: proba's columns)
-    on the labelled pairs; probabilities only when both models logged them."""
+    on the labelled pairs (live.logged_answers: probabilities only when both models
+    logged them)."""
     labelled = [(c, s) for c, s in matched if c.get("label") is not None]
-    if task == "regression":
-        truth = np.array([float(c["label"]) for c, _ in labelled])
-        ours, theirs = _numbers(labelled)
-        return truth, Answers(ours), Answers(theirs), None
-    label = schema.category_label
-    truth = np.array([label(c["label"]) for c, _ in labelled], dtype=object)
-    sides = ([c for c, _ in labelled], [s for _, s in labelled])
-    predicted = [np.array([label(r["prediction"]) for r in side], dtype=object) for side in sides]
-    given = [[r.get("probabilities") for r in side] for side in sides]
-    if not labelled or any(p is None for side in given for p in side):
-        classes = sorted(set(truth).union(*predicted))
-        return truth, Answers(predicted[0]), Answers(predicted[1]), classes
-    classes = sorted({label(c) for side in given for p in side for c in p})
-    proba = [
-        np.array([[{label(c): v for c, v in p.items()}.get(c, 0.0) for c in classes] for p in side])
-        for side in given
-    ]
-    return truth, Answers(predicted[0], proba[0]), Answers(predicted[1], proba[1]), classes
+    ours = [c for c, _ in labelled]
+    truth, (champion, shadow), classes = live.logged_answers(
+        ours, [ours, [s for _, s in labelled]], task
+    )
+    return truth, champion, shadow, classes
 
 
 def live_metrics(matched: list[tuple[dict, dict]], yardstick: Yardstick) -> dict:
@@ -192,18 +179,16 @@ def summary(found: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(
-    params: Params, service: ServiceParams, log_path: Path | None, since: str | None
-) -> dict | None:
+def write(params: Params, service: ServiceParams, logged: Logged) -> dict | None:
     """reports/shadow.json and .md when the shadow log (serve.shadow_log) holds records,
-    of the champion's rows `monitor` reads (its log, from `since` on); None, and nothing
-    written, without a shadow log. Called by `monitor` after its drift report."""
+    of the champion's rows `monitor` read (its log, from `since` on: logged_rows); None,
+    and nothing written, without a shadow log. Called by `monitor` after its drift
+    report."""
     shadow_log = Path(service.serve.shadow_log)
     shadow = read(shadow_log)
     if not shadow:
         return None
-    champion = logged_rows(Path(log_path or service.serve.prediction_log), since)[0]
-    joined = labels.joined(champion, labels.latest(Path(service.serve.feedback_log)))
+    joined = labels.joined(logged.rows, labels.latest(Path(service.serve.feedback_log)))
     yardstick = Yardstick(params.task, params.metric, params.business)
     found = report(joined, shadow, yardstick, service.monitor)
     found["log"] = str(shadow_log)
