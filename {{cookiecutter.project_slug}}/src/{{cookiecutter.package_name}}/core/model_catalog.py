@@ -8,16 +8,23 @@ model (docs/pipeline.md "Models"). Nothing lists the models elsewhere: a new fil
 model, and `model@select.candidates.<name>: <name>` in conf/config.yaml makes it a
 candidate.
 
-While conf/ is composed, class_problem() imports each `_target_` (scikit-learn, once)
-and checks its keys against the class's own signature; the other checks here need no
-import, so the data stages parse params.yaml without scikit-learn.
+While conf/ is composed, class_problem() checks each model's keys against its class's own
+signature; the other checks here need no import, so the data stages parse params.yaml
+without scikit-learn. Importing scikit-learn for that check took 1-1.5 s of every
+`dvc exp run`, so what it learns of a class from an installed package (its name, its
+task, its parameters) is kept in .dvc/tmp/model_classes.json, keyed on that package's
+__init__.py (its path, size and time): `uv sync` to another version checks afresh.
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.util
 import inspect
+import json
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +44,8 @@ ONNX_FACTS = ("float32", "parity_may_fail")
 # a person: a model file asking for any other is refused (modeling/models.py).
 SKOPS_TRUSTED = "_skops_trusted_"
 NOT_HYPERPARAMETERS = (NAME, TARGET, ONNX, SKOPS_TRUSTED)
+# What class_problem learnt of installed classes (module docstring), in the project root.
+CLASS_CACHE = Path(".dvc", "tmp", "model_classes.json")
 
 
 def hyperparameters(config: dict[str, Any]) -> dict[str, Any]:
@@ -118,17 +127,20 @@ def is_of_task(estimator_class: type, task: str) -> bool:
     return (is_classifier if task == "classification" else is_regressor)(estimator)
 
 
-def class_problem(task: str, where: str, config: dict[str, Any]) -> str | None:
+def class_problem(
+    task: str, where: str, config: dict[str, Any], cached: bool = False
+) -> str | None:
     """Why the model at `where` cannot build its estimator, or None: `_target_` imports,
-    is a `task` estimator, and takes every hyperparameter given. Imports the class."""
+    is a `task` estimator, and takes every hyperparameter given. Imports the class, unless
+    `cached` (composing conf/; a stage imports it anyway) and CLASS_CACHE knows it."""
     fix = f"fix {TARGET} in conf/model/{config.get(NAME)}.yaml"
     try:
-        found = estimator_class(config)
+        facts = class_facts(str(config[TARGET]), task, cached)
     except ImportError as exc:
         return f"{where}.{TARGET} {config[TARGET]!r}: {exc}; {fix}"
-    if not is_of_task(found, task):
+    if not facts["of_task"]:
         return f"{where}.{TARGET} {config[TARGET]!r} is not a {task} estimator; {fix}"
-    accepted = set(inspect.signature(found).parameters)
+    accepted = set(facts["parameters"])
     if "random_state" in config:
         return f"{where}.random_state is not set here: the top-level seed sets it (-S seed=...)"
     settable = sorted(accepted - {"random_state"}, key=str.lower)
@@ -138,6 +150,60 @@ def class_problem(task: str, where: str, config: dict[str, Any]) -> str | None:
     close = difflib.get_close_matches(unknown[0], settable, n=1)
     hint = f"did you mean {close[0]}? " if close else ""
     return (
-        f"{where}.{unknown[0]} is not a parameter of {found.__name__}: {hint}it takes "
+        f"{where}.{unknown[0]} is not a parameter of {facts['name']}: {hint}it takes "
         f"{', '.join(settable)}"
     )
+
+
+def class_facts(target: str, task: str, cached: bool) -> dict[str, Any]:
+    """{name, of_task, parameters} of the class `target`: from CLASS_CACHE when `cached`
+    and its package's stamp matches, else by importing it (ImportError in one line)."""
+    stamp = _package_stamp(target) if cached else None
+    key = f"{target} {task} {stamp}"
+    cache = _read_cache() if stamp else {}
+    if key in cache:
+        return cache[key]
+    found = estimator_class({TARGET: target})
+    facts = {
+        "name": found.__name__,
+        "of_task": is_of_task(found, task),
+        "parameters": sorted(inspect.signature(found).parameters),
+    }
+    if stamp and CLASS_CACHE.parent.is_dir():
+        kept = {k: v for k, v in cache.items() if not k.startswith(f"{target} {task} ")}
+        _write_cache({**kept, key: facts})
+    return facts
+
+
+def _package_stamp(target: str) -> str | None:
+    """Path, size and change time of the __init__.py of `target`'s top-level package, and
+    the Python version; None for a module of this project (edited at will) or none found."""
+    try:
+        spec = importlib.util.find_spec(target.split(".")[0])
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin or not os.path.isfile(spec.origin):
+        return None
+    origin = os.path.abspath(spec.origin)
+    if origin.startswith(os.path.join(os.getcwd(), "")):
+        return None
+    stat = os.stat(origin)
+    return f"{origin}:{stat.st_size}:{stat.st_mtime_ns}:{sys.version_info[:3]}"
+
+
+def _read_cache() -> dict[str, Any]:
+    try:
+        cached = json.loads(CLASS_CACHE.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return cached if isinstance(cached, dict) else {}
+
+
+def _write_cache(cache: dict[str, Any]) -> None:
+    """Atomically (temp file, rename); a project that cannot be written just checks again."""
+    temporary = CLASS_CACHE.with_name(f".{CLASS_CACHE.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(json.dumps(cache, indent=1, sort_keys=True), encoding="utf-8")
+        os.replace(temporary, CLASS_CACHE)
+    except OSError:
+        temporary.unlink(missing_ok=True)

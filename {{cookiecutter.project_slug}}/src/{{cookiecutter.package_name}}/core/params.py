@@ -520,7 +520,7 @@ def model_problem(
             f"model.name {config.get('name')!r} is no file of {models_dir}: a model file's "
             "name is its stem (conf/model/<name>.yaml holds `name: <name>`)"
         )
-    return model_catalog.class_problem(task, where, config)
+    return model_catalog.class_problem(task, where, config, cached=True)
 
 
 def choice_problem(params: Params, models_dir: Path | None = None) -> str | None:
