@@ -160,8 +160,13 @@ class PipelineChecks:
         on the dask engine too (once: the classification class)."""
         root, task = project
         lock = (root / "dvc.lock").read_text()
+        # A stage that finds no server runs in its own process and starts one; once it
+        # listens (its socket), every stage of the next run is forked.
+        run(root, "dvc", "repro", "-f", "--single-item", "ingest")
+        folder = root / ".dvc" / "tmp" / "preload"
+        assert wait_until(lambda: any(folder.glob("*.sock")), 120)
         assert ran(run(root, "dvc", "repro", "-f").stdout) == STAGES
-        (server_log,) = (root / ".dvc" / "tmp" / "preload").glob("*.log")
+        (server_log,) = folder.glob("*.log")
         forked = re.findall(r"preload: \d+ runs (?:--quiet )?(\w+)", server_log.read_text())
         assert set(STAGES) <= set(forked), server_log.read_text()
         assert (root / "dvc.lock").read_text() == lock
