@@ -30,7 +30,18 @@ from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 
-from scale import COST, ENV, RUNNING, STAGES, Run, bake, exit_if_failed, machine, progress, table
+from scale import (
+    ENV,
+    RUNNING,
+    STAGES,
+    Run,
+    bake,
+    exit_if_failed,
+    machine,
+    progress,
+    run,
+    table,
+)
 
 # The preloader's contract: a server per project with its socket under this directory, on
 # unless REALITYLOOP_PRELOAD=0, gone after REALITYLOOP_PRELOAD_IDLE idle seconds or once
@@ -97,36 +108,10 @@ class Stamped(Run):
 
 
 def stamped(cwd: Path, *command: str, env: dict[str, str], timeout: float) -> Stamped:
-    """Run `command` in its own session, output to a file read every POLL seconds (a file,
-    not a pipe: a server forked by a stage may keep the descriptor open for its life)."""
-    started = time.perf_counter()
+    """scale.run, each output line stamped, read every POLL seconds."""
     stamps: list[tuple[float, str]] = []
-    with tempfile.TemporaryFile() as out:
-        proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
-        seen, status, seconds = 0, None, 0.0
-        try:
-            while status is None:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(timeout=POLL)
-                seconds = time.perf_counter() - started
-                if proc.poll() is not None:
-                    status = "ok" if proc.returncode == 0 else "failed"
-                elif seconds > timeout:
-                    status = "timeout"
-                new = os.pread(out.fileno(), 1 << 24, seen)
-                new = new[: new.rfind(b"\n") + 1]
-                seen += len(new)
-                for line in new.decode(errors="replace").splitlines():
-                    stamps.append((seconds, line))
-                    if COST.search(line) or RUNNING.search(line):
-                        progress(f"  {line.strip()}")
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        log = os.pread(out.fileno(), os.fstat(out.fileno()).st_size, 0).decode(errors="replace")
-    return Stamped(status, seconds, log, stamps)
+    done = run(cwd, *command, timeout=timeout, env=env, poll=POLL, stamps=stamps)
+    return Stamped(done.status, done.seconds, done.log, stamps)
 
 
 def preload_pids(project: Path) -> list[int]:

@@ -67,9 +67,18 @@ def progress(message: str) -> None:
     print(f"[{label} {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def run(cwd: Path, *command: str, timeout: float = 3600, env: dict | None = None) -> Run:
+def run(
+    cwd: Path,
+    *command: str,
+    timeout: float = 3600,
+    env: dict | None = None,
+    poll: float = 0.5,
+    stamps: list | None = None,
+) -> Run:
     """Run `command` in its own process group, echo stage lines as progress, kill it all on
-    timeout. Output goes to a file (read with pread, so the child's offset is untouched)."""
+    timeout. Output goes to a file (read with pread, so the child's offset is untouched;
+    a file, not a pipe: a server a stage forked may hold it open for its life), read every
+    `poll` seconds; with `stamps`, each line is appended with the second it was read at."""
     started = time.perf_counter()
     with tempfile.TemporaryFile() as out:
         proc = subprocess.Popen(command, cwd=cwd, env=env or ENV, stdout=out,
@@ -80,15 +89,18 @@ def run(cwd: Path, *command: str, timeout: float = 3600, env: dict | None = None
                 # Wakes at the exit, not at the next half second: timings of a few
                 # seconds (a push, a pull) would otherwise be whole half seconds.
                 with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(timeout=0.5)
+                    proc.wait(timeout=poll)
+                seconds = time.perf_counter() - started
                 if proc.poll() is not None:
                     status = "ok" if proc.returncode == 0 else "failed"
-                elif time.perf_counter() - started > timeout:
+                elif seconds > timeout:
                     status = "timeout"
                 new = os.pread(out.fileno(), 1 << 24, seen)
                 new = new[: new.rfind(b"\n") + 1]
                 seen += len(new)
                 for line in new.decode(errors="replace").splitlines():
+                    if stamps is not None:
+                        stamps.append((seconds, line))
                     if COST.search(line) or RUNNING.search(line):
                         progress(f"  {line.strip()}")
         finally:
