@@ -262,6 +262,21 @@ print(json.dumps(dict(
     assert {"pandas", "sklearn.base", "pyarrow.parquet"} <= set(state["libraries"])
 
 
+def test_anything_but_a_request_on_the_socket_is_refused_and_the_server_lives_on(project):
+    import socket
+    import struct
+
+    server = project.server_pid()
+    (path,) = project.folder().glob("*.sock")
+    for body in (b"[1, 2]", b'{"argv": []}', b"not json"):
+        with socket.socket(socket.AF_UNIX) as raw:
+            raw.connect(str(path))
+            raw.sendall(struct.pack("!Q", len(body)) + body)
+            assert raw.makefile("rb").readline().startswith(b"refused") or body == b"not json"
+    assert json.loads(project.call("info").stdout)["child"] is True
+    assert project.server_pid() == server
+
+
 def test_the_socket_is_private_and_inside_the_project(project):
     folder = project.folder()
     assert folder.stat().st_mode & 0o777 == 0o700

@@ -8,9 +8,9 @@ exits as the child did, with its status or by its signal.
 The server is per project, user and environment: its socket is
 `.dvc/tmp/preload/<uid>-<key>.sock`, and the key hashes everything the preloaded modules
 were imported under (the interpreter, its flags, sys.path and each of its folders' change
-time, the environment variables read at import time, resource limits, server.py). A
-`uv sync` or a new package version changes a site-packages folder, so the next stage
-meets no server and starts a fresh one: old modules never run new code.
+time, the environment variables read at import time, resource limits, server.py and
+remote.py). A `uv sync` or a new package version changes a site-packages folder, so the
+next stage meets no server and starts a fresh one: old modules never run new code.
 
 Standard library only, and little of it: this runs before every stage.
 """
@@ -38,6 +38,7 @@ IMPORT_TIME = (
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 FOLDER = os.path.join(".dvc", "tmp", "preload")
 SERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "server.py")
+REMOTE = os.path.join(os.path.dirname(SERVER), "remote.py")
 
 
 def delegate(package: str) -> None:
@@ -93,8 +94,9 @@ def key() -> str:
     parts += sorted(f"{k}={v}" for k, v in env.items())
     limits = (getattr(resource, n) for n in dir(resource) if n.startswith("RLIMIT_"))
     parts += [repr(resource.getrlimit(limit)) for limit in limits]
-    with open(SERVER, "rb") as server:
-        parts.append(hashlib.sha256(server.read()).hexdigest())
+    for peer in (SERVER, REMOTE):  # the two ends of the protocol: a server never outlives it
+        with open(peer, "rb") as code:
+            parts.append(hashlib.sha256(code.read()).hexdigest())
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 

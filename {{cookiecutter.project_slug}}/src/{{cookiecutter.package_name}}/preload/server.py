@@ -69,6 +69,8 @@ PRELOAD = (
 # pyarrow's jemalloc, whose fork handlers make forking safe. BLAS and OpenMP pools stay
 # unstarted (client.py runs only with their sizes at 1, as __main__.py sets them).
 FORK_SAFE_THREADS = {"python", "jemalloc_bg_thd"}
+# The keys of remote.py's request; anything else on the socket is refused.
+REQUEST = {"package", "argv", "env", "cwd", "umask", "path", "flags", "customize", "streams"}
 PR_SET_PDEATHSIG = 1
 
 
@@ -163,8 +165,12 @@ class Server:
             caller.close()
             return None
         mine = [repr(sys.flags), repr(sys._xoptions), repr(sys.warnoptions)]
-        if request["flags"] != mine:  # -X, -O, -W ...: such a command runs on its own
-            caller.sendall(b"refused interpreter flags differ\n")
+        why = None if isinstance(request, dict) and set(request) == REQUEST else "no request"
+        if why is None and request["flags"] != mine:  # -X, -O, -W ...: run on its own
+            why = "interpreter flags differ"
+        if why:
+            with contextlib.suppress(OSError):
+                caller.sendall(f"refused {why}\n".encode())
             caller.close()
             return _closed(streams)
         server = os.getpid()
@@ -176,7 +182,8 @@ class Server:
         _closed(streams)
         print(f"preload: {pid} runs {' '.join(request['argv'][1:])}", flush=True)
         caller.settimeout(None)
-        caller.sendall(f"started {pid}\n".encode())
+        with contextlib.suppress(OSError):  # a caller gone already: _heard kills the child
+            caller.sendall(f"started {pid}\n".encode())
         self.children[os.pidfd_open(pid)] = [pid, caller]
         return None
 
