@@ -162,10 +162,11 @@ class PipelineChecks:
         lock = (root / "dvc.lock").read_text()
         # A stage that finds no server runs in its own process and starts one; once it
         # listens (its socket), every stage of the next run is forked.
-        run(root, "dvc", "repro", "-f", "--single-item", "ingest")
+        # On here even in `make test-plain`, which turns it off for the other tests.
+        run(root, "dvc", "repro", "-f", "--single-item", "ingest", REALITYLOOP_PRELOAD="1")
         folder = root / ".dvc" / "tmp" / "preload"
         assert wait_until(lambda: any(folder.glob("*.sock")), 120)
-        assert ran(run(root, "dvc", "repro", "-f").stdout) == STAGES
+        assert ran(run(root, "dvc", "repro", "-f", REALITYLOOP_PRELOAD="1").stdout) == STAGES
         (server_log,) = folder.glob("*.log")
         forked = re.findall(r"preload: \d+ runs (?:--quiet )?(\w+)", server_log.read_text())
         assert set(STAGES) <= set(forked), server_log.read_text()
@@ -177,7 +178,8 @@ class PipelineChecks:
             return
         # The data stages are the ones with a dask twin.
         run(root, "python", "-m", package_of(root), "params", "compute.engine=dask")
-        assert ran(run(root, "dvc", "repro", "preprocess").stdout) == DATA_STAGES
+        on = run(root, "dvc", "repro", "preprocess", REALITYLOOP_PRELOAD="1")
+        assert ran(on.stdout) == DATA_STAGES
         on_dask = (root / "dvc.lock").read_text()
         run(root, "dvc", "repro", "-f", "preprocess", REALITYLOOP_PRELOAD="0")
         assert (root / "dvc.lock").read_text() == on_dask
