@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from {{ cookiecutter.package_name }}.preload import client
+
 PROJECT = Path(__file__).resolve().parents[2]
 PACKAGE = "{{ cookiecutter.package_name }}"
 # What each probe mode does; `info` reports what a test checks about the process.
@@ -36,6 +38,7 @@ def main():
             "child": getattr(sys, "preloaded_child", False),
             "stdin": sys.stdin.readline().strip(), "colour": os.environ.get("COLOUR"),
             "customized": getattr(sys, "customized", False),
+            "kmp": os.environ.get("KMP_INIT_AT_FORK"),
         }))
         print("to stderr", file=sys.stderr)
         sys.exit(int(Path("probe.code").read_text()) if Path("probe.code").exists() else 0)
@@ -69,7 +72,12 @@ class Project:
         probe = root / "src" / PACKAGE / "stages" / "probe.py"
         probe.write_text(PROBE.replace("{package}", PACKAGE), encoding="utf-8")
         self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("REALITYLOOP_")},
+            # Without what importing scikit-learn adds (pytest may have): a test adds it.
+            **{
+                k: v
+                for k, v in os.environ.items()
+                if not k.startswith("REALITYLOOP_") and k not in client.SET_AT_IMPORT
+            },
             "PYTHONPATH": str(root / "src"),
             "DVC_STAGE": "probe",
             "REALITYLOOP_PRELOAD_IDLE": str(idle),
@@ -93,15 +101,17 @@ class Project:
         return self.root / ".dvc" / "tmp" / "preload"
 
     def server_pid(self, timeout: float = 120) -> int:
-        """The pid of the running server, once it listens (its log says so)."""
+        """The pid of the running server, once it listens (its log says so). A killed server
+        leaves its socket and log until the next one replaces them: only a live pid counts."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             sockets = list(self.folder().glob("*.sock")) if self.folder().exists() else []
             logs = [path.with_suffix(".log") for path in sockets]
             lines = [line for log in logs if log.exists() for line in log.read_text().splitlines()]
-            started = [line for line in lines if line.startswith("preload: pid ")]
-            if started:
-                return int(started[-1].split()[2].rstrip(","))
+            started = [line.split()[2] for line in lines if line.startswith("preload: pid ")]
+            pids = [int(pid.rstrip(",")) for pid in started]
+            if pids and alive(pids[-1]):
+                return pids[-1]
             time.sleep(0.2)
         raise AssertionError(f"no preload server came up in {timeout} s")
 
@@ -159,6 +169,13 @@ def test_a_stage_runs_in_a_forked_child_with_the_callers_streams_env_and_status(
     again = project.call("info", env={**project.env, "COLOUR": "red"})
     assert json.loads(again.stdout)["colour"] == "red"
     assert json.loads(again.stdout)["child"] is True
+    assert project.server_pid() == server
+    # What importing scikit-learn sets: a caller that did (`dvc exp run` composing conf/)
+    # and one that did not meet the same server, and both stages see it set.
+    assert json.loads(again.stdout)["kmp"] == "FALSE"
+    imported = project.call("info", env={**project.env, **client.SET_AT_IMPORT})
+    assert json.loads(imported.stdout)["child"] is True
+    assert json.loads(imported.stdout)["kmp"] == "FALSE"
     assert project.server_pid() == server
 
 
@@ -235,10 +252,12 @@ def test_compute_n_jobs_still_sets_the_thread_pools_in_a_child(project):
 
 
 def test_the_server_holds_no_project_module_and_no_thread_pool(tmp_path):
-    """What a child inherits: the server's state right before it forks."""
+    """What a child inherits: the server's state right before it forks, and what its imports
+    set in os.environ."""
     server = PROJECT / "src" / PACKAGE / "preload" / "server.py"
     check = """
-import importlib.util, json, sys
+import importlib.util, json, os, sys
+before = dict(os.environ)
 spec = importlib.util.spec_from_file_location("preload_server", SERVER)
 server = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(server)
@@ -249,9 +268,11 @@ print(json.dumps(dict(
     threads=sorted(server._threads()),
     pools=max(p["num_threads"] for p in threadpool_info()),
     libraries=sorted(n for n in server.PRELOAD if n in sys.modules),
+    environ={k: v for k, v in os.environ.items() if before.get(k) != v},
 )))
 """.replace("SERVER", repr(str(server))).replace("PACKAGE", repr(PACKAGE))
-    env = {**os.environ, "PYTHONPATH": str(PROJECT / "src")}
+    env = {k: v for k, v in os.environ.items() if k not in client.SET_AT_IMPORT}
+    env["PYTHONPATH"] = str(PROJECT / "src")
     env.update(dict.fromkeys(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"), "1"))
     done = subprocess.run([sys.executable, "-c", check], cwd=tmp_path, env=env, text=True,
                           capture_output=True, check=True)  # fmt: skip
@@ -260,6 +281,8 @@ print(json.dumps(dict(
     assert set(state["threads"]) <= {"python", "jemalloc_bg_thd"}
     assert state["pools"] == 1
     assert {"pandas", "sklearn.base", "pyarrow.parquet"} <= set(state["libraries"])
+    # What the imports set in os.environ is what the client counts as set (its key).
+    assert state["environ"] == client.SET_AT_IMPORT
 
 
 def test_anything_but_a_request_on_the_socket_is_refused_and_the_server_lives_on(project):

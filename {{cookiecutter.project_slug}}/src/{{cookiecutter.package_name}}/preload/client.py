@@ -34,6 +34,17 @@ IMPORT_TIME = (
     "NPY_", "NUMPY_", "SCIPY_", "SKLEARN_", "PANDAS_", "ARROW_", "PYARROW_", "JE_",
     "MALLOC_", "PYDANTIC_", "DASK_", "SKOPS_", "ONNX",
 )  # fmt: skip
+# What the preloaded imports put in os.environ when it lacks them: scikit-learn's for
+# OpenMP, pandera's for pyspark. A caller that imported scikit-learn itself, as `dvc exp
+# run` does when it composes conf/, passes them on to its stages and another does not: the
+# key and the child's environment count them as set either way, as a stage run in-process
+# sees them, so both callers meet one server.
+SET_AT_IMPORT = {
+    "KMP_DUPLICATE_LIB_OK": "True",
+    "KMP_INIT_AT_FORK": "FALSE",
+    "SPARK_LOCAL_IP": "127.0.0.1",
+    "PYARROW_IGNORE_TIMEZONE": "1",
+}
 # __main__.py sets them to 1 before numpy loads, unless the caller set them.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 FOLDER = os.path.join(".dvc", "tmp", "preload")
@@ -56,7 +67,7 @@ def delegate(package: str) -> None:
         return
     from . import remote  # the socket protocol: loaded only when a server answers
 
-    remote.run(connection, package)
+    remote.run(connection, package, environment())
 
 
 def _wanted(package: str) -> bool:
@@ -90,7 +101,7 @@ def key() -> str:
             except OSError:
                 continue
             parts.append(f"{folder} {stat.st_ino} {stat.st_mtime_ns}")
-    env = {k: v for k, v in os.environ.items() if k.startswith(IMPORT_TIME)}
+    env = {k: v for k, v in environment().items() if k.startswith(IMPORT_TIME)}
     parts += sorted(f"{k}={v}" for k, v in env.items())
     limits = (getattr(resource, n) for n in dir(resource) if n.startswith("RLIMIT_"))
     parts += [repr(resource.getrlimit(limit)) for limit in limits]
@@ -98,6 +109,11 @@ def key() -> str:
         with open(peer, "rb") as code:
             parts.append(hashlib.sha256(code.read()).hexdigest())
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+
+def environment() -> dict[str, str]:
+    """The caller's environment as its stage sees it once the preloaded modules are in."""
+    return {**SET_AT_IMPORT, **os.environ}
 
 
 def _connect(socket_path: str):

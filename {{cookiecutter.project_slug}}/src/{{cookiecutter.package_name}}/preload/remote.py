@@ -32,9 +32,9 @@ FORWARDED = (
 START_SECONDS = 30.0
 
 
-def run(connection: socket.socket, package: str) -> None:
-    """Run the command in a child of the server and exit as it did; return only when the
-    server refused it (the caller then runs it itself)."""
+def run(connection: socket.socket, package: str, env: dict[str, str]) -> None:
+    """Run the command in a child of the server, in environment `env`, and exit as it did;
+    return only when the server refused it (the caller then runs it itself)."""
     caught: list[int] = []
     previous = {sig: signal.getsignal(sig) for sig in FORWARDED}
 
@@ -45,7 +45,7 @@ def run(connection: socket.socket, package: str) -> None:
 
     for sig in FORWARDED:
         signal.signal(sig, forward)
-    replies = _send(connection, package)
+    replies = _send(connection, package, env)
     connection.settimeout(START_SECONDS)
     first = _line(replies)
     if not first.startswith("started "):
@@ -59,13 +59,13 @@ def run(connection: socket.socket, package: str) -> None:
     _exit_as(_line(replies))
 
 
-def _send(connection: socket.socket, package: str):
+def _send(connection: socket.socket, package: str, env: dict[str, str]):
     mask = os.umask(0)
     os.umask(mask)
     request = {
         "package": package,
         "argv": sys.argv,
-        "env": dict(os.environ),
+        "env": env,
         "cwd": os.getcwd(),
         "umask": mask,
         "path": sys.path,
