@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 import time
 from pathlib import Path
 
@@ -39,6 +40,7 @@ def main():
             "stdin": sys.stdin.readline().strip(), "colour": os.environ.get("COLOUR"),
             "customized": getattr(sys, "customized", False),
             "kmp": os.environ.get("KMP_INIT_AT_FORK"),
+            "preloaded": "sklearn.ensemble" in sys.modules,
         }))
         print("to stderr", file=sys.stderr)
         sys.exit(int(Path("probe.code").read_text()) if Path("probe.code").exists() else 0)
@@ -67,6 +69,7 @@ class Project:
 
     def __init__(self, root: Path, idle: int = 120) -> None:
         self.root = root
+        self.python = sys.executable
         shutil.copytree(PROJECT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
         (root / ".dvc").mkdir()
         probe = root / "src" / PACKAGE / "stages" / "probe.py"
@@ -86,7 +89,7 @@ class Project:
 
     def start(self, mode: str, **kw) -> subprocess.Popen:
         (self.root / "probe.mode").write_text(mode)
-        command = [sys.executable, *kw.pop("flags", []), "-m", PACKAGE, "--quiet", "probe"]
+        command = [self.python, *kw.pop("flags", []), "-m", PACKAGE, "--quiet", "probe"]
         return subprocess.Popen(
             command, cwd=self.root, env=kw.pop("env", self.env), text=True, stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw,
@@ -158,6 +161,7 @@ def test_a_stage_runs_in_a_forked_child_with_the_callers_streams_env_and_status(
         (project.root / "probe.code").unlink()
     info = json.loads(done.stdout)
     assert info["child"] is True  # it ran in the server's child
+    assert info["preloaded"] is True  # with the libraries the server imported
     assert done.returncode == 7
     assert info["stdin"] == "hello"
     assert info["cwd"] == str(project.root)
@@ -319,6 +323,25 @@ def test_off_switch_runs_every_stage_as_a_plain_process(tmp_path):
     for _ in range(2):
         assert json.loads(plain.call("info").stdout)["child"] is False
     assert not plain.folder().exists()
+
+
+def test_a_virtual_environment_inside_the_project_holds_libraries_not_project_code(tmp_path):
+    """The README installs into the project's .venv/: its site-packages are preloaded, and
+    a package installed there (`uv sync`) picks a fresh server, as for any library folder."""
+    other = Project(tmp_path / "project", idle=10)
+    venv = other.root / ".venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
+    site = next(venv.glob("lib/python*/site-packages"))
+    for library in Path(sysconfig.get_paths()["purelib"]).iterdir():  # this one's, linked
+        (site / library.name).symlink_to(library)
+    other.python = str(venv / "bin" / "python")
+    first = other.warm()
+    info = json.loads(other.call("info").stdout)
+    assert info["child"] is True and info["preloaded"] is True
+    (site / "newlib.py").write_text("VERSION = 2\n")
+    assert json.loads(other.call("info").stdout)["child"] is False
+    assert other.server_pid() != first and gone_within(first, 10)
+    shutil.rmtree(other.folder())
 
 
 def test_a_changed_environment_gets_a_fresh_server_and_a_killed_one_is_replaced(tmp_path, project):

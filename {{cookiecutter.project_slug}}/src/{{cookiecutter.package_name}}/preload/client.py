@@ -94,7 +94,7 @@ def key() -> str:
 
     parts = [sys.executable, sys.version, repr(sys.flags), repr(sys._xoptions)]
     parts += [repr(sys.warnoptions), repr(sys.path), str(os.getuid())]
-    for folder in sys.path:  # a project folder changes with every new module: not keyed
+    for folder in sys.path:  # the project's code changes with every new module: not keyed
         if folder and not _in_project(folder):
             try:
                 stat = os.stat(folder)
@@ -174,7 +174,11 @@ def start(socket_path: str) -> None:
 
 
 def _in_project(folder: str) -> bool:
-    return os.path.join(os.path.abspath(folder), "").startswith(os.path.join(os.getcwd(), ""))
+    """A folder of the project's own code: inside the project, but not in the virtual
+    environment that runs it (the README's .venv/ is in the project, and holds libraries)."""
+    path = os.path.join(os.path.abspath(folder), "")
+    inside = path.startswith(os.path.join(os.getcwd(), ""))
+    return inside and not path.startswith(os.path.join(os.path.abspath(sys.prefix), ""))
 
 
 def _retire(socket_path: str) -> None:

@@ -81,6 +81,9 @@ def main() -> None:
     sys.path[:] = json.loads(sys.argv[4])
     started = time.perf_counter()
     loaded = preload()
+    if "pandas" not in sys.modules:  # nothing worth serving: the stages import on their own
+        print(f"preload: not serving: pandas does not import from {sys.path}", flush=True)
+        return
     threads = _threads()
     if not threads <= FORK_SAFE_THREADS:
         print(f"preload: not serving: threads {sorted(threads)} started at import", flush=True)
