@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 import textwrap
 from pathlib import Path
 
@@ -23,10 +24,12 @@ CHECK = textwrap.dedent(
 )
 
 
-def check(root: Path, target: str, hyperparameters: dict, path: str = "") -> tuple:
+def check(
+    root: Path, target: str, hyperparameters: dict, path: str = "", python: str = ""
+) -> tuple:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT / "src"), path]))}
     done = subprocess.run(
-        [sys.executable, "-c", CHECK, target, json.dumps(hyperparameters)],
+        [python or sys.executable, "-c", CHECK, target, json.dumps(hyperparameters)],
         cwd=root, env=env, capture_output=True, text=True, check=True,
     )  # fmt: skip
     return tuple(json.loads(done.stdout))
@@ -64,3 +67,26 @@ def test_a_changed_package_is_checked_afresh_and_a_project_without_dvc_is_not_ca
     bare.mkdir()
     check(bare, "fakelib.Model", {"beta": 2}, path)
     assert not (bare / ".dvc").exists()
+
+
+def test_a_library_in_the_projects_venv_is_cached_and_a_class_of_the_project_is_not(tmp_path):
+    """The README installs into the project's .venv/: its packages are libraries. A model
+    class in the project's own code is edited at will: always checked afresh."""
+    project = tmp_path / "project"
+    (project / ".dvc" / "tmp").mkdir(parents=True)
+    venv = project / ".venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
+    site = next(venv.glob("lib/python*/site-packages"))
+    for library in Path(sysconfig.get_paths()["purelib"]).iterdir():  # this one's, linked
+        (site / library.name).symlink_to(library)
+    python = str(venv / "bin" / "python")
+    target = "sklearn.linear_model.LogisticRegression"
+    assert check(project, target, {"C": 0.5}, python=python) == (None, True)
+    assert check(project, target, {"C": 0.5}, python=python) == (None, False)  # cached
+    mine = project / "models_of_mine"
+    mine.mkdir()
+    (mine / "__init__.py").write_text(
+        "from sklearn.linear_model import LogisticRegression as Model\n"
+    )
+    for _ in range(2):
+        assert check(project, "models_of_mine.Model", {"C": 0.5}, str(project), python)[1]

@@ -96,8 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         if current != expected:
             print(
-                "params.yaml is out of sync with conf/: run "
-                "`python src/{{ cookiecutter.package_name }}/core/config_sync.py` and commit it",
+                "params.yaml is out of sync with conf/: run `python -m "
+                "{{ cookiecutter.package_name }} params` and `dvc repro`, then commit; to keep "
+                "what a `dvc exp run -S` set, write it into conf/ first (docs/pipeline.md, "
+                '"Everyday commands")',
                 file=sys.stderr,
             )
             return 1
