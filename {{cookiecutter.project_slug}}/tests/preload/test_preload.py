@@ -9,6 +9,7 @@ to call, as under `dvc repro`, since it is part of the server's key.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
@@ -16,6 +17,7 @@ import signal
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
 from pathlib import Path
 
@@ -309,6 +311,71 @@ def test_the_socket_is_private_and_inside_the_project(project):
     assert folder.stat().st_mode & 0o777 == 0o700
     (socket_path,) = folder.glob(f"{os.getuid()}-*.sock")
     assert socket_path.stat().st_mode & 0o777 == 0o600
+
+
+NOBODY = 65534
+
+
+def _as_other_user(root: Path, env: dict, check) -> dict:
+    """`check()`'s result in a fork of this process that became the user nobody in `root`
+    (a fork, not a new process: nobody may not reach this interpreter's folder)."""
+    for lazy in ("fcntl", "hashlib", "resource", "socket", "subprocess"):  # client.py's:
+        importlib.import_module(lazy)  # imported here, as nobody cannot read the stdlib
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read)
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            os.chdir(root)
+            os.environ.clear()
+            os.environ.update(env)
+            os.write(write, json.dumps(check()).encode())
+        except BaseException as exc:  # noqa: BLE001 (reported to the test, in the parent)
+            os.write(write, json.dumps({"error": repr(exc)}).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as answer:
+        found = answer.read()
+    os.waitpid(pid, 0)
+    return json.loads(found)
+
+
+def test_a_second_user_never_shares_the_first_users_server(tmp_path):
+    """Two users of one project folder: the other's stage cannot reach this user's socket
+    (its folder is 0700), so it runs in its own process, and starts no server there."""
+    if os.getuid() != 0:
+        pytest.skip("a second user needs root to switch to it")
+    shared = Path(tempfile.mkdtemp())  # in /tmp: a folder the other user can enter
+    try:
+        shared.chmod(0o755)
+        mine = Project(shared / "project")
+        mine.warm()
+        server = mine.server_pid()
+        (socket_path,) = mine.folder().glob(f"{os.getuid()}-*.sock")
+
+        def other_user() -> dict:
+            sys.argv[:] = ["-m", "train"]  # a stage of the package the client belongs to
+            wanted = client._wanted(PACKAGE)
+            try:
+                client._connect(str(socket_path))
+                reached = "connected"
+            except OSError as exc:
+                reached = type(exc).__name__
+            client.delegate(PACKAGE)  # returns: the stage runs in this process
+            return {"uid": os.getuid(), "wanted": wanted, "reached": reached}
+
+        threads = dict.fromkeys(client.THREAD_VARIABLES, "1")
+        other = _as_other_user(mine.root, {**mine.env, **threads, "DVC_STAGE": "train"}, other_user)
+        assert other == {"uid": NOBODY, "wanted": True, "reached": "PermissionError"}
+        assert {path.stat().st_uid for path in mine.folder().iterdir()} == {os.getuid()}
+        assert json.loads(mine.call("info").stdout)["child"] is True
+        assert mine.server_pid() == server
+    finally:
+        shutil.rmtree(shared)
 
 
 def test_interpreter_options_run_the_command_as_its_own_process(project):
