@@ -12,6 +12,7 @@ import os
 import threading
 import time
 
+import orjson
 import pytest
 
 from {{ cookiecutter.package_name }}.serving import prediction_log
@@ -210,6 +211,32 @@ def test_a_torn_last_line_from_a_crash_is_ended_and_named_by_readers(tmp_path, c
         f"{path} line 1: not a whole prediction record (torn by a crash, or edited), "
         "skipped; 1 such line in the log"
     ) in caplog.text
+
+
+def test_a_reader_waits_for_a_writer_mid_batch_and_mid_rotation(tmp_path):
+    """`monitor` reading the log of a running server: a writer holds the lock while it
+    appends a batch (a line half written) or rotates (a backup renamed away); the reader
+    reads the files once the writer is done, not between its steps."""
+    import fcntl
+
+    path = tmp_path / "p.jsonl"
+    first, second = (orjson.dumps(r) + b"\n" for r in rows(2))
+    path.with_name("p.jsonl.1").write_bytes(first)
+    path.write_bytes(second[:10])  # the writer's batch, half written
+    read: list = []
+    with open(path.with_name("p.jsonl.lock"), "ab") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        reader = threading.Thread(target=lambda: read.append(prediction_log.load(path)))
+        reader.start()
+        time.sleep(0.3)
+        path.with_name("p.jsonl.1").rename(path.with_name("p.jsonl.2"))  # rotating
+        time.sleep(0.3)
+        path.write_bytes(second)
+        path.rename(path.with_name("p.jsonl.1"))
+        path.write_bytes(b"")
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    reader.join(10)
+    assert read[0].records == rows(2) and read[0].unreadable == []
 
 
 def test_every_line_that_is_no_record_is_counted_where_it_lies(tmp_path):

@@ -11,6 +11,7 @@ import multiprocessing
 import os
 import signal
 import subprocess
+import threading
 import time
 import uuid
 
@@ -182,6 +183,36 @@ def test_a_stalled_shadow_is_killed_at_shutdown_and_its_rows_counted_in_one_line
         "shadow forest-exp: 2 rows not scored at shutdown (its process took over 0.5 s: stalled?)"
     ]
     assert shadow_records(tmp_path) == []
+
+
+def test_a_stalled_shadow_is_killed_at_shutdown_also_when_its_fork_server_is_gone(shadowed):
+    """A SIGTERM to the server's process group (a service manager's stop) ends the fork
+    server at once, which then reports its shadow ended while it still runs."""
+    from multiprocessing import forkserver
+
+    client, _, _, started = shadowed()
+    started.stop_seconds = 0.5
+    with client:
+        os.kill(started.pid, signal.SIGSTOP)
+        assert client.post("/predict", json={"instances": [GOOD]}).status_code == 200
+        os.kill(forkserver._forkserver._forkserver_pid, signal.SIGTERM)
+        closing = threading.Thread(target=started.close, daemon=True)
+        closing.start()
+        closing.join(10)
+        if closing.is_alive():  # the test's own cleanup: the close never ends otherwise
+            os.kill(started.pid, signal.SIGKILL)
+        assert not closing.is_alive(), "close() waited on past stop_seconds"
+    assert (started.status()["rows_failed"], started.status()["rows_waiting"]) == (1, 0)
+    assert ended(started.pid)
+
+
+def ended(pid: int) -> bool:
+    """Whether the process `pid` has ended: gone, or a zombie its parent has not reaped."""
+    try:
+        stat = open(f"/proc/{pid}/stat").read()  # noqa: SIM115 - read at once
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
 
 
 def test_a_dead_shadow_process_is_reported_once_and_the_server_answers_on(

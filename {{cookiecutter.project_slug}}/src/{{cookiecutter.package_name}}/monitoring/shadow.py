@@ -43,8 +43,8 @@ def read(path: Path) -> list[dict]:
     """The shadow log's records, oldest first (backups too); lines that are no record
     (torn by a crash) are skipped."""
     records = []
-    for file in prediction_log.log_files(path):
-        for line in file.read_bytes().splitlines():
+    for _, data in prediction_log.file_bytes(path):
+        for line in data.splitlines():
             try:
                 record = orjson.loads(line)
             except orjson.JSONDecodeError:

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import orjson
 
-from ..core.errors import UserError
+from ..core.errors import DataError, UserError
 from ..core.params import ServeParams
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,8 @@ RECORD_KEYS = ("time", "request_id", "row", "inputs")
 # close() waits for a stalled writer at most max(this, 5 x flush_seconds): long enough for
 # a slow disk's last batch, short enough that a stop never hangs on a dead one.
 STALL_FLOOR_SECONDS = 5.0
+# How long a reader (monitor) waits for the lock while a writer appends or rotates.
+READ_WAIT_SECONDS = 30.0
 
 
 def stall_seconds(flush_seconds: float) -> float:
@@ -569,11 +571,30 @@ def _record(line: bytes) -> dict | None:
     return record
 
 
+def file_bytes(path: Path) -> list[tuple[Path, bytes]]:
+    """The log's files, oldest first, and their bytes, read under the log's lock (shared,
+    as IdIndex reads): a running server's rotation or half-written batch never falls
+    between or inside the reads (unlocked, a backup renamed meanwhile was a
+    FileNotFoundError, a batch being written a torn line). DataError when a writer holds
+    the lock past READ_WAIT_SECONDS (a stalled disk)."""
+    path = Path(path)
+    try:
+        lock = open(path.with_name(path.name + ".lock"), "ab")  # noqa: SIM115 - closed below
+    except OSError:  # no folder, or none this user may write in: no server of ours writes there
+        return [(file, file.read_bytes()) for file in log_files(path)]
+    with lock:  # closing it releases the lock
+        try:
+            _take(lock, fcntl.LOCK_SH, READ_WAIT_SECONDS)
+        except Stalled as exc:
+            raise DataError(f"cannot read {path}: {exc}: a stalled disk? try again") from None
+        return [(file, file.read_bytes()) for file in log_files(path)]
+
+
 def load(path: Path) -> Contents:
     """The log and its backups, oldest first, every line a record or counted unreadable."""
     records, unreadable = [], []
-    for file in log_files(path):
-        lines = file.read_bytes().split(b"\n")
+    for file, data in file_bytes(path):
+        lines = data.split(b"\n")
         if lines[-1] == b"":  # the newline that ends the last line
             lines.pop()
         for number, line in enumerate(lines, start=1):

@@ -277,6 +277,7 @@ class Shadow:
         self._theirs: tuple = (0, 0, None, {"rows_waiting": 0, "rows_lost": 0, "error": None})
         self._ended: str | None = None  # why the process ended early
         self._closing = False
+        self._gone = threading.Event()  # the process's end of the pipe closed: it ended
         self._listener = threading.Thread(target=self._listen, name="shadow-reports", daemon=True)
         self._listener.start()
 
@@ -332,13 +333,16 @@ class Shadow:
             if not self._ended:
                 self._link.inbox.put(None)
         process = self._link.process
-        process.join(self.stop_seconds)
-        why = f"its process ended with exit code {process.exitcode}"
-        if process.is_alive():
-            process.kill()
-            process.join()
-            why = f"its process took over {self.stop_seconds:g} s: stalled?"
+        # The end of its pipe (_gone) is the end of the process. Not process.is_alive():
+        # that asks the fork server, which a SIGTERM to the process group ends at once,
+        # and then a process still running counts as ended and is never killed.
+        stalled = not self._gone.wait(self.stop_seconds)
+        if stalled:  # it holds its pipe's end: it runs, and its pid is still its own
+            os.kill(process.pid, signal.SIGKILL)
         self._listener.join()
+        why = f"its process ended with exit code {process.exitcode}"
+        if stalled:
+            why = f"its process took over {self.stop_seconds:g} s: stalled?"
         # Offers a killed or dead process never took are counted: the queue's feeder
         # thread must not hold the server's exit trying to hand them over.
         self._link.inbox.cancel_join_thread()
@@ -368,6 +372,7 @@ class Shadow:
             try:
                 kind, *body = self._link.outbox.recv()
             except (EOFError, OSError):
+                self._gone.set()
                 break
             if kind == "log":
                 name, level, text = body
