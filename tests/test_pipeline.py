@@ -143,7 +143,10 @@ class PipelineChecks:
     def test_baked_project_own_tests_pass(self, project):
         """Before any experiment: the workspace is the committed baseline."""
         root, _ = project
-        done = run(root, str(BIN / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider")
+        # A short traceback, and a summary line wide enough for each failure's message:
+        # what the 4,000 characters of a failure here show.
+        pytest = (str(BIN / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", "--tb=short")
+        done = run(root, *pytest, COLUMNS="400")
         assert " passed" in done.stdout and "failed" not in done.stdout
 
     def test_noop_repro_runs_nothing(self, project):
