@@ -65,10 +65,12 @@ PRELOAD = (
     "onnx",
     "skl2onnx",
 )
-# Threads a loaded server may have when it forks: its own, and the background thread of
-# pyarrow's jemalloc, whose fork handlers make forking safe. BLAS and OpenMP pools stay
-# unstarted (client.py runs only with their sizes at 1, as __main__.py sets them).
-FORK_SAFE_THREADS = {"python", "jemalloc_bg_thd"}
+# Threads a loaded server may have besides its main one when it forks: the background
+# thread of pyarrow's jemalloc, whose fork handlers make forking safe. BLAS and OpenMP pools
+# stay unstarted (client.py runs only with their sizes at 1, as __main__.py sets them).
+# Counted by thread, not by name: a Python thread and an OpenMP worker take the process's
+# name, as the main thread does.
+FORK_SAFE_THREADS = {"jemalloc_bg_thd"}
 # The keys of remote.py's request; anything else on the socket is refused.
 REQUEST = {"package", "argv", "env", "cwd", "umask", "path", "flags", "customize", "streams"}
 PR_SET_PDEATHSIG = 1
@@ -85,7 +87,7 @@ def main() -> None:
         print(f"preload: not serving: pandas does not import from {sys.path}", flush=True)
         return
     threads = _threads()
-    if not threads <= FORK_SAFE_THREADS:
+    if not set(threads) <= FORK_SAFE_THREADS:
         print(f"preload: not serving: threads {sorted(threads)} started at import", flush=True)
         return
     listener = _listen(socket_path)
@@ -108,9 +110,10 @@ def preload() -> int:
     return len(sys.modules)
 
 
-def _threads() -> set[str]:
-    tasks = "/proc/self/task"
-    return {open(f"{tasks}/{t}/comm").read().strip() for t in os.listdir(tasks)}
+def _threads() -> list[str]:
+    """The names of this process's threads other than the main one."""
+    tasks, main = "/proc/self/task", str(os.getpid())
+    return [open(f"{tasks}/{t}/comm").read().strip() for t in os.listdir(tasks) if t != main]
 
 
 def _listen(socket_path: str) -> socket.socket:
