@@ -7,7 +7,9 @@ Unit tests build their data in memory; only tests/test_pipeline.py reads data/ra
 from __future__ import annotations
 
 import copy
+import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +64,17 @@ def plain_data(**changes) -> dict:
     plain["fetch"] = {}
 #% endif
     return {**plain, **changes}
+
+
+def venv_inside(project: Path) -> str:
+    """A virtual environment at project/.venv, as the README installs, with this one's
+    libraries linked into its site-packages; returns its python."""
+    venv = project / ".venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
+    site = next(venv.glob("lib/python*/site-packages"))
+    for library in Path(sysconfig.get_paths()["purelib"]).iterdir():
+        (site / library.name).symlink_to(library)
+    return str(venv / "bin" / "python")
 
 
 @pytest.fixture(scope="session")

@@ -8,9 +8,10 @@ import json
 import os
 import subprocess
 import sys
-import sysconfig
 import textwrap
 from pathlib import Path
+
+from conftest import venv_inside
 
 PROJECT = Path(__file__).resolve().parents[2]
 CHECK = textwrap.dedent(
@@ -74,12 +75,7 @@ def test_a_library_in_the_projects_venv_is_cached_and_a_class_of_the_project_is_
     class in the project's own code is edited at will: always checked afresh."""
     project = tmp_path / "project"
     (project / ".dvc" / "tmp").mkdir(parents=True)
-    venv = project / ".venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
-    site = next(venv.glob("lib/python*/site-packages"))
-    for library in Path(sysconfig.get_paths()["purelib"]).iterdir():  # this one's, linked
-        (site / library.name).symlink_to(library)
-    python = str(venv / "bin" / "python")
+    python = venv_inside(project)
     target = "sklearn.linear_model.LogisticRegression"
     assert check(project, target, {"C": 0.5}, python=python) == (None, True)
     assert check(project, target, {"C": 0.5}, python=python) == (None, False)  # cached

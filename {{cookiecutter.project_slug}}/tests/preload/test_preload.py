@@ -16,7 +16,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 from pathlib import Path
@@ -25,6 +24,8 @@ import pytest
 
 from {{ cookiecutter.package_name }}.preload import client
 from {{ cookiecutter.package_name }}.preload import server as server_module
+
+from conftest import venv_inside
 
 PROJECT = Path(__file__).resolve().parents[2]
 PACKAGE = "{{ cookiecutter.package_name }}"
@@ -413,12 +414,8 @@ def test_a_virtual_environment_inside_the_project_holds_libraries_not_project_co
     """The README installs into the project's .venv/: its site-packages are preloaded, and
     a package installed there (`uv sync`) picks a fresh server, as for any library folder."""
     other = Project(tmp_path / "project", idle=10)
-    venv = other.root / ".venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
-    site = next(venv.glob("lib/python*/site-packages"))
-    for library in Path(sysconfig.get_paths()["purelib"]).iterdir():  # this one's, linked
-        (site / library.name).symlink_to(library)
-    other.python = str(venv / "bin" / "python")
+    other.python = venv_inside(other.root)
+    site = next((other.root / ".venv").glob("lib/python*/site-packages"))
     first = other.warm()
     info = json.loads(other.call("info").stdout)
     assert info["child"] is True and info["preloaded"] is True

@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from ..preload.client import project_code
 from .errors import ConfigError
 
 NAME = "name"
@@ -185,9 +186,8 @@ def _package_stamp(target: str) -> str | None:
     if spec is None or not spec.origin or not os.path.isfile(spec.origin):
         return None
     origin = os.path.abspath(spec.origin)
-    inside = origin.startswith(os.path.join(os.getcwd(), ""))
-    if inside and not origin.startswith(os.path.join(os.path.abspath(sys.prefix), "")):
-        return None  # the project's code (its .venv/, where the README installs, is not)
+    if project_code(origin):
+        return None
     stat = os.stat(origin)
     return f"{origin}:{stat.st_size}:{stat.st_mtime_ns}:{sys.version_info[:3]}"
 

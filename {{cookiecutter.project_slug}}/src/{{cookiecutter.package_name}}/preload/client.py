@@ -95,7 +95,7 @@ def key() -> str:
     parts = [sys.executable, sys.version, repr(sys.flags), repr(sys._xoptions)]
     parts += [repr(sys.warnoptions), repr(sys.path), str(os.getuid())]
     for folder in sys.path:  # the project's code changes with every new module: not keyed
-        if folder and not _in_project(folder):
+        if folder and not project_code(folder):
             try:
                 stat = os.stat(folder)
             except OSError:
@@ -156,7 +156,7 @@ def start(socket_path: str) -> None:
     idle = os.environ.get("REALITYLOOP_PRELOAD_IDLE", str(IDLE_SECONDS))
     # The server finds libraries where this process does, but no project folder is on
     # its path: neither a module nor a sitecustomize.py of the project loads there.
-    libraries = json.dumps([f for f in sys.path if f and not _in_project(f)])
+    libraries = json.dumps([f for f in sys.path if f and not project_code(f)])
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     with open(f"{socket_path[:-5]}.log", "wb") as log:
         subprocess.Popen(
@@ -171,14 +171,6 @@ def start(socket_path: str) -> None:
             start_new_session=True,
         )
     os.close(lock)
-
-
-def _in_project(folder: str) -> bool:
-    """A folder of the project's own code: inside the project, but not in the virtual
-    environment that runs it (the README's .venv/ is in the project, and holds libraries)."""
-    path = os.path.join(os.path.abspath(folder), "")
-    inside = path.startswith(os.path.join(os.getcwd(), ""))
-    return inside and not path.startswith(os.path.join(os.path.abspath(sys.prefix), ""))
 
 
 def _retire(socket_path: str) -> None:
@@ -203,3 +195,13 @@ def _retire(socket_path: str) -> None:
                 os.close(lock)
             for gone in (path, f"{path[:-5]}.log"):
                 os.unlink(gone)
+
+
+def project_code(path: str) -> bool:
+    """Whether `path` is the project's own code, edited at will: inside the project (the
+    working directory), but not in the virtual environment that runs it (the README installs
+    .venv/ in the project, and it holds libraries). Here, in the standard library only, so
+    the stages' caller imports nothing more; core/model_catalog.py's cache keys on it too."""
+    path = os.path.join(os.path.abspath(path), "")
+    inside = path.startswith(os.path.join(os.getcwd(), ""))
+    return inside and not path.startswith(os.path.join(os.path.abspath(sys.prefix), ""))
