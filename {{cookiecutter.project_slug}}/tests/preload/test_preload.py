@@ -410,6 +410,30 @@ def test_off_switch_runs_every_stage_as_a_plain_process(tmp_path):
     assert not plain.folder().exists()
 
 
+def test_a_server_that_found_nothing_to_serve_is_not_started_again_for_the_same_key(tmp_path):
+    """Where pandas does not import, the server exits without serving; the next stage does
+    not start another (its log stays as it was) until the libraries change."""
+    libraries = tmp_path / "libraries"
+    (libraries / "pandas").mkdir(parents=True)
+    (libraries / "pandas" / "__init__.py").write_text("raise ImportError('no pandas here')\n")
+    bare = Project(tmp_path / "project", idle=10)
+    bare.env["PYTHONPATH"] += os.pathsep + str(libraries)
+    assert bare.call("version").returncode == 0
+    deadline = time.monotonic() + 60
+    while not [p for p in bare.folder().glob("*.log") if "not serving" in p.read_text()]:
+        assert time.monotonic() < deadline, "the server never said it does not serve"
+        time.sleep(0.2)
+    (log,) = bare.folder().glob("*.log")
+    written = log.stat().st_mtime_ns
+    for _ in range(2):
+        done = bare.call("version")
+        assert done.returncode == 0 and done.stdout == "version 1\n", done.stderr
+    assert log.stat().st_mtime_ns == written and "not serving" in log.read_text()
+    (libraries / "newlib.py").write_text("VERSION = 2\n")  # a library changed: a new key
+    assert bare.call("version").returncode == 0
+    assert len(list(bare.folder().glob("*.log"))) == 1 and not log.exists()
+
+
 def test_a_virtual_environment_inside_the_project_holds_libraries_not_project_code(tmp_path):
     """The README installs into the project's .venv/: its site-packages are preloaded, and
     a package installed there (`uv sync`) picks a fresh server, as for any library folder."""

@@ -150,6 +150,9 @@ def start(socket_path: str) -> None:
     except BlockingIOError:
         os.close(lock)
         return
+    if _refused(f"{socket_path[:-5]}.log"):
+        os.close(lock)
+        return
     if os.path.lexists(socket_path):  # left by a server that was killed: the lock says so
         os.unlink(socket_path)
     _retire(socket_path)
@@ -171,6 +174,17 @@ def start(socket_path: str) -> None:
             start_new_session=True,
         )
     os.close(lock)
+
+
+def _refused(log: str) -> bool:
+    """Whether the last server of this key found nothing to serve (server.py says so in its
+    log): the same libraries, environment and interpreter would again, so none starts until
+    the key changes (`uv sync`, another variable), not a doomed one before every stage."""
+    try:
+        with open(log, "rb") as text:
+            return any(line.startswith(b"preload: not serving") for line in text)
+    except OSError:
+        return False
 
 
 def _retire(socket_path: str) -> None:
