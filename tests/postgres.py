@@ -32,17 +32,22 @@ class Unavailable(Exception):
 class Server:
     port: int
 
-    def url(self, user: str, password: str, database: str = "postgres") -> str:
-        """A libpq connection string (psycopg.connect takes it; quoting is libpq's)."""
-        return (
-            f"host=127.0.0.1 port={self.port} dbname={database} user={user} "
-            f"password='{password}'"
+    def connect(
+        self, user: str = OWNER, password: str = OWNER_PASSWORD, database: str = "postgres"
+    ):
+        """A psycopg connection (commits on leaving its `with` block)."""
+        import psycopg
+
+        return psycopg.connect(
+            host="127.0.0.1", port=self.port, user=user, password=password, dbname=database
         )
 
 
 def bin_dir() -> Path:
     """The newest installed server's programs (Debian: /usr/lib/postgresql/<major>/bin)."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
+    found = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4])
+    )
     if not found:
         raise Unavailable("no /usr/lib/postgresql/*/bin/initdb: apt-get install postgresql")
     return Path(found[-1]).parent
@@ -62,8 +67,9 @@ def as_server_user() -> list[str]:
     try:
         pwd.getpwnam("postgres")
     except KeyError:
-        raise Unavailable("running as root and there is no `postgres` user: "
-                          "apt-get install postgresql") from None
+        raise Unavailable(
+            "running as root and there is no `postgres` user: apt-get install postgresql"
+        ) from None
     return ["setpriv", "--reuid", "postgres", "--regid", "postgres", "--init-groups"]
 
 

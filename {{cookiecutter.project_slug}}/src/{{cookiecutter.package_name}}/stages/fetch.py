@@ -10,6 +10,7 @@ what follows are skipped.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import logging
 import os
@@ -229,12 +230,22 @@ def read_database(name: str, source: FetchParams) -> pd.DataFrame:
                     )
                 frame = pd.read_sql_table(table, connection)
             else:
-                frame = pd.read_sql_query(sa.text(query), connection)
+                frame = dates_as_datetimes(pd.read_sql_query(sa.text(query), connection))
     except (sa.exc.SQLAlchemyError, pd.errors.DatabaseError) as exc:
         raise DataError(database_failure(exc, name, where)) from None
     finally:
         engine.dispose()
     return in_content_order(frame)
+
+
+def dates_as_datetimes(frame: pd.DataFrame) -> pd.DataFrame:
+    """DATE columns as datetime64[s], as read_sql_table reads them: read_sql_query leaves
+    Python dates (object dtype), so a query's snapshot would differ from the table's."""
+    for name in frame.columns[frame.dtypes == object]:
+        values = frame[name].dropna()
+        if len(values) and values.map(type).eq(datetime.date).all():
+            frame[name] = pd.to_datetime(frame[name]).astype("datetime64[s]")
+    return frame
 
 
 def database_failure(exc: BaseException, name: str, where: str) -> str:
