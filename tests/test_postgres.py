@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
+import shlex
 import time
 from contextlib import ExitStack
 from urllib.parse import quote
 
 import pandas as pd
 import pytest
+import yaml
 from conftest import STAGES, bake, git, md5, package_of, ran, run
 from postgres import Unavailable, serve
 
@@ -42,7 +45,9 @@ COLUMNS = {
     "observed_on": ("DATE NOT NULL", "datetime64[ms]"),
     "logged_at": ("TIMESTAMP NOT NULL", "datetime64[us]"),
 }
-STAGE = "fetch@penguins"
+SOURCE = "orders"  # the data.fetch entry's name, as in docs/data-sources.md
+STAGE = f"fetch@{SOURCE}"
+SNAPSHOT = f"data/fetched/{SOURCE}.parquet"
 
 
 def unavailable(reason: str) -> None:
@@ -109,14 +114,32 @@ def load(server, rows: list[tuple]) -> None:
         connection.execute(f"GRANT SELECT ON penguins TO {USER}")
 
 
-def use_source(root, package: str, source: str) -> None:
-    """conf/data/shop.yaml as docs/data-sources.md shows, made the default, then params.yaml
+def documented(root) -> tuple[dict, str, str]:
+    """docs/data-sources.md's PostgreSQL section: its data.fetch entry, its `dvc config
+    --local` commands and its URL with a password from the environment."""
+    page = (root / "docs/data-sources.md").read_text()
+    section = page.split("### PostgreSQL\n", 1)[1].split("\n## ", 1)[0]
+    (config,) = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    (login,) = re.findall(r"```bash\n(.*?)```", section, re.S)
+    (from_env,) = re.findall(r"url: (postgresql\+psycopg://\w+:\$\w+@[^`]+)`", section)
+    return yaml.safe_load(config)["fetch"][SOURCE], login, from_env
+
+
+def here(text: str, port: int) -> str:
+    """The docs' server and table, as this test's."""
+    return text.replace("db.example.com:5432", f"127.0.0.1:{port}")
+
+
+def use_source(root, package: str, entry: dict) -> None:
+    """conf/data/shop.yaml with the data.fetch entry, made the default, then params.yaml
     composed and both committed, as the docs say."""
-    (root / "conf/data/shop.yaml").write_text(
-        "source: data/fetched\ntarget: species\nid_column: row_id\ntime: observed_on\n"
-        "groups: [sex, island]\nnumeric: null\ncategorical: null\ndrop: [logged_at]\n"
-        f"missing_values: []\nfetch:\n  penguins:\n{source}"
-    )
+    data = {
+        "source": "data/fetched", "target": "species", "id_column": "row_id",
+        "time": "observed_on", "groups": ["sex", "island"], "numeric": None,
+        "categorical": None, "drop": ["logged_at"], "missing_values": [],
+        "fetch": {SOURCE: entry},
+    }  # fmt: skip
+    (root / "conf/data/shop.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     config = root / "conf/config.yaml"
     config.write_text(config.read_text().replace("  - data: penguins\n", "  - data: shop\n"))
     run(root, "python", "-m", package, "params")
@@ -125,7 +148,7 @@ def use_source(root, package: str, source: str) -> None:
 
 
 def snapshot(root) -> pd.DataFrame:
-    frame = pd.read_parquet(root / "data/fetched/penguins.parquet")
+    frame = pd.read_parquet(root / SNAPSHOT)
     return frame.sort_values("row_id", ignore_index=True)
 
 
@@ -143,21 +166,28 @@ def test_fetch_from_postgresql(tmp_path, server):
     table = expected(rows)
     figures = {}
 
-    # `table:`, the credentials in .dvc/config.local (git-ignored), never in a tracked file.
-    address = f"127.0.0.1:{server.port}/shop"
-    use_source(root, package, f"    url: postgresql+psycopg://{address}\n    table: penguins\n")
-    run(root, "dvc", "config", "--local", "db.penguins.username", USER)
-    run(root, "dvc", "config", "--local", "db.penguins.password", PASSWORD)
+    # `table:`, the login in .dvc/config.local (git-ignored), as the docs write them.
+    entry, login, from_env = documented(root)
+    assert entry == {"url": "postgresql+psycopg://db.example.com:5432/shop", "table": "orders"}
+    use_source(root, package, {"url": here(entry["url"], server.port), "table": "penguins"})
+    run(
+        root,
+        "bash",
+        "-euo",
+        "pipefail",
+        "-c",
+        login.replace("'the password'", shlex.quote(PASSWORD)),
+    )
     assert PASSWORD in (root / ".dvc/config.local").read_text()
     assert run(root, "git", "check-ignore", ".dvc/config.local").returncode == 0
     log, figures["first dvc repro (fetch + whole pipeline)"] = timed_repro(root)
     assert ran(log, [STAGE, *STAGES]) == [STAGE, *STAGES], log
     pd.testing.assert_frame_equal(snapshot(root), table)
     ingested = pd.read_parquet(root / "data/interim/ingested.parquet")
-    assert len(ingested) == len(rows) and set(ingested["batch"]) == {"penguins"}
+    assert len(ingested) == len(rows) and set(ingested["batch"]) == {SOURCE}
 
     started = time.monotonic()
-    run(root, "python", "-m", package, "fetch", "penguins")
+    run(root, "python", "-m", package, "fetch", SOURCE)
     figures[f"fetch of {len(rows):,} rows (table)"] = time.monotonic() - started
 
     # Nothing changed: fetch runs (DVC cannot hash a database) and writes the same bytes.
@@ -169,40 +199,39 @@ def test_fetch_from_postgresql(tmp_path, server):
     with server.connect(database="shop") as connection:
         connection.execute("UPDATE penguins SET body_mass_g = 5000 WHERE row_id = 1")
     table.loc[0, "body_mass_g"] = 5000.0
-    before = md5(root / "data/fetched/penguins.parquet")
+    before = md5(root / SNAPSHOT)
     log, figures["dvc repro ingest, one row changed"] = timed_repro(root, "ingest")
     assert ran(log, [STAGE, *STAGES]) == [STAGE, "ingest"], log
     pd.testing.assert_frame_equal(snapshot(root), table)
-    assert md5(root / "data/fetched/penguins.parquet") != before
+    assert md5(root / SNAPSHOT) != before
 
     # `query:`, the password from the environment: the same rows in another order give the
     # table's snapshot byte for byte, so ingest stays cached.
     for key in ("username", "password"):
-        run(root, "dvc", "config", "--local", "--unset", f"db.penguins.{key}")
-    url = f"postgresql+psycopg://{USER}:$SHOP_DB_PASSWORD@{address}"
-    use_source(
-        root, package, f"    url: {url}\n    query: SELECT * FROM penguins ORDER BY row_id DESC\n"
-    )
-    before = md5(root / "data/fetched/penguins.parquet")
+        run(root, "dvc", "config", "--local", "--unset", f"db.{SOURCE}.{key}")
+    variable = re.search(r"\$(\w+)", from_env)[1]
+    query = "SELECT * FROM penguins ORDER BY row_id DESC"
+    use_source(root, package, {"url": here(from_env, server.port), "query": query})
+    before = md5(root / SNAPSHOT)
     started = time.monotonic()
-    run(root, "python", "-m", package, "fetch", "penguins", SHOP_DB_PASSWORD=PASSWORD)
+    run(root, "python", "-m", package, "fetch", SOURCE, **{variable: PASSWORD})
     figures[f"fetch of {len(rows):,} rows (query)"] = time.monotonic() - started
-    log = run(root, "dvc", "repro", "ingest", SHOP_DB_PASSWORD=PASSWORD).stdout
+    log = run(root, "dvc", "repro", "ingest", **{variable: PASSWORD}).stdout
     assert ran(log, [STAGE, *STAGES]) == [STAGE], log
-    assert md5(root / "data/fetched/penguins.parquet") == before
+    assert md5(root / SNAPSHOT) == before
 
     # A wrong password: one line naming the fixes, no traceback, nothing written.
     lock = (root / "dvc.lock").read_bytes()
     fetched = sorted((root / "data/fetched").iterdir())
-    done = run(root, "dvc", "repro", "ingest", check=False, SHOP_DB_PASSWORD="wrong")
+    done = run(root, "dvc", "repro", "ingest", check=False, **{variable: "wrong"})
     assert done.returncode != 0
     errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1, done.stderr
     assert f'password authentication failed for user "{USER}"' in errors[0], errors[0]
-    assert "db.penguins.password" in errors[0] and "$ENV_VAR" in errors[0], errors[0]
+    assert f"db.{SOURCE}.password" in errors[0] and "$ENV_VAR" in errors[0], errors[0]
     assert "Traceback" not in done.stdout + done.stderr
     print(errors[0])
-    assert md5(root / "data/fetched/penguins.parquet") == before
+    assert md5(root / SNAPSHOT) == before
     assert sorted((root / "data/fetched").iterdir()) == fetched
     assert (root / "dvc.lock").read_bytes() == lock
 
@@ -217,6 +246,6 @@ def test_fetch_from_postgresql(tmp_path, server):
         assert not any(secret in text for secret in secrets), path
     history = git(root, "log", "-p", "--all", "--binary")
     assert not any(secret in history for secret in secrets)
-    assert "$SHOP_DB_PASSWORD" in (root / "params.yaml").read_text()
+    assert f"${variable}" in (root / "params.yaml").read_text()
 
     print("; ".join(f"{what}: {seconds:.2f} s" for what, seconds in figures.items()))
