@@ -11,13 +11,14 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from sshd import free_port
 
 # The cluster's superuser; its password is one a URL must escape (`@`, `/`, `%`, `:`).
 OWNER = "owner"
@@ -53,12 +54,6 @@ def bin_dir() -> Path:
     return Path(found[-1]).parent
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def as_server_user() -> list[str]:
     """The prefix that runs a command as the server's user: initdb and postgres refuse
     root, so as root that is `postgres`; anyone else runs the server as themselves."""
@@ -74,7 +69,10 @@ def as_server_user() -> list[str]:
 
 
 def _run(command: list[str], what: str) -> None:
-    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise Unavailable(f"{what} failed: {exc}") from None
     if done.returncode != 0:
         raise Unavailable(f"{what} failed: {(done.stderr or done.stdout).strip()[-500:]}")
 

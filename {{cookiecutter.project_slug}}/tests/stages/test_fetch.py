@@ -3,6 +3,7 @@ SQLAlchemy, stable snapshots, secrets kept out of params, and one-line errors.""
 
 from __future__ import annotations
 
+import datetime
 import http.server
 import sqlite3
 import threading
@@ -145,6 +146,17 @@ def test_database_rows_come_in_the_same_order_whatever_order_the_database_uses(s
     )
     pd.testing.assert_frame_equal(forward, backward)
     assert fetch.content_sha256(forward) == fetch.content_sha256(backward)
+
+
+def test_a_query_gives_dates_as_a_table_does():
+    # read_sql_query leaves a DATE column as Python dates; read_sql_table as datetime64.
+    frame = pd.DataFrame(
+        {"on": [datetime.date(2024, 1, 2), None], "kind": ["a", None], "n": [1.0, None]}
+    )
+    got = fetch.dates_as_datetimes(frame)
+    assert str(got["on"].dtype) == "datetime64[s]"
+    assert got["on"].iloc[0] == pd.Timestamp("2024-01-02") and pd.isna(got["on"].iloc[1])
+    assert got["kind"].tolist()[0] == "a" and got["n"].dtype == "float64"
 
 
 @pytest.mark.parametrize(

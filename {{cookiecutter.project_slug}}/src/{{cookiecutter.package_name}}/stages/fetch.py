@@ -216,8 +216,8 @@ def read_database(name: str, source: FetchParams) -> pd.DataFrame:
         raise ConfigError(f"{where}: {exc}: use a dialect SQLAlchemy knows") from None
     except ImportError as exc:
         raise DataError(
-            f"{where} needs a database driver: {exc}: install it, or for PostgreSQL write "
-            "postgresql+psycopg:// (psycopg is the driver the project installs)"
+            f"{where} needs a database driver: {exc}: install it "
+            "(PostgreSQL: `pip install 'psycopg[binary]'`)"
         ) from None
     try:
         with engine.connect() as connection:
@@ -241,7 +241,7 @@ def read_database(name: str, source: FetchParams) -> pd.DataFrame:
 def dates_as_datetimes(frame: pd.DataFrame) -> pd.DataFrame:
     """DATE columns as datetime64[s], as read_sql_table reads them: read_sql_query leaves
     Python dates (object dtype), so a query's snapshot would differ from the table's."""
-    for name in frame.select_dtypes(include="object").columns:
+    for name in [c for c, dtype in frame.dtypes.items() if pd.api.types.is_object_dtype(dtype)]:
         values = frame[name].dropna()
         if len(values) and values.map(type).eq(datetime.date).all():
             frame[name] = pd.to_datetime(frame[name]).astype("datetime64[s]")
