@@ -53,14 +53,15 @@ def expand_secrets(url: str) -> str:
             f"environment variable {unset[0]} (named in a data.fetch url) is not set: "
             f"export {unset[0]}=... before running"
         )
+
+    def value(match: re.Match) -> str:
+        return os.environ[match.group(1)]
+
     scheme, separator, rest = url.partition("://")
-    authority_end = len(rest) if (end := re.search(r"[/?#]", rest)) is None else end.start()
-    userinfo, at, after = rest[:authority_end].rpartition("@")
-    encoded = _ENV_VARIABLE.sub(lambda match: quote(os.environ[match.group(1)], safe=""), userinfo)
-    plain = _ENV_VARIABLE.sub(
-        lambda match: os.environ[match.group(1)], after + rest[authority_end:]
-    )
-    return scheme + separator + encoded + at + plain
+    end = re.search(r"[/?#]|$", rest).start()  # the authority: [user[:password]@]host[:port]
+    userinfo, at, host = rest[:end].rpartition("@")
+    userinfo = _ENV_VARIABLE.sub(lambda match: quote(value(match), safe=""), userinfo)
+    return scheme + separator + userinfo + at + _ENV_VARIABLE.sub(value, host + rest[end:])
 
 
 def shown(url: str) -> str:
