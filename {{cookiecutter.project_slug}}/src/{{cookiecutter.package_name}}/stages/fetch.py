@@ -10,13 +10,15 @@ what follows are skipped.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import logging
 import os
 import re
 from io import BytesIO
 from pathlib import Path, PurePosixPath
-from urllib.parse import urlsplit, urlunsplit
+from typing import TYPE_CHECKING
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import pandas as pd
 
@@ -24,6 +26,9 @@ from ..core import io, paths
 from ..core.errors import ConfigError, DataError
 from ..core.params import FetchParams, is_database_url, load
 from ..tables import batches
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 log = logging.getLogger(__name__)
 
@@ -34,17 +39,29 @@ FILESYSTEM_PACKAGES = {
 }  # fmt: skip
 SSH_PROTOCOLS = ("ssh", "sftp")
 _ENV_VARIABLE = re.compile(r"\$(\w+)")
+# DVC's folder, whose config may hold a database's credentials (local_credentials).
+DVC_DIR = ".dvc"
 
 
 def expand_secrets(url: str) -> str:
-    """Put the values of `$ENV_VAR`s into the URL; params.yaml keeps only their names."""
+    """Put the values of `$ENV_VAR`s into the URL; params.yaml keeps only their names. A value
+    in the user or password part is percent-encoded (URLs and SQLAlchemy decode it there), so
+    a password holding `@`, `/`, `:` or `%` stays the password."""
     unset = [name for name in _ENV_VARIABLE.findall(url) if name not in os.environ]
     if unset:
         raise ConfigError(
             f"environment variable {unset[0]} (named in a data.fetch url) is not set: "
             f"export {unset[0]}=... before running"
         )
-    return _ENV_VARIABLE.sub(lambda match: os.environ[match.group(1)], url)
+
+    def value(match: re.Match) -> str:
+        return os.environ[match.group(1)]
+
+    scheme, separator, rest = url.partition("://")
+    end = re.search(r"[/?#]|$", rest).start()  # the authority: [user[:password]@]host[:port]
+    userinfo, at, host = rest[:end].rpartition("@")
+    userinfo = _ENV_VARIABLE.sub(lambda match: quote(value(match), safe=""), userinfo)
+    return scheme + separator + userinfo + at + _ENV_VARIABLE.sub(value, host + rest[end:])
 
 
 def shown(url: str) -> str:
@@ -139,13 +156,56 @@ def read_file_url(url: str, missing_values: list[str]) -> pd.DataFrame:
         raise DataError(f"{shown(url)} is not a readable {suffix[1:]} file: {exc}") from None
 
 
-def read_database(url: str, table: str | None, query: str | None) -> pd.DataFrame:
-    """A table or a query's result, through SQLAlchemy."""
+def local_credentials(name: str) -> dict[str, str]:
+    """The username and password that DVC's config gives database `name`: `dvc config --local
+    db.<name>.password ...` writes .dvc/config.local, which git ignores (as `dvc import-db`
+    reads them). The committed .dvc/config must not hold a password."""
+    from dvc.config import Config
+    from dvc.config import ConfigError as DvcConfigError
+
+    try:
+        config = Config(dvc_dir=DVC_DIR, validate=False)
+        committed = config.load_one("repo")["db"].get(name, {})
+    except DvcConfigError as exc:
+        raise ConfigError(f"cannot read DVC's config: {exc}: fix the file it names") from None
+    if "password" in committed:
+        raise ConfigError(
+            f"the committed {DVC_DIR}/config holds db.{name}.password: remove it "
+            f"(`dvc config --unset db.{name}.password`) and set it with `dvc config --local`"
+        )
+    entry = config["db"].get(name, {})
+    return {key: entry[key] for key in ("username", "password") if key in entry}
+
+
+def database_url(name: str, url: str) -> sa.URL:
+    """The source's URL with its secrets: `$ENV_VAR`s expanded, then DVC's db.<name> username
+    and password (set on the URL object, so no character of theirs needs escaping)."""
     import sqlalchemy as sa
 
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+    try:
+        parsed = sa.make_url(expand_secrets(url))
+    except sa.exc.ArgumentError as exc:
+        raise ConfigError(
+            f"{shown(url)} is not a database URL: {exc}: fix the data.fetch url"
+        ) from None
+    credentials = local_credentials(name)
+    if "password" in credentials and parsed.password is not None:
+        raise ConfigError(
+            f"data.fetch.{name} has a password in its url and in DVC's db.{name}: keep one "
+            "(`$ENV_VAR` in the url, or `dvc config --local`)"
+        )
+    return parsed.set(**credentials)
+
+
+def read_database(name: str, source: FetchParams) -> pd.DataFrame:
+    """Source `name`'s table or query result, through SQLAlchemy."""
+    import sqlalchemy as sa
+
+    url, table, query = database_url(name, source.url), source.table, source.query
+    where = url.render_as_string(hide_password=True)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         # SQLite would quietly create an empty database at a wrong path.
-        file = Path(url.removeprefix("sqlite:///").split("?", 1)[0])
+        file = Path(url.database)
         if not file.is_file():
             raise DataError(
                 f"database file {file} does not exist: fix the path in the data.fetch url "
@@ -154,10 +214,10 @@ def read_database(url: str, table: str | None, query: str | None) -> pd.DataFram
     try:
         engine = sa.create_engine(url)
     except sa.exc.NoSuchModuleError as exc:
-        raise ConfigError(f"{shown(url)}: {exc}: use a dialect SQLAlchemy knows") from None
+        raise ConfigError(f"{where}: {exc}: use a dialect SQLAlchemy knows") from None
     except ImportError as exc:
         raise DataError(
-            f"{shown(url)} needs a database driver: {exc}: install it "
+            f"{where} needs a database driver: {exc}: install it "
             "(PostgreSQL: `pip install 'psycopg[binary]'`)"
         ) from None
     try:
@@ -166,37 +226,52 @@ def read_database(url: str, table: str | None, query: str | None) -> pd.DataFram
                 tables = sa.inspect(connection).get_table_names()
                 if table not in tables:
                     raise DataError(
-                        f"table {table!r} is not in {shown(url)} (tables: {', '.join(tables)}): "
+                        f"table {table!r} is not in {where} (tables: {', '.join(tables)}): "
                         "set the data.fetch table to one of them"
                     )
                 frame = pd.read_sql_table(table, connection)
             else:
-                frame = pd.read_sql_query(sa.text(query), connection)
+                frame = dates_as_datetimes(pd.read_sql_query(sa.text(query), connection))
     except (sa.exc.SQLAlchemyError, pd.errors.DatabaseError) as exc:
-        # pandas wraps the driver's error; its cause says what the database said.
-        error = exc.__cause__ if isinstance(exc.__cause__, sa.exc.SQLAlchemyError) else exc
-        orig = getattr(error, "orig", None)
-        reason = str(orig or error).strip().splitlines()[0]
-        if isinstance(error, sa.exc.OperationalError) and error.statement is None:
-            raise DataError(
-                f"cannot connect to {shown(url)}: {reason}: check the host, that the server runs, "
-                "and the credentials (a password comes from an environment variable)"
-            ) from None
-        raise DataError(
-            f"query on {shown(url)} failed: {reason}: fix the data.fetch query"
-        ) from None
+        raise DataError(database_failure(exc, name, where)) from None
     finally:
         engine.dispose()
     return in_content_order(frame)
 
 
-def fetch(source: FetchParams, *, missing_values: list[str]) -> pd.DataFrame:
-    """The source's rows; `missing_values` (data.missing_values) apply to files, as in
+def dates_as_datetimes(frame: pd.DataFrame) -> pd.DataFrame:
+    """DATE columns as datetime64[s], as read_sql_table reads them: read_sql_query leaves
+    Python dates (object dtype), so a query's snapshot would differ from the table's."""
+    for name in [c for c, dtype in frame.dtypes.items() if pd.api.types.is_object_dtype(dtype)]:
+        values = frame[name].dropna()
+        if len(values) and values.map(type).eq(datetime.date).all():
+            frame[name] = pd.to_datetime(frame[name]).astype("datetime64[s]")
+    return frame
+
+
+def database_failure(exc: BaseException, name: str, where: str) -> str:
+    """What the database said, in one line, and the fix."""
+    import sqlalchemy as sa
+
+    # pandas wraps the driver's error; its cause says what the database said.
+    error = exc.__cause__ if isinstance(exc.__cause__, sa.exc.SQLAlchemyError) else exc
+    orig = getattr(error, "orig", None)
+    reason = " ".join(str(orig or error).strip().splitlines()[0].split())
+    if not (isinstance(error, sa.exc.OperationalError) and error.statement is None):
+        return f"query on {where} failed: {reason}: fix the data.fetch query"
+    return (
+        f"cannot connect to {where}: {reason}: check the host, that the server runs, and the "
+        "credentials (an `$ENV_VAR` in the url, PGPASSWORD, or `dvc config --local "
+        f"db.{name}.password`; docs/data-sources.md: Remote sources)"
+    )
+
+
+def fetch(name: str, source: FetchParams, *, missing_values: list[str]) -> pd.DataFrame:
+    """Source `name`'s rows; `missing_values` (data.missing_values) apply to files, as in
     ingest: a database's NULL is its own missing value."""
-    url = expand_secrets(source.url)
-    if is_database_url(url):
-        return read_database(url, source.table, source.query)
-    return read_file_url(url, missing_values)
+    if is_database_url(source.url):
+        return read_database(name, source)
+    return read_file_url(expand_secrets(source.url), missing_values)
 
 
 def snapshot_path(name: str) -> Path:
@@ -213,7 +288,7 @@ def main(names: list[str] | None = None) -> None:
             "add it to the data config"
         )
     for name in names or sources:
-        df = fetch(sources[name], missing_values=data.missing_values)
+        df = fetch(name, sources[name], missing_values=data.missing_values)
         if df.empty:
             raise DataError(f"{shown(sources[name].url)} returned no rows: check the source")
         digest = content_sha256(df)
