@@ -64,6 +64,13 @@ FEATURE_FILES = {
         "src/{{ cookiecutter.package_name }}/stages/fetch.py",
         "tests/stages/test_fetch.py",
     ],
+    # The nbstripout hook and the README's section go by Jinja; the Jupyter pins by
+    # pyproject.toml's Jinja and prune_locks.
+    "notebooks": [
+        "notebooks",
+        "src/{{ cookiecutter.package_name }}/tools/outputs.py",
+        "tests/tools/test_outputs.py",
+    ],
 }
 ENV = {**os.environ, "DVC_NO_ANALYTICS": "1", "PYTHONUTF8": "1"}
 
