@@ -8,6 +8,7 @@ notebook shows any revision.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io as bytes_io
 import json
 import os
@@ -54,20 +55,33 @@ def opened(path: Path, rev: str | None = None) -> Iterator[BinaryIO]:
                 raise DataError(f"{path} does not exist: run `dvc repro` to build it")
             handle = stack.enter_context(open(path, "rb"))
         else:
-            import dvc.api
             from dvc.exceptions import DvcException
             from scmrepo.exceptions import SCMError
 
             try:
-                handle = stack.enter_context(
-                    dvc.api.open(Path(path).as_posix(), rev=rev, mode="rb")
-                )
+                handle = stack.enter_context(revision(rev).open(Path(path).as_posix(), "rb"))
             except (DvcException, SCMError, FileNotFoundError) as exc:
                 raise DataError(
                     f"{path} at revision {rev!r} cannot be read ({first_line(exc)}): check the "
                     "revision (`git log --oneline`), and `dvc pull` if DVC's cache lacks it"
                 ) from None
         yield handle
+
+
+def revision(rev: str):
+    """DVC's file system of the project at `rev`: its git files, and its DVC outputs from
+    the cache. One per commit (a notebook reads several files of one revision: building it
+    is most of a read's second), looked up again each call, as a branch moves."""
+    from dvc.scm import SCM
+
+    return _revision(str(Path.cwd()), SCM(".").resolve_rev(rev))
+
+
+@functools.lru_cache(maxsize=4)
+def _revision(root: str, commit: str):
+    from dvc.api import DVCFileSystem
+
+    return DVCFileSystem(root, rev=commit)
 
 
 def read_bytes(path: Path, rev: str | None = None) -> bytes:
