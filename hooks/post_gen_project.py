@@ -64,6 +64,13 @@ FEATURE_FILES = {
         "src/{{ cookiecutter.package_name }}/stages/fetch.py",
         "tests/stages/test_fetch.py",
     ],
+    # The nbstripout hook and the README's section go by Jinja; the Jupyter pins by
+    # pyproject.toml's Jinja and prune_locks.
+    "notebooks": [
+        "notebooks",
+        "src/{{ cookiecutter.package_name }}/tools/outputs.py",
+        "tests/tools/test_outputs.py",
+    ],
 }
 ENV = {**os.environ, "DVC_NO_ANALYTICS": "1", "PYTHONUTF8": "1"}
 
@@ -232,15 +239,25 @@ def prune_requirements(path: Path, gone: set, markers: dict[str, str | None]) ->
 
 def export_markers(edges: list[dict]) -> dict[str, str | None]:
     """The environment marker of each kept package as requirements.lock writes it: None when
-    some package needs it without a marker, else the one marker that its every remaining
-    need carries (several different ones: the line stays as the lock had it)."""
+    some package needs it without a marker, else the marker that covers its every remaining
+    need (covering(); none covers them all: the line stays as the lock had it)."""
     needs: dict[str, set[str | None]] = {}
     for edge in edges:
         needs.setdefault(normalized(edge["name"]), set()).add(edge.get("marker"))
-    return {
-        name: None if None in seen or len(seen) != 1 else next(iter(seen))
-        for name, seen in needs.items()
-    }
+    return {name: None if None in seen else covering(seen) for name, seen in needs.items()}
+
+
+def covering(markers: set[str]) -> str | None:
+    """The one of `markers` whose `or` terms include every other's, as uv writes their
+    union: needs under `a` and under `a or b` give `a or b` (tzdata: pandas needs it on
+    emscripten or win32, kombu on win32). None when no marker covers all."""
+
+    def terms(marker: str) -> set[str]:
+        # `and` binds tighter than `or`: without parentheses, `or` splits the top level.
+        return {marker} if "(" in marker else set(marker.split(" or "))
+
+    every = set().union(*map(terms, markers))
+    return next((m for m in sorted(markers) if terms(m) == every), None)
 
 
 def compose_params() -> None:

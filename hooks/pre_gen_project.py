@@ -31,6 +31,7 @@ CHOICES = {
     "serving": ("yes", "no"),
     "onnx": ("yes", "no"),
     "remote_sources": ("yes", "no"),
+    "notebooks": ("yes", "no"),
 }
 # scikit-learn scorer names per task (sklearn.metrics.get_scorer_names(), clustering
 # scorers left out), plus the project's own business_value scorer (both tasks);

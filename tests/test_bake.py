@@ -30,6 +30,7 @@ MATRIX = [
         "serving": "no",
         "onnx": "no",
         "remote_sources": "no",
+        "notebooks": "no",
     },
     {
         "project_name": "Fraud Signals",

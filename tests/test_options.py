@@ -1,9 +1,10 @@
-"""The yes/no features (serving, onnx, remote_sources): a `no` leaves no file, import,
-command, dvc.yaml part, params key or locked package of the feature behind, and the
-locks stay exactly what uv writes. test_bake.py's matrix bakes four of the eight
-combinations (and runs the full checks there); this file bakes the other four, and runs
-the pipeline and tests of the bake without any of the features (test_pipeline.py does
-both for the default bake, which has all of them)."""
+"""The yes/no features (serving, onnx, remote_sources, notebooks): a `no` leaves no file,
+import, command, dvc.yaml part, params key, hook, README section or locked package of the
+feature behind, and the locks stay exactly what uv writes. test_bake.py's matrix bakes
+four combinations (and runs the full checks there); this file bakes four others, so that
+each feature is answered yes and no beside each of the others, and runs the pipeline and
+tests of the bake without any of the features (test_pipeline.py does both for the default
+bake, which has all of them)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ FEATURE_MODULES = {
     "serving": {"serving", "monitor", "prediction_log", "fastapi", "uvicorn", "gto", "orjson"},
     "onnx": {"onnx_convert", "onnx_target_encoder", "onnx", "onnxruntime", "skl2onnx"},
     "remote_sources": {"fetch", "sqlalchemy", "fsspec"},
+    "notebooks": {"outputs", "nbclient", "nbformat", "matplotlib"},
 }
 # Pins of pyproject.toml that a `no` takes out; the first ones in each list leave the locks
 # too (nothing else needs them), the others stay as what dask, DVC or scikit-learn need.
@@ -48,10 +50,22 @@ FEATURE_PINS = {
     "serving": (["fastapi", "uvicorn"], ["gto", "orjson", "scipy", "httpx"]),
     "onnx": (["onnx", "onnxruntime", "skl2onnx"], []),
     "remote_sources": (["sqlalchemy"], ["fsspec"]),
+    "notebooks": (["jupyterlab", "ipykernel", "nbclient", "nbstripout", "matplotlib"], []),
 }
-COMMANDS = {"serving": {"serve", "monitor", "loop"}, "onnx": set(), "remote_sources": {"fetch"}}
-# The combinations test_bake.py's matrix does not bake (it has yyy, nnn, ynn, nyy).
-OTHERS = [("yes", "yes", "no"), ("yes", "no", "yes"), ("no", "yes", "no"), ("no", "no", "yes")]
+COMMANDS = {
+    "serving": {"serve", "monitor", "loop"},
+    "onnx": set(),
+    "remote_sources": {"fetch"},
+    "notebooks": set(),
+}
+# serving, onnx, remote_sources, notebooks: combinations test_bake.py's matrix does not bake
+# (it has yyyy, nnnn, ynny, nyyy).
+OTHERS = [
+    ("yes", "yes", "no", "no"),
+    ("yes", "no", "yes", "yes"),
+    ("no", "yes", "no", "yes"),
+    ("no", "no", "yes", "no"),
+]
 STATEMENT = re.compile(r"^[ \t]*#%", re.M)
 LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|%\}")
 
@@ -116,6 +130,10 @@ def check_pruned(project: Path, answers: dict) -> None:
     assert ("fetch" in params["data"]) == (answers["remote_sources"] == "yes")
     outs = [str(o) for spec in stages.values() for o in spec.get("outs", [])]
     assert any("models/onnx" in o for o in outs) == (answers["onnx"] == "yes")
+    notebooks = answers["notebooks"] == "yes"
+    assert ("\n## Notebooks\n" in (project / "README.md").read_text()) == notebooks
+    hooks = project / ".pre-commit-config.yaml"
+    assert not hooks.exists() or ("id: nbstripout" in hooks.read_text()) == notebooks
     for name, spec in stages.items():
         spec = spec.get("do", spec)
         missing = [d for d in spec["deps"] if d.startswith("src/") and not (project / d).exists()]
@@ -149,10 +167,15 @@ def locks_as_uv_writes_them(project: Path, work: Path) -> bool:
 
 
 @pytest.mark.parametrize(
-    ("serving", "onnx", "remote_sources"), OTHERS, ids=["-".join(o) for o in OTHERS]
+    ("serving", "onnx", "remote_sources", "notebooks"), OTHERS, ids=["-".join(o) for o in OTHERS]
 )
-def test_every_other_combination_bakes_clean(tmp_path, serving, onnx, remote_sources):
-    answers = {"serving": serving, "onnx": onnx, "remote_sources": remote_sources}
+def test_every_other_combination_bakes_clean(tmp_path, serving, onnx, remote_sources, notebooks):
+    answers = {
+        "serving": serving,
+        "onnx": onnx,
+        "remote_sources": remote_sources,
+        "notebooks": notebooks,
+    }
     project = bake(tmp_path / "bake", **answers)
     check_pruned(project, answers)
     assert locks_as_uv_writes_them(project, tmp_path / "relocked")
@@ -186,7 +209,7 @@ CHANGED_TESTS = [
 
 @pytest.mark.slow
 def test_the_bake_without_features_runs_its_tests_and_pipeline(tmp_path):
-    project = bake(tmp_path, serving="no", onnx="no", remote_sources="no")
+    project = bake(tmp_path, serving="no", onnx="no", remote_sources="no", notebooks="no")
     tests = [f"tests/{name}" for name in CHANGED_TESTS]
     run(project, "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests)
     run(project, "dvc", "repro")

@@ -12,6 +12,7 @@ import re
 import time
 from pathlib import Path
 
+import notebooks
 import numpy as np
 import pandas as pd
 import pytest
@@ -476,6 +477,34 @@ class PipelineChecks:
         assert md5(root / "models/model.skops") == tagged_md5
         git(root, "checkout", "-q", "main")
         run(root, "dvc", "checkout")
+
+    def test_notebooks_run_on_the_workspace_and_on_an_earlier_revision(self, project, tmp_path):
+        """Every notebook runs without an error on the outputs of `dvc repro`; the results
+        notebook with `rev = "v1"` shows v1's headline, not the workspace's (the previous
+        test committed another model over it)."""
+        root, _ = project
+        for notebook in sorted((root / "notebooks").glob("*.ipynb")):
+            text, seconds = notebooks.execute(root, notebook, tmp_path / notebook.name)
+            print(f"{notebook.name}: {seconds:.1f} s")
+            assert notebooks.images(tmp_path / notebook.name) >= 2, notebook.name
+        now = json.loads((root / "reports/evaluate/headline.json").read_text())
+        then = json.loads(git(root, "show", "v1:reports/evaluate/headline.json"))
+        assert now["model"] != then["model"]
+        results = root / "notebooks/2.0-pipeline-results.ipynb"
+        shown, seconds = notebooks.execute(root, results, tmp_path / "v1.ipynb", rev="v1")
+        print(f"{results.name} at v1: {seconds:.1f} s")
+        assert "revision: v1" in shown
+        assert re.search(rf"model\s+{then['model']}\n", shown), shown[:2000]
+        assert re.search(rf"headline\s+{then['headline']}\n", shown), shown[:2000]
+        assert not re.search(rf"model\s+{now['model']}\n", shown)
+        workspace, _ = notebooks.execute(root, results, tmp_path / "now.ipynb")
+        assert re.search(rf"model\s+{now['model']}\n", workspace)
+        # The recent slice the notebook predicts again has evaluate's very figures.
+        recent = json.loads(git(root, "show", "v1:reports/evaluate/metrics.json"))["recent"]
+        (line,) = [line for line in shown.splitlines() if line.startswith("recent slice: ")]
+        assert line.startswith(f"recent slice: {recent['rows']} of ")
+        for name, value in recent.items():
+            assert name in ("rows", "since") or f"'{name}': {value}" in line, (name, line)
 
     def test_relabelling_a_listed_issue_reruns_annotate_onwards(self, project):
         """Copy a row of reports/label_issues.csv into relabel.csv, `dvc repro`: annotate

@@ -9,7 +9,7 @@ import sys
 
 from conftest import TEMPLATE
 
-YES_NO = ["use_pre_commit", "serving", "onnx", "remote_sources"]
+YES_NO = ["use_pre_commit", "serving", "onnx", "remote_sources", "notebooks"]
 
 
 def test_every_yes_no_answer_is_a_yes_no_choice():

@@ -57,3 +57,5 @@ SELECT_REPORT = REPORTS / "select.json"
 SELECT_RANKING = REPORTS / "select_ranking.csv"
 EVALUATE_DIR = REPORTS / "evaluate"
 HEADLINE = EVALUATE_DIR / "headline.json"
+# dvclive's summary: the full diagnosis (per class, per group, recent; quality/diagnosis.py).
+EVALUATE_METRICS = EVALUATE_DIR / "metrics.json"

@@ -180,7 +180,7 @@ def main() -> None:
     rows = schema.model_frame(io.read_parquet(paths.TEST, columns=roles.features), roles)
     check_derived(features, rows, roles)
     write_model(model, rows, config)
-    metrics = io.read_json(paths.EVALUATE_DIR / "metrics.json")
+    metrics = io.read_json(paths.EVALUATE_METRICS)
     settings = Settings.of(params)
     meta = metadata(metrics, features, data_hashes(), config=config, settings=settings)
     meta["training_rows"] = training_rows(roles.target, settings=settings)
