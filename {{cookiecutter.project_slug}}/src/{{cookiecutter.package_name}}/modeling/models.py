@@ -67,11 +67,11 @@ def build(
         estimator.set_params(random_state=seed)
     if "n_jobs" in accepted and model_catalog.own_threads(estimator_class):
         estimator.set_params(n_jobs=threads)
-    # scikit-learn's own estimators check their values here; another library's may not.
-    validate = getattr(estimator, "_validate_params", None)
+    # scikit-learn's own estimators check their values here (their _parameter_constraints);
+    # another library's (LightGBM's, XGBoost's) check them when fitting.
     try:
-        if validate is not None:
-            validate()
+        if hasattr(estimator, "_parameter_constraints"):
+            estimator._validate_params()
     except InvalidParameterError as exc:
         raise ConfigError(f"model {name}: {exc}") from None
     return estimator
