@@ -36,6 +36,8 @@ OTHER_TASK_FILES = {
         "plots/lines_by_class.json",
         "plots/bars_by_class.json",
         "conf/model/logistic_regression.yaml",
+        "src/{{ cookiecutter.package_name }}/modeling/xgboost_labels.py",
+        "tests/modeling/test_xgboost_labels.py",
     ],
 }
 CI_FILES = {"github": [".github"], "gitlab": [".gitlab-ci.yml"], "none": []}

@@ -82,6 +82,11 @@ def expected_files(answers: dict, package: str) -> set[str]:
         f"conf/model/{name}.yaml"
         for name in set(MODELS["classification"]) - set(MODELS["regression"])
     }
+    # XGBoost's classifier on the target's own labels, and its test.
+    classification_only |= {
+        f"src/{package}/modeling/xgboost_labels.py",
+        "tests/modeling/test_xgboost_labels.py",
+    }
     regression_only = {"plots/scatter_with_diagonal.json", "plots/scatter_with_zero.json"} | {
         f"conf/model/{name}.yaml"
         for name in set(MODELS["regression"]) - set(MODELS["classification"])

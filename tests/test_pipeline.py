@@ -256,6 +256,23 @@ class PipelineChecks:
         header = csv[0].split(",")
         assert HEADLINE[task] in header and "model.name" in header
 
+    @pytest.mark.parametrize("model", ["lightgbm", "xgboost"])
+    def test_the_boosting_libraries_train_evaluate_and_export(self, project, model):
+        """`-S model=lightgbm` / `xgboost` (not select's candidates: docs/pipeline.md) run
+        the model stages only, and export writes skops and an ONNX graph within parity."""
+        root, task = project
+        log = run(root, "dvc", "exp", "run", "-n", f"exp-{model}", "-S", f"model={model}").stdout
+        assert not set(ran(log)) & set(DATA_STAGES), log
+        assert {"train", "evaluate", "export"} <= set(ran(log)), log
+        card = json.loads((root / "models" / "model.json").read_text())
+        assert card["model"] == model
+        onnx = card["onnx"]
+        assert onnx["status"] == "exported", onnx
+        assert onnx["parity"]["max_abs_diff"] <= onnx["parity"]["allowed_abs_diff"]
+        assert onnx["parity"].get("labels_differ", 0) == 0
+        headline = {r["name"]: r for r in exp_show(root)}[f"exp-{model}"]["metrics"]
+        assert headline[HEADLINE[task]] == card["metrics"][HEADLINE[task]]
+
     def test_plots_show_and_diff_draw_every_chart_offline(self, project):
         """Every chart of dvc.yaml draws marks in headless Chromium, for `dvc plots show`
         and for `dvc plots diff` of v1 against the last experiment; a chart whose data

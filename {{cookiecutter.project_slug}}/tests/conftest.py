@@ -22,7 +22,12 @@ if str(PROJECT / "src") not in sys.path:
     sys.path.insert(0, str(PROJECT / "src"))
 
 # Hyperparameters that keep tree ensembles fast in tests.
-SMALL = {"random_forest": {"n_estimators": 5}, "hist_gradient_boosting": {"max_iter": 10}}
+SMALL = {
+    "random_forest": {"n_estimators": 5},
+    "hist_gradient_boosting": {"max_iter": 10},
+    "lightgbm": {"n_estimators": 10},
+    "xgboost": {"n_estimators": 10},
+}
 # A quick linear model per task, written as a conf/model/ file would be, for the tests that
 # switch the task (make_params) or need any model that fits fast.
 LINEAR = {

@@ -36,6 +36,9 @@ IN_FUNCTIONS = {
     "hydra": "used by core/config_sync.py, the params command",
     "fsspec": "used in stages/fetch.py's functions",
     "sqlalchemy": "used in stages/fetch.py's functions",
+    "lightgbm": "imported by its model's _target_ (core/model_catalog.py), when chosen",
+    "xgboost": "imported by its model's _target_ (core/model_catalog.py), when chosen",
+    "onnxmltools": "used in export/onnx_convert.py's functions, for those two models",
 }
 # The data stages fit nothing (annotate's label judge imports scikit-learn when it runs,
 # for classification only).

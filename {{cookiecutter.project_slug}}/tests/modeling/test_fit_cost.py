@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+from lightgbm import LGBMClassifier, LGBMRegressor
 from sklearn.ensemble import (
     HistGradientBoostingClassifier,
     HistGradientBoostingRegressor,
@@ -15,6 +16,7 @@ from sklearn.ensemble import (
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.neighbors import KNeighborsRegressor
 from threadpoolctl import threadpool_limits
+from xgboost import XGBClassifier, XGBRegressor
 
 from {{ cookiecutter.package_name }}.modeling import fit_cost
 
@@ -51,6 +53,10 @@ CASES = [
     ("forest, depth 6", RandomForestRegressor(n_estimators=10, max_depth=6), 0),
     ("boosting", HistGradientBoostingRegressor(max_iter=30, early_stopping=False), 0),
     ("boosting, 3 classes", HistGradientBoostingClassifier(max_iter=30, early_stopping=False), 3),
+    ("lightgbm", LGBMRegressor(n_estimators=30, verbose=-1, n_jobs=1), 0),
+    ("lightgbm, 3 classes", LGBMClassifier(n_estimators=30, verbose=-1, n_jobs=1), 3),
+    ("xgboost", XGBRegressor(n_estimators=30, n_jobs=1), 0),
+    ("xgboost, 3 classes", XGBClassifier(n_estimators=30, n_jobs=1), 3),
 ]
 
 

@@ -53,8 +53,9 @@ def test_select_cross_validates_model_files_and_its_winner_is_the_default(params
 
 def test_the_models_table_says_what_the_model_files_hold(project):
     table = (project / "docs" / "pipeline.md").read_text()
-    rows = re.findall(r"^\| `(\w+)` \| `(sklearn[\w.]+)` \|$", table, re.M)
-    assert rows and all(MODELS[name]["_target_"] == target for name, target in rows)
+    rows = re.findall(r"^\| `(\w+)` \| `([\w.]+)` \|$", table, re.M)
+    assert {name for name, _ in rows} == set(MODELS)
+    assert all(MODELS[name]["_target_"] == target for name, target in rows)
 
 
 def test_a_model_file_key_that_is_no_fact_is_refused_with_the_closest():

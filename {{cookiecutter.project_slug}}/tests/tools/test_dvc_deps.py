@@ -70,13 +70,38 @@ def test_the_analysis_follows_every_kind_of_import(tmp_path):
     assert f"src/{PACKAGE.name}/core/config_sync.py" not in dvc_deps.runs("train")
 
 
+def test_a_model_class_of_the_project_runs_where_models_are_built(tmp_path):
+    """A conf/model/ file whose _target_ is the project's own class: models.py imports it
+    when it builds or loads that model, so its module runs where models.py does."""
+#% if cookiecutter.task == "classification"
+    assert f"src/{PACKAGE.name}/modeling/xgboost_labels.py" in dvc_deps.runs("train")
+    assert f"src/{PACKAGE.name}/modeling/xgboost_labels.py" not in dvc_deps.runs("clean")
+#% endif
+    package = tmp_path / "src" / "pkg"
+    (package / "modeling").mkdir(parents=True)
+    (tmp_path / "conf" / "model").mkdir(parents=True)
+    for name in ("__init__", "own", "models"):
+        (package / "modeling" / f"{name}.py").write_text("")
+    conf = tmp_path / "conf" / "model"
+    (conf / "mine.yaml").write_text("_target_: pkg.modeling.own.Model\n")
+    (conf / "ridge.yaml").write_text("_target_: sklearn.linear_model.Ridge\n")
+    modeling = package / "modeling"
+    found = dvc_deps.closure({modeling / "models.py"}, package)
+    assert found == {modeling / "__init__.py", modeling / "own.py", modeling / "models.py"}
+    assert dvc_deps.closure({modeling / "own.py"}, package) == {
+        modeling / "own.py",
+        modeling / "__init__.py",
+    }
+
+
 def copy_with_clean_importing_diagnosis(tmp_path: Path) -> Path:
-    """The package and dvc.yaml under tmp_path, stages/clean.py importing a module more;
-    the copy's dvc_deps.py."""
+    """The package, dvc.yaml and conf/model/ under tmp_path, stages/clean.py importing a
+    module more; the copy's dvc_deps.py."""
     shutil.copytree(PACKAGE, tmp_path / "src" / PACKAGE.name)
     module = tmp_path / "src" / PACKAGE.name / "stages" / "clean.py"
     module.write_text(module.read_text() + "\n\ndef late():\n    from ..quality import diagnosis\n")
     shutil.copy(PROJECT / "dvc.yaml", tmp_path / "dvc.yaml")
+    shutil.copytree(PROJECT / "conf" / "model", tmp_path / "conf" / "model")
     return tmp_path / "src" / PACKAGE.name / "tools" / "dvc_deps.py"
 
 

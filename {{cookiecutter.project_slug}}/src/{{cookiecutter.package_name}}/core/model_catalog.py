@@ -144,9 +144,13 @@ def class_problem(
     accepted = set(facts["parameters"])
     if "random_state" in config:
         return f"{where}.random_state is not set here: the top-level seed sets it (-S seed=...)"
+    if "n_jobs" in config and facts.get("threads"):
+        return f"{where}.n_jobs is not set here: compute.n_jobs sets it (-S compute.n_jobs=...)"
     settable = sorted(accepted - {"random_state"}, key=str.lower)
     unknown = sorted(set(hyperparameters(config)) - accepted)
-    if not unknown:
+    # A class that takes **kwargs (LightGBM's, XGBoost's) hands keys its signature does
+    # not name to its library, which checks them itself (model files name the library).
+    if not unknown or facts.get("open"):
         return None
     close = difflib.get_close_matches(unknown[0], settable, n=1)
     hint = f"did you mean {close[0]}? " if close else ""
@@ -165,15 +169,34 @@ def class_facts(target: str, task: str, cached: bool) -> dict[str, Any]:
     if key in cache:
         return cache[key]
     found = estimator_class({TARGET: target})
+    signature = inspect.signature(found).parameters.values()
+    named = {p.name for p in signature if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+    parameters = named | _default_parameters(found)
     facts = {
         "name": found.__name__,
         "of_task": is_of_task(found, task),
-        "parameters": sorted(inspect.signature(found).parameters),
+        "parameters": sorted(parameters),
+        "open": any(p.kind == p.VAR_KEYWORD for p in signature),
+        "threads": own_threads(found) and "n_jobs" in parameters,
     }
     if stamp and CLASS_CACHE.parent.is_dir():
         kept = {k: v for k, v in cache.items() if not k.startswith(f"{target} {task} ")}
         _write_cache({**kept, key: facts})
     return facts
+
+
+def own_threads(estimator_class: type) -> bool:
+    """Whether the class runs its own thread pool (n_jobs set per fit, models.build), not
+    scikit-learn's joblib, which follows the stage's context (core/compute.py)."""
+    return not estimator_class.__module__.startswith("sklearn.")
+
+
+def _default_parameters(estimator_class: type) -> set[str]:
+    """The parameters a default instance reports (XGBoost's are all **kwargs)."""
+    try:
+        return set(estimator_class().get_params(deep=False))
+    except Exception:  # noqa: BLE001 (anything a foreign class raises)
+        return set()
 
 
 def _package_stamp(target: str) -> str | None:

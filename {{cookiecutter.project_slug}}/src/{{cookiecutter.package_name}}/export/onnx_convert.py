@@ -35,6 +35,11 @@ from . import onnx_target_encoder
 TOLERANCE = 1e-5
 OPSET = {"": 18, "ai.onnx.ml": 3}
 FEATURES = "features"
+# onnxmltools' converters (module:function), by the library an estimator's class comes from.
+LIBRARY_CONVERTERS = {
+    "lightgbm": "onnxmltools.convert.lightgbm.operator_converters.LightGbm:convert_lightgbm",
+    "xgboost": "onnxmltools.convert.xgboost.operator_converters.XGBoost:convert_xgboost",
+}
 
 
 class ConverterMissing(Exception):
@@ -117,6 +122,7 @@ def convert(model: Pipeline, roles: schema.Roles, float32: bool) -> bytes:
     import onnx
 
     _register_converters()
+    _register_library_converter(model.steps[-1][1])
     # The preprocessor's output columns: the estimator's input.
     width = len(model.steps[0][1].get_feature_names_out())
     front, back = _convert_halves(model, roles, width, float32)
@@ -144,6 +150,32 @@ def _register_converters() -> None:
         onnx_target_encoder.output_shapes,
         onnx_target_encoder.convert,
     )
+
+
+def _register_library_converter(estimator) -> None:
+    """onnxmltools' converter of a LightGBM or XGBoost estimator (skl2onnx has none) for its
+    exact class, which is how skl2onnx finds converters (so XGBLabelClassifier's too)."""
+    from importlib import import_module
+
+    from skl2onnx import update_registered_converter
+    from skl2onnx.common.shape_calculator import (
+        calculate_linear_classifier_output_shapes,
+        calculate_linear_regressor_output_shapes,
+    )
+
+    kind = type(estimator)
+    libraries = {c.__module__.split(".")[0] for c in kind.__mro__} & set(LIBRARY_CONVERTERS)
+    if not libraries:
+        return
+    module, _, function = LIBRARY_CONVERTERS[libraries.pop()].partition(":")
+    converter = getattr(import_module(module), function)
+    if hasattr(estimator, "classes_"):
+        options = {"nocl": [True, False], "zipmap": [True, False, "columns"]}
+        shapes = calculate_linear_classifier_output_shapes
+    else:
+        options, shapes = None, calculate_linear_regressor_output_shapes
+    alias = f"{kind.__module__}.{kind.__name__}"
+    update_registered_converter(kind, alias, shapes, converter, options=options)
 
 
 def _convert_halves(model: Pipeline, roles: schema.Roles, width: int, float32: bool) -> tuple:

@@ -7,7 +7,6 @@ arguments; model_catalog.py says what each key means. Seeds come from the top-le
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
@@ -40,12 +39,15 @@ def scorer(task: Task, metric: str, business_params: BusinessParams, classes=Non
 
 
 def build(
-    task: Task, config: dict[str, Any], seed: int, n_rows: int | None = None
+    task: Task, config: dict[str, Any], seed: int, n_rows: int | None = None, threads: int = 1
 ) -> BaseEstimator:
-    """An unfitted estimator from a conf/model/*.yaml mapping, to be fitted on about `n_rows`.
+    """An unfitted estimator from a conf/model/*.yaml mapping, to be fitted on about `n_rows`
+    on `threads` cores.
 
     A whole-number `max_samples` (rows per tree of a random forest) is a cap: it becomes
-    the matching share of `n_rows`, or every row when the data is smaller.
+    the matching share of `n_rows`, or every row when the data is smaller. A library with
+    its own thread pool (LightGBM, XGBoost) gets n_jobs=`threads`: it would otherwise take
+    every core, whatever the stage's context (core/compute.py) allows.
     """
     name = config.get("name")
     problem = model_catalog.shape_problem(f"model {name}", config) or (
@@ -55,17 +57,21 @@ def build(
         raise ConfigError(problem)
     estimator_class = model_catalog.estimator_class(config)
     settings = model_catalog.hyperparameters(config)
-    if "random_state" in inspect.signature(estimator_class).parameters:
-        settings["random_state"] = seed
     cap = settings.get("max_samples")
     if n_rows and isinstance(cap, int) and not isinstance(cap, bool):
         settings["max_samples"] = None if cap >= n_rows else cap / n_rows
     estimator = estimator_class(**settings)
-    # scikit-learn's own estimators check their values here; another library's may not.
-    validate = getattr(estimator, "_validate_params", None)
+    # get_params, not the signature: XGBoost's estimators take theirs as **kwargs.
+    accepted = estimator.get_params(deep=False)
+    if "random_state" in accepted:
+        estimator.set_params(random_state=seed)
+    if "n_jobs" in accepted and model_catalog.own_threads(estimator_class):
+        estimator.set_params(n_jobs=threads)
+    # scikit-learn's own estimators check their values here (their _parameter_constraints);
+    # another library's (LightGBM's, XGBoost's) check them when fitting.
     try:
-        if validate is not None:
-            validate()
+        if hasattr(estimator, "_parameter_constraints"):
+            estimator._validate_params()
     except InvalidParameterError as exc:
         raise ConfigError(f"model {name}: {exc}") from None
     return estimator

@@ -64,6 +64,9 @@ PRELOAD = (
     "fairlearn.metrics",
     "onnx",
     "skl2onnx",
+    # The boosting libraries' models (conf/model/): neither starts a thread at import.
+    "lightgbm",
+    "xgboost",
 )
 # Threads a loaded server may have besides its main one when it forks: the background
 # thread of pyarrow's jemalloc, whose fork handlers make forking safe. BLAS and OpenMP pools

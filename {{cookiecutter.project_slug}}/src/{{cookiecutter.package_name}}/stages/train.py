@@ -46,10 +46,11 @@ def train(
     Fitted, not reused: a target encoder's fit_transform cross-fits the training rows (no
     row is encoded with its own label); the fitted encoder then equals preprocess's.
     """
-    estimator = models.build(settings.task, config, settings.seed, len(train_rows))
+    cores = settings.compute.cores
+    estimator = models.build(settings.task, config, settings.seed, len(train_rows), cores)
     pipeline = Pipeline([("preprocess", clone(transformer)), ("model", estimator)])
     with (
-        compute.cores(settings.compute.cores),
+        compute.cores(cores),
         progress.timed(f"fit {config['name']}", rows=len(train_rows)),
     ):
         X = schema.model_frame(train_rows, roles)

@@ -4,7 +4,8 @@ A stage runs `python -m {{ cookiecutter.package_name }} <command>`: __main__.py 
 module level, then stages/<command>.py, or dask_engine/<command>.py when compute.engine
 picks that twin (__main__.py chooses; both are listed, as a params change can switch),
 and every project module those import, at any depth (imports inside functions too: they
-run when the stage calls them), and the __init__.py of every package on the way (Python
+run when the stage calls them; modeling/models.py imports the classes that conf/model/
+files name), and the __init__.py of every package on the way (Python
 runs them first). A module missing from a
 stage's deps lets DVC call a stale output up to date after that module changes; an extra
 one reruns the stage for nothing. Stages whose cmd does not run the package are left out.
@@ -62,7 +63,20 @@ def project_imports(path: Path, package: Path, module_level_only: bool = False) 
                 for alias in node.names
             ]
         found |= {f for f in (_module_file(t, package) for t in targets) if f is not None}
+    if path == package / "modeling" / "models.py":
+        found |= model_targets(package)
     return found
+
+
+def model_targets(package: Path) -> set[Path]:
+    """The package's modules that conf/model/*.yaml name as `_target_`: modeling/models.py
+    builds and loads those estimators, importing their classes when it runs."""
+    found = set()
+    for path in (package.parents[1] / "conf" / "model").glob("*.yaml"):
+        target = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("_target_")
+        if isinstance(target, str):
+            found.add(_module_file(tuple(target.split("."))[:-1], package))
+    return found - {None}
 
 
 def _with_packages(path: Path, package: Path) -> set[Path]:
