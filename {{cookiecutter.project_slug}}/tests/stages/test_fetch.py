@@ -56,23 +56,25 @@ def shop(tmp_path):
 def test_http_csv_is_read_through_a_loopback_server(server):
     root, base = server
     ROWS.to_csv(root / "rows.csv", index=False)
-    got = fetch.fetch("orders", FetchParams(url=f"{base}/rows.csv"), missing_values=[])
+    got = fetch.fetch("orders", source=FetchParams(url=f"{base}/rows.csv"), missing_values=[])
     pd.testing.assert_frame_equal(got, ROWS)
 
 
 def test_http_parquet_and_a_missing_file(server):
     root, base = server
     ROWS.to_parquet(root / "rows.parquet", index=False)
-    assert fetch.fetch("orders", FetchParams(url=f"{base}/rows.parquet"), missing_values=[])[
+    assert fetch.fetch("orders", source=FetchParams(url=f"{base}/rows.parquet"), missing_values=[])[
         "key"
     ].tolist() == [3, 1, 2]
     with pytest.raises(DataError, match=r"cannot fetch http://127\.0\.0\.1:\d+/gone\.csv: .*404"):
-        fetch.fetch("orders", FetchParams(url=f"{base}/gone.csv"), missing_values=[])
+        fetch.fetch("orders", source=FetchParams(url=f"{base}/gone.csv"), missing_values=[])
 
 
 def test_an_unreachable_host_is_one_line_naming_the_fix():
     with pytest.raises(DataError, match="Cannot connect to host.*check the URL, the net") as err:
-        fetch.fetch("orders", FetchParams(url="http://127.0.0.1:1/rows.csv"), missing_values=[])
+        fetch.fetch(
+            "orders", source=FetchParams(url="http://127.0.0.1:1/rows.csv"), missing_values=[]
+        )
     assert "\n" not in str(err.value)
 
 
@@ -81,7 +83,10 @@ def test_object_store_stand_in_memory_url():
     with fsspec.open("memory://bucket/rows.csv", "w") as handle:
         ROWS.to_csv(handle, index=False)
     pd.testing.assert_frame_equal(
-        fetch.fetch("orders", FetchParams(url="memory://bucket/rows.csv"), missing_values=[]), ROWS
+        fetch.fetch(
+            "orders", source=FetchParams(url="memory://bucket/rows.csv"), missing_values=[]
+        ),
+        ROWS,
     )
 
 
@@ -94,7 +99,7 @@ def test_a_cloud_url_without_its_package_names_the_install():
     except ImportError:
         pass
     with pytest.raises(DataError, match="pip install s3fs"):
-        fetch.fetch("orders", FetchParams(url="s3://bucket/rows.csv"), missing_values=[])
+        fetch.fetch("orders", source=FetchParams(url="s3://bucket/rows.csv"), missing_values=[])
 
 
 def test_an_ssh_source_checks_the_server_against_known_hosts(tmp_path, monkeypatch):
@@ -103,7 +108,9 @@ def test_an_ssh_source_checks_the_server_against_known_hosts(tmp_path, monkeypat
     monkeypatch.setattr(fsspec.config, "conf", {})
     with pytest.raises(ConfigError, match=r"known_hosts does not exist: .*`ssh -p 2222 files`"):
         fetch.fetch(
-            "orders", FetchParams(url="ssh://me@files:2222/exports/rows.csv"), missing_values=[]
+            "orders",
+            source=FetchParams(url="ssh://me@files:2222/exports/rows.csv"),
+            missing_values=[],
         )
     (tmp_path / ".ssh").mkdir()
     (tmp_path / ".ssh/known_hosts").write_text("")
@@ -118,15 +125,17 @@ def test_an_ssh_source_checks_the_server_against_known_hosts(tmp_path, monkeypat
 
 def test_file_url_needs_a_known_format():
     with pytest.raises(ConfigError, match=r"must end in \.csv or \.parquet"):
-        fetch.fetch("orders", FetchParams(url="memory://bucket/rows.json"), missing_values=[])
+        fetch.fetch(
+            "orders", source=FetchParams(url="memory://bucket/rows.json"), missing_values=[]
+        )
 
 
 def test_sqlite_table_and_query(shop):
-    table = fetch.fetch("orders", FetchParams(url=shop, table="orders"), missing_values=[])
+    table = fetch.fetch("orders", source=FetchParams(url=shop, table="orders"), missing_values=[])
     assert sorted(table["key"]) == [1, 2, 3]
     query = fetch.fetch(
         "orders",
-        FetchParams(url=shop, query="SELECT key, kind FROM orders WHERE key > 1"),
+        source=FetchParams(url=shop, query="SELECT key, kind FROM orders WHERE key > 1"),
         missing_values=[],
     )
     assert list(query.columns) == ["key", "kind"]
@@ -136,12 +145,12 @@ def test_sqlite_table_and_query(shop):
 def test_database_rows_come_in_the_same_order_whatever_order_the_database_uses(shop):
     forward = fetch.fetch(
         "orders",
-        FetchParams(url=shop, query="SELECT * FROM orders ORDER BY key"),
+        source=FetchParams(url=shop, query="SELECT * FROM orders ORDER BY key"),
         missing_values=[],
     )
     backward = fetch.fetch(
         "orders",
-        FetchParams(url=shop, query="SELECT * FROM orders ORDER BY key DESC"),
+        source=FetchParams(url=shop, query="SELECT * FROM orders ORDER BY key DESC"),
         missing_values=[],
     )
     pd.testing.assert_frame_equal(forward, backward)
@@ -169,14 +178,14 @@ def test_a_query_gives_dates_as_a_table_does():
 )
 def test_bad_tables_and_queries_are_one_line(shop, source, message):
     with pytest.raises(DataError, match=message) as err:
-        fetch.fetch("orders", FetchParams(url=shop, **source), missing_values=[])
+        fetch.fetch("orders", source=FetchParams(url=shop, **source), missing_values=[])
     assert "\n" not in str(err.value)
 
 
 def test_a_missing_sqlite_file_is_not_silently_created(tmp_path):
     url = f"sqlite:///{tmp_path / 'nope.db'}"
     with pytest.raises(DataError, match="database file .*nope.db does not exist"):
-        fetch.fetch("orders", FetchParams(url=url, table="orders"), missing_values=[])
+        fetch.fetch("orders", source=FetchParams(url=url, table="orders"), missing_values=[])
     assert not (tmp_path / "nope.db").exists()
 
 
@@ -190,7 +199,7 @@ def test_a_missing_driver_names_the_package():
     with pytest.raises(DataError, match="needs a database driver.*psycopg"):
         fetch.fetch(
             "orders",
-            FetchParams(url="postgresql+psycopg://me@127.0.0.1:1/shop", table="t"),
+            source=FetchParams(url="postgresql+psycopg://me@127.0.0.1:1/shop", table="t"),
             missing_values=[],
         )
 

@@ -197,7 +197,7 @@ def database_url(name: str, url: str) -> sa.URL:
     return parsed.set(**credentials)
 
 
-def read_database(name: str, source: FetchParams) -> pd.DataFrame:
+def read_database(name: str, *, source: FetchParams) -> pd.DataFrame:
     """Source `name`'s table or query result, through SQLAlchemy."""
     import sqlalchemy as sa
 
@@ -266,11 +266,11 @@ def database_failure(exc: BaseException, name: str, where: str) -> str:
     )
 
 
-def fetch(name: str, source: FetchParams, *, missing_values: list[str]) -> pd.DataFrame:
+def fetch(name: str, *, source: FetchParams, missing_values: list[str]) -> pd.DataFrame:
     """Source `name`'s rows; `missing_values` (data.missing_values) apply to files, as in
     ingest: a database's NULL is its own missing value."""
     if is_database_url(source.url):
-        return read_database(name, source)
+        return read_database(name, source=source)
     return read_file_url(expand_secrets(source.url), missing_values)
 
 
@@ -288,7 +288,7 @@ def main(names: list[str] | None = None) -> None:
             "add it to the data config"
         )
     for name in names or sources:
-        df = fetch(name, sources[name], missing_values=data.missing_values)
+        df = fetch(name, source=sources[name], missing_values=data.missing_values)
         if df.empty:
             raise DataError(f"{shown(sources[name].url)} returned no rows: check the source")
         digest = content_sha256(df)
